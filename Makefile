@@ -1,0 +1,35 @@
+# Two entry points: `make demo` runs the service on demo data, `make test` runs the tests.
+# Both install what they need (virtualenv, pip packages, redis-server) on a fresh Debian machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= data/demo
+export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: demo test test-slow bench redis-server clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+demo: $(VENV)/.installed redis-server
+	$(PY) -m recommender.demo_run --data-dir $(DATA_DIR)
+
+test: $(VENV)/.installed redis-server
+	$(PY) -m pytest -q
+
+test-slow: $(VENV)/.installed redis-server
+	$(PY) -m pytest -q -m slow
+
+bench: $(VENV)/.installed redis-server
+	$(PY) -m benchmarks.quality
+
+clean:
+	rm -rf $(VENV) data .pytest_cache
