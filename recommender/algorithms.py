@@ -1,0 +1,148 @@
+"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, and a popularity baseline.
+
+All of them are implicit `RecommenderBase` objects, so one code path ranks, filters and
+batches for every algorithm. This module also turns each into plain arrays and back,
+for artifacts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
+from implicit.cpu.matrix_factorization_base import MatrixFactorizationBase
+from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
+from implicit.recommender_base import RecommenderBase
+from scipy.sparse import csr_matrix
+
+from recommender.errors import ArtifactError, InputError
+
+ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular")
+CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Hyper-parameters for every algorithm; each algorithm reads the ones it uses."""
+
+    algorithm: str = "als"
+    factors: int = 64
+    regularization: float = 5.0
+    alpha: float = 1.0
+    iterations: int = 15
+    learning_rate: float = 0.01  # BPR
+    bpr_regularization: float = 0.01  # BPR's SGD step is scaled unlike ALS's, so it has its own
+    bpr_iterations: int = 100
+    neighbours: int = 100
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    confidence: str = "linear"  # "log": train on log1p(confidence), which tames heavy users
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise InputError(f"unknown algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
+        if self.confidence not in CONFIDENCE_SCALINGS:
+            raise InputError(f"unknown confidence scaling {self.confidence!r}")
+        for name in ("factors", "iterations", "bpr_iterations", "neighbours"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1")
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> ModelParams:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+class PopularityRecommender(MatrixFactorizationBase):
+    """Ranks items by how many users interacted with them: the baseline every model must beat.
+
+    Written as a one-factor matrix factorisation (every user 1, every item its count), so
+    implicit's batched top-k and already-seen filtering serve it like any other model.
+    """
+
+    def fit(self, user_items: csr_matrix, show_progress: bool = False, callback=None) -> None:
+        counts = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float32)
+        self.item_factors = counts[:, None]
+        self.user_factors = np.ones((user_items.shape[0], 1), dtype=np.float32)
+
+    def recalculate_user(self, userid, user_items):
+        users = 1 if np.isscalar(userid) else len(userid)
+        return np.ones((users, 1), dtype=np.float32) if users > 1 else np.ones(1, dtype=np.float32)
+
+    def similar_items(self, itemid, N=10, recalculate_item=False, item_users=None, filter_items=None, items=None):
+        """The most popular items, which is all a popularity model knows about similarity."""
+        single = np.isscalar(itemid)
+        ids = np.atleast_1d(itemid)
+        candidates = np.asarray(items) if items is not None else np.arange(self.item_factors.shape[0])
+        order = candidates[np.argsort(-self.item_factors[candidates, 0], kind="stable")][:N]
+        out_ids = np.tile(order, (len(ids), 1))
+        out_scores = self.item_factors[out_ids, 0]
+        return (out_ids[0], out_scores[0]) if single else (out_ids, out_scores)
+
+    def save(self, file):  # artifacts.py stores the factors; implicit's format is not used
+        raise NotImplementedError
+
+
+def make_algorithm(params: ModelParams) -> RecommenderBase:
+    """A fresh, untrained implicit model for `params`; one thread, as OpenBLAS is pinned to one."""
+    if params.algorithm == "als":
+        return AlternatingLeastSquares(
+            factors=params.factors, regularization=params.regularization, alpha=params.alpha,
+            iterations=params.iterations, random_state=params.random_state, num_threads=0,
+        )
+    if params.algorithm == "bpr":
+        return BayesianPersonalizedRanking(
+            factors=params.factors, learning_rate=params.learning_rate, regularization=params.bpr_regularization,
+            iterations=params.bpr_iterations, random_state=params.random_state,
+        )
+    if params.algorithm == "cosine":
+        return CosineRecommender(K=params.neighbours)
+    if params.algorithm == "bm25":
+        return BM25Recommender(K=params.neighbours, K1=params.bm25_k1, B=params.bm25_b)
+    return PopularityRecommender()
+
+
+def scale_confidence(matrix: csr_matrix, params: ModelParams) -> csr_matrix:
+    if params.confidence == "linear":
+        return matrix
+    scaled = matrix.copy()
+    scaled.data = np.log1p(scaled.data).astype(np.float32)
+    return scaled
+
+
+def algorithm_state(model: RecommenderBase) -> dict[str, np.ndarray]:
+    """The arrays that fully describe a trained model."""
+    if isinstance(model, ItemItemRecommender):
+        sim = model.similarity.tocsr()
+        return {"sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr,
+                "sim_shape": np.asarray(sim.shape, dtype=np.int64)}
+    return {"user_factors": np.ascontiguousarray(model.user_factors),
+            "item_factors": np.ascontiguousarray(model.item_factors)}
+
+
+def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> RecommenderBase:
+    """Rebuild a trained model from `algorithm_state` arrays."""
+    model = make_algorithm(params)
+    try:
+        if isinstance(model, ItemItemRecommender):
+            similarity = csr_matrix((state["sim_data"], state["sim_indices"], state["sim_indptr"]),
+                                    shape=tuple(state["sim_shape"]))
+            model.__setstate__({"similarity": similarity, "K": params.neighbours})
+        else:
+            model.user_factors = state["user_factors"]
+            model.item_factors = state["item_factors"]
+    except KeyError as exc:
+        raise ArtifactError(f"artifact lacks model array {exc}") from None
+    return model
+
+
+def supports_fold_in(model: RecommenderBase) -> bool:
+    """Whether a user unseen at training can be scored from their interactions alone."""
+    return isinstance(model, (AlternatingLeastSquares, ItemItemRecommender, PopularityRecommender))

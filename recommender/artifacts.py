@@ -1,0 +1,138 @@
+"""Model artifacts: one .npz file with the model, id maps, catalog, parameters and a checksum.
+
+The file is written to a temporary name and renamed, so readers never see half a file;
+loading recomputes a SHA-256 over every array and refuses anything that does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from recommender.algorithms import ModelParams, algorithm_state, restore_algorithm
+from recommender.catalog import Catalog
+from recommender.errors import ArtifactError
+from recommender.events import EventWeights, InteractionMatrix
+from recommender.ids import IdMap
+from recommender.models import Recommender
+
+FORMAT = "encore-model/1"
+_META = "__meta__"
+
+
+@dataclass
+class ArtifactInfo:
+    """What an artifact says about itself, readable without loading the model."""
+
+    version: str
+    algorithm: str
+    params: dict
+    weights: dict
+    trained_at: float
+    users: int
+    items: int
+    interactions: int
+    metrics: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _blob(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def make_version(checksum: str, trained_at: float) -> str:
+    """Timestamp plus short content hash: sortable by time and unique per content."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(trained_at)) + "-" + checksum[:8]
+
+
+def save_model(model: Recommender, path: str | Path, metrics: dict | None = None,
+               extra: dict | None = None) -> ArtifactInfo:
+    """Write `model` to `path` atomically and return its info (with the new version)."""
+    interactions = model._trained()
+    matrix = interactions.matrix
+    arrays = {
+        "user_ids": _blob(interactions.users.to_bytes()),
+        "item_ids": _blob(interactions.items.to_bytes()),
+        "ui_data": matrix.data, "ui_indices": matrix.indices, "ui_indptr": matrix.indptr,
+        "catalog": _blob(model.catalog.to_jsonl()),
+        **{f"model_{k}": v for k, v in algorithm_state(model.algorithm).items()},
+    }
+    checksum = _checksum(arrays)
+    trained_at = model.trained_at or time.time()
+    info = ArtifactInfo(
+        version=make_version(checksum, trained_at), algorithm=model.params.algorithm,
+        params=model.params.to_dict(), weights=interactions.weights.to_dict(), trained_at=trained_at,
+        users=matrix.shape[0], items=matrix.shape[1], interactions=int(matrix.nnz),
+        metrics=metrics or {}, extra=extra or {},
+    )
+    meta = {"format": FORMAT, "checksum": checksum, "reference_time": interactions.reference_time,
+            "info": info.__dict__}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays, **{_META: _blob(json.dumps(meta).encode())})
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return info
+
+
+def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    if not path.is_file():
+        raise ArtifactError(f"model artifact not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ArtifactError(f"model artifact {path} is truncated or corrupted: {exc}") from None
+    try:
+        meta = json.loads(arrays.pop(_META).tobytes())
+    except (KeyError, ValueError) as exc:
+        raise ArtifactError(f"model artifact {path} has no readable metadata: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise ArtifactError(f"model artifact {path} has unknown format {meta.get('format')!r}")
+    if _checksum(arrays) != meta.get("checksum"):
+        raise ArtifactError(f"model artifact {path} failed its checksum: the file is corrupted")
+    return meta, arrays
+
+
+def read_info(path: str | Path) -> ArtifactInfo:
+    meta, _ = _read(Path(path))
+    return ArtifactInfo(**meta["info"])
+
+
+def load_model(path: str | Path) -> tuple[Recommender, ArtifactInfo]:
+    """Load and verify an artifact; raise ArtifactError if it is not exactly what was saved."""
+    meta, arrays = _read(Path(path))
+    info = ArtifactInfo(**meta["info"])
+    params = ModelParams.from_dict(info.params)
+    users = IdMap.from_bytes(arrays["user_ids"].tobytes())
+    items = IdMap.from_bytes(arrays["item_ids"].tobytes())
+    matrix = csr_matrix((arrays["ui_data"], arrays["ui_indices"], arrays["ui_indptr"]),
+                        shape=(len(users), len(items)))
+    interactions = InteractionMatrix(matrix, users, items, EventWeights(**info.weights),
+                                     float(meta["reference_time"]))
+    model = Recommender(params)
+    state = {k.removeprefix("model_"): v for k, v in arrays.items() if k.startswith("model_")}
+    model.algorithm = restore_algorithm(params, state)
+    model.trained_at = info.trained_at
+    model.attach(interactions, Catalog.from_jsonl(arrays["catalog"].tobytes()))
+    return model, info

@@ -1,0 +1,174 @@
+"""The item catalog: what each item is, so filters can ask for kind, category and stock."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recommender.errors import InputError
+from recommender.events import parse_timestamps
+from recommender.ids import IdMap, validate_ids
+
+KINDS: tuple[str, ...] = ("product", "content")
+CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One catalog entry; `kind` is product or content (guides, how-tos, posts)."""
+
+    item_id: str
+    kind: str = "product"
+    category: str = ""
+    in_stock: bool = True
+    created_at: float | None = None
+    title: str | None = None
+
+
+@dataclass
+class ItemAttributes:
+    """Catalog columns aligned to a model's item indices; unknown items match no kind."""
+
+    kind: np.ndarray  # object: "product", "content" or "" when not in the catalog
+    category: np.ndarray  # object
+    in_stock: np.ndarray  # bool
+    created_at: np.ndarray  # float64 epoch seconds, NaN when unknown
+    known: np.ndarray  # bool: the item is in the catalog
+
+
+class Catalog:
+    """Items indexed by id, held as one DataFrame so loading and aligning are vectorised."""
+
+    def __init__(self, frame: pd.DataFrame | None = None) -> None:
+        if frame is None:
+            frame = pd.DataFrame({c: pd.Series(dtype=object) for c in CATALOG_COLUMNS})
+        self._frame = frame.set_index("item_id", drop=False) if "item_id" in frame.columns else frame
+
+    @classmethod
+    def from_items(cls, items: list[Item]) -> Catalog:
+        return cls.from_frame(pd.DataFrame([asdict(i) for i in items], columns=list(CATALOG_COLUMNS)))
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Catalog:
+        """Validate and normalise a frame; raise InputError naming the first bad row."""
+        if "item_id" not in frame.columns:
+            raise InputError("missing column(s): item_id")
+        frame = frame.reset_index(drop=True)
+        validate_ids(frame["item_id"], "item_id")
+        out = pd.DataFrame({"item_id": frame["item_id"].astype(str)})
+        kind = frame["kind"].fillna("product").astype(str) if "kind" in frame else pd.Series("product", index=frame.index)
+        bad = ~kind.isin(KINDS)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"kind {kind.iloc[row]!r} at row {row} must be one of {', '.join(KINDS)}")
+        out["kind"] = kind
+        out["category"] = frame["category"].fillna("").astype(str) if "category" in frame else ""
+        out["in_stock"] = parse_bools(frame["in_stock"]) if "in_stock" in frame else True
+        if "created_at" in frame:
+            created = frame["created_at"]
+            parsed = np.full(len(frame), np.nan)
+            present = created.notna().to_numpy() & (created.astype(str) != "").to_numpy()
+            if present.any():
+                parsed[present] = parse_timestamps(created[present])
+            out["created_at"] = parsed
+        else:
+            out["created_at"] = np.nan
+        out["title"] = frame["title"].where(frame["title"].notna(), None) if "title" in frame else None
+        out = out.drop_duplicates("item_id", keep="last")
+        return cls(out)
+
+    def __len__(self) -> int:
+        return len(self._frame)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._frame.index
+
+    def get(self, item_id: str) -> Item | None:
+        if item_id not in self._frame.index:
+            return None
+        row = self._frame.loc[item_id]
+        created = float(row["created_at"])
+        return Item(
+            item_id=str(row["item_id"]), kind=str(row["kind"]), category=str(row["category"]),
+            in_stock=bool(row["in_stock"]), created_at=None if np.isnan(created) else created,
+            title=None if row["title"] is None or pd.isna(row["title"]) else str(row["title"]),
+        )
+
+    def items(self) -> list[Item]:
+        return [i for i in (self.get(item_id) for item_id in self._frame.index) if i is not None]
+
+    def upsert(self, other: Catalog) -> Catalog:
+        """A new catalog where `other`'s items replace or extend this one's."""
+        merged = pd.concat([self._frame, other._frame], ignore_index=True)
+        return Catalog(merged.drop_duplicates("item_id", keep="last").reset_index(drop=True))
+
+    def without(self, item_ids: list[str]) -> Catalog:
+        return Catalog(self._frame[~self._frame["item_id"].isin(item_ids)].reset_index(drop=True))
+
+    def align(self, items: IdMap) -> ItemAttributes:
+        """Catalog attributes in the order of a model's item indices."""
+        positions = self._frame.index.get_indexer(items.ids) if len(self._frame) else np.full(len(items), -1)
+        known = positions >= 0
+        take = np.where(known, positions, 0)
+
+        def column(name: str, missing: object, dtype: object) -> np.ndarray:
+            if not len(self._frame):
+                return np.full(len(items), missing, dtype=dtype)
+            values = self._frame[name].to_numpy(dtype=dtype)[take]
+            values[~known] = missing
+            return values
+
+        return ItemAttributes(
+            kind=column("kind", "", object),
+            category=column("category", "", object),
+            in_stock=column("in_stock", True, bool),
+            created_at=column("created_at", np.nan, np.float64),
+            known=known,
+        )
+
+    def to_jsonl(self) -> bytes:
+        return self._frame.reset_index(drop=True).to_json(orient="records", lines=True).encode("utf-8")
+
+    @classmethod
+    def from_jsonl(cls, blob: bytes) -> Catalog:
+        if not blob.strip():
+            return cls()
+        frame = pd.read_json(io.BytesIO(blob), lines=True, dtype={"item_id": str, "category": str})
+        return cls.from_frame(frame)
+
+    def to_csv(self, path: str | Path) -> None:
+        self._frame.to_csv(path, index=False)
+
+
+def parse_bools(column: pd.Series) -> np.ndarray:
+    """true/false, 1/0, yes/no (any case) and real booleans; empty means true."""
+    text = column.fillna(True).astype(str).str.strip().str.lower()
+    text = text.where(text != "", "true")
+    is_true = text.isin(_TRUE)
+    bad = ~(is_true | text.isin(_FALSE))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"in_stock {column.iloc[row]!r} at row {row} is not a boolean")
+    return is_true.to_numpy()
+
+
+def read_catalog(path: str | Path) -> Catalog:
+    """Load a catalog from CSV or JSON lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"catalog file not found: {path}")
+    try:
+        if path.suffix in (".jsonl", ".ndjson", ".json"):
+            frame = pd.read_json(path, lines=True, dtype={"item_id": str, "category": str})
+        else:
+            frame = pd.read_csv(path, dtype={"item_id": str, "category": str, "kind": str, "title": str},
+                                keep_default_na=False, na_values={"created_at": [""]})
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot parse {path}: {exc}") from None
+    return Catalog.from_frame(frame)

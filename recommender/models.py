@@ -1,0 +1,253 @@
+"""Recommender: one interface over every algorithm, speaking external ids.
+
+It adds what a store needs around implicit: the popularity fallback for unknown users,
+catalog filters, per-category caps, popularity back-fill when a model has too few
+candidates, and fold-in of users who arrived after training.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from implicit.nearest_neighbours import ItemItemRecommender
+from implicit.utils import ParameterWarning
+from scipy.sparse import csr_matrix
+
+from recommender.algorithms import (
+    ModelParams, PopularityRecommender, make_algorithm, scale_confidence, supports_fold_in,
+)
+from recommender.catalog import Catalog, ItemAttributes
+from recommender.errors import InputError, UnknownItemError
+from recommender.events import InteractionMatrix
+from recommender.filters import ItemFilter, allowed_mask, filter_ranked
+
+log = logging.getLogger(__name__)
+PERSONALIZED = "personalized"
+FALLBACK = "fallback"
+#: How many more candidates to fetch than asked for when a category cap will thin the list.
+CAP_OVERSAMPLE = 4
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    item_id: str
+    score: float
+
+
+@dataclass
+class Recommendation:
+    """One user's list; `source` says whether it is personal or the popularity fallback."""
+
+    user_id: str
+    source: str
+    items: list[ScoredItem] = field(default_factory=list)
+
+
+class Recommender:
+    """A trained model plus the id maps, catalog and training matrix it needs to serve."""
+
+    def __init__(self, params: ModelParams | None = None) -> None:
+        self.params = params or ModelParams()
+        self.algorithm = make_algorithm(self.params)
+        self.interactions: InteractionMatrix | None = None
+        self.catalog = Catalog()
+        self.attrs: ItemAttributes | None = None
+        self.popularity = np.zeros(0, dtype=np.float32)
+        self.trained_at: float | None = None
+        self.fit_seconds: float | None = None
+
+    # -- training -------------------------------------------------------------------------
+    def fit(self, interactions: InteractionMatrix, catalog: Catalog | None = None,
+            show_progress: bool = False) -> Recommender:
+        if interactions.matrix.nnz == 0:
+            raise InputError("cannot train on an empty interaction matrix")
+        started = time.perf_counter()
+        with warnings.catch_warnings():  # implicit's item-kNN converts its own COO input and says so
+            warnings.simplefilter("ignore", ParameterWarning)
+            self.algorithm.fit(scale_confidence(interactions.matrix, self.params), show_progress=show_progress)
+        self.fit_seconds = time.perf_counter() - started
+        self.trained_at = time.time()
+        self.attach(interactions, catalog or self.catalog)
+        log.info("trained %s on %d users x %d items (%d interactions) in %.1fs", self.params.algorithm,
+                 *interactions.shape, interactions.matrix.nnz, self.fit_seconds)
+        return self
+
+    def attach(self, interactions: InteractionMatrix, catalog: Catalog) -> None:
+        """Bind the training data and catalog (also used when loading an artifact)."""
+        self.interactions = interactions
+        self.popularity = np.bincount(interactions.matrix.indices,
+                                      minlength=interactions.shape[1]).astype(np.float32)
+        self.set_catalog(catalog)
+
+    def set_catalog(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.attrs = catalog.align(self.item_ids)
+
+    # -- the maps ---------------------------------------------------------------------------
+    @property
+    def user_ids(self):
+        return self._trained().users
+
+    @property
+    def item_ids(self):
+        return self._trained().items
+
+    @property
+    def user_items(self) -> csr_matrix:
+        return self._trained().matrix
+
+    def _trained(self) -> InteractionMatrix:
+        if self.interactions is None:
+            raise RuntimeError("the model is not trained")
+        return self.interactions
+
+    # -- recommending -----------------------------------------------------------------------
+    def recommend(self, user_id: str, n: int = 10, item_filter: ItemFilter | None = None,
+                  filter_interacted: bool = True) -> Recommendation:
+        return self.recommend_batch([user_id], n, item_filter, filter_interacted)[0]
+
+    def recommend_batch(self, user_ids: Sequence[str], n: int = 10, item_filter: ItemFilter | None = None,
+                        filter_interacted: bool = True) -> list[Recommendation]:
+        """Lists for many users: known users in one batched implicit call, the rest get popularity."""
+        item_filter = item_filter or ItemFilter()
+        codes = self.user_ids.lookup(list(user_ids))
+        known = codes >= 0
+        results = [Recommendation(str(u), FALLBACK) for u in user_ids]
+        if known.any():
+            ids, scores = self.recommend_indices(codes[known], n, item_filter, filter_interacted)
+            for position, row_ids, row_scores in zip(np.flatnonzero(known), ids, scores):
+                results[position].source = PERSONALIZED
+                results[position].items = self._scored(row_ids, row_scores)
+        if not known.all():
+            popular = self.popular(n, item_filter)
+            for position in np.flatnonzero(~known):
+                results[position].items = list(popular)
+        return results
+
+    def recommend_indices(self, user_codes: np.ndarray, n: int, item_filter: ItemFilter | None = None,
+                          filter_interacted: bool = True,
+                          user_items: csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n item indices and scores for known users, shape (users, n), -1 where short.
+
+        `user_items` replaces the training rows (fold-in of new interactions).
+        """
+        item_filter = item_filter or ItemFilter()
+        allowed = self.allowed(item_filter)
+        rows = self.user_items[user_codes] if user_items is None else user_items
+        ask = n * CAP_OVERSAMPLE if item_filter.max_per_category else n
+        ids, scores = self._rank(user_codes, rows, ask, allowed, filter_interacted,
+                                 recalculate=user_items is not None)
+        out_ids = np.full((len(user_codes), n), -1, dtype=np.int64)
+        out_scores = np.full((len(user_codes), n), -np.inf, dtype=np.float32)
+        for row in range(len(user_codes)):
+            kept_ids, kept_scores = filter_ranked(ids[row], scores[row], allowed, self.attrs.category,
+                                                  item_filter, n)
+            if len(kept_ids) < n:
+                seen = rows[row].indices if filter_interacted else np.zeros(0, dtype=np.int64)
+                kept_ids, kept_scores = self._backfill(kept_ids, kept_scores, allowed, seen, item_filter, n)
+            out_ids[row, :len(kept_ids)] = kept_ids
+            out_scores[row, :len(kept_ids)] = kept_scores
+        return out_ids, out_scores
+
+    def _rank(self, user_codes: np.ndarray, rows: csr_matrix, n: int, allowed: np.ndarray,
+              filter_interacted: bool, recalculate: bool) -> tuple[np.ndarray, np.ndarray]:
+        """One batched implicit call; `items` restricts ranking to allowed items when filtered."""
+        n_allowed = int(allowed.sum())
+        items = None if n_allowed == len(allowed) else np.flatnonzero(allowed)
+        if n_allowed == 0:
+            return (np.full((len(user_codes), 0), -1, dtype=np.int64),
+                    np.zeros((len(user_codes), 0), dtype=np.float32))
+        extra = {"recalculate_user": True} if recalculate and not isinstance(self.algorithm, ItemItemRecommender) else {}
+        ids, scores = self.algorithm.recommend(
+            user_codes, rows, N=min(n, n_allowed), filter_already_liked_items=filter_interacted,
+            items=items, **extra,
+        )
+        return np.atleast_2d(ids).astype(np.int64), np.atleast_2d(scores).astype(np.float32)
+
+    def _backfill(self, ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, seen: np.ndarray,
+                  item_filter: ItemFilter, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top up a short list with popular allowed items (score 0), so every list has n items."""
+        candidates = allowed.copy()
+        candidates[seen] = False
+        candidates[ids] = False
+        order = self._popular_order(candidates)
+        merged_ids = np.concatenate([ids, order])
+        merged_scores = np.concatenate([scores, np.zeros(len(order), dtype=np.float32)])
+        return filter_ranked(merged_ids, merged_scores, allowed, self.attrs.category, item_filter, n)
+
+    def _popular_order(self, candidates: np.ndarray) -> np.ndarray:
+        pool = np.flatnonzero(candidates)
+        return pool[np.argsort(-self.popularity[pool], kind="stable")]
+
+    def popular(self, n: int = 10, item_filter: ItemFilter | None = None) -> list[ScoredItem]:
+        """The popularity list: what unknown users get."""
+        item_filter = item_filter or ItemFilter()
+        allowed = self.allowed(item_filter)
+        order = self._popular_order(allowed)[: n * CAP_OVERSAMPLE if item_filter.max_per_category else n]
+        top = max(float(self.popularity.max(initial=0.0)), 1.0)
+        ids, scores = filter_ranked(order, self.popularity[order] / top, allowed, self.attrs.category,
+                                    item_filter, n)
+        return self._scored(ids, scores)
+
+    def recommend_for_history(self, user_id: str, item_ids: Sequence[str], weights: Sequence[float],
+                              n: int = 10, item_filter: ItemFilter | None = None) -> Recommendation:
+        """Personal recommendations for a user the model has not seen, from their events alone.
+
+        ALS solves the user's factors against the fixed item factors (`recalculate_user`);
+        item-kNN scores from neighbours directly. Other models fall back to popularity.
+        """
+        codes = self.item_ids.lookup(list(item_ids))
+        keep = codes >= 0
+        if not keep.any() or not supports_fold_in(self.algorithm):
+            return Recommendation(user_id, FALLBACK, self.popular(n, item_filter))
+        row = csr_matrix((np.asarray(weights, dtype=np.float32)[keep], (np.zeros(keep.sum(), dtype=np.int64),
+                          codes[keep])), shape=(1, len(self.item_ids)))
+        row.sum_duplicates()
+        row = scale_confidence(row, self.params)
+        ids, scores = self.recommend_indices(np.zeros(1, dtype=np.int64), n, item_filter, True, user_items=row)
+        return Recommendation(user_id, PERSONALIZED, self._scored(ids[0], scores[0]))
+
+    def similar_items(self, item_id: str, n: int = 10, item_filter: ItemFilter | None = None) -> list[ScoredItem]:
+        code = self.item_ids.get(item_id)
+        if code is None:
+            raise UnknownItemError(f"unknown item {item_id!r}")
+        ids, scores = self.similar_indices(np.array([code]), n, item_filter)
+        return self._scored(ids[0], scores[0])
+
+    def similar_indices(self, item_codes: np.ndarray, n: int,
+                        item_filter: ItemFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n similar items for many items at once, shape (items, n), -1 where short."""
+        item_filter = item_filter or ItemFilter()
+        allowed = self.allowed(item_filter)
+        n_allowed = int(allowed.sum())
+        ask = min((n * CAP_OVERSAMPLE if item_filter.max_per_category else n) + 1, n_allowed)
+        out_ids = np.full((len(item_codes), n), -1, dtype=np.int64)
+        out_scores = np.full((len(item_codes), n), -np.inf, dtype=np.float32)
+        if ask == 0:
+            return out_ids, out_scores
+        items = None if n_allowed == len(allowed) else np.flatnonzero(allowed)
+        ids, scores = self.algorithm.similar_items(item_codes, N=ask, items=items)
+        ids, scores = np.atleast_2d(ids).astype(np.int64), np.atleast_2d(scores).astype(np.float32)
+        for row, code in enumerate(item_codes):
+            not_self = ids[row] != code
+            kept_ids, kept_scores = filter_ranked(ids[row][not_self], scores[row][not_self], allowed,
+                                                  self.attrs.category, item_filter, n)
+            out_ids[row, :len(kept_ids)] = kept_ids
+            out_scores[row, :len(kept_scores)] = kept_scores
+        return out_ids, out_scores
+
+    def allowed(self, item_filter: ItemFilter) -> np.ndarray:
+        return allowed_mask(item_filter, self.attrs, self.item_ids.ids)
+
+    def _scored(self, ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
+        names = self.item_ids.ids
+        return [ScoredItem(str(names[i]), float(s)) for i, s in zip(ids, scores) if i >= 0]
+
+    @property
+    def is_popularity(self) -> bool:
+        return isinstance(self.algorithm, PopularityRecommender)
