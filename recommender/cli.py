@@ -1,0 +1,139 @@
+"""Command line: train a model, compare algorithms offline, print recommendations, make demo data.
+
+Input errors print one line and exit with status 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from recommender.algorithms import ALGORITHMS, ModelParams
+from recommender.artifacts import load_model, save_model
+from recommender.catalog import Catalog, read_catalog
+from recommender.errors import ArtifactError, InputError
+from recommender.evaluation import SPLITS, compare_algorithms, metrics_table
+from recommender.events import EventWeights, build_matrix, read_events
+from recommender.filters import ItemFilter
+
+EXIT_INPUT = 2
+
+
+def _params(args: argparse.Namespace, algorithm: str) -> ModelParams:
+    return ModelParams.from_dict({**ModelParams().to_dict(), "algorithm": algorithm,
+                                  **({"factors": args.factors} if args.factors else {}),
+                                  **({"regularization": args.regularization} if args.regularization else {}),
+                                  **({"iterations": args.iterations} if args.iterations else {})})
+
+
+def _weights(args: argparse.Namespace) -> EventWeights:
+    return EventWeights(half_life_days=args.half_life_days) if args.half_life_days else EventWeights()
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    events = read_events(args.events)
+    catalog = read_catalog(args.catalog) if args.catalog else Catalog()
+    matrix = build_matrix(events, _weights(args))
+    from recommender.models import Recommender
+
+    model = Recommender(_params(args, args.algorithm)).fit(matrix, catalog, show_progress=True)
+    info = save_model(model, args.out)
+    print(f"trained {info.algorithm} on {len(events):,} events: {info.users:,} users x {info.items:,} items, "
+          f"{info.interactions:,} interactions in {model.fit_seconds:.1f}s "
+          f"(total {time.perf_counter() - started:.1f}s); saved version {info.version} to {args.out}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    events = read_events(args.events)
+    algorithms = args.algorithms.split(",") if args.algorithms else list(ALGORITHMS)
+    base = _params(args, "als")
+    with tqdm(total=len(algorithms), desc=f"evaluating ({args.split} split)", unit="model") as bar:
+        rows = compare_algorithms(events, args.split, args.k, algorithms, base, _weights(args),
+                                  on_done=lambda name: (bar.set_postfix_str(name), bar.update()))
+    print(f"\n{len(events):,} events, {args.split} split, k={args.k}\n")
+    print(metrics_table(rows))
+
+
+def cmd_recommend(args: argparse.Namespace) -> None:
+    model, info = load_model(args.model)
+    item_filter = ItemFilter(kind=args.kind, category=args.category, in_stock_only=args.in_stock)
+    result = model.recommend(args.user, args.n, item_filter)
+    print(json.dumps({"user_id": result.user_id, "model_version": info.version, "source": result.source,
+                      "items": [{"item_id": i.item_id, "score": round(i.score, 5)} for i in result.items]},
+                     indent=2))
+
+
+def cmd_demo_data(args: argparse.Namespace) -> None:
+    from recommender.demo import generate_storefront, write_storefront
+
+    data = generate_storefront(n_users=args.users, seed=args.seed)
+    events_path, catalog_path = write_storefront(data, args.out)
+    print(f"wrote {len(data.events):,} events to {events_path} and {len(data.catalog):,} items to {catalog_path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m recommender", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--factors", type=int, help="latent factors (ALS, BPR)")
+        p.add_argument("--regularization", type=float, help="ALS regularisation")
+        p.add_argument("--iterations", type=int, help="ALS iterations")
+        p.add_argument("--half-life-days", type=float, help="time decay half-life; default none")
+
+    train = sub.add_parser("train", help="train a model and save it as an artifact")
+    train.add_argument("--events", required=True, help="events CSV or JSON lines")
+    train.add_argument("--catalog", help="catalog CSV or JSON lines")
+    train.add_argument("--out", required=True, help="artifact path (.npz)")
+    train.add_argument("--algorithm", choices=ALGORITHMS, default="als")
+    model_options(train)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="compare every algorithm on a held-out split")
+    evaluate.add_argument("--events", required=True)
+    evaluate.add_argument("--split", choices=SPLITS, default="temporal")
+    evaluate.add_argument("--k", type=int, default=10)
+    evaluate.add_argument("--algorithms", help=f"comma-separated subset of {','.join(ALGORITHMS)}")
+    model_options(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    recommend = sub.add_parser("recommend", help="print one user's recommendations from an artifact")
+    recommend.add_argument("--model", required=True)
+    recommend.add_argument("--user", required=True)
+    recommend.add_argument("-n", type=int, default=10)
+    recommend.add_argument("--kind", choices=("product", "content"))
+    recommend.add_argument("--category")
+    recommend.add_argument("--in-stock", action="store_true")
+    recommend.set_defaults(func=cmd_recommend)
+
+    demo = sub.add_parser("demo-data", help="write a synthetic storefront (events.csv, catalog.csv)")
+    demo.add_argument("--out", default="data/demo")
+    demo.add_argument("--users", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "k", 1) < 1 or getattr(args, "n", 1) < 1:
+        print("error: k and n must be at least 1", file=sys.stderr)
+        return EXIT_INPUT
+    if getattr(args, "algorithms", None):
+        unknown = set(args.algorithms.split(",")) - set(ALGORITHMS)
+        if unknown:
+            print(f"error: unknown algorithm(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return EXIT_INPUT
+    try:
+        args.func(args)
+    except (InputError, ArtifactError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    return 0
