@@ -58,7 +58,7 @@ class Catalog:
     def from_frame(cls, frame: pd.DataFrame) -> Catalog:
         """Validate and normalise a frame; raise InputError naming the first bad row."""
         if "item_id" not in frame.columns:
-            raise InputError("missing column(s): item_id")
+            raise InputError("missing column(s): item_id", None, "item_id")
         frame = frame.reset_index(drop=True)
         validate_ids(frame["item_id"], "item_id")
         out = pd.DataFrame({"item_id": frame["item_id"].astype(str)})
@@ -66,7 +66,7 @@ class Catalog:
         bad = ~kind.isin(KINDS)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"kind {kind.iloc[row]!r} at row {row} must be one of {', '.join(KINDS)}")
+            raise InputError(f"kind {kind.iloc[row]!r} at row {row} must be one of {', '.join(KINDS)}", row, "kind")
         out["kind"] = kind
         out["category"] = frame["category"].fillna("").astype(str) if "category" in frame else ""
         out["in_stock"] = parse_bools(frame["in_stock"]) if "in_stock" in frame else True
@@ -85,6 +85,11 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self._frame)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The items as a DataFrame with the catalog columns (a copy-free view, do not mutate)."""
+        return self._frame.reset_index(drop=True)
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._frame.index
@@ -139,7 +144,8 @@ class Catalog:
     def from_jsonl(cls, blob: bytes) -> Catalog:
         if not blob.strip():
             return cls()
-        frame = pd.read_json(io.BytesIO(blob), lines=True, dtype={"item_id": str, "category": str})
+        frame = pd.read_json(io.BytesIO(blob), lines=True, dtype={"item_id": str, "category": str},
+                             convert_dates=False)  # created_at stays epoch seconds
         return cls.from_frame(frame)
 
     def to_csv(self, path: str | Path) -> None:
@@ -154,7 +160,7 @@ def parse_bools(column: pd.Series) -> np.ndarray:
     bad = ~(is_true | text.isin(_FALSE))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"in_stock {column.iloc[row]!r} at row {row} is not a boolean")
+        raise InputError(f"in_stock {column.iloc[row]!r} at row {row} is not a boolean", row, "in_stock")
     return is_true.to_numpy()
 
 
@@ -165,7 +171,8 @@ def read_catalog(path: str | Path) -> Catalog:
         raise InputError(f"catalog file not found: {path}")
     try:
         if path.suffix in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(path, lines=True, dtype={"item_id": str, "category": str})
+            frame = pd.read_json(path, lines=True, dtype={"item_id": str, "category": str},
+                                 convert_dates=False)  # created_at stays epoch seconds
         else:
             frame = pd.read_csv(path, dtype={"item_id": str, "category": str, "kind": str, "title": str},
                                 keep_default_na=False, na_values={"created_at": [""]})

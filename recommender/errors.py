@@ -2,7 +2,15 @@
 
 
 class InputError(ValueError):
-    """Input data (events, catalog, parameters) failed validation; the message says where."""
+    """Input data (events, catalog, parameters) failed validation; the message says where.
+
+    `row` and `field`, when known, locate the first bad value so an API can point at it.
+    """
+
+    def __init__(self, message: str, row: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+        self.field = field
 
 
 class ArtifactError(Exception):

@@ -97,7 +97,7 @@ class EventTable:
         """Validate a frame with the event columns; raise InputError naming the first bad row."""
         missing = [c for c in ("user_id", "item_id", "type") if c not in frame.columns]
         if missing:
-            raise InputError(f"missing column(s): {', '.join(missing)}")
+            raise InputError(f"missing column(s): {', '.join(missing)}", None, missing[0])
         validate_ids(frame["user_id"], "user_id")
         validate_ids(frame["item_id"], "item_id")
         types = parse_types(frame["type"])
@@ -106,7 +106,7 @@ class EventTable:
         elif default_timestamp is not None:
             timestamps = np.full(len(frame), default_timestamp, dtype=np.float64)
         else:
-            raise InputError("missing column(s): timestamp")
+            raise InputError("missing column(s): timestamp", None, "timestamp")
         values = parse_values(frame["value"] if "value" in frame.columns else None, types, len(frame))
         return cls(
             frame["user_id"].astype(str).to_numpy(dtype=object),
@@ -130,7 +130,8 @@ def parse_types(column: pd.Series) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"unknown event type {column.iloc[row]!r} at row {row}; expected one of {', '.join(EVENT_TYPES)}"
+            f"unknown event type {column.iloc[row]!r} at row {row}; expected one of {', '.join(EVENT_TYPES)}",
+            row, "type",
         )
     return codes.astype(np.int8)
 
@@ -147,11 +148,13 @@ def parse_timestamps(column: pd.Series, default: float | None = None) -> np.ndar
         bad = parsed.isna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(needs_parse)[np.flatnonzero(bad)[0]])
-            raise InputError(f"timestamp {column.iloc[row]!r} at row {row} is neither epoch seconds nor ISO 8601")
+            raise InputError(f"timestamp {column.iloc[row]!r} at row {row} is neither epoch seconds nor ISO 8601",
+                             row, "timestamp")
         result[needs_parse] = ((parsed - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
     bad = ~np.isfinite(result)
     if bad.any():
-        raise InputError(f"timestamp is missing at row {int(np.flatnonzero(bad)[0])}")
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"timestamp is missing or not finite at row {row}", row, "timestamp")
     return result
 
 
@@ -165,13 +168,13 @@ def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndar
         bad = given & ~np.isfinite(numeric)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"value {column.iloc[row]!r} at row {row} is not a number")
+            raise InputError(f"value {column.iloc[row]!r} at row {row} is not a number", row, "value")
         values = np.where(given, numeric, 1.0).astype(np.float32)
     review = types == EVENT_TYPES.index("review")
     bad = review & ((values < 0) | (values > MAX_REVIEW_VALUE))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"review value at row {row} must be a rating from 0 to {MAX_REVIEW_VALUE:g}")
+        raise InputError(f"review value at row {row} must be a rating from 0 to {MAX_REVIEW_VALUE:g}", row, "value")
     return values
 
 
@@ -182,7 +185,8 @@ def read_events(path: str | Path) -> EventTable:
         raise InputError(f"events file not found: {path}")
     try:
         if path.suffix in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(path, lines=True, dtype={"user_id": str, "item_id": str})
+            frame = pd.read_json(path, lines=True, dtype={"user_id": str, "item_id": str},
+                                 convert_dates=False)  # parse_timestamps reads epoch and ISO 8601
         else:
             frame = pd.read_csv(path, dtype={"user_id": str, "item_id": str, "type": str},
                                 keep_default_na=False, na_values={"value": [""], "timestamp": [""]})

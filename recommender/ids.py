@@ -18,15 +18,16 @@ def validate_ids(values: pd.Series, field: str) -> None:
     as_str = values.astype(str)
     bad = as_str.eq("") | values.isna()
     if bad.any():
-        raise InputError(f"{field} is empty at row {int(np.flatnonzero(bad.to_numpy())[0])}")
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{field} is empty at row {row}", row, field)
     too_long = as_str.str.encode("utf-8").str.len() > MAX_ID_BYTES
     if too_long.any():
         row = int(np.flatnonzero(too_long.to_numpy())[0])
-        raise InputError(f"{field} at row {row} is longer than {MAX_ID_BYTES} bytes")
+        raise InputError(f"{field} at row {row} is longer than {MAX_ID_BYTES} bytes", row, field)
     control = as_str.str.contains(_CONTROL_CHARS, regex=True)
     if control.any():
         row = int(np.flatnonzero(control.to_numpy())[0])
-        raise InputError(f"{field} at row {row} contains control characters")
+        raise InputError(f"{field} at row {row} contains control characters", row, field)
 
 
 class IdMap:

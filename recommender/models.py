@@ -58,6 +58,7 @@ class Recommender:
         self.catalog = Catalog()
         self.attrs: ItemAttributes | None = None
         self.popularity = np.zeros(0, dtype=np.float32)
+        self.popular_order = np.zeros(0, dtype=np.int64)
         self.trained_at: float | None = None
         self.fit_seconds: float | None = None
 
@@ -82,6 +83,7 @@ class Recommender:
         self.interactions = interactions
         self.popularity = np.bincount(interactions.matrix.indices,
                                       minlength=interactions.shape[1]).astype(np.float32)
+        self.popular_order = np.argsort(-self.popularity, kind="stable")
         self.set_catalog(catalog)
 
     def set_catalog(self, catalog: Catalog) -> None:
@@ -145,10 +147,13 @@ class Recommender:
         out_ids = np.full((len(user_codes), n), -1, dtype=np.int64)
         out_scores = np.full((len(user_codes), n), -np.inf, dtype=np.float32)
         for row in range(len(user_codes)):
-            kept_ids, kept_scores = filter_ranked(ids[row], scores[row], allowed, self.attrs.category,
-                                                  item_filter, n)
+            seen = rows[row].indices if filter_interacted else np.zeros(0, dtype=np.int64)
+            # implicit's item-kNN returns liked items with score 0 when asked for more items than
+            # have a positive score (always, when `items` restricts the ranking), so drop them here
+            fresh = ~np.isin(ids[row], seen)
+            kept_ids, kept_scores = filter_ranked(ids[row][fresh], scores[row][fresh], allowed,
+                                                  self.attrs.category, item_filter, n)
             if len(kept_ids) < n:
-                seen = rows[row].indices if filter_interacted else np.zeros(0, dtype=np.int64)
                 kept_ids, kept_scores = self._backfill(kept_ids, kept_scores, allowed, seen, item_filter, n)
             out_ids[row, :len(kept_ids)] = kept_ids
             out_scores[row, :len(kept_ids)] = kept_scores
@@ -181,8 +186,8 @@ class Recommender:
         return filter_ranked(merged_ids, merged_scores, allowed, self.attrs.category, item_filter, n)
 
     def _popular_order(self, candidates: np.ndarray) -> np.ndarray:
-        pool = np.flatnonzero(candidates)
-        return pool[np.argsort(-self.popularity[pool], kind="stable")]
+        """Candidate items, most popular first (one mask over the precomputed order)."""
+        return self.popular_order[candidates[self.popular_order]]
 
     def popular(self, n: int = 10, item_filter: ItemFilter | None = None) -> list[ScoredItem]:
         """The popularity list: what unknown users get."""

@@ -1,0 +1,1 @@
+"""Encore's HTTP service: aiohttp routes over the recommender library, with Redis as cache and log."""

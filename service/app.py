@@ -1,0 +1,79 @@
+"""Application factory: settings in, a ready aiohttp app out; start-up and shutdown are the
+cleanup contexts below, read top to bottom."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
+from service.errors import MAX_BODY_KEY, error_middleware
+from service.keys import Keys
+from service.metrics import Metrics, metrics_middleware
+from service.redis_server import EmbeddedRedis
+from service.refresh import Refresher
+from service.routes import setup_routes
+from service.serving import Serving
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connect to REDIS_URL, or start the embedded redis-server and connect to its socket."""
+    settings = app[SETTINGS]
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        url = await asyncio.to_thread(embedded.start)
+    client = aioredis.from_url(url, health_check_interval=30, socket_timeout=10, socket_connect_timeout=5,
+                               retry_on_timeout=True)
+    app[REDIS] = client
+    try:
+        await client.ping()
+        yield
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def serving_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the current model (if any), then run the refresh loop in the background."""
+    settings, metrics = app[SETTINGS], app[METRICS]
+    keys = Keys(settings.key_prefix)
+    app[REDIS_KEYS] = keys
+    app[SERVING] = Serving(app[REDIS], keys, settings, metrics)
+    refresher = Refresher(app[REDIS], keys, settings, app[SERVING], metrics)
+    app[REFRESHER] = refresher
+    settings.models_path.mkdir(parents=True, exist_ok=True)
+    await refresher.sync()
+    loop_task = asyncio.create_task(refresher.run(), name="encore-refresh-loop")
+    yield
+    loop_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop_task
+    if refresher.training is not None and not refresher.training.done():
+        refresher.training.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await refresher.training
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[metrics_middleware(metrics), error_middleware])
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[MAX_BODY_KEY] = settings.max_body_bytes
+    setup_routes(app)
+    app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(serving_ctx)
+    return app

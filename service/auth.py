@@ -1,0 +1,58 @@
+"""Bearer-key checks: write keys guard events and catalog, admin keys guard retraining,
+read keys (when set) guard reads. Keys are compared in constant time and never logged."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from aiohttp import web
+
+from service.errors import ApiError
+from service.settings import Settings
+
+READ, WRITE, ADMIN = "read", "write", "admin"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def allowed_keys(settings: Settings, scope: str) -> tuple[str, ...]:
+    """Admin keys may also write and read; write keys may also read."""
+    if scope == ADMIN:
+        return settings.admin_keys
+    if scope == WRITE:
+        return settings.write_keys + settings.admin_keys
+    return settings.read_keys + settings.write_keys + settings.admin_keys if settings.read_keys else ()
+
+
+def check_key(header: str | None, keys: tuple[str, ...], scope: str) -> None:
+    """Raise 401 without a key, 403 with a wrong one. An unset key list for read means open."""
+    if scope == READ and not keys:
+        return
+    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+        raise ApiError(401, "unauthorized", "missing bearer key (Authorization: Bearer KEY)",
+                       headers={"WWW-Authenticate": "Bearer"})
+    given = header[7:].strip().encode()
+    matched = False
+    for key in keys:  # no early exit: the time taken does not depend on which key matched
+        matched |= hmac.compare_digest(given, key.encode())
+    if not matched:
+        raise ApiError(403, "forbidden", f"this key may not use {scope} routes")
+
+
+def requires(scope: str) -> Callable[[Handler], Handler]:
+    """Decorator marking a handler's scope; checked before the handler runs."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            from service.app_keys import SETTINGS
+
+            settings = request.app[SETTINGS]
+            check_key(request.headers.get("Authorization"), allowed_keys(settings, scope), scope)
+            return await handler(request)
+
+        guarded.scope = scope  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate

@@ -1,0 +1,88 @@
+"""The catalog in Redis: a hash of item JSON plus a removed set, shared by every replica."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import redis.asyncio as aioredis
+
+from recommender.catalog import CATALOG_COLUMNS, Catalog
+from recommender.errors import InputError
+from service.errors import bad_request
+from service.keys import Keys
+
+MAX_ITEMS = 10_000
+
+
+def parse_items(payload: object) -> Catalog:
+    """A JSON list of item objects to a validated Catalog; 400 naming index and field."""
+    items = [payload] if isinstance(payload, dict) else payload
+    if not isinstance(items, list) or not items:
+        raise bad_request("body must be a non-empty list of item objects", "invalid_body")
+    if len(items) > MAX_ITEMS:
+        raise bad_request(f"at most {MAX_ITEMS} items per request, got {len(items)}", "too_many_items")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise bad_request(f"items[{index}] must be an object", "invalid_item", index=index)
+        if not isinstance(item.get("item_id"), str):
+            raise bad_request(f"items[{index}].item_id is required and must be a string", "invalid_item",
+                              index=index, field="item_id")
+        for name, kinds in (("kind", (str,)), ("category", (str,)), ("title", (str,)),
+                            ("in_stock", (bool,)), ("created_at", (int, float, str))):
+            value = item.get(name)
+            if value is not None and (not isinstance(value, kinds) or (name == "created_at" and isinstance(value, bool))):
+                raise bad_request(f"items[{index}].{name} has the wrong type", "invalid_item", index=index,
+                                  field=name)
+    frame = pd.DataFrame({c: [i.get(c) for i in items] for c in CATALOG_COLUMNS}, dtype=object)
+    try:
+        return Catalog.from_frame(frame)
+    except InputError as exc:
+        where = f"items[{exc.row}]" + (f".{exc.field}" if exc.field else "") if exc.row is not None else "items"
+        raise bad_request(f"{where}: {exc}", "invalid_item", index=exc.row, field=exc.field) from None
+
+
+def _item_json(row: dict) -> str:
+    created = row.get("created_at")
+    return json.dumps({
+        "item_id": row["item_id"], "kind": row["kind"], "category": row["category"],
+        "in_stock": bool(row["in_stock"]),
+        "created_at": None if created is None or (isinstance(created, float) and np.isnan(created)) else created,
+        "title": row.get("title"),
+    })
+
+
+async def upsert_items(redis: aioredis.Redis, keys: Keys, catalog: Catalog) -> int:
+    records = catalog.frame.to_dict(orient="records")
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(keys.catalog, mapping={r["item_id"]: _item_json(r) for r in records})
+    pipe.srem(keys.removed, *[r["item_id"] for r in records])
+    pipe.incr(keys.catalog_revision)
+    await pipe.execute()
+    return len(records)
+
+
+async def remove_item(redis: aioredis.Redis, keys: Keys, item_id: str) -> None:
+    pipe = redis.pipeline(transaction=True)
+    pipe.sadd(keys.removed, item_id)
+    pipe.incr(keys.catalog_revision)
+    await pipe.execute()
+
+
+async def load_catalog(redis: aioredis.Redis, keys: Keys) -> tuple[Catalog, frozenset[str], int]:
+    """The whole catalog, the removed ids and the revision they belong to."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.get(keys.catalog_revision)
+    pipe.hvals(keys.catalog)
+    pipe.smembers(keys.removed)
+    revision, values, removed = await pipe.execute()
+    catalog = Catalog()
+    if values:
+        frame = pd.DataFrame([json.loads(v) for v in values])
+        catalog = Catalog.from_frame(frame)
+    return catalog, frozenset(r.decode() for r in removed), int(revision or 0)
+
+
+async def catalog_revision(redis: aioredis.Redis, keys: Keys) -> int:
+    return int(await redis.get(keys.catalog_revision) or 0)

@@ -1,0 +1,70 @@
+"""Prometheus metrics, in a registry per app so tests can run several apps in one process."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("encore_http_requests_total", "HTTP requests", ["route", "method", "status"],
+                                registry=r)
+        self.latency = Histogram("encore_http_request_seconds", "HTTP request latency", ["route"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.cache_hits = Counter("encore_cache_hits_total", "Precomputed lists found in Redis", ["kind"],
+                                  registry=r)
+        self.cache_misses = Counter("encore_cache_misses_total", "Lists computed on demand", ["kind"], registry=r)
+        self.events = Counter("encore_events_ingested_total", "Events accepted and durable", registry=r)
+        self.training_seconds = Histogram("encore_training_seconds", "Whole refresh: fold, train, evaluate, "
+                                          "precompute", buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800),
+                                          registry=r)
+        self.trainings = Counter("encore_trainings_total", "Training attempts by outcome", ["outcome"], registry=r)
+        self.model_version = Gauge("encore_model_info", "The model version served (value 1)", ["version"],
+                                   registry=r)
+        self.model_loaded_at = Gauge("encore_model_loaded_timestamp_seconds", "When the served model loaded",
+                                     registry=r)
+
+    def set_version(self, version: str) -> None:
+        self.model_version.clear()
+        self.model_version.labels(version=version).set(1)
+        self.model_loaded_at.set(time.time())
+
+    def render(self) -> web.Response:
+        response = web.Response(body=generate_latest(self.registry))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+
+def route_label(request: web.Request) -> str:
+    """The route template (not the raw path), so user ids never become label values."""
+    info = request.match_info
+    resource = info.route.resource if info.route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def metrics_middleware(metrics: Metrics):
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            route = route_label(request)
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
+            metrics.requests.labels(route, request.method, str(status)).inc()
+
+    return middleware

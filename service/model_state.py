@@ -1,0 +1,63 @@
+"""The model a replica serves, with request-time masks cached so a request costs no O(items) work."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recommender.artifacts import ArtifactInfo, load_model
+from recommender.catalog import Catalog
+from recommender.filters import ItemFilter, allowed_mask
+from recommender.models import Recommender
+
+POPULAR_CANDIDATES = 1000
+
+
+@dataclass
+class ServingModel:
+    model: Recommender
+    info: ArtifactInfo
+    removed: frozenset[str] = frozenset()
+    _masks: dict[tuple, np.ndarray] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    @classmethod
+    def load(cls, path: Path, catalog: Catalog | None = None, removed: frozenset[str] = frozenset()) -> ServingModel:
+        model, info = load_model(path)
+        if catalog is not None and len(catalog):
+            model.set_catalog(catalog)
+        return cls(model, info, removed)
+
+    def update_catalog(self, catalog: Catalog, removed: frozenset[str]) -> None:
+        """Apply catalog changes (stock, new categories, removals) without reloading the model."""
+        with self._lock:
+            if len(catalog):
+                self.model.set_catalog(catalog)
+            self.removed = removed
+            self._masks = {}
+
+    def base_mask(self, kind: str | None, category: str | None, in_stock_only: bool) -> np.ndarray:
+        """Allowed items for a filter, minus removed items; cached per filter."""
+        key = (kind, category, in_stock_only)
+        mask = self._masks.get(key)
+        if mask is None:
+            with self._lock:
+                item_filter = ItemFilter(kind=kind, category=category, in_stock_only=in_stock_only,
+                                         exclude=self.removed)
+                mask = allowed_mask(item_filter, self.model.attrs, self.model.item_ids.ids)
+                if len(self._masks) > 256:
+                    self._masks.clear()
+                self._masks[key] = mask
+        return mask
+
+    def popular_candidates(self) -> tuple[np.ndarray, np.ndarray]:
+        order = self.model.popular_order[:POPULAR_CANDIDATES]
+        top = max(float(self.model.popularity.max(initial=0.0)), 1.0)
+        return order, self.model.popularity[order] / top

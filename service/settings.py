@@ -1,0 +1,105 @@
+"""The one settings object, read from environment variables; every setting has a safe default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _keys(raw: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Field names map to env vars: `port` is RECS_PORT, `redis_url` is REDIS_URL."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None  # unset: start an embedded redis-server on a unix socket
+    data_dir: Path = Path("data/service")
+    model_dir: Path | None = None  # default: <data_dir>/models
+    refresh_interval: float = 3600.0
+    poll_interval: float = 5.0
+    max_quality_drop: float = 0.2
+    write_keys: tuple[str, ...] = ()
+    admin_keys: tuple[str, ...] = ()
+    read_keys: tuple[str, ...] = ()
+    algorithm: str = "als"
+    precompute_n: int = 100
+    similar_n: int = 50
+    active_days: float = 90.0  # precompute users with events in this many days before training
+    cache_ttl: float = 86400.0  # on-demand cache entries
+    recent_ttl: float = 30 * 86400.0  # per-user events since training, for filtering and fold-in
+    lock_ttl: float = 900.0
+    max_body_bytes: int = 1024 * 1024
+    bootstrap_events: Path | None = None  # seed the snapshot from this file when there is none
+    bootstrap_catalog: Path | None = None
+    train_on_start: bool = True
+    log_level: str = "INFO"
+    key_prefix: str = "encore"
+
+    @property
+    def models_path(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
+
+    @property
+    def version_ttl(self) -> int:
+        """Keys of old model versions expire; keep them while a slow replica may still read them."""
+        return int(max(3 * self.refresh_interval, 86400))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = ENV_NAMES[f.name]
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = _convert(f.type, raw)
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not a valid {f.type}") from None
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        from recommender.algorithms import ALGORITHMS
+
+        if self.algorithm not in ALGORITHMS:
+            raise SettingsError(f"RECS_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
+        if not 0 <= self.max_quality_drop <= 1:
+            raise SettingsError("RECS_MAX_QUALITY_DROP must be between 0 and 1")
+        for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{ENV_NAMES[name]} must be positive")
+
+
+def _convert(kind: object, raw: str) -> object:
+    kind = str(kind)
+    if "tuple" in kind:
+        return _keys(raw)
+    if "bool" in kind:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    if "Path" in kind:
+        return Path(raw)
+    if kind.startswith("int"):
+        return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
+    return raw
+
+
+ENV_NAMES: dict[str, str] = {f.name: "RECS_" + f.name.upper() for f in fields(Settings)}
+ENV_NAMES["redis_url"] = "REDIS_URL"

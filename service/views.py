@@ -1,0 +1,238 @@
+"""Thin handlers: parse and validate the request, call serving/ingest/refresh, serialise."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from aiohttp import web
+
+from recommender.catalog import KINDS
+from recommender.ids import MAX_ID_BYTES
+from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
+from service.auth import ADMIN, READ, WRITE, requires
+from service.catalog_store import parse_items, remove_item, upsert_items
+from service.errors import bad_request
+from service.ingest import parse_events, store_events
+from service.serving import ListRequest
+
+MAX_N = 100
+MAX_BATCH_USERS = 100_000
+NDJSON = "application/x-ndjson"
+
+
+# -- request parsing ------------------------------------------------------------------------
+def _int(raw: object, name: str, low: int, high: int, default: int) -> int:
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise bad_request(f"{name} must be an integer from {low} to {high}", "invalid_parameter", field=name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer from {low} to {high}", "invalid_parameter", field=name) from None
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be from {low} to {high}, got {value}", "invalid_parameter", field=name)
+    return value
+
+
+def _bool(raw: object, name: str) -> bool:
+    if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "false", "0", "no", ""):
+        return raw.lower() in ("true", "1", "yes")
+    raise bad_request(f"{name} must be true or false", "invalid_parameter", field=name)
+
+
+def check_id(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise bad_request(f"{name} must be a non-empty string", "invalid_parameter", field=name)
+    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+        raise bad_request(f"{name} is longer than {MAX_ID_BYTES} bytes", "invalid_parameter", field=name)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise bad_request(f"{name} contains control characters", "invalid_parameter", field=name)
+    return value
+
+
+def list_request(params: dict, default_n: int = 10) -> ListRequest:
+    """Filters shared by every list route, from a query string or a JSON body."""
+    kind = params.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise bad_request(f"kind must be one of {', '.join(KINDS)}", "invalid_parameter", field="kind")
+    category = params.get("category")
+    if category is not None and not isinstance(category, str):
+        raise bad_request("category must be a string", "invalid_parameter", field="category")
+    exclude = params.get("exclude") or ()
+    if isinstance(exclude, str):
+        exclude = [e for e in exclude.split(",") if e]
+    if not isinstance(exclude, (list, tuple)) or not all(isinstance(e, str) for e in exclude):
+        raise bad_request("exclude must be a list of item ids", "invalid_parameter", field="exclude")
+    cap = params.get("max_per_category")
+    return ListRequest(
+        n=_int(params.get("n"), "n", 1, MAX_N, default_n),
+        kind=kind, category=category or None,
+        in_stock_only=_bool(params.get("in_stock"), "in_stock"),
+        exclude=frozenset(exclude),
+        max_per_category=None if cap is None else _int(cap, "max_per_category", 1, MAX_N, 1),
+    )
+
+
+async def read_json(request: web.Request) -> object:
+    body = await request.read()  # raises 413 past client_max_size
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise bad_request("body is not valid UTF-8", "invalid_json") from None
+    except ValueError as exc:
+        raise bad_request(f"body is not valid JSON: {exc}", "invalid_json") from None
+
+
+def _query(request: web.Request) -> dict:
+    return dict(request.query)
+
+
+# -- reads ----------------------------------------------------------------------------------
+@requires(READ)
+async def user_recommendations(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    req = list_request(_query(request))
+    version, (result,) = await request.app[SERVING].for_users([user_id], req)
+    return web.json_response({"user_id": user_id, "model_version": version, "source": result.source,
+                              "items": result.items})
+
+
+@requires(READ)
+async def similar_items(request: web.Request) -> web.Response:
+    item_id = check_id(request.match_info["item_id"], "item_id")
+    req = list_request(_query(request))
+    version, items = await request.app[SERVING].similar(item_id, req)
+    return web.json_response({"item_id": item_id, "model_version": version, "items": items})
+
+
+@requires(READ)
+async def batch_recommendations(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("body must be an object with user_ids", "invalid_body")
+    user_ids = body.get("user_ids")
+    if not isinstance(user_ids, list) or not user_ids:
+        raise bad_request("user_ids must be a non-empty list", "invalid_parameter", field="user_ids")
+    if len(user_ids) > MAX_BATCH_USERS:
+        raise bad_request(f"at most {MAX_BATCH_USERS} user_ids per call, got {len(user_ids)}",
+                          "too_many_users", field="user_ids")
+    for index, user_id in enumerate(user_ids):
+        check_id(user_id, f"user_ids[{index}]")
+    req = list_request(body, default_n=10)
+    serving = request.app[SERVING]
+    if NDJSON in request.headers.get("Accept", ""):
+        return await _stream_batch(request, serving, user_ids, req)
+    version, results = await serving.for_users(user_ids, req)
+    return web.json_response({"model_version": version, "results": [
+        {"user_id": u, "source": r.source, "items": r.items} for u, r in zip(user_ids, results)]})
+
+
+async def _stream_batch(request: web.Request, serving, user_ids: list[str], req: ListRequest) -> web.StreamResponse:
+    """One JSON line per user, written chunk by chunk so large batches never sit in memory."""
+    serving.require()  # fail with a clean 503 before the 200 header goes out
+    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    await response.prepare(request)
+    chunk = 1000
+    for start in range(0, len(user_ids), chunk):
+        part = user_ids[start:start + chunk]
+        version, results = await serving.for_users(part, req)
+        lines = (json.dumps({"user_id": u, "model_version": version, "source": r.source, "items": r.items})
+                 for u, r in zip(part, results))
+        await response.write(("\n".join(lines) + "\n").encode())
+    await response.write_eof()
+    return response
+
+
+# -- writes ---------------------------------------------------------------------------------
+@requires(WRITE)
+async def post_events(request: web.Request) -> web.Response:
+    events = parse_events(await read_json(request))
+    app = request.app
+    accepted = await store_events(app[REDIS], app[REDIS_KEYS], events, app[REFRESHER].weights,
+                                  int(app[SETTINGS].recent_ttl))
+    app[METRICS].events.inc(accepted)
+    return web.json_response({"accepted": accepted}, status=202)
+
+
+@requires(WRITE)
+async def put_items(request: web.Request) -> web.Response:
+    catalog = parse_items(await read_json(request))
+    count = await upsert_items(request.app[REDIS], request.app[REDIS_KEYS], catalog)
+    await request.app[REFRESHER].sync()  # this replica applies it now; others within a poll interval
+    return web.json_response({"upserted": count})
+
+
+@requires(WRITE)
+async def delete_item(request: web.Request) -> web.Response:
+    item_id = check_id(request.match_info["item_id"], "item_id")
+    await remove_item(request.app[REDIS], request.app[REDIS_KEYS], item_id)
+    await request.app[REFRESHER].sync()
+    return web.json_response({"item_id": item_id, "removed": True})
+
+
+# -- model ----------------------------------------------------------------------------------
+@requires(READ)
+async def get_model(request: web.Request) -> web.Response:
+    current = request.app[SERVING].current
+    status = await request.app[REFRESHER].status()
+    training = {
+        "running": status.get("running") == "1",
+        "last_outcome": status.get("last_outcome"),
+        "last_message": status.get("last_message"),
+        "last_attempt_at": _float(status.get("last_attempt_at")),
+        "last_success_at": _float(status.get("last_success_at")),
+        "last_error": status.get("last_error") or None,
+        "last_error_at": _float(status.get("last_error_at")),
+        "last_metrics": json.loads(status["last_metrics"]) if status.get("last_metrics") else None,
+        "load_error": status.get("load_error") or None,
+    }
+    if current is None:
+        return web.json_response({"version": None, "training": training})
+    info = current.info
+    return web.json_response({
+        "version": info.version, "algorithm": info.algorithm, "trained_at": info.trained_at,
+        "counts": {"users": info.users, "items": info.items, "interactions": info.interactions},
+        "params": info.params, "metrics": info.metrics, "training": training,
+    })
+
+
+def _float(raw: str | None) -> float | None:
+    return float(raw) if raw else None
+
+
+@requires(ADMIN)
+async def retrain(request: web.Request) -> web.Response:
+    app = request.app
+    await app[REDIS].set(app[REDIS_KEYS].retrain_requested, str(time.time()))
+    started = app[REFRESHER].start_training("requested")
+    return web.json_response({"status": "started" if started else "already_running"}, status=202)
+
+
+# -- operations -----------------------------------------------------------------------------
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    model_ok = app[SERVING].current is not None
+    try:
+        redis_ok = bool(await app[REDIS].ping())
+    except Exception:  # any failure to answer means not ready
+        redis_ok = False
+    ready = model_ok and redis_ok
+    return web.json_response({"ready": ready, "model": model_ok, "redis": redis_ok}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return request.app[METRICS].render()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from service.openapi import spec
+
+    return web.json_response(spec())
