@@ -20,7 +20,7 @@ redis-server:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 demo: $(VENV)/.installed redis-server
-	$(PY) -m recommender.demo_run --data-dir $(DATA_DIR)
+	$(PY) -m service.demo --data-dir $(DATA_DIR)
 
 test: $(VENV)/.installed redis-server
 	$(PY) -m pytest -q

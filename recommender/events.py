@@ -125,7 +125,7 @@ class EventTable:
 
 
 def parse_types(column: pd.Series) -> np.ndarray:
-    codes = pd.Categorical(column.astype(str), categories=list(EVENT_TYPES)).codes
+    codes = pd.Index(EVENT_TYPES).get_indexer(column.astype(str))
     bad = codes < 0
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -185,8 +185,7 @@ def read_events(path: str | Path) -> EventTable:
         raise InputError(f"events file not found: {path}")
     try:
         if path.suffix in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(path, lines=True, dtype={"user_id": str, "item_id": str},
-                                 convert_dates=False)  # parse_timestamps reads epoch and ISO 8601
+            frame = pd.read_json(path, lines=True, dtype=False)  # no guessing: "timestamp" is not a date yet
         else:
             frame = pd.read_csv(path, dtype={"user_id": str, "item_id": str, "type": str},
                                 keep_default_na=False, na_values={"value": [""], "timestamp": [""]})

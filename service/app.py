@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
-from service.errors import MAX_BODY_KEY, error_middleware
+from service.errors import error_middleware
 from service.keys import Keys
 from service.metrics import Metrics, metrics_middleware
 from service.redis_server import EmbeddedRedis
@@ -68,11 +68,10 @@ async def serving_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    app = web.Application(client_max_size=settings.max_body_bytes,
+    app = web.Application(client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes),
                           middlewares=[metrics_middleware(metrics), error_middleware])
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    app[MAX_BODY_KEY] = settings.max_body_bytes
     setup_routes(app)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(serving_ctx)

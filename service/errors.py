@@ -47,14 +47,9 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             raise
         code = _HTTP_CODES.get(exc.status, "error")
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        if exc.status == 413:
-            message = f"request body is larger than {request.app[_MAX_BODY]} bytes"
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal server error")
 
-
-_MAX_BODY = web.AppKey("max_body_bytes", int)
-MAX_BODY_KEY = _MAX_BODY

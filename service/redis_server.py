@@ -23,7 +23,7 @@ class EmbeddedRedis:
     """Start and stop one redis-server process whose files live in `directory`."""
 
     def __init__(self, directory: Path, binary: str = "redis-server") -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()  # redis-server changes into --dir before opening files
         self.binary = binary
         self.process: subprocess.Popen | None = None
 

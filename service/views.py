@@ -12,7 +12,7 @@ from recommender.ids import MAX_ID_BYTES
 from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
 from service.auth import ADMIN, READ, WRITE, requires
 from service.catalog_store import parse_items, remove_item, upsert_items
-from service.errors import bad_request
+from service.errors import ApiError, bad_request
 from service.ingest import parse_events, store_events
 from service.serving import ListRequest
 
@@ -77,8 +77,18 @@ def list_request(params: dict, default_n: int = 10) -> ListRequest:
     )
 
 
-async def read_json(request: web.Request) -> object:
-    body = await request.read()  # raises 413 past client_max_size
+async def read_json(request: web.Request, max_bytes: int | None = None) -> object:
+    """The body as JSON; 413 past `max_bytes` (default RECS_MAX_BODY_BYTES), 400 if not UTF-8 JSON."""
+    limit = max_bytes or request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         return json.loads(body)
     except UnicodeDecodeError:
@@ -111,7 +121,7 @@ async def similar_items(request: web.Request) -> web.Response:
 
 @requires(READ)
 async def batch_recommendations(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
+    body = await read_json(request, request.app[SETTINGS].max_batch_body_bytes)
     if not isinstance(body, dict):
         raise bad_request("body must be an object with user_ids", "invalid_body")
     user_ids = body.get("user_ids")

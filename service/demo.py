@@ -1,0 +1,109 @@
+"""`make demo`: a synthetic storefront, fresh API keys, and the service serving it.
+
+Prints working curl commands once the first model is trained.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import secrets  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from aiohttp import web  # noqa: E402
+
+from recommender.demo import generate_storefront, write_storefront  # noqa: E402
+from service.app import create_app  # noqa: E402
+from service.app_keys import SERVING  # noqa: E402
+from service.redis_server import RedisServerError  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+
+def load_or_make_keys(path: Path) -> dict[str, str]:
+    """Keys persist in the demo directory so restarts keep working curl commands."""
+    if path.exists():
+        return dict(line.split("=", 1) for line in path.read_text().split())
+    keys = {"write": secrets.token_urlsafe(18), "admin": secrets.token_urlsafe(18)}
+    path.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
+    path.chmod(0o600)
+    return keys
+
+
+def examples(base: str, keys: dict[str, str], user: str, item: str) -> str:
+    write, admin = keys["write"], keys["admin"]
+    return f"""
+Encore demo is serving at {base}
+  write key: {write}
+  admin key: {admin}
+
+Try:
+  curl -s '{base}/v1/users/{user}/recommendations?n=5'
+  curl -s '{base}/v1/users/{user}/recommendations?n=3&kind=content'
+  curl -s '{base}/v1/users/someone-new/recommendations?n=5'
+  curl -s '{base}/v1/items/{item}/similar?n=5'
+  curl -s -X POST '{base}/v1/recommendations/batch' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
+  curl -s -X POST '{base}/v1/recommendations/batch' -H 'Accept: application/x-ndjson' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
+  curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "someone-new", "item_id": "{item}", "type": "purchase"}}'
+  curl -s -X PUT '{base}/v1/items' -H 'Authorization: Bearer {write}' -d '[{{"item_id": "new-kettle", "kind": "product", "category": "kitchen", "in_stock": true}}]'
+  curl -s -X DELETE '{base}/v1/items/{item}' -H 'Authorization: Bearer {write}'
+  curl -s -X POST '{base}/v1/model/retrain' -H 'Authorization: Bearer {admin}'
+  curl -s '{base}/v1/model'
+  curl -s '{base}/metrics' | head
+  curl -s '{base}/openapi.json'
+Stop with Ctrl-C.
+"""
+
+
+async def _announce(app: web.Application, text: str) -> None:
+    while app[SERVING].current is None:
+        await asyncio.sleep(0.2)
+    print(text, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default="data/demo")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RECS_PORT", 8080)))
+    parser.add_argument("--users", type=int, default=3000)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+    data_dir = Path(args.data_dir)
+    events_path, catalog_path = data_dir / "events.csv", data_dir / "catalog.csv"
+    if not events_path.exists():
+        data = generate_storefront(n_users=args.users, n_products=1200, n_content=120)
+        write_storefront(data, data_dir)
+        print(f"generated {len(data.events):,} demo events and {len(data.catalog):,} items in {data_dir}")
+    keys = load_or_make_keys(data_dir / "keys.env")
+    settings = Settings.from_env({
+        **os.environ, "RECS_DATA_DIR": str(data_dir / "service"), "RECS_PORT": str(args.port),
+        "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
+        "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],
+    })
+    app = create_app(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    text = examples(base, keys, user="u000001", item="p00001")
+
+    async def announce_ctx(app: web.Application):
+        task = asyncio.create_task(_announce(app, text))
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(announce_ctx)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None)
+    except RedisServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Service fixtures: demo data on disk, settings pointing at the real test Redis, a client
+whose app has finished its first training."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from recommender.demo import generate_storefront, write_storefront
+from service.app import create_app
+from service.settings import Settings
+
+WRITE, ADMIN = "write-key", "admin-key"
+AUTH_WRITE = {"Authorization": f"Bearer {WRITE}"}
+AUTH_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+NOW = 1_790_000_000.0
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    data = generate_storefront(n_users=400, n_products=150, n_content=20, seed=3, now=NOW)
+    events, catalog = write_storefront(data, tmp_path_factory.mktemp("demo"))
+    return data, events, catalog
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, demo) -> Settings:
+    _, events, catalog = demo
+    return Settings(redis_url=redis_url, data_dir=tmp_path, bootstrap_events=events, bootstrap_catalog=catalog,
+                    write_keys=(WRITE,), admin_keys=(ADMIN,), poll_interval=0.1, refresh_interval=3600,
+                    active_days=3650)
+
+
+async def wait_ready(client: TestClient, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        response = await client.get("/readyz")
+        if response.status == 200:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("service did not become ready")
+
+
+async def wait_for(predicate, timeout: float = 60, interval: float = 0.05):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def make_client(aiohttp_client):
+    async def make(settings: Settings, ready: bool = True, **overrides) -> TestClient:
+        client = await aiohttp_client(create_app(dataclasses.replace(settings, **overrides)))
+        if ready:
+            await wait_ready(client)
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client, settings: Settings) -> TestClient:
+    return await make_client(settings)

@@ -1,0 +1,125 @@
+"""Refresh against a real Redis: version swaps under traffic, fold-in, failures that keep the old model."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import redis
+
+import service.refresh as refresh_module
+from service.app_keys import REFRESHER, SERVING
+from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
+
+
+async def _version(client) -> str:
+    return (await (await client.get("/v1/model")).json())["version"]
+
+
+async def test_refresh_swaps_versions_while_requests_keep_succeeding(client):
+    before = await _version(client)
+    statuses: list[int] = []
+    versions: set[str] = set()
+    stop = asyncio.Event()
+
+    async def traffic() -> None:
+        i = 0
+        while not stop.is_set():
+            response = await client.get(f"/v1/users/u{i % 400:06d}/recommendations?n=5")
+            statuses.append(response.status)
+            versions.add((await response.json()).get("model_version"))
+            i += 1
+
+    load = asyncio.create_task(traffic())
+    # new events make the next model differ, so its version (a content hash) changes
+    await client.post("/v1/events", json=[{"user_id": "swap-user", "item_id": "p00001", "type": "purchase"}],
+                      headers=AUTH_WRITE)
+    assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
+
+    async def swapped():
+        return await _version(client) != before
+
+    await wait_for(swapped)
+    await asyncio.sleep(0.2)
+    stop.set()
+    await load
+    assert statuses and set(statuses) == {200}
+    assert before in versions and await _version(client) in versions
+    model = await (await client.get("/v1/model")).json()
+    assert model["counts"]["users"] == 401  # the new user was folded into the snapshot
+
+
+async def test_new_user_is_personalized_from_events_before_any_retraining(client):
+    assert (await (await client.get("/v1/users/brand-new/recommendations")).json())["source"] == "fallback"
+    events = [{"user_id": "brand-new", "item_id": item, "type": "purchase"} for item in ("p00001", "p00002")]
+    assert (await client.post("/v1/events", json=events, headers=AUTH_WRITE)).status == 202
+    body = await (await client.get("/v1/users/brand-new/recommendations?n=5")).json()
+    assert body["source"] == "personalized" and len(body["items"]) == 5
+    assert not {"p00001", "p00002"} & {i["item_id"] for i in body["items"]}
+
+
+async def test_items_bought_since_training_are_not_recommended_again(client):
+    user = "u000007"
+    first = (await (await client.get(f"/v1/users/{user}/recommendations?n=3")).json())["items"][0]["item_id"]
+    await client.post("/v1/events", json={"user_id": user, "item_id": first, "type": "purchase"}, headers=AUTH_WRITE)
+    again = (await (await client.get(f"/v1/users/{user}/recommendations?n=10")).json())["items"]
+    assert first not in {i["item_id"] for i in again} and len(again) == 10
+
+
+async def test_failed_training_keeps_the_serving_model(client, monkeypatch):
+    before = await _version(client)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(refresh_module, "train_candidate", explode)
+    report = await client.app[REFRESHER].train("test")
+    assert report.outcome == "failed"
+    model = await (await client.get("/v1/model")).json()
+    assert model["version"] == before
+    assert "disk on fire" in model["training"]["last_error"] and model["training"]["last_outcome"] == "failed"
+    assert (await client.get("/v1/users/u000001/recommendations")).status == 200
+
+
+async def test_quality_drop_rejects_the_new_model(client):
+    before = await _version(client)
+    current = client.app[SERVING].current
+    current.info.metrics = {**current.info.metrics, "ndcg": 0.99}  # a serving model no candidate can match
+    report = await client.app[REFRESHER].train("test")
+    assert report.outcome == "rejected" and "below the serving model" in report.message
+    model = await (await client.get("/v1/model")).json()
+    assert model["version"] == before and "below the serving model" in model["training"]["last_error"]
+
+
+async def test_corrupted_artifact_is_refused_and_the_old_version_stays(client, settings):
+    before = await _version(client)
+    bad = settings.models_path / "20990101T000000Z-deadbeef.npz"
+    good = (settings.models_path / f"{before}.npz").read_bytes()
+    bad.write_bytes(good[: len(good) // 2])  # truncated
+    with redis.Redis.from_url(settings.redis_url) as r:
+        r.set("encore:model:current", "20990101T000000Z-deadbeef")
+
+    async def refused():
+        status = await client.app[REFRESHER].status()
+        return "load_error" in status
+
+    await wait_for(refused)
+    assert await _version(client) == before
+    assert (await client.get("/v1/users/u000001/recommendations")).status == 200
+
+
+async def test_only_one_training_at_a_time(client):
+    refresher = client.app[REFRESHER]
+    first, second = await asyncio.gather(refresher.train("a"), refresher.train("b"))
+    outcomes = sorted([first.outcome, second.outcome])
+    assert outcomes == ["skipped", "trained"]
+
+
+async def test_training_with_no_events_fails_cleanly(make_client, settings):
+    empty = dataclasses.replace(settings, bootstrap_events=None, bootstrap_catalog=None)
+    client = await make_client(empty, ready=False)
+    report = await client.app[REFRESHER].train("test")
+    assert report.outcome == "failed" and "no events" in report.message
+    response = await client.get("/v1/users/u1/recommendations")
+    assert response.status == 503 and (await response.json())["error"]["code"] == "no_model"
+    assert (await client.get("/readyz")).status == 503

@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import pytest
+
+from service.settings import ENV_NAMES, Settings, SettingsError
+
+
+def test_defaults_are_safe():
+    settings = Settings.from_env({})
+    assert settings.host == "127.0.0.1" and settings.port == 8080 and settings.redis_url is None
+    assert settings.refresh_interval == 3600 and settings.max_quality_drop == 0.2
+    assert settings.write_keys == () and settings.models_path == Path("data/service/models")
+
+
+def test_values_are_read_from_the_environment():
+    settings = Settings.from_env({"RECS_PORT": "9000", "REDIS_URL": "redis://h:1/0", "RECS_WRITE_KEYS": "a, b,,",
+                                  "RECS_TRAIN_ON_START": "false", "RECS_DATA_DIR": "/tmp/x",
+                                  "RECS_MAX_QUALITY_DROP": "0.5"})
+    assert settings.port == 9000 and settings.redis_url == "redis://h:1/0"
+    assert settings.write_keys == ("a", "b") and settings.train_on_start is False
+    assert settings.data_dir == Path("/tmp/x") and settings.max_quality_drop == 0.5
+
+
+@pytest.mark.parametrize("env", [{"RECS_PORT": "x"}, {"RECS_ALGORITHM": "magic"}, {"RECS_MAX_QUALITY_DROP": "2"},
+                                 {"RECS_POLL_INTERVAL": "0"}, {"RECS_TRAIN_ON_START": "perhaps"}])
+def test_bad_values_are_refused(env):
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in readme]
+    assert not missing, f"settings missing from README: {missing}"
