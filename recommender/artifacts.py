@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,11 +86,15 @@ def save_model(model: Recommender, path: str | Path, metrics: dict | None = None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays, **{_META: _blob(json.dumps(meta).encode())})
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays, **{_META: _blob(json.dumps(meta).encode())})
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed save leaves the old artifact and no half file
+        raise
     return info
 
 
@@ -101,7 +104,7 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - zipfile and numpy's header parser raise many kinds on bad bytes
         raise ArtifactError(f"model artifact {path} is truncated or corrupted: {exc}") from None
     try:
         meta = json.loads(arrays.pop(_META).tobytes())

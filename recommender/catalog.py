@@ -144,8 +144,7 @@ class Catalog:
     def from_jsonl(cls, blob: bytes) -> Catalog:
         if not blob.strip():
             return cls()
-        frame = pd.read_json(io.BytesIO(blob), lines=True, dtype={"item_id": str, "category": str},
-                             convert_dates=False)  # created_at stays epoch seconds
+        frame = pd.read_json(io.BytesIO(blob), lines=True, dtype=False)  # no guessing: created_at stays as written
         return cls.from_frame(frame)
 
     def to_csv(self, path: str | Path) -> None:
@@ -171,8 +170,7 @@ def read_catalog(path: str | Path) -> Catalog:
         raise InputError(f"catalog file not found: {path}")
     try:
         if path.suffix in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(path, lines=True, dtype={"item_id": str, "category": str},
-                                 convert_dates=False)  # created_at stays epoch seconds
+            frame = pd.read_json(path, lines=True, dtype=False)  # no guessing: created_at stays as written
         else:
             frame = pd.read_csv(path, dtype={"item_id": str, "category": str, "kind": str, "title": str},
                                 keep_default_na=False, na_values={"created_at": [""]})

@@ -1,0 +1,195 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recommender.algorithms import ALGORITHMS
+from recommender.catalog import read_catalog
+from recommender.cli import EXIT_INPUT, main
+from recommender.events import read_events
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """demo-data then train, once for the module: a directory with events, catalog and model."""
+    directory = tmp_path_factory.mktemp("cli")
+    assert main(["demo-data", "--out", str(directory), "--users", "150", "--seed", "2"]) == 0
+    assert main(["train", "--events", str(directory / "events.csv"), "--catalog", str(directory / "catalog.csv"),
+                 "--out", str(directory / "model.npz"), "--factors", "16", "--iterations", "5"]) == 0
+    return directory
+
+
+@pytest.fixture(scope="module")
+def known_user(store) -> str:
+    return str(read_events(store / "events.csv").user_ids[0])
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_input_error(code: int, err: str, *words: str) -> None:
+    assert code == EXIT_INPUT == 2
+    assert err.startswith("error: ")
+    assert err.endswith("\n") and err.count("\n") == 1, err  # one line
+    assert "Traceback" not in err
+    for word in words:
+        assert word in err
+
+
+def test_demo_data_writes_a_store(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo-data", "--out", str(tmp_path), "--users", "30", "--seed", "1")
+    assert code == 0
+    assert "events to" in out and "items to" in out
+    assert len(read_events(tmp_path / "events.csv")) > 0
+    assert len(read_catalog(tmp_path / "catalog.csv")) > 0
+
+
+def test_train_writes_a_model_and_reports_its_version(store, tmp_path, capsys):
+    out_path = tmp_path / "bm25.npz"
+    code, out, _ = run(capsys, "train", "--events", str(store / "events.csv"), "--out", str(out_path),
+                       "--algorithm", "bm25", "--half-life-days", "30")
+    assert code == 0
+    assert out_path.is_file()
+    assert out.startswith("trained bm25 on ")
+    assert "saved version " in out and str(out_path) in out
+
+
+def test_recommend_prints_json(store, known_user, capsys):
+    code, out, _ = run(capsys, "recommend", "--model", str(store / "model.npz"), "--user", known_user, "-n", "5")
+    assert code == 0
+    result = json.loads(out)
+    assert result["user_id"] == known_user
+    assert result["source"] == "personalized"
+    assert len(result["items"]) == 5
+    assert all(set(item) == {"item_id", "score"} for item in result["items"])
+    assert result["model_version"].count("-") == 1
+
+
+def test_recommend_with_filters_and_unknown_user(store, capsys):
+    catalog = read_catalog(store / "catalog.csv")
+    code, out, _ = run(capsys, "recommend", "--model", str(store / "model.npz"), "--user", "stranger",
+                       "--kind", "content")
+    assert code == 0
+    result = json.loads(out)
+    assert result["source"] == "fallback"
+    assert result["items"]
+    assert all(catalog.get(i["item_id"]).kind == "content" for i in result["items"])
+
+    code, out, _ = run(capsys, "recommend", "--model", str(store / "model.npz"), "--user", "stranger",
+                       "--category", "coffee", "--in-stock")
+    assert code == 0
+    for item in json.loads(out)["items"]:
+        entry = catalog.get(item["item_id"])
+        assert entry.category == "coffee" and entry.in_stock
+
+
+def test_evaluate_prints_a_table_with_every_algorithm(store, capsys):
+    code, out, _ = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--k", "5",
+                       "--factors", "8", "--iterations", "3")
+    assert code == 0
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| model | precision@5 |")
+    assert [row.split("|")[1].strip() for row in table[2:]] == list(ALGORITHMS)
+    assert "temporal split, k=5" in out
+
+
+def test_evaluate_a_subset_with_a_random_split(store, capsys):
+    code, out, _ = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--split", "random",
+                       "--algorithms", "popular,cosine")
+    assert code == 0
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("|")][2:]
+    assert rows == ["popular", "cosine"]
+
+
+# -- input errors: exit code 2, one line on stderr, no traceback ---------------------------------
+
+def test_missing_events_file(tmp_path, capsys):
+    code, out, err = run(capsys, "train", "--events", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m.npz"))
+    assert_input_error(code, err, "events file not found", "nope.csv")
+    assert out == ""
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_missing_catalog_file(store, tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--events", str(store / "events.csv"), "--catalog",
+                       str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m.npz"))
+    assert_input_error(code, err, "catalog file not found")
+
+
+def test_bad_column(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item,type,timestamp\nu1,a,view,1700000000\n")
+    code, _, err = run(capsys, "train", "--events", str(path), "--out", str(tmp_path / "m.npz"))
+    assert_input_error(code, err, "missing column(s): item_id")
+
+
+def test_unknown_event_type(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,type,timestamp\nu1,a,view,1700000000\nu1,b,like,1700000000\n")
+    for command in (["train", "--out", str(tmp_path / "m.npz")], ["evaluate"]):
+        code, _, err = run(capsys, command[0], "--events", str(path), *command[1:])
+        assert_input_error(code, err, "unknown event type 'like' at row 1")
+
+
+def test_empty_events_file(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,type,timestamp\n")
+    code, _, err = run(capsys, "train", "--events", str(path), "--out", str(tmp_path / "m.npz"))
+    assert_input_error(code, err, "empty")
+
+
+def test_corrupted_model(store, tmp_path, capsys):
+    blob = (store / "model.npz").read_bytes()
+    path = tmp_path / "model.npz"
+    path.write_bytes(blob[: len(blob) // 2])
+    code, out, err = run(capsys, "recommend", "--model", str(path), "--user", "u1")
+    assert_input_error(code, err, "truncated or corrupted")
+    assert out == ""
+
+
+def test_missing_model(tmp_path, capsys):
+    code, _, err = run(capsys, "recommend", "--model", str(tmp_path / "none.npz"), "--user", "u1")
+    assert_input_error(code, err, "not found")
+
+
+def test_bad_numbers_and_algorithm_names(store, capsys):
+    code, _, err = run(capsys, "recommend", "--model", str(store / "model.npz"), "--user", "u1", "-n", "0")
+    assert_input_error(code, err, "at least 1")
+    code, _, err = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--algorithms", "als,svd")
+    assert_input_error(code, err, "unknown algorithm(s): svd")
+
+
+def test_usage_errors_exit_2_through_argparse(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--events", "x.csv", "--out", "m.npz", "--algorithm", "svd"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+# -- the real entry point ------------------------------------------------------------------------
+
+def python_m_recommender(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "recommender", *argv], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_python_m_recommender(store, known_user, tmp_path):
+    done = python_m_recommender("recommend", "--model", str(store / "model.npz"), "--user", known_user, "-n", "3")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["source"] == "personalized"
+
+    (tmp_path / "bad.npz").write_bytes(b"not a model")
+    failed = python_m_recommender("recommend", "--model", str(tmp_path / "bad.npz"), "--user", known_user)
+    assert failed.returncode == 2
+    assert failed.stdout == ""
+    assert failed.stderr.startswith("error: ") and failed.stderr.count("\n") == 1
+    assert "Traceback" not in failed.stderr

@@ -1,0 +1,361 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.sparse import csr_matrix
+
+from recommender.errors import InputError
+from recommender.events import (
+    EVENT_TYPES, Event, EventTable, EventWeights, build_matrix, event_confidence, read_events, write_events,
+)
+from recommender.ids import IdMap
+from tests.recommender.conftest import DAY, NOW
+
+ISO_NOW = "2023-11-14T22:13:20Z"  # == NOW (1_700_000_000) in epoch seconds
+
+
+def events(*rows, **columns) -> EventTable:
+    """Rows of (user, item, type[, timestamp[, value]]) as an EventTable."""
+    frame = pd.DataFrame([
+        {"user_id": r[0], "item_id": r[1], "type": r[2],
+         "timestamp": r[3] if len(r) > 3 else NOW, "value": r[4] if len(r) > 4 else np.nan}
+        for r in rows
+    ])
+    return EventTable.from_frame(frame)
+
+
+def cell(matrix, user: str, item: str) -> float:
+    return float(matrix.matrix[matrix.users.get(user), matrix.items.get(item)])
+
+
+# -- weights ----------------------------------------------------------------------------------
+
+def test_default_weights_per_event_type():
+    m = build_matrix(events(
+        ("u", "view", "view"), ("u", "click", "click"), ("u", "cart", "add_to_cart"),
+        ("u", "buy", "purchase"), ("u", "rev", "review", NOW, 4),
+    ))
+    assert cell(m, "u", "view") == 1.0
+    assert cell(m, "u", "click") == 1.0
+    assert cell(m, "u", "cart") == 3.0
+    assert cell(m, "u", "buy") == 5.0
+    assert cell(m, "u", "rev") == 4.0  # 4 stars x review weight 1
+
+
+def test_review_weighs_stars_times_review_weight():
+    table = events(("u", "a", "review", NOW, 3), ("u", "b", "review", NOW, 5))
+    m = build_matrix(table, EventWeights(review=2.0))
+    assert cell(m, "u", "a") == 6.0
+    assert cell(m, "u", "b") == 10.0
+
+
+def test_custom_weights():
+    weights = EventWeights(view=0.5, click=2.0, add_to_cart=4.0, purchase=10.0)
+    m = build_matrix(events(("u", "a", "view"), ("u", "b", "click"), ("u", "c", "add_to_cart"),
+                            ("u", "d", "purchase")), weights)
+    assert [cell(m, "u", i) for i in "abcd"] == [0.5, 2.0, 4.0, 10.0]
+    assert m.weights == weights
+
+
+def test_value_is_ignored_for_non_review_events():
+    m = build_matrix(events(("u", "a", "purchase", NOW, 3.0)))
+    assert cell(m, "u", "a") == 5.0
+
+
+def test_hand_made_table_matrix(tiny_events):
+    m = build_matrix(tiny_events)
+    dense = m.matrix.toarray()
+    expected = np.array([
+        [2.0, 3.0, 5.0],  # u1: two views of i1 summed, cart i2, purchase i3
+        [1.0, 0.0, 4.0],  # u2: click i1, 4-star review of i3
+        [0.0, 1.0, 0.0],  # u3: view i2
+    ], dtype=np.float32)
+    assert list(m.users.ids) == ["u1", "u2", "u3"]
+    assert list(m.items.ids) == ["i1", "i2", "i3"]
+    np.testing.assert_array_equal(dense, expected)
+
+
+# -- time decay -------------------------------------------------------------------------------
+
+def test_event_one_half_life_old_weighs_half():
+    table = events(("u", "now", "purchase", NOW), ("u", "week", "purchase", NOW - 7 * DAY),
+                   ("u", "fortnight", "purchase", NOW - 14 * DAY))
+    m = build_matrix(table, EventWeights(half_life_days=7), reference_time=NOW)
+    assert cell(m, "u", "now") == pytest.approx(5.0)
+    assert cell(m, "u", "week") == pytest.approx(2.5)
+    assert cell(m, "u", "fortnight") == pytest.approx(1.25)
+
+
+def test_decay_reference_defaults_to_newest_event():
+    table = events(("u", "old", "view", NOW - 10 * DAY), ("u", "new", "view", NOW))
+    m = build_matrix(table, EventWeights(half_life_days=10))
+    assert m.reference_time == NOW
+    assert cell(m, "u", "new") == pytest.approx(1.0)
+    assert cell(m, "u", "old") == pytest.approx(0.5)
+
+
+def test_future_events_are_not_boosted_and_no_decay_without_half_life():
+    table = events(("u", "future", "view", NOW + 30 * DAY), ("u", "old", "view", NOW - 300 * DAY))
+    decayed = build_matrix(table, EventWeights(half_life_days=30), reference_time=NOW)
+    assert cell(decayed, "u", "future") == pytest.approx(1.0)
+    plain = build_matrix(table, reference_time=NOW)
+    assert cell(plain, "u", "old") == 1.0
+
+
+def test_event_confidence_is_per_event():
+    table = events(("u", "a", "view", NOW - 2 * DAY), ("u", "a", "review", NOW, 2))
+    confidence = event_confidence(table, EventWeights(half_life_days=2), NOW)
+    np.testing.assert_allclose(confidence, [0.5, 2.0])
+
+
+# -- matrix shape and id maps -----------------------------------------------------------------
+
+def test_duplicates_are_summed_into_one_entry():
+    m = build_matrix(events(("u", "a", "view"), ("u", "a", "view"), ("u", "a", "view"), ("u", "a", "purchase")))
+    assert m.matrix.nnz == 1
+    assert cell(m, "u", "a") == 8.0
+
+
+def test_matrix_is_float32_csr(tiny_events):
+    m = build_matrix(tiny_events)
+    assert isinstance(m.matrix, csr_matrix)
+    assert m.matrix.format == "csr"
+    assert m.matrix.dtype == np.float32
+    assert m.shape == (3, 3)
+    assert m.matrix.has_canonical_format
+
+
+def test_zero_star_review_adds_no_entry():
+    m = build_matrix(events(("u", "a", "review", NOW, 0), ("u", "b", "view")))
+    assert m.matrix.nnz == 1
+    assert m.items.get("a") is not None  # the item is still known
+
+
+def test_same_input_gives_the_same_maps_and_matrix(tiny_frame):
+    first = build_matrix(EventTable.from_frame(tiny_frame))
+    second = build_matrix(EventTable.from_frame(tiny_frame.iloc[::-1].reset_index(drop=True)))
+    assert first.users == second.users
+    assert first.items == second.items
+    assert (first.matrix != second.matrix).nnz == 0
+
+
+def test_existing_maps_keep_their_indices_and_grow(tiny_events):
+    first = build_matrix(tiny_events)
+    later = events(("u0", "i3", "purchase"), ("u2", "i0", "view"), ("u9", "i1", "view"))
+    second = build_matrix(later, users=first.users, items=first.items)
+    assert list(second.users.ids) == ["u1", "u2", "u3", "u0", "u9"]
+    assert list(second.items.ids) == ["i1", "i2", "i3", "i0"]
+    assert second.shape == (5, 4)
+    assert cell(second, "u0", "i3") == 5.0
+    assert cell(second, "u2", "i0") == 1.0
+    # a fresh build would have sorted u0 first; passing the maps prevents that
+    assert build_matrix(later).users.get("u0") == 0
+
+
+def test_existing_maps_with_no_new_ids_keep_shape():
+    users, items = IdMap(["b", "a"]), IdMap(["y", "x"])
+    m = build_matrix(events(("a", "x", "view")), users=users, items=items)
+    assert m.shape == (2, 2)
+    assert m.matrix[1, 1] == 1.0
+
+
+# -- timestamps -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stamp", [
+    ISO_NOW, "2023-11-14T22:13:20+00:00", "2023-11-14T23:13:20+01:00", "2023-11-14T22:13:20",
+    "2023-11-14 22:13:20Z", 1_700_000_000, 1_700_000_000.0, "1700000000",
+])
+def test_iso_8601_and_epoch_timestamps(stamp):
+    table = EventTable.from_frame(pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "type": ["view"],
+                                                "timestamp": [stamp]}))
+    assert table.timestamps.dtype == np.float64
+    assert table.timestamps[0] == pytest.approx(NOW)
+
+
+def test_mixed_epoch_and_iso_column():
+    frame = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["a", "b"], "type": ["view", "view"],
+                          "timestamp": [ISO_NOW, NOW + 10]})
+    np.testing.assert_allclose(EventTable.from_frame(frame).timestamps, [NOW, NOW + 10])
+
+
+def test_iso_fractional_seconds():
+    frame = pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "type": ["view"],
+                          "timestamp": ["2023-11-14T22:13:20.250Z"]})
+    assert EventTable.from_frame(frame).timestamps[0] == pytest.approx(NOW + 0.25)
+
+
+def test_default_timestamp_fills_missing_column_and_values():
+    frame = pd.DataFrame({"user_id": ["u", "v"], "item_id": ["a", "b"], "type": ["view", "click"]})
+    assert EventTable.from_frame(frame, default_timestamp=NOW).timestamps.tolist() == [NOW, NOW]
+    frame["timestamp"] = [None, NOW - 5]
+    assert EventTable.from_frame(frame, default_timestamp=NOW).timestamps.tolist() == [NOW, NOW - 5]
+
+
+# -- files ------------------------------------------------------------------------------------
+
+def test_read_csv(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,item_id,type,timestamp,value\n"
+        "u1,007,view,1700000000,\n"
+        "u1,i2,review,2023-11-14T22:13:20Z,4\n"
+        "u2,007,purchase,1700000100.5,\n"
+    )
+    table = read_events(path)
+    assert table.user_ids.tolist() == ["u1", "u1", "u2"]
+    assert table.item_ids.tolist() == ["007", "i2", "007"]  # ids stay strings: no leading zero lost
+    assert [EVENT_TYPES[t] for t in table.types] == ["view", "review", "purchase"]
+    np.testing.assert_allclose(table.timestamps, [NOW, NOW, NOW + 100.5])
+    np.testing.assert_allclose(table.values, [1.0, 4.0, 1.0])
+
+
+def test_read_csv_without_value_column(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,type,timestamp\nu1,a,add_to_cart,1700000000\n")
+    m = build_matrix(read_events(path))
+    assert cell(m, "u1", "a") == 3.0
+
+
+def write_jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_read_json_lines_with_epoch_timestamps(tmp_path):
+    # every timestamp is a number: pandas must not turn the "timestamp" column into datetimes
+    path = tmp_path / "events.jsonl"
+    write_jsonl(path, [
+        {"user_id": "u1", "item_id": "a", "type": "view", "timestamp": 1_700_000_000},
+        {"user_id": 42, "item_id": "b", "type": "review", "timestamp": 1_700_000_060.5, "value": 5},
+    ])
+    table = read_events(path)
+    assert table.user_ids.tolist() == ["u1", "42"]
+    np.testing.assert_allclose(table.timestamps, [NOW, NOW + 60.5])
+    np.testing.assert_allclose(table.values, [1.0, 5.0])
+
+
+def test_read_json_lines_with_iso_timestamps(tmp_path):
+    path = tmp_path / "events.ndjson"
+    write_jsonl(path, [
+        {"user_id": "u1", "item_id": "a", "type": "click", "timestamp": ISO_NOW},
+        {"user_id": "u2", "item_id": "a", "type": "purchase", "timestamp": "2023-11-15T22:13:20Z"},
+    ])
+    np.testing.assert_allclose(read_events(path).timestamps, [NOW, NOW + DAY])
+
+
+def test_write_and_read_round_trip(tmp_path, tiny_events):
+    path = tmp_path / "out.csv"
+    write_events(tiny_events, path)
+    back = read_events(path)
+    assert back.user_ids.tolist() == tiny_events.user_ids.tolist()
+    assert back.item_ids.tolist() == tiny_events.item_ids.tolist()
+    np.testing.assert_array_equal(back.types, tiny_events.types)
+    np.testing.assert_allclose(back.timestamps, tiny_events.timestamps)
+    np.testing.assert_allclose(back.values, tiny_events.values)
+
+
+def test_from_events_take_concat_and_empty():
+    table = EventTable.from_events([Event("u", "a", "view", NOW), Event("u", "b", "review", NOW + 1, 5.0)])
+    assert len(table) == 2
+    assert table.values.tolist() == [1.0, 5.0]
+    assert table.take(np.array([1])).item_ids.tolist() == ["b"]
+    both = EventTable.concat([table, table.take(np.array([0]))])
+    assert both.item_ids.tolist() == ["a", "b", "a"]
+    assert len(EventTable.empty()) == 0
+    assert len(EventTable.concat([])) == 0
+    frame = table.to_frame()
+    assert frame["type"].tolist() == ["view", "review"]
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+def good_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "user_id": ["u1", "u2", "u3"],
+        "item_id": ["a", "b", "c"],
+        "type": ["view", "purchase", "review"],
+        "timestamp": [NOW, NOW, NOW],
+        "value": [np.nan, np.nan, 5.0],
+    })
+
+
+def test_good_frame_is_accepted():
+    assert len(EventTable.from_frame(good_frame())) == 3
+
+
+@pytest.mark.parametrize("column, value, words", [
+    ("type", "like", "unknown event type 'like' at row 1"),
+    ("type", "Purchase", "unknown event type"),
+    ("user_id", "", "user_id is empty at row 1"),
+    ("user_id", None, "user_id is empty at row 1"),
+    ("item_id", "x" * 257, "item_id at row 1 is longer than 256 bytes"),
+    ("item_id", "bad\nid", "item_id at row 1 contains control characters"),
+    ("user_id", "bad\x01id", "user_id at row 1 contains control characters"),
+    ("value", "lots", "value 'lots' at row 1 is not a number"),
+    ("timestamp", "yesterday", "timestamp 'yesterday' at row 1"),
+    ("timestamp", "2023-13-45T99:00:00Z", "at row 1"),
+])
+def test_bad_values_raise_input_error_naming_the_row(column, value, words):
+    frame = good_frame().astype(object)
+    frame.loc[1, column] = value
+    with pytest.raises(InputError) as info:
+        EventTable.from_frame(frame)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("stars", [5.5, -1, 100])
+def test_review_value_out_of_range(stars):
+    frame = good_frame()
+    frame.loc[2, "value"] = stars
+    with pytest.raises(InputError, match="review value at row 2 must be a rating from 0 to 5"):
+        EventTable.from_frame(frame)
+
+
+def test_review_value_at_the_limits_is_accepted():
+    frame = good_frame()
+    frame["type"] = "review"
+    frame["value"] = [0.0, 2.5, 5.0]
+    assert EventTable.from_frame(frame).values.tolist() == [0.0, 2.5, 5.0]
+
+
+def test_missing_timestamp_value_without_default():
+    frame = good_frame()
+    frame.loc[0, "timestamp"] = np.nan
+    with pytest.raises(InputError, match="timestamp.*row 0"):
+        EventTable.from_frame(frame)
+
+
+@pytest.mark.parametrize("column", ["user_id", "item_id", "type", "timestamp"])
+def test_missing_column(column):
+    with pytest.raises(InputError, match=f"missing column.*{column}"):
+        EventTable.from_frame(good_frame().drop(columns=[column]))
+
+
+def test_input_error_is_a_value_error():
+    assert issubclass(InputError, ValueError)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_events(tmp_path / "nope.csv")
+
+
+def test_bad_rows_in_csv_file(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,type,timestamp\nu1,a,view,1700000000\nu2,b,wishlist,1700000000\n")
+    with pytest.raises(InputError, match="unknown event type 'wishlist' at row 1"):
+        read_events(path)
+
+
+def test_csv_missing_column(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user,item_id,type,timestamp\nu1,a,view,1700000000\n")
+    with pytest.raises(InputError, match="missing column.*user_id"):
+        read_events(path)
+
+
+def test_unparsable_json_lines(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"user_id": "u1", "item_id": \n')
+    with pytest.raises(InputError, match="cannot parse"):
+        read_events(path)

@@ -1,0 +1,363 @@
+"""Contract tests every algorithm must pass (mixin style, as in implicit's recommender_base_test),
+plus model-specific checks: one batched implicit call, empty input, parameters, quality."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from recommender.algorithms import ALGORITHMS, ModelParams
+from recommender.demo import generate_storefront
+from recommender.errors import InputError, UnknownItemError
+from recommender.evaluation import random_split, train_and_evaluate
+from recommender.events import EventTable, build_matrix
+from recommender.filters import ItemFilter
+from recommender.models import FALLBACK, PERSONALIZED, Recommender
+from tests.recommender.conftest import NOW, small_params
+
+N = 10
+FILTERS = {
+    "kind-product": ItemFilter(kind="product"),
+    "kind-content": ItemFilter(kind="content"),
+    "category": ItemFilter(category="coffee"),
+    "in-stock": ItemFilter(in_stock_only=True),
+    "exclude": ItemFilter(exclude=frozenset({"p00059", "p00007", "p00068", "p00084", "guide-0010"})),
+    "cap-1": ItemFilter(max_per_category=1),
+    "cap-2-products-in-stock": ItemFilter(kind="product", in_stock_only=True, max_per_category=2),
+}
+
+
+class RecommenderContract:
+    """What every algorithm in ALGORITHMS promises; subclasses set `algorithm`."""
+
+    algorithm: str
+    #: source of recommend_for_history: algorithms that can fold in a new user are personal
+    history_source: str = PERSONALIZED
+
+    @pytest.fixture
+    def model(self, trained) -> Recommender:
+        return trained(self.algorithm)
+
+    @pytest.fixture
+    def users(self, demo_matrix) -> list[str]:
+        """A spread of known users, light and heavy."""
+        counts = np.diff(demo_matrix.matrix.indptr)
+        order = np.argsort(counts, kind="stable")
+        picks = np.unique(np.r_[order[:3], order[-3:], order[:: max(1, len(order) // 10)]])
+        return [demo_matrix.users[int(i)] for i in picks]
+
+    @staticmethod
+    def seen(model: Recommender, user_id: str) -> set[str]:
+        row = model.user_items[model.user_ids.get(user_id)]
+        return {model.item_ids[int(i)] for i in row.indices}
+
+    # -- training ---------------------------------------------------------------------------
+    def test_fit_on_demo_data(self, model, demo_matrix, storefront):
+        assert model.params.algorithm == self.algorithm
+        assert model.user_items.shape == demo_matrix.shape
+        assert model.trained_at is not None and model.fit_seconds is not None
+        assert model.attrs.known.all()  # every item with events is in the demo catalog
+        assert model.is_popularity == (self.algorithm == "popular")
+        assert model.catalog is storefront.catalog
+
+    # -- recommend --------------------------------------------------------------------------
+    def test_recommend_known_user_returns_n_unseen_items(self, model, users):
+        for user in users:
+            rec = model.recommend(user, N)
+            ids = [i.item_id for i in rec.items]
+            assert rec.user_id == user
+            assert rec.source == PERSONALIZED
+            assert len(ids) == N
+            assert len(set(ids)) == N
+            assert not set(ids) & self.seen(model, user), user
+            assert all(np.isfinite(i.score) for i in rec.items)
+
+    def test_recommend_respects_n(self, model, users):
+        assert len(model.recommend(users[0], 3).items) == 3
+        assert len(model.recommend(users[0], 1).items) == 1
+
+    def test_filter_interacted_false_can_return_seen_items(self, model, demo_matrix):
+        heaviest = demo_matrix.users[int(np.argmax(np.diff(demo_matrix.matrix.indptr)))]
+        ids = {i.item_id for i in model.recommend(heaviest, 2 * N, filter_interacted=False).items}
+        assert len(ids) == 2 * N
+        assert ids & self.seen(model, heaviest)
+
+    def test_unknown_user_gets_the_popularity_fallback(self, model, demo_matrix):
+        rec = model.recommend("never-seen-user", N)
+        assert rec.source == FALLBACK
+        assert rec.user_id == "never-seen-user"
+        assert rec.items == model.popular(N)
+        counts = np.bincount(demo_matrix.matrix.indices, minlength=demo_matrix.shape[1])
+        top = {demo_matrix.items[int(i)] for i in np.argsort(-counts, kind="stable")[:N]}
+        assert {i.item_id for i in rec.items} == top
+        scores = [i.score for i in rec.items]
+        assert scores == sorted(scores, reverse=True) and scores[0] == 1.0
+
+    def test_recommend_batch_equals_single_recommend(self, model, users):
+        batch = model.recommend_batch(users, N)
+        for user, rec in zip(users, batch):
+            single = model.recommend(user, N)
+            assert rec.user_id == user
+            assert [i.item_id for i in rec.items] == [i.item_id for i in single.items]
+            np.testing.assert_allclose([i.score for i in rec.items], [i.score for i in single.items],
+                                       rtol=1e-4, atol=1e-5)
+
+    def test_recommend_batch_keeps_input_order_with_unknown_users(self, model, users):
+        mixed = ["ghost-1", users[3], users[0], "ghost-2", users[7], users[3]]
+        results = model.recommend_batch(mixed, N)
+        assert [r.user_id for r in results] == mixed
+        assert [r.source for r in results] == [FALLBACK, PERSONALIZED, PERSONALIZED, FALLBACK,
+                                               PERSONALIZED, PERSONALIZED]
+        assert results[1].items == results[5].items
+        assert results[0].items == results[3].items == model.popular(N)
+        assert model.recommend_batch([], N) == []
+
+    # -- filters ----------------------------------------------------------------------------
+    @pytest.mark.parametrize("name", list(FILTERS))
+    def test_filters_are_honoured(self, model, users, storefront, name):
+        item_filter = FILTERS[name]
+        catalog = storefront.catalog
+        results = model.recommend_batch(users + ["ghost"], N, item_filter)
+        results.append(model.recommend_for_history("newcomer", ["p00059", "guide-0010"], [1.0, 1.0], N,
+                                                   item_filter))
+        pool = {model.item_ids[int(i)] for i in np.flatnonzero(model.allowed(item_filter))}
+        for rec in results:
+            items = [catalog.get(i.item_id) for i in rec.items]
+            if rec.source == PERSONALIZED and rec.user_id in users:
+                assert items or pool <= self.seen(model, rec.user_id), name  # empty only if all seen
+            else:
+                assert items, name
+            for item in items:
+                if item_filter.kind:
+                    assert item.kind == item_filter.kind
+                if item_filter.category:
+                    assert item.category == item_filter.category
+                if item_filter.in_stock_only:
+                    assert item.in_stock
+                assert item.item_id not in item_filter.exclude
+            if item_filter.max_per_category:
+                assert max(Counter(i.category for i in items).values()) <= item_filter.max_per_category
+            if rec.source == PERSONALIZED and rec.user_id in users:
+                assert not {i.item_id for i in items} & self.seen(model, rec.user_id)
+
+    def test_filter_with_a_small_pool_never_repeats_seen_items(self, model, users):
+        """Only 10 coffee items exist; a user who saw some gets fewer than n, never a seen one."""
+        coffee = ItemFilter(category="coffee")
+        pool = int(model.allowed(coffee).sum())
+        for user in users:
+            seen = self.seen(model, user)
+            ids = [i.item_id for i in model.recommend(user, pool, coffee).items]
+            assert not set(ids) & seen
+            assert len(ids) == len(set(ids))
+
+    def test_filter_that_allows_nothing(self, model, users):
+        nothing = ItemFilter(category="no-such-category")
+        assert model.recommend(users[0], N, nothing).items == []
+        assert model.recommend("ghost", N, nothing).items == []
+        assert model.similar_items(model.item_ids[0], N, nothing) == []
+
+    # -- similar items ----------------------------------------------------------------------
+    def test_similar_items_excludes_the_item_itself(self, model, demo_matrix):
+        counts = np.bincount(demo_matrix.matrix.indices, minlength=demo_matrix.shape[1])
+        for code in np.argsort(-counts)[:10]:
+            item = demo_matrix.items[int(code)]
+            similar = model.similar_items(item, N)
+            ids = [s.item_id for s in similar]
+            assert 0 < len(ids) <= N
+            assert item not in ids
+            assert len(set(ids)) == len(ids)
+            assert all(i in model.item_ids for i in ids)
+
+    def test_similar_items_honours_filters(self, model, demo_matrix, storefront):
+        item = demo_matrix.items[int(np.argmax(np.bincount(demo_matrix.matrix.indices)))]
+        for item_filter in (ItemFilter(kind="product", in_stock_only=True), ItemFilter(max_per_category=1)):
+            similar = [storefront.catalog.get(s.item_id) for s in model.similar_items(item, N, item_filter)]
+            assert similar
+            if item_filter.kind:
+                assert all(i.kind == "product" and i.in_stock for i in similar)
+            if item_filter.max_per_category:
+                assert max(Counter(i.category for i in similar).values()) == 1
+
+    def test_similar_items_of_unknown_item_raises(self, model):
+        with pytest.raises(UnknownItemError, match="unknown item 'no-such-item'"):
+            model.similar_items("no-such-item")
+        with pytest.raises(KeyError):  # callers catching KeyError keep working
+            model.similar_items("no-such-item")
+
+    # -- users the model has not seen ---------------------------------------------------------
+    def test_recommend_for_history(self, model, storefront):
+        history = ["p00059", "p00007", "guide-0010"]
+        rec = model.recommend_for_history("newcomer", history, [5.0, 1.0, 1.0], N)
+        assert rec.user_id == "newcomer"
+        assert rec.source == self.history_source
+        assert len(rec.items) == N
+        ids = {i.item_id for i in rec.items}
+        if rec.source == PERSONALIZED:
+            assert not ids & set(history)
+        else:
+            assert rec.items == model.popular(N)
+
+    def test_recommend_for_history_of_unknown_items_falls_back(self, model):
+        rec = model.recommend_for_history("newcomer", ["never-sold"], [1.0], N)
+        assert rec.source == FALLBACK
+        assert rec.items == model.popular(N)
+
+
+class ExactFoldInContract:
+    """For models that score straight from a user's row (item-kNN, popularity), folding in a known
+    user's own history must give exactly their own list."""
+
+    def test_history_of_a_known_user_gives_their_own_list(self, model, demo_matrix):
+        code = int(np.argmax(np.diff(demo_matrix.matrix.indptr)))
+        row = demo_matrix.matrix[code]
+        history = [demo_matrix.items[int(i)] for i in row.indices]
+        folded = model.recommend_for_history("copy", history, row.data.tolist(), N)
+        own = model.recommend(demo_matrix.users[code], N)
+        assert folded.source == PERSONALIZED
+        assert [i.item_id for i in folded.items] == [i.item_id for i in own.items]
+
+
+class TestALS(RecommenderContract):
+    algorithm = "als"
+
+    def test_fold_in_of_a_known_user_is_close_to_their_own_list(self, model, demo_matrix):
+        """Fold-in solves the user's factors against the final item factors; training solved
+        them one half-step earlier, so the lists nearly (not exactly) agree."""
+        counts = np.diff(demo_matrix.matrix.indptr)
+        for code in np.argsort(-counts)[:5]:
+            row = demo_matrix.matrix[code]
+            folded = model.recommend_for_history(
+                "copy", [demo_matrix.items[int(i)] for i in row.indices], row.data.tolist(), N)
+            own = model.recommend(demo_matrix.users[int(code)], N)
+            assert len({i.item_id for i in folded.items} & {i.item_id for i in own.items}) >= 7
+
+
+class TestBPR(RecommenderContract):
+    algorithm = "bpr"
+    history_source = FALLBACK  # BPR cannot fold in a user without retraining
+
+
+class TestCosine(RecommenderContract, ExactFoldInContract):
+    algorithm = "cosine"
+
+
+class TestBM25(RecommenderContract, ExactFoldInContract):
+    algorithm = "bm25"
+
+
+class TestPopular(RecommenderContract, ExactFoldInContract):
+    algorithm = "popular"
+
+    def test_personal_list_is_popularity_minus_seen(self, model, users):
+        """Scores are interaction counts; ties may break either way, so compare the counts."""
+        for user in users[:5]:
+            seen = self.seen(model, user)
+            unseen = [c for c in range(len(model.item_ids)) if model.item_ids[c] not in seen]
+            best = sorted(model.popularity[unseen], reverse=True)[:N]
+            scores = [i.score for i in model.recommend(user, N).items]
+            assert scores == best
+
+
+def test_every_algorithm_has_a_contract_test():
+    covered = {cls.algorithm for cls in RecommenderContract.__subclasses__()}
+    assert covered == set(ALGORITHMS)
+
+
+# -- not part of the contract ---------------------------------------------------------------
+
+def test_batch_recommendation_makes_one_implicit_call(monkeypatch):
+    data = generate_storefront(n_users=600, n_products=150, n_content=10, seed=5, now=NOW)
+    model = Recommender(small_params("als")).fit(build_matrix(data.events), data.catalog)
+    calls = []
+    real = model.algorithm.recommend
+
+    def counting(userid, user_items, *args, **kwargs):
+        calls.append(len(np.atleast_1d(userid)))
+        return real(userid, user_items, *args, **kwargs)
+
+    monkeypatch.setattr(model.algorithm, "recommend", counting)
+    users = list(model.user_ids.ids[:500])
+    assert len(users) == 500
+    results = model.recommend_batch(users + ["ghost"], N)
+    assert calls == [500]
+    assert [r.user_id for r in results] == users + ["ghost"]
+    assert all(len(r.items) == N for r in results)
+    calls.clear()
+    model.recommend_batch(users, N, ItemFilter(kind="product", max_per_category=2))
+    assert calls == [500]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_fitting_on_an_empty_matrix_raises(algorithm):
+    empty = build_matrix(EventTable.empty())
+    with pytest.raises(InputError, match="empty"):
+        Recommender(small_params(algorithm)).fit(empty)
+
+
+def test_untrained_model_refuses_to_serve():
+    with pytest.raises(RuntimeError, match="not trained"):
+        Recommender().recommend("u1")
+
+
+@pytest.mark.parametrize("values, words", [
+    ({"algorithm": "svd"}, "unknown algorithm 'svd'"),
+    ({"confidence": "sqrt"}, "unknown confidence scaling"),
+    ({"factors": 0}, "factors must be at least 1"),
+    ({"iterations": 0}, "iterations must be at least 1"),
+    ({"neighbours": 0}, "neighbours must be at least 1"),
+])
+def test_bad_params_raise_input_error(values, words):
+    with pytest.raises(InputError, match=words):
+        ModelParams(**values)
+
+
+def test_params_dict_round_trip_ignores_unknown_keys():
+    params = ModelParams(algorithm="bm25", factors=8, bm25_k1=2.0)
+    assert ModelParams.from_dict({**params.to_dict(), "from_the_future": 1}) == params
+
+
+def test_log_confidence_trains_and_recommends(demo_matrix, storefront, trained):
+    model = Recommender(small_params("als", confidence="log")).fit(demo_matrix, storefront.catalog)
+    user = demo_matrix.users[0]
+    rec = model.recommend(user, N)
+    assert rec.source == PERSONALIZED and len(rec.items) == N
+    linear = trained("als").recommend(user, N)
+    assert [i.score for i in rec.items] != [i.score for i in linear.items]
+
+
+def test_catalog_can_be_swapped_after_training(demo_matrix, storefront):
+    model = Recommender(small_params("popular")).fit(demo_matrix, storefront.catalog)
+    top = model.popular(1)[0].item_id
+    model.set_catalog(storefront.catalog.without([top]))
+    assert model.attrs.kind[model.item_ids.get(top)] == ""
+    assert all(i.item_id != top for i in model.popular(N, ItemFilter(kind="product")))
+
+
+def test_training_without_catalog_allows_everything_but_kind_filters(demo_matrix):
+    model = Recommender(small_params("cosine")).fit(demo_matrix)
+    assert len(model.recommend(demo_matrix.users[0], N).items) == N
+    assert model.recommend(demo_matrix.users[0], N, ItemFilter(kind="product")).items == []
+
+
+def test_new_users_and_items_after_refit_keep_indices(storefront, demo_matrix):
+    later = EventTable.from_frame(
+        storefront.events.to_frame().iloc[:5].assign(user_id="late-user", item_id="late-item"))
+    grown = build_matrix(EventTable.concat([storefront.events, later]),
+                         users=demo_matrix.users, items=demo_matrix.items)
+    model = Recommender(small_params("als")).fit(grown, storefront.catalog)
+    assert model.user_ids.get("late-user") == len(demo_matrix.users)
+    assert model.item_ids.ids[: len(demo_matrix.items)].tolist() == demo_matrix.items.ids.tolist()
+    assert model.recommend("late-user", N).source == PERSONALIZED
+
+
+def test_als_beats_popularity_on_generated_data():
+    """The generator has real signal (favourite categories); ALS must find it (seeded, holds by 2x)."""
+    data = generate_storefront(n_users=1000, n_products=300, n_content=20, seed=1, now=NOW)
+    split = random_split(data.events, 0.2, seed=42)
+    _, popular = train_and_evaluate(split, small_params("popular"))
+    _, als = train_and_evaluate(split, small_params("als", iterations=10))
+    assert als.users == popular.users > 100
+    assert als.ndcg > 1.5 * popular.ndcg
+    assert als.recall > popular.recall
