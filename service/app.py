@@ -54,11 +54,11 @@ async def serving_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REFRESHER] = refresher
     settings.models_path.mkdir(parents=True, exist_ok=True)
     await refresher.sync()
-    loop_task = asyncio.create_task(refresher.run(), name="encore-refresh-loop")
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(refresher.run(stop), name="encore-refresh-loop")
     yield
-    loop_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await loop_task
+    stop.set()
+    await loop_task
     if refresher.training is not None and not refresher.training.done():
         refresher.training.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -10,6 +10,7 @@ from functools import wraps
 from aiohttp import web
 
 from service.errors import ApiError
+from service.ratelimit import take_token
 from service.settings import Settings
 
 READ, WRITE, ADMIN = "read", "write", "admin"
@@ -25,10 +26,10 @@ def allowed_keys(settings: Settings, scope: str) -> tuple[str, ...]:
     return settings.read_keys + settings.write_keys + settings.admin_keys if settings.read_keys else ()
 
 
-def check_key(header: str | None, keys: tuple[str, ...], scope: str) -> None:
-    """Raise 401 without a key, 403 with a wrong one. An unset key list for read means open."""
+def check_key(header: str | None, keys: tuple[str, ...], scope: str) -> str | None:
+    """The caller's key; raise 401 without a key, 403 with a wrong one. Unset read keys mean open."""
     if scope == READ and not keys:
-        return
+        return None
     if not header or not header.startswith("Bearer ") or not header[7:].strip():
         raise ApiError(401, "unauthorized", "missing bearer key (Authorization: Bearer KEY)",
                        headers={"WWW-Authenticate": "Bearer"})
@@ -38,6 +39,7 @@ def check_key(header: str | None, keys: tuple[str, ...], scope: str) -> None:
         matched |= hmac.compare_digest(given, key.encode())
     if not matched:
         raise ApiError(403, "forbidden", f"this key may not use {scope} routes")
+    return given.decode()
 
 
 def requires(scope: str) -> Callable[[Handler], Handler]:
@@ -46,10 +48,13 @@ def requires(scope: str) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            from service.app_keys import SETTINGS
+            from service.app_keys import REDIS, SETTINGS
 
             settings = request.app[SETTINGS]
-            check_key(request.headers.get("Authorization"), allowed_keys(settings, scope), scope)
+            key = check_key(request.headers.get("Authorization"), allowed_keys(settings, scope), scope)
+            if key is not None and settings.rate_limit > 0:
+                await take_token(request.app[REDIS], settings.key_prefix, key, settings.rate_limit,
+                                 settings.rate_limit_burst)
             return await handler(request)
 
         guarded.scope = scope  # type: ignore[attr-defined]

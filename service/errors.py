@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from redis.exceptions import RedisError
+
+from service.metrics import route_label
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,11 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers)
+    except (RedisError, ConnectionError) as exc:  # Redis away: a retryable 503, never a 500
+        log.warning("redis unavailable on %s %s: %s", request.method, route_label(request), exc)
+        return error_response(503, "unavailable", "storage is temporarily unavailable; retry shortly",
+                              {"Retry-After": "1"})
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, route_label(request))
         return error_response(500, "internal", "internal server error")
 

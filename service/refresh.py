@@ -8,6 +8,7 @@ a replica that dies mid-training simply lets the lock expire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -255,13 +256,16 @@ class Refresher:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     # -- the background loop ----------------------------------------------------------------
-    async def run(self) -> None:
-        """Forever: follow the pointer, and train when due (in its own task, so polling goes on)."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: follow the pointer, and train when due (in its own task, so polling
+        goes on). A stop event, not cancellation: redis-py may turn a cancellation mid-command into
+        a connection error, which this loop is meant to survive."""
+        while not stop.is_set():
             try:
                 await self.sync()
                 if await self.due():
                     self.start_training("scheduled")
             except (RedisError, OSError) as exc:
                 log.warning("refresh loop: redis unavailable: %s", exc)
-            await asyncio.sleep(self.settings.poll_interval)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.poll_interval)

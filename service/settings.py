@@ -38,6 +38,8 @@ class Settings:
     recent_ttl: float = 30 * 86400.0  # per-user events since training, for filtering and fold-in
     lock_ttl: float = 900.0
     max_body_bytes: int = 1024 * 1024
+    rate_limit: float = 500.0  # requests per second per key (0 disables); token bucket in Redis
+    rate_limit_burst: float = 1000.0
     max_batch_body_bytes: int = 16 * 1024 * 1024  # 100,000 user ids do not fit in 1 MiB
     bootstrap_events: Path | None = None  # seed the snapshot from this file when there is none
     bootstrap_catalog: Path | None = None

@@ -116,7 +116,7 @@ async def test_only_one_training_at_a_time(client):
 
 
 async def test_training_with_no_events_fails_cleanly(make_client, settings):
-    empty = dataclasses.replace(settings, bootstrap_events=None, bootstrap_catalog=None)
+    empty = dataclasses.replace(settings, bootstrap_events=None, bootstrap_catalog=None, train_on_start=False)
     client = await make_client(empty, ready=False)
     report = await client.app[REFRESHER].train("test")
     assert report.outcome == "failed" and "no events" in report.message

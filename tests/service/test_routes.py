@@ -243,3 +243,15 @@ async def test_keys_never_reach_logs_or_metrics(client, caplog):
     metrics = await (await client.get("/metrics")).text()
     for secret in ("write-key", "wrong-secret"):
         assert secret not in caplog.text and secret not in metrics
+
+
+async def test_rate_limit_answers_429_with_retry_after(make_client, settings):
+    client = await make_client(settings, rate_limit=1.0, rate_limit_burst=3.0, ready=False)
+    event = {"user_id": "u", "item_id": "p", "type": "view"}
+    statuses = [(await client.post("/v1/events", json=event, headers=AUTH_WRITE)).status for _ in range(5)]
+    assert statuses[:3] == [202, 202, 202] and statuses[3:] == [429, 429]
+    limited = await client.post("/v1/events", json=event, headers=AUTH_WRITE)
+    assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert (await limited.json())["error"]["code"] == "rate_limited"
+    # another key has its own bucket
+    assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
