@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InputError
+from recommender.files import read_frame
 from recommender.events import parse_timestamps
 from recommender.ids import IdMap, validate_ids
 
@@ -165,15 +166,6 @@ def parse_bools(column: pd.Series) -> np.ndarray:
 
 def read_catalog(path: str | Path) -> Catalog:
     """Load a catalog from CSV or JSON lines."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"catalog file not found: {path}")
-    try:
-        if path.suffix in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(path, lines=True, dtype=False)  # no guessing: created_at stays as written
-        else:
-            frame = pd.read_csv(path, dtype={"item_id": str, "category": str, "kind": str, "title": str},
-                                keep_default_na=False, na_values={"created_at": [""]})
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot parse {path}: {exc}") from None
+    frame = read_frame(path, "catalog", {"item_id": str, "category": str, "kind": str, "title": str},
+                       ("created_at",))
     return Catalog.from_frame(frame)

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix, csr_matrix
 
 from recommender.errors import InputError
+from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
 
 #: Event types in code order; the code is what an EventTable stores.
@@ -180,17 +181,7 @@ def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndar
 
 def read_events(path: str | Path) -> EventTable:
     """Read events from CSV (header user_id,item_id,type,timestamp[,value]) or JSON lines."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"events file not found: {path}")
-    try:
-        if path.suffix in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(path, lines=True, dtype=False)  # no guessing: "timestamp" is not a date yet
-        else:
-            frame = pd.read_csv(path, dtype={"user_id": str, "item_id": str, "type": str},
-                                keep_default_na=False, na_values={"value": [""], "timestamp": [""]})
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot parse {path}: {exc}") from None
+    frame = read_frame(path, "events", {"user_id": str, "item_id": str, "type": str}, ("value", "timestamp"))
     return EventTable.from_frame(frame)
 
 

@@ -27,11 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings)
+    return serve(create_app(settings), args.host or settings.host, args.port or settings.port)
+
+
+def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def serve(app: web.Application, host: str, port: int) -> int:
+    """Run until SIGINT/SIGTERM: stop accepting, let in-flight requests finish (up to 30 s), clean up."""
     try:
-        web.run_app(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                    shutdown_timeout=30, print=lambda msg: logging.getLogger("service").info(msg))
+        web.run_app(app, host=host, port=port, shutdown_timeout=30,
+                    print=lambda msg: logging.getLogger("service").info(msg))
     except RedisServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

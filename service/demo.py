@@ -11,7 +11,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
-import logging  # noqa: E402
 import secrets  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -21,7 +20,7 @@ from aiohttp import web  # noqa: E402
 from recommender.demo import generate_storefront, write_storefront  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.app_keys import SERVING  # noqa: E402
-from service.redis_server import RedisServerError  # noqa: E402
+from service.__main__ import configure_logging, serve  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 
@@ -72,8 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("RECS_PORT", 8080)))
     parser.add_argument("--users", type=int, default=3000)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
     data_dir = Path(args.data_dir)
     events_path, catalog_path = data_dir / "events.csv", data_dir / "catalog.csv"
@@ -87,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
         "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],
     })
+    configure_logging(settings)
     app = create_app(settings)
     base = f"http://{settings.host}:{settings.port}"
     text = examples(base, keys, user="u000001", item="p00001")
@@ -97,12 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         task.cancel()
 
     app.cleanup_ctx.append(announce_ctx)
-    try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None)
-    except RedisServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return serve(app, settings.host, settings.port)
 
 
 if __name__ == "__main__":
