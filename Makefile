@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= data/demo
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: demo test test-slow bench redis-server clean
+.PHONY: demo test test-slow bench soak redis-server clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test-slow: $(VENV)/.installed redis-server
 
 bench: $(VENV)/.installed redis-server
 	$(PY) -m benchmarks.quality
+
+soak: $(VENV)/.installed redis-server
+	$(PY) -m benchmarks.soak
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

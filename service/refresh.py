@@ -210,8 +210,11 @@ class Refresher:
         if pages or not self.snapshot_path.exists():
             snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), last_id)
             await asyncio.to_thread(save_snapshot, snapshot, self.snapshot_path)
-            if last_id != START:
-                await self.redis.xtrim(self.keys.events, minid=last_id)
+            if last_id != START:  # exact trim (not "~"), and the boundary entry too: all now in the snapshot
+                pipe = self.redis.pipeline(transaction=True)
+                pipe.xtrim(self.keys.events, minid=last_id, approximate=False)
+                pipe.xdel(self.keys.events, last_id)
+                await pipe.execute()
         return snapshot
 
     async def _bootstrap_events(self) -> EventTable:

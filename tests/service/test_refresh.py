@@ -123,3 +123,18 @@ async def test_training_with_no_events_fails_cleanly(make_client, settings):
     response = await client.get("/v1/users/u1/recommendations")
     assert response.status == 503 and (await response.json())["error"]["code"] == "no_model"
     assert (await client.get("/readyz")).status == 503
+
+
+async def test_training_moves_every_streamed_event_into_the_snapshot_exactly_once(client, settings, demo):
+    from service.snapshot import load_snapshot
+
+    events = [{"user_id": f"s-{i}", "item_id": "p00001", "type": "view"} for i in range(25)]
+    await client.post("/v1/events", json=events, headers=AUTH_WRITE)
+    assert (await client.app[REFRESHER].train("test")).outcome == "trained"
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert r.xlen("encore:events") == 0  # trimmed exactly, boundary entry included
+    snapshot = load_snapshot(settings.models_path / "snapshot.npz")
+    assert len(snapshot.events) == len(demo[0].events) + 25
+    await client.post("/v1/events", json=events[:3], headers=AUTH_WRITE)
+    await client.app[REFRESHER].train("again")
+    assert len(load_snapshot(settings.models_path / "snapshot.npz").events) == len(demo[0].events) + 28

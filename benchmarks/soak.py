@@ -1,0 +1,214 @@
+"""Soak: mixed load against a real service for ten minutes, with a retrain every two minutes.
+
+Reports requests, errors (must be 0), p99 latency per window, the service's RSS at start and
+end (growth must stay under 10%), and that every event answered with 202 was stored.
+
+    python -m benchmarks.soak                 # 10 minutes (make soak)
+    python -m benchmarks.soak --minutes 1     # a quick look
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import aiohttp  # noqa: E402
+import numpy as np  # noqa: E402
+import redis  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from benchmarks.serve import free_port, start, start_redis, wait_http  # noqa: E402
+from recommender.demo import generate_storefront, write_storefront  # noqa: E402
+from service.snapshot import load_snapshot  # noqa: E402
+
+WRITE, ADMIN = "soak-write", "soak-admin"
+WINDOW_SECONDS = 30
+DEFAULT_OUT = Path("benchmarks/results")
+
+
+@dataclass
+class Tally:
+    latencies: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, latency)
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
+    events_accepted: int = 0
+    retrains: int = 0
+    rss: list[tuple[float, int]] = field(default_factory=list)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+async def worker(session: aiohttp.ClientSession, base: str, users: list[str], items: list[str],
+                 tally: Tally, began: float, until: float, rng: random.Random) -> None:
+    while time.monotonic() < until:
+        pick = rng.random()
+        user = rng.choice(users) if rng.random() < 0.8 else f"soak-new-{rng.randrange(100_000)}"
+        if pick < 0.65:
+            request = session.get(f"{base}/v1/users/{user}/recommendations?n=10")
+        elif pick < 0.78:
+            request = session.get(f"{base}/v1/items/{rng.choice(items)}/similar?n=10&kind=product")
+        elif pick < 0.83:
+            request = session.post(f"{base}/v1/recommendations/batch",
+                                   json={"user_ids": rng.sample(users, 50), "n": 5})
+        else:
+            events = [{"user_id": user, "item_id": rng.choice(items),
+                       "type": rng.choice(["view", "view", "add_to_cart", "purchase"])} for _ in range(20)]
+            request = session.post(f"{base}/v1/events", json=events, headers={"Authorization": f"Bearer {WRITE}"})
+        started = time.monotonic()
+        try:
+            async with request as response:
+                body = await response.read()
+                if response.status >= 300:
+                    tally.errors.append(f"{response.status} {body[:200]!r}")
+                elif pick >= 0.83:
+                    tally.events_accepted += int(json.loads(body)["accepted"])
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            tally.errors.append(f"{type(exc).__name__}: {exc}")
+        tally.requests += 1
+        tally.latencies.append((started - began, time.monotonic() - started))
+
+
+async def drive(base: str, pid: int, users: list[str], items: list[str], seconds: float, retrain_every: float,
+                concurrency: int) -> Tally:
+    tally = Tally()
+    began = time.monotonic()
+    until = began + seconds
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        workers = [asyncio.create_task(worker(session, base, users, items, tally, began, until,
+                                              random.Random(seed))) for seed in range(concurrency)]
+        next_retrain = began + retrain_every
+        with tqdm(total=int(seconds), desc="soak", unit="s") as bar:
+            while time.monotonic() < until:
+                await asyncio.sleep(1)
+                now = time.monotonic()
+                tally.rss.append((now - began, rss_bytes(pid)))
+                if now >= next_retrain:
+                    async with session.post(f"{base}/v1/model/retrain",
+                                            headers={"Authorization": f"Bearer {ADMIN}"}) as response:
+                        if response.status != 202:
+                            tally.errors.append(f"retrain answered {response.status}")
+                    tally.retrains += 1
+                    next_retrain += retrain_every
+                bar.update(min(int(now - began), int(seconds)) - bar.n)
+                bar.set_postfix(requests=tally.requests, errors=len(tally.errors))
+        await asyncio.gather(*workers)
+        # let a retrain in progress finish before counting what was stored
+        for _ in range(600):
+            async with session.get(f"{base}/v1/model") as response:
+                if not (await response.json())["training"]["running"]:
+                    break
+            await asyncio.sleep(0.5)
+    return tally
+
+
+def stored_events(redis_url: str, snapshot_path: Path, bootstrap_count: int) -> int:
+    """Events now in the stream plus those the trainer folded into the snapshot."""
+    with redis.Redis.from_url(redis_url) as client:
+        in_stream = client.xlen("encore:events")
+    snapshot = load_snapshot(snapshot_path)
+    folded = len(snapshot.events) - bootstrap_count if snapshot else 0
+    return in_stream + folded
+
+
+def report(tally: Tally, seconds: float, retrain_every: float, stored: int, out: Path) -> str:
+    times = np.array([t for t, _ in tally.latencies])
+    latency = np.array([lat for _, lat in tally.latencies]) * 1000
+    windows = []
+    for start_s in range(0, int(seconds), WINDOW_SECONDS):
+        mask = (times >= start_s) & (times < start_s + WINDOW_SECONDS)
+        if mask.any():
+            windows.append((start_s, float(np.percentile(latency[mask], 99)), int(mask.sum())))
+    warm = [rss for t, rss in tally.rss if t >= WINDOW_SECONDS] or [r for _, r in tally.rss]
+    rss_start, rss_end = warm[0], tally.rss[-1][1]
+    growth = (rss_end - rss_start) / rss_start
+    lines = [
+        "# Soak", "",
+        f"{seconds / 60:.0f} minutes of mixed load (65% user lists, 13% similar items, 5% batches of 50, "
+        f"17% event batches of 20), a retrain every {retrain_every:.0f} s.", "",
+        "| measure | value | target |", "|---|---:|---|",
+        f"| requests | {tally.requests:,} ({tally.requests / seconds:,.0f}/s) | |",
+        f"| errors | {len(tally.errors)} | 0 |",
+        f"| retrains | {tally.retrains} | |",
+        f"| p99 latency, whole run | {np.percentile(latency, 99):.1f} ms | |",
+        f"| RSS after warm-up / at end | {rss_start / 2**20:,.0f} MiB / {rss_end / 2**20:,.0f} MiB "
+        f"({growth:+.1%}) | under +10% |",
+        f"| events accepted (202) / stored | {tally.events_accepted:,} / {stored:,} | equal |", "",
+        "p99 latency per 30 s window:", "", "| from s | p99 ms | requests |", "|---:|---:|---:|",
+        *[f"| {s} | {p:.1f} | {n:,} |" for s, p, n in windows],
+    ]
+    if tally.errors:
+        lines += ["", "First errors:", "", *[f"- {e}" for e in tally.errors[:10]]]
+    text = "\n".join(lines) + "\n"
+    (out / "soak.md").write_text(text)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, left = plt.subplots(figsize=(8, 4))
+    left.plot([w[0] for w in windows], [w[1] for w in windows], marker="o", label="p99 latency (ms)")
+    left.set_xlabel("seconds")
+    left.set_ylabel("p99 ms")
+    right = left.twinx()
+    right.plot([t for t, _ in tally.rss], [r / 2**20 for _, r in tally.rss], color="tab:red", label="RSS MiB")
+    right.set_ylabel("RSS MiB")
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(out / "soak.png", dpi=120)
+    ok = not tally.errors and growth < 0.10 and stored == tally.events_accepted
+    return text + ("\nall soak targets met\n" if ok else "\nSOAK TARGETS MISSED\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--retrain-every", type=float, default=120.0, help="seconds")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="encore-soak-"))
+    data = generate_storefront(n_users=args.users, n_products=2000, n_content=200, seed=11)
+    events_path, catalog_path = write_storefront(data, workdir / "store")
+    redis_child, redis_url = start_redis(workdir, free_port())
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "RECS_PORT": str(port), "RECS_DATA_DIR": str(workdir / "svc"),
+           "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
+           "RECS_WRITE_KEYS": WRITE, "RECS_ADMIN_KEYS": ADMIN, "RECS_RATE_LIMIT": "0", "RECS_POLL_INTERVAL": "1"}
+    service = start("service", [sys.executable, "-m", "service"], workdir / "service.log", env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(service, f"{base}/readyz", 300, "training the first model")
+        users = sorted(set(data.events.user_ids))
+        items = sorted(set(data.events.item_ids))
+        seconds = args.minutes * 60
+        tally = asyncio.run(drive(base, service.pid, users, items, seconds, args.retrain_every, args.concurrency))
+        stored = stored_events(redis_url, workdir / "svc" / "models" / "snapshot.npz", len(data.events))
+        text = report(tally, seconds, args.retrain_every, stored, args.out)
+    finally:
+        service.stop()
+        redis_child.stop()
+    print(text)
+    return 0 if "all soak targets met" in text else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
