@@ -6,6 +6,7 @@ import json
 import time
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from recommender.catalog import KINDS
 from recommender.ids import MAX_ID_BYTES
@@ -188,7 +189,10 @@ async def delete_item(request: web.Request) -> web.Response:
 @requires(READ)
 async def get_model(request: web.Request) -> web.Response:
     current = request.app[SERVING].current
-    status = await request.app[REFRESHER].status()
+    try:
+        status = await request.app[REFRESHER].status()
+    except (RedisError, OSError):  # the model is in memory; only the training record is out of reach
+        status = {"last_message": "training status unavailable: redis is not answering"}
     training = {
         "running": status.get("running") == "1",
         "last_outcome": status.get("last_outcome"),

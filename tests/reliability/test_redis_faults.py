@@ -1,0 +1,49 @@
+"""Redis stops and restarts under a running service: reads keep answering, nothing accepted is lost."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from tests.reliability.conftest import WRITE, ServiceProcess, call
+
+
+def _events(prefix: str, n: int) -> list[dict]:
+    return [{"user_id": f"{prefix}-{i % 7}", "item_id": f"p{i % 150:05d}", "type": "view"} for i in range(n)]
+
+
+def test_reads_survive_redis_going_away_and_events_get_503_not_500(service_env, services, tmp_path, redis_server):
+    service = ServiceProcess(service_env, tmp_path / "svc.log").start()
+    services.append(service)
+    service.wait_ready()
+    assert call(service.base, "POST", "/v1/events", _events("before", 50), key=WRITE) == (202, {"accepted": 50})
+
+    redis_server.stop()
+    try:
+        for user in ("u000001", "u000002", "someone-unknown"):
+            status, body = call(service.base, "GET", f"/v1/users/{user}/recommendations?n=5")
+            assert status == 200 and len(body["items"]) == 5
+        status, body = call(service.base, "GET", "/v1/items/p00001/similar?n=5")
+        assert status == 200 and len(body["items"]) == 5
+        status, body = call(service.base, "POST", "/v1/recommendations/batch", {"user_ids": ["u000001", "x"]})
+        assert status == 200 and len(body["results"]) == 2
+        assert call(service.base, "GET", "/v1/model")[0] == 200
+        status, body = call(service.base, "POST", "/v1/events", _events("during", 10), key=WRITE)
+        assert status == 503 and body["error"]["code"] == "unavailable"
+        assert call(service.base, "GET", "/readyz")[0] == 503
+    finally:
+        redis_server.start()  # same directory: it reloads its AOF
+
+    deadline = time.monotonic() + 30
+    while call(service.base, "GET", "/readyz")[0] != 200:  # reconnects by itself
+        assert time.monotonic() < deadline, "service did not reconnect"
+        time.sleep(0.2)
+    assert call(service.base, "POST", "/v1/events", _events("after", 30), key=WRITE) == (202, {"accepted": 30})
+    with redis.Redis.from_url(redis_server.url) as client:
+        users = [fields[b"u"].decode() for _, fields in client.xrange("encore:events")]
+    # every accepted event survived the restart; the refused ones were never written
+    assert sum(u.startswith("before-") for u in users) == 50
+    assert sum(u.startswith("after-") for u in users) == 30
+    assert not any(u.startswith("during-") for u in users)
+    assert "unhandled error" not in (tmp_path / "svc.log").read_text()
