@@ -1,0 +1,569 @@
+"""Scale benchmark: ingestion, ALS training, top-100 precompute and the Redis write at 1M, 5M and
+20M synthetic interactions, with the peak memory of every step.
+
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.scale                  # 1M, 5M and 20M (about 15 min)
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.scale --sizes 1M       # a quick look
+
+Each size runs in its own subprocess (so peak RSS is that size's alone) against one real
+redis-server on a free loopback port. Per size:
+
+* generate the events (benchmarks.synthetic; not part of the refresh);
+* ingestion: `build_matrix` on the EventTable (events per second);
+* training: Recommender with ModelParams(algorithm="als", factors=64, iterations=15);
+* precompute rate for all users on a random sample: implicit's plain batched
+  `model.algorithm.recommend(userids, user_items[userids], N=100)`, `Recommender.recommend_indices`
+  (what Refresher.precompute calls today) and `recommender.topn` (1 and 2 threads), same users,
+  same run, and whether topn returned the same lists as implicit;
+* precompute for all users with topn (in full up to --all-users-max users, else the sampled rate);
+* the refresh path: users active in the last --active-days, their top 100 with topn, written to
+  Redis with `service.cache.write_lists` under version-scoped keys;
+* peak RSS of every step (the kernel's high-water mark, reset before each step).
+
+Writes benchmarks/results/scale.md, scale.json, scale_time.png and scale_memory.png.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: implicit is slow with BLAS threads
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = {"1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
+N = 100
+#: The refresh precomputes in chunks of this many users (service.refresh.PRECOMPUTE_CHUNK).
+CHUNK = 5_000
+GIB = 1024 ** 3
+#: Steps that make up a refresh of the serving lists (the issue's definition).
+REFRESH_STEPS = ("ingest", "train", "active_users", "topn_prepare", "precompute_active", "redis_write")
+TARGET_REFRESH_SECONDS = 8 * 60
+TARGET_RSS_BYTES = 6 * GIB
+TARGET_SPEEDUP = 1.5
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    if text in SIZES:
+        return SIZES[text]
+    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("KM")) * scale)
+
+
+def size_label(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
+
+
+# -- measuring one step ---------------------------------------------------------------------------
+class Steps:
+    """Wall time, CPU time and peak RSS of named steps in this process.
+
+    The peak is the kernel's VmHWM, reset to the current RSS before each step through
+    /proc/self/clear_refs; where that is not allowed, a thread samples VmRSS every 10 ms.
+    """
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[str, float]] = {}
+        self._can_reset = self._reset_hwm()
+        self._sampled_peak = 0
+        self._sampling = False
+
+    @staticmethod
+    def _status(field: str) -> int:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    @staticmethod
+    def _reset_hwm() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")
+            return True
+        except OSError:
+            return False
+
+    def _sample(self) -> None:
+        while self._sampling:
+            self._sampled_peak = max(self._sampled_peak, self._status("VmRSS"))
+            time.sleep(0.01)
+
+    @contextmanager
+    def step(self, name: str, **extra: float):
+        rss_before = self._status("VmRSS")
+        if self._can_reset:
+            self._reset_hwm()
+        else:
+            self._sampled_peak, self._sampling = rss_before, True
+            sampler = threading.Thread(target=self._sample, daemon=True)
+            sampler.start()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        started = time.perf_counter()
+        record: dict[str, float] = dict(extra)
+        try:
+            yield record
+        finally:
+            seconds = time.perf_counter() - started
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            if self._can_reset:
+                peak = self._status("VmHWM")
+            else:
+                self._sampling = False
+                sampler.join()
+                peak = self._sampled_peak
+            record.update(seconds=seconds, cpu_seconds=usage.ru_utime + usage.ru_stime - cpu,
+                          rss_before=rss_before, peak_rss=max(peak, rss_before), rss_after=self._status("VmRSS"))
+            self.results[name] = record
+
+
+def load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+# -- the worker: one size, in its own process ---------------------------------------------------
+def same_lists(reference_ids: np.ndarray, reference_scores: np.ndarray, ids: np.ndarray,
+               scores: np.ndarray, tolerance: float = 1e-4) -> tuple[float, float]:
+    """(share of users with exactly the same item set, share whose lists differ only by ties)."""
+    identical = tie_only = 0
+    for ref, ref_s, got, got_s in zip(reference_ids, reference_scores, ids, scores):
+        a, b = set(ref[np.isfinite(ref_s) & (ref_s > -1e30)].tolist()), set(got[got >= 0].tolist())
+        if a == b:
+            identical += 1
+            tie_only += 1
+        else:  # only items scored like the last one may swap: their scores agree within tolerance
+            boundary = float(np.min(got_s[got >= 0])) if (got >= 0).any() else 0.0
+            differing = np.isin(got, list(b - a))
+            tie_only += bool(np.all(np.abs(got_s[differing] - boundary) <= tolerance * max(1.0, abs(boundary))))
+    users = max(len(reference_ids), 1)
+    return identical / users, tie_only / users
+
+
+def run_worker(args: argparse.Namespace) -> dict:
+    import redis.asyncio as aioredis
+    from tqdm import tqdm
+
+    from benchmarks.synthetic import SyntheticSpec, generate
+    from recommender.algorithms import ModelParams
+    from recommender.events import build_matrix
+    from recommender.models import Recommender
+    from recommender.topn import ItemScorer
+    from service.cache import write_lists
+    from service.keys import Keys
+    from service.settings import Settings
+
+    n_events = args.worker
+    label = size_label(n_events)
+    steps = Steps()
+    out: dict = {"interactions": n_events, "label": label, "load_before": load_average()}
+    rng = np.random.default_rng(args.seed + 1)
+
+    spec = SyntheticSpec.for_interactions(n_events, seed=args.seed)
+    with steps.step("generate"):
+        events = generate(spec)
+    out.update(users=spec.users, items=spec.items)
+
+    with steps.step("ingest") as record:
+        interactions = build_matrix(events)
+    record["events_per_second"] = n_events / record["seconds"]
+    user_items = interactions.matrix
+    out.update(matrix_users=user_items.shape[0], matrix_items=user_items.shape[1], nnz=int(user_items.nnz))
+
+    params = ModelParams(algorithm="als", factors=64, iterations=15)
+    with steps.step("train"):
+        model = Recommender(params).fit(interactions, show_progress=True)
+    algorithm = model.algorithm
+    n_users = user_items.shape[0]
+
+    # -- precompute rates for all users, on one random sample, same users for everyone -----------
+    sample = np.sort(rng.choice(n_users, min(args.sample, n_users), replace=False))
+    with steps.step("precompute_implicit", users=len(sample)) as record:
+        ref_ids, ref_scores = [], []
+        for start in tqdm(range(0, len(sample), CHUNK), desc=f"{label} implicit recommend", unit="chunk",
+                          leave=False):
+            batch = sample[start:start + CHUNK]
+            ids, scores = algorithm.recommend(batch, user_items[batch], N=N)
+            ref_ids.append(ids)
+            ref_scores.append(scores)
+    record["users_per_second"] = len(sample) / record["seconds"]
+    ref_ids, ref_scores = np.concatenate(ref_ids), np.concatenate(ref_scores)
+
+    service_sample = sample[: min(args.service_sample, len(sample))]
+    with steps.step("precompute_service", users=len(service_sample)) as record:
+        for start in tqdm(range(0, len(service_sample), CHUNK), desc=f"{label} recommend_indices",
+                          unit="chunk", leave=False):
+            model.recommend_indices(service_sample[start:start + CHUNK], N)
+    record["users_per_second"] = len(service_sample) / record["seconds"]
+
+    with steps.step("topn_prepare"):
+        scorer = ItemScorer(algorithm.item_factors)
+    for threads in (1, 2):
+        with steps.step(f"precompute_topn_{threads}t", users=len(sample), threads=threads) as record:
+            got_ids, got_scores = [], []
+            for start in tqdm(range(0, len(sample), CHUNK), desc=f"{label} topn x{threads}", unit="chunk",
+                              leave=False):
+                batch = sample[start:start + CHUNK]
+                ids, scores = scorer.top_n(algorithm.user_factors[batch], user_items[batch], N, threads=threads)
+                got_ids.append(ids)
+                got_scores.append(scores)
+        record["users_per_second"] = len(sample) / record["seconds"]
+        record["speedup"] = record["users_per_second"] / steps.results["precompute_implicit"]["users_per_second"]
+        record["identical"], record["identical_but_ties"] = same_lists(
+            ref_ids, ref_scores, np.concatenate(got_ids), np.concatenate(got_scores))
+    threads = 2 if (steps.results["precompute_topn_2t"]["users_per_second"]
+                    > steps.results["precompute_topn_1t"]["users_per_second"]) else 1
+    out["threads"] = threads
+    del ref_ids, ref_scores, got_ids, got_scores
+
+    # -- every user with topn: in full when affordable ------------------------------------------
+    if n_users <= args.all_users_max:
+        with steps.step("precompute_all_users", users=n_users, threads=threads) as record:
+            for start in tqdm(range(0, n_users, CHUNK), desc=f"{label} topn all users", unit="chunk",
+                              leave=False):
+                stop = min(start + CHUNK, n_users)
+                scorer.top_n(algorithm.user_factors[start:stop], user_items[start:stop], N, threads=threads)
+        record["users_per_second"] = n_users / record["seconds"]
+        record["sampled"] = 0
+    else:
+        rate = steps.results[f"precompute_topn_{threads}t"]["users_per_second"]
+        steps.results["precompute_all_users"] = {"users": n_users, "users_per_second": rate,
+                                                 "seconds": n_users / rate, "sampled": 1, "threads": threads}
+
+    # -- the refresh path: active users, their top 100, into Redis --------------------------------
+    with steps.step("active_users") as record:
+        horizon = events.timestamps.max() - args.active_days * 86_400.0
+        active = np.unique(events.user_ids[events.timestamps >= horizon])
+        codes = model.user_ids.lookup(active)
+    record["users"] = len(active)
+    # the same set with a hash instead of a sort of the id strings (a suggestion, not in the refresh)
+    with steps.step("active_users_hash") as record:
+        import pandas as pd
+
+        fast = pd.unique(events.user_ids[events.timestamps >= horizon])
+    record["users"] = len(fast)
+    del events, fast
+
+    with steps.step("precompute_active", users=len(active), threads=threads) as record:
+        lists = []
+        for start in tqdm(range(0, len(active), CHUNK), desc=f"{label} topn active users", unit="chunk",
+                          leave=False):
+            batch = codes[start:start + CHUNK]
+            ids, scores = scorer.top_n(algorithm.user_factors[batch], user_items[batch], N, threads=threads)
+            lists.append((ids.astype(np.int32), scores))
+    record["users_per_second"] = len(active) / max(record["seconds"], 1e-9)
+
+    keys = Keys()
+    version = f"scale-{label}"
+    ttl = Settings().version_ttl
+
+    async def write() -> dict:
+        client = aioredis.Redis(host="127.0.0.1", port=args.redis_port)
+        try:
+            await client.flushall()
+            for chunk, (ids, scores) in enumerate(tqdm(lists, desc=f"{label} redis write", unit="chunk",
+                                                       leave=False)):
+                users = active[chunk * CHUNK: chunk * CHUNK + len(ids)]
+                await write_lists(client, [keys.user_recs(version, u) for u in users], ids, scores, ttl)
+            info = await client.info("memory")
+            stored = await client.dbsize()
+            await client.flushall()
+            return {"redis_used_memory": info["used_memory_peak"], "keys": stored}
+        finally:
+            await client.aclose()
+
+    with steps.step("redis_write", users=len(active)) as record:
+        record.update(asyncio.run(write()))
+    record["users_per_second"] = len(active) / record["seconds"]
+
+    out["steps"] = steps.results
+    out["refresh_seconds"] = sum(steps.results[s]["seconds"] for s in REFRESH_STEPS)
+    out["refresh_peak_rss"] = max(steps.results[s]["peak_rss"] for s in REFRESH_STEPS)
+    out["refresh_cpu_seconds"] = sum(steps.results[s]["cpu_seconds"] for s in REFRESH_STEPS)
+    out["process_peak_rss"] = max(r.get("peak_rss", 0) for r in steps.results.values())
+    # the same refresh with today's Refresher.precompute path (Recommender.recommend_indices)
+    out["refresh_seconds_service_path"] = (out["refresh_seconds"] - steps.results["precompute_active"]["seconds"]
+                                           + len(active) / steps.results["precompute_service"]["users_per_second"])
+    out["load_after"] = load_average()
+    out["fit_seconds_implicit"] = model.fit_seconds
+    return out
+
+
+# -- the parent: redis-server, one subprocess per size, the report ------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def redis_server():
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("redis-server is not installed (apt-get install redis-server, or `make test` installs it)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="encore-scale-redis-") as directory:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", directory, "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            client = redis.Redis(port=port)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.02)
+            client.close()
+            yield port
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def gib(value: float) -> str:
+    return f"{value / GIB:.2f}"
+
+
+def rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def table(results: list[dict]) -> str:
+    """The summary as markdown: one column per size."""
+    def row(name: str, fn) -> str:
+        return f"| {name} | " + " | ".join(fn(r) for r in results) + " |"
+
+    s = lambda r, step: r["steps"][step]  # noqa: E731
+    lines = [
+        "| | " + " | ".join(r["label"] for r in results) + " |",
+        "|---|" + "---:|" * len(results),
+        row("events", lambda r: f"{r['interactions']:,}"),
+        row("users x items (matrix)", lambda r: f"{r['matrix_users']:,} x {r['matrix_items']:,}"),
+        row("non-zeros", lambda r: f"{r['nnz']:,}"),
+        row("ingestion `build_matrix`: events/s", lambda r: rate(s(r, "ingest")["events_per_second"])),
+        row("ingestion s", lambda r: f"{s(r, 'ingest')['seconds']:.1f}"),
+        row("ALS training s (64 factors, 15 it.)", lambda r: f"{s(r, 'train')['seconds']:.1f}"),
+        row("ALS training CPU s (both threads)", lambda r: f"{s(r, 'train')['cpu_seconds']:.1f}"),
+        row("precompute users/s, implicit `recommend` (sample)",
+            lambda r: f"{rate(s(r, 'precompute_implicit')['users_per_second'])} "
+                      f"({s(r, 'precompute_implicit')['users']:,} users)"),
+        row("precompute users/s, `Recommender.recommend_indices` (sample)",
+            lambda r: f"{rate(s(r, 'precompute_service')['users_per_second'])} "
+                      f"({s(r, 'precompute_service')['users']:,} users)"),
+        row("precompute users/s, `topn` 1 thread (same sample)",
+            lambda r: f"{rate(s(r, 'precompute_topn_1t')['users_per_second'])} "
+                      f"(x{s(r, 'precompute_topn_1t')['speedup']:.2f})"),
+        row("precompute users/s, `topn` 2 threads (same sample)",
+            lambda r: f"{rate(s(r, 'precompute_topn_2t')['users_per_second'])} "
+                      f"(x{s(r, 'precompute_topn_2t')['speedup']:.2f})"),
+        row("`topn` lists identical to implicit's (ties aside)",
+            lambda r: f"{s(r, 'precompute_topn_1t')['identical']:.2%} "
+                      f"({s(r, 'precompute_topn_1t')['identical_but_ties']:.2%})"),
+        row("all users with implicit `recommend`: s (est. from sample)",
+            lambda r: f"{r['matrix_users'] / s(r, 'precompute_implicit')['users_per_second']:.1f}"),
+        row("all users with `topn`: s", lambda r: f"{s(r, 'precompute_all_users')['seconds']:.1f}"
+            + (" (est. from sample)" if s(r, "precompute_all_users")["sampled"] else "")),
+        row("active users (last 90 days)", lambda r: f"{s(r, 'active_users')['users']:,}"),
+        row("finding them: s (`np.unique`, as the refresh does / `pd.unique`)",
+            lambda r: f"{s(r, 'active_users')['seconds']:.1f} / {s(r, 'active_users_hash')['seconds']:.1f}"),
+        row("precompute active users with `topn`: s",
+            lambda r: f"{s(r, 'precompute_active')['seconds']:.1f} "
+                      f"({rate(s(r, 'precompute_active')['users_per_second'])}/s)"),
+        row("Redis write of active users' lists: s",
+            lambda r: f"{s(r, 'redis_write')['seconds']:.1f} "
+                      f"({rate(s(r, 'redis_write')['users_per_second'])}/s)"),
+        row("redis-server memory peak GiB", lambda r: gib(s(r, "redis_write")["redis_used_memory"])),
+        row("**refresh s** (ingest + train + active users + topn + write)", lambda r: f"**{r['refresh_seconds']:.1f}**"),
+        row("refresh CPU s (all threads)", lambda r: f"{r['refresh_cpu_seconds']:.1f}"),
+        row("refresh s with `recommend_indices` instead of `topn` (est.)",
+            lambda r: f"{r['refresh_seconds_service_path']:.1f}"),
+        row("peak RSS GiB: generate", lambda r: gib(s(r, "generate")["peak_rss"])),
+        row("peak RSS GiB: ingestion", lambda r: gib(s(r, "ingest")["peak_rss"])),
+        row("peak RSS GiB: training", lambda r: gib(s(r, "train")["peak_rss"])),
+        row("peak RSS GiB: precompute (implicit / topn)",
+            lambda r: f"{gib(s(r, 'precompute_implicit')['peak_rss'])} / "
+                      f"{gib(s(r, 'precompute_active')['peak_rss'])}"),
+        row("peak RSS GiB: Redis write", lambda r: gib(s(r, "redis_write")["peak_rss"])),
+        row("**peak RSS GiB, refresh**", lambda r: f"**{gib(r['refresh_peak_rss'])}**"),
+        row("load average before / after", lambda r: f"{r['load_before']:.1f} / {r['load_after']:.1f}"),
+    ]
+    return "\n".join(lines)
+
+
+def where_time_goes(result: dict) -> str:
+    parts = {step: result["steps"][step]["seconds"] for step in REFRESH_STEPS}
+    total = sum(parts.values())
+    return ", ".join(f"{step} {seconds:.0f} s ({seconds / total:.0%})" for step, seconds in parts.items())
+
+
+def targets(results: list[dict]) -> str:
+    biggest = max(results, key=lambda r: r["interactions"])
+    refresh, peak = biggest["refresh_seconds"], biggest["refresh_peak_rss"]
+    lines = [f"Targets, checked on the {biggest['label']} case:", ""]
+    lines.append(f"* whole refresh within {TARGET_REFRESH_SECONDS / 60:.0f} min: {refresh:.0f} s "
+                 f"({refresh / 60:.1f} min): {'met' if refresh <= TARGET_REFRESH_SECONDS else 'missed'}")
+    lines.append(f"* under {TARGET_RSS_BYTES / GIB:.0f} GiB RSS: {gib(peak)} GiB: "
+                 f"{'met' if peak <= TARGET_RSS_BYTES else 'missed'}")
+    for r in results:
+        one = r["steps"]["precompute_topn_1t"]["speedup"]
+        two = r["steps"]["precompute_topn_2t"]["speedup"]
+        best = max(one, two)
+        lines.append(f"* {r['label']}: precompute at least {TARGET_SPEEDUP}x implicit's batched `recommend`: "
+                     f"x{one:.2f} on 1 thread, x{two:.2f} on 2: {'met' if best >= TARGET_SPEEDUP else 'missed'}")
+    lines += ["", f"Where the {biggest['label']} refresh time goes: {where_time_goes(biggest)}."]
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [r["interactions"] for r in results]
+    series = {
+        "ingestion (build_matrix)": lambda r: r["steps"]["ingest"]["seconds"],
+        "ALS training": lambda r: r["steps"]["train"]["seconds"],
+        "precompute all users, implicit (est.)":
+            lambda r: r["matrix_users"] / r["steps"]["precompute_implicit"]["users_per_second"],
+        "precompute all users, topn": lambda r: r["steps"]["precompute_all_users"]["seconds"],
+        "precompute active users, topn": lambda r: r["steps"]["precompute_active"]["seconds"],
+        "Redis write (active users)": lambda r: r["steps"]["redis_write"]["seconds"],
+        "whole refresh": lambda r: r["refresh_seconds"],
+    }
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for name, fn in series.items():
+        ax.plot(x, [fn(r) for r in results], marker="o", label=name,
+                linewidth=2.5 if name == "whole refresh" else 1.5)
+    ax.axhline(TARGET_REFRESH_SECONDS, color="grey", linestyle="--", linewidth=1, label="8 min target")
+    ax.set(xscale="log", yscale="log", xlabel="interactions (events)", ylabel="seconds",
+           title="Time per step (2 cores, OPENBLAS_NUM_THREADS=1)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "scale_time.png", dpi=120)
+    plt.close(fig)
+
+    memory = {
+        "generate (events in memory)": "generate", "ingestion": "ingest", "ALS training": "train",
+        "precompute, implicit": "precompute_implicit", "precompute active, topn": "precompute_active",
+        "Redis write": "redis_write",
+    }
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for name, step in memory.items():
+        ax.plot(x, [r["steps"][step]["peak_rss"] / GIB for r in results], marker="o", label=name)
+    ax.axhline(TARGET_RSS_BYTES / GIB, color="grey", linestyle="--", linewidth=1, label="6 GiB target")
+    ax.set(xscale="log", yscale="log", xlabel="interactions (events)", ylabel="peak RSS during step (GiB)",
+           title="Peak memory per step (whole process)")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "scale_memory.png", dpi=120)
+    plt.close(fig)
+
+
+def report(run: dict) -> str:
+    results, seconds = run["results"], run["seconds"]
+    return "\n".join([
+        "# Scale", "",
+        (f"`{run['command']}`, {run['finished']}, {run['cpus']} CPUs, whole run "
+         f"{seconds / 60:.1f} min. Synthetic data (benchmarks/synthetic.py, seed {run['seed']}). "
+         "Wall-clock seconds; the machine is shared, so compare rates within one column."), "",
+        table(results), "",
+        targets(results), "",
+        "![time](scale_time.png)", "", "![memory](scale_memory.png)", "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Scale benchmark (see the module docstring).")
+    parser.add_argument("--sizes", default="1M,5M,20M", help="comma-separated: 1M,5M,20M or any like 300k")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", type=int, default=20_000,
+                        help="users in the sample every precompute method scores (default 20,000)")
+    parser.add_argument("--service-sample", type=int, default=5_000,
+                        help="users of that sample run through Recommender.recommend_indices (slow)")
+    parser.add_argument("--all-users-max", type=int, default=300_000,
+                        help="precompute every user with topn when there are at most this many, "
+                             "else report the sampled rate")
+    parser.add_argument("--active-days", type=float, default=90.0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rewrite scale.md and the plots from the scale.json in --out")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--redis-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    args.argv = [a for a in argv]
+
+    if args.worker:
+        result = run_worker(args)
+        args.result.write_text(json.dumps(result))
+        return
+
+    if args.report_only:
+        run = json.loads((args.out / "scale.json").read_text())
+        plot(run["results"], args.out)
+        (args.out / "scale.md").write_text(report(run))
+        print(report(run))
+        return
+
+    started = time.perf_counter()
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    with redis_server() as port, tempfile.TemporaryDirectory(prefix="encore-scale-") as tmp:
+        for n in sizes:
+            print(f"== {size_label(n)} interactions", file=sys.stderr, flush=True)
+            result_path = Path(tmp) / f"{n}.json"
+            command = [sys.executable, "-m", "benchmarks.scale", "--worker", str(n), "--redis-port", str(port),
+                       "--result", str(result_path), "--seed", str(args.seed), "--sample", str(args.sample),
+                       "--service-sample", str(args.service_sample), "--all-users-max", str(args.all_users_max),
+                       "--active-days", str(args.active_days)]
+            subprocess.run(command, check=True)
+            result = json.loads(result_path.read_text())
+            results.append(result)
+            print(f"   refresh {result['refresh_seconds']:.0f} s ({where_time_goes(result)}), "
+                  f"peak RSS {gib(result['refresh_peak_rss'])} GiB", file=sys.stderr, flush=True)
+    run = {"command": " ".join(["OPENBLAS_NUM_THREADS=1 python -m benchmarks.scale", *args.argv]),
+           "finished": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "seed": args.seed,
+           "seconds": time.perf_counter() - started, "results": results}
+    (args.out / "scale.json").write_text(json.dumps(run, indent=1))
+    plot(results, args.out)
+    text = report(run)
+    (args.out / "scale.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Exact top-n items for many users from matrix-factorisation factors, faster than implicit's
+batched `recommend`, in pure numpy/scipy.
+
+implicit scores 100 users against every item at once (a 100 x items matrix that does not fit in
+cache), masks each user's liked items in a Python loop and selects with a heap. Here:
+
+* items are sorted once by the norm of their factors, largest first, and scored in chunks, so
+  each `users x chunk` score block (one float32 sgemm) stays in cache;
+* every user keeps a running top n and its n-th score as a threshold; a chunk only adds the
+  scores above the threshold (one vectorised comparison), so selection costs little after the
+  first chunk;
+* the Cauchy-Schwarz bound `|u| * |v|` drops a user once no remaining item (their norms only
+  decrease) can beat the user's threshold, so tail items are never scored for most users;
+* already-liked items are masked for the whole block at once from the CSR rows.
+
+The result is exact: the same items as implicit's `recommend(..., N=n)` with
+`filter_already_liked_items=True`, ties aside. Users with fewer than n candidate items get -1 ids
+and -inf scores in the free places.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+#: Users scored together: a 256 x 4096 float32 block is 4 MiB and stays in cache (implicit's
+#: 100 users x 100k items is 40 MB and goes through main memory).
+USER_BLOCK = 256
+#: Items per chunk after the first; the first chunk is FIRST_CHUNK (at least 4 n) items.
+ITEM_CHUNK = 4096
+FIRST_CHUNK = 1024
+#: float32 rounding can push a dot product a hair above |u| |v|; never stop early on that hair.
+BOUND_SLACK = 1.0 + 1e-4
+
+
+class ItemScorer:
+    """Item factors prepared for repeated top-n queries (sorted by norm, float32, contiguous).
+
+    `items` restricts ranking to those item indices (a catalog filter); ids returned are always
+    indices into the full `item_factors`.
+    """
+
+    def __init__(self, item_factors: np.ndarray, items: np.ndarray | None = None,
+                 chunk: int = ITEM_CHUNK, first_chunk: int = FIRST_CHUNK) -> None:
+        factors = np.asarray(item_factors, dtype=np.float32)
+        self.n_items = factors.shape[0]
+        candidates = np.arange(self.n_items) if items is None else np.unique(np.asarray(items, dtype=np.int64))
+        norms = np.linalg.norm(factors[candidates], axis=1)
+        order = np.argsort(-norms, kind="stable")
+        #: position in the sorted order -> item index, and item index -> position (-1: not ranked)
+        self.order = candidates[order]
+        self.position = np.full(self.n_items, -1, dtype=np.int64)
+        self.position[self.order] = np.arange(len(self.order))
+        self.factors = np.ascontiguousarray(factors[self.order])
+        self.norms = norms[order].astype(np.float32)
+        self.chunk, self.first_chunk = chunk, first_chunk
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def top_n(self, user_factors: np.ndarray, liked: csr_matrix | None, n: int,
+              block: int = USER_BLOCK, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Best n items per user (rows of `user_factors`), best first; `liked` rows are masked.
+
+        `liked` has one row per user (the training rows, `user_items[userids]`), or is None.
+        `threads` > 1 scores user blocks in parallel (numpy releases the GIL in the heavy parts).
+        """
+        users = np.asarray(user_factors, dtype=np.float32)
+        if users.ndim == 1:
+            users = users[None, :]
+        if liked is not None and liked.shape[0] != users.shape[0]:
+            raise ValueError("liked must have one row per user")
+        n_users = users.shape[0]
+        ids = np.full((n_users, n), -1, dtype=np.int64)
+        scores = np.full((n_users, n), -np.inf, dtype=np.float32)
+        if n_users == 0 or n <= 0 or len(self) == 0:
+            return ids, scores
+        if liked is not None and not isinstance(liked, csr_matrix):
+            liked = csr_matrix(liked)
+        starts = range(0, n_users, block)
+
+        def run(start: int) -> None:
+            stop = min(start + block, n_users)
+            rows = liked[start:stop] if liked is not None else None
+            ids[start:stop], scores[start:stop] = self._block(users[start:stop], rows, n)
+
+        if threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(run, starts))
+        else:
+            for start in starts:
+                run(start)
+        return ids, scores
+
+    # -- one block of users ----------------------------------------------------------------------
+    def _block(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+        n_users, n_ranked = users.shape[0], len(self)
+        top_scores = np.full((n_users, n), -np.inf, dtype=np.float32)
+        top_pos = np.full((n_users, n), -1, dtype=np.int64)
+        threshold = np.full(n_users, -np.inf, dtype=np.float32)
+        user_norms = np.linalg.norm(users, axis=1)
+        liked_rows, liked_pos = self._liked(liked, n_users)
+
+        active = np.arange(n_users)
+        start = 0
+        size = min(max(self.first_chunk, 4 * n), n_ranked)
+        while start < n_ranked and len(active):
+            # users whose best possible remaining score cannot beat their n-th are done
+            still = user_norms[active] * (self.norms[start] * BOUND_SLACK) >= threshold[active]
+            if not still.all():
+                active = active[still]
+                if not len(active):
+                    break
+            stop = min(start + size, n_ranked)
+            block = users[active] @ self.factors[start:stop].T
+            lo, hi = np.searchsorted(liked_pos, [start, stop])
+            if hi > lo:
+                slot = np.full(n_users, -1, dtype=np.int64)
+                slot[active] = np.arange(len(active))
+                where = slot[liked_rows[lo:hi]]
+                keep = where >= 0
+                block[where[keep], liked_pos[lo:hi][keep] - start] = -np.inf
+            self._merge(block, active, start, threshold, top_scores, top_pos, n)
+            start, size = stop, self.chunk
+
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        top_scores = np.take_along_axis(top_scores, order, axis=1)
+        top_pos = np.take_along_axis(top_pos, order, axis=1)
+        found = np.isfinite(top_scores)
+        ids = np.where(found, self.order[np.maximum(top_pos, 0)], -1)
+        return ids, np.where(found, top_scores, -np.inf).astype(np.float32)
+
+    def _liked(self, liked: csr_matrix | None, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row, sorted position) of every liked, ranked item in the block, by position."""
+        if liked is None or liked.nnz == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        rows = np.repeat(np.arange(n_users), np.diff(liked.indptr))
+        positions = self.position[liked.indices]
+        ranked = positions >= 0
+        rows, positions = rows[ranked], positions[ranked]
+        order = np.argsort(positions, kind="stable")
+        return rows[order], positions[order]
+
+    @staticmethod
+    def _merge(block: np.ndarray, active: np.ndarray, offset: int, threshold: np.ndarray,
+               top_scores: np.ndarray, top_pos: np.ndarray, n: int) -> None:
+        """Fold a users x chunk score block into the running top n of the `active` users."""
+        width = block.shape[1]
+        if offset == 0:  # the first chunk: a plain partial sort, nothing to merge with yet
+            keep = min(n, width)
+            best = np.argpartition(block, width - keep, axis=1)[:, width - keep:]
+            top_scores[active, :keep] = np.take_along_axis(block, best, axis=1)
+            top_pos[active, :keep] = best
+            threshold[active] = top_scores[active].min(axis=1)
+            return
+        flat = np.flatnonzero(block > threshold[active][:, None])
+        if not len(flat):
+            return
+        r, c = np.divmod(flat, width)
+        counts = np.bincount(r, minlength=len(active))
+        hit = np.flatnonzero(counts)
+        local = (np.cumsum(counts > 0) - 1)[r]
+        first = np.cumsum(counts) - counts
+        # candidates per row: the current top n, then this chunk's scores above the threshold
+        extra = int(counts.max())
+        users = active[hit]
+        cand_scores = np.full((len(hit), n + extra), -np.inf, dtype=np.float32)
+        cand_pos = np.full((len(hit), n + extra), -1, dtype=np.int64)
+        cand_scores[:, :n] = top_scores[users]
+        cand_pos[:, :n] = top_pos[users]
+        col = n + np.arange(len(r)) - first[r]
+        cand_scores[local, col] = block.ravel()[flat]
+        cand_pos[local, col] = c + offset
+        best = np.argpartition(cand_scores, extra, axis=1)[:, extra:]
+        cand_scores = np.take_along_axis(cand_scores, best, axis=1)
+        top_scores[users] = cand_scores
+        top_pos[users] = np.take_along_axis(cand_pos, best, axis=1)
+        threshold[users] = cand_scores.min(axis=1)
+
+
+def top_n(user_factors: np.ndarray, item_factors: np.ndarray, liked_rows: csr_matrix | None, n: int,
+          block: int = USER_BLOCK, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n item indices and scores per user row, best first; `liked_rows` (one CSR row per user)
+    are excluded. For repeated calls on the same model, build one `ItemScorer` and reuse it."""
+    return ItemScorer(item_factors).top_n(user_factors, liked_rows, n, block=block, threads=threads)

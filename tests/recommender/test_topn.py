@@ -1,0 +1,103 @@
+"""recommender.topn returns exactly what implicit's batched `recommend` returns (ties aside)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from implicit.cpu.als import AlternatingLeastSquares
+from scipy.sparse import csr_matrix
+from scipy.sparse import random as sparse_random
+
+from recommender.topn import ItemScorer, top_n
+
+
+@pytest.fixture(scope="module")
+def model() -> tuple[AlternatingLeastSquares, csr_matrix]:
+    """A small ALS model on skewed random data (popular items get large factor norms)."""
+    rng = np.random.default_rng(3)
+    users, items = 400, 700
+    popularity = 1.0 / np.arange(1, items + 1) ** 0.9
+    rows = np.repeat(np.arange(users), rng.integers(1, 40, users))
+    cols = rng.choice(items, len(rows), p=popularity / popularity.sum())
+    user_items = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(users, items))
+    user_items.sum_duplicates()
+    als = AlternatingLeastSquares(factors=16, iterations=6, random_state=1, num_threads=1)
+    als.fit(user_items, show_progress=False)
+    return als, user_items
+
+
+def assert_same(expected_ids, expected_scores, ids, scores) -> None:
+    for e_ids, e_scores, g_ids, g_scores in zip(expected_ids, expected_scores, ids, scores):
+        valid = e_scores > -1e30  # implicit pads short lists with liked items at -FLT_MAX
+        assert set(g_ids[g_ids >= 0].tolist()) == set(e_ids[valid].tolist())
+        np.testing.assert_allclose(g_scores[g_ids >= 0], e_scores[valid], rtol=1e-5, atol=1e-5)
+        assert np.all(np.diff(g_scores[g_ids >= 0]) <= 0)  # best first
+
+
+@pytest.mark.parametrize("n", [1, 10, 100])
+def test_same_items_as_implicit(model, n: int) -> None:
+    als, user_items = model
+    users = np.arange(user_items.shape[0])
+    expected_ids, expected_scores = als.recommend(users, user_items, N=n)
+    ids, scores = top_n(als.user_factors, als.item_factors, user_items, n)
+    assert ids.shape == scores.shape == (len(users), n)
+    assert_same(expected_ids, expected_scores, ids, scores)
+
+
+@pytest.mark.parametrize(("chunk", "first_chunk", "block"), [(7, 5, 3), (64, 40, 50), (10_000, 10_000, 1000)])
+def test_chunking_and_early_stop_do_not_change_the_result(model, chunk: int, first_chunk: int, block: int) -> None:
+    als, user_items = model
+    users = np.arange(0, user_items.shape[0], 3)
+    expected = als.recommend(users, user_items[users], N=20)
+    scorer = ItemScorer(als.item_factors, chunk=chunk, first_chunk=first_chunk)
+    assert_same(*expected, *scorer.top_n(als.user_factors[users], user_items[users], 20, block=block))
+
+
+def test_threads_give_the_same_lists(model) -> None:
+    als, user_items = model
+    scorer = ItemScorer(als.item_factors)
+    one = scorer.top_n(als.user_factors, user_items, 50, block=64, threads=1)
+    two = scorer.top_n(als.user_factors, user_items, 50, block=64, threads=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
+def test_without_filtering_liked_items(model) -> None:
+    als, user_items = model
+    expected = als.recommend(np.arange(50), user_items[:50], N=30, filter_already_liked_items=False)
+    assert_same(*expected, *top_n(als.user_factors[:50], als.item_factors, None, 30))
+
+
+def test_restricted_to_some_items(model) -> None:
+    als, user_items = model
+    allowed = np.arange(0, user_items.shape[1], 4)
+    expected = als.recommend(np.arange(80), user_items[:80], N=25, items=allowed)
+    scorer = ItemScorer(als.item_factors, items=allowed)
+    ids, scores = scorer.top_n(als.user_factors[:80], user_items[:80], 25)
+    assert np.isin(ids, allowed).all()
+    assert_same(*expected, ids, scores)
+
+
+def test_short_lists_are_padded() -> None:
+    """Fewer unseen items than asked: -1 ids and -inf scores after the real ones."""
+    rng = np.random.default_rng(0)
+    item_factors = rng.standard_normal((6, 4)).astype(np.float32)
+    user_factors = rng.standard_normal((3, 4)).astype(np.float32)
+    liked = csr_matrix(np.array([[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]], dtype=np.float32))
+    ids, scores = top_n(user_factors, item_factors, liked, 5)
+    assert sorted(ids[0][:4]) == [2, 3, 4, 5] and ids[0][4] == -1 and scores[0][4] == -np.inf
+    assert np.all(ids[1] == -1) and np.all(np.isneginf(scores[1]))
+    assert sorted(ids[2]) == sorted(np.argsort(-(user_factors[2] @ item_factors.T))[:5])
+    single_ids, _ = top_n(user_factors[2], item_factors, liked[2], 5)
+    assert np.array_equal(single_ids[0], ids[2])
+
+
+def test_random_factors_match_a_full_sort() -> None:
+    rng = np.random.default_rng(5)
+    item_factors = (rng.standard_normal((3000, 8)) * rng.pareto(2.0, (3000, 1))).astype(np.float32)
+    user_factors = rng.standard_normal((100, 8)).astype(np.float32)
+    liked = sparse_random(100, 3000, density=0.01, format="csr", random_state=2, dtype=np.float32)
+    full = user_factors @ item_factors.T
+    full[liked.nonzero()] = -np.inf
+    ids, scores = top_n(user_factors, item_factors, liked, 40)
+    np.testing.assert_array_equal(ids, np.argsort(-full, axis=1, kind="stable")[:, :40])
+    np.testing.assert_allclose(scores, -np.sort(-full, axis=1)[:, :40], rtol=1e-6)
