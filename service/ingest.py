@@ -1,12 +1,18 @@
-"""Event ingestion: validate the whole request, then write it in one Redis transaction.
+"""Event ingestion: validate the whole request, then write it in one atomic Redis script.
 
 Nothing partial is ever written: one bad event rejects the request before any write, and
-the write itself is MULTI/EXEC. With the embedded Redis (appendfsync always) EXEC returns
-only after the AOF is on disk, so a 202 means durable.
+the write itself is one Lua script, which Redis runs atomically (like MULTI/EXEC, but one
+command instead of three per event, so a batch of 500 costs one round trip and one reply).
+With the embedded Redis (appendfsync always) the reply comes only after the AOF is on disk,
+so a 202 means durable. The same script appends the users it touched to the recent-events
+change log (service.cache.RecentEvents), which lets replicas cache those hashes exactly.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import time
 from collections import defaultdict
 
@@ -15,12 +21,18 @@ import pandas as pd
 import redis.asyncio as aioredis
 
 from recommender.errors import InputError
-from recommender.events import EVENT_COLUMNS, EVENT_TYPES, EventTable, EventWeights, event_confidence
+from recommender.events import EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, EventTable, EventWeights, event_confidence
+from recommender.ids import MAX_ID_BYTES
+from service.cache import RECENT_LOG_MAXLEN, recent_log_key
 from service.errors import bad_request
 from service.keys import Keys
 
 MAX_EVENTS = 10_000
 STREAM_FIELDS = ("u", "i", "t", "ts", "v")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what recommender.ids.validate_ids refuses
+_TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
+_REVIEW = EVENT_TYPES.index("review")
+_EXACT = 2 ** 53  # integers beyond this do not convert to float64 the same way everywhere
 
 
 def parse_events(payload: object, now: float | None = None) -> EventTable:
@@ -47,12 +59,89 @@ def parse_events(payload: object, now: float | None = None) -> EventTable:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise bad_request(f"events[{index}].value must be a number", "invalid_event", index=index,
                               field="value")
+    default_timestamp = time.time() if now is None else now
+    table = _plain_table(events, default_timestamp)
+    if table is not None:
+        return table
     frame = pd.DataFrame({c: [e.get(c) for e in events] for c in EVENT_COLUMNS}, dtype=object)
     try:
-        return EventTable.from_frame(frame, default_timestamp=time.time() if now is None else now)
+        return EventTable.from_frame(frame, default_timestamp=default_timestamp)
     except InputError as exc:
         where = f"events[{exc.row}]" + (f".{exc.field}" if exc.field else "") if exc.row is not None else "events"
         raise bad_request(f"{where}: {exc}", "invalid_event", index=exc.row, field=exc.field) from None
+
+
+def _valid_id(value: str) -> bool:
+    if not value or _CONTROL.search(value):
+        return False
+    if value.isascii():
+        return len(value) <= MAX_ID_BYTES
+    try:
+        return len(value.encode("utf-8")) <= MAX_ID_BYTES
+    except UnicodeEncodeError:
+        return False
+
+
+def _number(value: object) -> float | None:
+    """A JSON int or float as float64, None when it is not one or would not convert exactly."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None  # type: ignore[return-value]
+    if kind is int and -_EXACT <= value <= _EXACT:  # type: ignore[operator]
+        return float(value)  # type: ignore[arg-type]
+    return None
+
+
+def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | None:
+    """What EventTable.from_frame builds from these events, without pandas, when every event is
+    plainly valid: ids fine, a known type, the timestamp absent or epoch seconds, the value
+    absent or a number. None otherwise: the pandas path then parses ISO 8601 dates and names
+    the first bad event exactly as before. (For 500 events this is ten times faster.)
+    """
+    n = len(events)
+    users: list[str] = [""] * n
+    items: list[str] = [""] * n
+    types = np.empty(n, dtype=np.int8)
+    stamps = np.empty(n, dtype=np.float64)
+    values = np.empty(n, dtype=np.float64)
+    for k, event in enumerate(events):
+        user, item, code = event["user_id"], event["item_id"], _TYPE_CODES.get(event["type"])
+        if code is None or not _valid_id(user) or not _valid_id(item):
+            return None
+        stamp, value = event.get("timestamp"), event.get("value")
+        stamp = default_timestamp if stamp is None else _number(stamp)
+        value = 1.0 if value is None else _number(value)
+        if stamp is None or value is None:
+            return None
+        users[k], items[k], types[k], stamps[k], values[k] = user, item, code, stamp, value
+    single = values.astype(np.float32)
+    if ((types == _REVIEW) & ((single < 0) | (single > MAX_REVIEW_VALUE))).any():
+        return None
+    return EventTable(np.array(users, dtype=object), np.array(items, dtype=object), types, stamps, single)
+
+
+# KEYS: the event stream, the recent-events change log, then one recent hash per user.
+# ARGV: the events as a JSON list of [user, item, type, timestamp, value] (all strings, so the
+# stream holds exactly what MULTI/EXEC wrote before), the recent TTL, the change-log length, a
+# JSON list per recent hash (in KEYS order) of [item, weight, item, weight, ...], and the users
+# for the change log. Two JSON arguments instead of thousands: redis-py packs every argument in
+# Python, which cost more than everything else in the request.
+_STORE = """
+local events = cjson.decode(ARGV[1])
+for _, e in ipairs(events) do
+  redis.call('XADD', KEYS[1], '*', 'u', e[1], 'i', e[2], 't', e[3], 'ts', e[4], 'v', e[5])
+end
+local recent = cjson.decode(ARGV[4])
+for k, weights in ipairs(recent) do
+  local key = KEYS[k + 2]
+  for j = 1, #weights, 2 do
+    redis.call('HINCRBYFLOAT', key, weights[j], weights[j + 1])
+  end
+  redis.call('EXPIRE', key, ARGV[2])
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[5])
+return #events
+"""
 
 
 async def store_events(redis: aioredis.Redis, keys: Keys, events: EventTable, weights: EventWeights,
@@ -61,18 +150,21 @@ async def store_events(redis: aioredis.Redis, keys: Keys, events: EventTable, we
     types = np.asarray(EVENT_TYPES, dtype=object)[events.types]
     confidence = event_confidence(events, EventWeights(**{**weights.to_dict(), "half_life_days": None}), 0.0)
     recent: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    pipe = redis.pipeline(transaction=True)
-    for user, item, kind, stamp, value, weight in zip(events.user_ids, events.item_ids, types,
-                                                      events.timestamps.tolist(), events.values.tolist(),
-                                                      confidence.tolist()):
-        pipe.xadd(keys.events, {"u": user, "i": item, "t": kind, "ts": repr(stamp), "v": repr(value)})
+    rows = []
+    for user, item, kind, stamp, value, weight in zip(events.user_ids.tolist(), events.item_ids.tolist(),
+                                                      types.tolist(), events.timestamps.tolist(),
+                                                      events.values.tolist(), confidence.tolist()):
+        rows.append((user, item, kind, repr(stamp), repr(value)))
         recent[user][item] += weight
-    for user, items in recent.items():
-        for item, weight in items.items():
-            pipe.hincrbyfloat(keys.recent(user), item, weight)
-        pipe.expire(keys.recent(user), recent_ttl)
-    await pipe.execute()
+    script_keys = [keys.events, recent_log_key(keys.prefix), *(keys.recent(user) for user in recent)]
+    pairs = [[x for item, weight in items.items() for x in (item, repr(weight))] for items in recent.values()]
+    await redis.eval(_STORE, len(script_keys), *script_keys, _json(rows), int(recent_ttl), RECENT_LOG_MAXLEN,
+                     _json(pairs), "\n".join(recent))
     return len(events)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> EventTable:
