@@ -1,4 +1,5 @@
-"""Precomputed lists in Redis: packed model indices and scores under version-scoped keys.
+"""Precomputed lists in Redis: packed model indices and scores under version-scoped keys, and the
+bounded in-process copy of the hot ones.
 
 A list is 4-byte item indices then 4-byte scores; indices are only meaningful with the
 model version that is part of the key, which every replica loads from the model directory.
@@ -6,12 +7,20 @@ model version that is part of the key, which every replica loads from the model 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 WRITE_CHUNK = 2000
+#: Bytes an in-process entry costs besides its blob and key (two array headers, a tuple, dict slot).
+ENTRY_OVERHEAD = 320
 
 
 def pack(ids: np.ndarray, scores: np.ndarray) -> bytes:
@@ -20,8 +29,9 @@ def pack(ids: np.ndarray, scores: np.ndarray) -> bytes:
 
 
 def unpack(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only int32 indices and float32 scores viewing `blob` (no copy)."""
     n = len(blob) // 8
-    return (np.frombuffer(blob, dtype="<i4", count=n).astype(np.int64),
+    return (np.frombuffer(blob, dtype="<i4", count=n),
             np.frombuffer(blob, dtype="<f4", count=n, offset=4 * n))
 
 
@@ -29,7 +39,219 @@ async def write_lists(redis: aioredis.Redis, keys: Sequence[str], ids: np.ndarra
                       ttl: int) -> None:
     """SET every key with its row, pipelined in chunks (one round trip per chunk)."""
     for start in range(0, len(keys), WRITE_CHUNK):
+        stop = min(start + WRITE_CHUNK, len(keys))
+        await write_blobs(redis, keys[start:stop], [pack(ids[row], scores[row]) for row in range(start, stop)], ttl)
+
+
+async def write_blobs(redis: aioredis.Redis, keys: Sequence[str], blobs: Sequence[bytes], ttl: int) -> None:
+    """SET packed lists, one round trip per WRITE_CHUNK keys."""
+    for start in range(0, len(keys), WRITE_CHUNK):
         pipe = redis.pipeline(transaction=False)
-        for row in range(start, min(start + WRITE_CHUNK, len(keys))):
-            pipe.set(keys[row], pack(ids[row], scores[row]), ex=ttl)
+        for key, blob in zip(keys[start:start + WRITE_CHUNK], blobs[start:start + WRITE_CHUNK]):
+            pipe.set(key, blob, ex=ttl)
         await pipe.execute()
+
+
+class HotLists:
+    """Unpacked lists by their Redis key, least recently used evicted first, at most `max_bytes`.
+
+    Keys carry the model version, so an entry can never answer for another model; lists under a
+    version never change (a miss computed twice gives the same list), so entries need no expiry.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[0], entry[1]
+
+    def put(self, key: str, blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = unpack(blob)
+        size = len(blob) + len(key) + ENTRY_OVERHEAD
+        if size > self.max_bytes:
+            return ids, scores
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old[2]
+        self._entries[key] = (ids, scores, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, (_, _, freed) = self._entries.popitem(last=False)
+            self.bytes -= freed
+        return ids, scores
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
+
+
+# -- users' since-training events -------------------------------------------------------------
+#: Entries kept in the change log; a replica that falls further behind drops its whole cache.
+RECENT_LOG_MAXLEN = 100_000
+RECENT_LOG_PAGE = 1000
+
+
+def recent_log_key(prefix: str) -> str:
+    """Stream with one entry per event write, field `u` = the users written, newline-separated
+    (ids never contain control characters). Replicas read it to drop cached since-training events."""
+    return f"{prefix}:recent-log"
+
+
+class RecentEvents:
+    """Users' since-training events (the `recent` hashes), cached in process and kept exact.
+
+    Every write of those hashes (service.ingest.store_events) appends the users it touched to a
+    change log in the same atomic script. Before a cached entry is used, `fresh()` makes sure a
+    read of that log which started after the caller arrived has been applied, so a request never
+    sees less than a direct HGETALL at that moment would show, on any replica. Concurrent
+    requests share one log read, so under load it costs a fraction of a round trip each.
+
+    Entries also expire after `max_age` seconds (the hashes' own TTL runs out unannounced) and
+    the cache holds at most `max_entries` users, least recently used out first.
+    """
+
+    def __init__(self, redis: aioredis.Redis, log_key: str, max_entries: int, max_age: float) -> None:
+        self.redis, self.log_key = redis, log_key
+        self.max_entries, self.max_age = max_entries, max_age
+        self._entries: OrderedDict[str, tuple[dict[str, float], float]] = OrderedDict()
+        self._reading: dict[str, int] = {}  # users with a Redis read in flight
+        self._stale: set[str] = set()  # of those, users changed since their read began
+        self._epoch = 0  # bumped whenever changes may have been missed: reads begun before may not be cached
+        self._position: bytes | None = None  # last change-log entry applied
+        self._started = False  # a position has been established
+        self._pending: asyncio.Future | None = None  # callers waiting for a read not issued yet
+        self._tasks: set[asyncio.Task] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- reading the cache ------------------------------------------------------------------
+    def worth_checking(self, users: Sequence[str]) -> bool:
+        """Whether `fresh()` is worth a wait: some user is cached, or the log position is not known
+        yet (until it is, nothing read can be cached)."""
+        return not self._started or any(u in self._entries for u in users)
+
+    def get(self, user: str, now: float) -> dict[str, float] | None:
+        """The cached entry, or None; call only right after `fresh()` returned True."""
+        entry = self._entries.get(user)
+        if entry is None:
+            return None
+        if now - entry[1] > self.max_age:
+            del self._entries[user]
+            return None
+        self._entries.move_to_end(user)
+        return entry[0]
+
+    # -- filling it from Redis --------------------------------------------------------------
+    def begin(self, users: Sequence[str]) -> int:
+        """Mark reads of `users` as started; returns the token to hand to `finish`."""
+        for user in users:
+            self._reading[user] = self._reading.get(user, 0) + 1
+        return self._epoch if self._started else -1
+
+    def finish(self, token: int, users: Sequence[str], values: Sequence[dict[str, float]] | None,
+               now: float) -> None:
+        """Cache what the reads returned, unless a change to a user may have raced with its read."""
+        cacheable = values is not None and token == self._epoch and token >= 0
+        for k, user in enumerate(users):
+            if cacheable and user not in self._stale:
+                self._entries[user] = (values[k], now)  # type: ignore[index]
+                self._entries.move_to_end(user)
+            left = self._reading[user] - 1
+            if left:
+                self._reading[user] = left
+            else:
+                del self._reading[user]
+                self._stale.discard(user)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def invalidate(self, users: Sequence[str]) -> None:
+        for user in users:
+            self._entries.pop(user, None)
+            if user in self._reading:
+                self._stale.add(user)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._stale.update(self._reading)
+        self._epoch += 1
+
+    # -- following the change log -----------------------------------------------------------
+    async def fresh(self) -> bool:
+        """Return once a change-log read that began after this call has been applied.
+
+        Callers in the same event-loop pass share one read, issued on the next pass; reads of
+        successive passes may overlap, so nobody waits behind a slow read that began before
+        they arrived. False when Redis could not be read: the cache is then empty.
+        """
+        group = self._pending
+        if group is None:
+            group = self._pending = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._read_for(group), name="encore-recent-log")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(group)
+
+    async def _read_for(self, group: asyncio.Future) -> None:
+        if self._pending is group:
+            self._pending = None  # later callers need a read that starts after them
+        ok = False
+        try:
+            await self._apply()
+            ok = True
+        except (RedisError, OSError) as exc:
+            log.warning("could not read the recent-events change log, dropping cached events: %s", exc)
+            self._started = False
+            self._position = None
+            self.clear()
+        finally:
+            if not group.done():
+                group.set_result(ok)
+
+    async def _apply(self) -> None:
+        if not self._started:
+            last = await self.redis.xrevrange(self.log_key, count=1)
+            if not self._started:
+                self.clear()  # nothing read before a position was known can be trusted
+                self._position = last[0][0] if last else None
+                self._started = True
+            return
+        epoch = self._epoch
+        while True:
+            start = self._position
+            entries = await self.redis.xrange(self.log_key, min=start if start is not None else "-",
+                                              count=RECENT_LOG_PAGE)
+            if epoch != self._epoch:  # the cache was dropped meanwhile and the position re-established
+                return
+            if start is not None:
+                if not entries or entries[0][0] != start:
+                    # our last entry was trimmed away or the log was reset: changes may be lost
+                    self.clear()
+                    self._position = entries[-1][0] if entries else None
+                    return
+                entries = entries[1:]
+            for _, fields in entries:
+                users = fields.get(b"u") or fields.get("u") or b""
+                self.invalidate((users.decode() if isinstance(users, bytes) else users).split("\n"))
+            if entries and _stream_id(entries[-1][0]) > _stream_id(self._position):
+                self._position = entries[-1][0]
+            if len(entries) < RECENT_LOG_PAGE - 1:
+                return
+
+
+def _stream_id(entry_id: bytes | str | None) -> tuple[int, int]:
+    if entry_id is None:
+        return (-1, -1)
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

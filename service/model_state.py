@@ -16,12 +16,15 @@ from recommender.models import Recommender
 POPULAR_CANDIDATES = 1000
 
 
+
 @dataclass
 class ServingModel:
     model: Recommender
     info: ArtifactInfo
     removed: frozenset[str] = frozenset()
     _masks: dict[tuple, np.ndarray] = field(default_factory=dict)
+    _allowed: dict[tuple, bytes] = field(default_factory=dict)
+    _fields: tuple[list, list, list] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -42,6 +45,8 @@ class ServingModel:
                 self.model.set_catalog(catalog)
             self.removed = removed
             self._masks = {}
+            self._allowed = {}
+            self._fields = None
 
     def base_mask(self, kind: str | None, category: str | None, in_stock_only: bool) -> np.ndarray:
         """Allowed items for a filter, minus removed items; cached per filter."""
@@ -56,6 +61,30 @@ class ServingModel:
                     self._masks.clear()
                 self._masks[key] = mask
         return mask
+
+    def allowed_bytes(self, kind: str | None, category: str | None, in_stock_only: bool) -> bytes:
+        """`base_mask` as bytes (one per item, 0 or 1), for cheap per-item checks in Python."""
+        key = (kind, category, in_stock_only)
+        allowed = self._allowed.get(key)
+        if allowed is None:
+            allowed = self.base_mask(kind, category, in_stock_only).astype(np.uint8).tobytes()
+            with self._lock:
+                if len(self._allowed) > 256:
+                    self._allowed.clear()
+                self._allowed[key] = allowed
+        return allowed
+
+    def item_fields(self) -> tuple[list, list, list]:
+        """Per item index: id, kind or None, category or None, as plain lists (what a response shows)."""
+        fields = self._fields
+        if fields is None:
+            with self._lock:
+                attrs = self.model.attrs
+                fields = ([str(i) for i in self.model.item_ids.ids.tolist()],
+                          [k or None for k in attrs.kind.tolist()],
+                          [c or None for c in attrs.category.tolist()])
+                self._fields = fields
+        return fields
 
     def popular_candidates(self) -> tuple[np.ndarray, np.ndarray]:
         order = self.model.popular_order[:POPULAR_CANDIDATES]

@@ -1,6 +1,13 @@
 """The read path: precomputed lists from Redis, filtered at request time, with the in-memory
 model behind them for cache misses, short lists, fold-in of new users and Redis outages.
 
+Single-user and similar-item requests keep the lists they read in a bounded in-process cache
+keyed like Redis (so by model version), and users' since-training events in a cache kept exact
+by the change log ingestion writes (service.cache.RecentEvents): a hot request reads no Redis
+key at all. Batch requests go to Redis in two commands per chunk (MGET and one script for the
+since-training events) and leave the in-process caches alone, so a sweep over every user
+cannot push the hot lists out.
+
 No HTTP here: views parse requests and serialise what this returns.
 """
 
@@ -8,16 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import redis.asyncio as aioredis
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from recommender.filters import ItemFilter, filter_ranked
+from recommender.ids import IdMap
 from recommender.models import FALLBACK, PERSONALIZED
-from service.cache import unpack, write_lists
+from service.cache import HotLists, RecentEvents, pack, recent_log_key, unpack, write_blobs
 from service.errors import ApiError
 from service.keys import Keys
 from service.metrics import Metrics
@@ -26,6 +37,45 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1000
+#: In-process cache of precomputed lists: about 28,000 lists of 100 (or 55,000 of 50) per replica.
+HOT_LIST_BYTES = 32 * 1024 * 1024
+#: Users whose since-training events are cached, and how long an entry may go unchecked by a read
+#: (writes invalidate at once; this only bounds how late an expiring hash is noticed).
+RECENT_ENTRIES = 100_000
+RECENT_MAX_AGE = 300.0
+#: Look-ups up to this many ids go through the hash table one by one (no array round trip).
+SMALL_LOOKUP = 16
+NO_EVENTS: Mapping[str, float] = MappingProxyType({})
+_INF = float("inf")
+
+# Every given hash that is not empty, as (position, flat field/value list) pairs: one command
+# for a whole chunk instead of one HGETALL per user, and most users send nothing back.
+_RECENT_MANY = """
+local out = {}
+for k = 1, #KEYS do
+  local h = redis.call('HGETALL', KEYS[k])
+  if #h > 0 then
+    out[#out + 1] = k
+    out[#out + 1] = h
+  end
+end
+return out
+"""
+
+
+def lookup(ids: IdMap, values: Sequence[str]) -> np.ndarray:
+    """Codes of `values` (-1 if unknown); IdMap.lookup, without its array overhead for a few ids."""
+    if len(values) > SMALL_LOOKUP or len(ids) == 0:
+        return ids.lookup(list(values))
+    index = ids.index
+    out = np.empty(len(values), dtype=np.int64)
+    for k, value in enumerate(values):
+        try:
+            loc = index.get_loc(value)
+        except (KeyError, TypeError):
+            loc = -1
+        out[k] = loc if isinstance(loc, (int, np.integer)) else -1
+    return out
 
 
 @dataclass(frozen=True)
@@ -50,6 +100,14 @@ class Serving:
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
         self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
         self.current: ServingModel | None = None
+        self.hot = HotLists(HOT_LIST_BYTES)
+        self._hot_version: str | None = None
+        self.recent = RecentEvents(redis, recent_log_key(keys.prefix), RECENT_ENTRIES, RECENT_MAX_AGE)
+        hot_hits = _counter(metrics, "encore_hot_cache_hits", "Precomputed lists served from the in-process "
+                            "cache (a subset of encore_cache_hits_total)")
+        self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}
+        self._misses = {kind: metrics.cache_misses.labels(kind) for kind in ("user", "similar")}
+        self._hot_hits = {kind: hot_hits.labels(kind) for kind in ("user", "similar")}
 
     def require(self) -> ServingModel:
         current = self.current
@@ -58,55 +116,112 @@ class Serving:
                            headers={"Retry-After": str(int(self.settings.poll_interval) + 1)})
         return current
 
+    def _hot_for(self, current: ServingModel) -> HotLists | None:
+        """The in-process list cache, emptied when a new model is served; None for a request that
+        began before a swap (its keys would only crowd out the new model's)."""
+        if current is not self.current:
+            return None
+        if self._hot_version != current.version:
+            self.hot.clear()
+            self._hot_version = current.version
+        return self.hot
+
     # -- users ------------------------------------------------------------------------------
     async def for_users(self, user_ids: Sequence[str], req: ListRequest) -> tuple[str, list[ListResult]]:
-        """Lists for users in input order, one Redis round trip per chunk of users."""
+        """Lists for users in input order, one Redis round trip per chunk of users (none when hot)."""
         current = self.require()
+        if len(user_ids) == 1:
+            return current.version, await self._user_chunk(current, user_ids, req, interactive=True)
         results: list[ListResult] = []
         for start in range(0, len(user_ids), READ_CHUNK):
-            results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req))
+            results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req,
+                                                  interactive=False))
         return current.version, results
 
-    async def _user_chunk(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest) -> list[ListResult]:
+    async def _user_chunk(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest,
+                          interactive: bool) -> list[ListResult]:
         model = current.model
-        replies = await self._read_pairs(
-            [(self.keys.user_recs(current.version, u), self.keys.recent(u)) for u in user_ids])
-        codes = model.user_ids.lookup(list(user_ids))
-        results: list[ListResult | None] = [None] * len(user_ids)
+        n = len(user_ids)
+        list_keys = [self.keys.user_recs(current.version, u) for u in user_ids]
+        lists: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
+        recents: list[Mapping[str, float] | None] = [None] * n
+        hot = self._hot_for(current) if interactive else None
+        codes: np.ndarray | None = None  # looked up only when some list is not in memory
+        if hot is not None:
+            lists = [hot.get(key) for key in list_keys]  # only known users' lists are ever kept
+            hits = n - lists.count(None)
+            if hits:
+                self._hot_hits["user"].inc(hits)
+            if self.recent.worth_checking(user_ids) and await self.recent.fresh():
+                now = time.monotonic()
+                recents = [self.recent.get(u, now) for u in user_ids]
+
+        if hot is None or hits < n:
+            codes = lookup(model.user_ids, user_ids)
+        list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
+        recent_reads = [pos for pos in range(n) if recents[pos] is None]
+        if list_reads or recent_reads:
+            readers = [user_ids[pos] for pos in recent_reads]
+            token = self.recent.begin(readers) if interactive else 0
+            blobs = hashes = None
+            try:
+                blobs, hashes = await self._read([list_keys[pos] for pos in list_reads],
+                                                 [self.keys.recent(u) for u in readers])
+            finally:
+                if interactive:
+                    self.recent.finish(token, readers, hashes, time.monotonic())
+            for pos, blob in zip(list_reads, blobs or ()):
+                if blob is not None:
+                    lists[pos] = hot.put(list_keys[pos], blob) if hot is not None else unpack(blob)
+            for pos, recent in zip(recent_reads, hashes or [NO_EVENTS] * len(recent_reads)):
+                recents[pos] = recent
+
+        results: list[ListResult | None] = [None] * n
         misses: list[int] = []
-        for pos, (blob, recent) in enumerate(replies):
-            recent = {_text(k): float(v) for k, v in (recent or {}).items()}
-            if blob is not None:
-                self.metrics.cache_hits.labels("user").inc()
-                ids, scores = unpack(blob)
-                results[pos] = await self._personal(current, codes[pos], ids, scores, req, set(recent))
-            elif codes[pos] >= 0:
+        hits = 0
+        for pos in range(n):
+            recent = recents[pos] or NO_EVENTS
+            found = lists[pos]
+            if found is not None:
+                hits += 1
+                results[pos] = await self._personal(current, None if codes is None else int(codes[pos]),
+                                                    found[0], found[1], req, set(recent) if recent else set(),
+                                                    user_ids[pos])
+            elif codes[pos] >= 0:  # type: ignore[index]
                 misses.append(pos)
             elif recent:
-                results[pos] = await self._fold_in(current, user_ids[pos], recent, req)
+                results[pos] = await self._fold_in(current, user_ids[pos], dict(recent), req)
             else:
                 results[pos] = await self._popular(current, req)
+        if hits:
+            self._hits["user"].inc(hits)
         if misses:
-            self.metrics.cache_misses.labels("user").inc(len(misses))
-            miss_codes = codes[misses]
+            self._misses["user"].inc(len(misses))
+            miss_codes = codes[misses]  # type: ignore[index]
             ids, scores = await asyncio.to_thread(model.recommend_indices, miss_codes, self.settings.precompute_n)
-            await self._write_back([self.keys.user_recs(current.version, user_ids[p]) for p in misses], ids, scores)
+            blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
+            await self._write_back([list_keys[p] for p in misses], blobs)
+            if hot is not None:
+                for pos, blob in zip(misses, blobs):
+                    hot.put(list_keys[pos], blob)
             for row, pos in enumerate(misses):
-                recent = replies[pos][1] or {}
-                results[pos] = await self._personal(current, miss_codes[row], ids[row], scores[row], req,
-                                                    {_text(k) for k in recent})
+                recent = recents[pos] or NO_EVENTS
+                results[pos] = await self._personal(current, int(miss_codes[row]), ids[row], scores[row], req,
+                                                    set(recent) if recent else set())
         return results  # type: ignore[return-value]
 
-    async def _personal(self, current: ServingModel, code: int, ids: np.ndarray, scores: np.ndarray,
-                        req: ListRequest, recent: set[str]) -> ListResult:
-        kept_ids, kept_scores = self._finish(current, ids, scores, req, recent)
-        if len(kept_ids) < req.n and len(ids) >= min(self.settings.precompute_n, len(current.model.item_ids)):
+    async def _personal(self, current: ServingModel, code: int | None, ids: np.ndarray, scores: np.ndarray,
+                        req: ListRequest, recent: set[str], user_id: str = "") -> ListResult:
+        items = self._pick(current, ids, scores, req, recent)
+        if len(items) < req.n and len(ids) >= min(self.settings.precompute_n, len(current.model.item_ids)):
             # filters thinned the precomputed list: rank the allowed items directly
+            if code is None:
+                code = int(lookup(current.model.user_ids, [user_id])[0])
             full = self._full_filter(current, req, recent)
             more_ids, more_scores = await asyncio.to_thread(
                 current.model.recommend_indices, np.array([code]), req.n, full)
-            kept_ids, kept_scores = more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0]
-        return ListResult(PERSONALIZED, self._items(current, kept_ids, kept_scores))
+            items = self._items(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
+        return ListResult(PERSONALIZED, items)
 
     async def _fold_in(self, current: ServingModel, user_id: str, recent: dict[str, float],
                        req: ListRequest) -> ListResult:
@@ -114,79 +229,131 @@ class Serving:
         full = self._full_filter(current, req, set(recent))
         result = await asyncio.to_thread(current.model.recommend_for_history, user_id, list(recent),
                                          list(recent.values()), req.n, full)
-        codes = current.model.item_ids.lookup([i.item_id for i in result.items])
+        codes = lookup(current.model.item_ids, [i.item_id for i in result.items])
         scores = np.array([i.score for i in result.items], dtype=np.float32)
         return ListResult(result.source, self._items(current, codes, scores))
 
     async def _popular(self, current: ServingModel, req: ListRequest) -> ListResult:
         ids, scores = current.popular_candidates()
-        kept_ids, kept_scores = self._finish(current, ids, scores, req, set())
-        if len(kept_ids) < req.n and len(ids) < len(current.model.item_ids):
-            items = await asyncio.to_thread(current.model.popular, req.n, self._full_filter(current, req, set()))
-            kept_ids = current.model.item_ids.lookup([i.item_id for i in items])
-            kept_scores = np.array([i.score for i in items], dtype=np.float32)
-        return ListResult(FALLBACK, self._items(current, kept_ids, kept_scores))
+        items = self._pick(current, ids, scores, req, set())
+        if len(items) < req.n and len(ids) < len(current.model.item_ids):
+            popular = await asyncio.to_thread(current.model.popular, req.n, self._full_filter(current, req, set()))
+            items = self._items(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
+                                np.array([i.score for i in popular], dtype=np.float32))
+        return ListResult(FALLBACK, items)
 
     # -- items ------------------------------------------------------------------------------
     async def similar(self, item_id: str, req: ListRequest) -> tuple[str, list[dict]]:
         current = self.require()
         model = current.model
-        code = model.item_ids.get(item_id)
-        if code is None:
+        code = int(lookup(model.item_ids, [item_id])[0])
+        if code < 0:
             raise ApiError(404, "unknown_item", f"item {item_id!r} is not known to the model")
         key = self.keys.similar(current.version, item_id)
-        (blob, _), = await self._read_pairs([(key, None)])
-        if blob is not None:
-            self.metrics.cache_hits.labels("similar").inc()
-            ids, scores = unpack(blob)
+        hot = self._hot_for(current)
+        found = hot.get(key) if hot is not None else None
+        if found is not None:
+            self._hot_hits["similar"].inc()
         else:
-            self.metrics.cache_misses.labels("similar").inc()
+            blobs, _ = await self._read([key], [])
+            if blobs and blobs[0] is not None:
+                found = hot.put(key, blobs[0]) if hot is not None else unpack(blobs[0])
+        if found is not None:
+            self._hits["similar"].inc()
+            ids, scores = found
+        else:
+            self._misses["similar"].inc()
             ids, scores = await asyncio.to_thread(model.similar_indices, np.array([code]), self.settings.similar_n)
-            await self._write_back([key], ids, scores)
+            blob = pack(ids[0], scores[0])
+            await self._write_back([key], [blob])
+            if hot is not None:
+                hot.put(key, blob)
             ids, scores = ids[0], scores[0]
-        kept_ids, kept_scores = self._finish(current, ids, scores, req, set())
-        if len(kept_ids) < req.n and len(ids) >= min(self.settings.similar_n, len(model.item_ids) - 1):
+        items = self._pick(current, ids, scores, req, set())
+        if len(items) < req.n and len(ids) >= min(self.settings.similar_n, len(model.item_ids) - 1):
             more_ids, more_scores = await asyncio.to_thread(
                 model.similar_indices, np.array([code]), req.n, self._full_filter(current, req, set()))
-            kept_ids, kept_scores = more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0]
-        return current.version, self._items(current, kept_ids, kept_scores)
+            items = self._items(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
+        return current.version, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _read_pairs(self, pairs: list[tuple[str, str | None]]) -> list[tuple[bytes | None, dict | None]]:
-        """GET each list key (and HGETALL each recent-events key) in one round trip.
+    async def _read(self, list_keys: list[str], recent_keys: list[str]
+                    ) -> tuple[list[bytes | None] | None, list[Mapping[str, float]] | None]:
+        """The packed lists under `list_keys` and the since-training events under `recent_keys`,
+        in one round trip: MGET, and HGETALL (one key) or a script (several).
 
-        When Redis is unreachable every key reads as a miss, so the in-memory model answers.
+        When Redis is unreachable both come back None, so the in-memory model answers.
         """
         try:
             pipe = self.redis.pipeline(transaction=False)
-            for list_key, recent_key in pairs:
-                pipe.get(list_key)
-                if recent_key is not None:
-                    pipe.hgetall(recent_key)
+            if list_keys:
+                pipe.mget(list_keys)
+            if len(recent_keys) == 1:
+                pipe.hgetall(recent_keys[0])
+            elif recent_keys:
+                pipe.eval(_RECENT_MANY, len(recent_keys), *recent_keys)
             replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("redis read failed, serving from the in-memory model: %s", exc)
-            return [(None, None)] * len(pairs)
-        out, it = [], iter(replies)
-        for _, recent_key in pairs:
-            blob = next(it)
-            out.append((blob, next(it) if recent_key is not None else None))
-        return out
+            return None, None
+        it = iter(replies)
+        blobs = list(next(it)) if list_keys else []
+        hashes: list[Mapping[str, float]] = []
+        if len(recent_keys) == 1:
+            raw = next(it)
+            hashes = [{_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS]
+        elif recent_keys:
+            hashes = [NO_EVENTS] * len(recent_keys)
+            flat = next(it) or []
+            for k in range(0, len(flat) - 1, 2):
+                fields = flat[k + 1]
+                hashes[int(flat[k]) - 1] = {_text(fields[j]): float(fields[j + 1]) for j in range(0, len(fields), 2)}
+        return blobs, hashes
 
-    async def _write_back(self, keys: list[str], ids: np.ndarray, scores: np.ndarray) -> None:
+    async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
         try:
-            await write_lists(self.redis, keys, ids, scores, int(self.settings.cache_ttl))
+            await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
         except (RedisError, OSError) as exc:
             log.warning("could not cache %d computed lists: %s", len(keys), exc)
+
+    def _pick(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
+              recent: set[str]) -> list[dict]:
+        """Request-time filters over a ranked candidate list, straight to response items.
+
+        Without a category cap this walks the list in Python and stops at n: the same items as
+        `_finish` then `_items`, without a dozen array operations per list.
+        """
+        if req.max_per_category is not None:
+            return self._items(current, *self._finish(current, ids, scores, req, recent))
+        exclude = req.exclude | recent if recent else req.exclude
+        skip: set[int] = set()
+        if exclude:
+            codes = lookup(current.model.item_ids, list(exclude))
+            skip = set(codes[codes >= 0].tolist())
+        allowed = current.allowed_bytes(req.kind, req.category, req.in_stock_only)
+        names, kinds, categories = current.item_fields()
+        items: list[dict] = []
+        n = req.n
+        head = 2 * n + len(skip)  # enough unless the filters are strict; then walk the rest too
+        for i, s in _walk(ids, scores, head):
+            # the checks filter_ranked makes: a real index, a finite score, allowed, not excluded
+            if i < 0 or not allowed[i] or not -1e30 < s < _INF or i in skip:
+                continue
+            items.append({"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]})
+            if len(items) == n:
+                break
+        return items
 
     def _finish(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
                 recent: set[str]) -> tuple[np.ndarray, np.ndarray]:
         """Request-time filters over a ranked candidate list."""
         exclude = req.exclude | recent if recent else req.exclude
         if exclude:
-            names = current.model.item_ids.ids
-            keep = np.fromiter((i < 0 or names[i] not in exclude for i in ids), dtype=bool, count=len(ids))
-            ids, scores = ids[keep], scores[keep]
+            codes = lookup(current.model.item_ids, list(exclude))
+            codes = codes[codes >= 0]
+            if len(codes):
+                keep = ~np.isin(ids, codes)
+                ids, scores = ids[keep], scores[keep]
         mask = current.base_mask(req.kind, req.category, req.in_stock_only)
         return filter_ranked(ids, scores, mask, current.model.attrs.category,
                              ItemFilter(max_per_category=req.max_per_category), req.n)
@@ -197,12 +364,25 @@ class Serving:
                           max_per_category=req.max_per_category)
 
     def _items(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray) -> list[dict]:
-        attrs = current.model.attrs
-        names = current.model.item_ids.ids
-        return [{"item_id": str(names[i]), "score": round(float(s), 6), "kind": attrs.kind[i] or None,
-                 "category": attrs.category[i] or None}
+        names, kinds, categories = current.item_fields()
+        return [{"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
                 for i, s in zip(ids.tolist(), scores.tolist()) if i >= 0]
+
+
+def _walk(ids: np.ndarray, scores: np.ndarray, head: int):
+    """(index, score) pairs in rank order, converting the first `head` and the rest only if reached."""
+    yield from zip(ids[:head].tolist(), scores[:head].tolist())
+    if len(ids) > head:
+        yield from zip(ids[head:].tolist(), scores[head:].tolist())
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _counter(metrics: Metrics, name: str, documentation: str) -> Counter:
+    """A counter by `kind` in the app's registry (the one already there if a Serving was made before)."""
+    try:
+        return Counter(name, documentation, ["kind"], registry=metrics.registry)
+    except ValueError:  # already registered in this registry
+        return metrics.registry._names_to_collectors[name]  # type: ignore[attr-defined,return-value]

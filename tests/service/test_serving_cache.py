@@ -1,0 +1,156 @@
+"""The in-process caches of the read path: bounded, keyed by model version, and never staler than
+Redis, also when another replica writes the events."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import redis
+import redis.asyncio as aioredis
+
+from recommender.events import EVENT_COLUMNS, EventTable
+from service.app_keys import REFRESHER, SERVING
+from service.cache import HotLists, RecentEvents, pack, recent_log_key
+from service.ingest import _plain_table, parse_events
+from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
+
+USER = "u000007"
+
+
+async def _items(client, user: str, n: int = 10) -> list[str]:
+    response = await client.get(f"/v1/users/{user}/recommendations?n={n}")
+    assert response.status == 200
+    return [i["item_id"] for i in (await response.json())["items"]]
+
+
+def test_hot_lists_are_bounded_in_bytes_and_evict_the_least_recently_used() -> None:
+    blob = pack(np.arange(100), np.linspace(1, 0, 100, dtype=np.float32))
+    one = len(blob) + len("k00") + 320
+    hot = HotLists(max_bytes=3 * one)
+    for k in range(3):
+        hot.put(f"k{k:02d}", blob)
+    assert hot.get("k00") is not None  # now the most recently used
+    hot.put("k03", blob)
+    assert len(hot) == 3 and hot.bytes <= hot.max_bytes
+    assert hot.get("k01") is None and hot.get("k00") is not None
+    ids, scores = hot.get("k03")
+    assert ids.tolist() == list(range(100)) and scores[0] == 1.0
+
+
+async def test_hot_lists_follow_the_served_model_version(client):
+    serving = client.app[SERVING]
+    await _items(client, USER)
+    before = serving.current.version
+    assert any(before in key for key in serving.hot._entries)
+    await client.post("/v1/events", json=[{"user_id": "swap-user", "item_id": "p00001", "type": "purchase"}],
+                      headers=AUTH_WRITE)
+    assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
+
+    async def swapped():
+        return client.app[SERVING].current.version != before
+
+    await wait_for(swapped)
+    body = await (await client.get(f"/v1/users/{USER}/recommendations?n=5")).json()
+    after = serving.current.version
+    assert body["model_version"] == after
+    assert serving.hot._entries and all(after in key for key in serving.hot._entries)
+
+
+async def test_a_repeated_request_reads_no_list_from_redis(client, settings):
+    first = await _items(client, USER)
+    with redis.Redis.from_url(settings.redis_url) as r:
+        r.config_resetstat()
+        assert await _items(client, USER) == first
+        stats = r.info("commandstats")
+    # (GET is the refresh loop polling the version pointer; lists are read with MGET)
+    assert "cmdstat_mget" not in stats and "cmdstat_hgetall" not in stats and "cmdstat_eval" not in stats
+
+
+async def test_events_sent_to_another_replica_are_excluded_at_once(make_client, settings):
+    a = await make_client(settings)
+    b = await make_client(settings)  # same Redis and model directory: a second replica
+    first = (await _items(b, USER, 3))[0]
+    assert (await _items(b, USER, 3))[0] == first  # now in b's in-process caches
+    assert b.app[SERVING].recent.get(USER, time.monotonic()) is not None
+    posted = await a.post("/v1/events", json={"user_id": USER, "item_id": first, "type": "purchase"},
+                          headers=AUTH_WRITE)
+    assert posted.status == 202
+    again = await _items(b, USER, 10)
+    assert first not in again and len(again) == 10
+
+
+async def test_the_recent_cache_is_dropped_when_its_log_position_is_lost(redis_url):
+    client = aioredis.from_url(redis_url)
+    log_key = recent_log_key("t")
+    await client.xadd(log_key, {"u": "x"})
+    recent = RecentEvents(client, log_key, max_entries=10, max_age=60)
+    assert await recent.fresh()  # establishes the position
+    token = recent.begin(["a"])
+    recent.finish(token, ["a"], [{"p1": 1.0}], time.monotonic())
+    assert recent.get("a", time.monotonic()) == {"p1": 1.0}
+    await client.xadd(log_key, {"u": "b\nc"})
+    assert await recent.fresh() and recent.get("a", time.monotonic()) == {"p1": 1.0}  # others changed
+    await client.xadd(log_key, {"u": "a"})
+    assert await recent.fresh() and recent.get("a", time.monotonic()) is None  # a changed
+    token = recent.begin(["a"])
+    recent.finish(token, ["a"], [{"p2": 1.0}], time.monotonic())
+    await client.delete(log_key)  # the position is gone: changes may have been missed
+    await client.xadd(log_key, {"u": "z"})
+    assert await recent.fresh() and recent.get("a", time.monotonic()) is None
+    await client.aclose()
+
+
+async def test_a_read_racing_a_change_is_not_cached(redis_url):
+    client = aioredis.from_url(redis_url)
+    log_key = recent_log_key("t")
+    recent = RecentEvents(client, log_key, max_entries=10, max_age=60)
+    assert await recent.fresh()
+    token = recent.begin(["a"])  # a read of a's hash is in flight ...
+    await client.xadd(log_key, {"u": "a"})  # ... while a's events change
+    assert await recent.fresh()
+    recent.finish(token, ["a"], [{}], time.monotonic())
+    assert recent.get("a", time.monotonic()) is None
+    await client.aclose()
+
+
+def test_plain_event_parsing_matches_the_pandas_path() -> None:
+    rng = np.random.default_rng(0)
+    events = [{"user_id": str(rng.choice(["u1", "ü-ser", "a b", "x" * 256])), "item_id": f"p{k % 7}",
+               "type": str(rng.choice(["view", "click", "add_to_cart", "purchase", "review"]))}
+              for k in range(300)]
+    for k, event in enumerate(events):
+        if k % 3 == 0:
+            event["timestamp"] = [1_700_000_000, 1.7e9 + 0.25, 0, None][k % 4]
+        if k % 5 == 0:
+            event["value"] = 4 if event["type"] == "review" else 2.5
+    plain = _plain_table(events, 123.0)
+    frame = pd.DataFrame({c: [e.get(c) for e in events] for c in EVENT_COLUMNS}, dtype=object)
+    slow = EventTable.from_frame(frame, default_timestamp=123.0)
+    assert plain is not None
+    for name in ("user_ids", "item_ids", "types", "timestamps", "values"):
+        assert getattr(plain, name).dtype == getattr(slow, name).dtype
+        assert np.array_equal(getattr(plain, name), getattr(slow, name)), name
+    # anything unusual goes the pandas way, which still parses dates and names the bad event
+    assert _plain_table([{"user_id": "u", "item_id": "p", "type": "view", "timestamp": "2026-01-01T00:00:00Z"}],
+                        1.0) is None
+    assert parse_events([{"user_id": "u", "item_id": "p", "type": "view",
+                          "timestamp": "2026-01-01T00:00:00Z"}]).timestamps[0] == 1_767_225_600.0
+
+
+async def test_ingested_events_keep_their_stream_layout(client, settings):
+    events = [{"user_id": "s-user", "item_id": "p00001", "type": "review", "value": 4, "timestamp": 1_790_000_000},
+              {"user_id": "s-user", "item_id": "p00001", "type": "purchase", "timestamp": 1_790_000_001.5}]
+    assert (await client.post("/v1/events", json=events, headers=AUTH_WRITE)).status == 202
+    with redis.Redis.from_url(settings.redis_url) as r:
+        entries = r.xrange("encore:events")
+        assert [fields for _, fields in entries] == [
+            {b"u": b"s-user", b"i": b"p00001", b"t": b"review", b"ts": b"1790000000.0", b"v": b"4.0"},
+            {b"u": b"s-user", b"i": b"p00001", b"t": b"purchase", b"ts": b"1790000001.5", b"v": b"1.0"}]
+        assert float(r.hget("encore:recent:s-user", "p00001")) == 4.0 + 5.0  # 4 stars, plus a purchase
+        assert 0 < r.ttl("encore:recent:s-user") <= settings.recent_ttl
+        assert r.xrange(recent_log_key("encore"))[-1][1] == {b"u": b"s-user"}
+    refresher = client.app[REFRESHER]
+    snapshot = await refresher.fold_stream()  # training reads the stream back unchanged
+    assert len(snapshot.events) > 0
