@@ -56,9 +56,10 @@ class RedisProcess:
                 time.sleep(0.02)
         client.close()
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM (redis-server flushes and exits) or, with `kill`, SIGKILL (nothing flushed)."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.kill() if kill else self.process.terminate()
             self.process.wait(10)
 
 

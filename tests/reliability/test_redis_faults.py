@@ -47,3 +47,51 @@ def test_reads_survive_redis_going_away_and_events_get_503_not_500(service_env, 
     assert sum(u.startswith("after-") for u in users) == 30
     assert not any(u.startswith("during-") for u in users)
     assert "unhandled error" not in (tmp_path / "svc.log").read_text()
+
+
+def test_redis_killed_mid_load_loses_no_accepted_event_and_writes_no_partial_batch(
+        service_env, services, tmp_path, redis_server):
+    import threading
+
+    service = ServiceProcess(service_env, tmp_path / "svc.log").start()
+    services.append(service)
+    service.wait_ready()
+    outcomes: dict[str, int] = {}
+    stop = threading.Event()
+
+    def writer(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            batch = f"w{worker}-b{n}"  # every event of a batch carries the batch's user id
+            try:
+                events = [{"user_id": batch, "item_id": f"p{i:05d}", "type": "view"} for i in range(40)]
+                status, _ = call(service.base, "POST", "/v1/events", events, key=WRITE, timeout=10)
+            except OSError:
+                status = 0
+            outcomes[batch] = status
+            n += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    redis_server.stop(kill=True)  # SIGKILL in the middle of the writes
+    time.sleep(1.0)
+    redis_server.start()  # reloads its AOF
+    time.sleep(2.0)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        stored: dict[str, int] = {}
+        for _, fields in client.xrange("encore:events"):
+            user = fields[b"u"].decode()
+            stored[user] = stored.get(user, 0) + 1
+    accepted = [b for b, status in outcomes.items() if status == 202]
+    refused = [b for b, status in outcomes.items() if status != 202]
+    assert accepted and refused, outcomes  # the outage really happened mid-load
+    assert all(stored.get(b) == 40 for b in accepted)  # every accepted event, exactly once
+    # a refused batch is all-or-nothing: the reply may be lost after the script ran, never half a batch
+    assert all(stored.get(b, 0) in (0, 40) for b in refused)
+    assert "unhandled error" not in (tmp_path / "svc.log").read_text()
