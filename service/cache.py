@@ -200,7 +200,13 @@ class RecentEvents:
             task = asyncio.create_task(self._read_for(group), name="encore-recent-log")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(group)
+        try:
+            return await group  # shared by the group: no asyncio.shield per caller, it costs
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this caller was cancelled
+            return False  # another caller's cancellation cancelled the group's future: go to Redis
 
     async def _read_for(self, group: asyncio.Future) -> None:
         if self._pending is group:
