@@ -145,6 +145,9 @@ class Recommender:
         item_filter = item_filter or ItemFilter()
         allowed = self.allowed(item_filter)
         rows = self.user_items[user_codes] if user_items is None else user_items
+        # models score users' rows on the scale they were trained on (kNN scores them directly,
+        # ALS fold-in solves against them), so scale here, once, for every caller
+        rows = scale_confidence(rows, self.params)
         ask = n * CAP_OVERSAMPLE if item_filter.max_per_category else n
         ids, scores = self._rank(user_codes, rows, ask, allowed, filter_interacted,
                                  recalculate=user_items is not None)
@@ -235,7 +238,6 @@ class Recommender:
         row = csr_matrix((np.asarray(weights, dtype=np.float32)[keep], (np.zeros(keep.sum(), dtype=np.int64),
                           codes[keep])), shape=(1, len(self.item_ids)))
         row.sum_duplicates()
-        row = scale_confidence(row, self.params)
         ids, scores = self.recommend_indices(np.zeros(1, dtype=np.int64), n, item_filter, True, user_items=row)
         return Recommendation(user_id, PERSONALIZED, self._scored(ids[0], scores[0]))
 

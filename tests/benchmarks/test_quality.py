@@ -38,11 +38,12 @@ def tiny_events():
 
 
 def test_stages_start_from_the_best_so_far(scored_by, tiny_events):
-    tried = scored_by(lambda c: -abs(c.params.factors - 64) - abs(c.params.regularization - 8.0))
+    base = ModelParams().regularization  # the search starts from the library default
+    tried = scored_by(lambda c: -abs(c.params.factors - 64) - abs(c.params.regularization - (2 * base + 2)))
     stages = [{"factors": [16, 64, 256]}, {"regularization": around(0.5, 1, 2)}]
     search = Search(split_events(tiny_events, "random"))
     best, score = search.run("als", stages, half_lives=())
-    assert (best.params.factors, best.params.regularization) == (64, 10.0)  # 5 -> 2.5, 5, 10
+    assert (best.params.factors, best.params.regularization) == (64, 2 * base)  # base -> base/2, base, 2 base
     assert score == -2.0
     assert len(tried) == 5  # 1 + 3 + 3, less two repeats of the default, which are scored once
 
@@ -75,7 +76,7 @@ def test_planned_trials_counts_every_stage():
 
 
 def test_describe_shows_what_the_algorithm_reads():
-    config = Config(ModelParams(algorithm="bm25", neighbours=50, bm25_k1=0.5))
+    config = Config(ModelParams(algorithm="bm25", neighbours=50, bm25_k1=0.5, confidence="linear"))
     assert describe(config) == "neighbours=50, bm25_k1=0.5, bm25_b=0.75, confidence=linear"
     decayed = dataclasses.replace(config.weights, half_life_days=90.0)
     assert describe(Config(ModelParams(algorithm="popular"), decayed)) == "half_life_days=90"
