@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from recommender.catalog import CATALOG_COLUMNS, Catalog
 from recommender.errors import InputError
-from service.errors import bad_request
+from service.errors import bad_request, json_records, located
 from service.keys import Keys
 
 MAX_ITEMS = 10_000
@@ -18,14 +18,8 @@ MAX_ITEMS = 10_000
 
 def parse_items(payload: object) -> Catalog:
     """A JSON list of item objects to a validated Catalog; 400 naming index and field."""
-    items = [payload] if isinstance(payload, dict) else payload
-    if not isinstance(items, list) or not items:
-        raise bad_request("body must be a non-empty list of item objects", "invalid_body")
-    if len(items) > MAX_ITEMS:
-        raise bad_request(f"at most {MAX_ITEMS} items per request, got {len(items)}", "too_many_items")
+    items = json_records(payload, "item", MAX_ITEMS)
     for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise bad_request(f"items[{index}] must be an object", "invalid_item", index=index)
         if not isinstance(item.get("item_id"), str):
             raise bad_request(f"items[{index}].item_id is required and must be a string", "invalid_item",
                               index=index, field="item_id")
@@ -39,8 +33,7 @@ def parse_items(payload: object) -> Catalog:
     try:
         return Catalog.from_frame(frame)
     except InputError as exc:
-        where = f"items[{exc.row}]" + (f".{exc.field}" if exc.field else "") if exc.row is not None else "items"
-        raise bad_request(f"{where}: {exc}", "invalid_item", index=exc.row, field=exc.field) from None
+        raise located(exc, "item") from None
 
 
 def _item_json(row: dict) -> str:

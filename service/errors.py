@@ -7,6 +7,8 @@ import logging
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from recommender.errors import InputError
+
 from service.metrics import route_label
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,30 @@ class ApiError(Exception):
 
 def bad_request(message: str, code: str = "bad_request", **details: object) -> ApiError:
     return ApiError(400, code, message, **details)
+
+
+def json_records(payload: object, noun: str, limit: int) -> list[dict]:
+    """A JSON body of one object or a list of 1..limit objects, as a list; 400 otherwise.
+
+    Error codes are `invalid_body`, `too_many_<noun>s` and `invalid_<noun>` (with the index).
+    """
+    records = [payload] if isinstance(payload, dict) else payload
+    if not isinstance(records, list):
+        raise bad_request(f"body must be an {noun} object or a list of {noun} objects", "invalid_body")
+    if not records:
+        raise bad_request(f"no {noun}s in the request", "invalid_body")
+    if len(records) > limit:
+        raise bad_request(f"at most {limit} {noun}s per request, got {len(records)}", f"too_many_{noun}s")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise bad_request(f"{noun}s[{index}] must be an object", f"invalid_{noun}", index=index)
+    return records
+
+
+def located(exc: InputError, noun: str) -> ApiError:
+    """The library's validation error as a 400 that names the record and field, e.g. events[3].type."""
+    where = f"{noun}s" if exc.row is None else f"{noun}s[{exc.row}]" + (f".{exc.field}" if exc.field else "")
+    return bad_request(f"{where}: {exc}", f"invalid_{noun}", index=exc.row, field=exc.field)
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,

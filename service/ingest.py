@@ -22,7 +22,7 @@ from recommender.errors import InputError
 from recommender.events import EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, EventTable, EventWeights, event_confidence
 from recommender.ids import MAX_ID_BYTES
 from service.cache import RECENT_LOG_MAXLEN, recent_log_key
-from service.errors import bad_request
+from service.errors import bad_request, json_records, located
 from service.keys import Keys
 
 MAX_EVENTS = 10_000
@@ -35,16 +35,8 @@ _EXACT = 2 ** 53  # integers beyond this do not convert to float64 the same way 
 
 def parse_events(payload: object, now: float | None = None) -> EventTable:
     """JSON (one event object or a list) to an EventTable; ApiError 400 naming index and field."""
-    events = [payload] if isinstance(payload, dict) else payload
-    if not isinstance(events, list):
-        raise bad_request("body must be an event object or a list of event objects", "invalid_body")
-    if not events:
-        raise bad_request("no events in the request", "invalid_body")
-    if len(events) > MAX_EVENTS:
-        raise bad_request(f"at most {MAX_EVENTS} events per request, got {len(events)}", "too_many_events")
+    events = json_records(payload, "event", MAX_EVENTS)
     for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise bad_request(f"events[{index}] must be an object", "invalid_event", index=index)
         for name in ("user_id", "item_id", "type"):
             if not isinstance(event.get(name), str):
                 raise bad_request(f"events[{index}].{name} is required and must be a string", "invalid_event",
@@ -65,8 +57,7 @@ def parse_events(payload: object, now: float | None = None) -> EventTable:
     try:
         return EventTable.from_frame(frame, default_timestamp=default_timestamp)
     except InputError as exc:
-        where = f"events[{exc.row}]" + (f".{exc.field}" if exc.field else "") if exc.row is not None else "events"
-        raise bad_request(f"{where}: {exc}", "invalid_event", index=exc.row, field=exc.field) from None
+        raise located(exc, "event") from None
 
 
 def _valid_id(value: str) -> bool:
