@@ -42,6 +42,7 @@ import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from service.redis_server import wait_until_answering  # noqa: E402
 import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -317,7 +318,6 @@ def free_port() -> int:
 
 @contextmanager
 def redis_server():
-    import redis
 
     binary = shutil.which("redis-server")
     if binary is None:
@@ -329,17 +329,7 @@ def redis_server():
              "--dir", directory, "--daemonize", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
-            client = redis.Redis(port=port)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError("redis-server did not start") from None
-                    time.sleep(0.02)
-            client.close()
+            wait_until_answering(port, process)
             yield port
         finally:
             process.terminate()

@@ -19,6 +19,25 @@ class RedisServerError(RuntimeError):
     """redis-server is missing or did not start."""
 
 
+def wait_until_answering(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Block until a redis-server child on 127.0.0.1:`port` answers PING (or fail if it exits)."""
+    import redis
+
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RedisServerError("redis-server did not start") from None
+                time.sleep(0.02)
+    finally:
+        client.close()
+
+
 class EmbeddedRedis:
     """Start and stop one redis-server process whose files live in `directory`."""
 

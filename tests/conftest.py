@@ -9,13 +9,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import redis  # noqa: E402
+
+from service.redis_server import wait_until_answering  # noqa: E402
 
 
 def free_port() -> int:
@@ -44,17 +45,7 @@ class RedisProcess:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
              "--appendfsync", "always", "--dir", str(self.directory), "--daemonize", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.02)
-        client.close()
+        wait_until_answering(self.port, self.process)
 
     def stop(self, kill: bool = False) -> None:
         """SIGTERM (redis-server flushes and exits) or, with `kill`, SIGKILL (nothing flushed)."""
