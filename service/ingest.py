@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,16 @@ _REVIEW = EVENT_TYPES.index("review")
 _EXACT = 2 ** 53  # integers beyond this do not convert to float64 the same way everywhere
 
 
-def parse_events(payload: object, now: float | None = None) -> EventTable:
-    """JSON (one event object or a list) to an EventTable; ApiError 400 naming index and field."""
+@dataclass
+class EventBatch:
+    """A validated request: the events, and the client's event_id for each (None: not given)."""
+
+    events: EventTable
+    event_ids: list[str | None] | None = None  # None when no event in the request carries one
+
+
+def parse_batch(payload: object, now: float | None = None) -> EventBatch:
+    """JSON (one event object or a list) to an EventBatch; ApiError 400 naming index and field."""
     events = json_records(payload, "event", MAX_EVENTS)
     for index, event in enumerate(events):
         for name in ("user_id", "item_id", "type"):
@@ -49,15 +58,28 @@ def parse_events(payload: object, now: float | None = None) -> EventTable:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise bad_request(f"events[{index}].value must be a number", "invalid_event", index=index,
                               field="value")
+    event_ids = _event_ids(events)
     default_timestamp = time.time() if now is None else now
     table = _plain_table(events, default_timestamp)
     if table is not None:
-        return table
+        return EventBatch(table, event_ids)
     frame = pd.DataFrame({c: [e.get(c) for e in events] for c in EVENT_COLUMNS}, dtype=object)
     try:
-        return EventTable.from_frame(frame, default_timestamp=default_timestamp)
+        return EventBatch(EventTable.from_frame(frame, default_timestamp=default_timestamp), event_ids)
     except InputError as exc:
         raise located(exc, "event") from None
+
+
+def _event_ids(events: list[dict]) -> list[str | None] | None:
+    """The optional client ids that make a retried request safe; 400 for one that is not an id."""
+    ids = [event.get("event_id") for event in events]
+    if ids.count(None) == len(ids):
+        return None
+    for index, event_id in enumerate(ids):
+        if event_id is not None and not (isinstance(event_id, str) and _valid_id(event_id)):
+            raise bad_request(f"events[{index}].event_id must be a non-empty string of at most {MAX_ID_BYTES} "
+                              "bytes without control characters", "invalid_event", index=index, field="event_id")
+    return ids
 
 
 def _valid_id(value: str) -> bool:
@@ -109,63 +131,83 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
     return EventTable(np.array(users, dtype=object), np.array(items, dtype=object), types, stamps, single)
 
 
-# KEYS: the event stream, the recent-events change log, then one recent hash per user.
-# ARGV: the events' fields (user, item, type, timestamp, value; the last two as Python's repr, so
-# the stream holds exactly what MULTI/EXEC wrote before) joined by \x1f; the recent TTL; the
-# change-log length; per recent hash (in KEYS order) its item/weight pairs joined by \x1f, the
-# hashes joined by \x1e; and the users for the change log. Ids never hold control characters,
-# so the separators are safe. A handful of arguments instead of thousands: redis-py packs every
-# argument in Python, which cost more than everything else in the request (and json.dumps and
-# cjson cost twice what a join and a split do).
+# KEYS: the event stream, the recent-events change log, one recent hash per user, then one "seen"
+# key per client event id. ARGV: per event eight fields joined by \x1f: user, item, type,
+# timestamp and value (the last two as Python's repr, so the stream holds exactly the floats
+# parsed), its confidence weight, the KEYS index of its user's recent hash, and the KEYS index of
+# its seen key (0: no client id); then the recent TTL, the change-log length, the users for the
+# change log, the event-id TTL and the length of the seen keys' prefix. Ids never hold control
+# characters, so the separators are safe. A handful of arguments instead of thousands: redis-py
+# packs every argument in Python, which cost more than everything else in the request.
+#
+# An event whose seen key already exists was stored by an earlier request (a client retrying
+# after a lost 202) and is skipped: SET NX in the same script as the XADD, so "stored" and
+# "remembered as stored" can never disagree, even if Redis dies mid-request.
 _STORE = r"""
 local f = {}
 for field in string.gmatch(ARGV[1], '[^\031]+') do
   f[#f + 1] = field
 end
-for j = 1, #f, 5 do
-  redis.call('XADD', KEYS[1], '*', 'u', f[j], 'i', f[j + 1], 't', f[j + 2], 'ts', f[j + 3], 'v', f[j + 4])
-end
-local k = 3
-for hash in string.gmatch(ARGV[4], '[^\030]+') do
-  local item = nil
-  for field in string.gmatch(hash, '[^\031]+') do
-    if item == nil then
-      item = field
-    else
-      redis.call('HINCRBYFLOAT', KEYS[k], item, field)
-      item = nil
-    end
+local touched = {}
+local stored = 0
+local cut = tonumber(ARGV[6])
+for j = 1, #f, 8 do
+  local seen = tonumber(f[j + 7])
+  local fresh = true
+  if seen > 0 then
+    fresh = redis.call('SET', KEYS[seen], '1', 'NX', 'EX', ARGV[5])
   end
-  redis.call('EXPIRE', KEYS[k], ARGV[2])
-  k = k + 1
+  if fresh then
+    if seen > 0 then
+      redis.call('XADD', KEYS[1], '*', 'u', f[j], 'i', f[j + 1], 't', f[j + 2], 'ts', f[j + 3], 'v', f[j + 4],
+                 'e', string.sub(KEYS[seen], cut + 1))
+    else
+      redis.call('XADD', KEYS[1], '*', 'u', f[j], 'i', f[j + 1], 't', f[j + 2], 'ts', f[j + 3], 'v', f[j + 4])
+    end
+    local k = tonumber(f[j + 6])
+    redis.call('HINCRBYFLOAT', KEYS[k], f[j + 1], f[j + 5])
+    touched[k] = true
+    stored = stored + 1
+  end
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[5])
-return #f / 5
+for k in pairs(touched) do
+  redis.call('EXPIRE', KEYS[k], ARGV[2])
+end
+if stored > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4])
+end
+return stored
 """
 
 
-async def store_events(redis: aioredis.Redis, keys: Keys, events: EventTable, weights: EventWeights,
-                       recent_ttl: int) -> int:
-    """Append to the stream and to each user's since-training history, atomically."""
+async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, weights: EventWeights,
+                       recent_ttl: int, event_id_ttl: int) -> int:
+    """Append to the stream and to each user's since-training history, atomically; events whose
+    client id was stored before are skipped. Returns how many were stored."""
+    events = batch.events
     types = np.asarray(EVENT_TYPES, dtype=object)[events.types]
     confidence = event_confidence(events, EventWeights(**{**weights.to_dict(), "half_life_days": None}), 0.0)
-    recent: dict[str, dict[str, float]] = {}
+    user_slot: dict[str, int] = {}
     fields: list[str] = []
-    for user, item, kind, stamp, value, weight in zip(events.user_ids.tolist(), events.item_ids.tolist(),
-                                                      types.tolist(), events.timestamps.tolist(),
-                                                      events.values.tolist(), confidence.tolist()):
-        fields += (user, item, kind, repr(stamp), repr(value))
-        items = recent.get(user)
-        if items is None:
-            recent[user] = {item: weight}
-        else:
-            items[item] = items.get(item, 0.0) + weight
-    script_keys = [keys.events, recent_log_key(keys.prefix), *(keys.recent(user) for user in recent)]
-    hashes = "\x1e".join("\x1f".join(f"{item}\x1f{weight!r}" for item, weight in items.items())
-                         for items in recent.values())
-    await redis.eval(_STORE, len(script_keys), *script_keys, "\x1f".join(fields), int(recent_ttl),
-                     RECENT_LOG_MAXLEN, hashes, "\n".join(recent))
-    return len(events)
+    seen_keys: dict[str, int] = {}
+    first_seen = 3  # KEYS index (1-based) where the seen keys start, fixed once the users are known
+    users = events.user_ids.tolist()
+    for user in users:
+        if user not in user_slot:
+            user_slot[user] = first_seen
+            first_seen += 1
+    event_ids = batch.event_ids or [None] * len(events)
+    for user, item, kind, stamp, value, weight, event_id in zip(
+            users, events.item_ids.tolist(), types.tolist(), events.timestamps.tolist(), events.values.tolist(),
+            confidence.tolist(), event_ids):
+        seen = 0
+        if event_id is not None:
+            seen = seen_keys.setdefault(keys.event_seen(event_id), first_seen + len(seen_keys))
+        fields += (user, item, kind, repr(stamp), repr(value), repr(weight), str(user_slot[user]), str(seen))
+    script_keys = [keys.events, recent_log_key(keys.prefix), *(keys.recent(u) for u in user_slot), *seen_keys]
+    return int(await redis.eval(_STORE, len(script_keys), *script_keys, "\x1f".join(fields), int(recent_ttl),
+                                RECENT_LOG_MAXLEN, "\n".join(user_slot), int(event_id_ttl),
+                                len(keys.event_seen(""))))
 
 
 def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> EventTable:

@@ -51,6 +51,10 @@ class Keys:
         """Hash item_id -> weight of a user's events since they were last trained on."""
         return f"{self.prefix}:recent:{user_id}"
 
+    def event_seen(self, event_id: str) -> str:
+        """Set when an event carrying this client id was stored, so a retry is not stored twice."""
+        return f"{self.prefix}:seen:{event_id}"
+
     def user_recs(self, version: str, user_id: str) -> str:
         return f"{self.prefix}:recs:{version}:{user_id}"
 

@@ -53,7 +53,9 @@ def spec() -> dict[str, Any]:
                     "user_id": ID, "item_id": ID,
                     "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review"]},
                     "timestamp": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
-                    "value": {"type": "number", "nullable": True}}},
+                    "value": {"type": "number", "nullable": True},
+                    "event_id": {**ID, "description": "optional client id: an event whose id was stored in the "
+                                 "last RECS_EVENT_ID_TTL seconds is not stored again, so retries are safe"}}},
                 "Item": {"type": "object", "required": ["item_id"], "properties": {
                     "item_id": ID, "kind": {"type": "string", "enum": ["product", "content"]},
                     "category": {"type": "string"}, "in_stock": {"type": "boolean"},
@@ -61,7 +63,10 @@ def spec() -> dict[str, Any]:
                     "title": {"type": "string", "nullable": True}}},
                 "UserList": {"type": "object", "required": ["user_id", "source", "items"], "properties": {
                     "user_id": {"type": "string"}, "model_version": {"type": "string"},
-                    "source": {"type": "string", "enum": ["personalized", "fallback"]}, "items": items_list}},
+                    "source": {"type": "string", "enum": ["personalized", "fallback", "in_memory_model"],
+                               "description": "in_memory_model: Redis could not be read, so the list comes from "
+                               "the in-process model alone, without the user's events since training"},
+                    "items": items_list}},
             },
         },
         "paths": {
@@ -76,8 +81,9 @@ def spec() -> dict[str, Any]:
                 "security": SECURED,
                 "parameters": [{"name": "item_id", "in": "path", "required": True, "schema": ID}, *LIST_PARAMS],
                 "responses": {"200": {"description": "Similar items", "content": _json({
-                    "type": "object", "required": ["item_id", "items"], "properties": {
-                        "item_id": {"type": "string"}, "model_version": {"type": "string"}, "items": items_list}})},
+                    "type": "object", "required": ["item_id", "source", "items"], "properties": {
+                        "item_id": {"type": "string"}, "model_version": {"type": "string"},
+                        "source": {"type": "string", "enum": ["similar", "in_memory_model"]}, "items": items_list}})},
                     **_errors(400, 401, 403, 404, 503)}}},
             "/v1/recommendations/batch": {"post": {
                 "summary": "Recommendations for many users (JSON, or NDJSON with Accept: application/x-ndjson)",
@@ -104,7 +110,10 @@ def spec() -> dict[str, Any]:
                     {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "minItems": 1,
                      "maxItems": 10000}]})},
                 "responses": {"202": {"description": "Accepted and durable", "content": _json({
-                    "type": "object", "required": ["accepted"], "properties": {"accepted": {"type": "integer"}}})},
+                    "type": "object", "required": ["accepted", "duplicates"], "properties": {
+                        "accepted": {"type": "integer"},
+                        "duplicates": {"type": "integer", "description": "events whose event_id was stored "
+                                       "before (a retry); skipped, not stored twice"}}})},
                     **_errors(400, 401, 403, 413)}}},
             "/v1/items": {"put": {
                 "summary": "Upsert catalog items", "security": SECURED,

@@ -46,6 +46,10 @@ RECENT_MAX_AGE = 300.0
 #: Look-ups up to this many ids go through the hash table one by one (no array round trip).
 SMALL_LOOKUP = 16
 NO_EVENTS: Mapping[str, float] = MappingProxyType({})
+#: `source` of every list served while Redis could not be read: computed from the in-process model
+#: alone, without the user's events since training (so a purchase from this morning may reappear).
+IN_MEMORY_MODEL = "in_memory_model"
+SIMILAR = "similar"
 _INF = float("inf")
 
 # Every given hash that is not empty, as (position, flat field/value list) pairs: one command
@@ -160,6 +164,7 @@ class Serving:
             codes = lookup(model.user_ids, user_ids)
         list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
         recent_reads = [pos for pos in range(n) if recents[pos] is None]
+        degraded = False  # Redis could not be read: the lists then say they came from the model alone
         if list_reads or recent_reads:
             readers = [user_ids[pos] for pos in recent_reads]
             token = self.recent.begin(readers) if interactive else 0
@@ -170,6 +175,7 @@ class Serving:
             finally:
                 if interactive:
                     self.recent.finish(token, readers, hashes, time.monotonic())
+            degraded = blobs is None
             for pos, blob in zip(list_reads, blobs or ()):
                 if blob is not None:
                     lists[pos] = hot.put(list_keys[pos], blob) if hot is not None else unpack(blob)
@@ -208,6 +214,9 @@ class Serving:
                 recent = recents[pos] or NO_EVENTS
                 results[pos] = await self._personal(current, int(miss_codes[row]), ids[row], scores[row], req,
                                                     set(recent) if recent else set())
+        if degraded:
+            for result in results:
+                result.source = IN_MEMORY_MODEL  # type: ignore[union-attr]
         return results  # type: ignore[return-value]
 
     async def _personal(self, current: ServingModel, code: int | None, ids: np.ndarray, scores: np.ndarray,
@@ -243,7 +252,8 @@ class Serving:
         return ListResult(FALLBACK, items)
 
     # -- items ------------------------------------------------------------------------------
-    async def similar(self, item_id: str, req: ListRequest) -> tuple[str, list[dict]]:
+    async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict]]:
+        """(model version, source, items): source is IN_MEMORY_MODEL when Redis could not be read."""
         current = self.require()
         model = current.model
         code = int(lookup(model.item_ids, [item_id])[0])
@@ -252,10 +262,13 @@ class Serving:
         key = self.keys.similar(current.version, item_id)
         hot = self._hot_for(current)
         found = hot.get(key) if hot is not None else None
+        source = SIMILAR
         if found is not None:
             self._hot_hits["similar"].inc()
         else:
             blobs, _ = await self._read([key], [])
+            if blobs is None:
+                source = IN_MEMORY_MODEL
             if blobs and blobs[0] is not None:
                 found = hot.put(key, blobs[0]) if hot is not None else unpack(blobs[0])
         if found is not None:
@@ -274,7 +287,7 @@ class Serving:
             more_ids, more_scores = await asyncio.to_thread(
                 model.similar_indices, np.array([code]), req.n, self._full_filter(current, req, set()))
             items = self._items(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
-        return current.version, items
+        return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
     async def _read(self, list_keys: list[str], recent_keys: list[str]

@@ -36,6 +36,7 @@ class Settings:
     active_days: float = 90.0  # precompute users with events in this many days before training
     cache_ttl: float = 86400.0  # on-demand cache entries
     recent_ttl: float = 30 * 86400.0  # per-user events since training, for filtering and fold-in
+    event_id_ttl: float = 86400.0  # how long a client's event_id is remembered to drop a retried copy
     lock_ttl: float = 900.0
     max_body_bytes: int = 1024 * 1024
     rate_limit: float = 500.0  # requests per second per key (0 disables); token bucket in Redis

@@ -14,7 +14,7 @@ from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SET
 from service.auth import ADMIN, READ, WRITE, requires
 from service.catalog_store import parse_items, remove_item, upsert_items
 from service.errors import ApiError, bad_request
-from service.ingest import parse_events, store_events
+from service.ingest import parse_batch, store_events
 from service.serving import ListRequest
 
 MAX_N = 100
@@ -116,8 +116,8 @@ async def user_recommendations(request: web.Request) -> web.Response:
 async def similar_items(request: web.Request) -> web.Response:
     item_id = check_id(request.match_info["item_id"], "item_id")
     req = list_request(_query(request))
-    version, items = await request.app[SERVING].similar(item_id, req)
-    return web.json_response({"item_id": item_id, "model_version": version, "items": items})
+    version, source, items = await request.app[SERVING].similar(item_id, req)
+    return web.json_response({"item_id": item_id, "model_version": version, "source": source, "items": items})
 
 
 @requires(READ)
@@ -161,12 +161,14 @@ async def _stream_batch(request: web.Request, serving, user_ids: list[str], req:
 # -- writes ---------------------------------------------------------------------------------
 @requires(WRITE)
 async def post_events(request: web.Request) -> web.Response:
-    events = parse_events(await read_json(request))
+    batch = parse_batch(await read_json(request))
     app = request.app
-    accepted = await store_events(app[REDIS], app[REDIS_KEYS], events, app[REFRESHER].weights,
-                                  int(app[SETTINGS].recent_ttl))
-    app[METRICS].events.inc(accepted)
-    return web.json_response({"accepted": accepted}, status=202)
+    settings = app[SETTINGS]
+    stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
+                                int(settings.recent_ttl), int(settings.event_id_ttl))
+    app[METRICS].events.inc(stored)
+    accepted = len(batch.events)
+    return web.json_response({"accepted": accepted, "duplicates": accepted - stored}, status=202)
 
 
 @requires(WRITE)

@@ -16,7 +16,7 @@ from recommender.errors import InputError
 from recommender.events import EventTable
 from service.catalog_store import parse_items
 from service.errors import ApiError
-from service.ingest import parse_events
+from service.ingest import parse_batch
 from tests.reliability.conftest import ADMIN, ServiceProcess
 
 JSON = st.recursive(
@@ -31,6 +31,7 @@ EVENT_LIKE = st.fixed_dictionaries({}, optional={
     "timestamp": st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.text() | st.none()
     | st.datetimes().map(lambda d: d.isoformat()),
     "value": st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.text() | st.booleans() | st.none(),
+    "event_id": st.text(max_size=300) | st.integers() | st.none(),
 })
 ITEM_LIKE = st.fixed_dictionaries({}, optional={
     "item_id": st.text(max_size=300) | st.integers() | st.none(),
@@ -46,7 +47,7 @@ ITEM_LIKE = st.fixed_dictionaries({}, optional={
 @given(payload=JSON | EVENT_LIKE | st.lists(EVENT_LIKE, max_size=5))
 def test_event_parser_raises_only_its_validation_error(payload):
     try:
-        table = parse_events(payload, now=1_700_000_000.0)
+        table = parse_batch(payload, now=1_700_000_000.0).events
     except ApiError as exc:
         assert exc.status == 400 and exc.message
     else:

@@ -123,11 +123,30 @@ async def test_events_are_accepted_and_land_in_the_stream(client, settings):
               {"user_id": "e-user", "item_id": "p00002", "type": "review", "value": 4, "timestamp": NOW},
               {"user_id": "e-user", "item_id": "p00003", "type": "purchase"}]
     response = await client.post("/v1/events", json=events, headers=AUTH_WRITE)
-    assert response.status == 202 and await response.json() == {"accepted": 3}
+    assert response.status == 202 and await response.json() == {"accepted": 3, "duplicates": 0}
     single = await client.post("/v1/events", json=events[0], headers=AUTH_WRITE)
-    assert (await single.json()) == {"accepted": 1}
+    assert (await single.json()) == {"accepted": 1, "duplicates": 0}
     with redis.Redis.from_url(settings.redis_url) as r:
         assert r.xlen("encore:events") == 4
+
+
+async def test_events_with_client_ids_are_stored_once_however_often_they_are_sent(client, settings):
+    events = [{"user_id": "retry-user", "item_id": f"p{i:05d}", "type": "purchase", "event_id": f"order-{i}"}
+              for i in range(4)]
+    first = await client.post("/v1/events", json=events[:3], headers=AUTH_WRITE)
+    assert await first.json() == {"accepted": 3, "duplicates": 0}
+    # a client retrying after a lost 202 resends everything; a copy inside one request counts too
+    retry = await client.post("/v1/events", json=events + [events[3]], headers=AUTH_WRITE)
+    assert retry.status == 202 and await retry.json() == {"accepted": 5, "duplicates": 4}
+    with redis.Redis.from_url(settings.redis_url) as r:
+        entries = r.xrange("encore:events")
+        assert sorted(fields[b"e"].decode() for _, fields in entries) == [f"order-{i}" for i in range(4)]
+        # the user's since-training history counts each purchase once too
+        weights = {k.decode(): float(v) for k, v in r.hgetall("encore:recent:retry-user").items()}
+        assert weights == {f"p{i:05d}": 5.0 for i in range(4)}
+        assert 0 < r.ttl("encore:seen:order-0") <= settings.event_id_ttl
+    bad = await client.post("/v1/events", json=[events[0], {**events[1], "event_id": "a\nb"}], headers=AUTH_WRITE)
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "event_id"
 
 
 @pytest.mark.parametrize("event, field", [

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from recommender.events import EVENT_COLUMNS, EventTable
 from service.app_keys import REFRESHER, SERVING
 from service.cache import HotLists, RecentEvents, pack, recent_log_key
-from service.ingest import _plain_table, parse_events
+from service.ingest import _plain_table, parse_batch
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
 
 USER = "u000007"
@@ -135,8 +135,8 @@ def test_plain_event_parsing_matches_the_pandas_path() -> None:
     # anything unusual goes the pandas way, which still parses dates and names the bad event
     assert _plain_table([{"user_id": "u", "item_id": "p", "type": "view", "timestamp": "2026-01-01T00:00:00Z"}],
                         1.0) is None
-    assert parse_events([{"user_id": "u", "item_id": "p", "type": "view",
-                          "timestamp": "2026-01-01T00:00:00Z"}]).timestamps[0] == 1_767_225_600.0
+    assert parse_batch([{"user_id": "u", "item_id": "p", "type": "view",
+                         "timestamp": "2026-01-01T00:00:00Z"}]).events.timestamps[0] == 1_767_225_600.0
 
 
 async def test_ingested_events_keep_their_stream_layout(client, settings):
