@@ -33,7 +33,6 @@ import asyncio  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -42,7 +41,7 @@ import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from service.redis_server import wait_until_answering  # noqa: E402
+from service.redis_server import free_port, wait_until_answering  # noqa: E402
 import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -310,12 +309,6 @@ def run_worker(args: argparse.Namespace) -> dict:
 
 
 # -- the parent: redis-server, one subprocess per size, the report ------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def redis_server():
 

@@ -40,7 +40,6 @@ import platform  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -54,6 +53,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
+
+from service.redis_server import RedisServerError, free_port, wait_until_answering  # noqa: E402
 
 HOST = "127.0.0.1"
 WRITE_KEY = "bench-write-key"
@@ -84,12 +85,6 @@ def require_wrk() -> str:
     if path is None:
         raise BenchError(INSTALL_WRK)
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def http(method: str, url: str, body: object | None = None, headers: dict[str, str] | None = None,
@@ -169,23 +164,10 @@ def start_redis(workdir: Path, port: int) -> tuple[Child, str]:
                                    "--protected-mode", "yes", "--daemonize", "no"],
                   workdir / "redis.log")
     url = f"redis://{HOST}:{port}/0"
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 120  # loading a kept AOF takes a moment
-    while True:
-        child.check_alive()
-        try:
-            if client.ping():
-                break
-        except redis.exceptions.BusyLoadingError:
-            pass
-        except redis.exceptions.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise BenchError(f"redis-server did not answer on {url} (log: {child.log})")
-        time.sleep(0.1)
-    client.close()
+    try:
+        wait_until_answering(port, child.process, timeout=120)  # loading a kept AOF takes a moment
+    except RedisServerError:
+        raise BenchError(f"redis-server did not answer on {url} (log: {child.log})") from None
     return child, url
 
 

@@ -28,8 +28,9 @@ import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.serve import free_port, start, start_redis, wait_http  # noqa: E402
+from benchmarks.serve import start, start_redis, wait_http  # noqa: E402
 from recommender.demo import generate_storefront, write_storefront  # noqa: E402
+from service.redis_server import free_port  # noqa: E402
 from service.snapshot import load_snapshot  # noqa: E402
 
 WRITE, ADMIN = "soak-write", "soak-admin"

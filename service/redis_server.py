@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,13 @@ log = logging.getLogger(__name__)
 
 class RedisServerError(RuntimeError):
     """redis-server is missing or did not start."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on now (for test and benchmark servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_until_answering(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -16,13 +15,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import redis  # noqa: E402
 
-from service.redis_server import wait_until_answering  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from service.redis_server import free_port, wait_until_answering  # noqa: E402
 
 
 @dataclass
