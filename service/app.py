@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
+from service.app_keys import METRICS, REDIS, REDIS_KEYS, REDIS_URL, REFRESHER, SERVING, SETTINGS
 from service.errors import error_middleware
 from service.keys import Keys
 from service.metrics import Metrics, metrics_middleware
@@ -35,6 +35,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = aioredis.from_url(url, health_check_interval=30, socket_timeout=10, socket_connect_timeout=5,
                                retry_on_timeout=True)
     app[REDIS] = client
+    app[REDIS_URL] = url
     try:
         await client.ping()
         yield
@@ -50,7 +51,7 @@ async def serving_ctx(app: web.Application) -> AsyncIterator[None]:
     keys = Keys(settings.key_prefix)
     app[REDIS_KEYS] = keys
     app[SERVING] = Serving(app[REDIS], keys, settings, metrics)
-    refresher = Refresher(app[REDIS], keys, settings, app[SERVING], metrics)
+    refresher = Refresher(app[REDIS], keys, settings, app[SERVING], metrics, app[REDIS_URL])
     app[REFRESHER] = refresher
     settings.models_path.mkdir(parents=True, exist_ok=True)
     await refresher.sync()

@@ -13,6 +13,7 @@ from service.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS_URL = web.AppKey("redis_url", str)  # what the training child connects to
 REDIS_KEYS = web.AppKey("redis_keys", Keys)
 METRICS = web.AppKey("metrics", Metrics)
 SERVING = web.AppKey("serving", Serving)

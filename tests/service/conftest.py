@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from recommender.demo import generate_storefront, write_storefront
 from service.app import create_app
+from service.app_keys import REFRESHER
 from service.settings import Settings
 
 WRITE, ADMIN = "write-key", "admin-key"
@@ -40,7 +41,8 @@ async def wait_ready(client: TestClient, timeout: float = 60) -> None:
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         response = await client.get("/readyz")
-        if response.status == 200:
+        training = client.app[REFRESHER].training
+        if response.status == 200 and (training is None or training.done()):  # the first run has let go of the lock
             return
         await asyncio.sleep(0.05)
     raise AssertionError("service did not become ready")

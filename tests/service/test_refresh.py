@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import multiprocessing
+import os
+import signal
 
 import redis
 
-import service.refresh as refresh_module
 from service.app_keys import REFRESHER, SERVING
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
 
@@ -66,19 +68,37 @@ async def test_items_bought_since_training_are_not_recommended_again(client):
     assert first not in {i["item_id"] for i in again} and len(again) == 10
 
 
-async def test_failed_training_keeps_the_serving_model(client, monkeypatch):
+async def test_failed_training_keeps_the_serving_model_and_loses_no_event(client, settings):
     before = await _version(client)
-
-    def explode(*args, **kwargs):
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(refresh_module, "train_candidate", explode)
+    events = [{"user_id": "kept", "item_id": "p00001", "type": "view"}] * 3
+    await client.post("/v1/events", json=events, headers=AUTH_WRITE)
+    (settings.models_path / "snapshot.npz").write_bytes(b"PK\x03\x04 not a snapshot")  # a corrupted snapshot
     report = await client.app[REFRESHER].train("test")
     assert report.outcome == "failed"
     model = await (await client.get("/v1/model")).json()
     assert model["version"] == before
-    assert "disk on fire" in model["training"]["last_error"] and model["training"]["last_outcome"] == "failed"
+    assert model["training"]["last_error"] == report.message and model["training"]["last_outcome"] == "failed"
     assert (await client.get("/v1/users/u000001/recommendations")).status == 200
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert r.xlen("encore:events") == 3  # nothing was trimmed: the events wait for the next run
+
+
+async def test_a_training_process_killed_mid_run_is_reported_and_the_next_run_trains(client):
+    before = await _version(client)
+    refresher = client.app[REFRESHER]
+    training = asyncio.create_task(refresher.train("doomed"))
+
+    async def training_child():
+        return [c for c in multiprocessing.active_children() if c.name == "encore-training"]
+
+    children = await wait_for(training_child)
+    os.kill(children[0].pid, signal.SIGKILL)
+    report = await training
+    assert report.outcome == "failed" and "died" in report.message
+    assert await _version(client) == before
+    assert (await client.get("/v1/users/u000001/recommendations")).status == 200
+    assert (await refresher.train("retry")).outcome == "trained"
+    assert await _version(client) != before
 
 
 async def test_quality_drop_rejects_the_new_model(client):

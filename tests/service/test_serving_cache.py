@@ -11,9 +11,10 @@ import redis
 import redis.asyncio as aioredis
 
 from recommender.events import EVENT_COLUMNS, EventTable
-from service.app_keys import REFRESHER, SERVING
+from service.app_keys import REDIS, REDIS_KEYS, SERVING
 from service.cache import HotLists, RecentEvents, pack, recent_log_key
 from service.ingest import _plain_table, parse_batch
+from service.training_job import fold_stream
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
 
 USER = "u000007"
@@ -151,6 +152,5 @@ async def test_ingested_events_keep_their_stream_layout(client, settings):
         assert float(r.hget("encore:recent:s-user", "p00001")) == 4.0 + 5.0  # 4 stars, plus a purchase
         assert 0 < r.ttl("encore:recent:s-user") <= settings.recent_ttl
         assert r.xrange(recent_log_key("encore"))[-1][1] == {b"u": b"s-user"}
-    refresher = client.app[REFRESHER]
-    snapshot = await refresher.fold_stream()  # training reads the stream back unchanged
+    snapshot = await fold_stream(client.app[REDIS], client.app[REDIS_KEYS], settings)  # read back unchanged
     assert len(snapshot.events) > 0
