@@ -28,7 +28,7 @@ from recommender.events import EVENT_TYPES, EventTable
 DAY = 86_400.0
 #: A fixed clock, so the same seed always gives the same events (and the same active window).
 NOW = 1_700_000_000.0
-#: Share of events per type, in EVENT_TYPES order (view, click, add_to_cart, purchase, review).
+#: Share of events per type, in EVENT_TYPES order (view, click, add_to_cart, purchase, review; no impressions).
 TYPE_SHARES = (0.70, 0.14, 0.09, 0.05, 0.02)
 
 
@@ -111,7 +111,7 @@ def generate(spec: SyntheticSpec) -> EventTable:
     timestamps = first[users] + rng.random(n) * span
     del span
 
-    types = rng.choice(len(EVENT_TYPES), size=n, p=np.asarray(TYPE_SHARES)).astype(np.int8)
+    types = rng.choice(len(TYPE_SHARES), size=n, p=np.asarray(TYPE_SHARES)).astype(np.int8)
     values = np.ones(n, dtype=np.float32)
     review = types == EVENT_TYPES.index("review")
     values[review] = rng.integers(1, 6, int(review.sum())).astype(np.float32)

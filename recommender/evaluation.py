@@ -15,7 +15,7 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.events import EventTable, EventWeights, build_matrix
+from recommender.events import EVENT_TYPES, EventTable, EventWeights, build_matrix
 from recommender.models import Recommender
 
 SPLITS: tuple[str, ...] = ("random", "temporal")
@@ -125,7 +125,9 @@ def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[st
 def evaluate(model: Recommender, test: EventTable, k: int = 10,
              progress: Callable[[int], None] | None = None) -> Metrics:
     """Score `model` on held-out events: relevant items are test items the user had not seen in
-    training and the model knows (no model can rank an item it never saw)."""
+    training and the model knows (no model can rank an item it never saw). Impressions are the
+    store showing an item, not the customer choosing it, so they are never relevant."""
+    test = test.take(test.types != EVENT_TYPES.index("impression"))
     users = model.user_ids.lookup(test.user_ids)
     items = model.item_ids.lookup(test.item_ids)
     known = (users >= 0) & (items >= 0)

@@ -20,8 +20,10 @@ from recommender.errors import InputError
 from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
 
-#: Event types in code order; the code is what an EventTable stores.
-EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "review")
+#: Event types in code order; the code is what an EventTable stores (and what snapshots keep as
+#: int8), so new types are only ever appended. `impression` is the store saying it showed the
+#: item to the customer (an email, a carousel): no preference, used to avoid repeating lists.
+EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "review", "impression")
 EVENT_COLUMNS = ("user_id", "item_id", "type", "timestamp", "value")
 SECONDS_PER_DAY = 86_400.0
 MAX_REVIEW_VALUE = 5.0
@@ -48,6 +50,7 @@ class EventWeights:
     add_to_cart: float = 3.0
     purchase: float = 5.0
     review: float = 1.0  # per star: a 5-star review weighs 5
+    impression: float = 0.0  # being shown something says nothing about liking it
     half_life_days: float | None = None  # None: no time decay
 
     def by_type_code(self) -> np.ndarray:
@@ -224,11 +227,15 @@ def build_matrix(
 ) -> InteractionMatrix:
     """Sum event confidences into a float32 CSR matrix.
 
+    Events of a type weighted 0 (impressions, by default) are dropped first.
     `reference_time` is "now" for the decay; it defaults to the newest event so that
     offline data sets are not decayed to nothing. Passing existing `users`/`items` maps
     keeps their indices and appends new ids, so a model's ids stay valid across refreshes.
     """
     weights = weights or EventWeights()
+    silent = weights.by_type_code() == 0
+    if silent.any():  # e.g. impressions: they must not add users or items (empty rows) to the maps
+        events = events.take(~silent[events.types])
     if reference_time is None:
         reference_time = float(events.timestamps.max()) if len(events) else time.time()
     users, rows = (users or IdMap()).extend(events.user_ids)

@@ -13,8 +13,10 @@ from aiohttp import web
 
 from service.app_keys import METRICS, REDIS, REDIS_KEYS, REDIS_URL, REFRESHER, SERVING, SETTINGS
 from service.errors import error_middleware
+from service.history_store import history_ctx
 from service.keys import Keys
 from service.metrics import Metrics, metrics_middleware
+from service.online import online_ctx
 from service.redis_server import EmbeddedRedis
 from service.refresh import Refresher
 from service.routes import setup_routes
@@ -76,4 +78,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_routes(app)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(serving_ctx)
+    app.cleanup_ctx.append(online_ctx)
+    app.cleanup_ctx.append(history_ctx)
     return app

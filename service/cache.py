@@ -107,7 +107,9 @@ def recent_log_key(prefix: str) -> str:
 
 
 class RecentEvents:
-    """Users' since-training events (the `recent` hashes), cached in process and kept exact.
+    """Users' since-training events (the `recent` hashes), cached in process and kept exact. The
+    value cached is the caller's (service.serving keeps a UserState: the hash and the shown set,
+    whose writes go through the same change log).
 
     Every write of those hashes (service.ingest.store_events) appends the users it touched to a
     change log in the same atomic script. Before a cached entry is used, `fresh()` makes sure a

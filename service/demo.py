@@ -48,7 +48,17 @@ Try:
   curl -s '{base}/v1/items/{item}/similar?n=5'
   curl -s -X POST '{base}/v1/recommendations/batch' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
   curl -s -X POST '{base}/v1/recommendations/batch' -H 'Accept: application/x-ndjson' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
+  curl -s '{base}/v1/campaigns/lapsed?min_days=240&max_days=365&n=4&kind=product' | head -3
+  curl -s '{base}/v1/campaigns/abandoned-carts?older_than_hours=24&within_days=7&n=3' | head -3
+  curl -s '{base}/v1/users/{user}/follow-up?n=4'
+  curl -s '{base}/v1/users/{user}/new?days=30&n=10'
+  curl -s '{base}/v1/users/{user}/buy-again?n=10'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "someone-new", "item_id": "{item}", "type": "purchase"}}'
+  curl -s '{base}/v1/users/{user}/recommendations?n=3&explain=true'
+  curl -s -X POST '{base}/v1/users/{user}/shown' -H 'Authorization: Bearer {write}' -d '{{"item_ids": ["{item}"]}}'
+  curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "{user}", "item_id": "{item}", "type": "impression"}}'
+  curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "{user}", "item_id": "{item}", "type": "click", "recommendation_id": "RECOMMENDATION_ID_FROM_A_RESPONSE"}}'
+  curl -s '{base}/v1/stats/online?days=7'
   curl -s -X PUT '{base}/v1/items' -H 'Authorization: Bearer {write}' -d '[{{"item_id": "new-kettle", "kind": "product", "category": "kitchen", "in_stock": true}}]'
   curl -s -X DELETE '{base}/v1/items/{item}' -H 'Authorization: Bearer {write}'
   curl -s -X POST '{base}/v1/model/retrain' -H 'Authorization: Bearer {admin}'

@@ -6,6 +6,11 @@ command instead of three per event, so a batch of 500 costs one round trip and o
 With the embedded Redis (appendfsync always) the reply comes only after the AOF is on disk,
 so a 202 means durable. The same script appends the users it touched to the recent-events
 change log (service.cache.RecentEvents), which lets replicas cache those hashes exactly.
+
+Two event kinds do more than that, in the same script: an `impression` (the store showed the
+item) goes to the user's shown set instead of their since-training events (service.serving
+demotes shown items), and a click or purchase carrying the `recommendation_id` of a served
+response counts for that response's model version and route (service.online).
 """
 
 from __future__ import annotations
@@ -20,26 +25,36 @@ import pandas as pd
 import redis.asyncio as aioredis
 
 from recommender.errors import InputError
-from recommender.events import EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, EventTable, EventWeights, event_confidence
+from recommender.events import (
+    EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, SECONDS_PER_DAY, EventTable, EventWeights, event_confidence,
+)
 from recommender.ids import MAX_ID_BYTES
 from service.cache import RECENT_LOG_MAXLEN, recent_log_key
 from service.errors import bad_request, json_records, located
 from service.keys import Keys
+from service.settings import Settings
 
 MAX_EVENTS = 10_000
 STREAM_FIELDS = ("u", "i", "t", "ts", "v")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what recommender.ids.validate_ids refuses
 _TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
 _REVIEW = EVENT_TYPES.index("review")
+_IMPRESSION = EVENT_TYPES.index("impression")
+#: A user's shown set keeps at most this many items (the most recent), whatever the window.
+MAX_SHOWN = 500
+#: Daily online-feedback hashes outlive the longest report (GET /v1/stats/online?days=90).
+ONLINE_KEEP_SECONDS = 92 * 86_400
 _EXACT = 2 ** 53  # integers beyond this do not convert to float64 the same way everywhere
 
 
 @dataclass
 class EventBatch:
-    """A validated request: the events, and the client's event_id for each (None: not given)."""
+    """A validated request: the events, and the client's event_id and the recommendation_id they
+    answer for each (None: not given)."""
 
     events: EventTable
     event_ids: list[str | None] | None = None  # None when no event in the request carries one
+    recommendation_ids: list[str | None] | None = None  # likewise
 
 
 def parse_batch(payload: object, now: float | None = None) -> EventBatch:
@@ -58,27 +73,30 @@ def parse_batch(payload: object, now: float | None = None) -> EventBatch:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise bad_request(f"events[{index}].value must be a number", "invalid_event", index=index,
                               field="value")
-    event_ids = _event_ids(events)
+    event_ids = _optional_ids(events, "event_id")
+    recommendation_ids = _optional_ids(events, "recommendation_id")
     default_timestamp = time.time() if now is None else now
     table = _plain_table(events, default_timestamp)
     if table is not None:
-        return EventBatch(table, event_ids)
+        return EventBatch(table, event_ids, recommendation_ids)
     frame = pd.DataFrame({c: [e.get(c) for e in events] for c in EVENT_COLUMNS}, dtype=object)
     try:
-        return EventBatch(EventTable.from_frame(frame, default_timestamp=default_timestamp), event_ids)
+        return EventBatch(EventTable.from_frame(frame, default_timestamp=default_timestamp), event_ids,
+                          recommendation_ids)
     except InputError as exc:
         raise located(exc, "event") from None
 
 
-def _event_ids(events: list[dict]) -> list[str | None] | None:
-    """The optional client ids that make a retried request safe; 400 for one that is not an id."""
-    ids = [event.get("event_id") for event in events]
+def _optional_ids(events: list[dict], field: str) -> list[str | None] | None:
+    """An optional id field of every event (the client's `event_id` that makes a retried request
+    safe, the `recommendation_id` a click answers); 400 for one that is not an id."""
+    ids = [event.get(field) for event in events]
     if ids.count(None) == len(ids):
         return None
-    for index, event_id in enumerate(ids):
-        if event_id is not None and not (isinstance(event_id, str) and _valid_id(event_id)):
-            raise bad_request(f"events[{index}].event_id must be a non-empty string of at most {MAX_ID_BYTES} "
-                              "bytes without control characters", "invalid_event", index=index, field="event_id")
+    for index, value in enumerate(ids):
+        if value is not None and not (isinstance(value, str) and _valid_id(value)):
+            raise bad_request(f"events[{index}].{field} must be a non-empty string of at most {MAX_ID_BYTES} "
+                              "bytes without control characters", "invalid_event", index=index, field=field)
     return ids
 
 
@@ -131,47 +149,87 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
     return EventTable(np.array(users, dtype=object), np.array(items, dtype=object), types, stamps, single)
 
 
-# KEYS: the event stream, the recent-events change log, one recent hash per user, then one "seen"
-# key per client event id. ARGV: per event eight fields joined by \x1f: user, item, type,
-# timestamp and value (the last two as Python's repr, so the stream holds exactly the floats
-# parsed), its confidence weight, the KEYS index of its user's recent hash, and the KEYS index of
-# its seen key (0: no client id); then the recent TTL, the change-log length, the users for the
-# change log, the event-id TTL and the length of the seen keys' prefix. Ids never hold control
+# KEYS: the event stream, the recent-events change log, today's online-feedback hash, one recent
+# hash per user, one shown set per user with impressions, then one "seen" key per client event id
+# and one "served" key per recommendation_id. ARGV: per event nine fields joined by \x1f: user,
+# item, type, timestamp and value (the last two as Python's repr, so the stream holds exactly the
+# floats parsed), its confidence weight, the KEYS index of its user's recent hash (of their shown
+# set for an impression; 0: none), the KEYS index of its seen key and of its served key (0: no
+# id); then the recent TTL, the change-log length, the users for the change log, the event-id TTL,
+# the length of the seen keys' prefix, the oldest impression time kept, the shown sets' TTL and
+# size, the length of the served keys' prefix, and the online hash's TTL. Ids never hold control
 # characters, so the separators are safe. A handful of arguments instead of thousands: redis-py
 # packs every argument in Python, which cost more than everything else in the request.
 #
 # An event whose seen key already exists was stored by an earlier request (a client retrying
 # after a lost 202) and is skipped: SET NX in the same script as the XADD, so "stored" and
-# "remembered as stored" can never disagree, even if Redis dies mid-request.
+# "remembered as stored" can never disagree, even if Redis dies mid-request. An impression goes
+# to the shown set (ZADD GT: a late-arriving older impression never moves an item back in time),
+# not to the recent hash, so it is never taken for an interaction. A click or purchase whose
+# served key exists counts for the model version and route stored there.
 _STORE = r"""
 local f = {}
 for field in string.gmatch(ARGV[1], '[^\031]+') do
   f[#f + 1] = field
 end
 local touched = {}
+local shown = {}
 local stored = 0
+local attributed = 0
 local cut = tonumber(ARGV[6])
-for j = 1, #f, 8 do
+local served_cut = tonumber(ARGV[10])
+for j = 1, #f, 9 do
   local seen = tonumber(f[j + 7])
+  local served = tonumber(f[j + 8])
   local fresh = true
   if seen > 0 then
     fresh = redis.call('SET', KEYS[seen], '1', 'NX', 'EX', ARGV[5])
   end
   if fresh then
+    local entry = {'u', f[j], 'i', f[j + 1], 't', f[j + 2], 'ts', f[j + 3], 'v', f[j + 4]}
     if seen > 0 then
-      redis.call('XADD', KEYS[1], '*', 'u', f[j], 'i', f[j + 1], 't', f[j + 2], 'ts', f[j + 3], 'v', f[j + 4],
-                 'e', string.sub(KEYS[seen], cut + 1))
-    else
-      redis.call('XADD', KEYS[1], '*', 'u', f[j], 'i', f[j + 1], 't', f[j + 2], 'ts', f[j + 3], 'v', f[j + 4])
+      entry[#entry + 1] = 'e'
+      entry[#entry + 1] = string.sub(KEYS[seen], cut + 1)
     end
+    if served > 0 then
+      entry[#entry + 1] = 'r'
+      entry[#entry + 1] = string.sub(KEYS[served], served_cut + 1)
+    end
+    redis.call('XADD', KEYS[1], '*', unpack(entry))
     local k = tonumber(f[j + 6])
-    redis.call('HINCRBYFLOAT', KEYS[k], f[j + 1], f[j + 5])
-    touched[k] = true
+    if f[j + 2] == 'impression' then
+      if k > 0 then
+        redis.call('ZADD', KEYS[k], 'GT', f[j + 3], f[j + 1])
+        shown[k] = true
+      end
+    else
+      redis.call('HINCRBYFLOAT', KEYS[k], f[j + 1], f[j + 5])
+      touched[k] = true
+    end
+    if served > 0 and (f[j + 2] == 'click' or f[j + 2] == 'purchase') then
+      local what = redis.call('GET', KEYS[served])
+      if what then
+        local counter = 'clicks'
+        if f[j + 2] == 'purchase' then
+          counter = 'purchases'
+        end
+        redis.call('HINCRBY', KEYS[3], what .. '|' .. counter, 1)
+        attributed = attributed + 1
+      end
+    end
     stored = stored + 1
   end
 end
 for k in pairs(touched) do
   redis.call('EXPIRE', KEYS[k], ARGV[2])
+end
+for k in pairs(shown) do
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. ARGV[7])
+  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -1 - tonumber(ARGV[9]))
+  redis.call('EXPIRE', KEYS[k], ARGV[8])
+end
+if attributed > 0 then
+  redis.call('EXPIRE', KEYS[3], ARGV[11])
 end
 if stored > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4])
@@ -181,33 +239,52 @@ return stored
 
 
 async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, weights: EventWeights,
-                       recent_ttl: int, event_id_ttl: int) -> int:
-    """Append to the stream and to each user's since-training history, atomically; events whose
+                       recent_ttl: int, event_id_ttl: int, fatigue_days: float = Settings.fatigue_days,
+                       online_days: float = Settings.online_days, now: float | None = None) -> int:
+    """Append to the stream and to each user's since-training history (impressions: to their shown
+    set), attribute clicks and purchases to the response they came from, atomically; events whose
     client id was stored before are skipped. Returns how many were stored."""
     events = batch.events
+    now = time.time() if now is None else now
     types = np.asarray(EVENT_TYPES, dtype=object)[events.types]
     confidence = event_confidence(events, EventWeights(**{**weights.to_dict(), "half_life_days": None}), 0.0)
-    user_slot: dict[str, int] = {}
-    fields: list[str] = []
-    seen_keys: dict[str, int] = {}
-    first_seen = 3  # KEYS index (1-based) where the seen keys start, fixed once the users are known
     users = events.user_ids.tolist()
+    user_slot: dict[str, int] = {}
     for user in users:
         if user not in user_slot:
-            user_slot[user] = first_seen
-            first_seen += 1
+            user_slot[user] = 4 + len(user_slot)  # KEYS are 1-based; stream, change log, online hash first
+    shown_slot: dict[str, int] = {}
+    if fatigue_days > 0:
+        for user in events.user_ids[events.types == _IMPRESSION].tolist():
+            if user not in shown_slot:
+                shown_slot[user] = 4 + len(user_slot) + len(shown_slot)
+    first_id = 4 + len(user_slot) + len(shown_slot)  # where the seen and served keys start
+    id_keys: dict[str, int] = {}
+    fields: list[str] = []
     event_ids = batch.event_ids or [None] * len(events)
-    for user, item, kind, stamp, value, weight, event_id in zip(
+    recommendation_ids = batch.recommendation_ids or [None] * len(events)
+    for user, item, kind, stamp, value, weight, event_id, recommendation_id in zip(
             users, events.item_ids.tolist(), types.tolist(), events.timestamps.tolist(), events.values.tolist(),
-            confidence.tolist(), event_ids):
-        seen = 0
+            confidence.tolist(), event_ids, recommendation_ids):
+        seen = served = 0
         if event_id is not None:
-            seen = seen_keys.setdefault(keys.event_seen(event_id), first_seen + len(seen_keys))
-        fields += (user, item, kind, repr(stamp), repr(value), repr(weight), str(user_slot[user]), str(seen))
-    script_keys = [keys.events, recent_log_key(keys.prefix), *(keys.recent(u) for u in user_slot), *seen_keys]
-    return int(await redis.eval(_STORE, len(script_keys), *script_keys, "\x1f".join(fields), int(recent_ttl),
-                                RECENT_LOG_MAXLEN, "\n".join(user_slot), int(event_id_ttl),
-                                len(keys.event_seen(""))))
+            seen = id_keys.setdefault(keys.event_seen(event_id), first_id + len(id_keys))
+        if recommendation_id is not None:
+            served = id_keys.setdefault(keys.served(recommendation_id), first_id + len(id_keys))
+        slot = shown_slot.get(user, 0) if kind == "impression" else user_slot[user]
+        fields += (user, item, kind, repr(stamp), repr(value), repr(weight), str(slot), str(seen), str(served))
+    script_keys = [keys.events, recent_log_key(keys.prefix), keys.online(utc_day(now)),
+                   *(keys.recent(u) for u in user_slot), *(keys.shown(u) for u in shown_slot), *id_keys]
+    return int(await redis.eval(
+        _STORE, len(script_keys), *script_keys, "\x1f".join(fields), int(recent_ttl), RECENT_LOG_MAXLEN,
+        "\n".join(user_slot), int(event_id_ttl), len(keys.event_seen("")),
+        repr(now - fatigue_days * SECONDS_PER_DAY), max(int(fatigue_days * SECONDS_PER_DAY), 1), MAX_SHOWN,
+        len(keys.served("")), ONLINE_KEEP_SECONDS))
+
+
+def utc_day(timestamp: float) -> str:
+    """YYYY-MM-DD of an epoch time in UTC: the online-feedback counters are kept per day."""
+    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
 
 
 def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> EventTable:

@@ -55,6 +55,18 @@ class Keys:
         """Set when an event carrying this client id was stored, so a retry is not stored twice."""
         return f"{self.prefix}:seen:{event_id}"
 
+    def shown(self, user_id: str) -> str:
+        """Sorted set item_id -> when it was last shown to the user, trimmed to RECS_FATIGUE_DAYS."""
+        return f"{self.prefix}:shown:{user_id}"
+
+    def served(self, recommendation_id: str) -> str:
+        """"model version|route" of a served response, so a later click or purchase can be attributed."""
+        return f"{self.prefix}:served:{recommendation_id}"
+
+    def online(self, day: str) -> str:
+        """Hash "{version}|{route}|{impressions, clicks or purchases}" -> count, for one UTC day (YYYY-MM-DD)."""
+        return f"{self.prefix}:online:{day}"
+
     def user_recs(self, version: str, user_id: str) -> str:
         return f"{self.prefix}:recs:{version}:{user_id}"
 

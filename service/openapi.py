@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.retention_openapi import retention_paths
+from service.feedback_views import MAX_SHOWN_ITEMS
+from service.online import MAX_DAYS
 from service.views import MAX_BATCH_USERS, MAX_N
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -33,6 +36,13 @@ LIST_PARAMS = [
     _query("max_per_category", {"type": "integer", "minimum": 1, "maximum": MAX_N}, "diversity cap"),
 ]
 SECURED = [{"bearer": []}]
+EXPLAIN = _query("explain", {"type": "boolean"}, "add `because` to each item: up to 3 of the user's own items "
+                 "that contributed most to it (empty for popularity fallback items)")
+RECOMMENDATION_ID = {"type": "string", "description": "id of this response; send it with click and purchase "
+                     "events (`recommendation_id`) to attribute them (GET /v1/stats/online)"}
+ONLINE_COUNTS = {"impressions": {"type": "integer", "description": "items served"},
+                 "clicks": {"type": "integer"}, "click_through_rate": {"type": "number"},
+                 "purchases": {"type": "integer", "description": "purchases carrying a recommendation_id"}}
 
 
 def spec() -> dict[str, Any]:
@@ -48,14 +58,21 @@ def spec() -> dict[str, Any]:
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
                 "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {
                     "item_id": {"type": "string"}, "score": {"type": "number"},
-                    "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True}}},
+                    "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
+                    "because": {"type": "array", "items": {"type": "string"}, "description": "with explain=true: "
+                                "the user's items behind this one, most first"}}},
                 "Event": {"type": "object", "required": ["user_id", "item_id", "type"], "properties": {
                     "user_id": ID, "item_id": ID,
-                    "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review"]},
+                    "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review",
+                                                        "impression"],
+                             "description": "impression: the item was shown to the user (no preference; "
+                             "demotes it in their lists for RECS_FATIGUE_DAYS)"},
                     "timestamp": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
                     "value": {"type": "number", "nullable": True},
                     "event_id": {**ID, "description": "optional client id: an event whose id was stored in the "
-                                 "last RECS_EVENT_ID_TTL seconds is not stored again, so retries are safe"}}},
+                                 "last RECS_EVENT_ID_TTL seconds is not stored again, so retries are safe"},
+                    "recommendation_id": {**ID, "description": "the recommendation_id of the response the event "
+                                          "came from: a click or purchase counts for its model version and route"}}},
                 "Item": {"type": "object", "required": ["item_id"], "properties": {
                     "item_id": ID, "kind": {"type": "string", "enum": ["product", "content"]},
                     "category": {"type": "string"}, "in_stock": {"type": "boolean"},
@@ -63,6 +80,7 @@ def spec() -> dict[str, Any]:
                     "title": {"type": "string", "nullable": True}}},
                 "UserList": {"type": "object", "required": ["user_id", "source", "items"], "properties": {
                     "user_id": {"type": "string"}, "model_version": {"type": "string"},
+                    "recommendation_id": RECOMMENDATION_ID,
                     "source": {"type": "string", "enum": ["personalized", "fallback", "in_memory_model"],
                                "description": "in_memory_model: Redis could not be read, so the list comes from "
                                "the in-process model alone, without the user's events since training"},
@@ -70,10 +88,12 @@ def spec() -> dict[str, Any]:
             },
         },
         "paths": {
+            **retention_paths(),  # service.retention_openapi: campaigns and per-customer blocks
             "/v1/users/{user_id}/recommendations": {"get": {
                 "summary": "A user's recommendations (popularity fallback for unknown users)",
                 "security": SECURED,
-                "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": ID}, *LIST_PARAMS],
+                "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": ID}, *LIST_PARAMS,
+                               EXPLAIN],
                 "responses": {"200": {"description": "Recommendations", "content": _json(
                     {"$ref": "#/components/schemas/UserList"})}, **_errors(400, 401, 403, 503)}}},
             "/v1/items/{item_id}/similar": {"get": {
@@ -95,13 +115,45 @@ def spec() -> dict[str, Any]:
                         "kind": {"type": "string", "enum": ["product", "content"]},
                         "category": {"type": "string"}, "in_stock": {"type": "boolean"},
                         "exclude": {"type": "array", "items": {"type": "string"}},
-                        "max_per_category": {"type": "integer", "minimum": 1, "maximum": MAX_N}}})},
+                        "max_per_category": {"type": "integer", "minimum": 1, "maximum": MAX_N},
+                        "explain": {"type": "boolean"}}})},
                 "responses": {"200": {"description": "One list per user, in input order", "content": {
                     "application/json": {"schema": {"type": "object", "required": ["results"], "properties": {
-                        "model_version": {"type": "string"},
+                        "model_version": {"type": "string"}, "recommendation_id": RECOMMENDATION_ID,
                         "results": {"type": "array", "items": {"$ref": "#/components/schemas/UserList"}}}}},
                     "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/UserList"}}}},
                     **_errors(400, 401, 403, 413, 503)}}},
+            "/v1/users/{user_id}/shown": {"post": {
+                "summary": "Items just shown to the user (stored as impression events): they go behind unshown "
+                           "items in the user's lists for RECS_FATIGUE_DAYS",
+                "security": SECURED,
+                "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": ID}],
+                "requestBody": {"required": True, "content": _json({
+                    "type": "object", "required": ["item_ids"], "properties": {
+                        "item_ids": {"type": "array", "items": ID, "minItems": 1, "maxItems": MAX_SHOWN_ITEMS}}})},
+                "responses": {"202": {"description": "Recorded and durable", "content": _json({
+                    "type": "object", "required": ["user_id", "shown"], "properties": {
+                        "user_id": {"type": "string"}, "shown": {"type": "integer"}}})},
+                    **_errors(400, 401, 403, 413)}}},
+            "/v1/stats/online": {"get": {
+                "summary": "Served items, clicks, click-through rate and attributed purchases per model version "
+                           "and route, summed over the last `days` UTC days (today included)",
+                "security": SECURED,
+                "parameters": [_query("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 7},
+                                      "days to sum")],
+                "responses": {"200": {"description": "Online counters", "content": _json({
+                    "type": "object", "required": ["days", "total", "by_version_and_route", "by_version", "by_route"],
+                    "properties": {
+                        "days": {"type": "integer"}, "from": {"type": "string", "format": "date"},
+                        "to": {"type": "string", "format": "date"},
+                        "total": {"type": "object", "properties": ONLINE_COUNTS},
+                        "by_version_and_route": {"type": "array", "items": {"type": "object", "properties": {
+                            "model_version": {"type": "string"}, "route": {"type": "string"}, **ONLINE_COUNTS}}},
+                        "by_version": {"type": "array", "items": {"type": "object", "properties": {
+                            "model_version": {"type": "string"}, **ONLINE_COUNTS}}},
+                        "by_route": {"type": "array", "items": {"type": "object", "properties": {
+                            "route": {"type": "string"}, **ONLINE_COUNTS}}}}})},
+                    **_errors(400, 401, 403)}}},
             "/v1/events": {"post": {
                 "summary": "Record events; 202 once durable. One bad event rejects the whole request.",
                 "security": SECURED,

@@ -8,6 +8,12 @@ key at all. Batch requests go to Redis in two commands per chunk (MGET and one s
 since-training events) and leave the in-process caches alone, so a sweep over every user
 cannot push the hot lists out.
 
+Items the store recently showed the user (their shown set, service.ingest) go behind unshown
+ones (recommender.fatigue). The set is read with the since-training events (same pipeline or
+script, so no extra round trip) and cached with them: ingestion logs impressions in the same
+change log, so a hot request still reads no Redis key. Reasons (`because`, recommender.explain)
+are computed only when asked, for the final n items, after the list is picked.
+
 No HTTP here: views parse requests and serialise what this returns.
 """
 
@@ -19,12 +25,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from recommender.explain import because
+from recommender.fatigue import demote, recently_shown
 from recommender.filters import ItemFilter, filter_ranked
 from recommender.ids import IdMap
 from recommender.models import FALLBACK, PERSONALIZED
@@ -51,20 +60,41 @@ NO_EVENTS: Mapping[str, float] = MappingProxyType({})
 IN_MEMORY_MODEL = "in_memory_model"
 SIMILAR = "similar"
 _INF = float("inf")
+#: `because` reasons per item when explain=true.
+REASONS = 3
 
-# Every given hash that is not empty, as (position, flat field/value list) pairs: one command
-# for a whole chunk instead of one HGETALL per user, and most users send nothing back.
+# Every user whose recent hash or shown set is not empty, as (position, flat field/value list,
+# flat member/score list) triples: one command for a whole chunk instead of two per user, and
+# most users send nothing back. KEYS: the recent hashes, then (when ARGV[2] is not empty) the
+# shown sets; ARGV: the number of users, the oldest impression time that still counts.
 _RECENT_MANY = """
 local out = {}
-for k = 1, #KEYS do
+local n = tonumber(ARGV[1])
+for k = 1, n do
   local h = redis.call('HGETALL', KEYS[k])
-  if #h > 0 then
+  local s = {}
+  if ARGV[2] ~= '' then
+    s = redis.call('ZRANGEBYSCORE', KEYS[n + k], ARGV[2], '+inf', 'WITHSCORES')
+  end
+  if #h > 0 or #s > 0 then
     out[#out + 1] = k
     out[#out + 1] = h
+    out[#out + 1] = s
   end
 end
 return out
 """
+
+
+class UserState(NamedTuple):
+    """What Redis holds about a user besides their list: events since training (item -> weight)
+    and impressions (item -> epoch seconds last shown). Cached per user by RecentEvents."""
+
+    recent: Mapping[str, float]
+    shown: Mapping[str, float]
+
+
+NO_STATE = UserState(NO_EVENTS, NO_EVENTS)
 
 
 def lookup(ids: IdMap, values: Sequence[str]) -> np.ndarray:
@@ -92,6 +122,7 @@ class ListRequest:
     in_stock_only: bool = False
     exclude: frozenset[str] = frozenset()
     max_per_category: int | None = None
+    explain: bool = False  # add `because` (the user's items behind each item) to personal lists
 
 
 @dataclass
@@ -148,7 +179,7 @@ class Serving:
         n = len(user_ids)
         list_keys = [self.keys.user_recs(current.version, u) for u in user_ids]
         lists: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
-        recents: list[Mapping[str, float] | None] = [None] * n
+        states: list[UserState | None] = [None] * n
         hot = self._hot_for(current) if interactive else None
         codes: np.ndarray | None = None  # looked up only when some list is not in memory
         if hot is not None:
@@ -158,47 +189,53 @@ class Serving:
                 self._hot_hits["user"].inc(hits)
             if self.recent.worth_checking(user_ids) and await self.recent.fresh():
                 now = time.monotonic()
-                recents = [self.recent.get(u, now) for u in user_ids]
+                states = [self.recent.get(u, now) for u in user_ids]
 
         if hot is None or hits < n:
             codes = lookup(model.user_ids, user_ids)
         list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
-        recent_reads = [pos for pos in range(n) if recents[pos] is None]
+        state_reads = [pos for pos in range(n) if states[pos] is None]
         degraded = False  # Redis could not be read: the lists then say they came from the model alone
-        if list_reads or recent_reads:
-            readers = [user_ids[pos] for pos in recent_reads]
+        if list_reads or state_reads:
+            readers = [user_ids[pos] for pos in state_reads]
             token = self.recent.begin(readers) if interactive else 0
-            blobs = hashes = None
+            blobs = read_states = None
             try:
-                blobs, hashes = await self._read([list_keys[pos] for pos in list_reads],
-                                                 [self.keys.recent(u) for u in readers])
+                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers)
             finally:
                 if interactive:
-                    self.recent.finish(token, readers, hashes, time.monotonic())
+                    self.recent.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
             degraded = blobs is None
             for pos, blob in zip(list_reads, blobs or ()):
                 if blob is not None:
                     lists[pos] = hot.put(list_keys[pos], blob) if hot is not None else unpack(blob)
-            for pos, recent in zip(recent_reads, hashes or [NO_EVENTS] * len(recent_reads)):
-                recents[pos] = recent
+            for pos, state in zip(state_reads, read_states or [NO_STATE] * len(state_reads)):
+                states[pos] = state
 
+        wall = time.time()
+        fatigue = self.settings.fatigue_days
         results: list[ListResult | None] = [None] * n
+        shown_sets: list[frozenset[str]] = [frozenset()] * n
+        histories: dict[int, dict[str, float]] = {}  # folded-in users' events, for explain
         misses: list[int] = []
         hits = 0
         for pos in range(n):
-            recent = recents[pos] or NO_EVENTS
+            state = states[pos] or NO_STATE
+            recent = state.recent
+            shown = shown_sets[pos] = recently_shown(state.shown, wall, fatigue) if state.shown else frozenset()
             found = lists[pos]
             if found is not None:
                 hits += 1
                 results[pos] = await self._personal(current, None if codes is None else int(codes[pos]),
                                                     found[0], found[1], req, set(recent) if recent else set(),
-                                                    user_ids[pos])
+                                                    user_id=user_ids[pos], shown=shown)
             elif codes[pos] >= 0:  # type: ignore[index]
                 misses.append(pos)
             elif recent:
-                results[pos] = await self._fold_in(current, user_ids[pos], dict(recent), req)
+                histories[pos] = dict(recent)
+                results[pos] = await self._fold_in(current, user_ids[pos], histories[pos], req, shown)
             else:
-                results[pos] = await self._popular(current, req)
+                results[pos] = await self._popular(current, req, shown)
         if hits:
             self._hits["user"].inc(hits)
         if misses:
@@ -211,44 +248,68 @@ class Serving:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)
             for row, pos in enumerate(misses):
-                recent = recents[pos] or NO_EVENTS
+                recent = (states[pos] or NO_STATE).recent
                 results[pos] = await self._personal(current, int(miss_codes[row]), ids[row], scores[row], req,
-                                                    set(recent) if recent else set())
+                                                    set(recent) if recent else set(), shown=shown_sets[pos])
+        if req.explain:
+            await asyncio.to_thread(self._explain, current, user_ids, codes, results, histories)
         if degraded:
             for result in results:
                 result.source = IN_MEMORY_MODEL  # type: ignore[union-attr]
         return results  # type: ignore[return-value]
 
+    def _explain(self, current: ServingModel, user_ids: Sequence[str], codes: np.ndarray | None,
+                 results: Sequence[ListResult | None], histories: Mapping[int, dict[str, float]]) -> None:
+        """Add `because` to every item of the final lists (a worker thread, explain=true only):
+        known users from their training row, folded-in users from their events, fallback none."""
+        model = current.model
+        if codes is None:
+            codes = lookup(model.user_ids, user_ids)
+        for pos, result in enumerate(results):
+            if result is None or not result.items:
+                continue
+            basis = int(codes[pos]) if codes[pos] >= 0 else histories.get(pos)
+            if basis is None or result.source == FALLBACK:
+                reasons: list[list[str]] = [[] for _ in result.items]
+            else:
+                item_codes = lookup(model.item_ids, [item["item_id"] for item in result.items])
+                reasons = because(model, basis, item_codes, REASONS)
+            for item, why in zip(result.items, reasons):
+                item["because"] = why
+
     async def _personal(self, current: ServingModel, code: int | None, ids: np.ndarray, scores: np.ndarray,
-                        req: ListRequest, recent: set[str], user_id: str = "") -> ListResult:
-        items = self._pick(current, ids, scores, req, recent)
+                        req: ListRequest, recent: set[str], user_id: str = "",
+                        shown: frozenset[str] = frozenset()) -> ListResult:
+        items = self._pick(current, ids, scores, req, recent, shown)
         if len(items) < req.n and len(ids) >= min(self.settings.precompute_n, len(current.model.item_ids)):
             # filters thinned the precomputed list: rank the allowed items directly
             if code is None:
                 code = int(lookup(current.model.user_ids, [user_id])[0])
             full = self._full_filter(current, req, recent)
             more_ids, more_scores = await asyncio.to_thread(
-                current.model.recommend_indices, np.array([code]), req.n, full)
-            items = self._items(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
+                current.model.recommend_indices, np.array([code]), req.n + len(shown), full)
+            items = self._ranked(current, more_ids[0], more_scores[0], shown, req.n)
         return ListResult(PERSONALIZED, items)
 
     async def _fold_in(self, current: ServingModel, user_id: str, recent: dict[str, float],
-                       req: ListRequest) -> ListResult:
+                       req: ListRequest, shown: frozenset[str] = frozenset()) -> ListResult:
         """A user who arrived after training: solve their vector from the events we have."""
         full = self._full_filter(current, req, set(recent))
         result = await asyncio.to_thread(current.model.recommend_for_history, user_id, list(recent),
-                                         list(recent.values()), req.n, full)
+                                         list(recent.values()), req.n + len(shown), full)
         codes = lookup(current.model.item_ids, [i.item_id for i in result.items])
         scores = np.array([i.score for i in result.items], dtype=np.float32)
-        return ListResult(result.source, self._items(current, codes, scores))
+        return ListResult(result.source, self._ranked(current, codes, scores, shown, req.n))
 
-    async def _popular(self, current: ServingModel, req: ListRequest) -> ListResult:
+    async def _popular(self, current: ServingModel, req: ListRequest,
+                       shown: frozenset[str] = frozenset()) -> ListResult:
         ids, scores = current.popular_candidates()
-        items = self._pick(current, ids, scores, req, set())
+        items = self._pick(current, ids, scores, req, set(), shown)
         if len(items) < req.n and len(ids) < len(current.model.item_ids):
-            popular = await asyncio.to_thread(current.model.popular, req.n, self._full_filter(current, req, set()))
-            items = self._items(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
-                                np.array([i.score for i in popular], dtype=np.float32))
+            popular = await asyncio.to_thread(current.model.popular, req.n + len(shown),
+                                              self._full_filter(current, req, set()))
+            items = self._ranked(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
+                                 np.array([i.score for i in popular], dtype=np.float32), shown, req.n)
         return ListResult(FALLBACK, items)
 
     # -- items ------------------------------------------------------------------------------
@@ -290,38 +351,51 @@ class Serving:
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _read(self, list_keys: list[str], recent_keys: list[str]
-                    ) -> tuple[list[bytes | None] | None, list[Mapping[str, float]] | None]:
-        """The packed lists under `list_keys` and the since-training events under `recent_keys`,
-        in one round trip: MGET, and HGETALL (one key) or a script (several).
+    async def _read(self, list_keys: list[str], users: Sequence[str]
+                    ) -> tuple[list[bytes | None] | None, list[UserState] | None]:
+        """The packed lists under `list_keys`, and the since-training events and recent
+        impressions of `users`, in one round trip: MGET, and HGETALL plus ZRANGEBYSCORE (one
+        user) or a script (several).
 
         When Redis is unreachable both come back None, so the in-memory model answers.
         """
+        recent_keys = [self.keys.recent(u) for u in users]
+        fatigue = self.settings.fatigue_days
+        horizon = repr(time.time() - fatigue * 86_400.0) if fatigue > 0 else ""
         try:
             pipe = self.redis.pipeline(transaction=False)
             if list_keys:
                 pipe.mget(list_keys)
-            if len(recent_keys) == 1:
+            if len(users) == 1:
                 pipe.hgetall(recent_keys[0])
-            elif recent_keys:
-                pipe.eval(_RECENT_MANY, len(recent_keys), *recent_keys)
+                if horizon:
+                    pipe.zrangebyscore(self.keys.shown(users[0]), horizon, "+inf", withscores=True)
+            elif users:
+                shown_keys = [self.keys.shown(u) for u in users] if horizon else []
+                pipe.eval(_RECENT_MANY, len(recent_keys) + len(shown_keys), *recent_keys, *shown_keys,
+                          len(users), horizon)
             replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("redis read failed, serving from the in-memory model: %s", exc)
             return None, None
         it = iter(replies)
         blobs = list(next(it)) if list_keys else []
-        hashes: list[Mapping[str, float]] = []
-        if len(recent_keys) == 1:
+        states: list[UserState] = []
+        if len(users) == 1:
             raw = next(it)
-            hashes = [{_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS]
-        elif recent_keys:
-            hashes = [NO_EVENTS] * len(recent_keys)
+            recent = {_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS
+            pairs = next(it) if horizon else None
+            shown = {_text(m): float(at) for m, at in pairs} if pairs else NO_EVENTS
+            states = [UserState(recent, shown) if recent or shown else NO_STATE]
+        elif users:
+            states = [NO_STATE] * len(users)
             flat = next(it) or []
-            for k in range(0, len(flat) - 1, 2):
-                fields = flat[k + 1]
-                hashes[int(flat[k]) - 1] = {_text(fields[j]): float(fields[j + 1]) for j in range(0, len(fields), 2)}
-        return blobs, hashes
+            for k in range(0, len(flat) - 2, 3):
+                fields, members = flat[k + 1], flat[k + 2]
+                states[int(flat[k]) - 1] = UserState(
+                    {_text(fields[j]): float(fields[j + 1]) for j in range(0, len(fields), 2)} or NO_EVENTS,
+                    {_text(members[j]): float(members[j + 1]) for j in range(0, len(members), 2)} or NO_EVENTS)
+        return blobs, states
 
     async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
         try:
@@ -330,12 +404,15 @@ class Serving:
             log.warning("could not cache %d computed lists: %s", len(keys), exc)
 
     def _pick(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
-              recent: set[str]) -> list[dict]:
-        """Request-time filters over a ranked candidate list, straight to response items.
+              recent: set[str], shown: frozenset[str] = frozenset()) -> list[dict]:
+        """Request-time filters over a ranked candidate list, straight to response items; recently
+        shown items go behind the rest first (so the category cap applies to the final order).
 
         Without a category cap this walks the list in Python and stops at n: the same items as
         `_finish` then `_items`, without a dozen array operations per list.
         """
+        if shown:
+            ids, scores = demote(ids, scores, self._codes(current, shown))
         if req.max_per_category is not None:
             return self._items(current, *self._finish(current, ids, scores, req, recent))
         exclude = req.exclude | recent if recent else req.exclude
@@ -375,6 +452,20 @@ class Serving:
         return ItemFilter(kind=req.kind, category=req.category, in_stock_only=req.in_stock_only,
                           exclude=frozenset(req.exclude | recent | current.removed),
                           max_per_category=req.max_per_category)
+
+    def _ranked(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray, shown: frozenset[str],
+                n: int) -> list[dict]:
+        """A list already filtered (and capped) by the model, shown items demoted, cut to n."""
+        keep = ids >= 0
+        ids, scores = ids[keep], scores[keep]
+        if shown:
+            ids, scores = demote(ids, scores, self._codes(current, shown))
+        return self._items(current, ids[:n], scores[:n])
+
+    @staticmethod
+    def _codes(current: ServingModel, item_ids: frozenset[str]) -> np.ndarray:
+        codes = lookup(current.model.item_ids, list(item_ids))
+        return codes[codes >= 0]
 
     def _items(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray) -> list[dict]:
         names, kinds, categories = current.item_fields()

@@ -37,6 +37,8 @@ class Settings:
     cache_ttl: float = 86400.0  # on-demand cache entries
     recent_ttl: float = 30 * 86400.0  # per-user events since training, for filtering and fold-in
     event_id_ttl: float = 86400.0  # how long a client's event_id is remembered to drop a retried copy
+    fatigue_days: float = 14.0  # items shown to a customer this recently go behind unshown ones (0: off)
+    online_days: float = 7.0  # how long a recommendation_id is remembered, to attribute clicks and purchases
     lock_ttl: float = 900.0
     max_body_bytes: int = 1024 * 1024
     rate_limit: float = 500.0  # requests per second per key (0 disables); token bucket in Redis
@@ -81,7 +83,10 @@ class Settings:
             raise SettingsError(f"RECS_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
         if not 0 <= self.max_quality_drop <= 1:
             raise SettingsError("RECS_MAX_QUALITY_DROP must be between 0 and 1")
-        for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes"):
+        if self.fatigue_days < 0:
+            raise SettingsError("RECS_FATIGUE_DAYS must be 0 or more")
+        for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes",
+                     "online_days"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_NAMES[name]} must be positive")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -15,7 +16,9 @@ from service.auth import ADMIN, READ, WRITE, requires
 from service.catalog_store import parse_items, remove_item, upsert_items
 from service.errors import ApiError, bad_request
 from service.ingest import parse_batch, store_events
-from service.serving import ListRequest
+from service.online import ONLINE, new_recommendation_id
+from service.responses import dumps, json_response
+from service.serving import ListRequest, ListResult
 
 MAX_N = 100
 MAX_BATCH_USERS = 100_000
@@ -78,6 +81,23 @@ def list_request(params: dict, default_n: int = 10) -> ListRequest:
     )
 
 
+def personal_request(params: dict, default_n: int = 10) -> ListRequest:
+    """`list_request` plus what only personal lists take: `explain` (add `because` to each item)."""
+    req = list_request(params, default_n)
+    explain = _bool(params.get("explain"), "explain")
+    return dataclasses.replace(req, explain=True) if explain else req
+
+
+def served(request: web.Request, version: str, route: str, results: list[ListResult],
+           recommendation_id: str | None = None) -> str:
+    """Give a response its recommendation_id and count what it shows (service.online; queued,
+    never waits for Redis, never fails the response)."""
+    rid = recommendation_id or new_recommendation_id()
+    request.app[ONLINE].served(version, route, () if recommendation_id else (rid,),
+                               sum(len(r.items) for r in results))
+    return rid
+
+
 async def read_json(request: web.Request, max_bytes: int | None = None) -> object:
     """The body as JSON; 413 past `max_bytes` (default RECS_MAX_BODY_BYTES), 400 if not UTF-8 JSON."""
     limit = max_bytes or request.app[SETTINGS].max_body_bytes
@@ -106,10 +126,11 @@ def _query(request: web.Request) -> dict:
 @requires(READ)
 async def user_recommendations(request: web.Request) -> web.Response:
     user_id = check_id(request.match_info["user_id"], "user_id")
-    req = list_request(_query(request))
+    req = personal_request(_query(request))
     version, (result,) = await request.app[SERVING].for_users([user_id], req)
-    return web.json_response({"user_id": user_id, "model_version": version, "source": result.source,
-                              "items": result.items})
+    rid = served(request, version, "recommendations", [result])
+    return json_response({"user_id": user_id, "model_version": version, "source": result.source,
+                          "recommendation_id": rid, "items": result.items})
 
 
 @requires(READ)
@@ -117,7 +138,7 @@ async def similar_items(request: web.Request) -> web.Response:
     item_id = check_id(request.match_info["item_id"], "item_id")
     req = list_request(_query(request))
     version, source, items = await request.app[SERVING].similar(item_id, req)
-    return web.json_response({"item_id": item_id, "model_version": version, "source": source, "items": items})
+    return json_response({"item_id": item_id, "model_version": version, "source": source, "items": items})
 
 
 @requires(READ)
@@ -133,27 +154,33 @@ async def batch_recommendations(request: web.Request) -> web.StreamResponse:
                           "too_many_users", field="user_ids")
     for index, user_id in enumerate(user_ids):
         check_id(user_id, f"user_ids[{index}]")
-    req = list_request(body, default_n=10)
+    req = personal_request(body, default_n=10)
     serving = request.app[SERVING]
     if NDJSON in request.headers.get("Accept", ""):
         return await _stream_batch(request, serving, user_ids, req)
     version, results = await serving.for_users(user_ids, req)
-    return web.json_response({"model_version": version, "results": [
-        {"user_id": u, "source": r.source, "items": r.items} for u, r in zip(user_ids, results)]})
+    rid = served(request, version, "batch", results)
+    return json_response({"model_version": version, "recommendation_id": rid, "results": [
+        {"user_id": u, "source": r.source, "recommendation_id": rid, "items": r.items}
+        for u, r in zip(user_ids, results)]})
 
 
 async def _stream_batch(request: web.Request, serving, user_ids: list[str], req: ListRequest) -> web.StreamResponse:
-    """One JSON line per user, written chunk by chunk so large batches never sit in memory."""
+    """One JSON line per user, written chunk by chunk so large batches never sit in memory.
+    The whole response has one recommendation_id, on every line."""
     serving.require()  # fail with a clean 503 before the 200 header goes out
     response = web.StreamResponse(headers={"Content-Type": NDJSON})
     await response.prepare(request)
     chunk = 1000
+    rid = None
     for start in range(0, len(user_ids), chunk):
         part = user_ids[start:start + chunk]
         version, results = await serving.for_users(part, req)
-        lines = (json.dumps({"user_id": u, "model_version": version, "source": r.source, "items": r.items})
+        rid = served(request, version, "batch", results, rid)
+        lines = (dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": rid,
+                        "items": r.items})
                  for u, r in zip(part, results))
-        await response.write(("\n".join(lines) + "\n").encode())
+        await response.write(b"\n".join(lines) + b"\n")
     await response.write_eof()
     return response
 
@@ -165,10 +192,11 @@ async def post_events(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
-                                int(settings.recent_ttl), int(settings.event_id_ttl))
+                                int(settings.recent_ttl), int(settings.event_id_ttl), settings.fatigue_days,
+                                settings.online_days)
     app[METRICS].events.inc(stored)
     accepted = len(batch.events)
-    return web.json_response({"accepted": accepted, "duplicates": accepted - stored}, status=202)
+    return json_response({"accepted": accepted, "duplicates": accepted - stored}, status=202)
 
 
 @requires(WRITE)
@@ -176,7 +204,7 @@ async def put_items(request: web.Request) -> web.Response:
     catalog = parse_items(await read_json(request))
     count = await upsert_items(request.app[REDIS], request.app[REDIS_KEYS], catalog)
     await request.app[REFRESHER].sync()  # this replica applies it now; others within a poll interval
-    return web.json_response({"upserted": count})
+    return json_response({"upserted": count})
 
 
 @requires(WRITE)
@@ -184,7 +212,7 @@ async def delete_item(request: web.Request) -> web.Response:
     item_id = check_id(request.match_info["item_id"], "item_id")
     await remove_item(request.app[REDIS], request.app[REDIS_KEYS], item_id)
     await request.app[REFRESHER].sync()
-    return web.json_response({"item_id": item_id, "removed": True})
+    return json_response({"item_id": item_id, "removed": True})
 
 
 # -- model ----------------------------------------------------------------------------------
@@ -207,9 +235,9 @@ async def get_model(request: web.Request) -> web.Response:
         "load_error": status.get("load_error") or None,
     }
     if current is None:
-        return web.json_response({"version": None, "training": training})
+        return json_response({"version": None, "training": training})
     info = current.info
-    return web.json_response({
+    return json_response({
         "version": info.version, "algorithm": info.algorithm, "trained_at": info.trained_at,
         "counts": {"users": info.users, "items": info.items, "interactions": info.interactions},
         "params": info.params, "metrics": info.metrics, "training": training,
@@ -225,12 +253,12 @@ async def retrain(request: web.Request) -> web.Response:
     app = request.app
     await app[REDIS].set(app[REDIS_KEYS].retrain_requested, str(time.time()))
     started = app[REFRESHER].start_training("requested")
-    return web.json_response({"status": "started" if started else "already_running"}, status=202)
+    return json_response({"status": "started" if started else "already_running"}, status=202)
 
 
 # -- operations -----------------------------------------------------------------------------
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -241,7 +269,7 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception:  # any failure to answer means not ready
         redis_ok = False
     ready = model_ok and redis_ok
-    return web.json_response({"ready": ready, "model": model_ok, "redis": redis_ok}, status=200 if ready else 503)
+    return json_response({"ready": ready, "model": model_ok, "redis": redis_ok}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -251,4 +279,4 @@ async def metrics(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     from service.openapi import spec
 
-    return web.json_response(spec())
+    return json_response(spec())

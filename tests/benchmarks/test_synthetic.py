@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.synthetic import NOW, SyntheticSpec, generate, top_share
+from benchmarks.synthetic import NOW, TYPE_SHARES, SyntheticSpec, generate, top_share
 from recommender.algorithms import ModelParams
 from recommender.evaluation import random_split, train_and_evaluate
 from recommender.events import EVENT_TYPES, EventTable, build_matrix
@@ -34,7 +34,7 @@ def test_counts_and_columns(spec: SyntheticSpec, events: EventTable) -> None:
     assert len(np.unique(events.user_ids)) == spec.users  # every user has at least one event
     assert len(np.unique(events.item_ids)) <= spec.items
     assert events.user_ids.dtype == object and isinstance(events.user_ids[0], str)
-    assert events.types.dtype == np.int8 and set(np.unique(events.types)) == set(range(len(EVENT_TYPES)))
+    assert events.types.dtype == np.int8 and set(np.unique(events.types)) == set(range(len(TYPE_SHARES)))
     assert events.timestamps.min() >= NOW - spec.days * DAY and events.timestamps.max() <= NOW
     assert np.all(np.diff(events.timestamps) >= 0)  # a stream hands events over in time order
     review = events.types == EVENT_TYPES.index("review")

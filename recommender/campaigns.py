@@ -1,0 +1,198 @@
+"""Email campaigns over every customer: win-back for the lapsed, reminders for abandoned carts.
+
+Both select their customers with vectorised passes over the event index and then yield rows a
+chunk of customers at a time (one batched model call or one sparse product per chunk), so a
+caller can stream a million customers without ever holding them as Python objects.
+
+"now" only places the windows: every event known counts, so a customer with any activity
+after `now - min_days` is not lapsed, and a cart bought at any time after it was filled is
+not abandoned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recommender.catalog import ItemAttributes
+from recommender.complements import Complements, seed_matrix
+from recommender.events import SECONDS_PER_DAY
+from recommender.filters import ItemFilter
+from recommender.history import History, type_code
+from recommender.models import CAP_OVERSAMPLE, FALLBACK, PERSONALIZED, Recommender
+from recommender.ranking import BlockItem, block_items, capped_top, category_codes, item_mask, top_ranked
+
+CHUNK = 1000
+#: Win-back re-ranks the model's top CANDIDATES (at least 4 n) by a rank score 1 - rank / count
+#: plus NEW_BOOST for an item created after the customer's last visit: a new item climbs half
+#: the candidate list, so what fits the customer still leads and what is new comes next.
+CANDIDATES = 100
+NEW_BOOST = 0.5
+#: Abandoned items listed per customer, newest cart first.
+MAX_ABANDONED = 10
+
+
+@dataclass
+class LapsedCustomer:
+    user_id: str
+    last_active: float
+    source: str  # "personalized" (the model knows them) or "fallback" (popular items)
+    items: list[BlockItem] = field(default_factory=list)
+
+
+@dataclass
+class AbandonedCart:
+    user_id: str
+    abandoned: list[BlockItem] = field(default_factory=list)  # score: 1.0; extra carted_at
+    items: list[BlockItem] = field(default_factory=list)  # complements of the abandoned items
+
+
+# -- win-back ------------------------------------------------------------------------------
+def lapsed_users(history: History, now: float, min_days: float, max_days: float) -> np.ndarray:
+    """History user codes (in user id order) whose last activity is min_days..max_days before now."""
+    idle_days = (now - history.last_active) / SECONDS_PER_DAY
+    return np.flatnonzero(np.isfinite(idle_days) & (idle_days >= min_days) & (idle_days <= max_days))
+
+
+def win_back(model: Recommender, history: History, now: float, min_days: float, max_days: float, n: int,
+             item_filter: ItemFilter | None = None, chunk: int = CHUNK) -> Iterator[list[LapsedCustomer]]:
+    """Lists for every lapsed customer, `chunk` customers per yielded list, in user id order.
+
+    Items are the model's candidates for the customer (what fits their history) re-ranked so
+    items created after their last visit come forward (NEW_BOOST); each item says `"new"`.
+    Customers the model does not know get popular items, re-ranked the same way.
+    """
+    item_filter = item_filter or ItemFilter()
+    users = lapsed_users(history, now, min_days, max_days)
+    base = ItemFilter(kind=item_filter.kind, category=item_filter.category,
+                      in_stock_only=item_filter.in_stock_only, exclude=item_filter.exclude)
+    ask = max(CANDIDATES, n * CAP_OVERSAMPLE)
+    allowed = model.allowed(base)
+    created = model.attrs.created_at
+    cat_codes = category_codes(model.attrs.category)
+    to_model = history.model_index(model.item_ids)
+    popular: np.ndarray | None = None
+    for start in range(0, len(users), chunk):
+        part = users[start:start + chunk]
+        user_ids = history.users.ids[part]
+        last = history.last_active[part]
+        codes = model.user_ids.lookup(user_ids)
+        known = codes >= 0
+        ids = np.full((len(part), ask), -1, dtype=np.int64)
+        if known.any():
+            ids[known] = _candidates(model, codes[known], ask, base, allowed, n)
+        if not known.all():
+            if popular is None:
+                popular = model.item_ids.lookup([i.item_id for i in model.popular(ask, base)])
+            ids[~known, :len(popular)] = popular
+        for row in np.flatnonzero(~known):  # popular items: leave out what this customer already had
+            had = to_model[history.events_of(int(part[row])).activity().items]
+            ids[row, np.isin(ids[row], had[had >= 0])] = -1
+        # one re-rank for the whole chunk: rank score, plus the boost for what is new to them
+        valid = ids >= 0
+        made = np.where(valid, created[np.maximum(ids, 0)], np.nan)
+        is_new = np.nan_to_num(made, nan=-np.inf) > last[:, None]
+        scores = np.where(valid, 1.0 - np.arange(ask) / ask + NEW_BOOST * is_new, -np.inf).astype(np.float32)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        ids, scores, is_new = (np.take_along_axis(a, order, axis=1) for a in (ids, scores, is_new))
+        keep = capped_top(ids, np.isfinite(scores), cat_codes, item_filter.max_per_category, n)
+        rows = []
+        for row in range(len(part)):
+            cols = np.flatnonzero(keep[row])
+            items = block_items(ids[row, cols], scores[row, cols], model.item_ids.ids, model.attrs,
+                                [{"new": bool(x)} for x in is_new[row, cols]])
+            rows.append(LapsedCustomer(str(user_ids[row]), float(last[row]),
+                                       PERSONALIZED if known[row] else FALLBACK, items))
+        yield rows
+
+
+def _candidates(model: Recommender, codes: np.ndarray, ask: int, item_filter: ItemFilter, allowed: np.ndarray,
+                n: int) -> np.ndarray:
+    """The model's top `ask` allowed, unseen items per user, in one batched call: the exact blocked
+    scorer (unfiltered, so twice as many, then masked) for matrix factorisation models, and
+    recommend_indices for users whose masked list came out short and for other models."""
+    ids, _ = model.precompute_indices(codes, 2 * ask)
+    ids = np.where((ids >= 0) & allowed[np.maximum(ids, 0)], ids, -1)
+    order = np.argsort(ids < 0, axis=1, kind="stable")  # allowed items first, rank order kept
+    ids = np.take_along_axis(ids, order, axis=1)[:, :ask]
+    short = (ids >= 0).sum(axis=1) < min(ask, int(allowed.sum()))
+    if short.any():
+        ids[short], _ = model.recommend_indices(codes[short], ask, item_filter)
+    return ids
+
+
+# -- abandoned carts -----------------------------------------------------------------------
+def abandoned_pairs(history: History, now: float, older_than_hours: float,
+                    within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user codes, item codes, carted_at) of every abandoned cart item, by user then newest.
+
+    A (user, item) is abandoned when the user's latest add_to_cart of it lies between
+    `within_days` and `older_than_hours` before now and no purchase of it came at or after that
+    cart. (A fresher cart of the same item means the cart is still live: not yet abandoned.)
+    """
+    width = max(history.n_items, 1)
+    cart_pos = history.of_type("add_to_cart")
+    cart_keys = history.user_codes[cart_pos].astype(np.int64) * width + history.item_codes[cart_pos]
+    keys, last = _last_by_key(cart_keys, history.timestamps[cart_pos])
+    buy_pos = history.of_type("purchase")
+    buy_keys = history.user_codes[buy_pos].astype(np.int64) * width + history.item_codes[buy_pos]
+    bought_keys, bought_last = _last_by_key(buy_keys, history.timestamps[buy_pos])
+    where = np.searchsorted(bought_keys, keys)
+    where = np.minimum(where, max(len(bought_keys) - 1, 0))
+    matched = (bought_keys[where] == keys) if len(bought_keys) else np.zeros(len(keys), dtype=bool)
+    bought_after = matched & (bought_last[where] >= last) if len(bought_keys) else matched
+    in_window = (last <= now - older_than_hours * 3600.0) & (last >= now - within_days * SECONDS_PER_DAY)
+    keep = in_window & ~bought_after
+    keys, last = keys[keep], last[keep]
+    users, items = keys // width, keys % width
+    order = np.lexsort((-last, users))
+    return users[order], items[order], last[order]
+
+
+def _last_by_key(keys: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and the newest time of each."""
+    if not len(keys):
+        return keys, times
+    order = np.lexsort((times, keys))
+    keys, times = keys[order], times[order]
+    ends = np.concatenate([np.flatnonzero(np.diff(keys)), [len(keys) - 1]])
+    return keys[ends], times[ends]
+
+
+def abandoned_carts(history: History, complements: Complements, attrs: ItemAttributes, now: float,
+                    older_than_hours: float, within_days: float, n: int, item_filter: ItemFilter | None = None,
+                    chunk: int = CHUNK) -> Iterator[list[AbandonedCart]]:
+    """Every customer with abandoned cart items that pass the filter, `chunk` customers per
+    yielded list: their abandoned items (newest first, at most MAX_ABANDONED) and `n` items bought
+    together with them (co-purchase), never an item the customer has bought or carted."""
+    item_filter = item_filter or ItemFilter()
+    allowed = item_mask(item_filter, attrs, history)
+    users, items, carted = abandoned_pairs(history, now, older_than_hours, within_days)
+    show = allowed[items]
+    users, items, carted = users[show], items[show], carted[show]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(users)) + 1]) if len(users) else np.zeros(0, np.int64)
+    ends = np.concatenate([starts[1:], [len(users)]]) if len(users) else starts
+    purchase = type_code("purchase")
+    for first in range(0, len(starts), chunk):
+        spans = list(zip(starts[first:first + chunk].tolist(), ends[first:first + chunk].tolist()))
+        seeds = [items[lo:hi][:MAX_ABANDONED] for lo, hi in spans]
+        scores = complements.complement_scores(
+            seed_matrix(seeds, [np.ones(len(s), dtype=np.float32) for s in seeds], history.n_items))
+        rows = []
+        for row, (lo, hi) in enumerate(spans):
+            code = int(users[lo])
+            events = history.events_of(code)
+            owned = np.concatenate([events.items[events.types == purchase], items[lo:hi]])
+            r_lo, r_hi = scores.indptr[row], scores.indptr[row + 1]
+            cand, vals = scores.indices[r_lo:r_hi], scores.data[r_lo:r_hi]
+            fresh = ~np.isin(cand, owned)
+            top, top_scores = top_ranked(cand[fresh], vals[fresh], allowed, attrs.category,
+                                         item_filter.max_per_category, n)
+            shown = seeds[row]
+            abandoned = block_items(shown, np.ones(len(shown)), history.items.ids, attrs,
+                                    [{"carted_at": float(t)} for t in carted[lo:lo + len(shown)]])
+            rows.append(AbandonedCart(str(history.users.ids[code]), abandoned,
+                                      block_items(top, top_scores, history.items.ids, attrs)))
+        yield rows

@@ -1,0 +1,155 @@
+"""Handlers of the retention routes: win-back and abandoned-cart campaigns (NDJSON streams) and
+the per-customer follow-up, new-for-you and buy-again blocks.
+
+They parse and check parameters (400 with the service's JSON error), get the event index from
+the HistoryStore (snapshot plus stream: every event accepted so far), and hand the CPU work to
+the library in worker threads. Campaigns stream one chunk of customers at a time.
+
+`now` (epoch seconds) may be passed to place the time windows (default: the current time); it
+only moves the windows, every event known still counts (see recommender.campaigns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+from recommender.blocks import buy_again, follow_up, new_for_you
+from recommender.campaigns import abandoned_carts, win_back
+from recommender.filters import ItemFilter
+from service.app_keys import SERVING
+from service.auth import READ, requires
+from service.errors import bad_request
+from service.history_store import HISTORY, RetentionIndex
+from service.model_state import ServingModel
+from service.serving import ListRequest
+from service.views import MAX_N, NDJSON, _int, _query, check_id, list_request
+
+MAX_DAYS = 3650
+MAX_HOURS = MAX_DAYS * 24
+#: 2100-01-01: a `now` past this is a typo (milliseconds), not a date.
+MAX_NOW = 4_102_444_800
+
+
+def _now(params: dict) -> float:
+    now = _int(params.get("now"), "now", 0, MAX_NOW, None)
+    return time.time() if now is None else float(now)
+
+
+def _filter(req: ListRequest, current: ServingModel) -> ItemFilter:
+    """The request's filters plus the items taken out of the catalog."""
+    return ItemFilter(kind=req.kind, category=req.category, in_stock_only=req.in_stock_only,
+                      exclude=frozenset(req.exclude | current.removed), max_per_category=req.max_per_category)
+
+
+async def _index(request: web.Request) -> tuple[ServingModel, RetentionIndex]:
+    current = request.app[SERVING].require()
+    return current, await request.app[HISTORY].get(current)
+
+
+async def _stream(request: web.Request, chunks) -> web.StreamResponse:
+    """Write each chunk the generator yields (computed in a worker thread) as NDJSON lines."""
+    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    await response.prepare(request)
+    while True:
+        lines = await asyncio.to_thread(next, chunks, None)
+        if lines is None:
+            break
+        if lines:
+            await response.write(("\n".join(lines) + "\n").encode())  # waits for the client to drain
+    await response.write_eof()
+    return response
+
+
+# -- campaigns ------------------------------------------------------------------------------
+@requires(READ)
+async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
+    params = _query(request)
+    min_days = _int(params.get("min_days"), "min_days", 0, MAX_DAYS, 240)
+    max_days = _int(params.get("max_days"), "max_days", 0, MAX_DAYS, 365)
+    if min_days > max_days:
+        raise bad_request(f"min_days ({min_days}) must not exceed max_days ({max_days})", "invalid_parameter",
+                          field="min_days")
+    req = list_request(params, default_n=4)
+    now = _now(params)
+    current, index = await _index(request)
+    rows = win_back(current.model, index.history, now, min_days, max_days, req.n, _filter(req, current))
+    version = current.version
+
+    def lines():
+        for chunk in rows:
+            yield [json.dumps({"user_id": r.user_id, "last_active": r.last_active, "model_version": version,
+                               "source": r.source, "items": [i.to_dict() for i in r.items]}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+@requires(READ)
+async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
+    params = _query(request)
+    older = _int(params.get("older_than_hours"), "older_than_hours", 0, MAX_HOURS, 24)
+    within = _int(params.get("within_days"), "within_days", 1, MAX_DAYS, 7)
+    if older > within * 24:
+        raise bad_request(f"older_than_hours ({older}) must not exceed within_days * 24 ({within * 24})",
+                          "invalid_parameter", field="older_than_hours")
+    req = list_request(params, default_n=3)
+    now = _now(params)
+    current, index = await _index(request)
+    rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
+                           _filter(req, current))
+
+    def lines():
+        for chunk in rows:
+            yield [json.dumps({"user_id": r.user_id, "abandoned": [i.to_dict() for i in r.abandoned],
+                               "items": [i.to_dict() for i in r.items]}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+# -- per-customer blocks ---------------------------------------------------------------------
+@requires(READ)
+async def user_follow_up(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    params = _query(request)
+    if params.get("kind") is not None:
+        raise bad_request("kind is not accepted here: the block has a product list (items) and a content "
+                          "list (content)", "invalid_parameter", field="kind")
+    req = list_request(params, default_n=4)
+    content_n = _int(params.get("content_n"), "content_n", 0, MAX_N, 2)
+    current, index = await _index(request)
+    block = await asyncio.to_thread(follow_up, index.history, index.complements, index.attrs, user_id, req.n,
+                                    content_n, _filter(req, current), current.model)
+    return web.json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
+                              "purchased": [i.to_dict() for i in block.purchased],
+                              "items": [i.to_dict() for i in block.items],
+                              "content": [i.to_dict() for i in block.content]})
+
+
+@requires(READ)
+async def user_new_items(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    params = _query(request)
+    days = _int(params.get("days"), "days", 1, MAX_DAYS, 30)
+    req = list_request(params, default_n=10)
+    now = _now(params)
+    current, index = await _index(request)
+    block = await asyncio.to_thread(new_for_you, current.model, index.history, index.attrs, user_id, now, days,
+                                    req.n, _filter(req, current))
+    return web.json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
+                              "items": [i.to_dict() for i in block.items]})
+
+
+@requires(READ)
+async def user_buy_again(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    params = _query(request)
+    req = list_request(params, default_n=10)
+    now = _now(params)
+    current, index = await _index(request)
+    block = await asyncio.to_thread(buy_again, index.history, index.intervals, index.attrs, user_id, now, req.n,
+                                    _filter(req, current))
+    return web.json_response({"user_id": user_id, "source": block.source,
+                              "items": [i.to_dict() for i in block.items]})

@@ -1,0 +1,104 @@
+"""Win-back and abandoned carts on the demo store, checked against the raw events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recommender.campaigns import abandoned_carts, abandoned_pairs, lapsed_users, win_back
+from recommender.complements import Complements
+from recommender.events import EventTable
+from recommender.filters import ItemFilter
+from recommender.history import History
+from tests.recommender.conftest import DAY, NOW
+
+
+def setup(storefront, model, extra: EventTable | None = None):
+    events = storefront.events if extra is None else EventTable.concat([storefront.events, extra])
+    history = History.build(events, model.item_ids)
+    attrs = storefront.catalog.align(history.items)
+    return history, attrs, Complements.build(history, attrs.kind == "content")
+
+
+def test_lapsed_users_are_those_idle_in_the_window(storefront):
+    history = History.build(storefront.events)
+    last = storefront.events.to_frame().groupby("user_id")["timestamp"].max()
+    idle = (NOW - last) / DAY
+    expected = sorted(idle.index[(idle >= 240) & (idle <= 365)])
+    assert len(expected) > 10
+    assert list(history.users.ids[lapsed_users(history, NOW, 240, 365)]) == expected
+
+
+def test_win_back_chunks_lists_new_items_and_falls_back_for_strangers(storefront, trained):
+    model = trained("als")
+    old = pd.DataFrame({"user_id": ["gone-before-training"] * 2, "item_id": ["p00001", "p00002"],
+                        "type": ["view", "purchase"], "timestamp": [NOW - 300 * DAY, NOW - 299 * DAY]})
+    history, _, _ = setup(storefront, model, EventTable.from_frame(old))
+    # the model was trained without that customer: they get popular items, minus what they had
+    chunks = list(win_back(model, history, NOW, 240, 365, 4, ItemFilter(kind="product", max_per_category=1),
+                           chunk=10))
+    rows = [r for c in chunks for r in c]
+    assert len(chunks) > 1 and all(len(c) <= 10 for c in chunks)
+    assert [r.user_id for r in rows] == list(history.users.ids[lapsed_users(history, NOW, 240, 365)])
+    created = dict(zip(storefront.catalog.frame["item_id"], storefront.catalog.frame["created_at"]))
+    frame = storefront.events.to_frame()
+    for row in rows:
+        assert len(row.items) == 4 and all(i.kind == "product" for i in row.items)
+        assert len({i.category for i in row.items}) == 4  # the cap
+        for item in row.items:
+            assert item.extra["new"] == (created[item.item_id] > row.last_active)
+        if row.user_id == "gone-before-training":
+            assert row.source == "fallback"
+            assert not {"p00001", "p00002"} & {i.item_id for i in row.items}
+        else:
+            assert row.source == "personalized"
+            assert not set(frame.loc[frame["user_id"] == row.user_id, "item_id"]) & {i.item_id for i in row.items}
+    # among the candidates, new items are boosted: a new item never sits below an old one it outranked
+    assert any(i.extra["new"] for r in rows for i in r.items)
+
+
+def raw_abandoned(frame: pd.DataFrame, older_hours: float, within_days: float) -> set[tuple[str, str]]:
+    carts = frame[frame["type"] == "add_to_cart"].groupby(["user_id", "item_id"])["timestamp"].max()
+    buys = frame[frame["type"] == "purchase"].groupby(["user_id", "item_id"])["timestamp"].max()
+    joined = carts.to_frame("cart").join(buys.to_frame("buy"), how="left")
+    window = (joined["cart"] <= NOW - older_hours * 3600) & (joined["cart"] >= NOW - within_days * DAY)
+    return set(joined.index[window & (joined["buy"].isna() | (joined["buy"] < joined["cart"]))])
+
+
+def test_abandoned_pairs_match_an_independent_computation(storefront):
+    history = History.build(storefront.events)
+    users, items, _ = abandoned_pairs(history, NOW, 24, 400)
+    got = set(zip(history.users.ids[users], history.items.ids[items]))
+    expected = raw_abandoned(storefront.events.to_frame(), 24, 400)
+    assert len(expected) > 20 and got == expected
+    assert np.all(np.diff(users) >= 0)
+
+
+def test_cart_rules_on_hand_made_events():
+    rows = [("bought", "a", "add_to_cart", 10), ("bought", "a", "purchase", 9),        # bought after: no
+            ("rebought", "b", "purchase", 20), ("rebought", "b", "add_to_cart", 5),    # carted again: yes
+            ("fresh", "c", "add_to_cart", 0.5),                                      # under a day: no
+            ("recarted", "d", "add_to_cart", 5), ("recarted", "d", "add_to_cart", 0.2),  # cart still live
+            ("old", "e", "add_to_cart", 30)]                                         # outside 7 days: no
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "type", "days_ago"])
+    frame["timestamp"] = NOW - frame.pop("days_ago") * DAY
+    history = History.build(EventTable.from_frame(frame))
+    users, items, _ = abandoned_pairs(history, NOW, 24, 7)
+    assert set(zip(history.users.ids[users], history.items.ids[items])) == {("rebought", "b")}
+
+
+def test_abandoned_cart_complements_are_never_bought_or_carted(storefront, trained):
+    history, attrs, complements = setup(storefront, trained("als"))
+    frame = storefront.events.to_frame()
+    bought = frame[frame["type"] == "purchase"].groupby("user_id")["item_id"].agg(set)
+    chunks = list(abandoned_carts(history, complements, attrs, NOW, 24, 400, 3, chunk=25))
+    rows = [r for c in chunks for r in c]
+    assert len(chunks) > 1 and sum(bool(r.items) for r in rows) > len(rows) / 2
+    for row in rows:
+        ids = {i.item_id for i in row.items}
+        assert len(row.items) <= 3 and not ids & bought.get(row.user_id, set())
+        assert not ids & {i.item_id for i in row.abandoned}
+    # filters apply to the abandoned items too
+    coffee = [r for c in abandoned_carts(history, complements, attrs, NOW, 24, 400, 3,
+                                         ItemFilter(category="coffee")) for r in c]
+    assert coffee and all(i.category == "coffee" for r in coffee for i in r.abandoned + r.items)
