@@ -27,6 +27,7 @@ EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "rev
 EVENT_COLUMNS = ("user_id", "item_id", "type", "timestamp", "value")
 SECONDS_PER_DAY = 86_400.0
 MAX_REVIEW_VALUE = 5.0
+MAX_VALUE = float(np.finfo(np.float32).max)  # values are stored as float32
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
@@ -169,7 +170,7 @@ def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndar
     else:
         numeric = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
         given = column.notna().to_numpy()
-        bad = given & ~np.isfinite(numeric)
+        bad = given & ~(np.abs(numeric) <= MAX_VALUE)  # NaN, infinite, or beyond what float32 stores
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise InputError(f"value {column.iloc[row]!r} at row {row} is not a number", row, "value")

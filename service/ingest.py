@@ -26,12 +26,13 @@ import redis.asyncio as aioredis
 
 from recommender.errors import InputError
 from recommender.events import (
-    EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, SECONDS_PER_DAY, EventTable, EventWeights, event_confidence,
+    EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, MAX_VALUE, SECONDS_PER_DAY, EventTable, EventWeights, event_confidence,
 )
 from recommender.ids import MAX_ID_BYTES
 from service.cache import RECENT_LOG_MAXLEN, recent_log_key
 from service.errors import bad_request, json_records, located
 from service.keys import Keys
+from service.online import ONLINE_KEEP_SECONDS, attribution, utc_day
 from service.settings import Settings
 
 MAX_EVENTS = 10_000
@@ -42,8 +43,8 @@ _REVIEW = EVENT_TYPES.index("review")
 _IMPRESSION = EVENT_TYPES.index("impression")
 #: A user's shown set keeps at most this many items (the most recent), whatever the window.
 MAX_SHOWN = 500
-#: Daily online-feedback hashes outlive the longest report (GET /v1/stats/online?days=90).
-ONLINE_KEEP_SECONDS = 92 * 86_400
+_ATTRIBUTED = {"click": "clicks", "purchase": "purchases"}  # event type -> online counter it adds to
+_NONE = "\x02"  # "no recommendation_id" in the store script's fields
 _EXACT = 2 ** 53  # integers beyond this do not convert to float64 the same way everywhere
 
 
@@ -143,6 +144,8 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
         if stamp is None or value is None:
             return None
         users[k], items[k], types[k], stamps[k], values[k] = user, item, code, stamp, value
+    if not (np.abs(values) <= MAX_VALUE).all():  # would overflow float32: the pandas path names the event
+        return None
     single = values.astype(np.float32)
     if ((types == _REVIEW) & ((single < 0) | (single > MAX_REVIEW_VALUE))).any():
         return None
@@ -150,14 +153,15 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
 
 
 # KEYS: the event stream, the recent-events change log, today's online-feedback hash, one recent
-# hash per user, one shown set per user with impressions, then one "seen" key per client event id
-# and one "served" key per recommendation_id. ARGV: per event nine fields joined by \x1f: user,
-# item, type, timestamp and value (the last two as Python's repr, so the stream holds exactly the
-# floats parsed), its confidence weight, the KEYS index of its user's recent hash (of their shown
-# set for an impression; 0: none), the KEYS index of its seen key and of its served key (0: no
-# id); then the recent TTL, the change-log length, the users for the change log, the event-id TTL,
-# the length of the seen keys' prefix, the oldest impression time kept, the shown sets' TTL and
-# size, the length of the served keys' prefix, and the online hash's TTL. Ids never hold control
+# hash per user, one shown set per user with impressions, then one "seen" key per client event id.
+# ARGV: per event ten fields joined by \x1f: user, item, type, timestamp and value (the last two
+# as Python's repr, so the stream holds exactly the floats parsed), its confidence weight, the KEYS
+# index of its user's recent hash (of their shown set for an impression; 0: none), the KEYS index
+# of its seen key (0: no id), its recommendation_id and the `version|route` a click or purchase
+# counts for (\x02 for none: the pattern below skips empty fields, and ids never hold control
+# characters); then the recent TTL, the change-log length, the users for the change log, the
+# event-id TTL, the length of the seen keys' prefix, the oldest impression time kept, the shown
+# sets' TTL and size, and the online hash's TTL. Ids never hold control
 # characters, so the separators are safe. A handful of arguments instead of thousands: redis-py
 # packs every argument in Python, which cost more than everything else in the request.
 #
@@ -165,8 +169,8 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
 # after a lost 202) and is skipped: SET NX in the same script as the XADD, so "stored" and
 # "remembered as stored" can never disagree, even if Redis dies mid-request. An impression goes
 # to the shown set (ZADD GT: a late-arriving older impression never moves an item back in time),
-# not to the recent hash, so it is never taken for an interaction. A click or purchase whose
-# served key exists counts for the model version and route stored there.
+# not to the recent hash, so it is never taken for an interaction. A click or purchase answering
+# a recommendation_id counts for the version and route the id names (service.online).
 _STORE = r"""
 local f = {}
 for field in string.gmatch(ARGV[1], '[^\031]+') do
@@ -177,10 +181,8 @@ local shown = {}
 local stored = 0
 local attributed = 0
 local cut = tonumber(ARGV[6])
-local served_cut = tonumber(ARGV[10])
-for j = 1, #f, 9 do
+for j = 1, #f, 10 do
   local seen = tonumber(f[j + 7])
-  local served = tonumber(f[j + 8])
   local fresh = true
   if seen > 0 then
     fresh = redis.call('SET', KEYS[seen], '1', 'NX', 'EX', ARGV[5])
@@ -191,9 +193,9 @@ for j = 1, #f, 9 do
       entry[#entry + 1] = 'e'
       entry[#entry + 1] = string.sub(KEYS[seen], cut + 1)
     end
-    if served > 0 then
+    if f[j + 8] ~= '\002' then
       entry[#entry + 1] = 'r'
-      entry[#entry + 1] = string.sub(KEYS[served], served_cut + 1)
+      entry[#entry + 1] = f[j + 8]
     end
     redis.call('XADD', KEYS[1], '*', unpack(entry))
     local k = tonumber(f[j + 6])
@@ -206,16 +208,9 @@ for j = 1, #f, 9 do
       redis.call('HINCRBYFLOAT', KEYS[k], f[j + 1], f[j + 5])
       touched[k] = true
     end
-    if served > 0 and (f[j + 2] == 'click' or f[j + 2] == 'purchase') then
-      local what = redis.call('GET', KEYS[served])
-      if what then
-        local counter = 'clicks'
-        if f[j + 2] == 'purchase' then
-          counter = 'purchases'
-        end
-        redis.call('HINCRBY', KEYS[3], what .. '|' .. counter, 1)
-        attributed = attributed + 1
-      end
+    if f[j + 9] ~= '\002' then
+      redis.call('HINCRBY', KEYS[3], f[j + 9], 1)
+      attributed = attributed + 1
     end
     stored = stored + 1
   end
@@ -229,7 +224,7 @@ for k in pairs(shown) do
   redis.call('EXPIRE', KEYS[k], ARGV[8])
 end
 if attributed > 0 then
-  redis.call('EXPIRE', KEYS[3], ARGV[11])
+  redis.call('EXPIRE', KEYS[3], ARGV[10])
 end
 if stored > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4])
@@ -258,7 +253,7 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
         for user in events.user_ids[events.types == _IMPRESSION].tolist():
             if user not in shown_slot:
                 shown_slot[user] = 4 + len(user_slot) + len(shown_slot)
-    first_id = 4 + len(user_slot) + len(shown_slot)  # where the seen and served keys start
+    first_id = 4 + len(user_slot) + len(shown_slot)  # where the seen keys start
     id_keys: dict[str, int] = {}
     fields: list[str] = []
     event_ids = batch.event_ids or [None] * len(events)
@@ -266,25 +261,23 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
     for user, item, kind, stamp, value, weight, event_id, recommendation_id in zip(
             users, events.item_ids.tolist(), types.tolist(), events.timestamps.tolist(), events.values.tolist(),
             confidence.tolist(), event_ids, recommendation_ids):
-        seen = served = 0
+        seen = 0
         if event_id is not None:
             seen = id_keys.setdefault(keys.event_seen(event_id), first_id + len(id_keys))
-        if recommendation_id is not None:
-            served = id_keys.setdefault(keys.served(recommendation_id), first_id + len(id_keys))
+        counts_for = _NONE
+        if recommendation_id is not None and kind in _ATTRIBUTED:
+            counts_for = attribution(recommendation_id, now, online_days)
+            counts_for = _NONE if counts_for is None else f"{counts_for}|{_ATTRIBUTED[kind]}"
         slot = shown_slot.get(user, 0) if kind == "impression" else user_slot[user]
-        fields += (user, item, kind, repr(stamp), repr(value), repr(weight), str(slot), str(seen), str(served))
+        fields += (user, item, kind, repr(stamp), repr(value), repr(weight), str(slot), str(seen),
+                   _NONE if recommendation_id is None else recommendation_id, counts_for)
     script_keys = [keys.events, recent_log_key(keys.prefix), keys.online(utc_day(now)),
                    *(keys.recent(u) for u in user_slot), *(keys.shown(u) for u in shown_slot), *id_keys]
     return int(await redis.eval(
         _STORE, len(script_keys), *script_keys, "\x1f".join(fields), int(recent_ttl), RECENT_LOG_MAXLEN,
         "\n".join(user_slot), int(event_id_ttl), len(keys.event_seen("")),
         repr(now - fatigue_days * SECONDS_PER_DAY), max(int(fatigue_days * SECONDS_PER_DAY), 1), MAX_SHOWN,
-        len(keys.served("")), ONLINE_KEEP_SECONDS))
-
-
-def utc_day(timestamp: float) -> str:
-    """YYYY-MM-DD of an epoch time in UTC: the online-feedback counters are kept per day."""
-    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+        ONLINE_KEEP_SECONDS))
 
 
 def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> EventTable:

@@ -59,10 +59,6 @@ class Keys:
         """Sorted set item_id -> when it was last shown to the user, trimmed to RECS_FATIGUE_DAYS."""
         return f"{self.prefix}:shown:{user_id}"
 
-    def served(self, recommendation_id: str) -> str:
-        """"model version|route" of a served response, so a later click or purchase can be attributed."""
-        return f"{self.prefix}:served:{recommendation_id}"
-
     def online(self, day: str) -> str:
         """Hash "{version}|{route}|{impressions, clicks or purchases}" -> count, for one UTC day (YYYY-MM-DD)."""
         return f"{self.prefix}:online:{day}"

@@ -1,19 +1,20 @@
 """Online feedback: what each model version and route served, and the clicks and purchases that
 came back for it.
 
-Every personalized response carries a `recommendation_id`. Serving it adds the number of items
-shown to a per-day counter `{version}|{route}|impressions` (service.keys.Keys.online) and
-remembers `recommendation_id -> version|route` for RECS_ONLINE_DAYS; a later click or purchase
-event carrying that id increments `clicks` or `purchases` of the same version and route
-(service.ingest's store script, atomically with storing the event).
+Every personalized response carries a `recommendation_id` that says where it came from:
+`{route}.{model version}.{served at, hex epoch seconds}{random hex}`. A click or purchase event
+carrying one counts for that version and route (service.ingest's store script, atomically with
+storing the event, and never twice for a retried event), if it was served within
+RECS_ONLINE_DAYS. So nothing is stored per response: an earlier design kept an id -> version key
+per response, which at a few thousand responses a second is hundreds of millions of Redis keys a
+week. Ids are not secret; only clients with a write key send events, so a forged id can only
+skew the statistics of the store that forged it.
 
-The serving side never waits for Redis: responses hand their records to a bounded in-process
-queue that one background task writes, many responses per pipelined round trip. The trade-off,
-chosen so a hot cached request stays at zero Redis round trips: a record can be lost (the queue
-is full, Redis fails, the process dies before the next write; each counted in
-encore_online_records_dropped_total), and a click sent within milliseconds of its response may
-arrive before the id is written and then is not attributed. Counts are for comparing versions
-and routes, not for billing.
+Impressions (items shown per version and route) are tallied in process and added to the daily
+hash `encore:online:{YYYY-MM-DD}` every FLUSH_SECONDS in one MULTI/EXEC: a hot request does no
+Redis work for them. If Redis is away the tallies wait for the next flush; they are lost only if
+the process dies in between (at most FLUSH_SECONDS of impressions). Counts are for comparing
+versions and routes, not for billing.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import secrets
 import time
-import uuid
 from collections import Counter as Tally
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -32,114 +34,97 @@ from aiohttp import web
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from service.ingest import ONLINE_KEEP_SECONDS, utc_day
 from service.keys import Keys
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
-#: Recommendation ids waiting to be written, at most; past it new records are dropped (and counted).
-MAX_PENDING_IDS = 200_000
-#: Commands per pipeline when writing records.
-WRITE_CHUNK = 2000
+FLUSH_SECONDS = 1.0
 MAX_DAYS = 90
+#: Daily online-feedback hashes outlive the longest report (GET /v1/stats/online?days=90).
+ONLINE_KEEP_SECONDS = 92 * 86_400
 COUNTERS = ("impressions", "clicks", "purchases")
+ROUTES = ("recommendations", "batch")
+_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+_STAMP = re.compile(r"[0-9a-f]{8}[0-9a-f]{8}")
 
 
-def new_recommendation_id() -> str:
-    return uuid.uuid4().hex
+def utc_day(timestamp: float) -> str:
+    """YYYY-MM-DD of an epoch time in UTC: the online-feedback counters are kept per day."""
+    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
 
 
-@dataclass(frozen=True)
-class Served:
-    """Responses of one model version and route: their ids and how many items they showed."""
+def new_recommendation_id(version: str, route: str, now: float | None = None) -> str:
+    served_at = int(time.time() if now is None else now)
+    return f"{route}.{version}.{served_at:08x}{secrets.token_hex(4)}"
 
-    version: str
-    route: str
-    recommendation_ids: tuple[str, ...]
-    impressions: int
-    at: float
+
+def attribution(recommendation_id: str, now: float, window_days: float) -> str | None:
+    """`version|route` a recommendation_id was served by, if it is one of ours and was served in the
+    last `window_days` (an hour of clock skew tolerated); None otherwise."""
+    route, _, rest = recommendation_id.partition(".")
+    version, _, stamp = rest.partition(".")
+    if route not in ROUTES or not _VERSION.fullmatch(version) or not _STAMP.fullmatch(stamp):
+        return None
+    served_at = int(stamp[:8], 16)
+    if not now - window_days * 86_400 <= served_at <= now + 3600:
+        return None
+    return f"{version}|{route}"
 
 
 class OnlineRecorder:
-    """The bounded queue of served records and the task that writes them to Redis."""
+    """Impressions per day, version and route, tallied in process and flushed to Redis."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, metrics: Metrics, remember_seconds: float) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, metrics: Metrics) -> None:
         self.redis, self.keys = redis, keys
-        self.remember_seconds = max(int(remember_seconds), 1)
-        self._pending: list[Served] = []
-        self._pending_ids = 0
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._totals: Tally[tuple[str, str]] = Tally()
+        self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
-        registry = metrics.registry
-        self._dropped = _counter(registry, "encore_online_records_dropped_total",
-                                 "Served-response records not written (queue full or Redis error): their "
-                                 "impressions are not counted and their clicks not attributed")
+        self._failures = _counter(metrics.registry, "encore_online_flush_failures_total",
+                                  "Impression flushes that failed (the tallies are kept for the next one)")
 
-    def served(self, version: str, route: str, recommendation_ids: Sequence[str], impressions: int) -> None:
-        """Queue a record; never blocks, never raises (a full queue drops it)."""
-        if self._pending_ids + len(recommendation_ids) > MAX_PENDING_IDS:
-            self._dropped.inc(len(recommendation_ids) or 1)
-            return
-        self._pending.append(Served(version, route, tuple(recommendation_ids), impressions, time.time()))
-        self._pending_ids += len(recommendation_ids)
-        self._idle.clear()
-        self._wake.set()
+    def served(self, version: str, route: str, impressions: int, now: float | None = None) -> None:
+        """Count what a response showed; never blocks, never raises."""
+        day = utc_day(time.time() if now is None else now)
+        self._totals[(day, f"{version}|{route}|impressions")] += impressions
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="encore-online-recorder")
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Write what is queued (up to `timeout` seconds), then stop the task."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.flush(), timeout)
+        """Stop the task, then write what is tallied (for up to `timeout` seconds)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-    async def flush(self) -> None:
-        """Return once everything queued before the call has been written (or dropped)."""
-        await self._idle.wait()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout)
 
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._pending, self._pending_ids = self._pending, [], 0
-            if batch:
-                try:
-                    await self._write(batch)
-                except (RedisError, OSError) as exc:
-                    self._dropped.inc(sum(len(s.recommendation_ids) or 1 for s in batch))
-                    log.warning("could not record %d served responses: %s", len(batch), exc)
-            if not self._pending:
-                self._idle.set()
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self.flush()
 
-    async def _write(self, batch: list[Served]) -> None:
-        totals: Tally[tuple[str, str]] = Tally()
-        for served in batch:
-            totals[(utc_day(served.at), f"{served.version}|{served.route}|impressions")] += served.impressions
-        commands: list[tuple] = []
-        for (day, field), count in totals.items():
-            commands.append(("hincrby", self.keys.online(day), field, count))
-        for day in {day for day, _ in totals}:
-            commands.append(("expire", self.keys.online(day), ONLINE_KEEP_SECONDS))
-        for served in batch:
-            value = f"{served.version}|{served.route}"
-            commands.extend(("set", self.keys.served(rid), value, self.remember_seconds)
-                            for rid in served.recommendation_ids)
-        for start in range(0, len(commands), WRITE_CHUNK):
-            pipe = self.redis.pipeline(transaction=False)
-            for name, *args in commands[start:start + WRITE_CHUNK]:
-                if name == "set":
-                    pipe.set(args[0], args[1], ex=args[2])
-                else:
-                    getattr(pipe, name)(*args)
-            await pipe.execute()
+    async def flush(self) -> bool:
+        """Add the tallies to Redis in one transaction; on failure keep them for the next flush."""
+        async with self._lock:
+            totals, self._totals = self._totals, Tally()
+            if not totals:
+                return True
+            try:
+                pipe = self.redis.pipeline(transaction=True)
+                for (day, field), count in totals.items():
+                    pipe.hincrby(self.keys.online(day), field, count)
+                for day in {day for day, _ in totals}:
+                    pipe.expire(self.keys.online(day), ONLINE_KEEP_SECONDS)
+                await pipe.execute()
+                return True
+            except (RedisError, OSError) as exc:
+                self._totals.update(totals)  # all or nothing (MULTI/EXEC): safe to add again later
+                self._failures.inc()
+                log.warning("could not record impressions of %d version/route pairs: %s", len(totals), exc)
+                return False
 
 
 @dataclass
@@ -209,10 +194,10 @@ ONLINE = web.AppKey("online", OnlineRecorder)
 
 async def online_ctx(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context (after serving_ctx): the recorder's task runs while the app serves, and
-    what is still queued at shutdown is written (for up to 5 s) before Redis is closed."""
-    from service.app_keys import METRICS, REDIS, REDIS_KEYS, SETTINGS
+    what is still tallied at shutdown is written (for up to 5 s) before Redis is closed."""
+    from service.app_keys import METRICS, REDIS, REDIS_KEYS
 
-    recorder = OnlineRecorder(app[REDIS], app[REDIS_KEYS], app[METRICS], app[SETTINGS].online_days * 86_400)
+    recorder = OnlineRecorder(app[REDIS], app[REDIS_KEYS], app[METRICS])
     app[ONLINE] = recorder
     recorder.start()
     yield

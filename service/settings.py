@@ -38,7 +38,7 @@ class Settings:
     recent_ttl: float = 30 * 86400.0  # per-user events since training, for filtering and fold-in
     event_id_ttl: float = 86400.0  # how long a client's event_id is remembered to drop a retried copy
     fatigue_days: float = 14.0  # items shown to a customer this recently go behind unshown ones (0: off)
-    online_days: float = 7.0  # how long a recommendation_id is remembered, to attribute clicks and purchases
+    online_days: float = 7.0  # clicks and purchases count for a response served at most this many days before
     lock_ttl: float = 900.0
     max_body_bytes: int = 1024 * 1024
     rate_limit: float = 500.0  # requests per second per key (0 disables); token bucket in Redis

@@ -90,12 +90,10 @@ def personal_request(params: dict, default_n: int = 10) -> ListRequest:
 
 def served(request: web.Request, version: str, route: str, results: list[ListResult],
            recommendation_id: str | None = None) -> str:
-    """Give a response its recommendation_id and count what it shows (service.online; queued,
-    never waits for Redis, never fails the response)."""
-    rid = recommendation_id or new_recommendation_id()
-    request.app[ONLINE].served(version, route, () if recommendation_id else (rid,),
-                               sum(len(r.items) for r in results))
-    return rid
+    """Give a response its recommendation_id and count what it shows (service.online: tallied in
+    process, never waits for Redis, never fails the response)."""
+    request.app[ONLINE].served(version, route, sum(len(r.items) for r in results))
+    return recommendation_id or new_recommendation_id(version, route)
 
 
 async def read_json(request: web.Request, max_bytes: int | None = None) -> object:

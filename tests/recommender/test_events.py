@@ -292,6 +292,7 @@ def test_good_frame_is_accepted():
     ("item_id", "bad\nid", "item_id at row 1 contains control characters"),
     ("user_id", "bad\x01id", "user_id at row 1 contains control characters"),
     ("value", "lots", "value 'lots' at row 1 is not a number"),
+    ("value", 1e300, "at row 1 is not a number"),  # beyond float32: stored it would be inf and poison training
     ("timestamp", "yesterday", "timestamp 'yesterday' at row 1"),
     ("timestamp", "2023-13-45T99:00:00Z", "at row 1"),
 ])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -191,7 +190,8 @@ async def test_clicks_and_purchases_are_attributed_to_version_and_route(client, 
     user = _heavy_users(demo, 1)[0]
     body = await (await client.get(f"/v1/users/{user}/recommendations?n=4")).json()
     rid, version = body["recommendation_id"], body["model_version"]
-    assert len(rid) == 32 and int(rid, 16) >= 0
+    route, served_version, stamp = rid.split(".")
+    assert (route, served_version) == ("recommendations", version) and abs(int(stamp[:8], 16) - time.time()) < 60
     other = (await (await client.get(f"/v1/users/{user}/recommendations?n=4")).json())["recommendation_id"]
     assert other != rid
 
@@ -206,7 +206,9 @@ async def test_clicks_and_purchases_are_attributed_to_version_and_route(client, 
               {"user_id": user, "item_id": item, "type": "click", "recommendation_id": rid, "event_id": "c-1"},
               {"user_id": user, "item_id": item, "type": "purchase", "recommendation_id": rid},
               {"user_id": user, "item_id": item, "type": "view", "recommendation_id": rid},
-              {"user_id": user, "item_id": item, "type": "click", "recommendation_id": "never-served"}]
+              {"user_id": user, "item_id": item, "type": "click", "recommendation_id": "never-served"},
+              {"user_id": user, "item_id": item, "type": "click",  # ours, but served too long ago
+               "recommendation_id": f"recommendations.{version}.{int(time.time() - 8 * 86400):08x}00000000"}]
     assert (await client.post("/v1/events", json=events, headers=AUTH_WRITE)).status == 202
     assert (await client.post("/v1/events", json=events[1], headers=AUTH_WRITE)).status == 202  # a retry
     stats = await _stats(client, 1)
@@ -264,15 +266,20 @@ async def test_recommendation_ids_are_stored_with_the_event(client, settings):
     sync.close()
 
 
-async def test_recorder_survives_redis_errors(redis_url):
+async def test_impression_tallies_wait_out_a_redis_error_and_are_then_written(redis_url):
     broken = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
     metrics = Metrics()
-    recorder = OnlineRecorder(broken, Keys(), metrics, 60)
-    recorder.start()
-    recorder.served("v1", "recommendations", ["a" * 32], 5)  # never raises, never blocks
-    await asyncio.wait_for(recorder.flush(), 10)
-    assert metrics.registry.get_sample_value("encore_online_records_dropped_total") == 1
-    await recorder.stop()
+    recorder = OnlineRecorder(broken, Keys(), metrics)
+    recorder.served("20261123T000000Z-0000abcd", "recommendations", 5)  # never raises, never blocks
+    assert not await recorder.flush()
+    assert metrics.registry.get_sample_value("encore_online_flush_failures_total") == 1
+    recorder.served("20261123T000000Z-0000abcd", "recommendations", 2)
+    working = aioredis.Redis.from_url(redis_url)
+    recorder.redis = working
+    assert await recorder.flush()
+    (day,) = [k.decode() for k in await working.keys("encore:online:*")]
+    assert await working.hgetall(day) == {b"20261123T000000Z-0000abcd|recommendations|impressions": b"7"}
+    await working.aclose()
     await broken.aclose()
 
 
@@ -280,17 +287,13 @@ async def test_recommendations_still_answer_when_recording_fails(client, demo, m
     from service.online import ONLINE
 
     recorder = client.app[ONLINE]
-
-    async def fail(batch):
-        raise redis.exceptions.ConnectionError("gone")
-
-    monkeypatch.setattr(recorder, "_write", fail)
+    monkeypatch.setattr(recorder, "redis", aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     user = _heavy_users(demo, 1)[0]
     for _ in range(3):
         response = await client.get(f"/v1/users/{user}/recommendations?n=3")
         assert response.status == 200 and (await response.json())["recommendation_id"]
-        await asyncio.wait_for(recorder.flush(), 10)
-    assert client.app[METRICS].registry.get_sample_value("encore_online_records_dropped_total") == 3
+        assert not await recorder.flush()
+    assert client.app[METRICS].registry.get_sample_value("encore_online_flush_failures_total") >= 3
 
 
 async def test_training_on_impressions_adds_no_users_and_keeps_them_demoted(client, demo):

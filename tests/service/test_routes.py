@@ -155,6 +155,7 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
     ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "yesterday-ish"}, "timestamp"),
     ({"user_id": "u", "item_id": "p1", "type": "review", "value": 9}, "value"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "value": "lots"}, "value"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "value": 1e300}, "value"),  # float32 would make it inf
     ({"user_id": "u" * 300, "item_id": "p1", "type": "view"}, "user_id"),
     ({"user_id": "u\n1", "item_id": "p1", "type": "view"}, "user_id"),
     ({"user_id": 12, "item_id": "p1", "type": "view"}, "user_id"),
