@@ -153,7 +153,9 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
 
 
 # KEYS: the event stream, the recent-events change log, today's online-feedback hash, one recent
-# hash per user, one shown set per user with impressions, then one "seen" key per client event id.
+# hash per user followed by its stream-id hash (item -> id of the item's newest event, so training can
+# drop what it folded: service.training_job), one shown set per user with impressions, then one
+# "seen" key per client event id.
 # ARGV: per event ten fields joined by \x1f: user, item, type, timestamp and value (the last two
 # as Python's repr, so the stream holds exactly the floats parsed), its confidence weight, the KEYS
 # index of its user's recent hash (of their shown set for an impression; 0: none), the KEYS index
@@ -197,7 +199,7 @@ for j = 1, #f, 10 do
       entry[#entry + 1] = 'r'
       entry[#entry + 1] = f[j + 8]
     end
-    redis.call('XADD', KEYS[1], '*', unpack(entry))
+    local id = redis.call('XADD', KEYS[1], '*', unpack(entry))
     local k = tonumber(f[j + 6])
     if f[j + 2] == 'impression' then
       if k > 0 then
@@ -206,6 +208,7 @@ for j = 1, #f, 10 do
       end
     else
       redis.call('HINCRBYFLOAT', KEYS[k], f[j + 1], f[j + 5])
+      redis.call('HSET', KEYS[k + 1], f[j + 1], id)
       touched[k] = true
     end
     if f[j + 9] ~= '\002' then
@@ -217,6 +220,7 @@ for j = 1, #f, 10 do
 end
 for k in pairs(touched) do
   redis.call('EXPIRE', KEYS[k], ARGV[2])
+  redis.call('EXPIRE', KEYS[k + 1], ARGV[2])
 end
 for k in pairs(shown) do
   redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. ARGV[7])
@@ -247,13 +251,13 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
     user_slot: dict[str, int] = {}
     for user in users:
         if user not in user_slot:
-            user_slot[user] = 4 + len(user_slot)  # KEYS are 1-based; stream, change log, online hash first
+            user_slot[user] = 4 + 2 * len(user_slot)  # 1-based; stream, change log, online hash first
     shown_slot: dict[str, int] = {}
     if fatigue_days > 0:
         for user in events.user_ids[events.types == _IMPRESSION].tolist():
             if user not in shown_slot:
-                shown_slot[user] = 4 + len(user_slot) + len(shown_slot)
-    first_id = 4 + len(user_slot) + len(shown_slot)  # where the seen keys start
+                shown_slot[user] = 4 + 2 * len(user_slot) + len(shown_slot)
+    first_id = 4 + 2 * len(user_slot) + len(shown_slot)  # where the seen keys start
     id_keys: dict[str, int] = {}
     fields: list[str] = []
     event_ids = batch.event_ids or [None] * len(events)
@@ -272,7 +276,8 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
         fields += (user, item, kind, repr(stamp), repr(value), repr(weight), str(slot), str(seen),
                    _NONE if recommendation_id is None else recommendation_id, counts_for)
     script_keys = [keys.events, recent_log_key(keys.prefix), keys.online(utc_day(now)),
-                   *(keys.recent(u) for u in user_slot), *(keys.shown(u) for u in shown_slot), *id_keys]
+                   *(key for u in user_slot for key in (keys.recent(u), keys.recent_ids(u))),
+                   *(keys.shown(u) for u in shown_slot), *id_keys]
     return int(await redis.eval(
         _STORE, len(script_keys), *script_keys, "\x1f".join(fields), int(recent_ttl), RECENT_LOG_MAXLEN,
         "\n".join(user_slot), int(event_id_ttl), len(keys.event_seen("")),

@@ -51,6 +51,11 @@ class Keys:
         """Hash item_id -> weight of a user's events since they were last trained on."""
         return f"{self.prefix}:recent:{user_id}"
 
+    def recent_ids(self, user_id: str) -> str:
+        """Hash item_id -> stream id of the newest event behind `recent`'s entry, so training can drop
+        exactly the entries it folded into the model."""
+        return f"{self.prefix}:recent-ids:{user_id}"
+
     def event_seen(self, event_id: str) -> str:
         """Set when an event carrying this client id was stored, so a retry is not stored twice."""
         return f"{self.prefix}:seen:{event_id}"

@@ -38,7 +38,7 @@ from recommender.errors import InputError
 from recommender.evaluation import temporal_split, train_and_evaluate
 from recommender.events import EventTable, EventWeights, build_matrix, read_events
 from recommender.models import Recommender
-from service.cache import write_lists
+from service.cache import RECENT_LOG_MAXLEN, recent_log_key, write_lists
 from service.catalog_store import load_catalog, upsert_items
 from service.ingest import stream_entries_to_table
 from service.keys import Keys
@@ -48,6 +48,7 @@ from service.snapshot import START, Snapshot, load_snapshot, save_snapshot
 log = logging.getLogger(__name__)
 STREAM_PAGE = 10_000
 PRECOMPUTE_CHUNK = 5_000
+FORGET_CHUNK = 1_000
 _PR_SET_PDEATHSIG = 1
 
 
@@ -119,7 +120,42 @@ async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> 
             pipe.xtrim(keys.events, minid=last_id, approximate=False)
             pipe.xdel(keys.events, last_id)
             await pipe.execute()
+        if pages:
+            await forget_folded(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), last_id)
     return snapshot
+
+
+# KEYS: the recent-events change log, then per user their recent hash and its stream-id hash.
+# ARGV: the newest folded stream id's milliseconds and sequence, the change-log length, the users.
+# Entries whose newest event is at or before that id are in the snapshot now: dropped. Ingestion
+# gives every later event a larger stream id, so nothing newer can be dropped, whatever the timing.
+_FORGET = r"""
+local ms, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
+for k = 2, #KEYS, 2 do
+  local ids = redis.call('HGETALL', KEYS[k + 1])
+  for j = 1, #ids, 2 do
+    local m, s = string.match(ids[j + 1], '(%d+)-(%d+)')
+    m, s = tonumber(m), tonumber(s)
+    if m < ms or (m == ms and s <= seq) then
+      redis.call('HDEL', KEYS[k], ids[j])
+      redis.call('HDEL', KEYS[k + 1], ids[j])
+    end
+  end
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4])
+return 1
+"""
+
+
+async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, last_id: str) -> None:
+    """Drop from users' since-training events what the snapshot now holds, so those hashes (and the
+    replicas' caches of them, told through the change log) stay as small as the events since the
+    last training, not a month of them."""
+    ms, seq = last_id.split("-")
+    for start in range(0, len(users), FORGET_CHUNK):
+        chunk = users[start:start + FORGET_CHUNK].tolist()
+        script_keys = [recent_log_key(keys.prefix), *(k for u in chunk for k in (keys.recent(u), keys.recent_ids(u)))]
+        await redis.eval(_FORGET, len(script_keys), *script_keys, ms, seq, RECENT_LOG_MAXLEN, "\n".join(chunk))
 
 
 async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings) -> EventTable:

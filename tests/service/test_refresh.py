@@ -97,6 +97,8 @@ async def test_a_training_process_killed_mid_run_is_reported_and_the_next_run_tr
     assert report.outcome == "failed" and "died" in report.message
     assert await _version(client) == before
     assert (await client.get("/v1/users/u000001/recommendations")).status == 200
+    await client.post("/v1/events", json={"user_id": "new-one", "item_id": "p00001", "type": "view"},
+                      headers=AUTH_WRITE)  # new data, so a new version (ids hash the model)
     assert (await refresher.train("retry")).outcome == "trained"
     assert await _version(client) != before
 
@@ -158,3 +160,25 @@ async def test_training_moves_every_streamed_event_into_the_snapshot_exactly_onc
     await client.post("/v1/events", json=events[:3], headers=AUTH_WRITE)
     await client.app[REFRESHER].train("again")
     assert len(load_snapshot(settings.models_path / "snapshot.npz").events) == len(demo[0].events) + 28
+
+
+async def test_training_drops_what_it_folded_from_the_since_training_events(client, settings):
+    user = "u000003"
+    before = [{"user_id": user, "item_id": "p00001", "type": "view"},
+              {"user_id": user, "item_id": "p00002", "type": "purchase"}]
+    await client.post("/v1/events", json=before, headers=AUTH_WRITE)
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert set(r.hkeys(f"encore:recent:{user}")) == {b"p00001", b"p00002"}
+        log_length = r.xlen("encore:recent-log")
+        assert (await client.app[REFRESHER].train("fold")).outcome == "trained"
+        assert r.hgetall(f"encore:recent:{user}") == {} and r.hgetall(f"encore:recent-ids:{user}") == {}
+        assert r.xlen("encore:recent-log") > log_length  # replicas drop their cached copy
+    after = {"user_id": user, "item_id": "p00003", "type": "view"}
+    await client.post("/v1/events", json=after, headers=AUTH_WRITE)
+    await client.app[REFRESHER].train("nothing new for this user")  # folds p00003 too
+    await client.post("/v1/events", json={**after, "item_id": "p00004"}, headers=AUTH_WRITE)
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert set(r.hkeys(f"encore:recent:{user}")) == {b"p00004"}  # only what came after the last fold
+    # the served list still leaves out what the user just saw
+    items = (await (await client.get(f"/v1/users/{user}/recommendations?n=20")).json())["items"]
+    assert "p00004" not in {i["item_id"] for i in items}
