@@ -12,7 +12,6 @@ only moves the windows, every event known still counts (see recommender.campaign
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 from aiohttp import web
@@ -25,6 +24,7 @@ from service.auth import READ, requires
 from service.errors import bad_request
 from service.history_store import HISTORY, RetentionIndex
 from service.model_state import ServingModel
+from service.responses import dumps, json_response
 from service.serving import ListRequest
 from service.views import MAX_N, NDJSON, _int, _query, check_id, list_request
 
@@ -59,7 +59,7 @@ async def _stream(request: web.Request, chunks) -> web.StreamResponse:
         if lines is None:
             break
         if lines:
-            await response.write(("\n".join(lines) + "\n").encode())  # waits for the client to drain
+            await response.write(b"\n".join(lines) + b"\n")  # waits for the client to drain
     await response.write_eof()
     return response
 
@@ -81,8 +81,8 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
 
     def lines():
         for chunk in rows:
-            yield [json.dumps({"user_id": r.user_id, "last_active": r.last_active, "model_version": version,
-                               "source": r.source, "items": [i.to_dict() for i in r.items]}) for r in chunk]
+            yield [dumps({"user_id": r.user_id, "last_active": r.last_active, "model_version": version,
+                           "source": r.source, "items": [i.to_dict() for i in r.items]}) for r in chunk]
 
     return await _stream(request, lines())
 
@@ -103,8 +103,8 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
 
     def lines():
         for chunk in rows:
-            yield [json.dumps({"user_id": r.user_id, "abandoned": [i.to_dict() for i in r.abandoned],
-                               "items": [i.to_dict() for i in r.items]}) for r in chunk]
+            yield [dumps({"user_id": r.user_id, "abandoned": [i.to_dict() for i in r.abandoned],
+                           "items": [i.to_dict() for i in r.items]}) for r in chunk]
 
     return await _stream(request, lines())
 
@@ -122,7 +122,7 @@ async def user_follow_up(request: web.Request) -> web.Response:
     current, index = await _index(request)
     block = await asyncio.to_thread(follow_up, index.history, index.complements, index.attrs, user_id, req.n,
                                     content_n, _filter(req, current), current.model)
-    return web.json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
+    return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
                               "purchased": [i.to_dict() for i in block.purchased],
                               "items": [i.to_dict() for i in block.items],
                               "content": [i.to_dict() for i in block.content]})
@@ -138,7 +138,7 @@ async def user_new_items(request: web.Request) -> web.Response:
     current, index = await _index(request)
     block = await asyncio.to_thread(new_for_you, current.model, index.history, index.attrs, user_id, now, days,
                                     req.n, _filter(req, current))
-    return web.json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
+    return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
                               "items": [i.to_dict() for i in block.items]})
 
 
@@ -151,5 +151,5 @@ async def user_buy_again(request: web.Request) -> web.Response:
     current, index = await _index(request)
     block = await asyncio.to_thread(buy_again, index.history, index.intervals, index.attrs, user_id, now, req.n,
                                     _filter(req, current))
-    return web.json_response({"user_id": user_id, "source": block.source,
+    return json_response({"user_id": user_id, "source": block.source,
                               "items": [i.to_dict() for i in block.items]})
