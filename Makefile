@@ -6,13 +6,23 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= data/demo
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: demo test test-slow bench soak redis-server clean
+.PHONY: demo test test-slow bench soak redis-server java clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $@
+
+# The Spark trainer (RECS_TRAINER=spark) and its slow tests: the extra, and Java from Debian.
+$(VENV)/.spark-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,bench,spark]'
+	touch $@
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		echo "installing a Java runtime with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -25,7 +35,7 @@ demo: $(VENV)/.installed redis-server
 test: $(VENV)/.installed redis-server
 	$(PY) -m pytest -q
 
-test-slow: $(VENV)/.installed redis-server
+test-slow: $(VENV)/.installed $(VENV)/.spark-installed redis-server java
 	$(PY) -m pytest -q -m slow
 
 bench: $(VENV)/.installed redis-server

@@ -20,6 +20,7 @@ What it does, start to finish:
     python -m benchmarks.serve --rounds 3               # median of three passes over the routes
     python -m benchmarks.serve --workdir /tmp/encore-serve   # keep (and reuse) the trained service
     python -m benchmarks.serve --profile /tmp/profiles  # py-spy record the service on each route
+    python -m benchmarks.serve --workers 2              # python -m service --workers 2 (RSS and PSS per worker)
 
 Only loopback is ever a load target. The machine may be shared: compare the ratios of one run
 (every route against the bare endpoints measured minutes apart), not absolute numbers across runs.
@@ -151,6 +152,21 @@ def wait_http(child: Child, url: str, timeout: float, desc: str) -> None:
             time.sleep(0.5)
             bar.update(int(time.monotonic() - began) - bar.n)
     raise BenchError(f"{child.name} was not ready at {url} after {timeout:.0f}s (log: {child.log})")
+
+
+def wait_workers(child: Child, base: str, workers: int, timeout: float = 120) -> None:
+    """Until `workers` distinct processes answered /healthz with one model version (one ready worker
+    makes /readyz answer 200 while another may still be loading)."""
+    deadline = time.monotonic() + timeout
+    seen: dict[int, str | None] = {}
+    while time.monotonic() < deadline:
+        child.check_alive()
+        body = json.loads(http("GET", f"{base}/healthz", timeout=5)[1])
+        seen[body["pid"]] = body["model_version"]
+        if len(seen) == workers and len(set(seen.values())) == 1 and None not in seen.values():
+            return
+        time.sleep(0.05)
+    raise BenchError(f"not all {workers} workers served one model after {timeout:.0f}s: {seen}")
 
 
 def start_redis(workdir: Path, port: int) -> tuple[Child, str]:
@@ -399,10 +415,22 @@ def service_counters(base: str) -> dict[str, float]:
     return out
 
 
-def drain(base: str, timeout: float = 300) -> None:
+def drain(base: str, pid: int, workers: int, timeout: float = 300) -> None:
     """Wait until the service has finished what wrk left queued (aiohttp finishes handlers whose
-    client went away), so one route's backlog never runs into the next route's measurement."""
+    client went away), so one route's backlog never runs into the next route's measurement.
+
+    With several workers /metrics shows whichever worker answered, so then wait until the
+    processes stop using CPU instead."""
     deadline = time.monotonic() + timeout
+    if workers > 1:
+        last = tree_cpu_seconds(pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = tree_cpu_seconds(pid)
+            if now - last < 0.03:
+                return
+            last = now
+        raise BenchError(f"the service was still busy {timeout:.0f}s after wrk stopped")
     last = service_counters(base)["requests"]
     while time.monotonic() < deadline:
         time.sleep(0.5)
@@ -423,6 +451,75 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live descendant (the workers of `--workers N` and their training forkservers)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+@dataclass
+class ProcessMemory:
+    """One process's memory from /proc: RSS and PSS overall (smaps_rollup) and of its mappings of
+    model artifacts (smaps), where PSS well under RSS means the pages are shared."""
+
+    pid: int
+    role: str
+    rss_mib: float
+    pss_mib: float
+    artifact_rss_mib: float
+    artifact_pss_mib: float
+
+
+def _smaps_kib(lines: Sequence[str], field_name: str) -> int:
+    return sum(int(line.split()[1]) for line in lines if line.startswith(field_name + ":"))
+
+
+def process_memory(pid: int, role: str) -> ProcessMemory:
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    artifact: list[str] = []
+    inside = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            inside = line.rstrip().endswith(".npz")
+        elif inside:
+            artifact.append(line)
+    return ProcessMemory(pid, role, _smaps_kib(rollup, "Rss") / 1024, _smaps_kib(rollup, "Pss") / 1024,
+                         _smaps_kib(artifact, "Rss") / 1024, _smaps_kib(artifact, "Pss") / 1024)
+
+
+def service_memory(pid: int) -> list[ProcessMemory]:
+    """The service's processes: the parent (or the only process) and each worker."""
+    out = []
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+            if b"service" in command and b"-m" in command:
+                out.append(process_memory(p, "parent" if p == pid and len(out) == 0 else "worker"))
+    if len(out) == 1:
+        out[0] = dataclasses.replace(out[0], role="single process")
+    return out
+
+
+def memory_table(memory: list[ProcessMemory]) -> str:
+    lines = ["| process | pid | RSS MiB | PSS MiB | artifact RSS MiB | artifact PSS MiB |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for m in memory:
+        lines.append(f"| {m.role} | {m.pid} | {m.rss_mib:,.1f} | {m.pss_mib:,.1f} | {m.artifact_rss_mib:,.1f} | "
+                     f"{m.artifact_pss_mib:,.1f} |")
+    return "\n".join(lines)
 
 
 # -- implicit's own rate ----------------------------------------------------------------------
@@ -564,7 +661,7 @@ def plot(results: dict[str, RouteResult], path: Path, title: str) -> None:
 
 
 def markdown(results: dict[str, RouteResult], targets: list[Target], implicit: dict | None, setup: dict,
-             info: dict[str, str], command: str) -> str:
+             info: dict[str, str], command: str, memory: list[ProcessMemory]) -> str:
     lines = [
         "# Serving benchmark",
         "",
@@ -578,8 +675,13 @@ def markdown(results: dict[str, RouteResult], targets: list[Target], implicit: d
         "",
         table(results),
         "",
-        "CPU columns: CPU time the server process (and redis-server) used during the run, per request; on a shared",
-        "machine they move less than requests/s does.",
+        "CPU columns: CPU time the server's processes (and redis-server) used during the run, per request; on a",
+        "shared machine they move less than requests/s does.",
+        "",
+        f"Memory after the run, {setup['workers']} worker(s) (`/proc/PID/smaps_rollup`; artifact: the mappings of",
+        "the model's .npz, whose arrays are used in place; PSS splits each shared page between its processes):",
+        "",
+        memory_table(memory),
         "",
         "Routes:",
         "",
@@ -740,12 +842,12 @@ def measure(wrk: str, args: argparse.Namespace, route: Route, url: str, script: 
             base: str, profile_name: str, seconds: float) -> tuple[WrkResult, float, float, dict, dict]:
     """One measured wrk run with the server's and redis-server's CPU time and the service counters."""
     before = service_counters(base) if route.target == "service" else {}
-    cpu0, redis0 = cpu_seconds(pid), cpu_seconds(redis_pid)
+    cpu0, redis0 = tree_cpu_seconds(pid), cpu_seconds(redis_pid)
     with profiling(args.profile, pid, profile_name, seconds):
         result = run_wrk(wrk, url, script, seconds, args.threads, args.connections)
     if route.target == "service":
-        drain(base)
-    cpu1, redis1 = cpu_seconds(pid), cpu_seconds(redis_pid)
+        drain(base, pid, args.workers)
+    cpu1, redis1 = tree_cpu_seconds(pid), cpu_seconds(redis_pid)
     after = service_counters(base) if route.target == "service" else {}
     done = max(result.requests, 1)
     return result, 1e6 * (cpu1 - cpu0) / done, 1e6 * (redis1 - redis0) / done, before, after
@@ -785,11 +887,12 @@ def run(args: argparse.Namespace) -> int:
                "RECS_PORT": str(port), "RECS_DATA_DIR": str(workdir / "service"),
                "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_WRITE_KEYS": WRITE_KEY,
                "RECS_ACTIVE_DAYS": f"{args.active_days:g}", "RECS_REFRESH_INTERVAL": "604800",
-               "RECS_LOG_LEVEL": "WARNING", "RECS_KEY_PREFIX": KEY_PREFIX}
+               "RECS_LOG_LEVEL": "WARNING", "RECS_KEY_PREFIX": KEY_PREFIX, "RECS_WORKERS": str(args.workers)}
         service = start("service", [sys.executable, "-m", "service"], workdir / "service.log", env)
         children.append(service)
         base = f"http://{HOST}:{port}"
         wait_http(service, f"{base}/readyz", args.ready_timeout, "waiting for /readyz (training)")
+        wait_workers(service, base, args.workers)
         _, body = http("GET", f"{base}/v1/model")
         model_info = json.loads(body)
         version = model_info["version"]
@@ -857,7 +960,7 @@ def run(args: argparse.Namespace) -> int:
                 if warm_seconds > 0:
                     run_wrk(wrk, url, warm, warm_seconds, args.threads, args.connections)
                     if route.target == "service":
-                        drain(base)
+                        drain(base, pids["service"], args.workers)
                 result, cpu_us, redis_us, before, after = measure(
                     wrk, args, route, url, script, pids[route.target], redis_child.pid, base, f"{k}-{r + 1}", seconds)
                 offsets[k] += result.requests
@@ -868,7 +971,8 @@ def run(args: argparse.Namespace) -> int:
                 res.cpu_us.append(cpu_us)
                 res.redis_cpu_us.append(redis_us)
                 kind = "similar" if k.startswith("similar") else "user"
-                if route.target == "service" and k in ("cached", "first_read", "miss", "similar", "similar_first"):
+                if (route.target == "service" and args.workers == 1
+                        and k in ("cached", "first_read", "miss", "similar", "similar_first")):
                     delta = {x: after[f"{kind}_{x}"] - before[f"{kind}_{x}"] for x in ("hits", "misses", "hot")}
                     total = max(delta["hits"] + delta["misses"], 1)
                     res.notes.append(f"Round {r + 1}: {seconds:g} s, {delta['hot'] / total:.0%} of lists from the "
@@ -885,19 +989,22 @@ def run(args: argparse.Namespace) -> int:
                 implicit = implicit_rate(workdir / "service" / "models" / f"{version}.npz", batches, LIST_N)
                 bar.update()
 
+        memory = service_memory(service.pid)
         info = machine()
-        setup = {"threads": args.threads, "connections": args.connections, "duration": args.duration,
+        setup = {"workers": args.workers, "threads": args.threads, "connections": args.connections, "duration": args.duration,
                  "rounds": args.rounds, "seed": args.seed, "precomputed": len(precomputed),
                  "not_precomputed": len(pool), "active_days": args.active_days, "load_start": load_start,
                  "interactions": len(events), "users": len(known), "items": len(items),
                  "algorithm": model_info.get("algorithm", "?")}
         targets = verdicts(results, implicit)
-        title = (f"encore serving: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
+        title = (f"encore serving, {args.workers} worker(s): wrk -t{args.threads} -c{args.connections} "
+                 f"-d{args.duration:g}s, "
                  f"{len(events):,} interactions, {info['cores']} shared cores")
         plot(results, out / "serve_latency.png", title)
-        (out / "serve.md").write_text(markdown(results, targets, implicit, setup, info, command))
+        (out / "serve.md").write_text(markdown(results, targets, implicit, setup, info, command, memory))
         (out / "serve.json").write_text(json.dumps({
             "setup": setup, "machine": info, "implicit": implicit,
+            "memory": [dataclasses.asdict(m) for m in memory],
             "routes": {k: {"name": r.route.name, "label": r.route.label, "rps": r.rps, "work_rate": r.work_rate,
                            "cpu_us": r.cpu_us, "redis_cpu_us": r.redis_cpu_us, "notes": r.notes,
                            "runs": [dataclasses.asdict(x) | {"raw": None} for x in r.runs]}
@@ -906,6 +1013,8 @@ def run(args: argparse.Namespace) -> int:
         }, indent=1))
         print()
         print(table(results))
+        print()
+        print(memory_table(memory))
         if implicit:
             print(f"\nimplicit batched recommend on the same model: {implicit['users_per_s']:,.0f} users/s")
         for t in targets:
@@ -940,6 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep redis, model and events here and reuse them next time")
     parser.add_argument("--ready-timeout", type=float, default=1800.0, help="seconds to wait for the first model")
     parser.add_argument("--profile", type=Path, help="py-spy record the service into this directory per route")
+    parser.add_argument("--workers", type=int, default=1, help="python -m service --workers N (default 1)")
     args = parser.parse_args(argv)
     args.argv = argv
     try:

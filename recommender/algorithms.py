@@ -127,6 +127,22 @@ def algorithm_state(model: RecommenderBase) -> dict[str, np.ndarray]:
             "item_factors": np.ascontiguousarray(model.item_factors)}
 
 
+def writable_state(algorithm: str) -> frozenset[str]:
+    """The `algorithm_state` arrays implicit needs as writable buffers although it never writes them.
+
+    Cython refuses a read-only buffer for a memoryview not declared const: ALS fold-in
+    (`recalculate_user`) hands the item factors to such a least-squares solver, and item-kNN's
+    scorer (built when the model is restored) holds the similarity's indptr and indices that way.
+    Everything else the service does with a loaded model (recommend, batches, similar items, the
+    exact top-n of recommender.topn, recommender.explain) works on read-only arrays.
+    """
+    if algorithm == "als":
+        return frozenset({"item_factors"})
+    if algorithm in ("cosine", "bm25"):
+        return frozenset({"sim_indptr", "sim_indices"})
+    return frozenset()
+
+
 def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> RecommenderBase:
     """Rebuild a trained model from `algorithm_state` arrays."""
     model = make_algorithm(params)

@@ -2,6 +2,9 @@
 
 The file is written to a temporary name and renamed, so readers never see half a file;
 loading recomputes a SHA-256 over every array and refuses anything that does not match.
+Loaded arrays are read-only views into a memory map of the file (recommender.npz), so
+processes serving the same artifact share its pages; only the arrays implicit insists on
+having writable (`writable_state`) are copy-on-write views, which it never writes.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from recommender.algorithms import ModelParams, algorithm_state, restore_algorithm
+from recommender.algorithms import ModelParams, algorithm_state, restore_algorithm, writable_state
 from recommender.catalog import Catalog
 from recommender.errors import ArtifactError
 from recommender.events import EventWeights, InteractionMatrix
 from recommender.ids import IdMap
 from recommender.models import Recommender
+from recommender.npz import MappedNpz, write_npz
 
 FORMAT = "encore-model/1"
 _META = "__meta__"
@@ -48,7 +52,7 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-        digest.update(array.tobytes())
+        digest.update(array.reshape(-1).view(np.uint8))  # the bytes in place: no copy of a mapped array
     return digest.hexdigest()
 
 
@@ -88,7 +92,7 @@ def save_model(model: Recommender, path: str | Path, metrics: dict | None = None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays, **{_META: _blob(json.dumps(meta).encode())})
+            write_npz(handle, {**arrays, _META: _blob(json.dumps(meta).encode())})
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -102,18 +106,23 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise ArtifactError(f"model artifact not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        data = MappedNpz(path)
+        arrays = {name: data.array(name) for name in data.names}
     except Exception as exc:  # noqa: BLE001 - zipfile and numpy's header parser raise many kinds on bad bytes
         raise ArtifactError(f"model artifact {path} is truncated or corrupted: {exc}") from None
     try:
         meta = json.loads(arrays.pop(_META).tobytes())
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
     except (KeyError, ValueError) as exc:
         raise ArtifactError(f"model artifact {path} has no readable metadata: {exc}") from None
     if meta.get("format") != FORMAT:
         raise ArtifactError(f"model artifact {path} has unknown format {meta.get('format')!r}")
     if _checksum(arrays) != meta.get("checksum"):
         raise ArtifactError(f"model artifact {path} failed its checksum: the file is corrupted")
+    algorithm = meta.get("info", {}).get("algorithm", "")
+    arrays.update({f"model_{name}": data.array(f"model_{name}", writable=True)
+                   for name in writable_state(algorithm) if f"model_{name}" in arrays})
     return meta, arrays
 
 

@@ -158,11 +158,15 @@ def evaluate(model: Recommender, test: EventTable, k: int = 10,
 
 
 def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights | None = None,
-                       catalog: Catalog | None = None, k: int = 10, show_progress: bool = False
-                       ) -> tuple[Recommender, Metrics]:
-    """Fit on the train half and score on the test half with identical evaluation for every model."""
-    matrix = build_matrix(split.train, weights)
-    model = Recommender(params).fit(matrix, catalog, show_progress=show_progress)
+                       catalog: Catalog | None = None, k: int = 10, show_progress: bool = False,
+                       fit: Callable[[EventTable, ModelParams, EventWeights | None, Catalog | None], Recommender]
+                       | None = None) -> tuple[Recommender, Metrics]:
+    """Fit on the train half and score on the test half with identical evaluation for every model.
+    `fit` (a `recommender.trainers.Fit`, e.g. Spark's) replaces implicit in this process."""
+    if fit is not None:
+        model = fit(split.train, params, weights, catalog)
+    else:
+        model = Recommender(params).fit(build_matrix(split.train, weights), catalog, show_progress=show_progress)
     return model, evaluate(model, split.test, k)
 
 

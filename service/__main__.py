@@ -1,4 +1,5 @@
-"""`python -m service`: serve on RECS_HOST:RECS_PORT (see service.settings for every variable)."""
+"""`python -m service`: serve on RECS_HOST:RECS_PORT (see service.settings for every variable);
+`--workers N` serves it from N processes (service.workers)."""
 
 from __future__ import annotations
 
@@ -16,32 +17,53 @@ from redis.exceptions import RedisError  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.redis_server import RedisServerError  # noqa: E402
 from service.settings import Settings, SettingsError  # noqa: E402
+from service.workers import WorkerLink, run_workers  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description="Encore recommendation service")
     parser.add_argument("--host", help="overrides RECS_HOST")
     parser.add_argument("--port", type=int, help="overrides RECS_PORT")
+    parser.add_argument("--workers", type=int, help="processes serving the port; overrides RECS_WORKERS")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings)
-    return serve(create_app(settings), args.host or settings.host, args.port or settings.port)
+    workers = settings.workers if args.workers is None else args.workers
+    if workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    host, port = args.host or settings.host, args.port or settings.port
+    link = WorkerLink.from_env()
+    configure_logging(settings, with_pid=workers > 1 or link is not None)
+    if workers > 1:
+        return run_workers(settings, host, port, workers)
+    if link is not None and not link.attach():
+        return 1  # the parent is gone already
+    return serve(create_app(settings), host, port, link)
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(settings: Settings, with_pid: bool = False) -> None:
+    name = "%(name)s[%(process)d]" if with_pid else "%(name)s"
+    logging.basicConfig(level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s {name}: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def serve(app: web.Application, host: str, port: int) -> int:
-    """Run until SIGINT/SIGTERM: stop accepting, let in-flight requests finish (up to 30 s), clean up."""
+def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = None) -> int:
+    """Run until SIGINT/SIGTERM: stop accepting, let in-flight requests finish (up to 30 s), clean up.
+
+    A worker of `--workers N` (`link`) listens with SO_REUSEPORT and tells its parent once it does.
+    """
+    def listening(message: str) -> None:
+        logging.getLogger("service").info(message)
+        if link is not None:
+            link.listening()
+
     try:
-        web.run_app(app, host=host, port=port, shutdown_timeout=30,
-                    print=lambda msg: logging.getLogger("service").info(msg))
+        web.run_app(app, host=host, port=port, shutdown_timeout=30, reuse_port=True if link else None,
+                    print=listening)
     except RedisServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

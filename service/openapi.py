@@ -193,7 +193,10 @@ def spec() -> dict[str, Any]:
                 "responses": {"202": {"description": "Started", "content": _json({
                     "type": "object", "properties": {"status": {"type": "string"}}})}, **_errors(401, 403)}}},
             "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {
-                "description": "Alive", "content": _json({"type": "object"})}}}},
+                "description": "Alive; which process answered (`--workers N`) and the model version it serves",
+                "content": _json({"type": "object", "properties": {
+                    "status": {"type": "string"}, "pid": {"type": "integer"},
+                    "model_version": {"type": "string", "nullable": True}}})}}}},
             "/readyz": {"get": {"summary": "Model loaded and Redis answering", "responses": {
                 "200": {"description": "Ready", "content": _json({"type": "object"})},
                 "503": {"description": "Not ready", "content": _json({"type": "object"})}}}},

@@ -21,6 +21,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1  # processes serving the port (python -m service --workers N overrides)
     redis_url: str | None = None  # unset: start an embedded redis-server on a unix socket
     data_dir: Path = Path("data/service")
     model_dir: Path | None = None  # default: <data_dir>/models
@@ -31,6 +32,7 @@ class Settings:
     admin_keys: tuple[str, ...] = ()
     read_keys: tuple[str, ...] = ()
     algorithm: str = "als"
+    trainer: str = "implicit"  # "spark": fit ALS with pyspark.ml (recommender.spark_als)
     precompute_n: int = 100
     similar_n: int = 50
     active_days: float = 90.0  # precompute users with events in this many days before training
@@ -81,14 +83,28 @@ class Settings:
 
         if self.algorithm not in ALGORITHMS:
             raise SettingsError(f"RECS_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
+        self.validate_trainer()
         if not 0 <= self.max_quality_drop <= 1:
             raise SettingsError("RECS_MAX_QUALITY_DROP must be between 0 and 1")
         if self.fatigue_days < 0:
             raise SettingsError("RECS_FATIGUE_DAYS must be 0 or more")
         for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes",
-                     "online_days"):
+                     "online_days", "workers"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_NAMES[name]} must be positive")
+
+    def validate_trainer(self) -> None:
+        """Spark is optional: say at start, not at the first training, when it cannot run."""
+        import importlib.util
+
+        from recommender.trainers import TRAINERS
+
+        if self.trainer not in TRAINERS:
+            raise SettingsError(f"RECS_TRAINER must be one of {', '.join(TRAINERS)}")
+        if self.trainer == "spark" and self.algorithm != "als":
+            raise SettingsError("RECS_TRAINER=spark trains ALS only: set RECS_ALGORITHM=als")
+        if self.trainer == "spark" and importlib.util.find_spec("pyspark") is None:
+            raise SettingsError("RECS_TRAINER=spark needs pyspark and Java: pip install 'encore[spark]'")
 
 
 def _convert(kind: object, raw: str) -> object:

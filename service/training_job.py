@@ -18,7 +18,6 @@ the stream is trimmed only after the snapshot holding its events is on disk.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -36,12 +35,14 @@ from recommender.artifacts import ArtifactInfo, save_model
 from recommender.catalog import Catalog
 from recommender.errors import InputError
 from recommender.evaluation import temporal_split, train_and_evaluate
-from recommender.events import EventTable, EventWeights, build_matrix, read_events
+from recommender.events import EventTable, EventWeights, read_events
 from recommender.models import Recommender
+from recommender.trainers import Fit, fit_implicit, open_trainer
 from service.cache import RECENT_LOG_MAXLEN, recent_log_key, write_lists
 from service.catalog_store import load_catalog, upsert_items
 from service.ingest import stream_entries_to_table
 from service.keys import Keys
+from service.parent_death import signal_on_parent_death
 from service.settings import Settings
 from service.snapshot import START, Snapshot, load_snapshot, save_snapshot
 
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 STREAM_PAGE = 10_000
 PRECOMPUTE_CHUNK = 5_000
 FORGET_CHUNK = 1_000
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -84,19 +84,19 @@ def snapshot_path(settings: Settings) -> Path:
 
 
 def train_candidate(events: EventTable, catalog: Catalog, params: ModelParams, weights: EventWeights,
-                    serving_ndcg: float | None, max_drop: float) -> Candidate:
-    """Evaluate on a temporal holdout, gate on quality, fit on all data."""
+                    serving_ndcg: float | None, max_drop: float, fit: Fit = fit_implicit) -> Candidate:
+    """Evaluate on a temporal holdout, gate on quality, fit on all data; both fits with `fit`, so the
+    gate compares what the chosen trainer (RECS_TRAINER) produces."""
     metrics: dict = {}
     try:
-        _, held_out = train_and_evaluate(temporal_split(events), params, weights, catalog)
+        _, held_out = train_and_evaluate(temporal_split(events), params, weights, catalog, fit=fit)
         metrics = held_out.as_dict()
     except InputError as exc:  # too little data to hold any out; train anyway, with no metrics
         log.warning("skipping the holdout evaluation: %s", exc)
     if serving_ndcg and metrics and metrics["ndcg"] < serving_ndcg * (1 - max_drop):
         return Candidate(None, metrics, f"nDCG@10 {metrics['ndcg']:.4f} is more than {max_drop:.0%} below the "
                                         f"serving model's {serving_ndcg:.4f}")
-    model = Recommender(params).fit(build_matrix(events, weights), catalog)
-    return Candidate(model, metrics)
+    return Candidate(fit(events, params, weights, catalog), metrics)
 
 
 async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> Snapshot:
@@ -173,7 +173,7 @@ async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings
 def save_artifact(settings: Settings, model: Recommender, metrics: dict) -> ArtifactInfo:
     directory = settings.models_path
     tmp = directory / f".candidate-{os.getpid()}.npz"
-    info = save_model(model, tmp, metrics=metrics)
+    info = save_model(model, tmp, metrics=metrics, extra={"trainer": settings.trainer})
     os.replace(tmp, directory / f"{info.version}.npz")
     return info
 
@@ -210,8 +210,9 @@ async def run_job(job: TrainingJob) -> TrainingReport:
         if len(snapshot.events) == 0:
             return TrainingReport("failed", "no events to train on")
         catalog, _, _ = await load_catalog(redis, keys)
-        candidate = train_candidate(snapshot.events, catalog, job.params, job.weights, job.serving_ndcg,
-                                    settings.max_quality_drop)
+        with open_trainer(settings.trainer, settings.models_path) as fit:
+            candidate = train_candidate(snapshot.events, catalog, job.params, job.weights, job.serving_ndcg,
+                                        settings.max_quality_drop, fit)
         if candidate.model is None:
             return TrainingReport("rejected", candidate.rejected, metrics=candidate.metrics)
         info = save_artifact(settings, candidate.model, candidate.metrics)
@@ -222,7 +223,9 @@ async def run_job(job: TrainingJob) -> TrainingReport:
 
 
 def _child_main(job: TrainingJob, reports: Connection) -> None:
-    _die_with_parent()
+    # killed with its parent (the forkserver, which follows the service): a killed replica leaves no
+    # orphan training on to write lists for a version nobody will serve
+    signal_on_parent_death(signal.SIGKILL)
     logging.basicConfig(level=job.settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s[training]: %(message)s")
     try:
@@ -232,15 +235,6 @@ def _child_main(job: TrainingJob, reports: Connection) -> None:
         report = TrainingReport("failed", f"{type(exc).__name__}: {exc}")
     reports.send(report)
     reports.close()
-
-
-def _die_with_parent() -> None:
-    """SIGKILL this child when its parent (the forkserver, which follows the service) dies, so a
-    killed replica leaves no orphan training on to write lists for a version nobody will serve."""
-    try:
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux
-        pass
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 
 from aiohttp import web
@@ -256,7 +257,9 @@ async def retrain(request: web.Request) -> web.Response:
 
 # -- operations -----------------------------------------------------------------------------
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    """Also says which process answered and the version it serves: with `--workers N` several do."""
+    current = request.app[SERVING].current
+    return json_response({"status": "ok", "pid": os.getpid(), "model_version": current.version if current else None})
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -1,14 +1,17 @@
 import json
+import mmap
 import re
 
 import numpy as np
 import pytest
 
 from recommender import artifacts
-from recommender.algorithms import ALGORITHMS
+from recommender.algorithms import ALGORITHMS, writable_state
 from recommender.artifacts import FORMAT, load_model, make_version, read_info, save_model
 from recommender.errors import ArtifactError
+from recommender.explain import because
 from recommender.filters import ItemFilter
+from recommender.npz import ALIGN, MappedNpz
 
 VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
@@ -90,11 +93,11 @@ def test_failed_save_keeps_the_old_artifact_and_cleans_up(trained, tmp_path, mon
     target = tmp_path / "model.npz"
     good = save_model(trained("popular"), target)
 
-    def broken_savez(handle, **arrays):
+    def broken_write(handle, arrays):
         handle.write(b"half an artifact")
         raise OSError("disk full")
 
-    monkeypatch.setattr(artifacts.np, "savez", broken_savez)
+    monkeypatch.setattr(artifacts, "write_npz", broken_write)
     with pytest.raises(OSError, match="disk full"):
         save_model(trained("als"), target)
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
@@ -229,3 +232,67 @@ def test_plain_npy_file(tmp_path):
         np.save(handle, np.arange(10))
     with pytest.raises(ArtifactError):
         load_model(path)
+
+
+# -- memory-mapped loading ----------------------------------------------------------------------
+
+def mapped(array: np.ndarray) -> bool:
+    """Whether `array` is a view into a memory map (its base chain ends in an mmap)."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
+    return base is not None
+
+
+def model_arrays(model) -> dict[str, np.ndarray]:
+    matrix = model.user_items
+    arrays = {"ui_data": matrix.data, "ui_indices": matrix.indices, "ui_indptr": matrix.indptr}
+    algorithm = model.algorithm
+    if hasattr(algorithm, "similarity"):
+        sim = algorithm.similarity
+        return {**arrays, "sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr}
+    return {**arrays, "user_factors": algorithm.user_factors, "item_factors": algorithm.item_factors}
+
+
+@pytest.mark.parametrize("algorithm", ["als", "bpr", "cosine", "popular"])
+def test_loaded_arrays_are_memory_mapped_and_read_only(algorithm, trained, tmp_path):
+    model = trained(algorithm)
+    path = tmp_path / "model.npz"
+    save_model(model, path)
+    before = path.read_bytes()
+    loaded, _ = load_model(path)
+
+    writable = writable_state(algorithm)
+    for name, array in model_arrays(loaded).items():
+        assert mapped(array), name
+        assert array.flags.writeable == (name in writable), name
+        if name not in writable:
+            with pytest.raises(ValueError, match="read-only"):
+                array[...] = 0
+
+    # everything the service does, on the mapped arrays: the same answers, and the file untouched
+    users = sample_users(model)
+    codes = np.arange(0, len(model.user_ids), 7)
+    assert loaded.recommend_batch(users, 10) == model.recommend_batch(users, 10)
+    assert loaded.similar_items(model.item_ids[3], 10) == model.similar_items(model.item_ids[3], 10)
+    history = (["p00059", "guide-0010"], [3.0, 1.0])
+    assert loaded.recommend_for_history("new", *history) == model.recommend_for_history("new", *history)
+    for got, want in zip(loaded.precompute_indices(codes, 20), model.precompute_indices(codes, 20)):
+        np.testing.assert_array_equal(got, want)
+    assert because(loaded, 3, np.arange(8)) == because(model, 3, np.arange(8))
+    assert path.read_bytes() == before
+
+
+def test_every_array_starts_on_a_64_byte_boundary(als_artifact):
+    data = MappedNpz(als_artifact)
+    offsets = {name: data._members[name].offset for name in data.names}
+    assert all(offset is not None and offset % ALIGN == 0 for offset in offsets.values()), offsets
+
+
+def test_an_npz_written_by_numpy_still_loads(als_artifact, tmp_path, trained):
+    """np.savez's members are misaligned: they are read into memory instead of mapped."""
+    path = tmp_path / "numpy.npz"
+    rewrite(als_artifact, path, lambda arrays: None)
+    loaded, _ = load_model(path)
+    users = sample_users(trained("als"))
+    assert loaded.recommend_batch(users, 10) == load_model(als_artifact)[0].recommend_batch(users, 10)
