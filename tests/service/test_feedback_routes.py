@@ -304,16 +304,9 @@ async def test_training_on_impressions_adds_no_users_and_keeps_them_demoted(clie
     events = [{"user_id": "only-shown", "item_id": before[0], "type": "impression"},
               {"user_id": user, "item_id": before[0], "type": "impression"}]
     assert (await client.post("/v1/events", json=events, headers=AUTH_WRITE)).status == 202
-    old = client.app[SERVING].current.version
     report = await client.app[REFRESHER].train("test")
-    assert report.outcome == "trained"
-    await wait_for(lambda: _changed(client, old))
+    assert report.outcome == "trained"  # and served: train() returns after the swap
+    # (the version may equal the old one: impressions weigh 0, so the model can be the very same)
     model = client.app[SERVING].current.model
     assert model.user_ids.get("only-shown") is None
     assert before[0] not in await _ids(client, user, "n=5")  # the shown set outlives the model
-
-
-async def _changed(client, old: str) -> bool:
-    from service.app_keys import SERVING
-
-    return client.app[SERVING].current.version != old
