@@ -14,30 +14,26 @@ from tests.reliability.conftest import ADMIN, ROOT, ServiceProcess, call
 from tests.reliability.test_replicas import _trainings, _wait
 
 
-def children(pid: int) -> set[int]:
-    """Live child processes of `pid`, from /proc."""
+def live_processes(field: int, value: int) -> set[int]:
+    """Live processes whose /proc stat `field` (after the name: 1 = parent pid, 3 = session) is `value`."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[field]) == value and fields[0] != "Z":
             found.add(int(stat.parent.name))
     return found
+
+
+def children(pid: int) -> set[int]:
+    return live_processes(1, pid)
 
 
 def in_session(sid: int) -> set[int]:
-    """Live processes of session `sid` (a worker and whatever it started: its training forkserver)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.add(int(stat.parent.name))
-    return found
+    """A worker and whatever it started (its training forkserver)."""
+    return live_processes(3, sid)
 
 
 def answering(service: ServiceProcess, version: str | None = None, tries: int = 400) -> dict[int, str | None]:
