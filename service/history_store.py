@@ -125,7 +125,7 @@ class HistoryStore:
             entries = await self.redis.xrange(self.keys.events, min=f"({self._delta_last}", count=STREAM_PAGE)
             if not entries:
                 return
-            self._delta.append(stream_entries_to_table(entries))
+            self._delta.append(stream_entries_to_table(entries)[0])
             self._delta_last = entries[-1][0].decode()
             if len(self._delta) > 64:  # keep concatenation cheap for a long-running replica
                 self._delta = [EventTable.concat(self._delta)]

@@ -15,6 +15,7 @@ response counts for that response's model version and route (service.online).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -35,6 +36,7 @@ from service.keys import Keys
 from service.online import ONLINE_KEEP_SECONDS, attribution, utc_day
 from service.settings import Settings
 
+log = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
 STREAM_FIELDS = ("u", "i", "t", "ts", "v")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what recommender.ids.validate_ids refuses
@@ -285,8 +287,26 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
         ONLINE_KEEP_SECONDS))
 
 
-def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> EventTable:
-    """Stream entries (as written by store_events) back to an EventTable, vectorised."""
+def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> tuple[EventTable, list[tuple[bytes, dict]]]:
+    """Stream entries (as written by store_events) back to an EventTable, vectorised, and the
+    entries that do not parse. Ingestion validates every event, so there should be none; but one
+    bad entry (written by an older version, or by hand) must not fail every training after it."""
+    try:
+        return _entries_table(entries), []
+    except (InputError, KeyError, ValueError, UnicodeDecodeError):
+        pass
+    good, bad = [], []
+    for entry in entries:
+        try:
+            _entries_table([entry])
+            good.append(entry)
+        except (InputError, KeyError, ValueError, UnicodeDecodeError) as exc:
+            log.warning("stream entry %s cannot be read and is set aside: %s", entry[0].decode(), exc)
+            bad.append(entry)
+    return _entries_table(good), bad
+
+
+def _entries_table(entries: list[tuple[bytes, dict]]) -> EventTable:
     if not entries:
         return EventTable.empty()
     columns = {name: [fields[name.encode()] for _, fields in entries] for name in STREAM_FIELDS}

@@ -15,6 +15,11 @@ class Keys:
         return f"{self.prefix}:events"
 
     @property
+    def unreadable_events(self) -> str:
+        """Stream of event-stream entries training could not parse, set aside with their original id."""
+        return f"{self.prefix}:events-unreadable"
+
+    @property
     def catalog(self) -> str:
         """Hash item_id -> item JSON."""
         return f"{self.prefix}:catalog"

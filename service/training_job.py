@@ -110,7 +110,13 @@ async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> 
         entries = await redis.xrange(keys.events, min=f"({last_id}", count=STREAM_PAGE)
         if not entries:
             break
-        pages.append(stream_entries_to_table(entries))
+        table, unreadable = stream_entries_to_table(entries)
+        pages.append(table)
+        if unreadable:  # kept for a person to look at, out of the way of every later training
+            pipe = redis.pipeline(transaction=False)
+            for entry_id, fields in unreadable:
+                pipe.xadd(keys.unreadable_events, {**fields, b"id": entry_id})
+            await pipe.execute()
         last_id = entries[-1][0].decode()
     if pages or not path.exists():
         snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), last_id)

@@ -182,3 +182,21 @@ async def test_training_drops_what_it_folded_from_the_since_training_events(clie
     # the served list still leaves out what the user just saw
     items = (await (await client.get(f"/v1/users/{user}/recommendations?n=20")).json())["items"]
     assert "p00004" not in {i["item_id"] for i in items}
+
+
+async def test_an_unreadable_stream_entry_is_set_aside_and_training_goes_on(client, settings):
+    before = await _version(client)
+    await client.post("/v1/events", json={"user_id": "fine-user", "item_id": "p00001", "type": "view"},
+                      headers=AUTH_WRITE)
+    with redis.Redis.from_url(settings.redis_url) as r:  # as an older version (or a person) might have written
+        poison = r.xadd("encore:events", {"u": "bad-user", "i": "p00002", "t": "view", "ts": "1.0", "v": "inf"})
+    await client.post("/v1/events", json={"user_id": "fine-user", "item_id": "p00003", "type": "view"},
+                      headers=AUTH_WRITE)
+    report = await client.app[REFRESHER].train("with a poison entry")
+    assert report.outcome == "trained" and await _version(client) != before
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert r.xlen("encore:events") == 0
+        (_, fields), = r.xrange("encore:events-unreadable")
+        assert fields[b"id"] == poison and fields[b"v"] == b"inf"
+    model = client.app[SERVING].current.model
+    assert model.user_ids.get("fine-user") is not None and model.user_ids.get("bad-user") is None
