@@ -32,6 +32,14 @@ class Metrics:
         self.model_loaded_at = Gauge("encore_model_loaded_timestamp_seconds", "When the served model loaded",
                                      registry=r)
 
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
+        """A counter in this registry for a part that registers its own (the one already there when
+        that part is made again for the same app)."""
+        try:
+            return Counter(name, documentation, labels, registry=self.registry)
+        except ValueError:  # already registered in this registry
+            return self.registry._names_to_collectors[name]  # type: ignore[attr-defined,return-value]
+
     def set_version(self, version: str) -> None:
         self.model_version.clear()
         self.model_version.labels(version=version).set(1)

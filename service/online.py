@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from service.keys import Keys
@@ -79,8 +78,8 @@ class OnlineRecorder:
         self._totals: Tally[tuple[str, str]] = Tally()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
-        self._failures = _counter(metrics.registry, "encore_online_flush_failures_total",
-                                  "Impression flushes that failed (the tallies are kept for the next one)")
+        self._failures = metrics.counter("encore_online_flush_failures_total",
+                                         "Impression flushes that failed (the tallies are kept for the next one)")
 
     def served(self, version: str, route: str, impressions: int, now: float | None = None) -> None:
         """Count what a response showed; never blocks, never raises."""
@@ -180,13 +179,6 @@ def _split(field: str) -> tuple[str, str, str]:
     head, _, counter = field.rpartition("|")
     version, _, route = head.rpartition("|")
     return version, route, counter
-
-
-def _counter(registry, name: str, documentation: str) -> Counter:
-    try:
-        return Counter(name, documentation, registry=registry)
-    except ValueError:  # already registered in this registry
-        return registry._names_to_collectors[name]  # type: ignore[attr-defined,return-value]
 
 
 ONLINE = web.AppKey("online", OnlineRecorder)

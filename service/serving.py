@@ -29,7 +29,6 @@ from typing import NamedTuple
 
 import numpy as np
 import redis.asyncio as aioredis
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from recommender.explain import because
@@ -138,8 +137,8 @@ class Serving:
         self.hot = HotLists(HOT_LIST_BYTES)
         self._hot_version: str | None = None
         self.recent = RecentEvents(redis, recent_log_key(keys.prefix), RECENT_ENTRIES, RECENT_MAX_AGE)
-        hot_hits = _counter(metrics, "encore_hot_cache_hits", "Precomputed lists served from the in-process "
-                            "cache (a subset of encore_cache_hits_total)")
+        hot_hits = metrics.counter("encore_hot_cache_hits", "Precomputed lists served from the in-process "
+                                   "cache (a subset of encore_cache_hits_total)", ("kind",))
         self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}
         self._misses = {kind: metrics.cache_misses.labels(kind) for kind in ("user", "similar")}
         self._hot_hits = {kind: hot_hits.labels(kind) for kind in ("user", "similar")}
@@ -482,11 +481,3 @@ def _walk(ids: np.ndarray, scores: np.ndarray, head: int):
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _counter(metrics: Metrics, name: str, documentation: str) -> Counter:
-    """A counter by `kind` in the app's registry (the one already there if a Serving was made before)."""
-    try:
-        return Counter(name, documentation, ["kind"], registry=metrics.registry)
-    except ValueError:  # already registered in this registry
-        return metrics.registry._names_to_collectors[name]  # type: ignore[attr-defined,return-value]
