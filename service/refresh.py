@@ -65,8 +65,7 @@ class Refresher:
     async def _load(self, version: str) -> None:
         loaded = await self._read(version)
         if loaded is not None:
-            self.install(*loaded)
-            await asyncio.to_thread(return_free_memory)  # the replaced model's arrays
+            await self._swap(*loaded)
 
     async def _read(self, version: str) -> tuple[ServingModel, int] | None:
         """The artifact of `version`, checked, with the catalog applied; None if it is refused."""
@@ -79,6 +78,10 @@ class Refresher:
                       self.serving.current.version if self.serving.current else "none", exc)
             await self._status(load_error=str(exc), load_error_at=time.time())
             return None
+
+    async def _swap(self, loaded: ServingModel, revision: int) -> None:
+        self.install(loaded, revision)
+        await asyncio.to_thread(return_free_memory)  # the replaced model's arrays
 
     def install(self, loaded: ServingModel, revision: int) -> None:
         self.serving.current = loaded  # one reference swap: requests see the old or the new model
@@ -149,8 +152,7 @@ class Refresher:
             return TrainingReport("failed", f"the new artifact {report.version} could not be loaded",
                                   metrics=report.metrics)
         await self.redis.set(self.keys.current_version, report.version)
-        self.install(*loaded)
-        await asyncio.to_thread(return_free_memory)  # the replaced model's arrays
+        await self._swap(*loaded)
         return report
 
     async def _keep_lock(self, token: str, ttl_ms: int) -> None:
