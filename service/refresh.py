@@ -91,16 +91,20 @@ class Refresher:
                  loaded.info.users, loaded.info.items)
 
     # -- training ---------------------------------------------------------------------------
-    async def due(self) -> bool:
+    async def due(self) -> str | None:
+        """Why a training is due ("requested" or "scheduled"), or None. The reason is logged, so a
+        request that another worker's loop picks up is still reported as requested."""
         status = await self.redis.hgetall(self.keys.training_status)
         requested = await self.redis.get(self.keys.retrain_requested)
         last_attempt = float(status.get(b"last_attempt_at", 0) or 0)
         elapsed = time.time() - last_attempt
         if requested:
-            return True
+            return "requested"
         if await self.redis.get(self.keys.current_version) is None:
-            return self.settings.train_on_start and elapsed >= min(self.settings.refresh_interval, 60.0)
-        return elapsed >= self.settings.refresh_interval
+            due = self.settings.train_on_start and elapsed >= min(self.settings.refresh_interval, 60.0)
+        else:
+            due = elapsed >= self.settings.refresh_interval
+        return "scheduled" if due else None
 
     def start_training(self, reason: str) -> bool:
         """Start a training task unless this replica already runs one."""
@@ -175,8 +179,9 @@ class Refresher:
         while not stop.is_set():
             try:
                 await self.sync()
-                if await self.due():
-                    self.start_training("scheduled")
+                reason = await self.due()
+                if reason:
+                    self.start_training(reason)
             except (RedisError, OSError) as exc:
                 log.warning("refresh loop: redis unavailable: %s", exc)
             with contextlib.suppress(asyncio.TimeoutError):

@@ -200,3 +200,11 @@ async def test_an_unreadable_stream_entry_is_set_aside_and_training_goes_on(clie
         assert fields[b"id"] == poison and fields[b"v"] == b"inf"
     model = client.app[SERVING].current.model
     assert model.user_ids.get("fine-user") is not None and model.user_ids.get("bad-user") is None
+
+
+async def test_a_pending_request_is_due_as_requested_so_whichever_worker_trains_logs_it_so(client):
+    refresher = client.app[REFRESHER]
+    assert await refresher.due() is None  # just trained on start
+    await refresher.redis.set(refresher.keys.retrain_requested, "1")
+    assert await refresher.due() == "requested"
+    await refresher.redis.delete(refresher.keys.retrain_requested)
