@@ -30,8 +30,11 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks.serve import start, start_redis, wait_http  # noqa: E402
 from recommender.demo import generate_storefront, write_storefront  # noqa: E402
+from service.keys import Keys
 from service.redis_server import free_port  # noqa: E402
 from service.snapshot import load_snapshot  # noqa: E402
+
+KEYS = Keys()
 
 WRITE, ADMIN = "soak-write", "soak-admin"
 WINDOW_SECONDS = 30
@@ -122,7 +125,7 @@ async def drive(base: str, pid: int, users: list[str], items: list[str], seconds
 def stored_events(redis_url: str, snapshot_path: Path, bootstrap_count: int) -> int:
     """Events now in the stream plus those the trainer folded into the snapshot."""
     with redis.Redis.from_url(redis_url) as client:
-        in_stream = client.xlen("encore:events")
+        in_stream = client.xlen(KEYS.events)
     snapshot = load_snapshot(snapshot_path)
     folded = len(snapshot.events) - bootstrap_count if snapshot else 0
     return in_stream + folded

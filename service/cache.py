@@ -100,12 +100,6 @@ RECENT_LOG_MAXLEN = 100_000
 RECENT_LOG_PAGE = 1000
 
 
-def recent_log_key(prefix: str) -> str:
-    """Stream with one entry per event write, field `u` = the users written, newline-separated
-    (ids never contain control characters). Replicas read it to drop cached since-training events."""
-    return f"{prefix}:recent-log"
-
-
 class RecentEvents:
     """Users' since-training events (the `recent` hashes), cached in process and kept exact. The
     value cached is the caller's (service.serving keeps a UserState: the hash and the shown set,

@@ -27,10 +27,17 @@ import redis.asyncio as aioredis
 
 from recommender.errors import InputError
 from recommender.events import (
-    EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, MAX_VALUE, SECONDS_PER_DAY, EventTable, EventWeights, event_confidence,
+    EVENT_COLUMNS,
+    EVENT_TYPES,
+    MAX_REVIEW_VALUE,
+    MAX_VALUE,
+    SECONDS_PER_DAY,
+    EventTable,
+    EventWeights,
+    event_confidence,
 )
 from recommender.ids import MAX_ID_BYTES
-from service.cache import RECENT_LOG_MAXLEN, recent_log_key
+from service.cache import RECENT_LOG_MAXLEN
 from service.errors import bad_request, json_records, located
 from service.keys import Keys
 from service.online import ONLINE_KEEP_SECONDS, attribution, utc_day
@@ -277,7 +284,7 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
         slot = shown_slot.get(user, 0) if kind == "impression" else user_slot[user]
         fields += (user, item, kind, repr(stamp), repr(value), repr(weight), str(slot), str(seen),
                    _NONE if recommendation_id is None else recommendation_id, counts_for)
-    script_keys = [keys.events, recent_log_key(keys.prefix), keys.online(utc_day(now)),
+    script_keys = [keys.events, keys.recent_log, keys.online(utc_day(now)),
                    *(key for u in user_slot for key in (keys.recent(u), keys.recent_ids(u))),
                    *(keys.shown(u) for u in shown_slot), *id_keys]
     return int(await redis.eval(

@@ -36,7 +36,7 @@ from recommender.fatigue import demote, recently_shown
 from recommender.filters import ItemFilter, filter_ranked
 from recommender.ids import IdMap
 from recommender.models import FALLBACK, PERSONALIZED
-from service.cache import HotLists, RecentEvents, pack, recent_log_key, unpack, write_blobs
+from service.cache import HotLists, RecentEvents, pack, unpack, write_blobs
 from service.errors import ApiError
 from service.keys import Keys
 from service.metrics import Metrics
@@ -136,7 +136,7 @@ class Serving:
         self.current: ServingModel | None = None
         self.hot = HotLists(HOT_LIST_BYTES)
         self._hot_version: str | None = None
-        self.recent = RecentEvents(redis, recent_log_key(keys.prefix), RECENT_ENTRIES, RECENT_MAX_AGE)
+        self.recent = RecentEvents(redis, keys.recent_log, RECENT_ENTRIES, RECENT_MAX_AGE)
         hot_hits = metrics.counter("encore_hot_cache_hits", "Precomputed lists served from the in-process "
                                    "cache (a subset of encore_cache_hits_total)", ("kind",))
         self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}

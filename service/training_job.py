@@ -38,7 +38,7 @@ from recommender.evaluation import temporal_split, train_and_evaluate
 from recommender.events import EventTable, EventWeights, read_events
 from recommender.models import Recommender
 from recommender.trainers import Fit, fit_implicit, open_trainer
-from service.cache import RECENT_LOG_MAXLEN, recent_log_key, write_lists
+from service.cache import RECENT_LOG_MAXLEN, write_lists
 from service.catalog_store import load_catalog, upsert_items
 from service.ingest import stream_entries_to_table
 from service.keys import Keys
@@ -160,7 +160,7 @@ async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, la
     ms, seq = last_id.split("-")
     for start in range(0, len(users), FORGET_CHUNK):
         chunk = users[start:start + FORGET_CHUNK].tolist()
-        script_keys = [recent_log_key(keys.prefix), *(k for u in chunk for k in (keys.recent(u), keys.recent_ids(u)))]
+        script_keys = [keys.recent_log, *(k for u in chunk for k in (keys.recent(u), keys.recent_ids(u)))]
         await redis.eval(_FORGET, len(script_keys), *script_keys, ms, seq, RECENT_LOG_MAXLEN, "\n".join(chunk))
 
 

@@ -6,7 +6,10 @@ import time
 
 import redis
 
+from service.keys import Keys
 from tests.reliability.conftest import WRITE, ServiceProcess, call
+
+KEYS = Keys()
 
 
 def _events(prefix: str, n: int) -> list[dict]:
@@ -41,7 +44,7 @@ def test_reads_survive_redis_going_away_and_events_get_503_not_500(service_env, 
         time.sleep(0.2)
     assert call(service.base, "POST", "/v1/events", _events("after", 30), key=WRITE) == (202, {"accepted": 30, "duplicates": 0})
     with redis.Redis.from_url(redis_server.url) as client:
-        users = [fields[b"u"].decode() for _, fields in client.xrange("encore:events")]
+        users = [fields[b"u"].decode() for _, fields in client.xrange(KEYS.events)]
     # every accepted event survived the restart; the refused ones were never written
     assert sum(u.startswith("before-") for u in users) == 50
     assert sum(u.startswith("after-") for u in users) == 30
@@ -95,7 +98,7 @@ def test_redis_killed_mid_load_keeps_every_event_exactly_once_when_clients_retry
 
     with redis.Redis.from_url(redis_server.url) as client:
         stored: dict[str, int] = {}
-        for _, fields in client.xrange("encore:events"):
+        for _, fields in client.xrange(KEYS.events):
             event_id = fields[b"e"].decode()
             stored[event_id] = stored.get(event_id, 0) + 1
     assert any(202 not in tries[:1] for tries in attempts.values()), attempts  # the outage hit some requests

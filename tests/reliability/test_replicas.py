@@ -7,7 +7,10 @@ import time
 
 import redis
 
+from service.keys import Keys
 from tests.reliability.conftest import ADMIN, ServiceProcess, call
+
+KEYS = Keys()
 
 
 def _version(service: ServiceProcess) -> str | None:
@@ -62,13 +65,13 @@ def test_a_trainer_killed_mid_training_leaves_the_lock_to_expire(service_env, se
     call(a.base, "POST", "/v1/events", [{"user_id": "after-kill", "item_id": "p00002", "type": "purchase"}],
          key="write-key")
     call(a.base, "POST", "/v1/model/retrain", key=ADMIN)
-    _wait(lambda: client.get("encore:lock:train"), timeout=30, interval=0.005)
+    _wait(lambda: client.get(KEYS.train_lock), timeout=30, interval=0.005)
     a.stop(signal.SIGKILL)  # killed while it holds the lock
-    assert client.get("encore:lock:train") is not None
+    assert client.get(KEYS.train_lock) is not None
     b = ServiceProcess(env, tmp_path / "b.log").start()
     services.append(b)
     b.wait_ready()
-    _wait(lambda: client.get("encore:lock:train") is None or "trained in" in (tmp_path / "b.log").read_text(),
+    _wait(lambda: client.get(KEYS.train_lock) is None or "trained in" in (tmp_path / "b.log").read_text(),
           timeout=10)
     # on its own schedule, with no help, b trains once the dead trainer's lock has expired
     _wait(lambda: "trained in" in (tmp_path / "b.log").read_text(), timeout=120)

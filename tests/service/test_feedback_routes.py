@@ -16,6 +16,8 @@ from service.metrics import Metrics
 from service.online import OnlineRecorder
 from tests.service.conftest import AUTH_WRITE, wait_for
 
+KEYS = Keys()
+
 
 def _history(demo, user_id: str) -> set[str]:
     events = demo[0].events
@@ -277,7 +279,7 @@ async def test_impression_tallies_wait_out_a_redis_error_and_are_then_written(re
     working = aioredis.Redis.from_url(redis_url)
     recorder.redis = working
     assert await recorder.flush()
-    (day,) = [k.decode() for k in await working.keys("encore:online:*")]
+    (day,) = [k.decode() for k in await working.keys(KEYS.online("*"))]
     assert await working.hgetall(day) == {b"20261123T000000Z-0000abcd|recommendations|impressions": b"7"}
     await working.aclose()
     await broken.aclose()

@@ -11,7 +11,10 @@ import signal
 import redis
 
 from service.app_keys import REFRESHER, SERVING
+from service.keys import Keys
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
+
+KEYS = Keys()
 
 
 async def _version(client) -> str:
@@ -80,7 +83,7 @@ async def test_failed_training_keeps_the_serving_model_and_loses_no_event(client
     assert model["training"]["last_error"] == report.message and model["training"]["last_outcome"] == "failed"
     assert (await client.get("/v1/users/u000001/recommendations")).status == 200
     with redis.Redis.from_url(settings.redis_url) as r:
-        assert r.xlen("encore:events") == 3  # nothing was trimmed: the events wait for the next run
+        assert r.xlen(KEYS.events) == 3  # nothing was trimmed: the events wait for the next run
 
 
 async def test_a_training_process_killed_mid_run_is_reported_and_the_next_run_trains(client):
@@ -119,7 +122,7 @@ async def test_corrupted_artifact_is_refused_and_the_old_version_stays(client, s
     good = (settings.models_path / f"{before}.npz").read_bytes()
     bad.write_bytes(good[: len(good) // 2])  # truncated
     with redis.Redis.from_url(settings.redis_url) as r:
-        r.set("encore:model:current", "20990101T000000Z-deadbeef")
+        r.set(KEYS.current_version, "20990101T000000Z-deadbeef")
 
     async def refused():
         status = await client.app[REFRESHER].status()
@@ -154,7 +157,7 @@ async def test_training_moves_every_streamed_event_into_the_snapshot_exactly_onc
     await client.post("/v1/events", json=events, headers=AUTH_WRITE)
     assert (await client.app[REFRESHER].train("test")).outcome == "trained"
     with redis.Redis.from_url(settings.redis_url) as r:
-        assert r.xlen("encore:events") == 0  # trimmed exactly, boundary entry included
+        assert r.xlen(KEYS.events) == 0  # trimmed exactly, boundary entry included
     snapshot = load_snapshot(settings.models_path / "snapshot.npz")
     assert len(snapshot.events) == len(demo[0].events) + 25
     await client.post("/v1/events", json=events[:3], headers=AUTH_WRITE)
@@ -168,17 +171,17 @@ async def test_training_drops_what_it_folded_from_the_since_training_events(clie
               {"user_id": user, "item_id": "p00002", "type": "purchase"}]
     await client.post("/v1/events", json=before, headers=AUTH_WRITE)
     with redis.Redis.from_url(settings.redis_url) as r:
-        assert set(r.hkeys(f"encore:recent:{user}")) == {b"p00001", b"p00002"}
-        log_length = r.xlen("encore:recent-log")
+        assert set(r.hkeys(KEYS.recent(user))) == {b"p00001", b"p00002"}
+        log_length = r.xlen(KEYS.recent_log)
         assert (await client.app[REFRESHER].train("fold")).outcome == "trained"
-        assert r.hgetall(f"encore:recent:{user}") == {} and r.hgetall(f"encore:recent-ids:{user}") == {}
-        assert r.xlen("encore:recent-log") > log_length  # replicas drop their cached copy
+        assert r.hgetall(KEYS.recent(user)) == {} and r.hgetall(KEYS.recent_ids(user)) == {}
+        assert r.xlen(KEYS.recent_log) > log_length  # replicas drop their cached copy
     after = {"user_id": user, "item_id": "p00003", "type": "view"}
     await client.post("/v1/events", json=after, headers=AUTH_WRITE)
     await client.app[REFRESHER].train("nothing new for this user")  # folds p00003 too
     await client.post("/v1/events", json={**after, "item_id": "p00004"}, headers=AUTH_WRITE)
     with redis.Redis.from_url(settings.redis_url) as r:
-        assert set(r.hkeys(f"encore:recent:{user}")) == {b"p00004"}  # only what came after the last fold
+        assert set(r.hkeys(KEYS.recent(user))) == {b"p00004"}  # only what came after the last fold
     # the served list still leaves out what the user just saw
     items = (await (await client.get(f"/v1/users/{user}/recommendations?n=20")).json())["items"]
     assert "p00004" not in {i["item_id"] for i in items}
@@ -189,14 +192,14 @@ async def test_an_unreadable_stream_entry_is_set_aside_and_training_goes_on(clie
     await client.post("/v1/events", json={"user_id": "fine-user", "item_id": "p00001", "type": "view"},
                       headers=AUTH_WRITE)
     with redis.Redis.from_url(settings.redis_url) as r:  # as an older version (or a person) might have written
-        poison = r.xadd("encore:events", {"u": "bad-user", "i": "p00002", "t": "view", "ts": "1.0", "v": "inf"})
+        poison = r.xadd(KEYS.events, {"u": "bad-user", "i": "p00002", "t": "view", "ts": "1.0", "v": "inf"})
     await client.post("/v1/events", json={"user_id": "fine-user", "item_id": "p00003", "type": "view"},
                       headers=AUTH_WRITE)
     report = await client.app[REFRESHER].train("with a poison entry")
     assert report.outcome == "trained" and await _version(client) != before
     with redis.Redis.from_url(settings.redis_url) as r:
-        assert r.xlen("encore:events") == 0
-        (_, fields), = r.xrange("encore:events-unreadable")
+        assert r.xlen(KEYS.events) == 0
+        (_, fields), = r.xrange(KEYS.unreadable_events)
         assert fields[b"id"] == poison and fields[b"v"] == b"inf"
     model = client.app[SERVING].current.model
     assert model.user_ids.get("fine-user") is not None and model.user_ids.get("bad-user") is None

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import redis
 
+from service.keys import Keys
 from service.routes import ROUTES
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, NOW
+
+KEYS = Keys()
 
 
 def _interacted(demo, user_id: str) -> set[str]:
@@ -127,7 +130,7 @@ async def test_events_are_accepted_and_land_in_the_stream(client, settings):
     single = await client.post("/v1/events", json=events[0], headers=AUTH_WRITE)
     assert (await single.json()) == {"accepted": 1, "duplicates": 0}
     with redis.Redis.from_url(settings.redis_url) as r:
-        assert r.xlen("encore:events") == 4
+        assert r.xlen(KEYS.events) == 4
 
 
 async def test_events_with_client_ids_are_stored_once_however_often_they_are_sent(client, settings):
@@ -139,12 +142,12 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
     retry = await client.post("/v1/events", json=events + [events[3]], headers=AUTH_WRITE)
     assert retry.status == 202 and await retry.json() == {"accepted": 5, "duplicates": 4}
     with redis.Redis.from_url(settings.redis_url) as r:
-        entries = r.xrange("encore:events")
+        entries = r.xrange(KEYS.events)
         assert sorted(fields[b"e"].decode() for _, fields in entries) == [f"order-{i}" for i in range(4)]
         # the user's since-training history counts each purchase once too
-        weights = {k.decode(): float(v) for k, v in r.hgetall("encore:recent:retry-user").items()}
+        weights = {k.decode(): float(v) for k, v in r.hgetall(KEYS.recent("retry-user")).items()}
         assert weights == {f"p{i:05d}": 5.0 for i in range(4)}
-        assert 0 < r.ttl("encore:seen:order-0") <= settings.event_id_ttl
+        assert 0 < r.ttl(KEYS.event_seen("order-0")) <= settings.event_id_ttl
     bad = await client.post("/v1/events", json=[events[0], {**events[1], "event_id": "a\nb"}], headers=AUTH_WRITE)
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "event_id"
 
@@ -168,7 +171,7 @@ async def test_a_bad_event_rejects_the_whole_request(client, settings, event, fi
     assert error["code"] == "invalid_event" and error["index"] == 2 and error["field"] == field
     assert f"events[2].{field}" in error["message"]
     with redis.Redis.from_url(settings.redis_url) as r:
-        assert r.xlen("encore:events") == 0  # nothing partial was written
+        assert r.xlen(KEYS.events) == 0  # nothing partial was written
 
 
 async def test_event_request_limits(client):

@@ -12,10 +12,13 @@ import redis.asyncio as aioredis
 
 from recommender.events import EVENT_COLUMNS, EventTable
 from service.app_keys import REDIS, REDIS_KEYS, SERVING
-from service.cache import HotLists, RecentEvents, pack, recent_log_key
+from service.cache import HotLists, RecentEvents, pack
 from service.ingest import _plain_table, parse_batch
+from service.keys import Keys
 from service.training_job import fold_stream
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
+
+KEYS = Keys()
 
 USER = "u000007"
 
@@ -84,7 +87,7 @@ async def test_events_sent_to_another_replica_are_excluded_at_once(make_client, 
 
 async def test_the_recent_cache_is_dropped_when_its_log_position_is_lost(redis_url):
     client = aioredis.from_url(redis_url)
-    log_key = recent_log_key("t")
+    log_key = Keys("t").recent_log
     await client.xadd(log_key, {"u": "x"})
     recent = RecentEvents(client, log_key, max_entries=10, max_age=60)
     assert await recent.fresh()  # establishes the position
@@ -105,7 +108,7 @@ async def test_the_recent_cache_is_dropped_when_its_log_position_is_lost(redis_u
 
 async def test_a_read_racing_a_change_is_not_cached(redis_url):
     client = aioredis.from_url(redis_url)
-    log_key = recent_log_key("t")
+    log_key = Keys("t").recent_log
     recent = RecentEvents(client, log_key, max_entries=10, max_age=60)
     assert await recent.fresh()
     token = recent.begin(["a"])  # a read of a's hash is in flight ...
@@ -145,12 +148,12 @@ async def test_ingested_events_keep_their_stream_layout(client, settings):
               {"user_id": "s-user", "item_id": "p00001", "type": "purchase", "timestamp": 1_790_000_001.5}]
     assert (await client.post("/v1/events", json=events, headers=AUTH_WRITE)).status == 202
     with redis.Redis.from_url(settings.redis_url) as r:
-        entries = r.xrange("encore:events")
+        entries = r.xrange(KEYS.events)
         assert [fields for _, fields in entries] == [
             {b"u": b"s-user", b"i": b"p00001", b"t": b"review", b"ts": b"1790000000.0", b"v": b"4.0"},
             {b"u": b"s-user", b"i": b"p00001", b"t": b"purchase", b"ts": b"1790000001.5", b"v": b"1.0"}]
-        assert float(r.hget("encore:recent:s-user", "p00001")) == 4.0 + 5.0  # 4 stars, plus a purchase
-        assert 0 < r.ttl("encore:recent:s-user") <= settings.recent_ttl
-        assert r.xrange(recent_log_key("encore"))[-1][1] == {b"u": b"s-user"}
+        assert float(r.hget(KEYS.recent("s-user"), "p00001")) == 4.0 + 5.0  # 4 stars, plus a purchase
+        assert 0 < r.ttl(KEYS.recent("s-user")) <= settings.recent_ttl
+        assert r.xrange(KEYS.recent_log)[-1][1] == {b"u": b"s-user"}
     snapshot = await fold_stream(client.app[REDIS], client.app[REDIS_KEYS], settings)  # read back unchanged
     assert len(snapshot.events) > 0
