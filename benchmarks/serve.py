@@ -55,11 +55,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from service.keys import Keys  # noqa: E402
 from service.redis_server import RedisServerError, free_port, wait_until_answering  # noqa: E402
 
 HOST = "127.0.0.1"
 WRITE_KEY = "bench-write-key"
 KEY_PREFIX = "encore"
+KEYS = Keys(KEY_PREFIX)
 BARE_KEY = "bench:blob"
 DEFAULT_OUT = Path("benchmarks/results")
 BATCH_USERS = 1000
@@ -797,19 +799,19 @@ def reset_state(redis_url: str, version: str, pool: np.ndarray) -> None:
     client = redis.Redis.from_url(redis_url)
     pipe = client.pipeline(transaction=False)
     for k, user in enumerate(pool):
-        pipe.delete(f"{KEY_PREFIX}:recs:{version}:{user}")
+        pipe.delete(KEYS.user_recs(version, user))
         if k % 5000 == 4999:
             pipe.execute()
     pipe.execute()
     batch = []
-    for key in client.scan_iter(match=f"{KEY_PREFIX}:recent:*", count=5000):
+    for key in client.scan_iter(match=KEYS.recent("*"), count=5000):
         batch.append(key)
         if len(batch) >= 5000:
             client.delete(*batch)
             batch = []
     if batch:
         client.delete(*batch)
-    client.delete(f"{KEY_PREFIX}:events")
+    client.delete(KEYS.events)
     client.close()
 
 
@@ -820,10 +822,10 @@ def check_routes(base: str, routes: dict[str, Route], redis_url: str, version: s
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    if not all(client.exists(f"{KEY_PREFIX}:recs:{version}:{u}") for u in precomputed[:50]):
+    if not all(client.exists(KEYS.user_recs(version, u)) for u in precomputed[:50]):
         raise BenchError("precomputed users have no cached list: the benchmark's active-user rule and "
                          "service.refresh disagree")
-    if any(client.exists(f"{KEY_PREFIX}:recs:{version}:{u}") for u in pool[:200]):
+    if any(client.exists(KEYS.user_recs(version, u)) for u in pool[:200]):
         raise BenchError("users meant to miss the cache have a cached list")
     client.close()
     status, body = http("GET", base + routes["cached"].paths[0])

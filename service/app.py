@@ -8,7 +8,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from service.app_keys import METRICS, REDIS, REDIS_KEYS, REDIS_URL, REFRESHER, SERVING, SETTINGS
@@ -17,6 +16,7 @@ from service.history_store import history_ctx
 from service.keys import Keys
 from service.metrics import Metrics, metrics_middleware
 from service.online import online_ctx
+from service.redis_client import connect
 from service.redis_server import EmbeddedRedis
 from service.refresh import Refresher
 from service.routes import setup_routes
@@ -34,8 +34,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     if not url:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
         url = await asyncio.to_thread(embedded.start)
-    client = aioredis.from_url(url, health_check_interval=30, socket_timeout=10, socket_connect_timeout=5,
-                               retry_on_timeout=True)
+    client = connect(url, settings.cluster, health_check_interval=30, socket_timeout=10, socket_connect_timeout=5,
+                     retry_on_timeout=True)
     app[REDIS] = client
     app[REDIS_URL] = url
     try:

@@ -46,30 +46,45 @@ def _item_json(row: dict) -> str:
     })
 
 
+# Catalog writes and the revision bump in one script: atomic like MULTI/EXEC, which redis-py
+# 8.1's async cluster client runs unreliably (each queued command goes through a throwaway event
+# loop in a thread, and connections it opens there break the client's next reconnection).
+# KEYS: catalog, removed, revision (one slot: service.keys). ARGV: id, JSON, id, JSON, ...
+_UPSERT = """
+for j = 1, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1])
+  redis.call('SREM', KEYS[2], ARGV[j])
+end
+return redis.call('INCR', KEYS[3])
+"""
+# KEYS: removed, revision. ARGV: the item id.
+_REMOVE = """
+redis.call('SADD', KEYS[1], ARGV[1])
+return redis.call('INCR', KEYS[2])
+"""
+
+
 async def upsert_items(redis: aioredis.Redis, keys: Keys, catalog: Catalog) -> int:
     records = catalog.frame.to_dict(orient="records")
-    pipe = redis.pipeline(transaction=True)
-    pipe.hset(keys.catalog, mapping={r["item_id"]: _item_json(r) for r in records})
-    pipe.srem(keys.removed, *[r["item_id"] for r in records])
-    pipe.incr(keys.catalog_revision)
-    await pipe.execute()
+    pairs = [value for r in records for value in (r["item_id"], _item_json(r))]
+    await redis.eval(_UPSERT, 3, keys.catalog, keys.removed, keys.catalog_revision, *pairs)
     return len(records)
 
 
 async def remove_item(redis: aioredis.Redis, keys: Keys, item_id: str) -> None:
-    pipe = redis.pipeline(transaction=True)
-    pipe.sadd(keys.removed, item_id)
-    pipe.incr(keys.catalog_revision)
-    await pipe.execute()
+    await redis.eval(_REMOVE, 2, keys.removed, keys.catalog_revision, item_id)
+
+
+# The revision, the items and the removed ids, read at one instant (a script, as above).
+# KEYS: revision, catalog, removed.
+_LOAD = """
+return {redis.call('GET', KEYS[1]), redis.call('HVALS', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}
+"""
 
 
 async def load_catalog(redis: aioredis.Redis, keys: Keys) -> tuple[Catalog, frozenset[str], int]:
     """The whole catalog, the removed ids and the revision they belong to."""
-    pipe = redis.pipeline(transaction=True)
-    pipe.get(keys.catalog_revision)
-    pipe.hvals(keys.catalog)
-    pipe.smembers(keys.removed)
-    revision, values, removed = await pipe.execute()
+    revision, values, removed = await redis.eval(_LOAD, 3, keys.catalog_revision, keys.catalog, keys.removed)
     catalog = Catalog()
     if values:
         frame = pd.DataFrame([json.loads(v) for v in values])

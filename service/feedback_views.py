@@ -12,7 +12,8 @@ from recommender.events import EVENT_TYPES, EventTable
 from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SETTINGS
 from service.auth import READ, WRITE, requires
 from service.errors import bad_request
-from service.ingest import EventBatch, store_events
+from service.event_store import StoreLimits, store_events
+from service.ingest import EventBatch
 from service.online import MAX_DAYS, online_stats
 from service.responses import json_response
 from service.views import _int, _query, check_id, read_json
@@ -45,8 +46,7 @@ async def mark_shown(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     stored = await store_events(app[REDIS], app[REDIS_KEYS], EventBatch(events), app[REFRESHER].weights,
-                                int(settings.recent_ttl), int(settings.event_id_ttl), settings.fatigue_days,
-                                settings.online_days, now=now)
+                                StoreLimits.from_settings(settings), now=now)
     app[METRICS].events.inc(stored)
     return json_response({"user_id": user_id, "shown": n}, status=202)
 

@@ -3,11 +3,11 @@
 The layout works on one Redis and on a Redis Cluster alike, through hash tags (the part of a key
 in braces picks its slot). Everything shared (the event stream, its client ids, the change log,
 catalog, model pointer, lock, online counters) is tagged `{prefix}`, one slot, so the event
-script and the catalog transactions stay single-slot. A user's own keys (since-training events,
-their stream ids, shown items) are tagged `{u:user_id}`, so users spread over the cluster while
-each user's keys stay together. The "u:" keeps the tag non-empty whatever the id holds (an id
-starting with "}" would otherwise leave an empty tag, and the key would be hashed whole).
-Precomputed lists are single keys, untagged, spread by their full name.
+script and the catalog scripts stay single-slot. A user's own keys (since-training events,
+their stream ids, shown items, precomputed list) are tagged `{u:user_id}`: users spread over the
+cluster, and the one read a request makes goes to one node. The "u:" keeps the tag non-empty
+whatever the id holds (an id starting with "}" would otherwise leave an empty tag, and the key
+would be hashed whole). Similar-item lists are untagged, spread by their full name.
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ class Keys:
         return f"{self.shared}:recent-log"
 
     def user_recs(self, version: str, user_id: str) -> str:
-        return f"{self.prefix}:recs:{version}:{user_id}"
+        """A user's precomputed list, in their slot: the one read a request makes (list, since-training
+        events, shown set) goes to one node of a cluster."""
+        return f"{self.user(user_id)}:recs:{version}"
 
     def similar(self, version: str, item_id: str) -> str:
         return f"{self.prefix}:sim:{version}:{item_id}"

@@ -11,7 +11,7 @@ week. Ids are not secret; only clients with a write key send events, so a forged
 skew the statistics of the store that forged it.
 
 Impressions (items shown per version and route) are tallied in process and added to the daily
-hash `encore:online:{YYYY-MM-DD}` every FLUSH_SECONDS in one MULTI/EXEC: a hot request does no
+hash `encore:online:{YYYY-MM-DD}` every FLUSH_SECONDS in one script: a hot request does no
 Redis work for them. If Redis is away the tallies wait for the next flush; they are lost only if
 the process dies in between (at most FLUSH_SECONDS of impressions). Counts are for comparing
 versions and routes, not for billing.
@@ -43,6 +43,18 @@ MAX_DAYS = 90
 ONLINE_KEEP_SECONDS = 92 * 86_400
 COUNTERS = ("impressions", "clicks", "purchases")
 ROUTES = ("recommendations", "batch")
+# Adds counts to the days' hashes and keeps them ONLINE_KEEP_SECONDS, atomically (a script, not
+# MULTI: see service.catalog_store). KEYS: the days' hashes (one slot). ARGV: the TTL, then per
+# counter the KEYS index of its day, the field and the count.
+_ADD = """
+for j = 2, #ARGV, 3 do
+  redis.call('HINCRBY', KEYS[tonumber(ARGV[j])], ARGV[j + 1], ARGV[j + 2])
+end
+for k = 1, #KEYS do
+  redis.call('EXPIRE', KEYS[k], ARGV[1])
+end
+return 1
+"""
 _VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 _STAMP = re.compile(r"[0-9a-f]{8}[0-9a-f]{8}")
 
@@ -106,24 +118,22 @@ class OnlineRecorder:
             await self.flush()
 
     async def flush(self) -> bool:
-        """Add the tallies to Redis in one transaction; on failure keep them for the next flush."""
+        """Add the tallies to Redis in one script; on failure keep them for the next flush."""
         async with self._lock:
             totals, self._totals = self._totals, Tally()
             if not totals:
                 return True
+            days = {day: k + 1 for k, day in enumerate(sorted({day for day, _ in totals}))}  # -> KEYS index
+            fields = [value for (day, field), count in totals.items() for value in (days[day], field, count)]
             try:
-                pipe = self.redis.pipeline(transaction=True)
-                for (day, field), count in totals.items():
-                    pipe.hincrby(self.keys.online(day), field, count)
-                for day in {day for day, _ in totals}:
-                    pipe.expire(self.keys.online(day), ONLINE_KEEP_SECONDS)
-                await pipe.execute()
-                return True
+                await self.redis.eval(_ADD, len(days), *(self.keys.online(d) for d in days), ONLINE_KEEP_SECONDS,
+                                      *fields)
             except (RedisError, OSError) as exc:
-                self._totals.update(totals)  # all or nothing (MULTI/EXEC): safe to add again later
+                self._totals.update(totals)  # all or nothing (one script): safe to add again later
                 self._failures.inc()
                 log.warning("could not record impressions of %d version/route pairs: %s", len(totals), exc)
                 return False
+            return True
 
 
 @dataclass

@@ -41,6 +41,7 @@ from service.errors import ApiError
 from service.keys import Keys
 from service.metrics import Metrics
 from service.model_state import ServingModel
+from service.redis_client import is_cluster
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class ListResult:
 class Serving:
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
         self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
+        self.cluster = is_cluster(redis)
         self.current: ServingModel | None = None
         self.hot = HotLists(HOT_LIST_BYTES)
         self._hot_version: str | None = None
@@ -354,21 +356,27 @@ class Serving:
                     ) -> tuple[list[bytes | None] | None, list[UserState] | None]:
         """The packed lists under `list_keys`, and the since-training events and recent
         impressions of `users`, in one round trip: MGET, and HGETALL plus ZRANGEBYSCORE (one
-        user) or a script (several).
+        user) or a script (several). On a cluster, where those keys live on many nodes, a GET
+        per list and the one-user reads per user (redis-py sends one round trip per node).
 
         When Redis is unreachable both come back None, so the in-memory model answers.
         """
         recent_keys = [self.keys.recent(u) for u in users]
         fatigue = self.settings.fatigue_days
         horizon = repr(time.time() - fatigue * 86_400.0) if fatigue > 0 else ""
+        per_key = self.cluster
         try:
             pipe = self.redis.pipeline(transaction=False)
-            if list_keys:
+            if list_keys and per_key:
+                for key in list_keys:
+                    pipe.get(key)
+            elif list_keys:
                 pipe.mget(list_keys)
-            if len(users) == 1:
-                pipe.hgetall(recent_keys[0])
-                if horizon:
-                    pipe.zrangebyscore(self.keys.shown(users[0]), horizon, "+inf", withscores=True)
+            if len(users) == 1 or per_key:
+                for user, recent_key in zip(users, recent_keys):
+                    pipe.hgetall(recent_key)
+                    if horizon:
+                        pipe.zrangebyscore(self.keys.shown(user), horizon, "+inf", withscores=True)
             elif users:
                 shown_keys = [self.keys.shown(u) for u in users] if horizon else []
                 pipe.eval(_RECENT_MANY, len(recent_keys) + len(shown_keys), *recent_keys, *shown_keys,
@@ -378,14 +386,18 @@ class Serving:
             log.warning("redis read failed, serving from the in-memory model: %s", exc)
             return None, None
         it = iter(replies)
-        blobs = list(next(it)) if list_keys else []
+        if per_key:
+            blobs = [next(it) for _ in list_keys]
+        else:
+            blobs = list(next(it)) if list_keys else []
         states: list[UserState] = []
-        if len(users) == 1:
-            raw = next(it)
-            recent = {_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS
-            pairs = next(it) if horizon else None
-            shown = {_text(m): float(at) for m, at in pairs} if pairs else NO_EVENTS
-            states = [UserState(recent, shown) if recent or shown else NO_STATE]
+        if len(users) == 1 or per_key:
+            for _ in users:
+                raw = next(it)
+                recent = {_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS
+                pairs = next(it) if horizon else None
+                shown = {_text(m): float(at) for m, at in pairs} if pairs else NO_EVENTS
+                states.append(UserState(recent, shown) if recent or shown else NO_STATE)
         elif users:
             states = [NO_STATE] * len(users)
             flat = next(it) or []

@@ -23,6 +23,7 @@ class Settings:
     port: int = 8080
     workers: int = 1  # processes serving the port (python -m service --workers N overrides)
     redis_url: str | None = None  # unset: start an embedded redis-server on a unix socket
+    redis_cluster: bool = False  # REDIS_URL names one node of a Redis Cluster (or use redis+cluster://)
     data_dir: Path = Path("data/service")
     model_dir: Path | None = None  # default: <data_dir>/models
     refresh_interval: float = 3600.0
@@ -51,6 +52,12 @@ class Settings:
     train_on_start: bool = True
     log_level: str = "INFO"
     key_prefix: str = "encore"
+
+    @property
+    def cluster(self) -> bool:
+        from service.redis_client import names_cluster
+
+        return self.redis_cluster or bool(self.redis_url and names_cluster(self.redis_url))
 
     @property
     def models_path(self) -> Path:
@@ -88,6 +95,10 @@ class Settings:
             raise SettingsError("RECS_MAX_QUALITY_DROP must be between 0 and 1")
         if self.fatigue_days < 0:
             raise SettingsError("RECS_FATIGUE_DAYS must be 0 or more")
+        if self.cluster and not self.redis_url:
+            raise SettingsError("RECS_REDIS_CLUSTER=1 needs REDIS_URL (a node of the cluster)")
+        if "{" in self.key_prefix or "}" in self.key_prefix:
+            raise SettingsError("RECS_KEY_PREFIX must not contain braces (Redis Cluster hash tags)")
         for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes",
                      "online_days", "workers"):
             if getattr(self, name) <= 0:

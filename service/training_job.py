@@ -43,6 +43,7 @@ from service.catalog_store import load_catalog, upsert_items
 from service.ingest import stream_entries_to_table
 from service.keys import Keys
 from service.parent_death import signal_on_parent_death
+from service.redis_client import connect, is_cluster
 from service.settings import Settings
 from service.snapshot import START, Snapshot, load_snapshot, save_snapshot
 
@@ -122,33 +123,47 @@ async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> 
         snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), last_id)
         await asyncio.to_thread(save_snapshot, snapshot, path)
         if last_id != START:  # exact trim (not "~"), and the boundary entry too: all now in the snapshot
-            pipe = redis.pipeline(transaction=True)
-            pipe.xtrim(keys.events, minid=last_id, approximate=False)
-            pipe.xdel(keys.events, last_id)
-            await pipe.execute()
+            await redis.eval(_TRIM, 1, keys.events, last_id)
         if pages:
             await forget_folded(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), last_id)
     return snapshot
 
 
-# KEYS: the recent-events change log, then per user their recent hash and its stream-id hash.
-# ARGV: the newest folded stream id's milliseconds and sequence, the change-log length, the users.
-# Entries whose newest event is at or before that id are in the snapshot now: dropped. Ingestion
-# gives every later event a larger stream id, so nothing newer can be dropped, whatever the timing.
-_FORGET = r"""
-local ms, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
-for k = 2, #KEYS, 2 do
-  local ids = redis.call('HGETALL', KEYS[k + 1])
+# Trims the stream up to and including the given id, exactly (not "~"). KEYS: the stream.
+_TRIM = r"""
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+return redis.call('XDEL', KEYS[1], ARGV[1])
+"""
+# Drops a user's since-training entries whose newest event is at or before the newest folded
+# stream id (ARGV[1], ARGV[2]: its milliseconds and sequence): the snapshot holds them now.
+# Ingestion gives every later event a larger stream id, so nothing newer can be dropped,
+# whatever the timing.
+_FORGET_FUNCTION = r"""
+local function forget(recent, recent_ids, ms, seq)
+  local ids = redis.call('HGETALL', recent_ids)
   for j = 1, #ids, 2 do
     local m, s = string.match(ids[j + 1], '(%d+)-(%d+)')
     m, s = tonumber(m), tonumber(s)
     if m < ms or (m == ms and s <= seq) then
-      redis.call('HDEL', KEYS[k], ids[j])
-      redis.call('HDEL', KEYS[k + 1], ids[j])
+      redis.call('HDEL', recent, ids[j])
+      redis.call('HDEL', recent_ids, ids[j])
     end
   end
 end
+local ms, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
+"""
+# One Redis: KEYS are the change log, then per user their recent hash and its stream-id hash;
+# ARGV[3], ARGV[4]: the change-log length and the users, announced in the same script.
+_FORGET = _FORGET_FUNCTION + r"""
+for k = 2, #KEYS, 2 do
+  forget(KEYS[k], KEYS[k + 1], ms, seq)
+end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4])
+return 1
+"""
+# A Redis Cluster: one user's two hashes (one slot), the change log written afterwards.
+_FORGET_USER = _FORGET_FUNCTION + r"""
+forget(KEYS[1], KEYS[2], ms, seq)
 return 1
 """
 
@@ -160,6 +175,13 @@ async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, la
     ms, seq = last_id.split("-")
     for start in range(0, len(users), FORGET_CHUNK):
         chunk = users[start:start + FORGET_CHUNK].tolist()
+        if is_cluster(redis):
+            pipe = redis.pipeline(transaction=False)  # redis-py groups it by node
+            for user in chunk:
+                pipe.eval(_FORGET_USER, 2, keys.recent(user), keys.recent_ids(user), ms, seq)
+            await pipe.execute()
+            await redis.xadd(keys.recent_log, {"u": "\n".join(chunk)}, maxlen=RECENT_LOG_MAXLEN, approximate=True)
+            continue
         script_keys = [keys.recent_log, *(k for u in chunk for k in (keys.recent(u), keys.recent_ids(u)))]
         await redis.eval(_FORGET, len(script_keys), *script_keys, ms, seq, RECENT_LOG_MAXLEN, "\n".join(chunk))
 
@@ -209,7 +231,7 @@ async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, mode
 async def run_job(job: TrainingJob) -> TrainingReport:
     """The whole run; in the child this is the only thing on its event loop, so CPU work runs inline."""
     settings = job.settings
-    redis = aioredis.from_url(job.redis_url, socket_timeout=60, socket_connect_timeout=5)
+    redis = connect(job.redis_url, settings.cluster, socket_timeout=60, socket_connect_timeout=5)
     keys = Keys(settings.key_prefix)
     try:
         snapshot = await fold_stream(redis, keys, settings)

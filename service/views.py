@@ -16,7 +16,8 @@ from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SET
 from service.auth import ADMIN, READ, WRITE, requires
 from service.catalog_store import parse_items, remove_item, upsert_items
 from service.errors import ApiError, bad_request
-from service.ingest import parse_batch, store_events
+from service.event_store import StoreLimits, store_events
+from service.ingest import parse_batch
 from service.online import ONLINE, new_recommendation_id
 from service.responses import dumps, json_response
 from service.serving import ListRequest, ListResult
@@ -191,8 +192,7 @@ async def post_events(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
-                                int(settings.recent_ttl), int(settings.event_id_ttl), settings.fatigue_days,
-                                settings.online_days)
+                                StoreLimits.from_settings(settings))
     app[METRICS].events.inc(stored)
     accepted = len(batch.events)
     return json_response({"accepted": accepted, "duplicates": accepted - stored}, status=202)

@@ -22,7 +22,8 @@ def test_values_are_read_from_the_environment():
 
 
 @pytest.mark.parametrize("env", [{"RECS_PORT": "x"}, {"RECS_ALGORITHM": "magic"}, {"RECS_MAX_QUALITY_DROP": "2"},
-                                 {"RECS_POLL_INTERVAL": "0"}, {"RECS_TRAIN_ON_START": "perhaps"}])
+                                 {"RECS_POLL_INTERVAL": "0"}, {"RECS_TRAIN_ON_START": "perhaps"},
+                                 {"RECS_REDIS_CLUSTER": "1"}, {"RECS_KEY_PREFIX": "shop{1}"}])
 def test_bad_values_are_refused(env):
     with pytest.raises(SettingsError):
         Settings.from_env(env)
@@ -32,3 +33,13 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in readme]
     assert not missing, f"settings missing from README: {missing}"
+
+
+@pytest.mark.parametrize(("env", "cluster"), [
+    ({"REDIS_URL": "redis://h:1/0"}, False),
+    ({"REDIS_URL": "redis+cluster://h:1"}, True),
+    ({"REDIS_URL": "rediss+cluster://h:1"}, True),
+    ({"REDIS_URL": "redis://h:1", "RECS_REDIS_CLUSTER": "1"}, True),
+])
+def test_a_cluster_is_named_by_the_url_scheme_or_the_flag(env, cluster):
+    assert Settings.from_env(env).cluster is cluster

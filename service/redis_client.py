@@ -1,0 +1,37 @@
+"""One place that turns REDIS_URL into a client: a plain Redis, or a Redis Cluster.
+
+A cluster is named by `redis+cluster://host:port` (or `rediss+cluster://`), or by any URL with
+RECS_REDIS_CLUSTER=1; the address is one node, and redis-py finds the rest. Code that must
+act differently on a cluster (a script may touch only one slot there) asks `is_cluster`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def names_cluster(url: str) -> bool:
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
+
+
+def plain_url(url: str) -> str:
+    """The URL redis-py understands: `redis+cluster://` becomes `redis://`."""
+    scheme, sep, rest = url.partition("://")
+    return CLUSTER_SCHEMES.get(scheme, scheme) + sep + rest
+
+
+def connect(url: str, cluster: bool = False, **options: Any) -> aioredis.Redis | RedisCluster:
+    """A client for `url`; `options` are redis-py's connection options (timeouts)."""
+    if cluster or names_cluster(url):
+        options.pop("retry_on_timeout", None)  # not an option there: it retries moved or failed nodes itself
+        return RedisCluster.from_url(plain_url(url), **options)
+    return aioredis.from_url(url, **options)
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, RedisCluster)
