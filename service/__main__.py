@@ -12,9 +12,9 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 
 from aiohttp import web  # noqa: E402
-from redis.exceptions import RedisError  # noqa: E402
 
 from service.app import create_app  # noqa: E402
+from service.redis_client import REDIS_ERRORS  # noqa: E402
 from service.redis_server import RedisServerError  # noqa: E402
 from service.settings import Settings, SettingsError  # noqa: E402
 from service.workers import WorkerLink, run_workers  # noqa: E402
@@ -67,7 +67,7 @@ def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = 
     except RedisServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (RedisError, OSError) as exc:  # at start-up: wrong password, nothing listening, ...
+    except REDIS_ERRORS as exc:  # at start-up: wrong password, nothing listening, ...
         print(f"error: cannot use Redis (REDIS_URL): {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     return 0

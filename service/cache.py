@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+
+from service.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class RecentEvents:
         try:
             await self._apply()
             ok = True
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("could not read the recent-events change log, dropping cached events: %s", exc)
             self._started = False
             self._position = None

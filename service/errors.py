@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from recommender.errors import InputError
 
 from service.metrics import route_label
+from service.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers)
-    except (RedisError, ConnectionError) as exc:  # Redis away: a retryable 503, never a 500
+    except REDIS_ERRORS as exc:  # Redis away: a retryable 503, never a 500
         log.warning("redis unavailable on %s %s: %s", request.method, route_label(request), exc)
         return error_response(503, "unavailable", "storage is temporarily unavailable; retry shortly",
                               {"Retry-After": "1"})

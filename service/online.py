@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from service.keys import Keys
 from service.metrics import Metrics
+from service.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
@@ -128,7 +128,7 @@ class OnlineRecorder:
             try:
                 await self.redis.eval(_ADD, len(days), *(self.keys.online(d) for d in days), ONLINE_KEEP_SECONDS,
                                       *fields)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 self._totals.update(totals)  # all or nothing (one script): safe to add again later
                 self._failures.inc()
                 log.warning("could not record impressions of %d version/route pairs: %s", len(totals), exc)

@@ -9,9 +9,9 @@ import hashlib
 import logging
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from service.errors import ApiError
+from service.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ async def take_token(redis: aioredis.Redis, prefix: str, key: str, rate: float, 
     """Raise 429 with Retry-After when the key's bucket is empty; allow if Redis cannot answer."""
     try:
         allowed, wait = await redis.eval(_BUCKET, 1, bucket_name(prefix, key), rate, burst)
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         log.warning("rate limiter unavailable, allowing the request: %s", type(exc).__name__)
         return
     if not int(allowed):

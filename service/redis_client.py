@@ -11,7 +11,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
+#: What "Redis could not answer" looks like: redis-py's errors, the cluster client's own (a slot no
+#: live node serves yet, in a failover, is not a RedisError) and the socket's.
+REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 

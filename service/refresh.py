@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from recommender.algorithms import ModelParams
 from recommender.errors import ArtifactError
@@ -25,6 +24,7 @@ from service.catalog_store import catalog_revision, load_catalog
 from service.keys import Keys
 from service.metrics import Metrics
 from service.model_state import ServingModel, return_free_memory
+from service.redis_client import REDIS_ERRORS
 from service.serving import Serving
 from service.settings import Settings
 from service.training_job import TrainingJob, TrainingReport, snapshot_path, train_in_child
@@ -182,7 +182,7 @@ class Refresher:
                 reason = await self.due()
                 if reason:
                     self.start_training(reason)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("refresh loop: redis unavailable: %s", exc)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.poll_interval)

@@ -29,7 +29,6 @@ from typing import NamedTuple
 
 import numpy as np
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from recommender.explain import because
 from recommender.fatigue import demote, recently_shown
@@ -41,6 +40,7 @@ from service.errors import ApiError
 from service.keys import Keys
 from service.metrics import Metrics
 from service.model_state import ServingModel
+from service.redis_client import REDIS_ERRORS
 from service.redis_client import is_cluster
 from service.settings import Settings
 
@@ -382,7 +382,7 @@ class Serving:
                 pipe.eval(_RECENT_MANY, len(recent_keys) + len(shown_keys), *recent_keys, *shown_keys,
                           len(users), horizon)
             replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("redis read failed, serving from the in-memory model: %s", exc)
             return None, None
         it = iter(replies)
@@ -411,7 +411,7 @@ class Serving:
     async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
         try:
             await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("could not cache %d computed lists: %s", len(keys), exc)
 
     def _pick(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,

@@ -8,7 +8,6 @@ import os
 import time
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from recommender.catalog import KINDS
 from recommender.ids import MAX_ID_BYTES
@@ -19,6 +18,7 @@ from service.errors import ApiError, bad_request
 from service.event_store import StoreLimits, store_events
 from service.ingest import parse_batch
 from service.online import ONLINE, new_recommendation_id
+from service.redis_client import REDIS_ERRORS
 from service.responses import dumps, json_response
 from service.serving import ListRequest, ListResult
 
@@ -220,7 +220,7 @@ async def get_model(request: web.Request) -> web.Response:
     current = request.app[SERVING].current
     try:
         status = await request.app[REFRESHER].status()
-    except (RedisError, OSError):  # the model is in memory; only the training record is out of reach
+    except REDIS_ERRORS:  # the model is in memory; only the training record is out of reach
         status = {"last_message": "training status unavailable: redis is not answering"}
     training = {
         "running": status.get("running") == "1",

@@ -46,3 +46,11 @@ def test_the_cluster_url_scheme_picks_the_cluster_client():
     assert not is_cluster(connect("redis://127.0.0.1:1/0"))
     assert is_cluster(connect("redis+cluster://127.0.0.1:1/0"))
     assert is_cluster(connect("redis://127.0.0.1:1", cluster=True, retry_on_timeout=True))
+
+
+def test_a_slot_without_a_live_master_counts_as_redis_being_away():
+    from redis.exceptions import ClusterDownError, SlotNotCoveredError
+
+    from service.redis_client import REDIS_ERRORS
+
+    assert issubclass(SlotNotCoveredError, REDIS_ERRORS) and issubclass(ClusterDownError, REDIS_ERRORS)
