@@ -59,6 +59,8 @@ def route_label(request: web.Request) -> str:
 
 
 def metrics_middleware(metrics: Metrics):
+    known: dict[tuple[str, str, int], tuple] = {}  # (route, method, status) -> (latency, count) children
+
     @web.middleware
     async def middleware(request: web.Request, handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -71,8 +73,12 @@ def metrics_middleware(metrics: Metrics):
             status = exc.status
             raise
         finally:
-            route = route_label(request)
-            metrics.latency.labels(route).observe(time.perf_counter() - started)
-            metrics.requests.labels(route, request.method, str(status)).inc()
+            key = (route_label(request), request.method, status)
+            children = known.get(key)
+            if children is None:  # labels() costs more than the observation: look it up once per key
+                children = known[key] = (metrics.latency.labels(key[0]), metrics.requests.labels(key[0], key[1],
+                                                                                             str(status)))
+            children[0].observe(time.perf_counter() - started)
+            children[1].inc()
 
     return middleware

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import secrets
@@ -61,7 +62,12 @@ _STAMP = re.compile(r"[0-9a-f]{8}[0-9a-f]{8}")
 
 def utc_day(timestamp: float) -> str:
     """YYYY-MM-DD of an epoch time in UTC: the online-feedback counters are kept per day."""
-    return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
+    return _day_name(int(timestamp // 86_400))
+
+
+@functools.lru_cache(maxsize=16)
+def _day_name(day: int) -> str:  # every served response asks; strftime costs more than a cache hit
+    return time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
 
 
 def new_recommendation_id(version: str, route: str, now: float | None = None) -> str:

@@ -247,8 +247,14 @@ async def test_model_health_metrics_and_openapi(client):
     assert 0 <= model["metrics"]["ndcg"] <= 1 and model["training"]["last_outcome"] == "trained"
     assert (await client.get("/healthz")).status == 200
     assert (await (await client.get("/readyz")).json()) == {"ready": True, "model": True, "redis": True}
-    await client.get("/v1/users/u000001/recommendations")
+    for _ in range(3):
+        await client.get("/v1/users/u000001/recommendations")
+    await client.get("/v1/users/u000001/recommendations?n=0")  # 400
     text = await (await client.get("/metrics")).text()
+    route = 'route="/v1/users/{user_id}/recommendations"'
+    assert f'encore_http_requests_total{{method="GET",{route},status="200"}} 3.0' in text
+    assert f'encore_http_requests_total{{method="GET",{route},status="400"}} 1.0' in text
+    assert f'encore_http_request_seconds_count{{{route}}} 4.0' in text
     for name in ("encore_http_requests_total", "encore_http_request_seconds_bucket", "encore_cache_hits_total",
                  "encore_events_ingested_total", "encore_training_seconds", "encore_model_info"):
         assert name in text
