@@ -116,8 +116,9 @@ class RecentEvents:
     the cache holds at most `max_entries` users, least recently used out first.
     """
 
-    def __init__(self, redis: aioredis.Redis, log_key: str, max_entries: int, max_age: float) -> None:
-        self.redis, self.log_key = redis, log_key
+    def __init__(self, redis: aioredis.Redis, log_key: str, max_entries: int, max_age: float,
+                 timeout: float = 1.0) -> None:
+        self.redis, self.log_key, self.timeout = redis, log_key, timeout
         self.max_entries, self.max_age = max_entries, max_age
         self._entries: OrderedDict[str, tuple[dict[str, float], float]] = OrderedDict()
         self._reading: dict[str, int] = {}  # users with a Redis read in flight
@@ -210,9 +211,10 @@ class RecentEvents:
             self._pending = None  # later callers need a read that starts after them
         ok = False
         try:
-            await self._apply()
+            async with asyncio.timeout(self.timeout):  # requests wait for this read
+                await self._apply()
             ok = True
-        except REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:  # TimeoutError is an OSError
             log.warning("could not read the recent-events change log, dropping cached events: %s", exc)
             self._started = False
             self._position = None

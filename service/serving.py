@@ -138,7 +138,8 @@ class Serving:
         self.current: ServingModel | None = None
         self.hot = HotLists(HOT_LIST_BYTES)
         self._hot_version: str | None = None
-        self.recent = RecentEvents(redis, keys.recent_log, RECENT_ENTRIES, RECENT_MAX_AGE)
+        self.recent = RecentEvents(redis, keys.recent_log, RECENT_ENTRIES, RECENT_MAX_AGE,
+                                   settings.redis_read_timeout)
         hot_hits = metrics.counter("encore_hot_cache_hits", "Precomputed lists served from the in-process "
                                    "cache (a subset of encore_cache_hits_total)", ("kind",))
         self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}
@@ -183,11 +184,13 @@ class Serving:
         states: list[UserState | None] = [None] * n
         hot = self._hot_for(current) if interactive else None
         codes: np.ndarray | None = None  # looked up only when some list is not in memory
+        deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout  # for all reads below
         if hot is not None:
             lists = [hot.get(key) for key in list_keys]  # only known users' lists are ever kept
             hits = n - lists.count(None)
             if hits:
                 self._hot_hits["user"].inc(hits)
+            # fresh() gives up after the same timeout, and a read after it failed finds the deadline past
             if self.recent.worth_checking(user_ids) and await self.recent.fresh():
                 now = time.monotonic()
                 states = [self.recent.get(u, now) for u in user_ids]
@@ -202,7 +205,7 @@ class Serving:
             token = self.recent.begin(readers) if interactive else 0
             blobs = read_states = None
             try:
-                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers)
+                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline)
             finally:
                 if interactive:
                     self.recent.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
@@ -244,7 +247,8 @@ class Serving:
             miss_codes = codes[misses]  # type: ignore[index]
             ids, scores = await asyncio.to_thread(model.recommend_indices, miss_codes, self.settings.precompute_n)
             blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
-            await self._write_back([list_keys[p] for p in misses], blobs)
+            if not degraded:  # Redis just failed to answer: writing would only wait for it again
+                await self._write_back([list_keys[p] for p in misses], blobs)
             if hot is not None:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)
@@ -340,7 +344,8 @@ class Serving:
             self._misses["similar"].inc()
             ids, scores = await asyncio.to_thread(model.similar_indices, np.array([code]), self.settings.similar_n)
             blob = pack(ids[0], scores[0])
-            await self._write_back([key], [blob])
+            if source != IN_MEMORY_MODEL:
+                await self._write_back([key], [blob])
             if hot is not None:
                 hot.put(key, blob)
             ids, scores = ids[0], scores[0]
@@ -352,7 +357,7 @@ class Serving:
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _read(self, list_keys: list[str], users: Sequence[str]
+    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None
                     ) -> tuple[list[bytes | None] | None, list[UserState] | None]:
         """The packed lists under `list_keys`, and the since-training events and recent
         impressions of `users`, in one round trip: MGET, and HGETALL plus ZRANGEBYSCORE (one
@@ -381,9 +386,12 @@ class Serving:
                 shown_keys = [self.keys.shown(u) for u in users] if horizon else []
                 pipe.eval(_RECENT_MANY, len(recent_keys) + len(shown_keys), *recent_keys, *shown_keys,
                           len(users), horizon)
-            replies = await pipe.execute()
-        except REDIS_ERRORS as exc:
-            log.warning("redis read failed, serving from the in-memory model: %s", exc)
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout
+            async with asyncio.timeout_at(deadline):  # a hung Redis must not hang the page
+                replies = await pipe.execute()
+        except REDIS_ERRORS as exc:  # TimeoutError is an OSError
+            log.warning("redis read failed, serving from the in-memory model: %r", exc)
             return None, None
         it = iter(replies)
         if per_key:
@@ -410,7 +418,8 @@ class Serving:
 
     async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
         try:
-            await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
+            async with asyncio.timeout(self.settings.redis_read_timeout):
+                await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
         except REDIS_ERRORS as exc:
             log.warning("could not cache %d computed lists: %s", len(keys), exc)
 

@@ -24,6 +24,7 @@ class Settings:
     workers: int = 1  # processes serving the port (python -m service --workers N overrides)
     redis_url: str | None = None  # unset: start an embedded redis-server on a unix socket
     redis_cluster: bool = False  # REDIS_URL names one node of a Redis Cluster (or use redis+cluster://)
+    redis_read_timeout: float = 1.0  # a request's Redis read waits this long, then the in-memory model answers
     data_dir: Path = Path("data/service")
     model_dir: Path | None = None  # default: <data_dir>/models
     refresh_interval: float = 3600.0
@@ -100,7 +101,7 @@ class Settings:
         if "{" in self.key_prefix or "}" in self.key_prefix:
             raise SettingsError("RECS_KEY_PREFIX must not contain braces (Redis Cluster hash tags)")
         for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes",
-                     "online_days", "workers"):
+                     "online_days", "workers", "redis_read_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_NAMES[name]} must be positive")
 

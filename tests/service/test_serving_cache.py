@@ -3,6 +3,8 @@ Redis, also when another replica writes the events."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -157,3 +159,25 @@ async def test_ingested_events_keep_their_stream_layout(client, settings):
         assert r.xrange(KEYS.recent_log)[-1][1] == {b"u": b"s-user"}
     snapshot = await fold_stream(client.app[REDIS], client.app[REDIS_KEYS], settings)  # read back unchanged
     assert len(snapshot.events) > 0
+
+
+async def test_a_hung_redis_does_not_hang_reads(make_client, settings, redis_server):
+    """SIGSTOP: connections stay open and nothing answers, the worst case for a page render. The read
+    gives up after RECS_REDIS_READ_TIMEOUT, not the 10 s socket timeout, and the model answers."""
+    client = await make_client(settings, redis_read_timeout=0.3)
+    path = "/v1/users/u000002/recommendations?n=5"  # not read yet: its list is not in the hot cache
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        response = await client.get(path)
+        waited = time.monotonic() - started
+        body = await response.json()
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert response.status == 200 and body["source"] == "in_memory_model" and len(body["items"]) == 5
+    assert waited < 5, waited  # generous: two reads of 0.3 s and a computed list, on a loaded machine
+
+    async def from_redis_again():
+        return (await (await client.get(path)).json())["source"] == "personalized"
+
+    await wait_for(from_redis_again)

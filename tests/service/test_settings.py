@@ -23,7 +23,8 @@ def test_values_are_read_from_the_environment():
 
 @pytest.mark.parametrize("env", [{"RECS_PORT": "x"}, {"RECS_ALGORITHM": "magic"}, {"RECS_MAX_QUALITY_DROP": "2"},
                                  {"RECS_POLL_INTERVAL": "0"}, {"RECS_TRAIN_ON_START": "perhaps"},
-                                 {"RECS_REDIS_CLUSTER": "1"}, {"RECS_KEY_PREFIX": "shop{1}"}])
+                                 {"RECS_REDIS_CLUSTER": "1"}, {"RECS_KEY_PREFIX": "shop{1}"},
+                                 {"RECS_REDIS_READ_TIMEOUT": "0"}])
 def test_bad_values_are_refused(env):
     with pytest.raises(SettingsError):
         Settings.from_env(env)
