@@ -24,10 +24,10 @@ java:
 		echo "installing a Java runtime with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
 
-redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server with apt-get"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+redis-server:  # redis-cli (Debian's redis-tools) too: tests/cluster forms a cluster with it
+	@{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || { \
+		echo "installing redis-server and redis-tools with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 demo: $(VENV)/.installed redis-server
 	$(PY) -m service.demo --data-dir $(DATA_DIR)
