@@ -33,7 +33,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     url = settings.redis_url
     if not url:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
-        url = await asyncio.to_thread(embedded.start)
+        url = embedded.start()  # in the main thread: the server is told to exit when its starting thread dies
     client = connect(url, settings.cluster, health_check_interval=30, socket_timeout=10, socket_connect_timeout=5,
                      retry_on_timeout=True)
     app[REDIS] = client

@@ -8,10 +8,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+import redis
+
+from service.parent_death import signal_on_parent_death
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,6 @@ def free_port() -> int:
 
 def wait_until_answering(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
     """Block until a redis-server child on 127.0.0.1:`port` answers PING (or fail if it exits)."""
-    import redis
-
     client = redis.Redis(port=port)
     deadline = time.monotonic() + timeout
     try:
@@ -72,14 +75,20 @@ class EmbeddedRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)  # only this user may reach the socket and the AOF
         if self.socket_path.exists():
-            self.socket_path.unlink()
+            # a server left by a service that was SIGKILLed gets SIGTERM from the kernel (below) and
+            # exits within moments; two servers appending to one AOF directory would corrupt it
+            self._wait_until_gone(timeout)
+            self.socket_path.unlink(missing_ok=True)
         args = [
             executable, "--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
             "--save", "", "--daemonize", "no", "--loglevel", "warning",
             "--logfile", str(self.directory / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # SIGTERM (flush the AOF, exit) when the thread that starts it dies: a SIGKILLed service must not
+        # leave a server behind holding its data directory. Start it from the main thread.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                        preexec_fn=lambda: signal_on_parent_death(signal.SIGTERM))
         deadline = time.monotonic() + timeout
         while not self.socket_path.exists():
             if self.process.poll() is not None:
@@ -91,6 +100,20 @@ class EmbeddedRedis:
             time.sleep(0.02)
         log.info("embedded redis-server (pid %d) on %s", self.process.pid, self.socket_path)
         return self.url
+
+    def _wait_until_gone(self, timeout: float) -> None:
+        """Return once nothing answers on the socket; RedisServerError if a server still does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1) as client:
+                    client.ping()
+            except (redis.RedisError, OSError):
+                return  # a stale socket file: nobody listens on it
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"another redis-server is running on {self.socket_path}; stop it before "
+                                       "starting the service (two servers must not share one AOF directory)")
+            time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM makes redis-server flush its AOF and exit cleanly."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import threading
 import time
 import urllib.request
 
-from tests.reliability.conftest import ServiceProcess, call
+from tests.reliability.conftest import WRITE, ServiceProcess, call
+from tests.reliability.test_replicas import _wait
 
 
 def test_sigterm_finishes_in_flight_requests_and_stops_embedded_redis(service_env, services, tmp_path):
@@ -51,3 +53,28 @@ def test_sigterm_finishes_in_flight_requests_and_stops_embedded_redis(service_en
         raise AssertionError("service still answering after SIGTERM")
     except OSError:
         pass
+
+
+def test_a_killed_service_takes_its_redis_server_along_and_restarts_on_its_data(service_env, services, tmp_path):
+    """SIGKILL (the OOM killer, kill -9): the embedded redis-server gets SIGTERM from the kernel, flushes and
+    exits, so the restarted service starts a fresh one on the same AOF instead of sharing it with an orphan."""
+    env = {k: v for k, v in service_env.items() if k != "REDIS_URL"}
+    first = ServiceProcess(env, tmp_path / "first.log").start()
+    services.append(first)
+    first.wait_ready()
+    socket_path = tmp_path / "data" / "redis" / "redis.sock"
+    event = [{"user_id": "kill-user", "item_id": "p00001", "type": "purchase", "event_id": "kill-1"}]
+    assert call(first.base, "POST", "/v1/events", event, key=WRITE) == (202, {"accepted": 1, "duplicates": 0})
+
+    first.stop(signal.SIGKILL)
+    _wait(lambda: not _servers_on(socket_path), timeout=10)
+    second = ServiceProcess(env, tmp_path / "second.log").start()
+    services.append(second)
+    second.wait_ready()
+    assert call(second.base, "POST", "/v1/events", event, key=WRITE)[1] == {"accepted": 1, "duplicates": 1}
+    assert second.stop(15, timeout=90) == 0
+    assert not _servers_on(socket_path)
+
+
+def _servers_on(socket_path) -> str:
+    return subprocess.run(["pgrep", "-f", str(socket_path)], capture_output=True, text=True).stdout.strip()

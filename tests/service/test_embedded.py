@@ -49,3 +49,20 @@ def test_bad_setting_exits_2(tmp_path):
     env = {**os.environ, "RECS_PORT": "eighty", "RECS_DATA_DIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "service"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "RECS_PORT" in result.stderr
+
+
+def test_a_second_server_is_refused_a_directory_a_live_one_still_uses(tmp_path):
+    """Two redis-servers appending to one AOF directory would corrupt it."""
+    first = EmbeddedRedis(tmp_path)
+    first.start()
+    try:
+        with pytest.raises(RedisServerError, match="another redis-server is running"):
+            EmbeddedRedis(tmp_path).start(timeout=0.5)
+        assert first.process.poll() is None  # untouched, and still reachable on its socket
+        assert (tmp_path / "redis.sock").exists()
+    finally:
+        first.stop()
+    second = EmbeddedRedis(tmp_path)  # a stale socket file alone is no obstacle
+    (tmp_path / "redis.sock").touch()
+    second.start()
+    second.stop()
