@@ -106,8 +106,8 @@ class RecentEvents:
     value cached is the caller's (service.serving keeps a UserState: the hash and the shown set,
     whose writes go through the same change log).
 
-    Every write of those hashes (service.ingest.store_events) appends the users it touched to a
-    change log in the same atomic script. Before a cached entry is used, `fresh()` makes sure a
+    Every write of those hashes (service.event_store) appends the users it touched to a change
+    log: in the same atomic script on one Redis, after the hash writes on a cluster. Before a cached entry is used, `fresh()` makes sure a
     read of that log which started after the caller arrived has been applied, so a request never
     sees less than a direct HGETALL at that moment would show, on any replica. Concurrent
     requests share one log read, so under load it costs a fraction of a round trip each.

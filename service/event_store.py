@@ -223,9 +223,9 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[_Row], lim
         for row in rows:
             if row.kind == "impression" and row.user not in shown_slot:
                 shown_slot[row.user] = 4 + 2 * len(user_slot) + len(shown_slot)
-    seen_keys = _seen_keys(keys, rows, 4 + 2 * len(user_slot) + len(shown_slot))
+    seen_keys, seen_index = _seen_keys(keys, rows, 4 + 2 * len(user_slot) + len(shown_slot))
     fields: list[str] = []
-    for row, seen in zip(rows, _seen_indices(keys, rows, seen_keys)):
+    for row, seen in zip(rows, seen_index):
         slot = shown_slot.get(row.user, 0) if row.kind == "impression" else user_slot[row.user]
         fields += (row.user, row.item, row.kind, row.stamp, row.value, row.weight, str(slot), str(seen),
                    row.recommendation_id, row.counts_for)
@@ -238,17 +238,17 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[_Row], lim
         ONLINE_KEEP_SECONDS))
 
 
-def _seen_keys(keys: Keys, rows: list[_Row], first: int) -> dict[str, int]:
-    """Seen key -> its KEYS index, numbered from `first`, one per distinct client event id."""
+def _seen_keys(keys: Keys, rows: list[_Row], first: int) -> tuple[dict[str, int], list[int]]:
+    """Seen key -> its KEYS index, numbered from `first`, one per distinct client event id; and
+    each row's index (0: no id)."""
     found: dict[str, int] = {}
+    index = []
     for row in rows:
-        if row.event_id is not None:
-            found.setdefault(keys.event_seen(row.event_id), first + len(found))
-    return found
-
-
-def _seen_indices(keys: Keys, rows: list[_Row], seen_keys: dict[str, int]) -> list[int]:
-    return [0 if row.event_id is None else seen_keys[keys.event_seen(row.event_id)] for row in rows]
+        if row.event_id is None:
+            index.append(0)
+        else:
+            index.append(found.setdefault(keys.event_seen(row.event_id), first + len(found)))
+    return found, index
 
 
 # -- a Redis Cluster: the shared slot, then each user's, then the change log ----------------------
@@ -304,9 +304,9 @@ return 1
 
 async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[_Row], limits: StoreLimits,
                          now: float) -> int:
-    seen_keys = _seen_keys(keys, rows, 3)
+    seen_keys, seen_index = _seen_keys(keys, rows, 3)
     fields: list[str] = []
-    for row, seen in zip(rows, _seen_indices(keys, rows, seen_keys)):
+    for row, seen in zip(rows, seen_index):
         fields += (row.user, row.item, row.kind, row.stamp, row.value, str(seen), row.recommendation_id,
                    row.counts_for)
     script_keys = [keys.events, keys.online(utc_day(now)), *seen_keys]

@@ -26,7 +26,6 @@ STREAM_FIELDS = ("u", "i", "t", "ts", "v")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what recommender.ids.validate_ids refuses
 _TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
 _REVIEW = EVENT_TYPES.index("review")
-_IMPRESSION = EVENT_TYPES.index("impression")
 _EXACT = 2 ** 53  # integers beyond this do not convert to float64 the same way everywhere
 
 

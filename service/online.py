@@ -3,8 +3,8 @@ came back for it.
 
 Every personalized response carries a `recommendation_id` that says where it came from:
 `{route}.{model version}.{served at, hex epoch seconds}{random hex}`. A click or purchase event
-carrying one counts for that version and route (service.ingest's store script, atomically with
-storing the event, and never twice for a retried event), if it was served within
+carrying one counts for that version and route (service.event_store, in the script that
+stores the event, and never twice for a retried event), if it was served within
 RECS_ONLINE_DAYS. So nothing is stored per response: an earlier design kept an id -> version key
 per response, which at a few thousand responses a second is hundreds of millions of Redis keys a
 week. Ids are not secret; only clients with a write key send events, so a forged id can only

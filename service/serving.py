@@ -8,7 +8,7 @@ key at all. Batch requests go to Redis in two commands per chunk (MGET and one s
 since-training events) and leave the in-process caches alone, so a sweep over every user
 cannot push the hot lists out.
 
-Items the store recently showed the user (their shown set, service.ingest) go behind unshown
+Items the store recently showed the user (their shown set, service.event_store) go behind unshown
 ones (recommender.fatigue). The set is read with the since-training events (same pipeline or
 script, so no extra round trip) and cached with them: ingestion logs impressions in the same
 change log, so a hot request still reads no Redis key. Reasons (`because`, recommender.explain)
@@ -40,8 +40,7 @@ from service.errors import ApiError
 from service.keys import Keys
 from service.metrics import Metrics
 from service.model_state import ServingModel
-from service.redis_client import REDIS_ERRORS
-from service.redis_client import is_cluster
+from service.redis_client import REDIS_ERRORS, is_cluster
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
