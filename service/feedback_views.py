@@ -9,14 +9,13 @@ import numpy as np
 from aiohttp import web
 
 from recommender.events import EVENT_TYPES, EventTable
-from service.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SETTINGS
+from service.app_keys import REDIS, REDIS_KEYS
 from service.auth import READ, WRITE, requires
 from service.errors import bad_request
-from service.event_store import StoreLimits, store_events
 from service.ingest import EventBatch
 from service.online import MAX_DAYS, online_stats
 from service.responses import json_response
-from service.views import _int, _query, check_id, read_json
+from service.views import _int, _query, check_id, read_json, store
 
 #: Items per POST /v1/users/{user_id}/shown (an email or a page shows a few dozen at most).
 MAX_SHOWN_ITEMS = 1000
@@ -26,7 +25,7 @@ _IMPRESSION = EVENT_TYPES.index("impression")
 @requires(WRITE)
 async def mark_shown(request: web.Request) -> web.Response:
     """`{"item_ids": [...]}` were shown to the user now: stored as `impression` events, exactly as
-    if they had been posted to /v1/events (one atomic write, durable when 202)."""
+    if they had been posted to /v1/events (durable when 202)."""
     user_id = check_id(request.match_info["user_id"], "user_id")
     body = await read_json(request)
     item_ids = body.get("item_ids") if isinstance(body, dict) else None
@@ -43,11 +42,7 @@ async def mark_shown(request: web.Request) -> web.Response:
     now = time.time()
     events = EventTable(np.full(n, user_id, dtype=object), np.array(unique, dtype=object),
                         np.full(n, _IMPRESSION, dtype=np.int8), np.full(n, now), np.ones(n, dtype=np.float32))
-    app = request.app
-    settings = app[SETTINGS]
-    stored = await store_events(app[REDIS], app[REDIS_KEYS], EventBatch(events), app[REFRESHER].weights,
-                                StoreLimits.from_settings(settings), now=now)
-    app[METRICS].events.inc(stored)
+    await store(request.app, EventBatch(events), now=now)
     return json_response({"user_id": user_id, "shown": n}, status=202)
 
 

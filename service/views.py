@@ -16,7 +16,7 @@ from service.auth import ADMIN, READ, WRITE, requires
 from service.catalog_store import parse_items, remove_item, upsert_items
 from service.errors import ApiError, bad_request
 from service.event_store import StoreLimits, store_events
-from service.ingest import parse_batch
+from service.ingest import EventBatch, parse_batch
 from service.online import ONLINE, new_recommendation_id
 from service.redis_client import REDIS_ERRORS
 from service.responses import dumps, json_response
@@ -189,13 +189,17 @@ async def _stream_batch(request: web.Request, serving, user_ids: list[str], req:
 @requires(WRITE)
 async def post_events(request: web.Request) -> web.Response:
     batch = parse_batch(await read_json(request))
-    app = request.app
-    settings = app[SETTINGS]
-    stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
-                                StoreLimits.from_settings(settings))
-    app[METRICS].events.inc(stored)
+    stored = await store(request.app, batch)
     accepted = len(batch.events)
     return json_response({"accepted": accepted, "duplicates": accepted - stored}, status=202)
+
+
+async def store(app: web.Application, batch: EventBatch, now: float | None = None) -> int:
+    """Write a validated batch (service.event_store) and count it; how many were stored."""
+    stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
+                                StoreLimits.from_settings(app[SETTINGS]), now=now)
+    app[METRICS].events.inc(stored)
+    return stored
 
 
 @requires(WRITE)
