@@ -50,6 +50,14 @@ def _n(default: int, what: str) -> dict:
     return _query("n", {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": default}, what)
 
 
+def _campaign(summary: str, window: list[dict], description: str, line: dict) -> dict:
+    """A streaming campaign route: its window and n, then the filters every campaign takes."""
+    return {"get": {
+        "summary": summary, "security": SECURED, "parameters": [*window, KIND, *FILTERS, NOW],
+        "responses": {"200": {"description": description, "content": {NDJSON: {"schema": line}}},
+                      **_errors(400, 401, 403, 503)}}}
+
+
 def retention_paths() -> dict[str, Any]:
     lapsed_line = {"type": "object", "required": ["user_id", "last_active", "source", "items"], "properties": {
         "user_id": {"type": "string"}, "last_active": {"type": "number", "description": "epoch seconds"},
@@ -62,33 +70,25 @@ def retention_paths() -> dict[str, Any]:
         "abandoned": _items({"carted_at": {"type": "number"}}),
         "items": _items()}}
     return {
-        "/v1/campaigns/lapsed": {"get": {
-            "summary": "Win-back: every customer whose last activity is min_days..max_days ago, with items that "
-                       "fit their history, new items since their last visit first among equals (NDJSON stream)",
-            "security": SECURED,
-            "parameters": [
-                _query("min_days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "default": 240},
-                       "idle at least this many days"),
-                _query("max_days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "default": 365},
-                       "idle at most this many days (not below min_days)"),
-                _n(4, "items per customer"), KIND, *FILTERS, NOW],
-            "responses": {"200": {"description": "One line per lapsed customer, in user id order",
-                                  "content": {NDJSON: {"schema": lapsed_line}}},
-                          **_errors(400, 401, 403, 503)}}},
-        "/v1/campaigns/abandoned-carts": {"get": {
-            "summary": "Abandoned carts: customers whose latest add-to-cart of an item is older_than_hours.."
-                       "within_days old and was not followed by a purchase of it; the items and complements "
-                       "bought together with them, never anything bought (NDJSON stream)",
-            "security": SECURED,
-            "parameters": [
-                _query("older_than_hours", {"type": "integer", "minimum": 0, "maximum": MAX_HOURS, "default": 24},
-                       "the cart is at least this old"),
-                _query("within_days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 7},
-                       "the cart is at most this old"),
-                _n(3, "complementary items per customer"), KIND, *FILTERS, NOW],
-            "responses": {"200": {"description": "One line per customer, in user id order",
-                                  "content": {NDJSON: {"schema": cart_line}}},
-                          **_errors(400, 401, 403, 503)}}},
+        "/v1/campaigns/lapsed": _campaign(
+            "Win-back: every customer whose last activity is min_days..max_days ago, with items that fit their "
+            "history, new items since their last visit first among equals (NDJSON stream)",
+            [_query("min_days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "default": 240},
+                    "idle at least this many days"),
+             _query("max_days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "default": 365},
+                    "idle at most this many days (not below min_days)"),
+             _n(4, "items per customer")],
+            "One line per lapsed customer, in user id order", lapsed_line),
+        "/v1/campaigns/abandoned-carts": _campaign(
+            "Abandoned carts: customers whose latest add-to-cart of an item is older_than_hours..within_days old "
+            "and was not followed by a purchase of it; the items and complements bought together with them, "
+            "never anything bought (NDJSON stream)",
+            [_query("older_than_hours", {"type": "integer", "minimum": 0, "maximum": MAX_HOURS, "default": 24},
+                    "the cart is at least this old"),
+             _query("within_days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 7},
+                    "the cart is at most this old"),
+             _n(3, "complementary items per customer")],
+            "One line per customer, in user id order", cart_line),
         "/v1/users/{user_id}/follow-up": {"get": {
             "summary": "After a purchase: complements of the customer's latest purchases (co-purchases, topped "
                        "up with similar items) and the guides buyers of those items read",
