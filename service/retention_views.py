@@ -18,14 +18,13 @@ from aiohttp import web
 
 from recommender.blocks import buy_again, follow_up, new_for_you
 from recommender.campaigns import abandoned_carts, win_back
-from recommender.filters import ItemFilter
 from service.app_keys import SERVING
 from service.auth import READ, requires
 from service.errors import bad_request
 from service.history_store import HISTORY, RetentionIndex
 from service.model_state import ServingModel
 from service.responses import dumps, json_response
-from service.serving import ListRequest
+from service.serving import full_filter
 from service.views import MAX_N, NDJSON, _int, _query, check_id, list_request
 
 MAX_DAYS = 3650
@@ -37,12 +36,6 @@ MAX_NOW = 4_102_444_800
 def _now(params: dict) -> float:
     now = _int(params.get("now"), "now", 0, MAX_NOW, None)
     return time.time() if now is None else float(now)
-
-
-def _filter(req: ListRequest, current: ServingModel) -> ItemFilter:
-    """The request's filters plus the items taken out of the catalog."""
-    return ItemFilter(kind=req.kind, category=req.category, in_stock_only=req.in_stock_only,
-                      exclude=frozenset(req.exclude | current.removed), max_per_category=req.max_per_category)
 
 
 async def _index(request: web.Request) -> tuple[ServingModel, RetentionIndex]:
@@ -76,7 +69,7 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
     req = list_request(params, default_n=4)
     now = _now(params)
     current, index = await _index(request)
-    rows = win_back(current.model, index.history, now, min_days, max_days, req.n, _filter(req, current))
+    rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req))
     version = current.version
 
     def lines():
@@ -99,7 +92,7 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
     now = _now(params)
     current, index = await _index(request)
     rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
-                           _filter(req, current))
+                           full_filter(current, req))
 
     def lines():
         for chunk in rows:
@@ -121,7 +114,7 @@ async def user_follow_up(request: web.Request) -> web.Response:
     content_n = _int(params.get("content_n"), "content_n", 0, MAX_N, 2)
     current, index = await _index(request)
     block = await asyncio.to_thread(follow_up, index.history, index.complements, index.attrs, user_id, req.n,
-                                    content_n, _filter(req, current), current.model)
+                                    content_n, full_filter(current, req), current.model)
     return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
                               "purchased": [i.to_dict() for i in block.purchased],
                               "items": [i.to_dict() for i in block.items],
@@ -137,7 +130,7 @@ async def user_new_items(request: web.Request) -> web.Response:
     now = _now(params)
     current, index = await _index(request)
     block = await asyncio.to_thread(new_for_you, current.model, index.history, index.attrs, user_id, now, days,
-                                    req.n, _filter(req, current))
+                                    req.n, full_filter(current, req))
     return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
                               "items": [i.to_dict() for i in block.items]})
 
@@ -150,6 +143,6 @@ async def user_buy_again(request: web.Request) -> web.Response:
     now = _now(params)
     current, index = await _index(request)
     block = await asyncio.to_thread(buy_again, index.history, index.intervals, index.attrs, user_id, now, req.n,
-                                    _filter(req, current))
+                                    full_filter(current, req))
     return json_response({"user_id": user_id, "source": block.source,
                               "items": [i.to_dict() for i in block.items]})

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
@@ -289,7 +289,7 @@ class Serving:
             # filters thinned the precomputed list: rank the allowed items directly
             if code is None:
                 code = int(lookup(current.model.user_ids, [user_id])[0])
-            full = self._full_filter(current, req, recent)
+            full = full_filter(current, req, recent)
             more_ids, more_scores = await asyncio.to_thread(
                 current.model.recommend_indices, np.array([code]), req.n + len(shown), full)
             items = self._ranked(current, more_ids[0], more_scores[0], shown, req.n)
@@ -298,7 +298,7 @@ class Serving:
     async def _fold_in(self, current: ServingModel, user_id: str, recent: dict[str, float],
                        req: ListRequest, shown: frozenset[str] = frozenset()) -> ListResult:
         """A user who arrived after training: solve their vector from the events we have."""
-        full = self._full_filter(current, req, set(recent))
+        full = full_filter(current, req, set(recent))
         result = await asyncio.to_thread(current.model.recommend_for_history, user_id, list(recent),
                                          list(recent.values()), req.n + len(shown), full)
         codes = lookup(current.model.item_ids, [i.item_id for i in result.items])
@@ -311,7 +311,7 @@ class Serving:
         items = self._pick(current, ids, scores, req, set(), shown)
         if len(items) < req.n and len(ids) < len(current.model.item_ids):
             popular = await asyncio.to_thread(current.model.popular, req.n + len(shown),
-                                              self._full_filter(current, req, set()))
+                                              full_filter(current, req))
             items = self._ranked(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
                                  np.array([i.score for i in popular], dtype=np.float32), shown, req.n)
         return ListResult(FALLBACK, items)
@@ -351,7 +351,7 @@ class Serving:
         items = self._pick(current, ids, scores, req, set())
         if len(items) < req.n and len(ids) >= min(self.settings.similar_n, len(model.item_ids) - 1):
             more_ids, more_scores = await asyncio.to_thread(
-                model.similar_indices, np.array([code]), req.n, self._full_filter(current, req, set()))
+                model.similar_indices, np.array([code]), req.n, full_filter(current, req))
             items = self._items(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
         return current.version, source, items
 
@@ -467,11 +467,6 @@ class Serving:
         return filter_ranked(ids, scores, mask, current.model.attrs.category,
                              ItemFilter(max_per_category=req.max_per_category), req.n)
 
-    def _full_filter(self, current: ServingModel, req: ListRequest, recent: set[str]) -> ItemFilter:
-        return ItemFilter(kind=req.kind, category=req.category, in_stock_only=req.in_stock_only,
-                          exclude=frozenset(req.exclude | recent | current.removed),
-                          max_per_category=req.max_per_category)
-
     def _ranked(self, current: ServingModel, ids: np.ndarray, scores: np.ndarray, shown: frozenset[str],
                 n: int) -> list[dict]:
         """A list already filtered (and capped) by the model, shown items demoted, cut to n."""
@@ -490,6 +485,14 @@ class Serving:
         names, kinds, categories = current.item_fields()
         return [{"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
                 for i, s in zip(ids.tolist(), scores.tolist()) if i >= 0]
+
+
+def full_filter(current: ServingModel, req: ListRequest, recent: Set[str] = frozenset()) -> ItemFilter:
+    """The request's filters, plus the user's since-training items and the items taken out of the
+    catalog: for the model's own filtered ranking (recommend, popular, similar, the retention blocks)."""
+    return ItemFilter(kind=req.kind, category=req.category, in_stock_only=req.in_stock_only,
+                      exclude=frozenset(req.exclude | recent | current.removed),
+                      max_per_category=req.max_per_category)
 
 
 def _walk(ids: np.ndarray, scores: np.ndarray, head: int):
