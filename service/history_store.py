@@ -28,13 +28,12 @@ from recommender.catalog import Catalog, ItemAttributes
 from recommender.complements import Complements
 from recommender.events import EventTable
 from recommender.history import History
-from service.ingest import stream_entries_to_table
+from service.ingest import stream_pages
 from service.keys import Keys
 from service.model_state import ServingModel
 from service.snapshot import START, load_snapshot
 
 log = logging.getLogger(__name__)
-STREAM_PAGE = 10_000
 
 
 @dataclass
@@ -121,12 +120,9 @@ class HistoryStore:
 
     async def _read_stream(self) -> None:
         """Append the stream entries after the last one read (after the snapshot's, at first)."""
-        while True:
-            entries = await self.redis.xrange(self.keys.events, min=f"({self._delta_last}", count=STREAM_PAGE)
-            if not entries:
-                return
-            self._delta.append(stream_entries_to_table(entries)[0])
-            self._delta_last = entries[-1][0].decode()
+        async for table, _, last in stream_pages(self.redis, self.keys.events, self._delta_last):
+            self._delta.append(table)
+            self._delta_last = last
             if len(self._delta) > 64:  # keep concatenation cheap for a long-running replica
                 self._delta = [EventTable.concat(self._delta)]
 

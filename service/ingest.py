@@ -10,10 +10,12 @@ import logging
 import math
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import redis.asyncio as aioredis
 
 from recommender.errors import InputError
 from recommender.events import EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, MAX_VALUE, EventTable
@@ -22,6 +24,7 @@ from service.errors import bad_request, json_records, located
 
 log = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
+STREAM_PAGE = 10_000  # stream entries read per XRANGE
 STREAM_FIELDS = ("u", "i", "t", "ts", "v")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what recommender.ids.validate_ids refuses
 _TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
@@ -131,6 +134,19 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
     if ((types == _REVIEW) & ((single < 0) | (single > MAX_REVIEW_VALUE))).any():
         return None
     return EventTable(np.array(users, dtype=object), np.array(items, dtype=object), types, stamps, single)
+
+
+async def stream_pages(redis: aioredis.Redis, stream: str, after: str
+                       ) -> AsyncIterator[tuple[EventTable, list[tuple[bytes, dict]], str]]:
+    """The stream's entries after id `after`, a page at a time: (events, entries that do not parse,
+    the page's last id). Training folds them; the retention index reads the same pages."""
+    while True:
+        entries = await redis.xrange(stream, min=f"({after}", count=STREAM_PAGE)
+        if not entries:
+            return
+        table, unreadable = stream_entries_to_table(entries)
+        after = entries[-1][0].decode()
+        yield table, unreadable, after
 
 
 def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> tuple[EventTable, list[tuple[bytes, dict]]]:

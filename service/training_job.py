@@ -40,7 +40,7 @@ from recommender.models import Recommender
 from recommender.trainers import Fit, fit_implicit, open_trainer
 from service.cache import RECENT_LOG_MAXLEN, write_lists
 from service.catalog_store import load_catalog, upsert_items
-from service.ingest import stream_entries_to_table
+from service.ingest import stream_pages
 from service.keys import Keys
 from service.parent_death import signal_on_parent_death
 from service.redis_client import connect, is_cluster
@@ -48,7 +48,6 @@ from service.settings import Settings
 from service.snapshot import START, Snapshot, load_snapshot, save_snapshot
 
 log = logging.getLogger(__name__)
-STREAM_PAGE = 10_000
 PRECOMPUTE_CHUNK = 5_000
 FORGET_CHUNK = 1_000
 
@@ -107,18 +106,13 @@ async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> 
     if snapshot is None:
         snapshot = Snapshot(await bootstrap_events(redis, keys, settings), START)
     pages, last_id = [], snapshot.last_id
-    while True:
-        entries = await redis.xrange(keys.events, min=f"({last_id}", count=STREAM_PAGE)
-        if not entries:
-            break
-        table, unreadable = stream_entries_to_table(entries)
+    async for table, unreadable, last_id in stream_pages(redis, keys.events, last_id):
         pages.append(table)
         if unreadable:  # kept for a person to look at, out of the way of every later training
             pipe = redis.pipeline(transaction=False)
             for entry_id, fields in unreadable:
                 pipe.xadd(keys.unreadable_events, {**fields, b"id": entry_id})
             await pipe.execute()
-        last_id = entries[-1][0].decode()
     if pages or not path.exists():
         snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), last_id)
         await asyncio.to_thread(save_snapshot, snapshot, path)
