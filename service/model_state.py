@@ -61,6 +61,7 @@ class ServingModel:
     model: Recommender
     info: ArtifactInfo
     removed: frozenset[str] = frozenset()
+    catalog_generation: int = 0  # bumped by every catalog change, after it is complete
     _masks: dict[tuple, np.ndarray] = field(default_factory=dict)
     _allowed: dict[tuple, bytes] = field(default_factory=dict)
     _fields: tuple[list, list, list] | None = None
@@ -89,6 +90,7 @@ class ServingModel:
             self._masks = {}
             self._allowed = {}
             self._fields = None
+            self.catalog_generation += 1
 
     def base_mask(self, kind: str | None, category: str | None, in_stock_only: bool) -> np.ndarray:
         """Allowed items for a filter, minus removed items; cached per filter."""

@@ -23,8 +23,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import re
-import secrets
 import time
 from collections import Counter as Tally
 from collections.abc import AsyncIterator
@@ -72,7 +72,9 @@ def _day_name(day: int) -> str:  # every served response asks; strftime costs mo
 
 def new_recommendation_id(version: str, route: str, now: float | None = None) -> str:
     served_at = int(time.time() if now is None else now)
-    return f"{route}.{version}.{served_at:08x}{secrets.token_hex(4)}"
+    # Python's own generator, not secrets: ids are not secret (above), and os.urandom is a
+    # system call on every hot request. It is seeded from the OS per process and after fork.
+    return f"{route}.{version}.{served_at:08x}{random.getrandbits(32):08x}"
 
 
 def attribution(recommendation_id: str, now: float, window_days: float) -> str | None:

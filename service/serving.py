@@ -41,12 +41,15 @@ from service.keys import Keys
 from service.metrics import Metrics
 from service.model_state import ServingModel
 from service.redis_client import REDIS_ERRORS, is_cluster
+from service.served_lists import FOREVER, ServedLists, fatigue_until
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1000
 #: In-process cache of precomputed lists: about 28,000 lists of 100 (or 55,000 of 50) per replica.
 HOT_LIST_BYTES = 32 * 1024 * 1024
+#: Final answers kept per replica (service.served_lists): about 2.5 KB each for n=10.
+SERVED_LISTS = 10_000
 #: Users whose since-training events are cached, and how long an entry may go unchecked by a read
 #: (writes invalidate at once; this only bounds how late an expiring hash is noticed).
 RECENT_ENTRIES = 100_000
@@ -136,6 +139,7 @@ class Serving:
         self.cluster = is_cluster(redis)
         self.current: ServingModel | None = None
         self.hot = HotLists(HOT_LIST_BYTES)
+        self.served = ServedLists(SERVED_LISTS)
         self._hot_version: str | None = None
         self.recent = RecentEvents(redis, keys.recent_log, RECENT_ENTRIES, RECENT_MAX_AGE,
                                    settings.redis_read_timeout)
@@ -159,6 +163,7 @@ class Serving:
             return None
         if self._hot_version != current.version:
             self.hot.clear()
+            self.served.clear()
             self._hot_version = current.version
         return self.hot
 
@@ -167,12 +172,31 @@ class Serving:
         """Lists for users in input order, one Redis round trip per chunk of users (none when hot)."""
         current = self.require()
         if len(user_ids) == 1:
+            remembered = await self._remembered(current, user_ids[0], req)
+            if remembered is not None:
+                return current.version, [remembered]
             return current.version, await self._user_chunk(current, user_ids, req, interactive=True)
         results: list[ListResult] = []
         for start in range(0, len(user_ids), READ_CHUNK):
             results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req,
                                                   interactive=False))
         return current.version, results
+
+    async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
+        """The answer served last time for this user and request, if nothing it depends on has
+        changed since (service.served_lists); None sends the request down the full path."""
+        if req.explain or self._hot_for(current) is None:
+            return None
+        key = (self.keys.user_recs(current.version, user_id), req)
+        if key not in self.served or not await self.recent.fresh():
+            return None
+        state = self.recent.get(user_id, time.monotonic())
+        items = self.served.get(key, state, current.catalog_generation, time.time()) if state is not None else None
+        if items is None:
+            return None
+        self._hot_hits["user"].inc()
+        self._hits["user"].inc()
+        return ListResult(PERSONALIZED, items)
 
     async def _user_chunk(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest,
                           interactive: bool) -> list[ListResult]:
@@ -217,6 +241,8 @@ class Serving:
 
         wall = time.time()
         fatigue = self.settings.fatigue_days
+        generation = current.catalog_generation  # before building anything from the catalog
+        remember = hot is not None and not req.explain  # explain adds `because` to the items it gets
         results: list[ListResult | None] = [None] * n
         shown_sets: list[frozenset[str]] = [frozenset()] * n
         histories: dict[int, dict[str, float]] = {}  # folded-in users' events, for explain
@@ -232,6 +258,9 @@ class Serving:
                 results[pos] = await self._personal(current, None if codes is None else int(codes[pos]),
                                                     found[0], found[1], req, set(recent) if recent else set(),
                                                     user_id=user_ids[pos], shown=shown)
+                if remember:
+                    self.served.put((list_keys[pos], req), state, generation,
+                                    fatigue_until(state.shown, wall, fatigue), results[pos].items)  # type: ignore[union-attr]
             elif codes[pos] >= 0:  # type: ignore[index]
                 misses.append(pos)
             elif recent:
@@ -320,12 +349,19 @@ class Serving:
     async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict]]:
         """(model version, source, items): source is IN_MEMORY_MODEL when Redis could not be read."""
         current = self.require()
+        key = self.keys.similar(current.version, item_id)
+        hot = self._hot_for(current)
+        generation = current.catalog_generation  # before building anything from the catalog
+        if hot is not None:
+            items = self.served.get((key, req), None, generation, 0.0)  # no user state, no clock
+            if items is not None:
+                self._hot_hits["similar"].inc()
+                self._hits["similar"].inc()
+                return current.version, SIMILAR, items
         model = current.model
         code = int(lookup(model.item_ids, [item_id])[0])
         if code < 0:
             raise ApiError(404, "unknown_item", f"item {item_id!r} is not known to the model")
-        key = self.keys.similar(current.version, item_id)
-        hot = self._hot_for(current)
         found = hot.get(key) if hot is not None else None
         source = SIMILAR
         if found is not None:
@@ -353,6 +389,8 @@ class Serving:
             more_ids, more_scores = await asyncio.to_thread(
                 model.similar_indices, np.array([code]), req.n, full_filter(current, req))
             items = self._items(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
+        if hot is not None:
+            self.served.put((key, req), None, generation, FOREVER, items)
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
