@@ -337,8 +337,9 @@ def run_wrk(wrk: str, url: str, script: Path, seconds: float, threads: int, conn
 
 # -- profiling (optional) ---------------------------------------------------------------------
 @contextlib.contextmanager
-def profiling(directory: Path | None, pid: int, name: str, seconds: float) -> Iterator[None]:
-    """py-spy record the service while a route runs, when --profile is given."""
+def profiling(directory: Path | None, pid: int, name: str, seconds: float, fmt: str = "flamegraph") -> Iterator[None]:
+    """py-spy record the service while a route runs, when --profile is given: a flame graph to look
+    at, or (raw) collapsed stacks to add up per function."""
     if directory is None:
         yield
         return
@@ -346,9 +347,9 @@ def profiling(directory: Path | None, pid: int, name: str, seconds: float) -> It
     if not Path(spy).exists():
         raise BenchError("--profile needs py-spy: pip install py-spy")
     directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{name}.svg"
+    out = directory / f"{name}.{'svg' if fmt == 'flamegraph' else 'txt'}"
     child = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", f"{max(1, int(seconds))}",
-                              "--rate", "250", "--nonblocking", "--output", str(out)],
+                              "--rate", "250", "--nonblocking", "--format", fmt, "--output", str(out)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         yield
@@ -845,7 +846,7 @@ def measure(wrk: str, args: argparse.Namespace, route: Route, url: str, script: 
     """One measured wrk run with the server's and redis-server's CPU time and the service counters."""
     before = service_counters(base) if route.target == "service" else {}
     cpu0, redis0 = tree_cpu_seconds(pid), cpu_seconds(redis_pid)
-    with profiling(args.profile, pid, profile_name, seconds):
+    with profiling(args.profile, pid, profile_name, seconds, args.profile_format):
         result = run_wrk(wrk, url, script, seconds, args.threads, args.connections)
     if route.target == "service":
         drain(base, pid, args.workers)
@@ -1051,6 +1052,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep redis, model and events here and reuse them next time")
     parser.add_argument("--ready-timeout", type=float, default=1800.0, help="seconds to wait for the first model")
     parser.add_argument("--profile", type=Path, help="py-spy record the service into this directory per route")
+    parser.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
+                        help="flame graph SVGs (default) or raw collapsed stacks (.txt) to add up per function")
     parser.add_argument("--workers", type=int, default=1, help="python -m service --workers N (default 1)")
     args = parser.parse_args(argv)
     args.argv = argv
