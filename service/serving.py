@@ -4,9 +4,10 @@ model behind them for cache misses, short lists, fold-in of new users and Redis 
 Single-user and similar-item requests keep the lists they read in a bounded in-process cache
 keyed like Redis (so by model version), and users' since-training events in a cache kept exact
 by the change log ingestion writes (service.cache.RecentEvents): a hot request reads no Redis
-key at all. Batch requests go to Redis in two commands per chunk (MGET and one script for the
-since-training events) and leave the in-process caches alone, so a sweep over every user
-cannot push the hot lists out.
+key at all, and one asked the same way as last time reuses that answer (service.served_lists)
+unless the user's state, the catalog or the fatigue window has moved since. Batch requests go
+to Redis in two commands per chunk (MGET and one script for the since-training events) and
+leave the in-process caches alone, so a sweep over every user cannot push the hot lists out.
 
 Items the store recently showed the user (their shown set, service.event_store) go behind unshown
 ones (recommender.fatigue). The set is read with the since-training events (same pipeline or
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 1000
 #: In-process cache of precomputed lists: about 28,000 lists of 100 (or 55,000 of 50) per replica.
 HOT_LIST_BYTES = 32 * 1024 * 1024
-#: Final answers kept per replica (service.served_lists): about 2.5 KB each for n=10.
+#: Final answers kept per replica (service.served_lists): about 2.7 KB each for n=10, 27 MB in all.
 SERVED_LISTS = 10_000
 #: Users whose since-training events are cached, and how long an entry may go unchecked by a read
 #: (writes invalidate at once; this only bounds how late an expiring hash is noticed).
