@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -141,7 +142,8 @@ class Serving:
         self.current: ServingModel | None = None
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
-        self._hot_version: str | None = None
+        # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
+        self._hot_model: weakref.ref[ServingModel] | None = None
         self.recent = RecentEvents(redis, keys.recent_log, RECENT_ENTRIES, RECENT_MAX_AGE,
                                    settings.redis_read_timeout)
         hot_hits = metrics.counter("encore_hot_cache_hits", "Precomputed lists served from the in-process "
@@ -162,10 +164,11 @@ class Serving:
         began before a swap (its keys would only crowd out the new model's)."""
         if current is not self.current:
             return None
-        if self._hot_version != current.version:
+        # a new model object, even of the same version (its catalog_generation starts over), starts afresh
+        if self._hot_model is None or self._hot_model() is not current:
             self.hot.clear()
             self.served.clear()
-            self._hot_version = current.version
+            self._hot_model = weakref.ref(current)
         return self.hot
 
     # -- users ------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from service.app_keys import SERVING
+from service.app_keys import REFRESHER, SERVING, SETTINGS
+from service.model_state import ServingModel
 from service.served_lists import FOREVER, ServedLists, fatigue_until
 from tests.service.conftest import AUTH_WRITE
 from tests.service.test_routes import _heavy_user
@@ -120,3 +121,17 @@ async def test_a_bad_query_is_refused_every_time(client, demo):
         assert response.status == 400 and (await response.json())["error"]["field"] == "n"
     assert len((await _get(client, f"/v1/users/{user}/recommendations?n=3"))["items"]) == 3
     assert len((await _get(client, f"/v1/users/{user}/recommendations?n=4"))["items"]) == 4
+
+
+async def test_the_same_version_loaded_again_starts_with_no_remembered_answers(client, demo):
+    user = _heavy_user(demo)
+    serving = client.app[SERVING]
+    path = f"/v1/users/{user}/recommendations?n=5"
+    top = (await _get(client, path))["items"][0]["item_id"]
+    current = serving.current
+    # the same artifact again, with the top item taken out: a new object whose catalog_generation is 0 again
+    again = ServingModel.load(client.app[SETTINGS].models_path / f"{current.version}.npz",
+                              removed=frozenset({top}))
+    assert again.version == current.version and again.catalog_generation == current.catalog_generation
+    client.app[REFRESHER].install(again, client.app[REFRESHER].catalog_rev)
+    assert top not in [i["item_id"] for i in (await _get(client, path))["items"]]
