@@ -53,6 +53,15 @@ class EventWeights:
     review: float = 1.0  # per star: a 5-star review weighs 5
     impression: float = 0.0  # being shown something says nothing about liking it
     half_life_days: float | None = None  # None: no time decay
+    #: Per-user recency, relative to the user's own history rather than the clock: an event's
+    #: weight halves for every `history_half_life` share of the user's events that came after it
+    #: (0.1: the events behind the user's newest 10% count half, behind the newest 20% a quarter).
+    #: A customer's next choices follow their latest ones (a session, a current interest) whether
+    #: they were last here yesterday or a year ago, which a global clock decay cannot see; being a
+    #: share, it treats a 20-event and a 500-event history alike. None: off. The default 0.4 was
+    #: chosen on validation data (benchmarks/README.md): it raised the untuned ALS's temporal-split
+    #: nDCG@10 on MovieLens-100k and the demo store, and cost at most 0.006 on random splits.
+    history_half_life: float | None = 0.4
 
     def by_type_code(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in EVENT_TYPES], dtype=np.float32)
@@ -219,6 +228,30 @@ def event_confidence(events: EventTable, weights: EventWeights, reference_time: 
     return confidence
 
 
+def history_recency(events: EventTable, half_life: float) -> np.ndarray:
+    """Per-event factor 2^(-newer share / half_life), where the newer share is the fraction of the
+    same user's events with a later timestamp (0 for a user's newest events, ties included)."""
+    if half_life <= 0:
+        raise InputError("history_half_life must be positive")
+    if len(events) == 0:
+        return np.ones(0, dtype=np.float32)
+    users = pd.factorize(events.user_ids)[0]
+    order = np.lexsort((events.timestamps, users))
+    sorted_users, sorted_times = users[order], events.timestamps[order]
+    new_user = np.r_[True, sorted_users[1:] != sorted_users[:-1]]
+    new_run = new_user | np.r_[True, sorted_times[1:] != sorted_times[:-1]]  # a run: one user, one timestamp
+    user_end = np.r_[np.flatnonzero(new_user)[1:], len(order)]  # exclusive, per user
+    run_end = np.r_[np.flatnonzero(new_run)[1:], len(order)]  # exclusive, per run
+    user_start = np.flatnonzero(new_user)
+    per_user = np.cumsum(new_user) - 1
+    per_run = np.cumsum(new_run) - 1
+    newer = user_end[per_user] - run_end[per_run]
+    count = user_end[per_user] - user_start[per_user]
+    factor = np.empty(len(order), dtype=np.float32)
+    factor[order] = np.exp2(-(newer / count) / half_life)
+    return factor
+
+
 def build_matrix(
     events: EventTable,
     weights: EventWeights | None = None,
@@ -228,7 +261,9 @@ def build_matrix(
 ) -> InteractionMatrix:
     """Sum event confidences into a float32 CSR matrix.
 
-    Events of a type weighted 0 (impressions, by default) are dropped first.
+    Events of a type weighted 0 (impressions, by default) are dropped first, so they do not
+    count in a user's history for `history_half_life` either (which needs every event of a user
+    at once, so it is applied here rather than in the per-event `event_confidence`).
     `reference_time` is "now" for the decay; it defaults to the newest event so that
     offline data sets are not decayed to nothing. Passing existing `users`/`items` maps
     keeps their indices and appends new ids, so a model's ids stay valid across refreshes.
@@ -242,6 +277,8 @@ def build_matrix(
     users, rows = (users or IdMap()).extend(events.user_ids)
     items, cols = (items or IdMap()).extend(events.item_ids)
     data = event_confidence(events, weights, reference_time)
+    if weights.history_half_life:
+        data *= history_recency(events, weights.history_half_life)
     matrix = coo_matrix((data, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32).tocsr()
     matrix.sum_duplicates()
     matrix.eliminate_zeros()

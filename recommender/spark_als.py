@@ -50,7 +50,9 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import ModelParams, restore_algorithm
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.events import EVENT_TYPES, SECONDS_PER_DAY, EventTable, EventWeights, InteractionMatrix
+from recommender.events import (
+    EVENT_TYPES, SECONDS_PER_DAY, EventTable, EventWeights, InteractionMatrix, history_recency,
+)
 from recommender.ids import IdMap
 from recommender.models import Recommender
 
@@ -93,25 +95,30 @@ def event_codes(events: EventTable, weights: EventWeights) -> tuple[EventTable, 
 
 
 def write_parquet_events(events: EventTable, user_codes: np.ndarray, item_codes: np.ndarray, directory: Path,
-                         files: int) -> None:
-    """Events as integer-coded Parquet in `files` files, so Spark reads them with that many tasks."""
+                         files: int, recency: np.ndarray | None = None) -> None:
+    """Events as integer-coded Parquet in `files` files, so Spark reads them with that many tasks;
+    `recency` (history_recency's per-event factors, computed here on the driver) as a column."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     directory.mkdir(parents=True)
     bounds = np.linspace(0, len(events), max(1, min(files, len(events))) + 1).astype(np.int64)
     for part, (start, stop) in enumerate(itertools.pairwise(bounds)):
-        table = pa.table({
+        columns = {
             "user": user_codes[start:stop].astype(np.int32), "item": item_codes[start:stop].astype(np.int32),
             "type": events.types[start:stop].astype(np.int8), "timestamp": events.timestamps[start:stop],
             "value": events.values[start:stop].astype(np.float32),
-        })
+        }
+        if recency is not None:
+            columns["recency"] = recency[start:stop].astype(np.float32)
+        table = pa.table(columns)
         pq.write_table(table, directory / f"part-{part:05d}.parquet")
 
 
 def confidence_column(weights: EventWeights, reference_time: float) -> Column:
     """Per-event confidence in Spark SQL, from the same EventWeights as `event_confidence`:
-    type weight, times stars for reviews, times 2^(-age / half-life) when a half-life is set."""
+    type weight, times stars for reviews, times 2^(-age / half-life) when a half-life is set, times
+    the `recency` column (see write_parquet_events) when a history half-life is set."""
     from pyspark.sql import functions as F
 
     by_type = F.array(*[F.lit(float(w)) for w in weights.by_type_code()])
@@ -120,6 +127,8 @@ def confidence_column(weights: EventWeights, reference_time: float) -> Column:
     if weights.half_life_days:
         age_days = F.greatest(F.lit(reference_time) - F.col("timestamp"), F.lit(0.0)) / SECONDS_PER_DAY
         confidence = confidence * F.pow(F.lit(2.0), -age_days / weights.half_life_days)
+    if weights.history_half_life:
+        confidence = confidence * F.col("recency")
     return confidence
 
 
@@ -203,13 +212,14 @@ class SparkALSTrainer:
         weights = weights or EventWeights()
         events, users, items, user_codes, item_codes = event_codes(events, weights)
         reference_time = float(events.timestamps.max())
+        recency = history_recency(events, weights.history_half_life) if weights.history_half_life else None
         started = time.perf_counter()
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="encore-spark-", dir=self.workdir))
         try:
             write_parquet_events(events, user_codes, item_codes, work / "events",
-                                 self.spark.sparkContext.defaultParallelism)
+                                 self.spark.sparkContext.defaultParallelism, recency)
             matrix, user_factors, item_factors = self._fit(work, params, weights, reference_time, users, items)
         finally:
             shutil.rmtree(work, ignore_errors=True)

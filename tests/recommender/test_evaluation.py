@@ -10,7 +10,7 @@ from recommender.evaluation import (
     Metrics, compare_algorithms, evaluate, metrics_table, random_split, ranking_metrics, split_events,
     temporal_split, train_and_evaluate,
 )
-from recommender.events import EventTable, build_matrix
+from recommender.events import EventTable, EventWeights, build_matrix
 from recommender.models import Recommender
 from tests.recommender.conftest import NOW, SMALL_PARAMS, small_params
 
@@ -205,3 +205,25 @@ def test_metrics_table_is_markdown():
     assert len(lines) == 4
     assert all(line.count("|") == 9 for line in lines)
     assert metrics_table([]) == ""
+
+
+def drifting_store(n_users: int = 200, group_size: int = 15, seed: int = 0) -> EventTable:
+    """Each user first views 9 items of one group, then moves on to 6 items of another group."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(n_users):
+        early, late = rng.choice(4, size=2, replace=False)
+        items = [*(early * group_size + rng.choice(group_size, 9, replace=False)),
+                 *(late * group_size + rng.choice(group_size, 6, replace=False))]
+        rows += [(f"u{user}", f"i{item}", "view", NOW - (len(items) - t) * 3600.0) for t, item in enumerate(items)]
+    return EventTable.from_frame(pd.DataFrame(rows, columns=["user_id", "item_id", "type", "timestamp"]))
+
+
+def test_history_half_life_follows_a_users_drift_on_a_temporal_split():
+    # the held-out last fifth is in the user's newer group, of which training holds only 3 items
+    # against 9 of the old one: weighing the user's own recent events more must rank it first
+    halves = temporal_split(drifting_store())
+    params = ModelParams(factors=8, iterations=15, regularization=1.0, alpha=10.0)
+    _, plain = train_and_evaluate(halves, params, EventWeights(history_half_life=None))
+    _, recent = train_and_evaluate(halves, params, EventWeights(history_half_life=0.1))
+    assert recent.ndcg > plain.ndcg + 0.1

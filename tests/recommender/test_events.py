@@ -7,7 +7,8 @@ from scipy.sparse import csr_matrix
 
 from recommender.errors import InputError
 from recommender.events import (
-    EVENT_TYPES, Event, EventTable, EventWeights, build_matrix, event_confidence, read_events, write_events,
+    EVENT_TYPES, Event, EventTable, EventWeights, build_matrix, event_confidence, history_recency, read_events,
+    write_events,
 )
 from recommender.ids import IdMap
 from tests.recommender.conftest import DAY, NOW
@@ -64,7 +65,7 @@ def test_value_is_ignored_for_non_review_events():
 
 
 def test_hand_made_table_matrix(tiny_events):
-    m = build_matrix(tiny_events)
+    m = build_matrix(tiny_events, EventWeights(history_half_life=None))  # the type weights alone
     dense = m.matrix.toarray()
     expected = np.array([
         [2.0, 3.0, 5.0],  # u1: two views of i1 summed, cart i2, purchase i3
@@ -81,7 +82,7 @@ def test_hand_made_table_matrix(tiny_events):
 def test_event_one_half_life_old_weighs_half():
     table = events(("u", "now", "purchase", NOW), ("u", "week", "purchase", NOW - 7 * DAY),
                    ("u", "fortnight", "purchase", NOW - 14 * DAY))
-    m = build_matrix(table, EventWeights(half_life_days=7), reference_time=NOW)
+    m = build_matrix(table, EventWeights(half_life_days=7, history_half_life=None), reference_time=NOW)
     assert cell(m, "u", "now") == pytest.approx(5.0)
     assert cell(m, "u", "week") == pytest.approx(2.5)
     assert cell(m, "u", "fortnight") == pytest.approx(1.25)
@@ -89,7 +90,7 @@ def test_event_one_half_life_old_weighs_half():
 
 def test_decay_reference_defaults_to_newest_event():
     table = events(("u", "old", "view", NOW - 10 * DAY), ("u", "new", "view", NOW))
-    m = build_matrix(table, EventWeights(half_life_days=10))
+    m = build_matrix(table, EventWeights(half_life_days=10, history_half_life=None))
     assert m.reference_time == NOW
     assert cell(m, "u", "new") == pytest.approx(1.0)
     assert cell(m, "u", "old") == pytest.approx(0.5)
@@ -97,9 +98,9 @@ def test_decay_reference_defaults_to_newest_event():
 
 def test_future_events_are_not_boosted_and_no_decay_without_half_life():
     table = events(("u", "future", "view", NOW + 30 * DAY), ("u", "old", "view", NOW - 300 * DAY))
-    decayed = build_matrix(table, EventWeights(half_life_days=30), reference_time=NOW)
+    decayed = build_matrix(table, EventWeights(half_life_days=30, history_half_life=None), reference_time=NOW)
     assert cell(decayed, "u", "future") == pytest.approx(1.0)
-    plain = build_matrix(table, reference_time=NOW)
+    plain = build_matrix(table, EventWeights(history_half_life=None), reference_time=NOW)
     assert cell(plain, "u", "old") == 1.0
 
 
@@ -107,6 +108,73 @@ def test_event_confidence_is_per_event():
     table = events(("u", "a", "view", NOW - 2 * DAY), ("u", "a", "review", NOW, 2))
     confidence = event_confidence(table, EventWeights(half_life_days=2), NOW)
     np.testing.assert_allclose(confidence, [0.5, 2.0])
+
+
+# -- per-user recency (history_half_life) -----------------------------------------------------
+
+def test_history_half_life_halves_per_share_of_the_users_newer_events():
+    # ten purchases a day apart: the one with k newer events has a newer share of k/10
+    table = events(*[("u", f"i{k}", "purchase", NOW - k * DAY) for k in range(10)])
+    m = build_matrix(table, EventWeights(history_half_life=0.1))
+    assert [cell(m, "u", f"i{k}") for k in range(10)] == pytest.approx([5.0 * 2.0 ** -k for k in range(10)])
+
+
+def test_history_recency_is_relative_to_each_users_own_latest_event_not_the_clock():
+    table = events(("old", "a", "view", NOW - 400 * DAY), ("old", "b", "view", NOW - 401 * DAY),
+                   ("new", "a", "view", NOW), ("new", "b", "view", NOW - 1 * DAY))
+    m = build_matrix(table, EventWeights(history_half_life=0.5))
+    # a year-old history counts as much as today's: each user's newest event is whole, the other half
+    assert [cell(m, u, i) for u in ("old", "new") for i in "ab"] == pytest.approx([1.0, 0.5, 1.0, 0.5])
+    clock = build_matrix(table, EventWeights(half_life_days=30))
+    assert cell(clock, "old", "a") < 1e-3  # what the global decay does to the same user
+
+
+def test_history_recency_is_a_share_so_long_and_short_histories_fade_alike():
+    short = [("s", f"i{k}", "view", NOW - k) for k in range(4)]
+    long = [("l", f"i{k}", "view", NOW - k) for k in range(40)]
+    factor = history_recency(events(*short, *long), 0.25)
+    # the oldest quarter-from-the-end event of each: 1 newer of 4, 10 newer of 40
+    assert factor[1] == pytest.approx(factor[4 + 10]) == pytest.approx(0.5)
+    assert factor[0] == factor[4] == 1.0
+
+
+def test_events_at_the_same_time_weigh_the_same():
+    table = events(("u", "a", "view", NOW), ("u", "b", "view", NOW - DAY), ("u", "c", "view", NOW - DAY),
+                   ("u", "d", "view", NOW))
+    np.testing.assert_allclose(history_recency(table, 0.5), [1.0, 0.5, 0.5, 1.0])  # 2 of 4 newer
+
+
+def test_history_recency_sums_repeated_events_and_multiplies_with_the_clock_decay():
+    table = events(("u", "a", "view", NOW - 10 * DAY), ("u", "a", "view", NOW - 10 * DAY), ("u", "b", "click", NOW),
+                   ("u", "b", "click", NOW))
+    m = build_matrix(table, EventWeights(history_half_life=0.5, half_life_days=10))
+    assert cell(m, "u", "b") == pytest.approx(2.0)
+    assert cell(m, "u", "a") == pytest.approx(2 * 0.5 * 0.5)  # two events x clock half x history half (2 of 4 newer)
+
+
+def test_impressions_are_not_part_of_the_history():
+    table = events(("u", "a", "view", NOW - DAY), ("u", "shown", "impression", NOW), ("u", "b", "view", NOW))
+    m = build_matrix(table, EventWeights(history_half_life=0.5))
+    assert cell(m, "u", "a") == pytest.approx(0.5)  # 1 newer of 2, the impression not counted
+
+
+def test_no_history_half_life_leaves_the_matrix_as_it_was(tiny_events):
+    plain = build_matrix(tiny_events, EventWeights(history_half_life=None))
+    assert EventWeights().history_half_life == 0.4  # the library default is on (chosen on validation data)
+    np.testing.assert_array_equal(build_matrix(tiny_events, EventWeights(history_half_life=None)).matrix.toarray(),
+                                  plain.matrix.toarray())
+    assert not np.array_equal(build_matrix(tiny_events, EventWeights(history_half_life=0.1)).matrix.toarray(),
+                              plain.matrix.toarray())
+
+
+@pytest.mark.parametrize("half_life", [0.0, -0.5])
+def test_history_half_life_must_be_positive(half_life):
+    with pytest.raises(InputError, match="history_half_life"):
+        history_recency(events(("u", "a", "view")), half_life)
+
+
+def test_history_recency_of_no_events():
+    assert len(history_recency(EventTable.empty(), 0.1)) == 0
 
 
 # -- matrix shape and id maps -----------------------------------------------------------------

@@ -39,7 +39,7 @@ def spark_model(spark_fit: SparkALSTrainer, storefront: DemoData):
 
 
 def test_spark_sums_the_same_confidences_under_the_same_ids_as_build_matrix(spark_fit, storefront):
-    weights = EventWeights(half_life_days=30.0, review=2.0)
+    weights = EventWeights(half_life_days=30.0, review=2.0, history_half_life=0.2)
     model = spark_fit(storefront.events, dataclasses.replace(PARAMS, iterations=1), weights, storefront.catalog)
     expected = build_matrix(storefront.events, weights)
     assert list(model.user_ids.ids) == list(expected.users.ids)
