@@ -8,7 +8,8 @@ For each data set and split (recommender.evaluation.split_events):
    carves a validation split out of it (train' / validation);
 2. a small staged search per algorithm trains on train' and scores nDCG@10 on validation:
    each stage tries a small grid around the best configuration so far (coarse first, then
-   finer), and a last stage tries an EventWeights half-life, kept only if it raises the
+   finer; a stage may also set EventWeights.history_half_life, the per-user recency weighting),
+   and a last stage tries an EventWeights half-life, kept only if it raises the
    validation nDCG@10 by at least DECAY_MIN_GAIN;
 3. the chosen configuration is retrained on the whole training half and evaluated once on
    the test half with recommender.evaluation, the same code that scores the untuned defaults.
@@ -79,8 +80,14 @@ def around(*factors: float) -> Callable[[float], list[float]]:
 
 
 #: One search stage: parameter -> values (or a function of the current best value); the
-#: stage tries every combination, starting from the best configuration so far.
+#: stage tries every combination, starting from the best configuration so far. A parameter is
+#: a ModelParams field or an EventWeights field (WEIGHT_FIELDS, e.g. history_half_life).
 Stage = dict[str, Sequence[object] | Callable[[object], Sequence[object]]]
+WEIGHT_FIELDS = frozenset(f.name for f in dataclasses.fields(EventWeights))
+#: Per-user recency (EventWeights.history_half_life) tried by the search after the other
+#: parameters (which are searched with the library default, 0.4), None (off) included; it
+#: shrinks ALS's confidences, so regularization and alpha are searched again with it.
+HISTORY_HALF_LIVES: tuple[float | None, ...] = (None, 0.05, 0.1, 0.2, 0.4)
 
 SEARCH: dict[str, list[Stage]] = {
     "popular": [],
@@ -89,6 +96,8 @@ SEARCH: dict[str, list[Stage]] = {
         {"factors": [64], "regularization": [1.0, 3.0, 10.0, 30.0, 100.0], "alpha": [0.5, 1.0, 3.0, 10.0, 30.0],
          "confidence": ["linear", "log"]},
         {"factors": [32, 64, 128, 256], "iterations": [15, 30]},
+        {"history_half_life": HISTORY_HALF_LIVES, "regularization": around(0.3, 1, 3),
+         "alpha": around(1, 3, 10, 30)},
         {"regularization": around(0.6, 1, 1.6), "alpha": around(0.6, 1, 1.6)},
     ],
     "bpr": [
@@ -97,10 +106,12 @@ SEARCH: dict[str, list[Stage]] = {
     ],
     "cosine": [
         {"neighbours": [10, 20, 50, 100, 200, 400], "confidence": ["linear", "log"]},
+        {"history_half_life": HISTORY_HALF_LIVES},
     ],
     "bm25": [
         {"neighbours": [20, 50, 100, 200, 400], "bm25_k1": [0.5, 1.2, 3.0], "bm25_b": [0.25, 0.5, 0.75, 1.0]},
         {"confidence": ["linear", "log"]},
+        {"history_half_life": HISTORY_HALF_LIVES},
     ],
 }
 
@@ -168,6 +179,13 @@ def _score_in_worker(config: Config) -> float:
     return fit_and_score(_VALIDATION, config)[0].ndcg
 
 
+def with_values(config: Config, values: dict[str, object]) -> Config:
+    """`config` with some ModelParams and EventWeights fields replaced."""
+    weights = {k: v for k, v in values.items() if k in WEIGHT_FIELDS}
+    params = {k: v for k, v in values.items() if k not in WEIGHT_FIELDS}
+    return Config(dataclasses.replace(config.params, **params), dataclasses.replace(config.weights, **weights))
+
+
 class Search:
     """Staged search for one algorithm on one validation split, with a cache of tried configs.
 
@@ -197,11 +215,11 @@ class Search:
         best = Config(ModelParams(algorithm=name))
         [best_score] = self.score_all([best])
         for stage in SEARCH[name] if stages is None else stages:
-            start = best.params
+            start = best
             names = list(stage)
-            grids = [v(getattr(start, p)) if callable(v) else v for p, v in stage.items()]
-            candidates = [Config(dataclasses.replace(start, **dict(zip(names, values))), best.weights)
-                          for values in itertools.product(*grids)]
+            grids = [v(getattr(start.weights if p in WEIGHT_FIELDS else start.params, p)) if callable(v) else v
+                     for p, v in stage.items()]
+            candidates = [with_values(start, dict(zip(names, values))) for values in itertools.product(*grids)]
             for candidate, score in zip(candidates, self.score_all(candidates)):
                 if score > best_score:  # ties keep the earlier (coarser, default-side) configuration
                     best, best_score = candidate, score
@@ -262,6 +280,9 @@ def describe(config: Config) -> str:
     params = config.params
     parts = [f"{p}={getattr(params, p):g}" if isinstance(getattr(params, p), float) else f"{p}={getattr(params, p)}"
              for p in RELEVANT[params.algorithm]]
+    if params.algorithm in USES_VALUES:
+        history = config.weights.history_half_life
+        parts.append(f"history_half_life={'off' if history is None else format(history, 'g')}")
     if config.weights.half_life_days:
         parts.append(f"half_life_days={config.weights.half_life_days:g}")
     return ", ".join(parts) or "-"

@@ -12,6 +12,7 @@ from benchmarks.quality import Config, Search, around, benchmark_split, describe
 from recommender.algorithms import ModelParams
 from recommender.demo import generate_storefront
 from recommender.evaluation import Metrics, split_events
+from recommender.events import EventWeights
 
 
 def fake_metrics(ndcg: float) -> Metrics:
@@ -48,6 +49,26 @@ def test_stages_start_from_the_best_so_far(scored_by, tiny_events):
     assert len(tried) == 5  # 1 + 3 + 3, less two repeats of the default, which are scored once
 
 
+def test_a_stage_can_search_event_weights_with_model_params(scored_by, tiny_events):
+    # the best: history half-life 0.1 with alpha raised 10x; the clock half-life stays untouched
+    base_alpha = ModelParams().alpha
+    tried = scored_by(lambda c: (c.weights.history_half_life == 0.1) + (c.params.alpha == 10 * base_alpha))
+    stages = [{"history_half_life": [0.1, 0.4], "alpha": around(1, 10)}]
+    best, score = Search(split_events(tiny_events, "random")).run("als", stages, half_lives=())
+    assert best.weights == EventWeights(history_half_life=0.1)
+    assert best.params.alpha == 10 * base_alpha and score == 2
+    assert len(tried) == 4  # the default (history 0.4), then 2 x 2 less the default again
+    assert "history_half_life=0.1" in describe(best)
+
+
+def test_history_half_life_is_searched_where_values_count():
+    als = [stage for stage in quality.SEARCH["als"] if "history_half_life" in stage]
+    assert als and list(als[0]["history_half_life"]) == list(quality.HISTORY_HALF_LIVES)
+    assert {"regularization", "alpha"} <= set(als[0])  # it shrinks confidences, so these move with it
+    for name in ("cosine", "bm25"):
+        assert any("history_half_life" in stage for stage in quality.SEARCH[name])
+
+
 def test_time_decay_needs_a_real_gain(scored_by, tiny_events):
     gains = {None: 1.0, 30.0: 1.004, 90.0: 1.002}
     scored_by(lambda c: gains[c.weights.half_life_days])
@@ -77,7 +98,9 @@ def test_planned_trials_counts_every_stage():
 
 def test_describe_shows_what_the_algorithm_reads():
     config = Config(ModelParams(algorithm="bm25", neighbours=50, bm25_k1=0.5, confidence="linear"))
-    assert describe(config) == "neighbours=50, bm25_k1=0.5, bm25_b=0.75, confidence=linear"
+    assert describe(config) == "neighbours=50, bm25_k1=0.5, bm25_b=0.75, confidence=linear, history_half_life=0.4"
+    off = dataclasses.replace(config, weights=EventWeights(history_half_life=None))
+    assert describe(off).endswith("history_half_life=off")
     decayed = dataclasses.replace(config.weights, half_life_days=90.0)
     assert describe(Config(ModelParams(algorithm="popular"), decayed)) == "half_life_days=90"
 
