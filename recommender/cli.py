@@ -6,6 +6,7 @@ Input errors print one line and exit with status 2; a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -31,7 +32,10 @@ def _params(args: argparse.Namespace, algorithm: str) -> ModelParams:
 
 
 def _weights(args: argparse.Namespace) -> EventWeights:
-    return EventWeights(half_life_days=args.half_life_days) if args.half_life_days else EventWeights()
+    weights = EventWeights(half_life_days=args.half_life_days or None)
+    if args.history_half_life is not None:  # 0 turns the library's per-user recency off
+        weights = dataclasses.replace(weights, history_half_life=args.history_half_life or None)
+    return weights
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -85,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--regularization", type=float, help="ALS regularisation")
         p.add_argument("--iterations", type=int, help="ALS iterations")
         p.add_argument("--half-life-days", type=float, help="time decay half-life; default none")
+        p.add_argument("--history-half-life", type=float,
+                       help=f"per-user recency: weight halves per this share of the user's newer events; "
+                            f"default {EventWeights().history_half_life}, 0 for off")
 
     train = sub.add_parser("train", help="train a model and save it as an artifact")
     train.add_argument("--events", required=True, help="events CSV or JSON lines")

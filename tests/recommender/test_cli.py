@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import subprocess
@@ -8,8 +9,8 @@ import pytest
 
 from recommender.algorithms import ALGORITHMS
 from recommender.catalog import read_catalog
-from recommender.cli import EXIT_INPUT, main
-from recommender.events import read_events
+from recommender.cli import EXIT_INPUT, _weights, main
+from recommender.events import EventWeights, read_events
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,6 +61,17 @@ def test_train_writes_a_model_and_reports_its_version(store, tmp_path, capsys):
     assert out_path.is_file()
     assert out.startswith("trained bm25 on ")
     assert "saved version " in out and str(out_path) in out
+
+
+def test_train_takes_the_per_user_recency_or_turns_it_off(store, tmp_path, capsys):
+    for share in ("0.2", "0"):
+        code, out, err = run(capsys, "train", "--events", str(store / "events.csv"), "--out",
+                             str(tmp_path / f"als-{share}.npz"), "--algorithm", "als", "--history-half-life", share)
+        assert code == 0, err
+    assert _weights(argparse.Namespace(half_life_days=None, history_half_life=0.0)).history_half_life is None
+    assert _weights(argparse.Namespace(half_life_days=None, history_half_life=None)) == EventWeights()
+    assert _weights(argparse.Namespace(half_life_days=30.0, history_half_life=0.2)) == EventWeights(
+        half_life_days=30.0, history_half_life=0.2)
 
 
 def test_recommend_prints_json(store, known_user, capsys):
