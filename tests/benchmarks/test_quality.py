@@ -57,7 +57,8 @@ def test_a_stage_can_search_event_weights_with_model_params(scored_by, tiny_even
     best, score = Search(split_events(tiny_events, "random")).run("als", stages, half_lives=())
     assert best.weights == EventWeights(history_half_life=0.1)
     assert best.params.alpha == 10 * base_alpha and score == 2
-    assert len(tried) == 4  # the default (history 0.4), then 2 x 2 less the default again
+    assert len(tried) == 5  # the start, then 2 x 2
+    assert tried[0].weights.history_half_life is None  # the search starts without the library's recency
     assert "history_half_life=0.1" in describe(best)
 
 
