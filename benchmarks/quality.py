@@ -42,7 +42,7 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks.datasets import DEFAULT_CACHE, DatasetError, load  # noqa: E402
 from recommender.algorithms import ModelParams  # noqa: E402
-from recommender.events import EventTable, EventWeights, build_matrix  # noqa: E402
+from recommender.events import EventTable, EventWeights, build_matrix, default_weights  # noqa: E402
 from recommender.evaluation import Metrics, Split, evaluate, split_events  # noqa: E402
 from recommender.models import Recommender  # noqa: E402
 
@@ -86,7 +86,7 @@ Stage = dict[str, Sequence[object] | Callable[[object], Sequence[object]]]
 WEIGHT_FIELDS = frozenset(f.name for f in dataclasses.fields(EventWeights))
 #: Per-user recency (EventWeights.history_half_life) tried by the search after the other
 #: parameters, which are searched without it (SEARCH_START_WEIGHTS: a staged search only looks
-#: near its path, and started from the library default's 0.4 it missed ALS's best random-split
+#: near its path, and started from ALS's library default, 0.4, it missed ALS's best random-split
 #: configuration, 0.3974 against 0.4436); it shrinks ALS's confidences, so regularization and
 #: alpha are searched again with it.
 HISTORY_HALF_LIVES: tuple[float | None, ...] = (None, 0.05, 0.1, 0.2, 0.4)
@@ -270,7 +270,7 @@ def _benchmark_models(halves: Split, validation: Split, dataset: str, split: str
         config, val_score = search.run(name, None if stages is None else stages.get(name, []), half_lives)
         search_seconds = time.perf_counter() - started
         metrics, seconds = fit_and_score(halves, config)
-        default = Config(ModelParams(algorithm=name))
+        default = Config(ModelParams(algorithm=name), default_weights(name))
         default_ndcg = metrics.ndcg if config == default else fit_and_score(halves, default)[0].ndcg
         results.append(ModelResult(name, config, val_score, metrics, seconds, default_ndcg,
                                    len(search.scores), search_seconds))

@@ -18,7 +18,7 @@ from recommender.artifacts import load_model, save_model
 from recommender.catalog import Catalog, read_catalog
 from recommender.errors import ArtifactError, InputError
 from recommender.evaluation import SPLITS, compare_algorithms, metrics_table
-from recommender.events import EventWeights, build_matrix, read_events
+from recommender.events import DEFAULT_HISTORY_HALF_LIFE, EventWeights, build_matrix, default_weights, read_events
 from recommender.filters import ItemFilter
 
 EXIT_INPUT = 2
@@ -31,9 +31,12 @@ def _params(args: argparse.Namespace, algorithm: str) -> ModelParams:
                                   **({"iterations": args.iterations} if args.iterations else {})})
 
 
-def _weights(args: argparse.Namespace) -> EventWeights:
-    weights = EventWeights(half_life_days=args.half_life_days or None)
-    if args.history_half_life is not None:  # 0 turns the library's per-user recency off
+def _weights(args: argparse.Namespace, algorithm: str) -> EventWeights:
+    """The library's defaults for `algorithm` with the weight options given on top."""
+    weights = default_weights(algorithm)
+    if args.half_life_days:
+        weights = dataclasses.replace(weights, half_life_days=args.half_life_days)
+    if args.history_half_life is not None:  # 0 turns per-user recency off
         weights = dataclasses.replace(weights, history_half_life=args.history_half_life or None)
     return weights
 
@@ -42,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     events = read_events(args.events)
     catalog = read_catalog(args.catalog) if args.catalog else Catalog()
-    matrix = build_matrix(events, _weights(args))
+    matrix = build_matrix(events, _weights(args, args.algorithm))
     from recommender.models import Recommender
 
     model = Recommender(_params(args, args.algorithm)).fit(matrix, catalog, show_progress=True)
@@ -57,7 +60,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     algorithms = args.algorithms.split(",") if args.algorithms else list(ALGORITHMS)
     base = _params(args, "als")
     with tqdm(total=len(algorithms), desc=f"evaluating ({args.split} split)", unit="model") as bar:
-        rows = compare_algorithms(events, args.split, args.k, algorithms, base, _weights(args),
+        given = args.half_life_days or args.history_half_life is not None  # else each algorithm's defaults
+        rows = compare_algorithms(events, args.split, args.k, algorithms, base,
+                                  _weights(args, "als") if given else None,
                                   on_done=lambda name: (bar.set_postfix_str(name), bar.update()))
     print(f"\n{len(events):,} events, {args.split} split, k={args.k}\n")
     print(metrics_table(rows))
@@ -90,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--iterations", type=int, help="ALS iterations")
         p.add_argument("--half-life-days", type=float, help="time decay half-life; default none")
         p.add_argument("--history-half-life", type=float,
-                       help=f"per-user recency: weight halves per this share of the user's newer events; "
-                            f"default {EventWeights().history_half_life}, 0 for off")
+                       help="per-user recency: weight halves per this share of the user's newer events; "
+                            f"default {DEFAULT_HISTORY_HALF_LIFE} by algorithm, else off; 0 for off")
 
     train = sub.add_parser("train", help="train a model and save it as an artifact")
     train.add_argument("--events", required=True, help="events CSV or JSON lines")

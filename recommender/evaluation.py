@@ -15,7 +15,7 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.events import EVENT_TYPES, EventTable, EventWeights, build_matrix
+from recommender.events import EVENT_TYPES, EventTable, EventWeights, build_matrix, default_weights
 from recommender.models import Recommender
 
 SPLITS: tuple[str, ...] = ("random", "temporal")
@@ -163,6 +163,7 @@ def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights 
                        | None = None) -> tuple[Recommender, Metrics]:
     """Fit on the train half and score on the test half with identical evaluation for every model.
     `fit` (a `recommender.trainers.Fit`, e.g. Spark's) replaces implicit in this process."""
+    weights = weights or default_weights(params.algorithm)
     if fit is not None:
         model = fit(split.train, params, weights, catalog)
     else:

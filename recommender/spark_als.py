@@ -51,7 +51,7 @@ from recommender.algorithms import ModelParams, restore_algorithm
 from recommender.catalog import Catalog
 from recommender.errors import InputError
 from recommender.events import (
-    EVENT_TYPES, SECONDS_PER_DAY, EventTable, EventWeights, InteractionMatrix, history_recency,
+    EVENT_TYPES, SECONDS_PER_DAY, EventTable, EventWeights, InteractionMatrix, default_weights, history_recency,
 )
 from recommender.ids import IdMap
 from recommender.models import Recommender
@@ -209,7 +209,7 @@ class SparkALSTrainer:
             raise InputError(f"the spark trainer fits ALS only, not {params.algorithm!r}")
         if params.alpha <= 0:
             raise InputError("alpha must be positive for the spark trainer")
-        weights = weights or EventWeights()
+        weights = weights or default_weights(params.algorithm)
         events, users, items, user_codes, item_codes = event_codes(events, weights)
         reference_time = float(events.timestamps.max())
         recency = history_recency(events, weights.history_half_life) if weights.history_half_life else None

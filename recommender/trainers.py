@@ -15,7 +15,7 @@ from typing import Protocol
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.events import EventTable, EventWeights, build_matrix
+from recommender.events import EventTable, EventWeights, build_matrix, default_weights
 from recommender.models import Recommender
 
 TRAINERS: tuple[str, ...] = ("implicit", "spark")
@@ -31,7 +31,7 @@ class Fit(Protocol):
 def fit_implicit(events: EventTable, params: ModelParams, weights: EventWeights | None = None,
                  catalog: Catalog | None = None) -> Recommender:
     """The default: build the confidence matrix here and fit with implicit."""
-    return Recommender(params).fit(build_matrix(events, weights), catalog)
+    return Recommender(params).fit(build_matrix(events, weights or default_weights(params.algorithm)), catalog)
 
 
 @contextmanager

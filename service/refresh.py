@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from recommender.algorithms import ModelParams
 from recommender.errors import ArtifactError
-from recommender.events import EventWeights
+from recommender.events import default_weights
 from service.catalog_store import catalog_revision, load_catalog
 from service.keys import Keys
 from service.metrics import Metrics
@@ -42,7 +42,7 @@ class Refresher:
         self.training: asyncio.Task | None = None
         self.catalog_rev = -1
         self.params = ModelParams(algorithm=settings.algorithm)
-        self.weights = EventWeights()
+        self.weights = default_weights(settings.algorithm)
 
     @property
     def snapshot_path(self) -> Path:

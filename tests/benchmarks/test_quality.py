@@ -99,9 +99,9 @@ def test_planned_trials_counts_every_stage():
 
 def test_describe_shows_what_the_algorithm_reads():
     config = Config(ModelParams(algorithm="bm25", neighbours=50, bm25_k1=0.5, confidence="linear"))
-    assert describe(config) == "neighbours=50, bm25_k1=0.5, bm25_b=0.75, confidence=linear, history_half_life=0.4"
-    off = dataclasses.replace(config, weights=EventWeights(history_half_life=None))
-    assert describe(off).endswith("history_half_life=off")
+    assert describe(config) == "neighbours=50, bm25_k1=0.5, bm25_b=0.75, confidence=linear, history_half_life=off"
+    recent = dataclasses.replace(config, weights=EventWeights(history_half_life=0.2))
+    assert describe(recent).endswith("history_half_life=0.2")
     decayed = dataclasses.replace(config.weights, half_life_days=90.0)
     assert describe(Config(ModelParams(algorithm="popular"), decayed)) == "half_life_days=90"
 

@@ -10,7 +10,7 @@ import pytest
 from recommender.algorithms import ALGORITHMS
 from recommender.catalog import read_catalog
 from recommender.cli import EXIT_INPUT, _weights, main
-from recommender.events import EventWeights, read_events
+from recommender.events import EventWeights, default_weights, read_events
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,9 +68,10 @@ def test_train_takes_the_per_user_recency_or_turns_it_off(store, tmp_path, capsy
         code, out, err = run(capsys, "train", "--events", str(store / "events.csv"), "--out",
                              str(tmp_path / f"als-{share}.npz"), "--algorithm", "als", "--history-half-life", share)
         assert code == 0, err
-    assert _weights(argparse.Namespace(half_life_days=None, history_half_life=0.0)).history_half_life is None
-    assert _weights(argparse.Namespace(half_life_days=None, history_half_life=None)) == EventWeights()
-    assert _weights(argparse.Namespace(half_life_days=30.0, history_half_life=0.2)) == EventWeights(
+    assert _weights(argparse.Namespace(half_life_days=None, history_half_life=0.0), "als").history_half_life is None
+    assert _weights(argparse.Namespace(half_life_days=None, history_half_life=None), "als") == default_weights("als")
+    assert _weights(argparse.Namespace(half_life_days=None, history_half_life=None), "bm25") == EventWeights()
+    assert _weights(argparse.Namespace(half_life_days=30.0, history_half_life=0.2), "bm25") == EventWeights(
         half_life_days=30.0, history_half_life=0.2)
 
 

@@ -7,8 +7,8 @@ from scipy.sparse import csr_matrix
 
 from recommender.errors import InputError
 from recommender.events import (
-    EVENT_TYPES, Event, EventTable, EventWeights, build_matrix, event_confidence, history_recency, read_events,
-    write_events,
+    EVENT_TYPES, Event, EventTable, EventWeights, build_matrix, default_weights, event_confidence, history_recency,
+    read_events, write_events,
 )
 from recommender.ids import IdMap
 from tests.recommender.conftest import DAY, NOW
@@ -160,7 +160,9 @@ def test_impressions_are_not_part_of_the_history():
 
 def test_no_history_half_life_leaves_the_matrix_as_it_was(tiny_events):
     plain = build_matrix(tiny_events, EventWeights(history_half_life=None))
-    assert EventWeights().history_half_life == 0.4  # the library default is on (chosen on validation data)
+    assert EventWeights().history_half_life is None  # off unless asked for: default_weights turns it on for ALS
+    assert default_weights("als").history_half_life == 0.4
+    assert default_weights("bm25") == default_weights("cosine") == default_weights("bpr") == EventWeights()
     np.testing.assert_array_equal(build_matrix(tiny_events, EventWeights(history_half_life=None)).matrix.toarray(),
                                   plain.matrix.toarray())
     assert not np.array_equal(build_matrix(tiny_events, EventWeights(history_half_life=0.1)).matrix.toarray(),
