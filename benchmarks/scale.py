@@ -8,7 +8,7 @@ Each size runs in its own subprocess (so peak RSS is that size's alone) against 
 redis-server on a free loopback port. Per size:
 
 * generate the events (benchmarks.synthetic; not part of the refresh);
-* ingestion: `build_matrix` on the EventTable (events per second);
+* ingestion: `build_matrix` on the EventTable with ALS's default weights (per-user recency included), events per second;
 * training: Recommender with ModelParams(algorithm="als", factors=64, iterations=15);
 * precompute rate for all users on a random sample: implicit's plain batched
   `model.algorithm.recommend(userids, user_items[userids], N=100)`, `Recommender.recommend_indices`
@@ -165,7 +165,7 @@ def run_worker(args: argparse.Namespace) -> dict:
 
     from benchmarks.synthetic import SyntheticSpec, generate
     from recommender.algorithms import ModelParams
-    from recommender.events import build_matrix
+    from recommender.events import build_matrix, default_weights
     from recommender.models import Recommender
     from recommender.topn import ItemScorer
     from service.cache import write_lists
@@ -184,7 +184,7 @@ def run_worker(args: argparse.Namespace) -> dict:
     out.update(users=spec.users, items=spec.items)
 
     with steps.step("ingest") as record:
-        interactions = build_matrix(events)
+        interactions = build_matrix(events, default_weights("als"))  # what the service's ALS training uses
     record["events_per_second"] = n_events / record["seconds"]
     user_items = interactions.matrix
     out.update(matrix_users=user_items.shape[0], matrix_items=user_items.shape[1], nnz=int(user_items.nnz))
