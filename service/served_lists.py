@@ -7,6 +7,11 @@ events and recent impressions (the very `UserState` object service.cache.RecentE
 change to that user replaces the object) and the clock (an impression leaving the fatigue
 window changes the order, so an entry lasts until the first one does). Anything else a request
 sees is fixed for a model version.
+
+An answer is kept as its items' JSON (one bytes object, embedded in the response as it is), not
+as ten item dicts: tens of thousands of small long-lived objects churned by the LRU pinned the
+allocator's arenas between the batch route's large transient responses, and the service's RSS
+after the serving benchmark rose from 319 to 372 MiB (483 MiB after three rounds).
 """
 
 from __future__ import annotations
@@ -15,20 +20,30 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import NamedTuple
 
+import orjson
+
 from recommender.fatigue import SECONDS_PER_DAY
+from service.responses import dumps
 
 FOREVER = float("inf")
 
 
+class Remembered(NamedTuple):
+    """A remembered answer: its items as JSON, and how many there are (for the online tally)."""
+
+    items: orjson.Fragment
+    count: int
+
+
 class _Entry(NamedTuple):
-    items: list[dict]
+    answer: Remembered
     state: object  # compared by identity, and kept alive here so its id cannot be reused
     generation: int
     until: float
 
 
 class ServedLists:
-    """Bounded LRU of final item lists. Callers must not change a list they get or put."""
+    """Bounded LRU of final item lists, kept encoded."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
@@ -40,7 +55,7 @@ class ServedLists:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._entries
 
-    def get(self, key: Hashable, state: object, generation: int, now: float) -> list[dict] | None:
+    def get(self, key: Hashable, state: object, generation: int, now: float) -> Remembered | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -48,10 +63,11 @@ class ServedLists:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        return entry.items
+        return entry.answer
 
     def put(self, key: Hashable, state: object, generation: int, until: float, items: list[dict]) -> None:
-        self._entries[key] = _Entry(items, state, generation, until)
+        answer = Remembered(orjson.Fragment(dumps(items)), len(items))
+        self._entries[key] = _Entry(answer, state, generation, until)
         self._entries.move_to_end(key)
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
+import orjson
 import redis.asyncio as aioredis
 
 from recommender.explain import because
@@ -43,7 +44,7 @@ from service.keys import Keys
 from service.metrics import Metrics
 from service.model_state import ServingModel
 from service.redis_client import REDIS_ERRORS, is_cluster
-from service.served_lists import FOREVER, ServedLists, fatigue_until
+from service.served_lists import FOREVER, Remembered, ServedLists, fatigue_until
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,16 @@ class ListRequest:
 class ListResult:
     source: str
     items: list[dict]
+    remembered: Remembered | None = None  # an answer served from memory (items is then empty)
+
+    @property
+    def count(self) -> int:
+        return self.remembered.count if self.remembered is not None else len(self.items)
+
+    @property
+    def payload(self) -> list[dict] | orjson.Fragment:
+        """The items for a response body (orjson embeds a remembered answer's JSON as it is)."""
+        return self.remembered.items if self.remembered is not None else self.items
 
 
 class Serving:
@@ -195,12 +206,12 @@ class Serving:
         if key not in self.served or not await self.recent.fresh():
             return None
         state = self.recent.get(user_id, time.monotonic())
-        items = self.served.get(key, state, current.catalog_generation, time.time()) if state is not None else None
-        if items is None:
+        answer = self.served.get(key, state, current.catalog_generation, time.time()) if state is not None else None
+        if answer is None:
             return None
         self._hot_hits["user"].inc()
         self._hits["user"].inc()
-        return ListResult(PERSONALIZED, items)
+        return ListResult(PERSONALIZED, [], answer)
 
     async def _user_chunk(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest,
                           interactive: bool) -> list[ListResult]:
@@ -350,18 +361,18 @@ class Serving:
         return ListResult(FALLBACK, items)
 
     # -- items ------------------------------------------------------------------------------
-    async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict]]:
+    async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment]:
         """(model version, source, items): source is IN_MEMORY_MODEL when Redis could not be read."""
         current = self.require()
         key = self.keys.similar(current.version, item_id)
         hot = self._hot_for(current)
         generation = current.catalog_generation  # before building anything from the catalog
         if hot is not None:
-            items = self.served.get((key, req), None, generation, 0.0)  # no user state, no clock
-            if items is not None:
+            answer = self.served.get((key, req), None, generation, 0.0)  # no user state, no clock
+            if answer is not None:
                 self._hot_hits["similar"].inc()
                 self._hits["similar"].inc()
-                return current.version, SIMILAR, items
+                return current.version, SIMILAR, answer.items
         model = current.model
         code = int(lookup(model.item_ids, [item_id])[0])
         if code < 0:

@@ -95,7 +95,7 @@ def served(request: web.Request, version: str, route: str, results: list[ListRes
            recommendation_id: str | None = None) -> str:
     """Give a response its recommendation_id and count what it shows (service.online: tallied in
     process, never waits for Redis, never fails the response)."""
-    request.app[ONLINE].served(version, route, sum(len(r.items) for r in results))
+    request.app[ONLINE].served(version, route, sum(r.count for r in results))
     return recommendation_id or new_recommendation_id(version, route)
 
 
@@ -149,7 +149,7 @@ async def user_recommendations(request: web.Request) -> web.Response:
     version, (result,) = await request.app[SERVING].for_users([user_id], req)
     rid = served(request, version, "recommendations", [result])
     return json_response({"user_id": user_id, "model_version": version, "source": result.source,
-                          "recommendation_id": rid, "items": result.items})
+                          "recommendation_id": rid, "items": result.payload})
 
 
 @requires(READ)
@@ -180,7 +180,7 @@ async def batch_recommendations(request: web.Request) -> web.StreamResponse:
     version, results = await serving.for_users(user_ids, req)
     rid = served(request, version, "batch", results)
     return json_response({"model_version": version, "recommendation_id": rid, "results": [
-        {"user_id": u, "source": r.source, "recommendation_id": rid, "items": r.items}
+        {"user_id": u, "source": r.source, "recommendation_id": rid, "items": r.payload}
         for u, r in zip(user_ids, results)]})
 
 
@@ -197,7 +197,7 @@ async def _stream_batch(request: web.Request, serving, user_ids: list[str], req:
         version, results = await serving.for_users(part, req)
         rid = served(request, version, "batch", results, rid)
         lines = (dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": rid,
-                        "items": r.items})
+                        "items": r.payload})
                  for u, r in zip(part, results))
         await response.write(b"\n".join(lines) + b"\n")
     await response.write_eof()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
+
 from service.app_keys import REFRESHER, SERVING, SETTINGS
 from service.model_state import ServingModel
 from service.served_lists import FOREVER, ServedLists, fatigue_until
@@ -17,9 +19,10 @@ from tests.service.test_routes import _heavy_user
 def test_an_entry_answers_only_for_the_same_state_generation_and_time() -> None:
     lists = ServedLists(max_entries=10)
     state, other = object(), object()
-    items = [{"item_id": "a"}]
+    items = [{"item_id": "a", "score": 0.5}]
     lists.put("k", state, 1, until=100.0, items=items)
-    assert lists.get("k", state, 1, now=50.0) is items
+    answer = lists.get("k", state, 1, now=50.0)
+    assert answer.count == 1 and orjson.loads(orjson.dumps({"items": answer.items})) == {"items": items}
     assert lists.get("k", other, 1, now=50.0) is None  # a changed user state drops the entry
     lists.put("k", state, 1, until=100.0, items=items)
     assert lists.get("k", state, 2, now=50.0) is None  # so does a catalog change
@@ -31,7 +34,7 @@ def test_served_lists_are_bounded_and_evict_the_least_recently_used() -> None:
     lists = ServedLists(max_entries=2)
     for key in ("a", "b"):
         lists.put(key, None, 0, FOREVER, [])
-    assert lists.get("a", None, 0, 0.0) == []  # a is now the most recently used
+    assert lists.get("a", None, 0, 0.0).count == 0  # a is now the most recently used
     lists.put("c", None, 0, FOREVER, [])
     assert len(lists) == 2 and "b" not in lists and "a" in lists and "c" in lists
 
