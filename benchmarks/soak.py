@@ -6,7 +6,7 @@ end (growth must stay under 10%), and that every event answered with 202 was sto
 The ten minutes follow a warm-up of the same load (two minutes by default, one retrain
 interval) whose requests, errors and events count like the rest: only the RSS baseline is taken
 after it. The service's in-process caches are bounded (service.serving: hot lists 32 MiB,
-remembered answers about 27 MB, since-training events of 100,000 users) and fill during the
+remembered answers about 12 MB, since-training events of 100,000 users) and fill during the
 first minutes; growth from a full cache to the end is what shows a leak. The report gives the
 RSS before the warm-up too.
 

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 1000
 #: In-process cache of precomputed lists: about 28,000 lists of 100 (or 55,000 of 50) per replica.
 HOT_LIST_BYTES = 32 * 1024 * 1024
-#: Final answers kept per replica (service.served_lists): about 2.7 KB each for n=10, 27 MB in all.
+#: Final answers kept per replica (service.served_lists): about 1.2 KB each for n=10, 12 MB in all.
 SERVED_LISTS = 10_000
 #: Users whose since-training events are cached, and how long an entry may go unchecked by a read
 #: (writes invalidate at once; this only bounds how late an expiring hash is noticed).
