@@ -430,3 +430,19 @@ def test_unparsable_json_lines(tmp_path):
     path.write_text('{"user_id": "u1", "item_id": \n')
     with pytest.raises(InputError, match="cannot parse"):
         read_events(path)
+
+
+def test_history_recency_matches_a_plain_per_user_count_on_random_histories():
+    rng = np.random.default_rng(5)
+    n = 2_000
+    users = rng.choice([f"u{k}" for k in range(40)], n)
+    times = NOW - rng.integers(0, 50, n) * 3600.0  # many ties within a user
+    table = EventTable(users.astype(object), np.full(n, "i", dtype=object), np.zeros(n, dtype=np.int8), times,
+                       np.ones(n, dtype=np.float32))
+    expected = np.empty(n)
+    for k in range(n):
+        mine = times[users == users[k]]
+        expected[k] = 2.0 ** (-(mine > times[k]).sum() / len(mine) / 0.3)
+    np.testing.assert_allclose(history_recency(table, 0.3), expected, rtol=1e-6)
+    codes = np.unique(users, return_inverse=True)[1]
+    np.testing.assert_array_equal(history_recency(table, 0.3, codes), history_recency(table, 0.3))
