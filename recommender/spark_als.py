@@ -212,7 +212,8 @@ class SparkALSTrainer:
         weights = weights or default_weights(params.algorithm)
         events, users, items, user_codes, item_codes = event_codes(events, weights)
         reference_time = float(events.timestamps.max())
-        recency = history_recency(events, weights.history_half_life, user_codes) if weights.history_half_life else None
+        recency = (history_recency(events, weights.history_half_life, user_codes)
+                   if weights.history_half_life else None)
         started = time.perf_counter()
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
