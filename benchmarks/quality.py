@@ -85,12 +85,11 @@ def around(*factors: float) -> Callable[[float], list[float]]:
 Stage = dict[str, Sequence[object] | Callable[[object], Sequence[object]]]
 WEIGHT_FIELDS = frozenset(f.name for f in dataclasses.fields(EventWeights))
 #: Per-user recency (EventWeights.history_half_life) tried by the search after the other
-#: parameters, which are searched without it (SEARCH_START_WEIGHTS: a staged search only looks
-#: near its path, and started from ALS's library default, 0.4, it missed ALS's best random-split
-#: configuration, 0.3974 against 0.4436); it shrinks ALS's confidences, so regularization and
-#: alpha are searched again with it.
+#: parameters, which are searched without it (the search starts from plain EventWeights, not
+#: ALS's default_weights: a staged search only looks near its path, and started from 0.4 it
+#: missed ALS's best random-split configuration, 0.3974 against 0.4436); it shrinks ALS's
+#: confidences, so regularization and alpha are searched again with it.
 HISTORY_HALF_LIVES: tuple[float | None, ...] = (None, 0.05, 0.1, 0.2, 0.4)
-SEARCH_START_WEIGHTS = EventWeights(history_half_life=None)
 
 SEARCH: dict[str, list[Stage]] = {
     "popular": [],
@@ -215,7 +214,7 @@ class Search:
 
     def run(self, name: str, stages: Sequence[Stage] | None = None,
             half_lives: Sequence[float] = HALF_LIVES) -> tuple[Config, float]:
-        best = Config(ModelParams(algorithm=name), SEARCH_START_WEIGHTS)
+        best = Config(ModelParams(algorithm=name))  # plain EventWeights: no recency (HISTORY_HALF_LIVES)
         [best_score] = self.score_all([best])
         for stage in SEARCH[name] if stages is None else stages:
             start = best
