@@ -107,10 +107,11 @@ class RecentEvents:
     whose writes go through the same change log).
 
     Every write of those hashes (service.event_store) appends the users it touched to a change
-    log: in the same atomic script on one Redis, after the hash writes on a cluster. Before a cached entry is used, `fresh()` makes sure a
-    read of that log which started after the caller arrived has been applied, so a request never
-    sees less than a direct HGETALL at that moment would show, on any replica. Concurrent
-    requests share one log read, so under load it costs a fraction of a round trip each.
+    log: in the same atomic script on one Redis, after the hash writes on a cluster. Before a
+    cached entry is used, `fresh()` makes sure a read of that log which started after the caller
+    arrived has been applied, so a request never sees less than a direct HGETALL at that moment
+    would show, on any replica. Concurrent requests share one log read, so under load it costs a
+    fraction of a round trip each.
 
     Entries also expire after `max_age` seconds (the hashes' own TTL runs out unannounced) and
     the cache holds at most `max_entries` users, least recently used out first.
