@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -101,6 +102,21 @@ RECENT_LOG_MAXLEN = 100_000
 RECENT_LOG_PAGE = 1000
 
 
+def log_nonce() -> str:
+    """A fresh nonce for a change-log entry (64 random bits, hex).
+
+    Every writer stores one with each entry (field `n`, beside the users in `u`), so a reader that
+    remembers (entry id, nonce) notices a log that was deleted and written again even when the new
+    entry got the very id it remembers (same millisecond): ids can repeat, nonces do not.
+    """
+    return secrets.token_hex(8)
+
+
+def log_entry(users: Sequence[str]) -> dict[str, str]:
+    """The fields of one change-log entry announcing `users`, for writers that XADD from Python."""
+    return {"u": "\n".join(users), "n": log_nonce()}
+
+
 class RecentEvents:
     """Users' since-training events (the `recent` hashes), cached in process and kept exact. The
     value cached is the caller's (service.serving keeps a UserState: the hash and the shown set,
@@ -125,7 +141,7 @@ class RecentEvents:
         self._reading: dict[str, int] = {}  # users with a Redis read in flight
         self._stale: set[str] = set()  # of those, users changed since their read began
         self._epoch = 0  # bumped whenever changes may have been missed: reads begun before may not be cached
-        self._position: bytes | None = None  # last change-log entry applied
+        self._position: tuple[bytes, bytes | None] | None = None  # last change-log entry applied: id, nonce
         self._started = False  # a position has been established
         self._pending: asyncio.Future | None = None  # callers waiting for a read not issued yet
         self._tasks: set[asyncio.Task] = set()
@@ -229,35 +245,41 @@ class RecentEvents:
             last = await self.redis.xrevrange(self.log_key, count=1)
             if not self._started:
                 self.clear()  # nothing read before a position was known can be trusted
-                self._position = last[0][0] if last else None
+                self._position = _mark(last[0]) if last else None
                 self._started = True
             return
         epoch = self._epoch
         while True:
             start = self._position
-            entries = await self.redis.xrange(self.log_key, min=start if start is not None else "-",
+            entries = await self.redis.xrange(self.log_key, min=start[0] if start is not None else "-",
                                               count=RECENT_LOG_PAGE)
             if epoch != self._epoch:  # the cache was dropped meanwhile and the position re-established
                 return
             if start is not None:
-                if not entries or entries[0][0] != start:
-                    # our last entry was trimmed away or the log was reset: changes may be lost
+                if not entries or _mark(entries[0]) != start:
+                    # our last entry was trimmed away, or the log was reset (a new entry may even have its
+                    # id, but not its nonce): changes may be lost
                     self.clear()
-                    self._position = entries[-1][0] if entries else None
+                    self._position = _mark(entries[-1]) if entries else None
                     return
                 entries = entries[1:]
             for _, fields in entries:
                 users = fields.get(b"u") or fields.get("u") or b""
                 self.invalidate((users.decode() if isinstance(users, bytes) else users).split("\n"))
-            if entries and _stream_id(entries[-1][0]) > _stream_id(self._position):
-                self._position = entries[-1][0]
+            if entries and (self._position is None
+                            or _stream_id(entries[-1][0]) > _stream_id(self._position[0])):
+                self._position = _mark(entries[-1])
             if len(entries) < RECENT_LOG_PAGE - 1:
                 return
 
 
-def _stream_id(entry_id: bytes | str | None) -> tuple[int, int]:
-    if entry_id is None:
-        return (-1, -1)
+def _mark(entry: tuple[bytes, dict]) -> tuple[bytes, bytes | None]:
+    """A change-log entry's id and nonce: together they name it in this log and no other."""
+    entry_id, fields = entry
+    return entry_id, fields.get(b"n") or fields.get("n")
+
+
+def _stream_id(entry_id: bytes | str) -> tuple[int, int]:
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)

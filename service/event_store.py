@@ -27,12 +27,13 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from recommender.events import EVENT_TYPES, SECONDS_PER_DAY, EventWeights, event_confidence
-from service.cache import RECENT_LOG_MAXLEN
+from service.cache import RECENT_LOG_MAXLEN, log_entry, log_nonce
 from service.ingest import EventBatch
 from service.keys import Keys
 from service.online import ONLINE_KEEP_SECONDS, attribution, utc_day
 from service.redis_client import is_cluster
 from service.settings import Settings
+from service.stream_cursor import GENERATION_LUA, new_generation
 
 #: A user's shown set keeps at most this many items (the most recent), whatever the window.
 MAX_SHOWN = 500
@@ -166,16 +167,18 @@ end
 """
 
 # -- one Redis: one atomic script ---------------------------------------------------------------
-# KEYS: the event stream, the change log, today's online hash, per user their recent hash and its
-# stream-id hash, one shown set per user with impressions, then one seen key per client event id.
-# ARGV: per event ten fields joined by \x1f: user, item, type, timestamp, value, confidence weight,
-# the KEYS index of its user's recent hash (of their shown set for an impression; 0: none), the
-# KEYS index of its seen key (0: no id), its recommendation_id and what it counts for; then the
-# recent TTL, the change-log length, the users for the change log, the event-id TTL, the length of
-# the seen keys' prefix, the oldest impression kept, the shown sets' TTL and size, the online
-# hash's TTL. A handful of arguments instead of thousands: redis-py packs every argument in
-# Python, which cost more than everything else in the request.
-_STORE = _LUA_FUNCTIONS + r"""
+# KEYS: the event stream, the change log, today's online hash, per user their recent hash and its stream-
+# id hash, one shown set per user with impressions, one seen key per client event id, then the stream's
+# generation key. ARGV: per event ten fields joined by \x1f: user, item, type, timestamp, value,
+# confidence weight, the KEYS index of its user's recent hash (of their shown set for an impression; 0:
+# none), the KEYS index of its seen key (0: no id), its recommendation_id and what it counts for; then the
+# recent TTL, the change-log length, the users for the change log, the event-id TTL, the length of the
+# seen keys' prefix, the oldest impression kept, the shown sets' TTL and size, the online hash's TTL, the
+# change-log entry's nonce (service.cache.log_nonce) and a new stream generation (service.stream_cursor),
+# used if the stream is created. A handful of arguments instead of thousands: redis-py packs every
+# argument in Python, which cost more than everything else in the request.
+_STORE = _LUA_FUNCTIONS + GENERATION_LUA + r"""
+ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[12])
 local f = fields(ARGV[1])
 local touched, shown = {}, {}
 local stored, attributed = 0, 0
@@ -206,7 +209,7 @@ if attributed > 0 then
   redis.call('EXPIRE', KEYS[3], ARGV[10])
 end
 if stored > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4], 'n', ARGV[11])
 end
 return stored
 """
@@ -231,11 +234,11 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[_Row], lim
                    row.recommendation_id, row.counts_for)
     script_keys = [keys.events, keys.recent_log, keys.online(utc_day(now)),
                    *(key for u in user_slot for key in (keys.recent(u), keys.recent_ids(u))),
-                   *(keys.shown(u) for u in shown_slot), *seen_keys]
+                   *(keys.shown(u) for u in shown_slot), *seen_keys, keys.events_generation]
     return int(await redis.eval(
         _STORE, len(script_keys), *script_keys, _SEP.join(fields), limits.recent_ttl, RECENT_LOG_MAXLEN,
         "\n".join(user_slot), limits.event_id_ttl, len(keys.event_seen("")), *limits.shown_args(now),
-        ONLINE_KEEP_SECONDS))
+        ONLINE_KEEP_SECONDS, log_nonce(), new_generation()))
 
 
 def _seen_keys(keys: Keys, rows: list[_Row], first: int) -> tuple[dict[str, int], list[int]]:
@@ -252,11 +255,12 @@ def _seen_keys(keys: Keys, rows: list[_Row], first: int) -> tuple[dict[str, int]
 
 
 # -- a Redis Cluster: the shared slot, then each user's, then the change log ----------------------
-# KEYS: the stream, today's online hash, the seen keys. ARGV: per event eight fields (user, item,
-# type, timestamp, value, seen key's KEYS index or 0, recommendation_id, what it counts for), the
-# event-id TTL, the seen keys' prefix length, the online hash's TTL. Returns each event's stream
-# id, or "" when it was a retried copy.
-_STORE_STREAM = _LUA_FUNCTIONS + r"""
+# KEYS: the stream, today's online hash, the seen keys, the stream's generation key. ARGV: per event eight
+# fields (user, item, type, timestamp, value, seen key's KEYS index or 0, recommendation_id, what it
+# counts for), the event-id TTL, the seen keys' prefix length, the online hash's TTL, a new stream
+# generation. Returns each event's stream id, or "" when it was a retried copy.
+_STORE_STREAM = _LUA_FUNCTIONS + GENERATION_LUA + r"""
+ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[5])
 local f = fields(ARGV[1])
 local ids = {}
 local attributed = 0
@@ -309,9 +313,9 @@ async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[_Row], li
     for row, seen in zip(rows, seen_index):
         fields += (row.user, row.item, row.kind, row.stamp, row.value, str(seen), row.recommendation_id,
                    row.counts_for)
-    script_keys = [keys.events, keys.online(utc_day(now)), *seen_keys]
+    script_keys = [keys.events, keys.online(utc_day(now)), *seen_keys, keys.events_generation]
     ids = await redis.eval(_STORE_STREAM, len(script_keys), *script_keys, _SEP.join(fields), limits.event_id_ttl,
-                           len(keys.event_seen("")), ONLINE_KEEP_SECONDS)
+                           len(keys.event_seen("")), ONLINE_KEEP_SECONDS, new_generation())
     per_user: dict[str, list[str]] = {}
     for row, stream_id in zip(rows, ids):
         if stream_id:
@@ -325,5 +329,5 @@ async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[_Row], li
         pipe.eval(_STORE_USER, 3, keys.recent(user), keys.recent_ids(user), keys.shown(user), _SEP.join(user_fields),
                   limits.recent_ttl, keep_shown, *limits.shown_args(now))
     await pipe.execute()
-    await redis.xadd(keys.recent_log, {"u": "\n".join(per_user)}, maxlen=RECENT_LOG_MAXLEN, approximate=True)
+    await redis.xadd(keys.recent_log, log_entry(list(per_user)), maxlen=RECENT_LOG_MAXLEN, approximate=True)
     return sum(1 for stream_id in ids if stream_id)

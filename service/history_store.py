@@ -1,7 +1,7 @@
 """Every event ever accepted, indexed for the retention routes, rebuilt only when it changed.
 
 Events live in two places: the snapshot file (every event folded at the last training, up to
-stream id `last_id`) and the Redis stream (entries after `last_id`). A customer who came back
+its stream cursor) and the Redis stream (entries after it). A customer who came back
 yesterday must not get a win-back mail, and a cart bought an hour ago is not abandoned, so the
 index covers both. It is cached under (snapshot file, last stream id read, model item map,
 catalog): a request reads only the stream entries it has not seen (usually none: one XRANGE
@@ -28,10 +28,11 @@ from recommender.catalog import Catalog, ItemAttributes
 from recommender.complements import Complements
 from recommender.events import EventTable
 from recommender.history import History
-from service.ingest import stream_pages
+from service.ingest import StreamPages
 from service.keys import Keys
 from service.model_state import ServingModel
-from service.snapshot import START, load_snapshot
+from service.snapshot import load_snapshot
+from service.stream_cursor import StreamCursor, StreamReset
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,12 @@ class HistoryStore:
         self._lock = asyncio.Lock()
         self._snapshot_stamp: tuple | None = None
         self._snapshot_events = EventTable.empty()
-        self._snapshot_last = START
         self._delta: list[EventTable] = []
-        self._delta_last = START
+        self._delta_cursor = StreamCursor()
         self._key: tuple | None = None
         self._index: RetentionIndex | None = None
         self._current: ServingModel | None = None  # keeps the objects whose ids are in the key alive
+        self._resets = 0  # stream resets seen: part of the index key, as ids may repeat after one
         self.builds = 0  # how many times the index was built (tests check the cache works)
 
     async def get(self, current: ServingModel) -> RetentionIndex:
@@ -84,12 +85,18 @@ class HistoryStore:
             while True:
                 await self._load_snapshot()
                 stamp = self._snapshot_stamp
-                await self._read_stream()
+                if await self._read_stream():
+                    # the stream is not the one the snapshot was folded from (Redis lost it, or the key
+                    # was deleted): the snapshot's events stay, and every entry of this stream is new
+                    log.error("the event stream was reset since the last training; reading all of it")
+                    self._delta, self._delta_cursor = [], StreamCursor()
+                    self._resets += 1
+                    await self._read_stream()
                 # a training may have folded (and trimmed) the stream while we read it: go again
                 if self._stamp() == stamp:
                     break
             model = current.model
-            key = (stamp, self._delta_last, id(model.item_ids), id(model.catalog))
+            key = (stamp, self._resets, self._delta_cursor.last_id, id(model.item_ids), id(model.catalog))
             if self._index is None or key != self._key:
                 events = EventTable.concat([self._snapshot_events, *self._delta])
                 self._index = await asyncio.to_thread(build_index, events, current)
@@ -112,19 +119,27 @@ class HistoryStore:
             return
         snapshot = await asyncio.to_thread(load_snapshot, self.snapshot_path) if stamp else None
         if snapshot is None:
-            events, last = EventTable.empty(), START
+            events, cursor = EventTable.empty(), StreamCursor()
         else:
-            events, last = await asyncio.to_thread(compact, snapshot.events), snapshot.last_id
-        self._snapshot_stamp, self._snapshot_events, self._snapshot_last = stamp, events, last
-        self._delta, self._delta_last = [], last
+            events, cursor = await asyncio.to_thread(compact, snapshot.events), snapshot.cursor
+        self._snapshot_stamp, self._snapshot_events = stamp, events
+        self._delta, self._delta_cursor = [], cursor
 
-    async def _read_stream(self) -> None:
-        """Append the stream entries after the last one read (after the snapshot's, at first)."""
-        async for table, _, last in stream_pages(self.redis, self.keys.events, self._delta_last):
-            self._delta.append(table)
-            self._delta_last = last
-            if len(self._delta) > 64:  # keep concatenation cheap for a long-running replica
-                self._delta = [EventTable.concat(self._delta)]
+    async def _read_stream(self) -> bool:
+        """Append the stream entries after the last one read (after the snapshot's, at first); True
+        when the stream turned out not to be the one followed (nothing is appended then)."""
+        reader = StreamPages(self.redis, self.keys, self._delta_cursor)
+        pages = []
+        try:
+            async for table, _ in reader:
+                pages.append(table)
+        except StreamReset:
+            return True
+        self._delta.extend(pages)
+        self._delta_cursor = reader.cursor
+        if len(self._delta) > 64:  # keep concatenation cheap for a long-running replica
+            self._delta = [EventTable.concat(self._delta)]
+        return False
 
 
 HISTORY = web.AppKey("history_store", HistoryStore)

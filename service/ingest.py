@@ -21,6 +21,8 @@ from recommender.errors import InputError
 from recommender.events import EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, MAX_VALUE, EventTable
 from recommender.ids import MAX_ID_BYTES
 from service.errors import bad_request, json_records, located
+from service.keys import Keys
+from service.stream_cursor import StreamCursor, read_after
 
 log = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
@@ -136,17 +138,23 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
     return EventTable(np.array(users, dtype=object), np.array(items, dtype=object), types, stamps, single)
 
 
-async def stream_pages(redis: aioredis.Redis, stream: str, after: str
-                       ) -> AsyncIterator[tuple[EventTable, list[tuple[bytes, dict]], str]]:
-    """The stream's entries after id `after`, a page at a time: (events, entries that do not parse,
-    the page's last id). Training folds them; the retention index reads the same pages."""
-    while True:
-        entries = await redis.xrange(stream, min=f"({after}", count=STREAM_PAGE)
-        if not entries:
-            return
-        table, unreadable = stream_entries_to_table(entries)
-        after = entries[-1][0].decode()
-        yield table, unreadable, after
+class StreamPages:
+    """The event stream's entries after a cursor, a page at a time: iterate for (events, entries that
+    do not parse); `cursor` is then where the reading ended. Training folds them; the retention index
+    reads the same pages. Raises service.stream_cursor.StreamReset when the stream is not the one the
+    cursor was taken on."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, cursor: StreamCursor) -> None:
+        self.redis, self.keys, self.cursor = redis, keys, cursor
+
+    async def __aiter__(self) -> AsyncIterator[tuple[EventTable, list[tuple[bytes, dict]]]]:
+        while True:
+            entries, self.cursor = await read_after(self.redis, self.keys.events, self.keys.events_generation,
+                                                    self.cursor, STREAM_PAGE)
+            if entries:
+                yield stream_entries_to_table(entries)
+            if len(entries) < STREAM_PAGE:
+                return
 
 
 def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> tuple[EventTable, list[tuple[bytes, dict]]]:

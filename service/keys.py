@@ -38,6 +38,12 @@ class Keys:
         return f"{self.shared}:events"
 
     @property
+    def events_generation(self) -> str:
+        """A random nonce set whenever the event stream is created: readers that follow the stream by
+        id notice a stream deleted and written again by it (service.stream_cursor)."""
+        return f"{self.shared}:events:generation"
+
+    @property
     def unreadable_events(self) -> str:
         """Stream of event-stream entries training could not parse, set aside with their original id."""
         return f"{self.shared}:events-unreadable"

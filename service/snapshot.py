@@ -1,4 +1,4 @@
-"""The persisted interaction snapshot: every event folded so far, and the stream id it reached.
+"""The persisted interaction snapshot: every event folded so far, and the stream position it reached.
 
 Training folds the Redis stream into this file, fsyncs it, and only then trims the stream,
 so an accepted event is always in the stream, the snapshot, or both.
@@ -14,14 +14,16 @@ import numpy as np
 
 from recommender.events import EventTable
 from recommender.ids import IdMap
-
-START = "0-0"
-
+from service.stream_cursor import START, StreamCursor
 
 @dataclass
 class Snapshot:
     events: EventTable
-    last_id: str = START  # newest stream id folded in
+    cursor: StreamCursor = StreamCursor()  # the newest stream entry folded in, and the stream's generation
+
+    @property
+    def last_id(self) -> str:
+        return self.cursor.last_id
 
 
 def load_snapshot(path: Path) -> Snapshot | None:
@@ -33,7 +35,8 @@ def load_snapshot(path: Path) -> Snapshot | None:
             item_ids=IdMap.from_bytes(data["item_ids"].tobytes()).ids if len(data["types"]) else np.zeros(0, object),
             types=data["types"], timestamps=data["timestamps"], values=data["values"],
         )
-        return Snapshot(events, str(data["last_id"]))
+        generation = str(data["generation"]) if "generation" in data.files else ""  # older snapshots lack it
+        return Snapshot(events, StreamCursor(str(data["last_id"]), generation or None))
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:
@@ -45,7 +48,8 @@ def save_snapshot(snapshot: Snapshot, path: Path) -> None:
         np.savez(handle, user_ids=np.frombuffer(IdMap(events.user_ids).to_bytes(), dtype=np.uint8),
                  item_ids=np.frombuffer(IdMap(events.item_ids).to_bytes(), dtype=np.uint8),
                  types=events.types, timestamps=events.timestamps, values=events.values,
-                 last_id=np.array(snapshot.last_id))
+                 last_id=np.array(snapshot.cursor.last_id),
+                 generation=np.array(snapshot.cursor.generation or ""))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

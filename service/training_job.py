@@ -38,14 +38,15 @@ from recommender.evaluation import temporal_split, train_and_evaluate
 from recommender.events import EventTable, EventWeights, read_events
 from recommender.models import Recommender
 from recommender.trainers import Fit, fit_implicit, open_trainer
-from service.cache import RECENT_LOG_MAXLEN, write_lists
+from service.cache import RECENT_LOG_MAXLEN, log_entry, log_nonce, write_lists
 from service.catalog_store import load_catalog, upsert_items
-from service.ingest import stream_pages
+from service.ingest import StreamPages
 from service.keys import Keys
 from service.parent_death import signal_on_parent_death
 from service.redis_client import connect, is_cluster
 from service.settings import Settings
-from service.snapshot import START, Snapshot, load_snapshot, save_snapshot
+from service.snapshot import Snapshot, load_snapshot, save_snapshot
+from service.stream_cursor import START, StreamCursor, StreamReset
 
 log = logging.getLogger(__name__)
 PRECOMPUTE_CHUNK = 5_000
@@ -100,27 +101,43 @@ def train_candidate(events: EventTable, catalog: Catalog, params: ModelParams, w
 
 
 async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> Snapshot:
-    """Append new stream events to the snapshot, persist it, then trim what it now holds."""
+    """Append new stream events to the snapshot, persist it, then trim what it now holds.
+
+    If the stream is not the one the snapshot was folded from (deleted and written again: Redis lost
+    its data, or someone removed the key), none of its entries are in the snapshot: all are folded.
+    """
     path = snapshot_path(settings)
     snapshot = await asyncio.to_thread(load_snapshot, path)
     if snapshot is None:
-        snapshot = Snapshot(await bootstrap_events(redis, keys, settings), START)
-    pages, last_id = [], snapshot.last_id
-    async for table, unreadable, last_id in stream_pages(redis, keys.events, last_id):
+        snapshot = Snapshot(await bootstrap_events(redis, keys, settings))
+    try:
+        pages, cursor = await _read_pages(redis, keys, snapshot.cursor)
+    except StreamReset as exc:
+        log.error("the event stream is not the one the snapshot was folded from (%s); folding all of it", exc)
+        pages, cursor = await _read_pages(redis, keys, StreamCursor())
+    if pages or not path.exists() or cursor != snapshot.cursor:
+        snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), cursor)
+        await asyncio.to_thread(save_snapshot, snapshot, path)
+    if cursor.last_id != START:  # exact trim (not "~"), and the boundary entry too: all now in the snapshot
+        await redis.eval(_TRIM, 1, keys.events, cursor.last_id)
+    if pages:
+        await forget_folded(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), cursor.last_id)
+    return snapshot
+
+
+async def _read_pages(redis: aioredis.Redis, keys: Keys, cursor: StreamCursor
+                      ) -> tuple[list[EventTable], StreamCursor]:
+    """The stream's events after `cursor` and where they end; unreadable entries are set aside."""
+    pages: list[EventTable] = []
+    reader = StreamPages(redis, keys, cursor)
+    async for table, unreadable in reader:
         pages.append(table)
         if unreadable:  # kept for a person to look at, out of the way of every later training
             pipe = redis.pipeline(transaction=False)
             for entry_id, fields in unreadable:
                 pipe.xadd(keys.unreadable_events, {**fields, b"id": entry_id})
             await pipe.execute()
-    if pages or not path.exists():
-        snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), last_id)
-        await asyncio.to_thread(save_snapshot, snapshot, path)
-        if last_id != START:  # exact trim (not "~"), and the boundary entry too: all now in the snapshot
-            await redis.eval(_TRIM, 1, keys.events, last_id)
-        if pages:
-            await forget_folded(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), last_id)
-    return snapshot
+    return pages, reader.cursor
 
 
 # Trims the stream up to and including the given id, exactly (not "~"). KEYS: the stream.
@@ -147,12 +164,13 @@ end
 local ms, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
 """
 # One Redis: KEYS are the change log, then per user their recent hash and its stream-id hash;
-# ARGV[3], ARGV[4]: the change-log length and the users, announced in the same script.
+# ARGV[3], ARGV[4], ARGV[5]: the change-log length, the users announced in the same script and the
+# entry's nonce (service.cache.log_nonce).
 _FORGET = _FORGET_FUNCTION + r"""
 for k = 2, #KEYS, 2 do
   forget(KEYS[k], KEYS[k + 1], ms, seq)
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4], 'n', ARGV[5])
 return 1
 """
 # A Redis Cluster: one user's two hashes (one slot), the change log written afterwards.
@@ -174,10 +192,11 @@ async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, la
             for user in chunk:
                 pipe.eval(_FORGET_USER, 2, keys.recent(user), keys.recent_ids(user), ms, seq)
             await pipe.execute()
-            await redis.xadd(keys.recent_log, {"u": "\n".join(chunk)}, maxlen=RECENT_LOG_MAXLEN, approximate=True)
+            await redis.xadd(keys.recent_log, log_entry(chunk), maxlen=RECENT_LOG_MAXLEN, approximate=True)
             continue
         script_keys = [keys.recent_log, *(k for u in chunk for k in (keys.recent(u), keys.recent_ids(u)))]
-        await redis.eval(_FORGET, len(script_keys), *script_keys, ms, seq, RECENT_LOG_MAXLEN, "\n".join(chunk))
+        await redis.eval(_FORGET, len(script_keys), *script_keys, ms, seq, RECENT_LOG_MAXLEN, "\n".join(chunk),
+                         log_nonce())
 
 
 async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings) -> EventTable:

@@ -310,7 +310,8 @@ async def test_redis_errors_are_503_not_500(client, monkeypatch):
     async def broken(*args, **kwargs):
         raise redis.exceptions.ConnectionError("gone")
 
-    monkeypatch.setattr(client.app[HISTORY].redis, "xrange", broken)
+    for command in ("evalsha", "eval"):  # the stream is read by a script (service.stream_cursor)
+        monkeypatch.setattr(client.app[HISTORY].redis, command, broken)
     for url in ("/v1/campaigns/lapsed", "/v1/users/u000001/buy-again"):
         response = await client.get(url)
         assert response.status == 503 and (await response.json())["error"]["code"] == "unavailable"

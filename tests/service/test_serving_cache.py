@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from recommender.events import EVENT_COLUMNS, EventTable
 from service.app_keys import REDIS, REDIS_KEYS, SERVING
-from service.cache import HotLists, RecentEvents, pack
+from service.cache import HotLists, RecentEvents, log_entry, pack
 from service.ingest import _plain_table, parse_batch
 from service.keys import Keys
 from service.training_job import fold_stream
@@ -87,23 +87,82 @@ async def test_events_sent_to_another_replica_are_excluded_at_once(make_client, 
     assert first not in again and len(again) == 10
 
 
-async def test_the_recent_cache_is_dropped_when_its_log_position_is_lost(redis_url):
+async def _cached(redis_url: str, log_entries: list[tuple[str, str]]) -> tuple[aioredis.Redis, RecentEvents]:
+    """A RecentEvents following a log written with explicit ids, with user "a" cached after the last."""
     client = aioredis.from_url(redis_url)
     log_key = Keys("t").recent_log
-    await client.xadd(log_key, {"u": "x"})
+    await client.delete(log_key)
     recent = RecentEvents(client, log_key, max_entries=10, max_age=60)
-    assert await recent.fresh()  # establishes the position
+    assert await recent.fresh()  # establishes the position (the log is empty)
+    for entry_id, users in log_entries:
+        await client.xadd(log_key, log_entry([users]), id=entry_id)
+    assert await recent.fresh()
     token = recent.begin(["a"])
     recent.finish(token, ["a"], [{"p1": 1.0}], time.monotonic())
     assert recent.get("a", time.monotonic()) == {"p1": 1.0}
-    await client.xadd(log_key, {"u": "b\nc"})
+    return client, recent
+
+
+async def test_the_recent_cache_follows_the_log_by_user(redis_url):
+    client, recent = await _cached(redis_url, [("1000-0", "x")])
+    log_key = Keys("t").recent_log
+    await client.xadd(log_key, log_entry(["b", "c"]), id="1000-1")
     assert await recent.fresh() and recent.get("a", time.monotonic()) == {"p1": 1.0}  # others changed
-    await client.xadd(log_key, {"u": "a"})
+    await client.xadd(log_key, log_entry(["a"]), id="1001-0")
     assert await recent.fresh() and recent.get("a", time.monotonic()) is None  # a changed
+    await client.aclose()
+
+
+async def test_the_recent_cache_is_dropped_when_the_log_is_reset_within_the_same_millisecond(redis_url):
+    """DEL and a new XADD in the millisecond of the last entry read: the new log's entry has the very id
+    the cache remembers (issue 21: a wall-clock XADD made this happen by chance on an idle machine)."""
+    client, recent = await _cached(redis_url, [("1000-0", "x"), ("1001-0", "b\nc"), ("1002-0", "y")])
+    await client.delete(Keys("t").recent_log)
+    await client.xadd(Keys("t").recent_log, log_entry(["z"]), id="1002-0")  # same id, another user
+    assert await recent.fresh() and recent.get("a", time.monotonic()) is None
+    await client.aclose()
+
+
+async def test_the_recent_cache_is_dropped_when_a_reset_log_runs_past_the_remembered_id(redis_url):
+    """The new log holds the remembered id and one entry after it, so an id check alone passes; the
+    change it announced at 1002-0 (user a) would be missed."""
+    client, recent = await _cached(redis_url, [("1000-0", "x"), ("1002-0", "y")])
+    await client.delete(Keys("t").recent_log)
+    for entry_id, users in (("1002-0", "a"), ("1002-1", "z")):
+        await client.xadd(Keys("t").recent_log, log_entry([users]), id=entry_id)
+    assert await recent.fresh() and recent.get("a", time.monotonic()) is None
+    await client.aclose()
+
+
+async def test_the_recent_cache_is_dropped_when_a_reset_log_starts_later(redis_url):
+    """Time has moved on: the new log's ids are all after the remembered one."""
+    client, recent = await _cached(redis_url, [("1000-0", "x"), ("1001-0", "y")])
+    await client.delete(Keys("t").recent_log)
+    await client.xadd(Keys("t").recent_log, log_entry(["z"]), id="5000-0")
+    assert await recent.fresh() and recent.get("a", time.monotonic()) is None
+    await client.aclose()
+
+
+async def test_the_recent_cache_is_dropped_when_the_log_is_trimmed_past_it(redis_url):
+    client, recent = await _cached(redis_url, [("1000-0", "x")])
+    log_key = Keys("t").recent_log
+    for seq in range(5):
+        await client.xadd(log_key, log_entry(["a" if seq == 0 else "q"]), id=f"2000-{seq}")
+    await client.xtrim(log_key, minid="2000-3")  # the entry naming a is gone before the cache read it
+    assert await recent.fresh() and recent.get("a", time.monotonic()) is None
+    await client.aclose()
+
+
+async def test_the_recent_cache_starts_again_after_a_reset_and_caches_from_there(redis_url):
+    client, recent = await _cached(redis_url, [("1000-0", "x")])
+    log_key = Keys("t").recent_log
+    await client.delete(log_key)
+    await client.xadd(log_key, log_entry(["z"]), id="1000-0")
+    assert await recent.fresh() and recent.get("a", time.monotonic()) is None
     token = recent.begin(["a"])
     recent.finish(token, ["a"], [{"p2": 1.0}], time.monotonic())
-    await client.delete(log_key)  # the position is gone: changes may have been missed
-    await client.xadd(log_key, {"u": "z"})
+    assert await recent.fresh() and recent.get("a", time.monotonic()) == {"p2": 1.0}  # followed again
+    await client.xadd(log_key, log_entry(["a"]), id="1000-1")
     assert await recent.fresh() and recent.get("a", time.monotonic()) is None
     await client.aclose()
 
@@ -114,7 +173,7 @@ async def test_a_read_racing_a_change_is_not_cached(redis_url):
     recent = RecentEvents(client, log_key, max_entries=10, max_age=60)
     assert await recent.fresh()
     token = recent.begin(["a"])  # a read of a's hash is in flight ...
-    await client.xadd(log_key, {"u": "a"})  # ... while a's events change
+    await client.xadd(log_key, log_entry(["a"]))  # ... while a's events change
     assert await recent.fresh()
     recent.finish(token, ["a"], [{}], time.monotonic())
     assert recent.get("a", time.monotonic()) is None
@@ -156,7 +215,8 @@ async def test_ingested_events_keep_their_stream_layout(client, settings):
             {b"u": b"s-user", b"i": b"p00001", b"t": b"purchase", b"ts": b"1790000001.5", b"v": b"1.0"}]
         assert float(r.hget(KEYS.recent("s-user"), "p00001")) == 4.0 + 5.0  # 4 stars, plus a purchase
         assert 0 < r.ttl(KEYS.recent("s-user")) <= settings.recent_ttl
-        assert r.xrange(KEYS.recent_log)[-1][1] == {b"u": b"s-user"}
+        last = r.xrange(KEYS.recent_log)[-1][1]
+        assert last[b"u"] == b"s-user" and len(last[b"n"]) == 16  # the users, and the entry's nonce
     snapshot = await fold_stream(client.app[REDIS], client.app[REDIS_KEYS], settings)  # read back unchanged
     assert len(snapshot.events) > 0
 
