@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data/demo
-export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: demo test test-slow bench soak redis-server java clean
 

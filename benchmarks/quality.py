@@ -42,7 +42,8 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks.datasets import DEFAULT_CACHE, DatasetError, load  # noqa: E402
 from recommender.algorithms import ModelParams  # noqa: E402
-from recommender.events import EventTable, EventWeights, build_matrix, default_weights  # noqa: E402
+from recommender.events import EventTable  # noqa: E402
+from recommender.matrix import EventWeights, build_matrix, default_weights  # noqa: E402
 from recommender.evaluation import Metrics, Split, evaluate, split_events  # noqa: E402
 from recommender.models import Recommender  # noqa: E402
 

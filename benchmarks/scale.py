@@ -165,7 +165,7 @@ def run_worker(args: argparse.Namespace) -> dict:
 
     from benchmarks.synthetic import SyntheticSpec, generate
     from recommender.algorithms import ModelParams
-    from recommender.events import build_matrix, default_weights
+    from recommender.matrix import build_matrix, default_weights
     from recommender.models import Recommender
     from recommender.topn import ItemScorer
     from service.cache import write_lists

@@ -12,7 +12,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from recommender.catalog import Catalog, Item
 from recommender.errors import ArtifactError, InputError, UnknownItemError
-from recommender.events import Event, EventTable, EventWeights, InteractionMatrix, build_matrix
+from recommender.events import Event, EventTable
+from recommender.matrix import EventWeights, InteractionMatrix, build_matrix
 from recommender.filters import ItemFilter
 from recommender.ids import IdMap
 from recommender.models import ModelParams, Recommendation, Recommender, ScoredItem

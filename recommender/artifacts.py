@@ -22,7 +22,7 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import ModelParams, algorithm_state, restore_algorithm, writable_state
 from recommender.catalog import Catalog
 from recommender.errors import ArtifactError
-from recommender.events import EventWeights, InteractionMatrix
+from recommender.matrix import EventWeights, InteractionMatrix
 from recommender.ids import IdMap
 from recommender.models import Recommender
 from recommender.npz import MappedNpz, write_npz

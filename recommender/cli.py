@@ -18,7 +18,8 @@ from recommender.artifacts import load_model, save_model
 from recommender.catalog import Catalog, read_catalog
 from recommender.errors import ArtifactError, InputError
 from recommender.evaluation import SPLITS, compare_algorithms, metrics_table
-from recommender.events import DEFAULT_HISTORY_HALF_LIFE, EventWeights, build_matrix, default_weights, read_events
+from recommender.events import read_events
+from recommender.matrix import DEFAULT_HISTORY_HALF_LIFE, EventWeights, build_matrix, default_weights
 from recommender.filters import ItemFilter
 
 EXIT_INPUT = 2

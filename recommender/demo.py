@@ -18,6 +18,7 @@ import pandas as pd
 
 from recommender.catalog import Catalog
 from recommender.events import EVENT_TYPES, EventTable, write_events
+from recommender.units import SECONDS_PER_DAY
 
 CATEGORIES = (
     "coffee", "tea", "kitchen", "outdoor", "running", "yoga", "books", "garden", "pets", "audio",
@@ -25,7 +26,6 @@ CATEGORIES = (
 )
 #: Categories whose products run out and are bought again (coffee beans, pet food, ...).
 REPLENISHABLE = ("coffee", "tea", "pets", "skincare")
-DAY = 86_400.0
 _TYPE = {name: code for code, name in enumerate(EVENT_TYPES)}
 
 
@@ -53,7 +53,7 @@ def make_catalog(rng: np.random.Generator, n_products: int, n_content: int, n_ca
     return pd.DataFrame({
         "item_id": ids, "kind": kinds, "category": categories[cat],
         "in_stock": np.where(kinds == "content", True, rng.random(len(ids)) > 0.08),
-        "created_at": now - age_days * DAY, "title": titles,
+        "created_at": now - age_days * SECONDS_PER_DAY, "title": titles,
     })
 
 
@@ -78,8 +78,8 @@ def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: i
     favourites = rng.integers(0, n_categories, (n_users, 2))
     lapse = rng.random(n_users)
     end = now - np.where(lapse < 0.7, rng.uniform(0, 60, n_users),
-                         np.where(lapse < 0.9, rng.uniform(240, 365, n_users), rng.uniform(60, 240, n_users))) * DAY
-    start = end - rng.uniform(30, 400, n_users) * DAY
+                         np.where(lapse < 0.9, rng.uniform(240, 365, n_users), rng.uniform(60, 240, n_users))) * SECONDS_PER_DAY
+    start = end - rng.uniform(30, 400, n_users) * SECONDS_PER_DAY
 
     user = np.repeat(np.arange(n_users), sessions)
     pick = rng.random(len(user))
@@ -90,7 +90,7 @@ def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: i
     rank = _power_law_ranks(rng, np.maximum(sizes[cat], 1))
     item = np.array([by_cat[c][r] if len(by_cat[c]) else products[0] for c, r in zip(cat, rank)])
     t0 = rng.uniform(start[user], end[user])
-    t0 = np.maximum(t0, created[item] + DAY)  # nobody views an item before it exists
+    t0 = np.maximum(t0, created[item] + SECONDS_PER_DAY)  # nobody views an item before it exists
     t0 = np.minimum(t0, now - 60)
 
     # session depth: 0 view, 1 view+cart (abandoned), 2 +purchase, 3 +purchase+review
@@ -112,13 +112,13 @@ def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: i
         g_rank = _power_law_ranks(rng, guide_sizes[cat[readable]], skew=1.5)
         guides = np.array([guides_by_cat[c][r] for c, r in zip(cat[readable], g_rank)])
         parts.append((user[readable], guides, np.full(len(guides), _TYPE["click"]),
-                      np.minimum(t0[readable] + rng.uniform(3600, 5 * DAY, len(guides)), now - 1),
+                      np.minimum(t0[readable] + rng.uniform(3600, 5 * SECONDS_PER_DAY, len(guides)), now - 1),
                       np.ones(len(guides), dtype=np.float32)))
     # consumables: some purchases repeat every few weeks until the customer's window ends
     repeat_cats = np.flatnonzero(np.isin(np.array(CATEGORIES[:n_categories]), REPLENISHABLE))
     loyal = (depth >= 2) & np.isin(cat, repeat_cats) & (rng.random(len(user)) < 0.5)
     if loyal.any():
-        interval = rng.uniform(20, 45, loyal.sum()) * DAY
+        interval = rng.uniform(20, 45, loyal.sum()) * SECONDS_PER_DAY
         times = [t0[loyal] + k * interval for k in range(1, 7)]
         reps = np.stack(times, axis=1)
         ok = reps < end[user[loyal]][:, None]

@@ -15,7 +15,8 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.events import EVENT_TYPES, EventTable, EventWeights, build_matrix, default_weights
+from recommender.events import EVENT_TYPES, EventTable
+from recommender.matrix import EventWeights, build_matrix, default_weights
 from recommender.models import Recommender
 
 SPLITS: tuple[str, ...] = ("random", "temporal")

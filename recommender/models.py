@@ -25,7 +25,7 @@ from recommender.algorithms import (
 )
 from recommender.catalog import Catalog, ItemAttributes
 from recommender.errors import InputError, UnknownItemError
-from recommender.events import InteractionMatrix
+from recommender.matrix import InteractionMatrix
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
 from recommender.topn import ItemScorer
 

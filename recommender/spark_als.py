@@ -50,9 +50,9 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import ModelParams, restore_algorithm
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.events import (
-    EVENT_TYPES, SECONDS_PER_DAY, EventTable, EventWeights, InteractionMatrix, default_weights, history_recency,
-)
+from recommender.events import EVENT_TYPES, EventTable
+from recommender.matrix import EventWeights, InteractionMatrix, default_weights, history_recency
+from recommender.units import SECONDS_PER_DAY
 from recommender.ids import IdMap
 from recommender.models import Recommender
 

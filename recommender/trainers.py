@@ -15,7 +15,8 @@ from typing import Protocol
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.events import EventTable, EventWeights, build_matrix, default_weights
+from recommender.events import EventTable
+from recommender.matrix import EventWeights, build_matrix, default_weights
 from recommender.models import Recommender
 
 TRAINERS: tuple[str, ...] = ("implicit", "spark")

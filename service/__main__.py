@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import os
+import argparse
+import logging
+import sys
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: implicit trains in this process
+from aiohttp import web
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-
-from aiohttp import web  # noqa: E402
-
-from service.app import create_app  # noqa: E402
-from service.redis_client import REDIS_ERRORS  # noqa: E402
-from service.redis_server import RedisServerError  # noqa: E402
-from service.settings import Settings, SettingsError  # noqa: E402
-from service.workers import WorkerLink, run_workers  # noqa: E402
+from service.app import create_app
+from service.redis_client import REDIS_ERRORS
+from service.redis_server import RedisServerError
+from service.settings import Settings, SettingsError
+from service.workers import WorkerLink, run_workers
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,23 +5,19 @@ Prints working curl commands once the first model is trained.
 
 from __future__ import annotations
 
-import os
+import argparse
+import asyncio
+import secrets
+import sys
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from aiohttp import web
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import secrets  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from aiohttp import web  # noqa: E402
-
-from recommender.demo import generate_storefront, write_storefront  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.app_keys import SERVING  # noqa: E402
-from service.__main__ import configure_logging, serve  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from recommender.demo import generate_storefront, write_storefront
+from service.app import create_app
+from service.app_keys import SERVING
+from service.__main__ import configure_logging, serve
+from service.settings import Settings
 
 
 def load_or_make_keys(path: Path) -> dict[str, str]:

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import redis.asyncio as aioredis
 
-from recommender.events import EVENT_TYPES, SECONDS_PER_DAY, EventWeights, event_confidence
+from recommender.events import EVENT_TYPES
+from recommender.matrix import EventWeights, event_confidence
+from recommender.units import SECONDS_PER_DAY
 from service.cache import RECENT_LOG_MAXLEN, log_entry, log_nonce
 from service.ingest import EventBatch
 from service.keys import Keys

@@ -23,11 +23,11 @@ import pandas as pd
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from recommender.blocks import RepurchaseIntervals
+from recommender.retention.blocks import RepurchaseIntervals
 from recommender.catalog import Catalog, ItemAttributes
-from recommender.complements import Complements
+from recommender.retention.complements import Complements
 from recommender.events import EventTable
-from recommender.history import History
+from recommender.retention.history import History
 from service.ingest import StreamPages
 from service.keys import Keys
 from service.model_state import ServingModel

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from recommender.algorithms import ModelParams
 from recommender.errors import ArtifactError
-from recommender.events import default_weights
+from recommender.matrix import default_weights
 from service.catalog_store import catalog_revision, load_catalog
 from service.keys import Keys
 from service.metrics import Metrics

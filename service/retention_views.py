@@ -6,7 +6,7 @@ the HistoryStore (snapshot plus stream: every event accepted so far), and hand t
 the library in worker threads. Campaigns stream one chunk of customers at a time.
 
 `now` (epoch seconds) may be passed to place the time windows (default: the current time); it
-only moves the windows, every event known still counts (see recommender.campaigns).
+only moves the windows, every event known still counts (see recommender.retention.campaigns).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import time
 
 from aiohttp import web
 
-from recommender.blocks import buy_again, follow_up, new_for_you
-from recommender.campaigns import abandoned_carts, win_back
+from recommender.retention.blocks import buy_again, follow_up, new_for_you
+from recommender.retention.campaigns import abandoned_carts, win_back
 from service.app_keys import SERVING
 from service.auth import READ, requires
 from service.errors import bad_request

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import orjson
 
-from recommender.fatigue import SECONDS_PER_DAY
+from recommender.units import SECONDS_PER_DAY
 from service.responses import dumps
 
 FOREVER = float("inf")
@@ -78,7 +78,7 @@ class ServedLists:
 
 
 def fatigue_until(shown: Mapping[str, float], now: float, days: float) -> float:
-    """When the first impression now inside the fatigue window leaves it (recommender.fatigue):
+    """When the first impression now inside the fatigue window leaves it (recommender.retention.fatigue):
     until then the set of recently shown items, and so the answer, stays the same."""
     if not shown or days <= 0:
         return FOREVER

@@ -10,7 +10,7 @@ to Redis in two commands per chunk (MGET and one script for the since-training e
 leave the in-process caches alone, so a sweep over every user cannot push the hot lists out.
 
 Items the store recently showed the user (their shown set, service.event_store) go behind unshown
-ones (recommender.fatigue). The set is read with the since-training events (same pipeline or
+ones (recommender.retention.fatigue). The set is read with the since-training events (same pipeline or
 script, so no extra round trip) and cached with them: ingestion logs impressions in the same
 change log, so a hot request still reads no Redis key. Reasons (`because`, recommender.explain)
 are computed only when asked, for the final n items, after the list is picked.
@@ -34,7 +34,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from recommender.explain import because
-from recommender.fatigue import demote, recently_shown
+from recommender.retention.fatigue import demote, recently_shown
 from recommender.filters import ItemFilter, filter_ranked
 from recommender.ids import IdMap
 from recommender.models import FALLBACK, PERSONALIZED

@@ -14,7 +14,7 @@ import numpy as np
 
 from recommender.events import EventTable
 from recommender.ids import IdMap
-from service.stream_cursor import START, StreamCursor
+from service.stream_cursor import StreamCursor
 
 @dataclass
 class Snapshot:

@@ -35,7 +35,8 @@ from recommender.artifacts import ArtifactInfo, save_model
 from recommender.catalog import Catalog
 from recommender.errors import InputError
 from recommender.evaluation import temporal_split, train_and_evaluate
-from recommender.events import EventTable, EventWeights, read_events
+from recommender.events import EventTable, active_users, read_events
+from recommender.matrix import EventWeights
 from recommender.models import Recommender
 from recommender.trainers import Fit, fit_implicit, open_trainer
 from service.cache import RECENT_LOG_MAXLEN, log_entry, log_nonce, write_lists
@@ -223,8 +224,7 @@ async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, mode
                      events: EventTable) -> None:
     """Top lists for users active in the window and similar items for every item, into Redis."""
     ttl = settings.version_ttl
-    horizon = events.timestamps.max() - settings.active_days * 86400.0
-    active = pd.unique(events.user_ids[events.timestamps >= horizon])  # hash-based: 3x np.unique on strings
+    active = active_users(events, settings.active_days)
     user_codes = model.user_ids.lookup(active)
     known = user_codes >= 0  # a customer with only impressions is not in the model
     active, user_codes = active[known], user_codes[known]

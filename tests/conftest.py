@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import pytest
+import redis
 
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-import redis  # noqa: E402
-
-from service.redis_server import free_port, wait_until_answering  # noqa: E402
+from service.redis_server import free_port, wait_until_answering
 
 
 @dataclass

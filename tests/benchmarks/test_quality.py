@@ -12,7 +12,7 @@ from benchmarks.quality import Config, Search, around, benchmark_split, describe
 from recommender.algorithms import ModelParams
 from recommender.demo import generate_storefront
 from recommender.evaluation import Metrics, split_events
-from recommender.events import EventWeights
+from recommender.matrix import EventWeights
 
 
 def fake_metrics(ndcg: float) -> Metrics:

@@ -8,7 +8,8 @@ import pytest
 from benchmarks.synthetic import NOW, TYPE_SHARES, SyntheticSpec, generate, top_share
 from recommender.algorithms import ModelParams
 from recommender.evaluation import random_split, train_and_evaluate
-from recommender.events import EVENT_TYPES, EventTable, build_matrix
+from recommender.events import EVENT_TYPES, EventTable
+from recommender.matrix import build_matrix
 
 DAY = 86_400.0
 

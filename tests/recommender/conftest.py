@@ -10,12 +10,14 @@ import pytest
 
 from recommender.algorithms import ModelParams
 from recommender.demo import DemoData, generate_storefront
-from recommender.events import EventTable, InteractionMatrix, build_matrix
+from recommender.events import EventTable
+from recommender.matrix import InteractionMatrix, build_matrix
 from recommender.models import Recommender
+from recommender.units import SECONDS_PER_DAY
 
 #: A fixed "now" so the generated store (and everything trained on it) is reproducible.
 NOW = 1_700_000_000.0
-DAY = 86_400.0
+DAY = SECONDS_PER_DAY
 
 #: Small hyper-parameters: every algorithm trains in well under a second on the test store.
 SMALL_PARAMS = {"factors": 16, "iterations": 8, "bpr_iterations": 30, "neighbours": 50}

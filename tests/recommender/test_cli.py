@@ -10,7 +10,8 @@ import pytest
 from recommender.algorithms import ALGORITHMS
 from recommender.catalog import read_catalog
 from recommender.cli import EXIT_INPUT, _weights, main
-from recommender.events import EventWeights, default_weights, read_events
+from recommender.events import read_events
+from recommender.matrix import EventWeights, default_weights
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -190,7 +191,7 @@ def test_usage_errors_exit_2_through_argparse(capsys):
 # -- the real entry point ------------------------------------------------------------------------
 
 def python_m_recommender(*argv: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "recommender", *argv], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 

@@ -10,7 +10,8 @@ from recommender.evaluation import (
     Metrics, compare_algorithms, evaluate, metrics_table, random_split, ranking_metrics, split_events,
     temporal_split, train_and_evaluate,
 )
-from recommender.events import EventTable, EventWeights, build_matrix
+from recommender.events import EventTable
+from recommender.matrix import EventWeights, build_matrix
 from recommender.models import Recommender
 from tests.recommender.conftest import NOW, SMALL_PARAMS, small_params
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from recommender.algorithms import scale_confidence
-from recommender.events import EVENT_TYPES, Event, EventTable, EventWeights, build_matrix
+from recommender.events import EVENT_TYPES, Event, EventTable
+from recommender.matrix import EventWeights, build_matrix
 from recommender.explain import because, contributions
 
 

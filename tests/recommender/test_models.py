@@ -12,7 +12,8 @@ from recommender.algorithms import ALGORITHMS, ModelParams
 from recommender.demo import generate_storefront
 from recommender.errors import InputError, UnknownItemError
 from recommender.evaluation import random_split, train_and_evaluate
-from recommender.events import EventTable, build_matrix
+from recommender.events import EventTable
+from recommender.matrix import build_matrix
 from recommender.filters import ItemFilter
 from recommender.models import FALLBACK, PERSONALIZED, Recommender
 from tests.recommender.conftest import NOW, small_params
@@ -369,7 +370,7 @@ def test_precompute_indices_matches_recommend_indices():
 
     from recommender.algorithms import ModelParams
     from recommender.demo import generate_storefront
-    from recommender.events import build_matrix
+    from recommender.matrix import build_matrix
     from recommender.models import Recommender
 
     data = generate_storefront(n_users=300, n_products=120, n_content=20, seed=4, now=1_790_000_000.0)

@@ -48,7 +48,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServiceProcess:
-        env = {**os.environ, **self.env, "RECS_PORT": str(self.port), "OPENBLAS_NUM_THREADS": "1"}
+        env = {**os.environ, **self.env, "RECS_PORT": str(self.port)}
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "service"], env=env, cwd=ROOT,
                                         stdout=self.log, stderr=subprocess.STDOUT)

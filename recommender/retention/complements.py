@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from recommender.history import History
+from recommender.retention.history import History
 
 #: Most recent distinct purchases per customer counted: a reseller buying 10,000 items would
 #: otherwise add 10^8 pairs, and say nothing about what goes together.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-SECONDS_PER_DAY = 86_400.0
+from recommender.units import SECONDS_PER_DAY
 
 
 def recently_shown(shown: Mapping[str, float], now: float, days: float) -> frozenset[str]:

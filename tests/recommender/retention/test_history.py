@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.events import EVENT_TYPES, EventTable
-from recommender.history import History
+from recommender.retention.history import History
 from tests.recommender.conftest import DAY, NOW
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recommender.complements import Complements, _binary, seed_matrix
+from recommender.retention.complements import Complements, _binary, seed_matrix
 from recommender.events import EventTable
-from recommender.history import History
+from recommender.retention.history import History
 from tests.recommender.conftest import NOW
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recommender.campaigns import abandoned_carts, abandoned_pairs, lapsed_users, win_back
-from recommender.complements import Complements
+from recommender.retention.campaigns import abandoned_carts, abandoned_pairs, lapsed_users, win_back
+from recommender.retention.complements import Complements
 from recommender.events import EventTable
 from recommender.filters import ItemFilter
-from recommender.history import History
+from recommender.retention.history import History
 from tests.recommender.conftest import DAY, NOW
 
 

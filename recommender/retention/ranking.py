@@ -10,7 +10,7 @@ import pandas as pd
 
 from recommender.catalog import ItemAttributes
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
-from recommender.history import History
+from recommender.retention.history import History
 
 
 @dataclass(frozen=True)

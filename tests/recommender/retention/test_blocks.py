@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from recommender.blocks import (
+from recommender.retention.blocks import (
     COLD_PRIOR,
     RepurchaseIntervals,
     buy_again,
@@ -13,10 +13,10 @@ from recommender.blocks import (
     new_for_you,
 )
 from recommender.catalog import Catalog
-from recommender.complements import Complements
+from recommender.retention.complements import Complements
 from recommender.events import EventTable
 from recommender.filters import ItemFilter
-from recommender.history import History
+from recommender.retention.history import History
 from tests.recommender.conftest import DAY, NOW
 
 

@@ -1,6 +1,6 @@
 """Per-customer retention blocks: post-purchase follow-up, new for you, buy again.
 
-Each function takes the event index (recommender.history), the catalog attributes aligned
+Each function takes the event index (recommender.retention.history), the catalog attributes aligned
 to its item codes, and whatever statistics it needs, and returns plain records; the service
 only serialises them. `source` always says what the list is based on, so a caller can tell
 a personal block from an empty or generic one.
@@ -16,12 +16,12 @@ import pandas as pd
 
 from recommender.algorithms import scale_confidence
 from recommender.catalog import ItemAttributes
-from recommender.complements import Complements, seed_matrix
-from recommender.events import SECONDS_PER_DAY
+from recommender.retention.complements import Complements, seed_matrix
+from recommender.units import SECONDS_PER_DAY
 from recommender.filters import ItemFilter
-from recommender.history import History, UserEvents
+from recommender.retention.history import History, UserEvents
 from recommender.models import CAP_OVERSAMPLE, Recommender
-from recommender.ranking import BlockItem, block_items, category_share, item_mask, top_ranked
+from recommender.retention.ranking import BlockItem, block_items, category_share, item_mask, top_ranked
 
 UNKNOWN_USER = "unknown_user"
 PERSONALIZED = "personalized"

@@ -1,0 +1,37 @@
+"""Retention blocks and campaigns: what a store mails or shows a customer besides their main list.
+
+Built on one per-user event index (`History`, every event accepted so far) and the trained model:
+win-back for lapsed customers and abandoned carts (campaigns), follow-up after a purchase, new for
+you and buy again (blocks), co-purchase complements, and fatigue (recently shown items go behind the
+rest). Pure and synchronous like the rest of the library.
+"""
+
+from recommender.retention.blocks import Block, FollowUp, RepurchaseIntervals, buy_again, follow_up, new_for_you
+from recommender.retention.campaigns import (
+    AbandonedCart, LapsedCustomer, abandoned_carts, abandoned_pairs, lapsed_users, win_back,
+)
+from recommender.retention.complements import Complements
+from recommender.retention.fatigue import demote, recently_shown
+from recommender.retention.history import History, UserEvents
+from recommender.retention.ranking import BlockItem
+
+__all__ = [
+    "AbandonedCart",
+    "Block",
+    "BlockItem",
+    "Complements",
+    "FollowUp",
+    "History",
+    "LapsedCustomer",
+    "RepurchaseIntervals",
+    "UserEvents",
+    "abandoned_carts",
+    "abandoned_pairs",
+    "buy_again",
+    "demote",
+    "follow_up",
+    "lapsed_users",
+    "new_for_you",
+    "recently_shown",
+    "win_back",
+]
