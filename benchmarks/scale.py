@@ -16,7 +16,7 @@ redis-server on a free loopback port. Per size:
   same run, and whether topn returned the same lists as implicit;
 * precompute for all users with topn (in full up to --all-users-max users, else the sampled rate);
 * the refresh path: users active in the last --active-days, their top 100 with topn, written to
-  Redis with `service.cache.write_lists` under version-scoped keys;
+  Redis with `service.store.lists.write_lists` under version-scoped keys;
 * peak RSS of every step (the kernel's high-water mark, reset before each step).
 
 Writes benchmarks/results/scale.md, scale.json, scale_time.png and scale_memory.png.
@@ -41,7 +41,7 @@ import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from service.redis_server import free_port, wait_until_answering  # noqa: E402
+from service.store.embedded import free_port, wait_until_answering  # noqa: E402
 import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -168,8 +168,8 @@ def run_worker(args: argparse.Namespace) -> dict:
     from recommender.matrix import build_matrix, default_weights
     from recommender.models import Recommender
     from recommender.topn import ItemScorer
-    from service.cache import write_lists
-    from service.keys import Keys
+    from service.store.lists import write_lists
+    from service.store.keys import Keys
     from service.settings import Settings
 
     n_events = args.worker

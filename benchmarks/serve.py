@@ -55,8 +55,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from service.keys import Keys  # noqa: E402
-from service.redis_server import RedisServerError, free_port, wait_until_answering  # noqa: E402
+from service.store.keys import Keys  # noqa: E402
+from service.store.embedded import RedisServerError, free_port, wait_until_answering  # noqa: E402
 
 HOST = "127.0.0.1"
 WRITE_KEY = "bench-write-key"
@@ -825,7 +825,7 @@ def check_routes(base: str, routes: dict[str, Route], redis_url: str, version: s
     client = redis.Redis.from_url(redis_url)
     if not all(client.exists(KEYS.user_recs(version, u)) for u in precomputed[:50]):
         raise BenchError("precomputed users have no cached list: the benchmark's active-user rule and "
-                         "service.refresh disagree")
+                         "service.training.refresh disagree")
     if any(client.exists(KEYS.user_recs(version, u)) for u in pool[:200]):
         raise BenchError("users meant to miss the cache have a cached list")
     client.close()

@@ -5,7 +5,7 @@ end (growth must stay under 10%), and that every event answered with 202 was sto
 
 The ten minutes follow a warm-up of the same load (two minutes by default, one retrain
 interval) whose requests, errors and events count like the rest: only the RSS baseline is taken
-after it. The service's in-process caches are bounded (service.serving: hot lists 32 MiB,
+after it. The service's in-process caches are bounded (service.serving.read_path: hot lists 32 MiB,
 remembered answers about 12 MB, since-training events of 100,000 users) and fill during the
 first minutes; growth from a full cache to the end is what shows a leak. The report gives the
 RSS before the warm-up too.
@@ -37,9 +37,9 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks.serve import start, start_redis, wait_http  # noqa: E402
 from recommender.demo import generate_storefront, write_storefront  # noqa: E402
-from service.keys import Keys
-from service.redis_server import free_port  # noqa: E402
-from service.snapshot import load_snapshot  # noqa: E402
+from service.store.keys import Keys
+from service.store.embedded import free_port  # noqa: E402
+from service.store.snapshot import load_snapshot  # noqa: E402
 
 KEYS = Keys()
 

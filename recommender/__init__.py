@@ -13,9 +13,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from recommender.catalog import Catalog, Item
 from recommender.errors import ArtifactError, InputError, UnknownItemError
 from recommender.events import Event, EventTable
-from recommender.matrix import EventWeights, InteractionMatrix, build_matrix
 from recommender.filters import ItemFilter
 from recommender.ids import IdMap
+from recommender.matrix import EventWeights, InteractionMatrix, build_matrix
 from recommender.models import ModelParams, Recommendation, Recommender, ScoredItem
 
 __all__ = [

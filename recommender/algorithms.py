@@ -14,7 +14,11 @@ import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from implicit.cpu.matrix_factorization_base import MatrixFactorizationBase
-from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
+from implicit.nearest_neighbours import (
+    BM25Recommender,
+    CosineRecommender,
+    ItemItemRecommender,
+)
 from implicit.recommender_base import RecommenderBase
 from scipy.sparse import csr_matrix
 

@@ -19,11 +19,16 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from recommender.algorithms import ModelParams, algorithm_state, restore_algorithm, writable_state
+from recommender.algorithms import (
+    ModelParams,
+    algorithm_state,
+    restore_algorithm,
+    writable_state,
+)
 from recommender.catalog import Catalog
 from recommender.errors import ArtifactError
-from recommender.matrix import EventWeights, InteractionMatrix
 from recommender.ids import IdMap
+from recommender.matrix import EventWeights, InteractionMatrix
 from recommender.models import Recommender
 from recommender.npz import MappedNpz, write_npz
 

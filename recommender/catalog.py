@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InputError
-from recommender.files import read_frame
 from recommender.events import parse_timestamps
+from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
 
 KINDS: tuple[str, ...] = ("product", "content")

@@ -19,8 +19,13 @@ from recommender.catalog import Catalog, read_catalog
 from recommender.errors import ArtifactError, InputError
 from recommender.evaluation import SPLITS, compare_algorithms, metrics_table
 from recommender.events import read_events
-from recommender.matrix import DEFAULT_HISTORY_HALF_LIFE, EventWeights, build_matrix, default_weights
 from recommender.filters import ItemFilter
+from recommender.matrix import (
+    DEFAULT_HISTORY_HALF_LIFE,
+    EventWeights,
+    build_matrix,
+    default_weights,
+)
 
 EXIT_INPUT = 2
 

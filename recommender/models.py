@@ -21,17 +21,20 @@ from implicit.utils import ParameterWarning
 from scipy.sparse import csr_matrix
 
 from recommender.algorithms import (
-    ModelParams, PopularityRecommender, make_algorithm, scale_confidence, supports_fold_in,
+    ModelParams,
+    PopularityRecommender,
+    make_algorithm,
+    scale_confidence,
+    supports_fold_in,
 )
 from recommender.catalog import Catalog, ItemAttributes
 from recommender.errors import InputError, UnknownItemError
-from recommender.matrix import InteractionMatrix
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
+from recommender.matrix import InteractionMatrix
+from recommender.sources import FALLBACK, PERSONALIZED
 from recommender.topn import ItemScorer
 
 log = logging.getLogger(__name__)
-PERSONALIZED = "personalized"
-FALLBACK = "fallback"
 #: How many more candidates to fetch than asked for when a category cap will thin the list.
 CAP_OVERSAMPLE = 4
 

@@ -51,10 +51,15 @@ from recommender.algorithms import ModelParams, restore_algorithm
 from recommender.catalog import Catalog
 from recommender.errors import InputError
 from recommender.events import EVENT_TYPES, EventTable
-from recommender.matrix import EventWeights, InteractionMatrix, default_weights, history_recency
-from recommender.units import SECONDS_PER_DAY
 from recommender.ids import IdMap
+from recommender.matrix import (
+    EventWeights,
+    InteractionMatrix,
+    default_weights,
+    history_recency,
+)
 from recommender.models import Recommender
+from recommender.units import SECONDS_PER_DAY
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -9,10 +9,10 @@ import sys
 
 from aiohttp import web
 
-from service.app import create_app
-from service.redis_client import REDIS_ERRORS
-from service.redis_server import RedisServerError
+from service.http.app import create_app
 from service.settings import Settings, SettingsError
+from service.store.client import REDIS_ERRORS
+from service.store.embedded import RedisServerError
 from service.workers import WorkerLink, run_workers
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -14,9 +15,9 @@ from pathlib import Path
 from aiohttp import web
 
 from recommender.demo import generate_storefront, write_storefront
-from service.app import create_app
-from service.app_keys import SERVING
 from service.__main__ import configure_logging, serve
+from service.http.app import create_app
+from service.http.app_keys import SERVING
 from service.settings import Settings
 
 

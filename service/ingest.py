@@ -1,33 +1,34 @@
-"""Event ingestion: validate the whole request before anything is written (service.event_store
-writes it), and read the stream back for training.
+"""Ingestion: validate a whole request of events or catalog items before anything is written
+(service.store.events and service.store.catalog write them).
 
-Nothing partial is ever written: one bad event rejects the request before any write.
+Nothing partial is ever written: one bad record rejects the request, with a BadInput that names its
+index and field (service.errors; the HTTP layer makes it a 400).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import redis.asyncio as aioredis
 
+from recommender.catalog import CATALOG_COLUMNS, Catalog
 from recommender.errors import InputError
-from recommender.events import EVENT_COLUMNS, EVENT_TYPES, MAX_REVIEW_VALUE, MAX_VALUE, EventTable
+from recommender.events import (
+    EVENT_COLUMNS,
+    EVENT_TYPES,
+    MAX_REVIEW_VALUE,
+    MAX_VALUE,
+    EventTable,
+)
 from recommender.ids import MAX_ID_BYTES
-from service.errors import bad_request, json_records, located
-from service.keys import Keys
-from service.stream_cursor import StreamCursor, read_after
+from service.errors import BadInput, bad_input
 
-log = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
-STREAM_PAGE = 10_000  # stream entries read per XRANGE
-STREAM_FIELDS = ("u", "i", "t", "ts", "v")
+MAX_ITEMS = 10_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what recommender.ids.validate_ids refuses
 _TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
 _REVIEW = EVENT_TYPES.index("review")
@@ -50,15 +51,15 @@ def parse_batch(payload: object, now: float | None = None) -> EventBatch:
     for index, event in enumerate(events):
         for name in ("user_id", "item_id", "type"):
             if not isinstance(event.get(name), str):
-                raise bad_request(f"events[{index}].{name} is required and must be a string", "invalid_event",
+                raise bad_input(f"events[{index}].{name} is required and must be a string", "invalid_event",
                                   index=index, field=name)
         stamp = event.get("timestamp")
         if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, (int, float, str))):
-            raise bad_request(f"events[{index}].timestamp must be ISO 8601 or epoch seconds", "invalid_event",
+            raise bad_input(f"events[{index}].timestamp must be ISO 8601 or epoch seconds", "invalid_event",
                               index=index, field="timestamp")
         value = event.get("value")
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise bad_request(f"events[{index}].value must be a number", "invalid_event", index=index,
+            raise bad_input(f"events[{index}].value must be a number", "invalid_event", index=index,
                               field="value")
     event_ids = _optional_ids(events, "event_id")
     recommendation_ids = _optional_ids(events, "recommendation_id")
@@ -82,7 +83,7 @@ def _optional_ids(events: list[dict], field: str) -> list[str | None] | None:
         return None
     for index, value in enumerate(ids):
         if value is not None and not (isinstance(value, str) and _valid_id(value)):
-            raise bad_request(f"events[{index}].{field} must be a non-empty string of at most {MAX_ID_BYTES} "
+            raise bad_input(f"events[{index}].{field} must be a non-empty string of at most {MAX_ID_BYTES} "
                               "bytes without control characters", "invalid_event", index=index, field=field)
     return ids
 
@@ -138,53 +139,45 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
     return EventTable(np.array(users, dtype=object), np.array(items, dtype=object), types, stamps, single)
 
 
-class StreamPages:
-    """The event stream's entries after a cursor, a page at a time: iterate for (events, entries that
-    do not parse); `cursor` is then where the reading ended. Training folds them; the retention index
-    reads the same pages. Raises service.stream_cursor.StreamReset when the stream is not the one the
-    cursor was taken on."""
-
-    def __init__(self, redis: aioredis.Redis, keys: Keys, cursor: StreamCursor) -> None:
-        self.redis, self.keys, self.cursor = redis, keys, cursor
-
-    async def __aiter__(self) -> AsyncIterator[tuple[EventTable, list[tuple[bytes, dict]]]]:
-        while True:
-            entries, self.cursor = await read_after(self.redis, self.keys.events, self.keys.events_generation,
-                                                    self.cursor, STREAM_PAGE)
-            if entries:
-                yield stream_entries_to_table(entries)
-            if len(entries) < STREAM_PAGE:
-                return
-
-
-def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> tuple[EventTable, list[tuple[bytes, dict]]]:
-    """Stream entries (as written by store_events) back to an EventTable, vectorised, and the
-    entries that do not parse. Ingestion validates every event, so there should be none; but one
-    bad entry (written by an older version, or by hand) must not fail every training after it."""
+def parse_items(payload: object) -> Catalog:
+    """A JSON list of item objects to a validated Catalog; BadInput naming index and field."""
+    items = json_records(payload, "item", MAX_ITEMS)
+    for index, item in enumerate(items):
+        if not isinstance(item.get("item_id"), str):
+            raise bad_input(f"items[{index}].item_id is required and must be a string", "invalid_item",
+                            index=index, field="item_id")
+        for name, kinds in (("kind", (str,)), ("category", (str,)), ("title", (str,)),
+                            ("in_stock", (bool,)), ("created_at", (int, float, str))):
+            value = item.get(name)
+            if value is not None and (not isinstance(value, kinds) or (name == "created_at" and isinstance(value, bool))):
+                raise bad_input(f"items[{index}].{name} has the wrong type", "invalid_item", index=index,
+                                field=name)
+    frame = pd.DataFrame({c: [i.get(c) for i in items] for c in CATALOG_COLUMNS}, dtype=object)
     try:
-        return _entries_table(entries), []
-    except (InputError, KeyError, ValueError, UnicodeDecodeError):
-        pass
-    good, bad = [], []
-    for entry in entries:
-        try:
-            _entries_table([entry])
-            good.append(entry)
-        except (InputError, KeyError, ValueError, UnicodeDecodeError) as exc:
-            log.warning("stream entry %s cannot be read and is set aside: %s", entry[0].decode(), exc)
-            bad.append(entry)
-    return _entries_table(good), bad
+        return Catalog.from_frame(frame)
+    except InputError as exc:
+        raise located(exc, "item") from None
 
 
-def _entries_table(entries: list[tuple[bytes, dict]]) -> EventTable:
-    if not entries:
-        return EventTable.empty()
-    columns = {name: [fields[name.encode()] for _, fields in entries] for name in STREAM_FIELDS}
-    frame = pd.DataFrame({
-        "user_id": [b.decode() for b in columns["u"]],
-        "item_id": [b.decode() for b in columns["i"]],
-        "type": [b.decode() for b in columns["t"]],
-        "timestamp": np.array(columns["ts"], dtype=np.float64),
-        "value": np.array(columns["v"], dtype=np.float64),
-    })
-    return EventTable.from_frame(frame)
+def json_records(payload: object, noun: str, limit: int) -> list[dict]:
+    """A JSON body of one object or a list of 1..limit objects, as a list; BadInput otherwise.
+
+    Error codes are `invalid_body`, `too_many_<noun>s` and `invalid_<noun>` (with the index).
+    """
+    records = [payload] if isinstance(payload, dict) else payload
+    if not isinstance(records, list):
+        raise bad_input(f"body must be an {noun} object or a list of {noun} objects", "invalid_body")
+    if not records:
+        raise bad_input(f"no {noun}s in the request", "invalid_body")
+    if len(records) > limit:
+        raise bad_input(f"at most {limit} {noun}s per request, got {len(records)}", f"too_many_{noun}s")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise bad_input(f"{noun}s[{index}] must be an object", f"invalid_{noun}", index=index)
+    return records
+
+
+def located(exc: InputError, noun: str) -> BadInput:
+    """The library's validation error as BadInput naming the record and field, e.g. events[3].type."""
+    where = f"{noun}s" if exc.row is None else f"{noun}s[{exc.row}]" + (f".{exc.field}" if exc.field else "")
+    return bad_input(f"{where}: {exc}", f"invalid_{noun}", index=exc.row, field=exc.field)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import time
 
-from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
@@ -45,40 +50,6 @@ class Metrics:
         self.model_version.labels(version=version).set(1)
         self.model_loaded_at.set(time.time())
 
-    def render(self) -> web.Response:
-        response = web.Response(body=generate_latest(self.registry))
-        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return response
-
-
-def route_label(request: web.Request) -> str:
-    """The route template (not the raw path), so user ids never become label values."""
-    info = request.match_info
-    resource = info.route.resource if info.route is not None else None
-    return resource.canonical if resource is not None else "unmatched"
-
-
-def metrics_middleware(metrics: Metrics):
-    known: dict[tuple[str, str, int], tuple] = {}  # (route, method, status) -> (latency, count) children
-
-    @web.middleware
-    async def middleware(request: web.Request, handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            key = (route_label(request), request.method, status)
-            children = known.get(key)
-            if children is None:  # labels() costs more than the observation: look it up once per key
-                children = known[key] = (metrics.latency.labels(key[0]), metrics.requests.labels(key[0], key[1],
-                                                                                             str(status)))
-            children[0].observe(time.perf_counter() - started)
-            children[1].inc()
-
-    return middleware
+    def render(self) -> tuple[bytes, str]:
+        """The registry in Prometheus' text format, and its content type (without parameters)."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST.split(";")[0]

@@ -39,7 +39,7 @@ class Settings:
     similar_n: int = 50
     active_days: float = 90.0  # precompute users with events in this many days before training
     cache_ttl: float = 86400.0  # on-demand cache entries
-    recent_ttl: float = 30 * 86400.0  # per-user events since training, for filtering and fold-in
+    since_training_ttl: float = 30 * 86400.0  # per-user events since training, for filtering and fold-in
     event_id_ttl: float = 86400.0  # how long a client's event_id is remembered to drop a retried copy
     fatigue_days: float = 14.0  # items shown to a customer this recently go behind unshown ones (0: off)
     online_days: float = 7.0  # clicks and purchases count for a response served at most this many days before
@@ -56,7 +56,7 @@ class Settings:
 
     @property
     def cluster(self) -> bool:
-        from service.redis_client import names_cluster
+        from service.store.client import names_cluster
 
         return self.redis_cluster or bool(self.redis_url and names_cluster(self.redis_url))
 

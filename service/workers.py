@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from types import FrameType
 
 from service.parent_death import signal_on_parent_death
-from service.redis_server import EmbeddedRedis, RedisServerError
 from service.settings import Settings
+from service.store.embedded import EmbeddedRedis, RedisServerError
 
 log = logging.getLogger(__name__)
 

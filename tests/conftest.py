@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from service.redis_server import free_port, wait_until_answering
+from service.store.embedded import free_port, wait_until_answering
 
 
 @dataclass

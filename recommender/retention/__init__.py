@@ -6,9 +6,21 @@ you and buy again (blocks), co-purchase complements, and fatigue (recently shown
 rest). Pure and synchronous like the rest of the library.
 """
 
-from recommender.retention.blocks import Block, FollowUp, RepurchaseIntervals, buy_again, follow_up, new_for_you
+from recommender.retention.blocks import (
+    Block,
+    FollowUp,
+    RepurchaseIntervals,
+    buy_again,
+    follow_up,
+    new_for_you,
+)
 from recommender.retention.campaigns import (
-    AbandonedCart, LapsedCustomer, abandoned_carts, abandoned_pairs, lapsed_users, win_back,
+    AbandonedCart,
+    LapsedCustomer,
+    abandoned_carts,
+    abandoned_pairs,
+    lapsed_users,
+    win_back,
 )
 from recommender.retention.complements import Complements
 from recommender.retention.fatigue import demote, recently_shown

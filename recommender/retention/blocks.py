@@ -16,20 +16,27 @@ import pandas as pd
 
 from recommender.algorithms import scale_confidence
 from recommender.catalog import ItemAttributes
-from recommender.retention.complements import Complements, seed_matrix
-from recommender.units import SECONDS_PER_DAY
 from recommender.filters import ItemFilter
-from recommender.retention.history import History, UserEvents
 from recommender.models import CAP_OVERSAMPLE, Recommender
-from recommender.retention.ranking import BlockItem, block_items, category_share, item_mask, top_ranked
-
-UNKNOWN_USER = "unknown_user"
-PERSONALIZED = "personalized"
-CATEGORY_AFFINITY = "category_affinity"
-FALLBACK = "fallback"
-PURCHASES = "purchases"
-NO_PURCHASES = "no_purchases"
-NO_REPEAT_PURCHASES = "no_repeat_purchases"
+from recommender.retention.complements import Complements, seed_matrix
+from recommender.retention.history import History, UserEvents
+from recommender.retention.ranking import (
+    BlockItem,
+    block_items,
+    category_share,
+    item_mask,
+    top_ranked,
+)
+from recommender.sources import (
+    CATEGORY_AFFINITY,
+    FALLBACK,
+    NO_PURCHASES,
+    NO_REPEAT_PURCHASES,
+    PERSONALIZED,
+    PURCHASES,
+    UNKNOWN_USER,
+)
+from recommender.units import SECONDS_PER_DAY
 
 #: Follow-up expands the customer's last few distinct purchases, newest weighing most (1, 1/2, 1/3).
 FOLLOW_UP_SEEDS = 3

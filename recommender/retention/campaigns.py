@@ -17,12 +17,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recommender.catalog import ItemAttributes
-from recommender.retention.complements import Complements, seed_matrix
-from recommender.units import SECONDS_PER_DAY
 from recommender.filters import ItemFilter
+from recommender.models import CAP_OVERSAMPLE, Recommender
+from recommender.retention.complements import Complements, seed_matrix
 from recommender.retention.history import History, type_code
-from recommender.models import CAP_OVERSAMPLE, FALLBACK, PERSONALIZED, Recommender
-from recommender.retention.ranking import BlockItem, block_items, capped_top, category_codes, item_mask, top_ranked
+from recommender.retention.ranking import (
+    BlockItem,
+    block_items,
+    capped_top,
+    category_codes,
+    item_mask,
+    top_ranked,
+)
+from recommender.sources import FALLBACK, PERSONALIZED
+from recommender.units import SECONDS_PER_DAY
 
 CHUNK = 1000
 #: Win-back re-ranks the model's top CANDIDATES (at least 4 n) by a rank score 1 - rank / count

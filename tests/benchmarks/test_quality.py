@@ -8,7 +8,14 @@ import json
 import pytest
 
 from benchmarks import quality
-from benchmarks.quality import Config, Search, around, benchmark_split, describe, planned_trials
+from benchmarks.quality import (
+    Config,
+    Search,
+    around,
+    benchmark_split,
+    describe,
+    planned_trials,
+)
 from recommender.algorithms import ModelParams
 from recommender.demo import generate_storefront
 from recommender.evaluation import Metrics, split_events

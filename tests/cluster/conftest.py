@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from service.redis_server import free_port, wait_until_answering
+from service.store.embedded import free_port, wait_until_answering
 
 NODES = 6
 SLOTS = 16384

@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 from redis.cluster import RedisCluster
 
-from service.keys import Keys
+from service.store.keys import Keys
 from tests.cluster.conftest import ClusterProcesses
 from tests.reliability.conftest import ADMIN, WRITE, ServiceProcess, call, storefront  # noqa: F401
 from tests.reliability.test_replicas import _wait
@@ -46,18 +46,18 @@ def test_the_service_runs_on_a_cluster_and_reads_survive_a_master_failover(redis
         # precompute spread the lists over every master; shared keys sit together in the {encore} slot
         assert all(count > 0 for count in _keys_per_master(redis_cluster).values())
         assert client.get(KEYS.current_version).decode() == first
-        assert len({client.keyslot(k) for k in (KEYS.events, KEYS.current_version, KEYS.recent_log)}) == 1
+        assert len({client.keyslot(k) for k in (KEYS.events, KEYS.current_version, KEYS.change_log)}) == 1
 
         # ingestion: the stream on the shared slot, each user's events on their own slot, ids dedupe
         users = [f"cluster-user-{k}" for k in range(40)]
-        assert len({client.keyslot(KEYS.recent(u)) for u in users}) > 1
+        assert len({client.keyslot(KEYS.since_training(u)) for u in users}) > 1
         batch = [{"user_id": u, "item_id": "p00001", "type": "purchase", "event_id": f"order-{u}"} for u in users]
         batch.append({"user_id": users[0], "item_id": "p00002", "type": "impression"})
         assert call(service.base, "POST", "/v1/events", batch, key=WRITE) == (202, {"accepted": 41, "duplicates": 0})
         assert call(service.base, "POST", "/v1/events", batch[:40], key=WRITE)[1] == {"accepted": 40,
                                                                                        "duplicates": 40}
         assert client.xlen(KEYS.events) == 41
-        assert all(client.hget(KEYS.recent(u), "p00001") is not None for u in users)
+        assert all(client.hget(KEYS.since_training(u), "p00001") is not None for u in users)
         assert client.zscore(KEYS.shown(users[0]), "p00002") is not None
 
         # reads see those events: one user, and a batch whose keys live on several nodes
@@ -79,7 +79,7 @@ def test_the_service_runs_on_a_cluster_and_reads_survive_a_master_failover(redis
         second = _wait(lambda: (v := call(service.base, "GET", "/v1/model")[1].get("version")) != first and v,
                        timeout=120)
         assert client.get(KEYS.current_version).decode() == second
-        _wait(lambda: client.xlen(KEYS.events) == 0 and not client.exists(KEYS.recent(users[0])), timeout=30)
+        _wait(lambda: client.xlen(KEYS.events) == 0 and not client.exists(KEYS.since_training(users[0])), timeout=30)
 
         # kill the master of a user's list; reads keep answering 200 throughout (from the model while
         # Redis does not answer within RECS_REDIS_READ_TIMEOUT), then from Redis again

@@ -7,7 +7,13 @@ import pytest
 
 from recommender import artifacts
 from recommender.algorithms import ALGORITHMS, writable_state
-from recommender.artifacts import FORMAT, load_model, make_version, read_info, save_model
+from recommender.artifacts import (
+    FORMAT,
+    load_model,
+    make_version,
+    read_info,
+    save_model,
+)
 from recommender.errors import ArtifactError
 from recommender.explain import because
 from recommender.filters import ItemFilter

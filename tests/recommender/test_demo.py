@@ -5,8 +5,8 @@ import pytest
 from recommender import demo
 from recommender.catalog import read_catalog
 from recommender.demo import generate_storefront, write_storefront
-from recommender.units import SECONDS_PER_DAY as DAY
 from recommender.events import read_events
+from recommender.units import SECONDS_PER_DAY as DAY
 from tests.recommender.conftest import NOW
 
 

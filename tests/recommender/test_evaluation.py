@@ -7,14 +7,20 @@ import pytest
 from recommender.algorithms import ALGORITHMS, ModelParams
 from recommender.errors import InputError
 from recommender.evaluation import (
-    Metrics, compare_algorithms, evaluate, metrics_table, random_split, ranking_metrics, split_events,
-    temporal_split, train_and_evaluate,
+    Metrics,
+    compare_algorithms,
+    evaluate,
+    metrics_table,
+    random_split,
+    ranking_metrics,
+    split_events,
+    temporal_split,
+    train_and_evaluate,
 )
 from recommender.events import EventTable
 from recommender.matrix import EventWeights, build_matrix
 from recommender.models import Recommender
 from tests.recommender.conftest import NOW, SMALL_PARAMS, small_params
-
 
 # -- metrics by hand ------------------------------------------------------------------------------
 

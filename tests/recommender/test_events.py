@@ -7,11 +7,17 @@ import pandas as pd
 import pytest
 
 from recommender.errors import InputError
-from recommender.events import EVENT_TYPES, Event, EventTable, active_users, read_events, write_events
-from tests.recommender.conftest import DAY, NOW
+from recommender.events import (
+    EVENT_TYPES,
+    Event,
+    EventTable,
+    active_users,
+    read_events,
+    write_events,
+)
 from recommender.matrix import build_matrix
+from tests.recommender.conftest import DAY, NOW
 from tests.recommender.event_rows import ISO_NOW, cell, events
-
 
 # -- timestamps -------------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import pytest
 
 from recommender.algorithms import scale_confidence
 from recommender.events import EVENT_TYPES, Event, EventTable
-from recommender.matrix import EventWeights, build_matrix
 from recommender.explain import because, contributions
+from recommender.matrix import EventWeights, build_matrix
 
 
 def _row(model, code):

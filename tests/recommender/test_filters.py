@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from recommender.catalog import Catalog, Item
-from recommender.filters import ItemFilter, allowed_mask, cap_per_category, filter_ranked
+from recommender.filters import (
+    ItemFilter,
+    allowed_mask,
+    cap_per_category,
+    filter_ranked,
+)
 from recommender.ids import IdMap
 
 #: index: 0 p-coffee (in stock), 1 p-coffee (out), 2 p-tea, 3 guide-coffee, 4 not in the catalog, 5 p-no-category

@@ -7,10 +7,15 @@ from scipy.sparse import csr_matrix
 from recommender.errors import InputError
 from recommender.events import EventTable
 from recommender.ids import IdMap
-from recommender.matrix import EventWeights, build_matrix, default_weights, event_confidence, history_recency
+from recommender.matrix import (
+    EventWeights,
+    build_matrix,
+    default_weights,
+    event_confidence,
+    history_recency,
+)
 from tests.recommender.conftest import DAY, NOW
 from tests.recommender.event_rows import cell, events
-
 
 # -- weights ----------------------------------------------------------------------------------
 

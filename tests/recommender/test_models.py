@@ -13,9 +13,10 @@ from recommender.demo import generate_storefront
 from recommender.errors import InputError, UnknownItemError
 from recommender.evaluation import random_split, train_and_evaluate
 from recommender.events import EventTable
-from recommender.matrix import build_matrix
 from recommender.filters import ItemFilter
-from recommender.models import FALLBACK, PERSONALIZED, Recommender
+from recommender.matrix import build_matrix
+from recommender.models import Recommender
+from recommender.sources import FALLBACK, PERSONALIZED
 from tests.recommender.conftest import NOW, small_params
 
 N = 10

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from recommender.demo import generate_storefront, write_storefront
-from service.redis_server import free_port
+from service.store.embedded import free_port
 
 WRITE, ADMIN = "write-key", "admin-key"
 ROOT = Path(__file__).parents[2]

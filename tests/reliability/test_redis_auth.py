@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from service.redis_server import free_port
+from service.store.embedded import free_port
 from tests.reliability.conftest import WRITE, ServiceProcess, call
 
 

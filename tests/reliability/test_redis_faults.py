@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from service.keys import Keys
+from service.store.keys import Keys
 from tests.reliability.conftest import WRITE, ServiceProcess, call
 
 KEYS = Keys()

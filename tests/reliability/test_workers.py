@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from service.redis_server import free_port
+from service.store.embedded import free_port
 from tests.reliability.conftest import ADMIN, ROOT, ServiceProcess, call
 from tests.reliability.test_replicas import _trainings, _wait
 

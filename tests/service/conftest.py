@@ -11,8 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from recommender.demo import generate_storefront, write_storefront
-from service.app import create_app
-from service.app_keys import REFRESHER
+from service.http.app import create_app
+from service.http.app_keys import REFRESHER
 from service.settings import Settings
 
 WRITE, ADMIN = "write-key", "admin-key"

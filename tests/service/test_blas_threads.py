@@ -16,7 +16,7 @@ PROBE = ("import {module}; from threadpoolctl import threadpool_info; import jso
          "print(json.dumps([i['num_threads'] for i in threadpool_info() if i['internal_api'] == 'openblas']))")
 
 
-@pytest.mark.parametrize("module", ["service.__main__", "service.demo", "service.training_job", "recommender.cli"])
+@pytest.mark.parametrize("module", ["service.__main__", "service.demo", "service.training.job", "recommender.cli"])
 def test_each_entry_point_runs_openblas_with_one_thread(module):
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], cwd=REPO, env=env,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from recommender.catalog import Catalog
+from recommender.events import EventTable
+from recommender.filters import ItemFilter
 from recommender.retention.blocks import (
     COLD_PRIOR,
     RepurchaseIntervals,
@@ -12,10 +15,7 @@ from recommender.retention.blocks import (
     follow_up,
     new_for_you,
 )
-from recommender.catalog import Catalog
 from recommender.retention.complements import Complements
-from recommender.events import EventTable
-from recommender.filters import ItemFilter
 from recommender.retention.history import History
 from tests.recommender.conftest import DAY, NOW
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recommender.retention.campaigns import abandoned_carts, abandoned_pairs, lapsed_users, win_back
-from recommender.retention.complements import Complements
 from recommender.events import EventTable
 from recommender.filters import ItemFilter
+from recommender.retention.campaigns import (
+    abandoned_carts,
+    abandoned_pairs,
+    lapsed_users,
+    win_back,
+)
+from recommender.retention.complements import Complements
 from recommender.retention.history import History
 from tests.recommender.conftest import DAY, NOW
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recommender.retention.complements import Complements, _binary, seed_matrix
 from recommender.events import EventTable
+from recommender.retention.complements import Complements, _binary, seed_matrix
 from recommender.retention.history import History
 from tests.recommender.conftest import NOW
 

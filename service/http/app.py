@@ -1,0 +1,110 @@
+"""Application factory: settings in, a ready aiohttp app out; start-up and shutdown are the
+cleanup contexts below, read top to bottom."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from service.http.app_keys import (
+    HISTORY,
+    METRICS,
+    ONLINE,
+    REDIS,
+    REDIS_KEYS,
+    REDIS_URL,
+    REFRESHER,
+    SERVING,
+    SETTINGS,
+)
+from service.http.errors import error_middleware
+from service.http.metrics import metrics_middleware
+from service.http.routes import setup_routes
+from service.metrics import Metrics
+from service.serving.online import OnlineRecorder
+from service.serving.read_path import Serving
+from service.serving.retention_index import HistoryStore
+from service.settings import Settings
+from service.store.client import connect
+from service.store.embedded import EmbeddedRedis
+from service.store.keys import Keys
+from service.training.refresh import Refresher
+
+log = logging.getLogger(__name__)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connect to REDIS_URL, or start the embedded redis-server and connect to its socket."""
+    settings = app[SETTINGS]
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        url = embedded.start()  # in the main thread: the server is told to exit when its starting thread dies
+    client = connect(url, settings.cluster, health_check_interval=30, socket_timeout=10, socket_connect_timeout=5,
+                     retry_on_timeout=True)
+    app[REDIS] = client
+    app[REDIS_URL] = url
+    try:
+        await client.ping()
+        yield
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def serving_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the current model (if any), then run the refresh loop in the background."""
+    settings, metrics = app[SETTINGS], app[METRICS]
+    keys = Keys(settings.key_prefix)
+    app[REDIS_KEYS] = keys
+    app[SERVING] = Serving(app[REDIS], keys, settings, metrics)
+    refresher = Refresher(app[REDIS], keys, settings, app[SERVING], metrics, app[REDIS_URL])
+    app[REFRESHER] = refresher
+    settings.models_path.mkdir(parents=True, exist_ok=True)
+    await refresher.sync()
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(refresher.run(stop), name="encore-refresh-loop")
+    yield
+    stop.set()
+    await loop_task
+    if refresher.training is not None and not refresher.training.done():
+        refresher.training.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await refresher.training
+
+
+async def online_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The online recorder's task runs while the app serves; what is still tallied at shutdown is
+    written (for up to 5 s) before Redis is closed."""
+    recorder = OnlineRecorder(app[REDIS], app[REDIS_KEYS], app[METRICS])
+    app[ONLINE] = recorder
+    recorder.start()
+    yield
+    await recorder.stop()
+
+
+async def history_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One retention index (every event accepted so far) per app, read by the retention routes."""
+    app[HISTORY] = HistoryStore(app[REDIS], app[REDIS_KEYS], app[REFRESHER].snapshot_path)
+    yield
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    app = web.Application(client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes),
+                          middlewares=[metrics_middleware(metrics), error_middleware])
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    setup_routes(app)
+    app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(serving_ctx)
+    app.cleanup_ctx.append(online_ctx)
+    app.cleanup_ctx.append(history_ctx)
+    return app

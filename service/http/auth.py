@@ -1,0 +1,65 @@
+"""Bearer-key checks: write keys guard events and catalog, admin keys guard retraining,
+read keys (when set) guard reads. Keys are compared in constant time and never logged."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from aiohttp import web
+
+from service.http.app_keys import REDIS, REDIS_KEYS, SETTINGS
+from service.http.errors import ApiError
+from service.settings import Settings
+from service.store.ratelimit import take_token
+
+READ, WRITE, ADMIN = "read", "write", "admin"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def allowed_keys(settings: Settings, scope: str) -> tuple[str, ...]:
+    """Admin keys may also write and read; write keys may also read."""
+    if scope == ADMIN:
+        return settings.admin_keys
+    if scope == WRITE:
+        return settings.write_keys + settings.admin_keys
+    return settings.read_keys + settings.write_keys + settings.admin_keys if settings.read_keys else ()
+
+
+def check_key(header: str | None, keys: tuple[str, ...], scope: str) -> str | None:
+    """The caller's key; raise 401 without a key, 403 with a wrong one. Unset read keys mean open."""
+    if scope == READ and not keys:
+        return None
+    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+        raise ApiError(401, "unauthorized", "missing bearer key (Authorization: Bearer KEY)",
+                       headers={"WWW-Authenticate": "Bearer"})
+    given = header[7:].strip().encode()
+    matched = False
+    for key in keys:  # no early exit: the time taken does not depend on which key matched
+        matched |= hmac.compare_digest(given, key.encode())
+    if not matched:
+        raise ApiError(403, "forbidden", f"this key may not use {scope} routes")
+    return given.decode()
+
+
+def requires(scope: str) -> Callable[[Handler], Handler]:
+    """Decorator marking a handler's scope; checked before the handler runs."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            settings = request.app[SETTINGS]
+            key = check_key(request.headers.get("Authorization"), allowed_keys(settings, scope), scope)
+            if key is not None and settings.rate_limit > 0:
+                wait = await take_token(request.app[REDIS], request.app[REDIS_KEYS], key, settings.rate_limit,
+                                        settings.rate_limit_burst)
+                if wait is not None:
+                    raise ApiError(429, "rate_limited", f"too many requests for this key; retry in {wait}s",
+                                   headers={"Retry-After": str(wait)})
+            return await handler(request)
+
+        guarded.scope = scope  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate

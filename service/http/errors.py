@@ -1,0 +1,74 @@
+"""Errors as the client sees them: every failure the client can fix is a JSON body
+`{"error": {"code", "message", ...}}` with a 4xx status; Redis being away is a retryable 503.
+
+Serving, ingestion and training raise the domain errors of service.errors; the middleware here maps
+each to its status. ApiError is for what only HTTP knows (keys, body sizes, rate limits).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from service.errors import BadInput, NoModel, ServiceError, UnknownItem
+from service.http.metrics import route_label
+from service.store.client import REDIS_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An HTTP-level error to show the client as {"error": {"code", "message"}}."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 **details: object) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+        self.details = details
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   **details: object) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, **details}}, status=status,
+                             headers=headers)
+
+
+#: Status of each domain error (service.errors).
+DOMAIN_STATUS: dict[type[ServiceError], int] = {BadInput: 400, UnknownItem: 404, NoModel: 503}
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+               415: "unsupported_media_type", 429: "rate_limited"}
+
+
+def domain_response(exc: ServiceError) -> web.Response:
+    """A domain error as its JSON error response."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoModel) else None
+    status = next(s for kind, s in DOMAIN_STATUS.items() if isinstance(exc, kind))
+    return error_response(status, exc.code, exc.message, headers, **exc.details)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Turn domain errors, ApiError and aiohttp's HTTP errors into the JSON error shape; log real bugs."""
+    try:
+        return await handler(request)
+    except ServiceError as exc:
+        return domain_response(exc)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "error")
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return error_response(exc.status, code, message, headers)
+    except REDIS_ERRORS as exc:  # Redis away: a retryable 503, never a 500
+        log.warning("redis unavailable on %s %s: %s", request.method, route_label(request), exc)
+        return error_response(503, "unavailable", "storage is temporarily unavailable; retry shortly",
+                              {"Retry-After": "1"})
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, route_label(request))
+        return error_response(500, "internal", "internal server error")

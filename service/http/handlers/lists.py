@@ -1,0 +1,91 @@
+"""Handlers of the list routes: a user's list, similar items, and batches (JSON or NDJSON)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.encoding import dumps
+from service.errors import bad_input
+from service.http.app_keys import ONLINE, SERVING, SETTINGS
+from service.http.auth import READ, requires
+from service.http.limits import MAX_BATCH_USERS
+from service.http.params import (
+    check_id,
+    list_request,
+    parsed_query,
+    personal_request,
+    read_json,
+)
+from service.http.responses import NDJSON, json_response
+from service.serving.requests import ListRequest, ListResult
+from service.store.online import new_recommendation_id
+
+
+def served(request: web.Request, version: str, route: str, results: list[ListResult],
+           recommendation_id: str | None = None) -> str:
+    """Give a response its recommendation_id and count what it shows (service.serving.online: tallied
+    in process, never waits for Redis, never fails the response)."""
+    request.app[ONLINE].served(version, route, sum(r.count for r in results))
+    return recommendation_id or new_recommendation_id(version, route)
+
+
+@requires(READ)
+async def user_recommendations(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    req = parsed_query(request, personal_request)
+    version, (result,) = await request.app[SERVING].for_users([user_id], req)
+    rid = served(request, version, "recommendations", [result])
+    return json_response({"user_id": user_id, "model_version": version, "source": result.source,
+                          "recommendation_id": rid, "items": result.payload})
+
+
+@requires(READ)
+async def similar_items(request: web.Request) -> web.Response:
+    item_id = check_id(request.match_info["item_id"], "item_id")
+    req = parsed_query(request, list_request)
+    version, source, items = await request.app[SERVING].similar(item_id, req)
+    return json_response({"item_id": item_id, "model_version": version, "source": source, "items": items})
+
+
+@requires(READ)
+async def batch_recommendations(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, request.app[SETTINGS].max_batch_body_bytes)
+    if not isinstance(body, dict):
+        raise bad_input("body must be an object with user_ids", "invalid_body")
+    user_ids = body.get("user_ids")
+    if not isinstance(user_ids, list) or not user_ids:
+        raise bad_input("user_ids must be a non-empty list", "invalid_parameter", field="user_ids")
+    if len(user_ids) > MAX_BATCH_USERS:
+        raise bad_input(f"at most {MAX_BATCH_USERS} user_ids per call, got {len(user_ids)}",
+                          "too_many_users", field="user_ids")
+    for index, user_id in enumerate(user_ids):
+        check_id(user_id, f"user_ids[{index}]")
+    req = personal_request(body, default_n=10)
+    serving = request.app[SERVING]
+    if NDJSON in request.headers.get("Accept", ""):
+        return await _stream_batch(request, serving, user_ids, req)
+    version, results = await serving.for_users(user_ids, req)
+    rid = served(request, version, "batch", results)
+    return json_response({"model_version": version, "recommendation_id": rid, "results": [
+        {"user_id": u, "source": r.source, "recommendation_id": rid, "items": r.payload}
+        for u, r in zip(user_ids, results)]})
+
+
+async def _stream_batch(request: web.Request, serving, user_ids: list[str], req: ListRequest) -> web.StreamResponse:
+    """One JSON line per user, written chunk by chunk so large batches never sit in memory.
+    The whole response has one recommendation_id, on every line."""
+    serving.require()  # fail with a clean 503 before the 200 header goes out
+    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    await response.prepare(request)
+    chunk = 1000
+    rid = None
+    for start in range(0, len(user_ids), chunk):
+        part = user_ids[start:start + chunk]
+        version, results = await serving.for_users(part, req)
+        rid = served(request, version, "batch", results, rid)
+        lines = (dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": rid,
+                        "items": r.payload})
+                 for u, r in zip(part, results))
+        await response.write(b"\n".join(lines) + b"\n")
+    await response.write_eof()
+    return response

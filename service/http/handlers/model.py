@@ -1,0 +1,54 @@
+"""Handlers of the model routes: what is served and how the last training went; start a training."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from aiohttp import web
+
+from service.http.app_keys import REDIS, REDIS_KEYS, REFRESHER, SERVING
+from service.http.auth import ADMIN, READ, requires
+from service.http.responses import json_response
+from service.store import training_state
+from service.store.client import REDIS_ERRORS
+
+
+@requires(READ)
+async def get_model(request: web.Request) -> web.Response:
+    current = request.app[SERVING].current
+    try:
+        status = await request.app[REFRESHER].status()
+    except REDIS_ERRORS:  # the model is in memory; only the training record is out of reach
+        status = {"last_message": "training status unavailable: redis is not answering"}
+    training = {
+        "running": status.get("running") == "1",
+        "last_outcome": status.get("last_outcome"),
+        "last_message": status.get("last_message"),
+        "last_attempt_at": _float(status.get("last_attempt_at")),
+        "last_success_at": _float(status.get("last_success_at")),
+        "last_error": status.get("last_error") or None,
+        "last_error_at": _float(status.get("last_error_at")),
+        "last_metrics": json.loads(status["last_metrics"]) if status.get("last_metrics") else None,
+        "load_error": status.get("load_error") or None,
+    }
+    if current is None:
+        return json_response({"version": None, "training": training})
+    info = current.info
+    return json_response({
+        "version": info.version, "algorithm": info.algorithm, "trained_at": info.trained_at,
+        "counts": {"users": info.users, "items": info.items, "interactions": info.interactions},
+        "params": info.params, "metrics": info.metrics, "training": training,
+    })
+
+
+def _float(raw: str | None) -> float | None:
+    return float(raw) if raw else None
+
+
+@requires(ADMIN)
+async def retrain(request: web.Request) -> web.Response:
+    app = request.app
+    await training_state.request_retrain(app[REDIS], app[REDIS_KEYS], time.time())
+    started = app[REFRESHER].start_training("requested")
+    return json_response({"status": "started" if started else "already_running"}, status=202)

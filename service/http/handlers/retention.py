@@ -1,0 +1,150 @@
+"""Handlers of the retention routes: win-back and abandoned-cart campaigns (NDJSON streams) and
+the per-customer follow-up, new-for-you and buy-again blocks.
+
+They parse and check parameters (400 with the service's JSON error), get the event index from
+the HistoryStore (service.serving.retention_index: snapshot plus stream, every event accepted so far), and hand the CPU work to
+the library in worker threads. Campaigns stream one chunk of customers at a time.
+
+`now` (epoch seconds) may be passed to place the time windows (default: the current time); it
+only moves the windows, every event known still counts (see recommender.retention.campaigns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from recommender.retention import (
+    abandoned_carts,
+    buy_again,
+    follow_up,
+    new_for_you,
+    win_back,
+)
+from service.encoding import dumps
+from service.errors import bad_input
+from service.http.app_keys import HISTORY, SERVING
+from service.http.auth import READ, requires
+from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MAX_NOW
+from service.http.params import check_id, int_param, list_request, query
+from service.http.responses import NDJSON, json_response
+from service.serving.model_state import ServingModel
+from service.serving.picking import full_filter
+from service.serving.retention_index import RetentionIndex
+
+
+def _now(params: dict) -> float:
+    now = int_param(params.get("now"), "now", 0, MAX_NOW, None)
+    return time.time() if now is None else float(now)
+
+
+async def _index(request: web.Request) -> tuple[ServingModel, RetentionIndex]:
+    current = request.app[SERVING].require()
+    return current, await request.app[HISTORY].get(current)
+
+
+async def _stream(request: web.Request, chunks) -> web.StreamResponse:
+    """Write each chunk the generator yields (computed in a worker thread) as NDJSON lines."""
+    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    await response.prepare(request)
+    while True:
+        lines = await asyncio.to_thread(next, chunks, None)
+        if lines is None:
+            break
+        if lines:
+            await response.write(b"\n".join(lines) + b"\n")  # waits for the client to drain
+    await response.write_eof()
+    return response
+
+
+# -- campaigns ------------------------------------------------------------------------------
+@requires(READ)
+async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
+    params = query(request)
+    min_days = int_param(params.get("min_days"), "min_days", 0, MAX_DAYS, 240)
+    max_days = int_param(params.get("max_days"), "max_days", 0, MAX_DAYS, 365)
+    if min_days > max_days:
+        raise bad_input(f"min_days ({min_days}) must not exceed max_days ({max_days})", "invalid_parameter",
+                          field="min_days")
+    req = list_request(params, default_n=4)
+    now = _now(params)
+    current, index = await _index(request)
+    rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req))
+    version = current.version
+
+    def lines():
+        for chunk in rows:
+            yield [dumps({"user_id": r.user_id, "last_active": r.last_active, "model_version": version,
+                           "source": r.source, "items": [i.to_dict() for i in r.items]}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+@requires(READ)
+async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
+    params = query(request)
+    older = int_param(params.get("older_than_hours"), "older_than_hours", 0, MAX_HOURS, 24)
+    within = int_param(params.get("within_days"), "within_days", 1, MAX_DAYS, 7)
+    if older > within * 24:
+        raise bad_input(f"older_than_hours ({older}) must not exceed within_days * 24 ({within * 24})",
+                          "invalid_parameter", field="older_than_hours")
+    req = list_request(params, default_n=3)
+    now = _now(params)
+    current, index = await _index(request)
+    rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
+                           full_filter(current, req))
+
+    def lines():
+        for chunk in rows:
+            yield [dumps({"user_id": r.user_id, "abandoned": [i.to_dict() for i in r.abandoned],
+                           "items": [i.to_dict() for i in r.items]}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+# -- per-customer blocks ---------------------------------------------------------------------
+@requires(READ)
+async def user_follow_up(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    params = query(request)
+    if params.get("kind") is not None:
+        raise bad_input("kind is not accepted here: the block has a product list (items) and a content "
+                          "list (content)", "invalid_parameter", field="kind")
+    req = list_request(params, default_n=4)
+    content_n = int_param(params.get("content_n"), "content_n", 0, MAX_N, 2)
+    current, index = await _index(request)
+    block = await asyncio.to_thread(follow_up, index.history, index.complements, index.attrs, user_id, req.n,
+                                    content_n, full_filter(current, req), current.model)
+    return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
+                              "purchased": [i.to_dict() for i in block.purchased],
+                              "items": [i.to_dict() for i in block.items],
+                              "content": [i.to_dict() for i in block.content]})
+
+
+@requires(READ)
+async def user_new_items(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    params = query(request)
+    days = int_param(params.get("days"), "days", 1, MAX_DAYS, 30)
+    req = list_request(params, default_n=10)
+    now = _now(params)
+    current, index = await _index(request)
+    block = await asyncio.to_thread(new_for_you, current.model, index.history, index.attrs, user_id, now, days,
+                                    req.n, full_filter(current, req))
+    return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
+                              "items": [i.to_dict() for i in block.items]})
+
+
+@requires(READ)
+async def user_buy_again(request: web.Request) -> web.Response:
+    user_id = check_id(request.match_info["user_id"], "user_id")
+    params = query(request)
+    req = list_request(params, default_n=10)
+    now = _now(params)
+    current, index = await _index(request)
+    block = await asyncio.to_thread(buy_again, index.history, index.intervals, index.attrs, user_id, now, req.n,
+                                    full_filter(current, req))
+    return json_response({"user_id": user_id, "source": block.source,
+                              "items": [i.to_dict() for i in block.items]})

@@ -1,0 +1,46 @@
+"""Handlers of the write routes: events and the catalog. Validation: service.ingest; storage:
+service.store.events and service.store.catalog."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.http.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SETTINGS
+from service.http.auth import WRITE, requires
+from service.http.params import check_id, read_json
+from service.http.responses import json_response
+from service.ingest import EventBatch, parse_batch, parse_items
+from service.store.catalog import remove_item, upsert_items
+from service.store.events.write import StoreLimits, store_events
+
+
+@requires(WRITE)
+async def post_events(request: web.Request) -> web.Response:
+    batch = parse_batch(await read_json(request))
+    stored = await store(request.app, batch)
+    accepted = len(batch.events)
+    return json_response({"accepted": accepted, "duplicates": accepted - stored}, status=202)
+
+
+async def store(app: web.Application, batch: EventBatch, now: float | None = None) -> int:
+    """Write a validated batch (service.store.events) and count it; how many were stored."""
+    stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
+                                StoreLimits.from_settings(app[SETTINGS]), now=now)
+    app[METRICS].events.inc(stored)
+    return stored
+
+
+@requires(WRITE)
+async def put_items(request: web.Request) -> web.Response:
+    catalog = parse_items(await read_json(request))
+    count = await upsert_items(request.app[REDIS], request.app[REDIS_KEYS], catalog)
+    await request.app[REFRESHER].sync()  # this replica applies it now; others within a poll interval
+    return json_response({"upserted": count})
+
+
+@requires(WRITE)
+async def delete_item(request: web.Request) -> web.Response:
+    item_id = check_id(request.match_info["item_id"], "item_id")
+    await remove_item(request.app[REDIS], request.app[REDIS_KEYS], item_id)
+    await request.app[REFRESHER].sync()
+    return json_response({"item_id": item_id, "removed": True})

@@ -1,0 +1,18 @@
+"""Bounds on request parameters: one home for each, read by the parameter checks and the OpenAPI
+document alike."""
+
+#: Items per list (n).
+MAX_N = 100
+#: Users per batch request.
+MAX_BATCH_USERS = 100_000
+#: Items per POST /v1/users/{user_id}/shown (an email or a page shows a few dozen at most).
+MAX_SHOWN_ITEMS = 1000
+#: Days a GET /v1/stats/online report may sum (the daily counters are kept 92 days).
+MAX_STATS_DAYS = 90
+#: Day and hour windows of the retention routes (ten years).
+MAX_DAYS = 3650
+MAX_HOURS = MAX_DAYS * 24
+#: 2100-01-01: a `now` past this is a typo (milliseconds), not a date.
+MAX_NOW = 4_102_444_800
+#: Distinct query strings whose parsed list request is remembered per process.
+PARSED_QUERIES = 1024

@@ -1,0 +1,207 @@
+"""The OpenAPI 3 document; a test checks that it lists exactly the routes in service.http.routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
+from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
+from service.http.openapi_retention import retention_paths
+
+ID = {"type": "string", "minLength": 1, "maxLength": 256}
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*codes: int) -> dict:
+    texts = {400: "Bad input", 401: "Missing key", 403: "Wrong key", 404: "Not found",
+             413: "Body too large", 503: "No model yet"}
+    return {str(c): {"description": texts[c], "content": _json(ERROR)} for c in codes}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+LIST_PARAMS = [
+    _query("n", {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": 10}, "list length"),
+    _query("kind", {"type": "string", "enum": ["product", "content"]}, "only this kind"),
+    _query("category", {"type": "string"}, "only this category"),
+    _query("in_stock", {"type": "boolean"}, "only items in stock"),
+    _query("exclude", {"type": "string"}, "comma-separated item ids to leave out"),
+    _query("max_per_category", {"type": "integer", "minimum": 1, "maximum": MAX_N}, "diversity cap"),
+]
+SECURED = [{"bearer": []}]
+EXPLAIN = _query("explain", {"type": "boolean"}, "add `because` to each item: up to 3 of the user's own items "
+                 "that contributed most to it (empty for popularity fallback items)")
+RECOMMENDATION_ID = {"type": "string", "description": "id of this response; send it with click and purchase "
+                     "events (`recommendation_id`) to attribute them (GET /v1/stats/online)"}
+ONLINE_COUNTS = {"impressions": {"type": "integer", "description": "items served"},
+                 "clicks": {"type": "integer"}, "click_through_rate": {"type": "number"},
+                 "purchases": {"type": "integer", "description": "purchases carrying a recommendation_id"}}
+
+
+def spec() -> dict[str, Any]:
+    items_list = {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Encore recommendations", "version": "1.0.0"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {
+                    "item_id": {"type": "string"}, "score": {"type": "number"},
+                    "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
+                    "because": {"type": "array", "items": {"type": "string"}, "description": "with explain=true: "
+                                "the user's items behind this one, most first"}}},
+                "Event": {"type": "object", "required": ["user_id", "item_id", "type"], "properties": {
+                    "user_id": ID, "item_id": ID,
+                    "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review",
+                                                        "impression"],
+                             "description": "impression: the item was shown to the user (no preference; "
+                             "demotes it in their lists for RECS_FATIGUE_DAYS)"},
+                    "timestamp": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
+                    "value": {"type": "number", "nullable": True},
+                    "event_id": {**ID, "description": "optional client id: an event whose id was stored in the "
+                                 "last RECS_EVENT_ID_TTL seconds is not stored again, so retries are safe"},
+                    "recommendation_id": {**ID, "description": "the recommendation_id of the response the event "
+                                          "came from: a click or purchase counts for its model version and route"}}},
+                "Item": {"type": "object", "required": ["item_id"], "properties": {
+                    "item_id": ID, "kind": {"type": "string", "enum": ["product", "content"]},
+                    "category": {"type": "string"}, "in_stock": {"type": "boolean"},
+                    "created_at": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
+                    "title": {"type": "string", "nullable": True}}},
+                "UserList": {"type": "object", "required": ["user_id", "source", "items"], "properties": {
+                    "user_id": {"type": "string"}, "model_version": {"type": "string"},
+                    "recommendation_id": RECOMMENDATION_ID,
+                    "source": {"type": "string", "enum": [PERSONALIZED, FALLBACK, IN_MEMORY_MODEL],
+                               "description": "in_memory_model: Redis could not be read, so the list comes from "
+                               "the in-process model alone, without the user's events since training"},
+                    "items": items_list}},
+            },
+        },
+        "paths": {
+            **retention_paths(),  # service.retention_openapi: campaigns and per-customer blocks
+            "/v1/users/{user_id}/recommendations": {"get": {
+                "summary": "A user's recommendations (popularity fallback for unknown users)",
+                "security": SECURED,
+                "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": ID}, *LIST_PARAMS,
+                               EXPLAIN],
+                "responses": {"200": {"description": "Recommendations", "content": _json(
+                    {"$ref": "#/components/schemas/UserList"})}, **_errors(400, 401, 403, 503)}}},
+            "/v1/items/{item_id}/similar": {"get": {
+                "summary": "Items similar to an item (customers who bought this also bought)",
+                "security": SECURED,
+                "parameters": [{"name": "item_id", "in": "path", "required": True, "schema": ID}, *LIST_PARAMS],
+                "responses": {"200": {"description": "Similar items", "content": _json({
+                    "type": "object", "required": ["item_id", "source", "items"], "properties": {
+                        "item_id": {"type": "string"}, "model_version": {"type": "string"},
+                        "source": {"type": "string", "enum": [SIMILAR, IN_MEMORY_MODEL]}, "items": items_list}})},
+                    **_errors(400, 401, 403, 404, 503)}}},
+            "/v1/recommendations/batch": {"post": {
+                "summary": "Recommendations for many users (JSON, or NDJSON with Accept: application/x-ndjson)",
+                "security": SECURED,
+                "requestBody": {"required": True, "content": _json({
+                    "type": "object", "required": ["user_ids"], "properties": {
+                        "user_ids": {"type": "array", "items": ID, "minItems": 1, "maxItems": MAX_BATCH_USERS},
+                        "n": {"type": "integer", "minimum": 1, "maximum": MAX_N},
+                        "kind": {"type": "string", "enum": ["product", "content"]},
+                        "category": {"type": "string"}, "in_stock": {"type": "boolean"},
+                        "exclude": {"type": "array", "items": {"type": "string"}},
+                        "max_per_category": {"type": "integer", "minimum": 1, "maximum": MAX_N},
+                        "explain": {"type": "boolean"}}})},
+                "responses": {"200": {"description": "One list per user, in input order", "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["results"], "properties": {
+                        "model_version": {"type": "string"}, "recommendation_id": RECOMMENDATION_ID,
+                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/UserList"}}}}},
+                    "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/UserList"}}}},
+                    **_errors(400, 401, 403, 413, 503)}}},
+            "/v1/users/{user_id}/shown": {"post": {
+                "summary": "Items just shown to the user (stored as impression events): they go behind unshown "
+                           "items in the user's lists for RECS_FATIGUE_DAYS",
+                "security": SECURED,
+                "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": ID}],
+                "requestBody": {"required": True, "content": _json({
+                    "type": "object", "required": ["item_ids"], "properties": {
+                        "item_ids": {"type": "array", "items": ID, "minItems": 1, "maxItems": MAX_SHOWN_ITEMS}}})},
+                "responses": {"202": {"description": "Recorded and durable", "content": _json({
+                    "type": "object", "required": ["user_id", "shown"], "properties": {
+                        "user_id": {"type": "string"}, "shown": {"type": "integer"}}})},
+                    **_errors(400, 401, 403, 413)}}},
+            "/v1/stats/online": {"get": {
+                "summary": "Served items, clicks, click-through rate and attributed purchases per model version "
+                           "and route, summed over the last `days` UTC days (today included)",
+                "security": SECURED,
+                "parameters": [_query("days", {"type": "integer", "minimum": 1, "maximum": MAX_STATS_DAYS, "default": 7},
+                                      "days to sum")],
+                "responses": {"200": {"description": "Online counters", "content": _json({
+                    "type": "object", "required": ["days", "total", "by_version_and_route", "by_version", "by_route"],
+                    "properties": {
+                        "days": {"type": "integer"}, "from": {"type": "string", "format": "date"},
+                        "to": {"type": "string", "format": "date"},
+                        "total": {"type": "object", "properties": ONLINE_COUNTS},
+                        "by_version_and_route": {"type": "array", "items": {"type": "object", "properties": {
+                            "model_version": {"type": "string"}, "route": {"type": "string"}, **ONLINE_COUNTS}}},
+                        "by_version": {"type": "array", "items": {"type": "object", "properties": {
+                            "model_version": {"type": "string"}, **ONLINE_COUNTS}}},
+                        "by_route": {"type": "array", "items": {"type": "object", "properties": {
+                            "route": {"type": "string"}, **ONLINE_COUNTS}}}}})},
+                    **_errors(400, 401, 403)}}},
+            "/v1/events": {"post": {
+                "summary": "Record events; 202 once durable. One bad event rejects the whole request.",
+                "security": SECURED,
+                "requestBody": {"required": True, "content": _json({"oneOf": [
+                    {"$ref": "#/components/schemas/Event"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "minItems": 1,
+                     "maxItems": 10000}]})},
+                "responses": {"202": {"description": "Accepted and durable", "content": _json({
+                    "type": "object", "required": ["accepted", "duplicates"], "properties": {
+                        "accepted": {"type": "integer"},
+                        "duplicates": {"type": "integer", "description": "events whose event_id was stored "
+                                       "before (a retry); skipped, not stored twice"}}})},
+                    **_errors(400, 401, 403, 413)}}},
+            "/v1/items": {"put": {
+                "summary": "Upsert catalog items", "security": SECURED,
+                "requestBody": {"required": True, "content": _json({
+                    "type": "array", "items": {"$ref": "#/components/schemas/Item"}, "minItems": 1})},
+                "responses": {"200": {"description": "Upserted", "content": _json({
+                    "type": "object", "properties": {"upserted": {"type": "integer"}}})},
+                    **_errors(400, 401, 403, 413)}}},
+            "/v1/items/{item_id}": {"delete": {
+                "summary": "Mark an item gone: it is never recommended again", "security": SECURED,
+                "parameters": [{"name": "item_id", "in": "path", "required": True, "schema": ID}],
+                "responses": {"200": {"description": "Removed", "content": _json({
+                    "type": "object", "properties": {"item_id": {"type": "string"}, "removed": {"type": "boolean"}}})},
+                    **_errors(400, 401, 403)}}},
+            "/v1/model": {"get": {
+                "summary": "The served model, its offline metrics and the last training's outcome",
+                "security": SECURED,
+                "responses": {"200": {"description": "Model", "content": _json({"type": "object", "properties": {
+                    "version": {"type": "string", "nullable": True}, "algorithm": {"type": "string"},
+                    "trained_at": {"type": "number"}, "counts": {"type": "object"}, "params": {"type": "object"},
+                    "metrics": {"type": "object"}, "training": {"type": "object"}}})},
+                    **_errors(401, 403)}}},
+            "/v1/model/retrain": {"post": {
+                "summary": "Start a training now", "security": SECURED,
+                "responses": {"202": {"description": "Started", "content": _json({
+                    "type": "object", "properties": {"status": {"type": "string"}}})}, **_errors(401, 403)}}},
+            "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {
+                "description": "Alive; which process answered (`--workers N`) and the model version it serves",
+                "content": _json({"type": "object", "properties": {
+                    "status": {"type": "string"}, "pid": {"type": "integer"},
+                    "model_version": {"type": "string", "nullable": True}}})}}}},
+            "/readyz": {"get": {"summary": "Model loaded and Redis answering", "responses": {
+                "200": {"description": "Ready", "content": _json({"type": "object"})},
+                "503": {"description": "Not ready", "content": _json({"type": "object"})}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+                "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
+                "description": "OpenAPI 3", "content": _json({"type": "object"})}}}},
+        },
+    }

@@ -1,0 +1,127 @@
+"""Request parameters: parsing and checking what a client sends, with a 400 naming the field.
+
+The checks raise service.errors.BadInput (code `invalid_parameter`, `invalid_json`, ...), which the
+error middleware maps to 400; a body over its size limit is a 413 (ApiError). Bounds: limits.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+
+from aiohttp import web
+
+from recommender.catalog import KINDS
+from recommender.ids import MAX_ID_BYTES
+from service.errors import bad_input
+from service.http.app_keys import SETTINGS
+from service.http.errors import ApiError
+from service.http.limits import MAX_N, PARSED_QUERIES
+from service.serving.requests import ListRequest
+
+
+def int_param(raw: object, name: str, low: int, high: int, default: int) -> int:
+    """An integer parameter from low to high (a query string or a JSON number); `default` when absent."""
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise bad_input(f"{name} must be an integer from {low} to {high}", "invalid_parameter", field=name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_input(f"{name} must be an integer from {low} to {high}", "invalid_parameter", field=name) from None
+    if not low <= value <= high:
+        raise bad_input(f"{name} must be from {low} to {high}, got {value}", "invalid_parameter", field=name)
+    return value
+
+
+def bool_param(raw: object, name: str) -> bool:
+    """true/1/yes or false/0/no (any case), or a JSON boolean; False when absent."""
+    if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "false", "0", "no", ""):
+        return raw.lower() in ("true", "1", "yes")
+    raise bad_input(f"{name} must be true or false", "invalid_parameter", field=name)
+
+
+def check_id(value: object, name: str) -> str:
+    """A user or item id: a non-empty string of at most MAX_ID_BYTES bytes without control characters."""
+    if not isinstance(value, str) or not value:
+        raise bad_input(f"{name} must be a non-empty string", "invalid_parameter", field=name)
+    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+        raise bad_input(f"{name} is longer than {MAX_ID_BYTES} bytes", "invalid_parameter", field=name)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise bad_input(f"{name} contains control characters", "invalid_parameter", field=name)
+    return value
+
+
+def list_request(params: dict, default_n: int = 10) -> ListRequest:
+    """Filters shared by every list route, from a query string or a JSON body."""
+    kind = params.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise bad_input(f"kind must be one of {', '.join(KINDS)}", "invalid_parameter", field="kind")
+    category = params.get("category")
+    if category is not None and not isinstance(category, str):
+        raise bad_input("category must be a string", "invalid_parameter", field="category")
+    exclude = params.get("exclude") or ()
+    if isinstance(exclude, str):
+        exclude = [e for e in exclude.split(",") if e]
+    if not isinstance(exclude, (list, tuple)) or not all(isinstance(e, str) for e in exclude):
+        raise bad_input("exclude must be a list of item ids", "invalid_parameter", field="exclude")
+    cap = params.get("max_per_category")
+    return ListRequest(
+        n=int_param(params.get("n"), "n", 1, MAX_N, default_n),
+        kind=kind, category=category or None,
+        in_stock_only=bool_param(params.get("in_stock"), "in_stock"),
+        exclude=frozenset(exclude),
+        max_per_category=None if cap is None else int_param(cap, "max_per_category", 1, MAX_N, 1),
+    )
+
+
+def personal_request(params: dict, default_n: int = 10) -> ListRequest:
+    """`list_request` plus what only personal lists take: `explain` (add `because` to each item)."""
+    req = list_request(params, default_n)
+    explain = bool_param(params.get("explain"), "explain")
+    return dataclasses.replace(req, explain=True) if explain else req
+
+
+async def read_json(request: web.Request, max_bytes: int | None = None) -> object:
+    """The body as JSON; 413 past `max_bytes` (default RECS_MAX_BODY_BYTES), 400 if not UTF-8 JSON."""
+    limit = max_bytes or request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise bad_input("body is not valid UTF-8", "invalid_json") from None
+    except ValueError as exc:
+        raise bad_input(f"body is not valid JSON: {exc}", "invalid_json") from None
+
+
+def query(request: web.Request) -> dict:
+    return dict(request.query)
+
+
+#: Parsed list requests by (parser, raw query string): a storefront sends the same few query
+#: strings over and over, and parsing one was about 5% of a hot request's CPU.
+_PARSED: dict[tuple[Callable[[dict], ListRequest], str], ListRequest] = {}
+
+
+def parsed_query(request: web.Request, parse: Callable[[dict], ListRequest]) -> ListRequest:
+    """`parse` of the query string, remembered (a bad one raises every time: errors are not kept)."""
+    key = (parse, request.rel_url.raw_query_string)
+    req = _PARSED.get(key)
+    if req is None:
+        req = parse(query(request))
+        if len(_PARSED) >= PARSED_QUERIES:
+            _PARSED.clear()
+        _PARSED[key] = req
+    return req

@@ -1,0 +1,34 @@
+"""URL map: every route the service answers, in one table (the OpenAPI document mirrors it)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.http.handlers import feedback, lists, model, ops, retention, writes
+
+ROUTES: list[tuple[str, str, object]] = [
+    ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
+    ("GET", "/v1/items/{item_id}/similar", lists.similar_items),
+    ("POST", "/v1/recommendations/batch", lists.batch_recommendations),
+    ("GET", "/v1/campaigns/lapsed", retention.lapsed_campaign),
+    ("GET", "/v1/campaigns/abandoned-carts", retention.abandoned_carts_campaign),
+    ("GET", "/v1/users/{user_id}/follow-up", retention.user_follow_up),
+    ("GET", "/v1/users/{user_id}/new", retention.user_new_items),
+    ("GET", "/v1/users/{user_id}/buy-again", retention.user_buy_again),
+    ("POST", "/v1/users/{user_id}/shown", feedback.mark_shown),
+    ("GET", "/v1/stats/online", feedback.get_online_stats),
+    ("POST", "/v1/events", writes.post_events),
+    ("PUT", "/v1/items", writes.put_items),
+    ("DELETE", "/v1/items/{item_id}", writes.delete_item),
+    ("GET", "/v1/model", model.get_model),
+    ("POST", "/v1/model/retrain", model.retrain),
+    ("GET", "/healthz", ops.healthz),
+    ("GET", "/readyz", ops.readyz),
+    ("GET", "/metrics", ops.metrics),
+    ("GET", "/openapi.json", ops.openapi),
+]
+
+
+def setup_routes(app: web.Application) -> None:
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)

@@ -1,0 +1,121 @@
+"""Online feedback on the read side: what each model version and route served (impressions, tallied
+in process and flushed to Redis every FLUSH_SECONDS in one script, so a hot request does no Redis work
+for them) and the report of impressions, clicks and purchases per version and route.
+
+If Redis is away the tallies wait for the next flush; they are lost only if the process dies in
+between (at most FLUSH_SECONDS of impressions). Counts are for comparing versions and routes, not
+for billing. The id format and the counters' storage: service.store.online.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter as Tally
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from recommender.units import SECONDS_PER_DAY
+from service.metrics import Metrics
+from service.store.client import REDIS_ERRORS
+from service.store.keys import Keys
+from service.store.online import COUNTERS, add_counts, read_days, split_field, utc_day
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 1.0
+
+
+class OnlineRecorder:
+    """Impressions per day, version and route, tallied in process and flushed to Redis."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, metrics: Metrics) -> None:
+        self.redis, self.keys = redis, keys
+        self._totals: Tally[tuple[str, str]] = Tally()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self._failures = metrics.counter("encore_online_flush_failures_total",
+                                         "Impression flushes that failed (the tallies are kept for the next one)")
+
+    def served(self, version: str, route: str, impressions: int, now: float | None = None) -> None:
+        """Count what a response showed; never blocks, never raises."""
+        day = utc_day(time.time() if now is None else now)
+        self._totals[(day, f"{version}|{route}|impressions")] += impressions
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="encore-online-recorder")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop the task, then write what is tallied (for up to `timeout` seconds)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Add the tallies to Redis in one script; on failure keep them for the next flush."""
+        async with self._lock:
+            totals, self._totals = self._totals, Tally()
+            if not totals:
+                return True
+            try:
+                await add_counts(self.redis, self.keys, dict(totals))
+            except REDIS_ERRORS as exc:
+                self._totals.update(totals)  # all or nothing (one script): safe to add again later
+                self._failures.inc()
+                log.warning("could not record impressions of %d version/route pairs: %s", len(totals), exc)
+                return False
+            return True
+
+
+@dataclass
+class Tallies:
+    impressions: int = 0
+    clicks: int = 0
+    purchases: int = 0
+
+    def add(self, counter: str, value: int) -> None:
+        setattr(self, counter, getattr(self, counter) + value)
+
+    def to_dict(self) -> dict:
+        ctr = self.clicks / self.impressions if self.impressions else 0.0
+        return {"impressions": self.impressions, "clicks": self.clicks, "click_through_rate": round(ctr, 6),
+                "purchases": self.purchases}
+
+
+async def online_stats(redis: aioredis.Redis, keys: Keys, days: int, now: float | None = None) -> dict:
+    """Counters of the last `days` UTC days (today included), summed per model version and route,
+    per version, per route and in total; one round trip."""
+    now = time.time() if now is None else now
+    dates = [utc_day(now - SECONDS_PER_DAY * back) for back in range(days)]
+    rows: dict[tuple[str, str], Tallies] = {}
+    for fields in await read_days(redis, keys, dates):
+        for name, value in fields.items():
+            version, route, counter = split_field(name)
+            if counter in COUNTERS:
+                rows.setdefault((version, route), Tallies()).add(counter, value)
+    by_version: dict[str, Tallies] = {}
+    by_route: dict[str, Tallies] = {}
+    total = Tallies()
+    for (version, route), tally in rows.items():
+        for target in (by_version.setdefault(version, Tallies()), by_route.setdefault(route, Tallies()), total):
+            for counter in COUNTERS:
+                target.add(counter, getattr(tally, counter))
+    return {
+        "days": days, "from": dates[-1], "to": dates[0],
+        "total": total.to_dict(),
+        "by_version_and_route": [{"model_version": v, "route": r, **t.to_dict()} for (v, r), t in sorted(rows.items())],
+        "by_version": [{"model_version": v, **t.to_dict()} for v, t in sorted(by_version.items())],
+        "by_route": [{"route": r, **t.to_dict()} for r, t in sorted(by_route.items())],
+    }

@@ -1,0 +1,95 @@
+"""Request-time filtering of a ranked candidate list, straight to response items: kind, category,
+in stock, exclusions, items the user touched since training, removed items, the per-category cap,
+and recently shown items moved behind the rest (recommender.retention.fatigue)."""
+
+from __future__ import annotations
+
+from collections.abc import Set
+
+import numpy as np
+
+from recommender.filters import ItemFilter, filter_ranked
+from recommender.retention.fatigue import demote
+from service.serving.model_state import ServingModel
+from service.serving.requests import ListRequest, lookup
+
+_INF = float("inf")
+
+
+def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
+          since: set[str], shown: frozenset[str] = frozenset()) -> list[dict]:
+    """Request-time filters over a ranked candidate list, straight to response items; recently
+    shown items go behind the rest first (so the category cap applies to the final order).
+
+    Without a category cap this walks the list in Python and stops at n: the same items as
+    `finish` then `items_of`, without a dozen array operations per list.
+    """
+    if shown:
+        ids, scores = demote(ids, scores, codes_of(current, shown))
+    if req.max_per_category is not None:
+        return items_of(current, *finish(current, ids, scores, req, since))
+    exclude = req.exclude | since if since else req.exclude
+    skip: set[int] = set()
+    if exclude:
+        codes = lookup(current.model.item_ids, list(exclude))
+        skip = set(codes[codes >= 0].tolist())
+    allowed = current.allowed_bytes(req.kind, req.category, req.in_stock_only)
+    names, kinds, categories = current.item_fields()
+    items: list[dict] = []
+    n = req.n
+    head = 2 * n + len(skip)  # enough unless the filters are strict; then walk the rest too
+    for i, s in walk(ids, scores, head):
+        # the checks filter_ranked makes: a real index, a finite score, allowed, not excluded
+        if i < 0 or not allowed[i] or not -1e30 < s < _INF or i in skip:
+            continue
+        items.append({"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]})
+        if len(items) == n:
+            break
+    return items
+
+def finish(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
+            since: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Request-time filters over a ranked candidate list."""
+    exclude = req.exclude | since if since else req.exclude
+    if exclude:
+        codes = lookup(current.model.item_ids, list(exclude))
+        codes = codes[codes >= 0]
+        if len(codes):
+            keep = ~np.isin(ids, codes)
+            ids, scores = ids[keep], scores[keep]
+    mask = current.base_mask(req.kind, req.category, req.in_stock_only)
+    return filter_ranked(ids, scores, mask, current.model.attrs.category,
+                         ItemFilter(max_per_category=req.max_per_category), req.n)
+
+def ranked(current: ServingModel, ids: np.ndarray, scores: np.ndarray, shown: frozenset[str],
+            n: int) -> list[dict]:
+    """A list already filtered (and capped) by the model, shown items demoted, cut to n."""
+    keep = ids >= 0
+    ids, scores = ids[keep], scores[keep]
+    if shown:
+        ids, scores = demote(ids, scores, codes_of(current, shown))
+    return items_of(current, ids[:n], scores[:n])
+
+def codes_of(current: ServingModel, item_ids: frozenset[str]) -> np.ndarray:
+    codes = lookup(current.model.item_ids, list(item_ids))
+    return codes[codes >= 0]
+
+def items_of(current: ServingModel, ids: np.ndarray, scores: np.ndarray) -> list[dict]:
+    names, kinds, categories = current.item_fields()
+    return [{"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
+            for i, s in zip(ids.tolist(), scores.tolist()) if i >= 0]
+
+
+def full_filter(current: ServingModel, req: ListRequest, since: Set[str] = frozenset()) -> ItemFilter:
+    """The request's filters, plus the user's since-training items and the items taken out of the
+    catalog: for the model's own filtered ranking (recommend, popular, similar, the retention blocks)."""
+    return ItemFilter(kind=req.kind, category=req.category, in_stock_only=req.in_stock_only,
+                      exclude=frozenset(req.exclude | since | current.removed),
+                      max_per_category=req.max_per_category)
+
+
+def walk(ids: np.ndarray, scores: np.ndarray, head: int):
+    """(index, score) pairs in rank order, converting the first `head` and the rest only if reached."""
+    yield from zip(ids[:head].tolist(), scores[:head].tolist())
+    if len(ids) > head:
+        yield from zip(ids[head:].tolist(), scores[head:].tolist())

@@ -1,0 +1,348 @@
+"""The read path: precomputed lists from Redis, filtered at request time, with the in-memory
+model behind them for cache misses, short lists, fold-in of new users and Redis outages.
+
+Single-user and similar-item requests keep the lists they read in a bounded in-process cache
+keyed like Redis (so by model version: hot_lists), and users' since-training state in a mirror kept
+exact by the change log ingestion writes (service.store.mirror): a hot request reads no Redis key at
+all, and one asked the same way as last time reuses that answer (served_lists) unless the user's
+state, the catalog or the fatigue window has moved since. Batch requests go to Redis in two commands
+per chunk (MGET and one script for the since-training state) and leave the in-process caches alone,
+so a sweep over every user cannot push the hot lists out.
+
+Items the store recently showed the user (their shown set) go behind unshown ones
+(recommender.retention.fatigue). The set is read with the since-training events (same pipeline or
+script, so no extra round trip) and mirrored with them: ingestion logs impressions in the same
+change log, so a hot request still reads no Redis key. Reasons (`because`, recommender.explain)
+are computed only when asked, for the final n items, after the list is picked.
+
+No HTTP here: it raises service.errors (NoModel, UnknownItem), which service.http maps to statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import orjson
+import redis.asyncio as aioredis
+
+from recommender.explain import because
+from recommender.retention.fatigue import recently_shown
+from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
+from service.errors import NoModel, UnknownItem
+from service.metrics import Metrics
+from service.serving.hot_lists import HotLists
+from service.serving.model_state import ServingModel
+from service.serving.picking import full_filter, items_of, pick, ranked
+from service.serving.requests import ListRequest, ListResult, lookup
+from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
+from service.settings import Settings
+from service.store.client import REDIS_ERRORS
+from service.store.events.since_training import (
+    NO_STATE,
+    UserState,
+    read_lists_and_states,
+)
+from service.store.keys import Keys
+from service.store.lists import pack, unpack, write_blobs
+from service.store.mirror import SinceTrainingMirror
+
+log = logging.getLogger(__name__)
+READ_CHUNK = 1000
+#: In-process cache of precomputed lists: about 28,000 lists of 100 (or 55,000 of 50) per replica.
+HOT_LIST_BYTES = 32 * 1024 * 1024
+#: Final answers kept per replica (served_lists): about 1.2 KB each for n=10, 12 MB in all.
+SERVED_LISTS = 10_000
+#: Users whose since-training state is mirrored, and how long an entry may go unchecked by a read
+#: (writes invalidate at once; this only bounds how late an expiring hash is noticed).
+MIRRORED_USERS = 100_000
+MIRROR_MAX_AGE = 300.0
+#: `because` reasons per item when explain=true.
+REASONS = 3
+
+
+class Serving:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
+        self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
+        self.current: ServingModel | None = None
+        self.hot = HotLists(HOT_LIST_BYTES)
+        self.served = ServedLists(SERVED_LISTS)
+        # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
+        self._hot_model: weakref.ref[ServingModel] | None = None
+        self.mirror = SinceTrainingMirror(redis, keys.change_log, MIRRORED_USERS, MIRROR_MAX_AGE,
+                                          settings.redis_read_timeout)
+        hot_hits = metrics.counter("encore_hot_cache_hits", "Precomputed lists served from the in-process "
+                                   "cache (a subset of encore_cache_hits_total)", ("kind",))
+        self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}
+        self._misses = {kind: metrics.cache_misses.labels(kind) for kind in ("user", "similar")}
+        self._hot_hits = {kind: hot_hits.labels(kind) for kind in ("user", "similar")}
+
+    def require(self) -> ServingModel:
+        current = self.current
+        if current is None:
+            raise NoModel(retry_after=int(self.settings.poll_interval) + 1)
+        return current
+
+    def _hot_for(self, current: ServingModel) -> HotLists | None:
+        """The in-process list cache, emptied when a new model is served; None for a request that
+        began before a swap (its keys would only crowd out the new model's)."""
+        if current is not self.current:
+            return None
+        # a new model object, even of the same version (its catalog_generation starts over), starts afresh
+        if self._hot_model is None or self._hot_model() is not current:
+            self.hot.clear()
+            self.served.clear()
+            self._hot_model = weakref.ref(current)
+        return self.hot
+
+    # -- users ------------------------------------------------------------------------------
+    async def for_users(self, user_ids: Sequence[str], req: ListRequest) -> tuple[str, list[ListResult]]:
+        """Lists for users in input order, one Redis round trip per chunk of users (none when hot)."""
+        current = self.require()
+        if len(user_ids) == 1:
+            remembered = await self._remembered(current, user_ids[0], req)
+            if remembered is not None:
+                return current.version, [remembered]
+            return current.version, await self._user_chunk(current, user_ids, req, interactive=True)
+        results: list[ListResult] = []
+        for start in range(0, len(user_ids), READ_CHUNK):
+            results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req,
+                                                  interactive=False))
+        return current.version, results
+
+    async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
+        """The answer served last time for this user and request, if nothing it depends on has
+        changed since (served_lists); None sends the request down the full path."""
+        if req.explain or self._hot_for(current) is None:
+            return None
+        key = (self.keys.user_recs(current.version, user_id), req)
+        if key not in self.served or not await self.mirror.fresh():
+            return None
+        state = self.mirror.get(user_id, time.monotonic())
+        answer = self.served.get(key, state, current.catalog_generation, time.time()) if state is not None else None
+        if answer is None:
+            return None
+        self._hot_hits["user"].inc()
+        self._hits["user"].inc()
+        return ListResult(PERSONALIZED, [], answer)
+
+    async def _user_chunk(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest,
+                          interactive: bool) -> list[ListResult]:
+        model = current.model
+        n = len(user_ids)
+        list_keys = [self.keys.user_recs(current.version, u) for u in user_ids]
+        lists: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
+        states: list[UserState | None] = [None] * n
+        hot = self._hot_for(current) if interactive else None
+        codes: np.ndarray | None = None  # looked up only when some list is not in memory
+        deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout  # for all reads below
+        if hot is not None:
+            lists = [hot.get(key) for key in list_keys]  # only known users' lists are ever kept
+            hits = n - lists.count(None)
+            if hits:
+                self._hot_hits["user"].inc(hits)
+            # fresh() gives up after the same timeout, and a read after it failed finds the deadline past
+            if self.mirror.worth_checking(user_ids) and await self.mirror.fresh():
+                now = time.monotonic()
+                states = [self.mirror.get(u, now) for u in user_ids]
+
+        if hot is None or hits < n:
+            codes = lookup(model.user_ids, user_ids)
+        list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
+        state_reads = [pos for pos in range(n) if states[pos] is None]
+        degraded = False  # Redis could not be read: the lists then say they came from the model alone
+        if list_reads or state_reads:
+            readers = [user_ids[pos] for pos in state_reads]
+            token = self.mirror.begin(readers) if interactive else 0
+            blobs = read_states = None
+            try:
+                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline)
+            finally:
+                if interactive:
+                    self.mirror.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
+            degraded = blobs is None
+            for pos, blob in zip(list_reads, blobs or ()):
+                if blob is not None:
+                    lists[pos] = hot.put(list_keys[pos], blob) if hot is not None else unpack(blob)
+            for pos, state in zip(state_reads, read_states or [NO_STATE] * len(state_reads)):
+                states[pos] = state
+
+        wall = time.time()
+        fatigue = self.settings.fatigue_days
+        generation = current.catalog_generation  # before building anything from the catalog
+        remember = hot is not None and not req.explain  # explain adds `because` to the items it gets
+        results: list[ListResult | None] = [None] * n
+        shown_sets: list[frozenset[str]] = [frozenset()] * n
+        histories: dict[int, dict[str, float]] = {}  # folded-in users' events, for explain
+        misses: list[int] = []
+        hits = 0
+        for pos in range(n):
+            state = states[pos] or NO_STATE
+            since = state.since_training
+            shown = shown_sets[pos] = recently_shown(state.shown, wall, fatigue) if state.shown else frozenset()
+            found = lists[pos]
+            if found is not None:
+                hits += 1
+                results[pos] = await self._personal(current, None if codes is None else int(codes[pos]),
+                                                    found[0], found[1], req, set(since) if since else set(),
+                                                    user_id=user_ids[pos], shown=shown)
+                if remember:
+                    self.served.put((list_keys[pos], req), state, generation,
+                                    fatigue_until(state.shown, wall, fatigue), results[pos].items)  # type: ignore[union-attr]
+            elif codes[pos] >= 0:  # type: ignore[index]
+                misses.append(pos)
+            elif since:
+                histories[pos] = dict(since)
+                results[pos] = await self._fold_in(current, user_ids[pos], histories[pos], req, shown)
+            else:
+                results[pos] = await self._popular(current, req, shown)
+        if hits:
+            self._hits["user"].inc(hits)
+        if misses:
+            self._misses["user"].inc(len(misses))
+            miss_codes = codes[misses]  # type: ignore[index]
+            ids, scores = await asyncio.to_thread(model.recommend_indices, miss_codes, self.settings.precompute_n)
+            blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
+            if not degraded:  # Redis just failed to answer: writing would only wait for it again
+                await self._write_back([list_keys[p] for p in misses], blobs)
+            if hot is not None:
+                for pos, blob in zip(misses, blobs):
+                    hot.put(list_keys[pos], blob)
+            for row, pos in enumerate(misses):
+                since = (states[pos] or NO_STATE).since_training
+                results[pos] = await self._personal(current, int(miss_codes[row]), ids[row], scores[row], req,
+                                                    set(since) if since else set(), shown=shown_sets[pos])
+        if req.explain:
+            await asyncio.to_thread(self._explain, current, user_ids, codes, results, histories)
+        if degraded:
+            for result in results:
+                result.source = IN_MEMORY_MODEL  # type: ignore[union-attr]
+        return results  # type: ignore[return-value]
+
+    def _explain(self, current: ServingModel, user_ids: Sequence[str], codes: np.ndarray | None,
+                 results: Sequence[ListResult | None], histories: Mapping[int, dict[str, float]]) -> None:
+        """Add `because` to every item of the final lists (a worker thread, explain=true only):
+        known users from their training row, folded-in users from their events, fallback none."""
+        model = current.model
+        if codes is None:
+            codes = lookup(model.user_ids, user_ids)
+        for pos, result in enumerate(results):
+            if result is None or not result.items:
+                continue
+            basis = int(codes[pos]) if codes[pos] >= 0 else histories.get(pos)
+            if basis is None or result.source == FALLBACK:
+                reasons: list[list[str]] = [[] for _ in result.items]
+            else:
+                item_codes = lookup(model.item_ids, [item["item_id"] for item in result.items])
+                reasons = because(model, basis, item_codes, REASONS)
+            for item, why in zip(result.items, reasons):
+                item["because"] = why
+
+    async def _personal(self, current: ServingModel, code: int | None, ids: np.ndarray, scores: np.ndarray,
+                        req: ListRequest, since: set[str], user_id: str = "",
+                        shown: frozenset[str] = frozenset()) -> ListResult:
+        items = pick(current, ids, scores, req, since, shown)
+        if len(items) < req.n and len(ids) >= min(self.settings.precompute_n, len(current.model.item_ids)):
+            # filters thinned the precomputed list: rank the allowed items directly
+            if code is None:
+                code = int(lookup(current.model.user_ids, [user_id])[0])
+            full = full_filter(current, req, since)
+            more_ids, more_scores = await asyncio.to_thread(
+                current.model.recommend_indices, np.array([code]), req.n + len(shown), full)
+            items = ranked(current, more_ids[0], more_scores[0], shown, req.n)
+        return ListResult(PERSONALIZED, items)
+
+    async def _fold_in(self, current: ServingModel, user_id: str, since: dict[str, float],
+                       req: ListRequest, shown: frozenset[str] = frozenset()) -> ListResult:
+        """A user who arrived after training: solve their vector from the events we have."""
+        full = full_filter(current, req, set(since))
+        result = await asyncio.to_thread(current.model.recommend_for_history, user_id, list(since),
+                                         list(since.values()), req.n + len(shown), full)
+        codes = lookup(current.model.item_ids, [i.item_id for i in result.items])
+        scores = np.array([i.score for i in result.items], dtype=np.float32)
+        return ListResult(result.source, ranked(current, codes, scores, shown, req.n))
+
+    async def _popular(self, current: ServingModel, req: ListRequest,
+                       shown: frozenset[str] = frozenset()) -> ListResult:
+        ids, scores = current.popular_candidates()
+        items = pick(current, ids, scores, req, set(), shown)
+        if len(items) < req.n and len(ids) < len(current.model.item_ids):
+            popular = await asyncio.to_thread(current.model.popular, req.n + len(shown),
+                                              full_filter(current, req))
+            items = ranked(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
+                                 np.array([i.score for i in popular], dtype=np.float32), shown, req.n)
+        return ListResult(FALLBACK, items)
+
+    # -- items ------------------------------------------------------------------------------
+    async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment]:
+        """(model version, source, items): source is IN_MEMORY_MODEL when Redis could not be read."""
+        current = self.require()
+        key = self.keys.similar(current.version, item_id)
+        hot = self._hot_for(current)
+        generation = current.catalog_generation  # before building anything from the catalog
+        if hot is not None:
+            answer = self.served.get((key, req), None, generation, 0.0)  # no user state, no clock
+            if answer is not None:
+                self._hot_hits["similar"].inc()
+                self._hits["similar"].inc()
+                return current.version, SIMILAR, answer.items
+        model = current.model
+        code = int(lookup(model.item_ids, [item_id])[0])
+        if code < 0:
+            raise UnknownItem(item_id)
+        found = hot.get(key) if hot is not None else None
+        source = SIMILAR
+        if found is not None:
+            self._hot_hits["similar"].inc()
+        else:
+            blobs, _ = await self._read([key], [])
+            if blobs is None:
+                source = IN_MEMORY_MODEL
+            if blobs and blobs[0] is not None:
+                found = hot.put(key, blobs[0]) if hot is not None else unpack(blobs[0])
+        if found is not None:
+            self._hits["similar"].inc()
+            ids, scores = found
+        else:
+            self._misses["similar"].inc()
+            ids, scores = await asyncio.to_thread(model.similar_indices, np.array([code]), self.settings.similar_n)
+            blob = pack(ids[0], scores[0])
+            if source != IN_MEMORY_MODEL:
+                await self._write_back([key], [blob])
+            if hot is not None:
+                hot.put(key, blob)
+            ids, scores = ids[0], scores[0]
+        items = pick(current, ids, scores, req, set())
+        if len(items) < req.n and len(ids) >= min(self.settings.similar_n, len(model.item_ids) - 1):
+            more_ids, more_scores = await asyncio.to_thread(
+                model.similar_indices, np.array([code]), req.n, full_filter(current, req))
+            items = items_of(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
+        if hot is not None:
+            self.served.put((key, req), None, generation, FOREVER, items)
+        return current.version, source, items
+
+    # -- shared pieces ----------------------------------------------------------------------
+    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None
+                    ) -> tuple[list[bytes | None] | None, list[UserState] | None]:
+        """Lists and since-training states in one round trip (service.store.events.since_training),
+        waiting at most until `deadline` (default RECS_REDIS_READ_TIMEOUT from now): a hung Redis must
+        not hang the page. Both None when Redis could not answer, so the in-memory model answers."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days)
+        except REDIS_ERRORS as exc:  # TimeoutError is an OSError
+            log.warning("redis read failed, serving from the in-memory model: %r", exc)
+            return None, None
+
+    async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
+        try:
+            async with asyncio.timeout(self.settings.redis_read_timeout):
+                await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
+        except REDIS_ERRORS as exc:
+            log.warning("could not cache %d computed lists: %s", len(keys), exc)

@@ -1,0 +1,361 @@
+"""Writing accepted events to Redis: the stream (what training reads) and each user's
+since-training events and shown set (what serving reads), with client-id dedupe and
+online attribution.
+
+On one Redis the whole request is one Lua script, which Redis runs atomically (like MULTI/EXEC,
+but one command instead of three per event, so a batch of 500 costs one round trip and one
+reply). With the embedded Redis (appendfsync always) the reply comes only after the AOF is on
+disk, so a 202 means durable. The same script appends the users it touched to the change log
+(service.store.mirror), which lets replicas mirror that state exactly.
+
+On a Redis Cluster a script may only touch one slot (service.store.keys), so the write is three
+steps: one script on the shared slot (dedupe, stream, attribution), then one script per user
+on that user's slot (pipelined: one round trip per node), then the change log. The stream is
+written first: it is what training folds, so once the first step returned, nothing is lost. If
+the service dies before the second step, the users' since-training hashes miss those events
+until the next training folds them from the stream (recommendations may, until then, repeat
+an item just bought). The change log comes last, so a replica never caches a hash read before
+the write it announces.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from recommender.events import EVENT_TYPES
+from recommender.matrix import EventWeights, event_confidence
+from recommender.units import SECONDS_PER_DAY
+from service.ingest import EventBatch
+from service.settings import Settings
+from service.store.client import is_cluster
+from service.store.events.format import CHANGE_LOG_MAXLEN, change_log_entry, nonce
+from service.store.events.stream import GENERATION_LUA
+from service.store.keys import Keys
+from service.store.online import ONLINE_KEEP_SECONDS, attribution, utc_day
+
+#: A user's shown set keeps at most this many items (the most recent), whatever the window.
+MAX_SHOWN = 500
+_ATTRIBUTED = {"click": "clicks", "purchase": "purchases"}  # event type -> online counter it adds to
+_NONE = "\x02"  # "none" in the scripts' fields: the field pattern skips empty ones
+_SEP = "\x1f"  # between fields; ids never hold control characters, so it is safe
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """How long things are kept, from the settings."""
+
+    since_training_ttl: int
+    event_id_ttl: int
+    fatigue_days: float = Settings.fatigue_days
+    online_days: float = Settings.online_days
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StoreLimits:
+        return cls(int(settings.since_training_ttl), int(settings.event_id_ttl), settings.fatigue_days,
+                   settings.online_days)
+
+    def shown_args(self, now: float) -> tuple[str, int, int]:
+        """The oldest impression kept, the shown sets' TTL and their size."""
+        return (repr(now - self.fatigue_days * SECONDS_PER_DAY), max(int(self.fatigue_days * SECONDS_PER_DAY), 1),
+                MAX_SHOWN)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One event as the scripts take it: numbers as Python's repr, so the stream holds exactly the
+    floats parsed; `counts_for` is the `version|route|counter` a click or purchase adds to."""
+
+    user: str
+    item: str
+    kind: str
+    stamp: str
+    value: str
+    weight: str
+    event_id: str | None
+    recommendation_id: str
+    counts_for: str
+
+
+def _rows(batch: EventBatch, weights: EventWeights, now: float, online_days: float) -> list[_Row]:
+    events = batch.events
+    types = np.asarray(EVENT_TYPES, dtype=object)[events.types]
+    confidence = event_confidence(events, EventWeights(**{**weights.to_dict(), "half_life_days": None}), 0.0)
+    event_ids = batch.event_ids or [None] * len(events)
+    recommendation_ids = batch.recommendation_ids or [None] * len(events)
+    rows = []
+    for user, item, kind, stamp, value, weight, event_id, recommendation_id in zip(
+            events.user_ids.tolist(), events.item_ids.tolist(), types.tolist(), events.timestamps.tolist(),
+            events.values.tolist(), confidence.tolist(), event_ids, recommendation_ids):
+        counts_for = None
+        if recommendation_id is not None and kind in _ATTRIBUTED:
+            counts_for = attribution(recommendation_id, now, online_days)
+        rows.append(_Row(user, item, kind, repr(stamp), repr(value), repr(weight), event_id,
+                         _NONE if recommendation_id is None else recommendation_id,
+                         _NONE if counts_for is None else f"{counts_for}|{_ATTRIBUTED[kind]}"))
+    return rows
+
+
+async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, weights: EventWeights,
+                       limits: StoreLimits, now: float | None = None, sharded: bool | None = None) -> int:
+    """Append a validated batch to the stream and to each user's since-training state (impressions: to
+    their shown set), attribute clicks and purchases to the response they came from, and announce the
+    users in the change log; events whose client id was stored before are skipped.
+
+    Parameters
+    ----------
+    batch : EventBatch
+        Validated by service.ingest.
+    weights : EventWeights
+        Confidence weights of the since-training hashes (no time decay there).
+    limits : StoreLimits
+        TTLs, fatigue window, attribution window.
+    now : float, optional
+        Epoch seconds of the write (default: the clock).
+    sharded : bool, optional
+        The cluster write path (shared slot first, then each user's, then the change log) or the one
+        atomic script; default: the cluster path exactly when `redis` is a cluster client. The cluster
+        path works on a single Redis too (tests compare the two).
+
+    Returns
+    -------
+    int
+        How many events were stored (the rest were retried copies).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis refused or could not be reached; on a single Redis nothing was written then.
+    """
+    now = time.time() if now is None else now
+    rows = _rows(batch, weights, now, limits.online_days)
+    if is_cluster(redis) if sharded is None else sharded:
+        return await _store_sharded(redis, keys, rows, limits, now)
+    return await _store_atomic(redis, keys, rows, limits, now)
+
+
+# -- the Lua both ways share ------------------------------------------------------------------
+# An event whose seen key already exists was stored by an earlier request (a client retrying
+# after a lost 202) and is skipped: SET NX in the same script as the XADD, so "stored" and
+# "remembered as stored" can never disagree, even if Redis dies mid-request. An impression goes
+# to the shown set (ZADD GT: a late-arriving older impression never moves an item back in time),
+# not to the since-training hash, so it is never taken for an interaction. The since-training hash's companion
+# holds the stream id of each item's newest event, so training drops exactly what it folded
+# (since_training.forget_folded).
+_LUA_FUNCTIONS = r"""
+local function fields(packed)
+  local f = {}
+  for field in string.gmatch(packed, '[^\031]+') do
+    f[#f + 1] = field
+  end
+  return f
+end
+local function is_new(seen_key, ttl)
+  return seen_key == nil or redis.call('SET', seen_key, '1', 'NX', 'EX', ttl)
+end
+local function append(stream, seen_key, cut, user, item, kind, at, value, rid)
+  local entry = {'u', user, 'i', item, 't', kind, 'ts', at, 'v', value}
+  if seen_key then
+    entry[#entry + 1] = 'e'
+    entry[#entry + 1] = string.sub(seen_key, cut + 1)
+  end
+  if rid ~= '\002' then
+    entry[#entry + 1] = 'r'
+    entry[#entry + 1] = rid
+  end
+  return redis.call('XADD', stream, '*', unpack(entry))
+end
+local function attribute(online, counts_for)
+  if counts_for == '\002' then
+    return 0
+  end
+  redis.call('HINCRBY', online, counts_for, 1)
+  return 1
+end
+local function add_to_user(kind, since, since_ids, shown, item, at, weight, id)
+  if kind ~= 'impression' then
+    redis.call('HINCRBYFLOAT', since, item, weight)
+    redis.call('HSET', since_ids, item, id)
+  elseif shown then
+    redis.call('ZADD', shown, 'GT', at, item)
+  end
+end
+local function expire_since_training(since, since_ids, ttl)
+  redis.call('EXPIRE', since, ttl)
+  redis.call('EXPIRE', since_ids, ttl)
+end
+local function trim_shown(shown, oldest, ttl, size)
+  redis.call('ZREMRANGEBYSCORE', shown, '-inf', '(' .. oldest)
+  redis.call('ZREMRANGEBYRANK', shown, 0, -1 - tonumber(size))
+  redis.call('EXPIRE', shown, ttl)
+end
+"""
+
+# -- one Redis: one atomic script ---------------------------------------------------------------
+# KEYS: the event stream, the change log, today's online hash, per user their since-training hash and its stream-
+# id hash, one shown set per user with impressions, one seen key per client event id, then the stream's
+# generation key. ARGV: per event ten fields joined by \x1f: user, item, type, timestamp, value,
+# confidence weight, the KEYS index of its user's since-training hash (of their shown set for an impression; 0:
+# none), the KEYS index of its seen key (0: no id), its recommendation_id and what it counts for; then the
+# since-training TTL, the change-log length, the users for the change log, the event-id TTL, the length of the
+# seen keys' prefix, the oldest impression kept, the shown sets' TTL and size, the online hash's TTL, the
+# change-log entry's nonce and a new stream generation (format.nonce; stream.GENERATION_LUA),
+# used if the stream is created. A handful of arguments instead of thousands: redis-py packs every
+# argument in Python, which cost more than everything else in the request.
+_STORE = _LUA_FUNCTIONS + GENERATION_LUA + r"""
+ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[12])
+local f = fields(ARGV[1])
+local touched, shown = {}, {}
+local stored, attributed = 0, 0
+for j = 1, #f, 10 do
+  local s = tonumber(f[j + 7])
+  local seen_key = s > 0 and KEYS[s] or nil
+  if is_new(seen_key, ARGV[5]) then
+    local id = append(KEYS[1], seen_key, tonumber(ARGV[6]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 8])
+    local k = tonumber(f[j + 6])
+    if f[j + 2] ~= 'impression' then
+      add_to_user(f[j + 2], KEYS[k], KEYS[k + 1], nil, f[j + 1], f[j + 3], f[j + 5], id)
+      touched[k] = true
+    elseif k > 0 then
+      add_to_user(f[j + 2], nil, nil, KEYS[k], f[j + 1], f[j + 3], f[j + 5], id)
+      shown[k] = true
+    end
+    attributed = attributed + attribute(KEYS[3], f[j + 9])
+    stored = stored + 1
+  end
+end
+for k in pairs(touched) do
+  expire_since_training(KEYS[k], KEYS[k + 1], ARGV[2])
+end
+for k in pairs(shown) do
+  trim_shown(KEYS[k], ARGV[7], ARGV[8], ARGV[9])
+end
+if attributed > 0 then
+  redis.call('EXPIRE', KEYS[3], ARGV[10])
+end
+if stored > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4], 'n', ARGV[11])
+end
+return stored
+"""
+
+
+async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[_Row], limits: StoreLimits,
+                        now: float) -> int:
+    user_slot: dict[str, int] = {}
+    for row in rows:
+        if row.user not in user_slot:
+            user_slot[row.user] = 4 + 2 * len(user_slot)  # 1-based; stream, change log, online hash first
+    shown_slot: dict[str, int] = {}
+    if limits.fatigue_days > 0:
+        for row in rows:
+            if row.kind == "impression" and row.user not in shown_slot:
+                shown_slot[row.user] = 4 + 2 * len(user_slot) + len(shown_slot)
+    seen_keys, seen_index = _seen_keys(keys, rows, 4 + 2 * len(user_slot) + len(shown_slot))
+    fields: list[str] = []
+    for row, seen in zip(rows, seen_index):
+        slot = shown_slot.get(row.user, 0) if row.kind == "impression" else user_slot[row.user]
+        fields += (row.user, row.item, row.kind, row.stamp, row.value, row.weight, str(slot), str(seen),
+                   row.recommendation_id, row.counts_for)
+    script_keys = [keys.events, keys.change_log, keys.online(utc_day(now)),
+                   *(key for u in user_slot for key in (keys.since_training(u), keys.since_training_ids(u))),
+                   *(keys.shown(u) for u in shown_slot), *seen_keys, keys.events_generation]
+    return int(await redis.eval(
+        _STORE, len(script_keys), *script_keys, _SEP.join(fields), limits.since_training_ttl, CHANGE_LOG_MAXLEN,
+        "\n".join(user_slot), limits.event_id_ttl, len(keys.event_seen("")), *limits.shown_args(now),
+        ONLINE_KEEP_SECONDS, nonce(), nonce()))
+
+
+def _seen_keys(keys: Keys, rows: list[_Row], first: int) -> tuple[dict[str, int], list[int]]:
+    """Seen key -> its KEYS index, numbered from `first`, one per distinct client event id; and
+    each row's index (0: no id)."""
+    found: dict[str, int] = {}
+    index = []
+    for row in rows:
+        if row.event_id is None:
+            index.append(0)
+        else:
+            index.append(found.setdefault(keys.event_seen(row.event_id), first + len(found)))
+    return found, index
+
+
+# -- a Redis Cluster: the shared slot, then each user's, then the change log ----------------------
+# KEYS: the stream, today's online hash, the seen keys, the stream's generation key. ARGV: per event eight
+# fields (user, item, type, timestamp, value, seen key's KEYS index or 0, recommendation_id, what it
+# counts for), the event-id TTL, the seen keys' prefix length, the online hash's TTL, a new stream
+# generation. Returns each event's stream id, or "" when it was a retried copy.
+_STORE_STREAM = _LUA_FUNCTIONS + GENERATION_LUA + r"""
+ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[5])
+local f = fields(ARGV[1])
+local ids = {}
+local attributed = 0
+for j = 1, #f, 8 do
+  local s = tonumber(f[j + 5])
+  local seen_key = s > 0 and KEYS[s] or nil
+  if is_new(seen_key, ARGV[2]) then
+    ids[#ids + 1] = append(KEYS[1], seen_key, tonumber(ARGV[3]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 6])
+    attributed = attributed + attribute(KEYS[2], f[j + 7])
+  else
+    ids[#ids + 1] = ''
+  end
+end
+if attributed > 0 then
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+return ids
+"""
+
+# KEYS: one user's since-training hash, its stream-id hash, their shown set. ARGV: per event five fields
+# (item, type, timestamp, weight, stream id), the since-training TTL, whether impressions are kept ("1"),
+# the oldest impression kept, the shown set's TTL and size.
+_STORE_USER = _LUA_FUNCTIONS + r"""
+local f = fields(ARGV[1])
+local touched, shown = false, false
+local keep_shown = ARGV[3] == '1'
+for j = 1, #f, 5 do
+  if f[j + 1] ~= 'impression' then
+    add_to_user(f[j + 1], KEYS[1], KEYS[2], nil, f[j], f[j + 2], f[j + 3], f[j + 4])
+    touched = true
+  elseif keep_shown then
+    add_to_user(f[j + 1], nil, nil, KEYS[3], f[j], f[j + 2], f[j + 3], f[j + 4])
+    shown = true
+  end
+end
+if touched then
+  expire_since_training(KEYS[1], KEYS[2], ARGV[2])
+end
+if shown then
+  trim_shown(KEYS[3], ARGV[4], ARGV[5], ARGV[6])
+end
+return 1
+"""
+
+
+async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[_Row], limits: StoreLimits,
+                         now: float) -> int:
+    seen_keys, seen_index = _seen_keys(keys, rows, 3)
+    fields: list[str] = []
+    for row, seen in zip(rows, seen_index):
+        fields += (row.user, row.item, row.kind, row.stamp, row.value, str(seen), row.recommendation_id,
+                   row.counts_for)
+    script_keys = [keys.events, keys.online(utc_day(now)), *seen_keys, keys.events_generation]
+    ids = await redis.eval(_STORE_STREAM, len(script_keys), *script_keys, _SEP.join(fields), limits.event_id_ttl,
+                           len(keys.event_seen("")), ONLINE_KEEP_SECONDS, nonce())
+    per_user: dict[str, list[str]] = {}
+    for row, stream_id in zip(rows, ids):
+        if stream_id:
+            per_user.setdefault(row.user, []).extend(
+                (row.item, row.kind, row.stamp, row.weight, stream_id.decode()))
+    if not per_user:
+        return 0
+    keep_shown = "1" if limits.fatigue_days > 0 else "0"
+    pipe = redis.pipeline(transaction=False)  # grouped by node by redis-py: one round trip each
+    for user, user_fields in per_user.items():
+        pipe.eval(_STORE_USER, 3, keys.since_training(user), keys.since_training_ids(user), keys.shown(user), _SEP.join(user_fields),
+                  limits.since_training_ttl, keep_shown, *limits.shown_args(now))
+    await pipe.execute()
+    await redis.xadd(keys.change_log, change_log_entry(list(per_user)), maxlen=CHANGE_LOG_MAXLEN, approximate=True)
+    return sum(1 for stream_id in ids if stream_id)

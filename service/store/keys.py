@@ -1,0 +1,123 @@
+"""Every Redis key the service uses, in one place, so the layout is visible at a glance.
+
+The layout works on one Redis and on a Redis Cluster alike, through hash tags (the part of a key
+in braces picks its slot). Everything shared (the event stream, its client ids, the change log,
+catalog, model pointer, lock, online counters) is tagged `{prefix}`, one slot, so the event
+script and the catalog scripts stay single-slot. A user's own keys (since-training events,
+their stream ids, shown items, precomputed list) are tagged `{u:user_id}`: users spread over the
+cluster, and the one read a request makes goes to one node. The "u:" keeps the tag non-empty
+whatever the id holds (an id starting with "}" would otherwise leave an empty tag, and the key
+would be hashed whole). Similar-item lists are untagged, spread by their full name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "encore"
+
+    def __post_init__(self) -> None:
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError("the key prefix must not contain braces (they are Redis Cluster hash tags)")
+
+    @property
+    def shared(self) -> str:
+        """The hash-tagged stem of every shared key: all of them live in one cluster slot."""
+        return f"{{{self.prefix}}}"
+
+    def user(self, user_id: str) -> str:
+        """The hash-tagged stem of a user's keys: one slot per user."""
+        return f"{self.prefix}:{{u:{user_id}}}"
+
+    @property
+    def events(self) -> str:
+        """Stream of accepted events, folded into the snapshot at each training."""
+        return f"{self.shared}:events"
+
+    @property
+    def events_generation(self) -> str:
+        """A random nonce set whenever the event stream is created: readers that follow the stream by
+        id notice a stream deleted and written again by it (service.store.events.stream)."""
+        return f"{self.shared}:events:generation"
+
+    @property
+    def unreadable_events(self) -> str:
+        """Stream of event-stream entries training could not parse, set aside with their original id."""
+        return f"{self.shared}:events-unreadable"
+
+    @property
+    def catalog(self) -> str:
+        """Hash item_id -> item JSON."""
+        return f"{self.shared}:catalog"
+
+    @property
+    def removed(self) -> str:
+        """Set of item ids never to recommend again."""
+        return f"{self.shared}:removed"
+
+    @property
+    def catalog_revision(self) -> str:
+        """Counter bumped on every catalog change, so replicas know when to reload."""
+        return f"{self.shared}:catalog:rev"
+
+    @property
+    def current_version(self) -> str:
+        """Pointer to the model version every replica should serve."""
+        return f"{self.shared}:model:current"
+
+    @property
+    def training_status(self) -> str:
+        """Hash: outcome of the last training attempt."""
+        return f"{self.shared}:model:status"
+
+    @property
+    def train_lock(self) -> str:
+        return f"{self.shared}:lock:train"
+
+    @property
+    def retrain_requested(self) -> str:
+        return f"{self.shared}:model:retrain"
+
+    def since_training(self, user_id: str) -> str:
+        """Hash item_id -> weight of a user's events since they were last trained on."""
+        return f"{self.user(user_id)}:since-training"
+
+    def since_training_ids(self, user_id: str) -> str:
+        """Hash item_id -> stream id of the newest event behind the since-training hash's entry, so training can drop
+        exactly the entries it folded into the model."""
+        return f"{self.user(user_id)}:since-training-ids"
+
+    def event_seen(self, event_id: str) -> str:
+        """Set when an event carrying this client id was stored, so a retry is not stored twice."""
+        return f"{self.shared}:seen:{event_id}"
+
+    def shown(self, user_id: str) -> str:
+        """Sorted set item_id -> when it was last shown to the user, trimmed to RECS_FATIGUE_DAYS."""
+        return f"{self.user(user_id)}:shown"
+
+    def online(self, day: str) -> str:
+        """Hash "{version}|{route}|{impressions, clicks or purchases}" -> count, for one UTC day (YYYY-MM-DD)."""
+        return f"{self.shared}:online:{day}"
+
+    @property
+    def change_log(self) -> str:
+        """Stream with one entry per write of users' since-training events or shown sets, field `u` =
+        the users written, newline-separated (ids never contain control characters). Replicas read
+        it to drop their mirrored copies (service.store.mirror)."""
+        return f"{self.shared}:change-log"
+
+    def user_recs(self, version: str, user_id: str) -> str:
+        """A user's precomputed list, in their slot: the one read a request makes (list, since-training
+        events, shown set) goes to one node of a cluster."""
+        return f"{self.user(user_id)}:recs:{version}"
+
+    def rate_limit(self, api_key: str) -> str:
+        """Token bucket of one API key, named by a hash: the key itself never reaches Redis."""
+        return f"{self.prefix}:ratelimit:{hashlib.sha256(api_key.encode()).hexdigest()[:24]}"
+
+    def similar(self, version: str, item_id: str) -> str:
+        return f"{self.prefix}:sim:{version}:{item_id}"

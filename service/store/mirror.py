@@ -1,0 +1,183 @@
+"""The in-process mirror of users' since-training state, kept exact by following the change log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+
+from service.store.client import REDIS_ERRORS
+
+log = logging.getLogger(__name__)
+CHANGE_LOG_PAGE = 1000
+
+
+class SinceTrainingMirror:
+    """Users' since-training state (service.store.events.since_training), mirrored in process and kept
+    exact. The value mirrored is the caller's (the read path keeps a UserState: the since-training
+    hash and the shown set, whose writes go through the same change log).
+
+    Every write of that state (service.store.events) appends the users it touched to a change
+    log: in the same atomic script on one Redis, after the hash writes on a cluster. Before a
+    cached entry is used, `fresh()` makes sure a read of that log which started after the caller
+    arrived has been applied, so a request never sees less than a direct HGETALL at that moment
+    would show, on any replica. Concurrent requests share one log read, so under load it costs a
+    fraction of a round trip each.
+
+    Entries also expire after `max_age` seconds (the hashes' own TTL runs out unannounced) and
+    the cache holds at most `max_entries` users, least recently used out first.
+    """
+
+    def __init__(self, redis: aioredis.Redis, log_key: str, max_entries: int, max_age: float,
+                 timeout: float = 1.0) -> None:
+        self.redis, self.log_key, self.timeout = redis, log_key, timeout
+        self.max_entries, self.max_age = max_entries, max_age
+        self._entries: OrderedDict[str, tuple[dict[str, float], float]] = OrderedDict()
+        self._reading: dict[str, int] = {}  # users with a Redis read in flight
+        self._stale: set[str] = set()  # of those, users changed since their read began
+        self._epoch = 0  # bumped whenever changes may have been missed: reads begun before may not be cached
+        self._position: tuple[bytes, bytes | None] | None = None  # last change-log entry applied: id, nonce
+        self._started = False  # a position has been established
+        self._pending: asyncio.Future | None = None  # callers waiting for a read not issued yet
+        self._tasks: set[asyncio.Task] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- reading the cache ------------------------------------------------------------------
+    def worth_checking(self, users: Sequence[str]) -> bool:
+        """Whether `fresh()` is worth a wait: some user is cached, or the log position is not known
+        yet (until it is, nothing read can be cached)."""
+        return not self._started or any(u in self._entries for u in users)
+
+    def get(self, user: str, now: float) -> dict[str, float] | None:
+        """The cached entry, or None; call only right after `fresh()` returned True."""
+        entry = self._entries.get(user)
+        if entry is None:
+            return None
+        if now - entry[1] > self.max_age:
+            del self._entries[user]
+            return None
+        self._entries.move_to_end(user)
+        return entry[0]
+
+    # -- filling it from Redis --------------------------------------------------------------
+    def begin(self, users: Sequence[str]) -> int:
+        """Mark reads of `users` as started; returns the token to hand to `finish`."""
+        for user in users:
+            self._reading[user] = self._reading.get(user, 0) + 1
+        return self._epoch if self._started else -1
+
+    def finish(self, token: int, users: Sequence[str], values: Sequence[dict[str, float]] | None,
+               now: float) -> None:
+        """Cache what the reads returned, unless a change to a user may have raced with its read."""
+        cacheable = values is not None and token == self._epoch and token >= 0
+        for k, user in enumerate(users):
+            if cacheable and user not in self._stale:
+                self._entries[user] = (values[k], now)  # type: ignore[index]
+                self._entries.move_to_end(user)
+            left = self._reading[user] - 1
+            if left:
+                self._reading[user] = left
+            else:
+                del self._reading[user]
+                self._stale.discard(user)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def invalidate(self, users: Sequence[str]) -> None:
+        for user in users:
+            self._entries.pop(user, None)
+            if user in self._reading:
+                self._stale.add(user)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._stale.update(self._reading)
+        self._epoch += 1
+
+    # -- following the change log -----------------------------------------------------------
+    async def fresh(self) -> bool:
+        """Return once a change-log read that began after this call has been applied.
+
+        Callers in the same event-loop pass share one read, issued on the next pass; reads of
+        successive passes may overlap, so nobody waits behind a slow read that began before
+        they arrived. False when Redis could not be read: the cache is then empty.
+        """
+        group = self._pending
+        if group is None:
+            group = self._pending = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._read_for(group), name="encore-change-log")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        try:
+            return await group  # shared by the group: no asyncio.shield per caller, it costs
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this caller was cancelled
+            return False  # another caller's cancellation cancelled the group's future: go to Redis
+
+    async def _read_for(self, group: asyncio.Future) -> None:
+        if self._pending is group:
+            self._pending = None  # later callers need a read that starts after them
+        ok = False
+        try:
+            async with asyncio.timeout(self.timeout):  # requests wait for this read
+                await self._apply()
+            ok = True
+        except REDIS_ERRORS as exc:  # TimeoutError is an OSError
+            log.warning("could not read the change log, dropping the since-training mirror: %s", exc)
+            self._started = False
+            self._position = None
+            self.clear()
+        finally:
+            if not group.done():
+                group.set_result(ok)
+
+    async def _apply(self) -> None:
+        if not self._started:
+            last = await self.redis.xrevrange(self.log_key, count=1)
+            if not self._started:
+                self.clear()  # nothing read before a position was known can be trusted
+                self._position = _mark(last[0]) if last else None
+                self._started = True
+            return
+        epoch = self._epoch
+        while True:
+            start = self._position
+            entries = await self.redis.xrange(self.log_key, min=start[0] if start is not None else "-",
+                                              count=CHANGE_LOG_PAGE)
+            if epoch != self._epoch:  # the cache was dropped meanwhile and the position re-established
+                return
+            if start is not None:
+                if not entries or _mark(entries[0]) != start:
+                    # our last entry was trimmed away, or the log was reset (a new entry may even have its
+                    # id, but not its nonce): changes may be lost
+                    self.clear()
+                    self._position = _mark(entries[-1]) if entries else None
+                    return
+                entries = entries[1:]
+            for _, fields in entries:
+                users = fields.get(b"u") or fields.get("u") or b""
+                self.invalidate((users.decode() if isinstance(users, bytes) else users).split("\n"))
+            if entries and (self._position is None
+                            or _stream_id(entries[-1][0]) > _stream_id(self._position[0])):
+                self._position = _mark(entries[-1])
+            if len(entries) < CHANGE_LOG_PAGE - 1:
+                return
+
+
+def _mark(entry: tuple[bytes, dict]) -> tuple[bytes, bytes | None]:
+    """A change-log entry's id and nonce: together they name it in this log and no other."""
+    entry_id, fields = entry
+    return entry_id, fields.get(b"n") or fields.get("n")
+
+
+def _stream_id(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,95 @@
+"""Online-feedback counters in Redis: one hash per UTC day, `{version}|{route}|{counter}` -> count, and
+the recommendation-id format that names the version and route a response came from.
+
+A recommendation id is `{route}.{model version}.{served at, hex epoch seconds}{random hex}`. A click or
+purchase event carrying one adds to its version and route in the script that stores the event
+(service.store.events.write, never twice for a retried event) if it was served within the window, so
+nothing is stored per response: an earlier design kept an id -> version key per response, which at a
+few thousand responses a second is hundreds of millions of keys a week. Ids are not secret; only
+clients with a write key send events, so a forged id can only skew the statistics of its own store.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+import time
+
+import redis.asyncio as aioredis
+
+from recommender.units import SECONDS_PER_DAY
+from service.store.keys import Keys
+
+#: Daily online-feedback hashes outlive the longest report (GET /v1/stats/online?days=90).
+ONLINE_KEEP_SECONDS = int(92 * SECONDS_PER_DAY)
+COUNTERS = ("impressions", "clicks", "purchases")
+ROUTES = ("recommendations", "batch")
+# Adds counts to the days' hashes and keeps them ONLINE_KEEP_SECONDS, atomically (a script, not
+# MULTI: see service.store.catalog). KEYS: the days' hashes (one slot). ARGV: the TTL, then per
+# counter the KEYS index of its day, the field and the count.
+_ADD = """
+for j = 2, #ARGV, 3 do
+  redis.call('HINCRBY', KEYS[tonumber(ARGV[j])], ARGV[j + 1], ARGV[j + 2])
+end
+for k = 1, #KEYS do
+  redis.call('EXPIRE', KEYS[k], ARGV[1])
+end
+return 1
+"""
+_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+_STAMP = re.compile(r"[0-9a-f]{8}[0-9a-f]{8}")
+
+
+def utc_day(timestamp: float) -> str:
+    """YYYY-MM-DD of an epoch time (seconds) in UTC: the counters are kept per day."""
+    return _day_name(int(timestamp // SECONDS_PER_DAY))
+
+
+@functools.lru_cache(maxsize=16)
+def _day_name(day: int) -> str:  # every served response asks; strftime costs more than a cache hit
+    return time.strftime("%Y-%m-%d", time.gmtime(day * SECONDS_PER_DAY))
+
+
+def new_recommendation_id(version: str, route: str, now: float | None = None) -> str:
+    """A response's id: route, model version, when it was served (epoch seconds) and 32 random bits."""
+    served_at = int(time.time() if now is None else now)
+    # Python's own generator, not secrets: ids are not secret (above), and os.urandom is a
+    # system call on every hot request. It is seeded from the OS per process and after fork.
+    return f"{route}.{version}.{served_at:08x}{random.getrandbits(32):08x}"
+
+
+def attribution(recommendation_id: str, now: float, window_days: float) -> str | None:
+    """`version|route` a recommendation_id was served by, if it is one of ours and was served in the
+    last `window_days` before `now` (epoch seconds; an hour of clock skew tolerated); None otherwise."""
+    route, _, rest = recommendation_id.partition(".")
+    version, _, stamp = rest.partition(".")
+    if route not in ROUTES or not _VERSION.fullmatch(version) or not _STAMP.fullmatch(stamp):
+        return None
+    served_at = int(stamp[:8], 16)
+    if not now - window_days * SECONDS_PER_DAY <= served_at <= now + 3600:
+        return None
+    return f"{version}|{route}"
+
+
+async def add_counts(redis: aioredis.Redis, keys: Keys, counts: dict[tuple[str, str], int]) -> None:
+    """Add `counts` ((day, `version|route|counter`) -> n) to the days' hashes in one atomic script."""
+    days = {day: k + 1 for k, day in enumerate(sorted({day for day, _ in counts}))}  # -> KEYS index
+    fields = [value for (day, field), count in counts.items() for value in (days[day], field, count)]
+    await redis.eval(_ADD, len(days), *(keys.online(d) for d in days), ONLINE_KEEP_SECONDS, *fields)
+
+
+async def read_days(redis: aioredis.Redis, keys: Keys, days: list[str]) -> list[dict[str, int]]:
+    """The counters of each day (YYYY-MM-DD), `version|route|counter` -> count; one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for day in days:
+        pipe.hgetall(keys.online(day))
+    hashes = await pipe.execute()
+    return [{(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in fields.items()} for fields in hashes]
+
+
+def split_field(field: str) -> tuple[str, str, str]:
+    """`version|route|counter` to its parts; a version may hold '|', routes and counters never do."""
+    head, _, counter = field.rpartition("|")
+    version, _, route = head.rpartition("|")
+    return version, route, counter

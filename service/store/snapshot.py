@@ -1,0 +1,56 @@
+"""The persisted interaction snapshot: every event folded so far, and the stream position it reached.
+
+Training folds the Redis stream into this file, fsyncs it, and only then trims the stream,
+so an accepted event is always in the stream, the snapshot, or both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recommender.events import EventTable
+from recommender.ids import IdMap
+from service.store.events.stream import StreamCursor
+
+
+@dataclass
+class Snapshot:
+    events: EventTable
+    cursor: StreamCursor = StreamCursor()  # the newest stream entry folded in, and the stream's generation
+
+    @property
+    def last_id(self) -> str:
+        return self.cursor.last_id
+
+
+def load_snapshot(path: Path) -> Snapshot | None:
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        events = EventTable(
+            user_ids=IdMap.from_bytes(data["user_ids"].tobytes()).ids if len(data["types"]) else np.zeros(0, object),
+            item_ids=IdMap.from_bytes(data["item_ids"].tobytes()).ids if len(data["types"]) else np.zeros(0, object),
+            types=data["types"], timestamps=data["timestamps"], values=data["values"],
+        )
+        generation = str(data["generation"]) if "generation" in data.files else ""  # older snapshots lack it
+        return Snapshot(events, StreamCursor(str(data["last_id"]), generation or None))
+
+
+def save_snapshot(snapshot: Snapshot, path: Path) -> None:
+    """Atomic and durable: write a temp file, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    events = snapshot.events
+    with open(tmp, "wb") as handle:
+        np.savez(handle, user_ids=np.frombuffer(IdMap(events.user_ids).to_bytes(), dtype=np.uint8),
+                 item_ids=np.frombuffer(IdMap(events.item_ids).to_bytes(), dtype=np.uint8),
+                 types=events.types, timestamps=events.timestamps, values=events.values,
+                 last_id=np.array(snapshot.cursor.last_id),
+                 generation=np.array(snapshot.cursor.generation or ""))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,189 @@
+"""Scheduled refresh: fold new events, train, evaluate, save, precompute, swap; and the poll
+that makes every replica serve the version the pointer in Redis names.
+
+A Redis lock with a TTL (extended while training runs) makes one replica train at a time;
+a replica that dies mid-training simply lets the lock expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from recommender.algorithms import ModelParams
+from recommender.errors import ArtifactError
+from recommender.matrix import default_weights
+from service.metrics import Metrics
+from service.serving.model_state import ServingModel, return_free_memory
+from service.serving.read_path import Serving
+from service.settings import Settings
+from service.store import training_state
+from service.store.catalog import catalog_revision, load_catalog
+from service.store.client import REDIS_ERRORS
+from service.store.keys import Keys
+from service.training.job import (
+    TrainingJob,
+    TrainingReport,
+    snapshot_path,
+    train_in_child,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Refresher:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, serving: Serving,
+                 metrics: Metrics, redis_url: str) -> None:
+        self.redis, self.keys, self.settings, self.serving, self.metrics = redis, keys, settings, serving, metrics
+        self.redis_url = redis_url  # for the training child; may hold a password: never logged
+        self.training: asyncio.Task | None = None
+        self.catalog_rev = -1
+        self.params = ModelParams(algorithm=settings.algorithm)
+        self.weights = default_weights(settings.algorithm)
+
+    @property
+    def snapshot_path(self) -> Path:
+        return snapshot_path(self.settings)
+
+    # -- serving the pointer's version ------------------------------------------------------
+    async def sync(self) -> None:
+        """Load the version the pointer names and any catalog change; keep serving on failure."""
+        version = await training_state.current_version(self.redis, self.keys)
+        current = self.serving.current
+        if version and (current is None or current.version != version):
+            await self._load(version)
+        revision = await catalog_revision(self.redis, self.keys)
+        if revision != self.catalog_rev and self.serving.current is not None:
+            catalog, removed, revision = await load_catalog(self.redis, self.keys)
+            await asyncio.to_thread(self.serving.current.update_catalog, catalog, removed)
+            self.catalog_rev = revision
+
+    async def _load(self, version: str) -> None:
+        loaded = await self._read(version)
+        if loaded is not None:
+            await self._swap(*loaded)
+
+    async def _read(self, version: str) -> tuple[ServingModel, int] | None:
+        """The artifact of `version`, checked, with the catalog applied; None if it is refused."""
+        path = self.settings.models_path / f"{version}.npz"
+        try:
+            catalog, removed, revision = await load_catalog(self.redis, self.keys)
+            return await asyncio.to_thread(ServingModel.load, path, catalog, removed), revision
+        except ArtifactError as exc:
+            log.error("refusing model %s, keeping %s: %s", version,
+                      self.serving.current.version if self.serving.current else "none", exc)
+            await self._status(load_error=str(exc), load_error_at=time.time())
+            return None
+
+    async def _swap(self, loaded: ServingModel, revision: int) -> None:
+        self.install(loaded, revision)
+        await asyncio.to_thread(return_free_memory)  # the replaced model's arrays
+
+    def install(self, loaded: ServingModel, revision: int) -> None:
+        self.serving.current = loaded  # one reference swap: requests see the old or the new model
+        self.catalog_rev = revision
+        self.metrics.set_version(loaded.version)
+        log.info("serving model %s (%s, %d users, %d items)", loaded.version, loaded.info.algorithm,
+                 loaded.info.users, loaded.info.items)
+
+    # -- training ---------------------------------------------------------------------------
+    async def due(self) -> str | None:
+        """Why a training is due ("requested" or "scheduled"), or None. The reason is logged, so a
+        request that another worker's loop picks up is still reported as requested."""
+        status = await training_state.read_status(self.redis, self.keys)
+        requested = await training_state.retrain_requested(self.redis, self.keys)
+        elapsed = time.time() - float(status.get("last_attempt_at") or 0)
+        if requested:
+            return "requested"
+        if await training_state.current_version(self.redis, self.keys) is None:
+            due = self.settings.train_on_start and elapsed >= min(self.settings.refresh_interval, 60.0)
+        else:
+            due = elapsed >= self.settings.refresh_interval
+        return "scheduled" if due else None
+
+    def start_training(self, reason: str) -> bool:
+        """Start a training task unless this replica already runs one."""
+        if self.training is not None and not self.training.done():
+            return False
+        self.training = asyncio.create_task(self.train(reason), name="encore-training")
+        return True
+
+    async def train(self, reason: str = "scheduled") -> TrainingReport:
+        token = uuid.uuid4().hex
+        ttl_ms = int(self.settings.lock_ttl * 1000)
+        if not await training_state.acquire_lock(self.redis, self.keys, token, ttl_ms):
+            return TrainingReport("skipped", "another replica is training")
+        keeper = asyncio.create_task(self._keep_lock(token, ttl_ms))
+        started = time.perf_counter()
+        await self._status(last_attempt_at=time.time(), running=1)
+        await training_state.clear_retrain_request(self.redis, self.keys)
+        try:
+            report = await self._train_locked(reason)
+        except Exception as exc:  # the serving model stays; the next scheduled run tries again
+            log.exception("training failed")
+            report = TrainingReport("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            keeper.cancel()
+            await training_state.release_lock(self.redis, self.keys, token)
+        seconds = time.perf_counter() - started
+        self.metrics.training_seconds.observe(seconds)
+        self.metrics.trainings.labels(report.outcome).inc()
+        fields = {"running": 0, "last_outcome": report.outcome, "last_message": report.message,
+                  "last_metrics": json.dumps(report.metrics), "last_seconds": round(seconds, 3)}
+        if report.outcome == "trained":
+            fields.update(last_success_at=time.time(), last_version=report.version or "")
+        else:
+            fields.update(last_error=report.message, last_error_at=time.time())
+        await self._status(**fields)
+        log.info("training (%s) %s in %.1fs: %s", reason, report.outcome, seconds, report.message)
+        return report
+
+    async def _train_locked(self, reason: str) -> TrainingReport:
+        """Train in a child process (service.training.job), then serve the result and move the pointer."""
+        current = self.serving.current
+        job = TrainingJob(self.redis_url, self.settings, self.params, self.weights,
+                          current.info.metrics.get("ndcg") if current else None, reason)
+        report = await train_in_child(job)
+        if report.outcome != "trained" or report.version is None:
+            return report
+        loaded = await self._read(report.version)  # checked before any replica is pointed at it
+        if loaded is None:
+            return TrainingReport("failed", f"the new artifact {report.version} could not be loaded",
+                                  metrics=report.metrics)
+        await training_state.point_to(self.redis, self.keys, report.version)
+        await self._swap(*loaded)
+        return report
+
+    async def _keep_lock(self, token: str, ttl_ms: int) -> None:
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            await training_state.extend_lock(self.redis, self.keys, token, ttl_ms)
+
+    async def _status(self, **fields: object) -> None:
+        await training_state.record_status(self.redis, self.keys, **fields)
+
+    async def status(self) -> dict[str, str]:
+        return await training_state.read_status(self.redis, self.keys)
+
+    # -- the background loop ----------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: follow the pointer, and train when due (in its own task, so polling
+        goes on). A stop event, not cancellation: redis-py may turn a cancellation mid-command into
+        a connection error, which this loop is meant to survive."""
+        while not stop.is_set():
+            try:
+                await self.sync()
+                reason = await self.due()
+                if reason:
+                    self.start_training(reason)
+            except REDIS_ERRORS as exc:
+                log.warning("refresh loop: redis unavailable: %s", exc)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.poll_interval)

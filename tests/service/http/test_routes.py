@@ -1,0 +1,286 @@
+"""Every route through HTTP against a real Redis: happy paths, filters, auth and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import redis
+
+from service.store.keys import Keys
+from service.http.routes import ROUTES
+from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, NOW
+
+KEYS = Keys()
+
+
+def _interacted(demo, user_id: str) -> set[str]:
+    events = demo[0].events
+    return set(events.item_ids[events.user_ids == user_id])
+
+
+def _heavy_user(demo) -> str:
+    users, counts = np.unique(demo[0].events.user_ids, return_counts=True)
+    return str(users[np.argmax(counts)])
+
+
+async def test_known_user_gets_personal_items_not_seen_before(client, demo):
+    user = _heavy_user(demo)
+    response = await client.get(f"/v1/users/{user}/recommendations?n=7")
+    assert response.status == 200
+    body = await response.json()
+    assert body["source"] == "personalized" and body["user_id"] == user and body["model_version"]
+    assert len(body["items"]) == 7
+    assert {i["item_id"] for i in body["items"]}.isdisjoint(_interacted(demo, user))
+    assert set(body["items"][0]) == {"item_id", "score", "kind", "category"}
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_unknown_user_gets_popularity_fallback(client):
+    body = await (await client.get("/v1/users/never-seen/recommendations?n=5")).json()
+    assert body["source"] == "fallback" and len(body["items"]) == 5
+
+
+@pytest.mark.parametrize("query, check", [
+    ("kind=content", lambda i: i["kind"] == "content"),
+    ("kind=product", lambda i: i["kind"] == "product"),
+    ("category=coffee", lambda i: i["category"] == "coffee"),
+])
+async def test_filters_apply_to_personal_and_fallback_lists(client, demo, query, check):
+    for user in (_heavy_user(demo), "never-seen"):
+        body = await (await client.get(f"/v1/users/{user}/recommendations?n=5&{query}")).json()
+        assert body["items"] and all(check(i) for i in body["items"])
+
+
+async def test_in_stock_exclude_and_category_cap(client, demo):
+    user = _heavy_user(demo)
+    catalog = demo[0].catalog
+    first = (await (await client.get(f"/v1/users/{user}/recommendations?n=10")).json())["items"]
+    excluded = [first[0]["item_id"], first[1]["item_id"]]
+    body = await (await client.get(
+        f"/v1/users/{user}/recommendations?n=10&in_stock=true&exclude={','.join(excluded)}")).json()
+    ids = [i["item_id"] for i in body["items"]]
+    assert len(ids) == 10 and not set(ids) & set(excluded)
+    assert all(catalog.get(i).in_stock for i in ids)
+    capped = await (await client.get(f"/v1/users/{user}/recommendations?n=8&max_per_category=1")).json()
+    categories = [i["category"] for i in capped["items"]]
+    assert len(categories) == len(set(categories))
+
+
+@pytest.mark.parametrize("query", ["n=0", "n=101", "n=abc", "kind=service", "in_stock=maybe",
+                                   "max_per_category=0"])
+async def test_bad_query_parameters_give_400(client, query):
+    response = await client.get(f"/v1/users/u000001/recommendations?{query}")
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["code"] == "invalid_parameter" and body["error"]["message"]
+
+
+async def test_similar_items(client, demo):
+    item = demo[0].events.item_ids[0]
+    body = await (await client.get(f"/v1/items/{item}/similar?n=5")).json()
+    assert len(body["items"]) == 5 and item not in {i["item_id"] for i in body["items"]}
+    content = await (await client.get(f"/v1/items/{item}/similar?n=3&kind=content")).json()
+    assert content["items"] and all(i["kind"] == "content" for i in content["items"])
+    missing = await client.get("/v1/items/no-such-item/similar")
+    assert missing.status == 404 and (await missing.json())["error"]["code"] == "unknown_item"
+
+
+async def test_batch_json_keeps_input_order(client, demo):
+    users = [_heavy_user(demo), "never-seen", "u000003"]
+    response = await client.post("/v1/recommendations/batch", json={"user_ids": users, "n": 4, "kind": "product"})
+    assert response.status == 200
+    results = (await response.json())["results"]
+    assert [r["user_id"] for r in results] == users
+    assert results[1]["source"] == "fallback"
+    assert all(len(r["items"]) == 4 and all(i["kind"] == "product" for i in r["items"]) for r in results)
+
+
+async def test_batch_ndjson_streams_thousands_of_users(client):
+    users = [f"u{i:06d}" for i in range(400)] + [f"stranger-{i}" for i in range(2600)]
+    response = await client.post("/v1/recommendations/batch", json={"user_ids": users, "n": 3},
+                                 headers={"Accept": "application/x-ndjson"})
+    assert response.status == 200 and response.headers["Content-Type"].startswith("application/x-ndjson")
+    lines = (await response.text()).splitlines()
+    assert len(lines) == 3000
+    parsed = [json.loads(line) for line in lines]
+    assert [p["user_id"] for p in parsed] == users
+    assert all(len(p["items"]) == 3 for p in parsed)
+
+
+async def test_batch_bad_input(client):
+    for body, code in [({"user_ids": []}, 400), ({"user_ids": "u1"}, 400), ({"user_ids": ["u1", 7]}, 400),
+                       ({"user_ids": ["u1"], "n": 500}, 400), ([1, 2], 400),
+                       ({"user_ids": [f"u{i}" for i in range(100_001)]}, 400)]:
+        response = await client.post("/v1/recommendations/batch", json=body)
+        assert response.status == code, body if not isinstance(body, dict) or len(str(body)) < 200 else "big"
+        assert "error" in await response.json()
+    malformed = await client.post("/v1/recommendations/batch", data=b"{not json")
+    assert malformed.status == 400 and (await malformed.json())["error"]["code"] == "invalid_json"
+
+
+async def test_events_are_accepted_and_land_in_the_stream(client, settings):
+    events = [{"user_id": "e-user", "item_id": "p00001", "type": "view", "timestamp": "2026-11-01T10:00:00Z"},
+              {"user_id": "e-user", "item_id": "p00002", "type": "review", "value": 4, "timestamp": NOW},
+              {"user_id": "e-user", "item_id": "p00003", "type": "purchase"}]
+    response = await client.post("/v1/events", json=events, headers=AUTH_WRITE)
+    assert response.status == 202 and await response.json() == {"accepted": 3, "duplicates": 0}
+    single = await client.post("/v1/events", json=events[0], headers=AUTH_WRITE)
+    assert (await single.json()) == {"accepted": 1, "duplicates": 0}
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert r.xlen(KEYS.events) == 4
+
+
+async def test_events_with_client_ids_are_stored_once_however_often_they_are_sent(client, settings):
+    events = [{"user_id": "retry-user", "item_id": f"p{i:05d}", "type": "purchase", "event_id": f"order-{i}"}
+              for i in range(4)]
+    first = await client.post("/v1/events", json=events[:3], headers=AUTH_WRITE)
+    assert await first.json() == {"accepted": 3, "duplicates": 0}
+    # a client retrying after a lost 202 resends everything; a copy inside one request counts too
+    retry = await client.post("/v1/events", json=events + [events[3]], headers=AUTH_WRITE)
+    assert retry.status == 202 and await retry.json() == {"accepted": 5, "duplicates": 4}
+    with redis.Redis.from_url(settings.redis_url) as r:
+        entries = r.xrange(KEYS.events)
+        assert sorted(fields[b"e"].decode() for _, fields in entries) == [f"order-{i}" for i in range(4)]
+        # the user's since-training history counts each purchase once too
+        weights = {k.decode(): float(v) for k, v in r.hgetall(KEYS.since_training("retry-user")).items()}
+        assert weights == {f"p{i:05d}": 5.0 for i in range(4)}
+        assert 0 < r.ttl(KEYS.event_seen("order-0")) <= settings.event_id_ttl
+    bad = await client.post("/v1/events", json=[events[0], {**events[1], "event_id": "a\nb"}], headers=AUTH_WRITE)
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "event_id"
+
+
+@pytest.mark.parametrize("event, field", [
+    ({"item_id": "p1", "type": "view"}, "user_id"),
+    ({"user_id": "u", "item_id": "p1", "type": "teleport"}, "type"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "yesterday-ish"}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "review", "value": 9}, "value"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "value": "lots"}, "value"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "value": 1e300}, "value"),  # float32 would make it inf
+    ({"user_id": "u" * 300, "item_id": "p1", "type": "view"}, "user_id"),
+    ({"user_id": "u\n1", "item_id": "p1", "type": "view"}, "user_id"),
+    ({"user_id": 12, "item_id": "p1", "type": "view"}, "user_id"),
+])
+async def test_a_bad_event_rejects_the_whole_request(client, settings, event, field):
+    good = {"user_id": "u", "item_id": "p1", "type": "view"}
+    response = await client.post("/v1/events", json=[good, good, event], headers=AUTH_WRITE)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_event" and error["index"] == 2 and error["field"] == field
+    assert f"events[2].{field}" in error["message"]
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert r.xlen(KEYS.events) == 0  # nothing partial was written
+
+
+async def test_event_request_limits(client):
+    too_many = [{"user_id": "u", "item_id": "p", "type": "view"}] * 10_001
+    response = await client.post("/v1/events", json=too_many, headers=AUTH_WRITE)
+    assert response.status == 400 and (await response.json())["error"]["code"] == "too_many_events"
+    oversized = await client.post("/v1/events", data=b"[" + b" " * (1024 * 1024 + 10) + b"]", headers=AUTH_WRITE)
+    assert oversized.status == 413 and (await oversized.json())["error"]["code"] == "payload_too_large"
+    for body in (b"\xff\xfe not utf8", b"{broken", b"42", b"[]"):
+        response = await client.post("/v1/events", data=body, headers=AUTH_WRITE)
+        assert response.status == 400, body
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/v1/events", [{"user_id": "u", "item_id": "p", "type": "view"}]),
+    ("PUT", "/v1/items", [{"item_id": "p-new", "kind": "product"}]),
+    ("DELETE", "/v1/items/p00001", None),
+])
+async def test_write_routes_need_a_write_key(client, method, path, body):
+    missing = await client.request(method, path, json=body)
+    assert missing.status == 401 and (await missing.json())["error"]["code"] == "unauthorized"
+    wrong = await client.request(method, path, json=body, headers={"Authorization": "Bearer not-the-key"})
+    assert wrong.status == 403 and (await wrong.json())["error"]["code"] == "forbidden"
+    ok = await client.request(method, path, json=body, headers=AUTH_WRITE)
+    assert ok.status in (200, 202)
+
+
+async def test_retrain_needs_an_admin_key(client):
+    assert (await client.post("/v1/model/retrain")).status == 401
+    assert (await client.post("/v1/model/retrain", headers=AUTH_WRITE)).status == 403
+    assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
+
+
+async def test_read_keys_guard_reads_when_set(make_client, settings):
+    client = await make_client(settings, read_keys=("reader",), ready=False)
+    assert (await client.get("/v1/users/u1/recommendations")).status == 401
+    assert (await client.get("/v1/users/u1/recommendations", headers={"Authorization": "Bearer x"})).status == 403
+    assert (await client.get("/healthz")).status == 200  # operations routes stay open
+
+
+async def test_catalog_upsert_and_delete_change_what_is_served(client, demo):
+    user = _heavy_user(demo)
+    top = (await (await client.get(f"/v1/users/{user}/recommendations?n=3")).json())["items"][0]["item_id"]
+    gone = await client.delete(f"/v1/items/{top}", headers=AUTH_WRITE)
+    assert gone.status == 200 and (await gone.json()) == {"item_id": top, "removed": True}
+    after = (await (await client.get(f"/v1/users/{user}/recommendations?n=20")).json())["items"]
+    assert top not in {i["item_id"] for i in after}
+    similar = (await (await client.get(f"/v1/items/{after[0]['item_id']}/similar?n=20")).json())["items"]
+    assert top not in {i["item_id"] for i in similar}
+    fallback = (await (await client.get("/v1/users/nobody/recommendations?n=50")).json())["items"]
+    assert top not in {i["item_id"] for i in fallback}
+
+    second = after[0]["item_id"]
+    upsert = await client.put("/v1/items", json=[{"item_id": second, "kind": "product", "category": "moved",
+                                                  "in_stock": False, "title": "Out of stock"}], headers=AUTH_WRITE)
+    assert upsert.status == 200 and (await upsert.json()) == {"upserted": 1}
+    in_stock = (await (await client.get(f"/v1/users/{user}/recommendations?n=20&in_stock=true")).json())["items"]
+    assert second not in {i["item_id"] for i in in_stock}
+    moved = (await (await client.get(f"/v1/users/{user}/recommendations?n=5&category=moved")).json())["items"]
+    assert [i["item_id"] for i in moved] == [second]
+
+
+async def test_catalog_bad_input(client):
+    for body, field in [([{"item_id": "x", "kind": "service"}], "kind"), ([{"kind": "product"}], "item_id"),
+                        ([{"item_id": "x", "in_stock": "perhaps"}], "in_stock")]:
+        response = await client.put("/v1/items", json=body, headers=AUTH_WRITE)
+        assert response.status == 400 and (await response.json())["error"]["field"] == field
+
+
+async def test_model_health_metrics_and_openapi(client):
+    model = await (await client.get("/v1/model")).json()
+    assert model["version"] and model["algorithm"] == "als" and model["counts"]["users"] > 0
+    assert 0 <= model["metrics"]["ndcg"] <= 1 and model["training"]["last_outcome"] == "trained"
+    assert (await client.get("/healthz")).status == 200
+    assert (await (await client.get("/readyz")).json()) == {"ready": True, "model": True, "redis": True}
+    for _ in range(3):
+        await client.get("/v1/users/u000001/recommendations")
+    await client.get("/v1/users/u000001/recommendations?n=0")  # 400
+    text = await (await client.get("/metrics")).text()
+    route = 'route="/v1/users/{user_id}/recommendations"'
+    assert f'encore_http_requests_total{{method="GET",{route},status="200"}} 3.0' in text
+    assert f'encore_http_requests_total{{method="GET",{route},status="400"}} 1.0' in text
+    assert f'encore_http_request_seconds_count{{{route}}} 4.0' in text
+    for name in ("encore_http_requests_total", "encore_http_request_seconds_bucket", "encore_cache_hits_total",
+                 "encore_events_ingested_total", "encore_training_seconds", "encore_model_info"):
+        assert name in text
+    assert 'route="/v1/users/{user_id}/recommendations"' in text and "u000001" not in text
+    doc = await (await client.get("/openapi.json")).json()
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == {(m, p) for m, p, _ in ROUTES}
+
+
+async def test_keys_never_reach_logs_or_metrics(client, caplog):
+    caplog.set_level("DEBUG")
+    await client.post("/v1/events", json={"user_id": "u", "item_id": "p", "type": "view"}, headers=AUTH_WRITE)
+    await client.post("/v1/events", json={"user_id": "u", "item_id": "p", "type": "view"},
+                      headers={"Authorization": "Bearer wrong-secret"})
+    metrics = await (await client.get("/metrics")).text()
+    for secret in ("write-key", "wrong-secret"):
+        assert secret not in caplog.text and secret not in metrics
+
+
+async def test_rate_limit_answers_429_with_retry_after(make_client, settings):
+    client = await make_client(settings, rate_limit=1.0, rate_limit_burst=3.0, ready=False)
+    event = {"user_id": "u", "item_id": "p", "type": "view"}
+    statuses = [(await client.post("/v1/events", json=event, headers=AUTH_WRITE)).status for _ in range(5)]
+    assert statuses[:3] == [202, 202, 202] and statuses[3:] == [429, 429]
+    limited = await client.post("/v1/events", json=event, headers=AUTH_WRITE)
+    assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert (await limited.json())["error"]["code"] == "rate_limited"
+    # another key has its own bucket
+    assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
