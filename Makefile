@@ -1,11 +1,12 @@
 # Two entry points: `make demo` runs the service on demo data, `make test` runs the tests.
-# Both install what they need (virtualenv, pip packages, redis-server) on a fresh Debian machine.
+# Both install what they need (virtualenv, pip packages, redis-server) on a fresh Debian machine;
+# `make bench` also installs wrk, the HTTP load generator of the serving benchmark.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data/demo
 
-.PHONY: demo test test-slow bench soak redis-server java clean
+.PHONY: demo test test-slow bench soak redis-server wrk java clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,11 @@ redis-server:  # redis-cli (Debian's redis-tools) too: tests/cluster forms a clu
 		echo "installing redis-server and redis-tools with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
+wrk:  # the HTTP load generator benchmarks.serve drives the service with
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 demo: $(VENV)/.installed redis-server
 	$(PY) -m service.demo --data-dir $(DATA_DIR)
 
@@ -37,7 +43,7 @@ test: $(VENV)/.installed redis-server
 test-slow: $(VENV)/.installed $(VENV)/.spark-installed redis-server java
 	$(PY) -m pytest -q -m slow
 
-bench: $(VENV)/.installed redis-server
+bench: $(VENV)/.installed redis-server wrk
 	$(PY) -m benchmarks.quality
 	$(PY) -m benchmarks.scale
 	$(PY) -m benchmarks.serve

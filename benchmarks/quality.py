@@ -27,7 +27,6 @@ import json
 import multiprocessing
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,17 +34,19 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy/implicit load OpenBLAS
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from tqdm import tqdm
 
-from benchmarks.datasets import DEFAULT_CACHE, DatasetError, load  # noqa: E402
-from recommender.algorithms import ModelParams  # noqa: E402
-from recommender.events import EventTable  # noqa: E402
-from recommender.matrix import EventWeights, build_matrix, default_weights  # noqa: E402
-from recommender.evaluation import Metrics, Split, evaluate, split_events  # noqa: E402
-from recommender.models import Recommender  # noqa: E402
+from benchmarks.datasets import DEFAULT_CACHE, DatasetError, load
+from benchmarks.harness.machine import cpu_model
+from benchmarks.harness.report import RESULTS, pyplot, results_dir
+from recommender.algorithms import ModelParams
+from recommender.events import EventTable
+from recommender.matrix import EventWeights, build_matrix, default_weights
+from recommender.evaluation import Metrics, Split, evaluate, split_events
+from recommender.models import Recommender
 
 DATASETS: tuple[str, ...] = ("ml-100k", "demo")
 SPLITS: tuple[str, ...] = ("random", "temporal")
@@ -58,7 +59,6 @@ SEED = 42
 #: Half-lives (days) tried for time decay, and the relative validation gain it must bring.
 HALF_LIVES: tuple[float, ...] = (30.0, 90.0, 180.0, 365.0)
 DECAY_MIN_GAIN = 0.005
-RESULTS_DIR = Path("benchmarks/results")
 #: nDCG@10 targets from the benchmarks issue, for the best tuned model.
 TARGETS: dict[tuple[str, str], float] = {("ml-100k", "random"): 0.44, ("ml-100k", "temporal"): 0.22}
 
@@ -314,14 +314,7 @@ def sizes_line(result: SplitResult) -> str:
 def machine() -> dict[str, str]:
     import implicit
 
-    model = platform.processor() or "unknown"
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                      if line.startswith("Model name")), model)
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"cpu": model, "cores": str(os.cpu_count()), "python": platform.python_version(),
+    return {"cpu": cpu_model(), "cores": str(os.cpu_count()), "python": platform.python_version(),
             "implicit": implicit.__version__, "numpy": np.__version__,
             "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "")}
 
@@ -347,11 +340,7 @@ def markdown(results: Sequence[SplitResult], info: dict[str, str], seconds: floa
 
 
 def plot(results: Sequence[SplitResult], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     models = [m.model for m in results[0].models] if results else []
     groups = [f"{r.dataset}\n{r.split}" for r in results]
     width = 0.8 / max(len(models), 1)
@@ -402,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for quality.md/json/png")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for quality.md/json/png")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes scoring validation trials in parallel (default: up to 2)")
@@ -422,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(benchmark_split(events, name, split, args.models, bar, workers=args.workers))
     seconds = time.perf_counter() - started
     info = machine()
-    args.out.mkdir(parents=True, exist_ok=True)
+    results_dir(args.out)
     report = markdown(results, info, seconds)
     (args.out / "quality.md").write_text(report + "\n")
     (args.out / "quality.json").write_text(json.dumps(as_json(results, info, seconds), indent=2) + "\n")

@@ -24,121 +24,34 @@ Writes benchmarks/results/scale.md, scale.json, scale_time.png and scale_memory.
 
 from __future__ import annotations
 
-import os
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: implicit is slow with BLAS threads
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-from service.store.embedded import free_port, wait_until_answering  # noqa: E402
-import numpy as np  # noqa: E402
+from benchmarks.harness.machine import load_average
+from benchmarks.harness.processes import BenchError, run_worker_process
+from benchmarks.harness.redis_server import running_redis
+from benchmarks.harness.report import GIB, RESULTS, gib, load_run, md_table, pyplot, run_record, save_run
+from benchmarks.harness.steps import Steps
+from benchmarks.synthetic import parse_size, size_label
+from recommender.events import active_users
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SIZES = {"1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
 N = 100
 #: The refresh precomputes in chunks of this many users (service.refresh.PRECOMPUTE_CHUNK).
 CHUNK = 5_000
-GIB = 1024 ** 3
 #: Steps that make up a refresh of the serving lists (the issue's definition).
 REFRESH_STEPS = ("ingest", "train", "active_users", "topn_prepare", "precompute_active", "redis_write")
 TARGET_REFRESH_SECONDS = 8 * 60
 TARGET_RSS_BYTES = 6 * GIB
 TARGET_SPEEDUP = 1.5
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().upper()
-    if text in SIZES:
-        return SIZES[text]
-    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
-    return int(float(text.rstrip("KM")) * scale)
-
-
-def size_label(n: int) -> str:
-    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
-
-
-# -- measuring one step ---------------------------------------------------------------------------
-class Steps:
-    """Wall time, CPU time and peak RSS of named steps in this process.
-
-    The peak is the kernel's VmHWM, reset to the current RSS before each step through
-    /proc/self/clear_refs; where that is not allowed, a thread samples VmRSS every 10 ms.
-    """
-
-    def __init__(self) -> None:
-        self.results: dict[str, dict[str, float]] = {}
-        self._can_reset = self._reset_hwm()
-        self._sampled_peak = 0
-        self._sampling = False
-
-    @staticmethod
-    def _status(field: str) -> int:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
-    @staticmethod
-    def _reset_hwm() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as refs:
-                refs.write("5")
-            return True
-        except OSError:
-            return False
-
-    def _sample(self) -> None:
-        while self._sampling:
-            self._sampled_peak = max(self._sampled_peak, self._status("VmRSS"))
-            time.sleep(0.01)
-
-    @contextmanager
-    def step(self, name: str, **extra: float):
-        rss_before = self._status("VmRSS")
-        if self._can_reset:
-            self._reset_hwm()
-        else:
-            self._sampled_peak, self._sampling = rss_before, True
-            sampler = threading.Thread(target=self._sample, daemon=True)
-            sampler.start()
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = usage.ru_utime + usage.ru_stime
-        started = time.perf_counter()
-        record: dict[str, float] = dict(extra)
-        try:
-            yield record
-        finally:
-            seconds = time.perf_counter() - started
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            if self._can_reset:
-                peak = self._status("VmHWM")
-            else:
-                self._sampling = False
-                sampler.join()
-                peak = self._sampled_peak
-            record.update(seconds=seconds, cpu_seconds=usage.ru_utime + usage.ru_stime - cpu,
-                          rss_before=rss_before, peak_rss=max(peak, rss_before), rss_after=self._status("VmRSS"))
-            self.results[name] = record
-
-
-def load_average() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
 
 
 # -- the worker: one size, in its own process ---------------------------------------------------
@@ -251,17 +164,10 @@ def run_worker(args: argparse.Namespace) -> dict:
 
     # -- the refresh path: active users, their top 100, into Redis --------------------------------
     with steps.step("active_users") as record:
-        horizon = events.timestamps.max() - args.active_days * 86_400.0
-        active = np.unique(events.user_ids[events.timestamps >= horizon])
+        active = active_users(events, args.active_days)
         codes = model.user_ids.lookup(active)
     record["users"] = len(active)
-    # the same set with a hash instead of a sort of the id strings (a suggestion, not in the refresh)
-    with steps.step("active_users_hash") as record:
-        import pandas as pd
-
-        fast = pd.unique(events.user_ids[events.timestamps >= horizon])
-    record["users"] = len(fast)
-    del events, fast
+    del events
 
     with steps.step("precompute_active", users=len(active), threads=threads) as record:
         lists = []
@@ -309,43 +215,17 @@ def run_worker(args: argparse.Namespace) -> dict:
 
 
 # -- the parent: redis-server, one subprocess per size, the report ------------------------------
-@contextmanager
-def redis_server():
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (apt-get install redis-server, or `make test` installs it)")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="encore-scale-redis-") as directory:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", directory, "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
-            wait_until_answering(port, process)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
-def gib(value: float) -> str:
-    return f"{value / GIB:.2f}"
-
-
 def rate(value: float) -> str:
     return f"{value:,.0f}"
 
 
 def table(results: list[dict]) -> str:
     """The summary as markdown: one column per size."""
-    def row(name: str, fn) -> str:
-        return f"| {name} | " + " | ".join(fn(r) for r in results) + " |"
+    def row(name: str, fn) -> list[str]:
+        return [name, *(fn(r) for r in results)]
 
     s = lambda r, step: r["steps"][step]  # noqa: E731
-    lines = [
-        "| | " + " | ".join(r["label"] for r in results) + " |",
-        "|---|" + "---:|" * len(results),
+    rows = [
         row("events", lambda r: f"{r['interactions']:,}"),
         row("users x items (matrix)", lambda r: f"{r['matrix_users']:,} x {r['matrix_items']:,}"),
         row("non-zeros", lambda r: f"{r['nnz']:,}"),
@@ -373,8 +253,8 @@ def table(results: list[dict]) -> str:
         row("all users with `topn`: s", lambda r: f"{s(r, 'precompute_all_users')['seconds']:.1f}"
             + (" (est. from sample)" if s(r, "precompute_all_users")["sampled"] else "")),
         row("active users (last 90 days)", lambda r: f"{s(r, 'active_users')['users']:,}"),
-        row("finding them: s (`np.unique`, as the refresh does / `pd.unique`)",
-            lambda r: f"{s(r, 'active_users')['seconds']:.1f} / {s(r, 'active_users_hash')['seconds']:.1f}"),
+        row("finding them (recommender.events.active_users, as the refresh does): s",
+            lambda r: f"{s(r, 'active_users')['seconds']:.1f}"),
         row("precompute active users with `topn`: s",
             lambda r: f"{s(r, 'precompute_active')['seconds']:.1f} "
                       f"({rate(s(r, 'precompute_active')['users_per_second'])}/s)"),
@@ -396,7 +276,7 @@ def table(results: list[dict]) -> str:
         row("**peak RSS GiB, refresh**", lambda r: f"**{gib(r['refresh_peak_rss'])}**"),
         row("load average before / after", lambda r: f"{r['load_before']:.1f} / {r['load_after']:.1f}"),
     ]
-    return "\n".join(lines)
+    return md_table(("", *(r["label"] for r in results)), "l" + "r" * len(results), rows)
 
 
 def where_time_goes(result: dict) -> str:
@@ -424,10 +304,8 @@ def targets(results: list[dict]) -> str:
 
 
 def plot(results: list[dict], out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    from matplotlib.ticker import FuncFormatter
 
     x = [r["interactions"] for r in results]
     series = {
@@ -464,7 +342,7 @@ def plot(results: list[dict], out_dir: Path) -> None:
     ax.axhline(TARGET_RSS_BYTES / GIB, color="grey", linestyle="--", linewidth=1, label="6 GiB target")
     ax.set(xscale="log", yscale="log", xlabel="interactions (events)", ylabel="peak RSS during step (GiB)",
            title="Peak memory per step (whole process)")
-    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain)
     ax.grid(True, which="both", alpha=0.3)
@@ -487,7 +365,7 @@ def report(run: dict) -> str:
     ])
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Scale benchmark (see the module docstring).")
     parser.add_argument("--sizes", default="1M,5M,20M", help="comma-separated: 1M,5M,20M or any like 300k")
     parser.add_argument("--seed", type=int, default=0)
@@ -510,43 +388,41 @@ def main(argv: list[str] | None = None) -> None:
     args.argv = [a for a in argv]
 
     if args.worker:
-        result = run_worker(args)
-        args.result.write_text(json.dumps(result))
-        return
-
-    if args.report_only:
-        run = json.loads((args.out / "scale.json").read_text())
-        plot(run["results"], args.out)
-        (args.out / "scale.md").write_text(report(run))
-        print(report(run))
-        return
-
-    started = time.perf_counter()
-    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    with redis_server() as port, tempfile.TemporaryDirectory(prefix="encore-scale-") as tmp:
-        for n in sizes:
-            print(f"== {size_label(n)} interactions", file=sys.stderr, flush=True)
-            result_path = Path(tmp) / f"{n}.json"
-            command = [sys.executable, "-m", "benchmarks.scale", "--worker", str(n), "--redis-port", str(port),
-                       "--result", str(result_path), "--seed", str(args.seed), "--sample", str(args.sample),
-                       "--service-sample", str(args.service_sample), "--all-users-max", str(args.all_users_max),
-                       "--active-days", str(args.active_days)]
-            subprocess.run(command, check=True)
-            result = json.loads(result_path.read_text())
-            results.append(result)
-            print(f"   refresh {result['refresh_seconds']:.0f} s ({where_time_goes(result)}), "
-                  f"peak RSS {gib(result['refresh_peak_rss'])} GiB", file=sys.stderr, flush=True)
-    run = {"command": " ".join(["OPENBLAS_NUM_THREADS=1 python -m benchmarks.scale", *args.argv]),
-           "finished": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "seed": args.seed,
-           "seconds": time.perf_counter() - started, "results": results}
-    (args.out / "scale.json").write_text(json.dumps(run, indent=1))
-    plot(results, args.out)
+        args.result.write_text(json.dumps(run_worker(args)))
+        return 0
+    try:
+        run = load_run(args.out, "scale") if args.report_only else run_sizes(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    plot(run["results"], args.out)
     text = report(run)
     (args.out / "scale.md").write_text(text)
     print(text)
+    return 0
 
+
+def run_sizes(args: argparse.Namespace) -> dict:
+    """One worker process per size against one redis-server; the run record, saved as scale.json."""
+    started = time.perf_counter()
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    results = []
+    with (tempfile.TemporaryDirectory(prefix="encore-scale-") as tmp,
+          running_redis(Path(tmp) / "redis", durable=False) as redis_server):
+        for n in sizes:
+            print(f"== {size_label(n)} interactions", file=sys.stderr, flush=True)
+            result = run_worker_process("benchmarks.scale", [
+                "--worker", str(n), "--redis-port", str(redis_server.port), "--seed", str(args.seed),
+                "--sample", str(args.sample), "--service-sample", str(args.service_sample),
+                "--all-users-max", str(args.all_users_max), "--active-days", str(args.active_days)],
+                Path(tmp) / f"{n}.json")
+            results.append(result)
+            print(f"   refresh {result['refresh_seconds']:.0f} s ({where_time_goes(result)}), "
+                  f"peak RSS {gib(result['refresh_peak_rss'])} GiB", file=sys.stderr, flush=True)
+    run = run_record(" ".join(["OPENBLAS_NUM_THREADS=1 python -m benchmarks.scale", *args.argv]),
+                     time.perf_counter() - started, results, seed=args.seed)
+    save_run(args.out, "scale", run)
+    return run
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,36 +16,36 @@ RSS before the warm-up too.
 
 from __future__ import annotations
 
-import os
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+import aiohttp
+import numpy as np
+import redis
+from tqdm import tqdm
 
-import aiohttp  # noqa: E402
-import numpy as np  # noqa: E402
-import redis  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from benchmarks.serve import start, start_redis, wait_http  # noqa: E402
-from recommender.demo import generate_storefront, write_storefront  # noqa: E402
+from benchmarks.harness.proc import MIB, rss_bytes
+from benchmarks.harness.processes import BenchError
+from benchmarks.harness.redis_server import running_redis
+from benchmarks.harness.report import RESULTS, md_table, pyplot, results_dir
+from benchmarks.harness.service_child import start_service
+from recommender.demo import generate_storefront, write_storefront
 from service.store.keys import Keys
-from service.store.embedded import free_port  # noqa: E402
-from service.store.snapshot import load_snapshot  # noqa: E402
+from service.store.snapshot import load_snapshot
 
 KEYS = Keys()
 
 WRITE, ADMIN = "soak-write", "soak-admin"
 WINDOW_SECONDS = 30
-DEFAULT_OUT = Path("benchmarks/results")
 
 
 @dataclass
@@ -56,13 +56,6 @@ class Tally:
     events_accepted: int = 0
     retrains: int = 0
     rss: list[tuple[float, int]] = field(default_factory=list)
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 async def worker(session: aiohttp.ClientSession, base: str, users: list[str], items: list[str],
@@ -154,33 +147,30 @@ def report(tally: Tally, seconds: float, warmup: float, retrain_every: float, st
         f"{(seconds - warmup) / 60:g} minutes of mixed load (65% user lists, 13% similar items, 5% batches of "
         f"50, 17% event batches of 20) after {warmup:.0f} s of the same load as a warm-up, a retrain every "
         f"{retrain_every:.0f} s. Requests, errors, latency and events count the warm-up too.", "",
-        "| measure | value | target |", "|---|---:|---|",
-        f"| requests | {tally.requests:,} ({tally.requests / seconds:,.0f}/s) | |",
-        f"| errors | {len(tally.errors)} | 0 |",
-        f"| retrains | {tally.retrains} | |",
-        f"| p99 latency, whole run | {np.percentile(latency, 99):.1f} ms | |",
-        f"| RSS at the first second of load (caches empty) | {rss_first / 2**20:,.0f} MiB | |",
-        f"| RSS after warm-up / at end | {rss_start / 2**20:,.0f} MiB / {rss_end / 2**20:,.0f} MiB "
-        f"({growth:+.1%}) | under +10% |",
-        f"| events accepted (202) / stored | {tally.events_accepted:,} / {stored:,} | equal |", "",
-        "p99 latency per 30 s window:", "", "| from s | p99 ms | requests |", "|---:|---:|---:|",
-        *[f"| {s} | {p:.1f} | {n:,} |" for s, p, n in windows],
+        md_table(("measure", "value", "target"), "lrl", [
+            ("requests", f"{tally.requests:,} ({tally.requests / seconds:,.0f}/s)", ""),
+            ("errors", len(tally.errors), 0),
+            ("retrains", tally.retrains, ""),
+            ("p99 latency, whole run", f"{np.percentile(latency, 99):.1f} ms", ""),
+            ("RSS at the first second of load (caches empty)", f"{rss_first / MIB:,.0f} MiB", ""),
+            ("RSS after warm-up / at end", f"{rss_start / MIB:,.0f} MiB / {rss_end / MIB:,.0f} MiB ({growth:+.1%})",
+             "under +10%"),
+            ("events accepted (202) / stored", f"{tally.events_accepted:,} / {stored:,}", "equal"),
+        ]), "",
+        "p99 latency per 30 s window:", "",
+        md_table(("from s", "p99 ms", "requests"), "rrr", [(s, f"{p:.1f}", f"{n:,}") for s, p, n in windows]),
     ]
     if tally.errors:
         lines += ["", "First errors:", "", *[f"- {e}" for e in tally.errors[:10]]]
     text = "\n".join(lines) + "\n"
     (out / "soak.md").write_text(text)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, left = plt.subplots(figsize=(8, 4))
     left.plot([w[0] for w in windows], [w[1] for w in windows], marker="o", label="p99 latency (ms)")
     left.set_xlabel("seconds")
     left.set_ylabel("p99 ms")
     right = left.twinx()
-    right.plot([t for t, _ in tally.rss], [r / 2**20 for _, r in tally.rss], color="tab:red", label="RSS MiB")
+    right.plot([t for t, _ in tally.rss], [r / MIB for _, r in tally.rss], color="tab:red", label="RSS MiB")
     left.axvline(warmup, color="grey", linestyle=":", label="end of warm-up")
     right.set_ylabel("RSS MiB")
     fig.legend(loc="upper right")
@@ -198,30 +188,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain-every", type=float, default=120.0, help="seconds")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--users", type=int, default=5000)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="encore-soak-"))
+    results_dir(args.out)
     data = generate_storefront(n_users=args.users, n_products=2000, n_content=200, seed=11)
-    events_path, catalog_path = write_storefront(data, workdir / "store")
-    redis_child, redis_url = start_redis(workdir, free_port())
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "RECS_PORT": str(port), "RECS_DATA_DIR": str(workdir / "svc"),
-           "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
-           "RECS_WRITE_KEYS": WRITE, "RECS_ADMIN_KEYS": ADMIN, "RECS_RATE_LIMIT": "0", "RECS_POLL_INTERVAL": "1"}
-    service = start("service", [sys.executable, "-m", "service"], workdir / "service.log", env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_http(service, f"{base}/readyz", 300, "training the first model")
-        users = sorted(set(data.events.user_ids))
-        items = sorted(set(data.events.item_ids))
-        seconds = args.warmup + args.minutes * 60
-        tally = asyncio.run(drive(base, service.pid, users, items, seconds, args.retrain_every, args.concurrency))
-        stored = stored_events(redis_url, workdir / "svc" / "models" / "snapshot.npz", len(data.events))
-        text = report(tally, seconds, args.warmup, args.retrain_every, stored, args.out)
-    finally:
-        service.stop()
-        redis_child.stop()
+        with (tempfile.TemporaryDirectory(prefix="encore-soak-") as tmp,
+              running_redis(Path(tmp) / "redis") as redis_server):
+            workdir = Path(tmp)
+            events_path, catalog_path = write_storefront(data, workdir / "store")
+            service, base = start_service(
+                workdir, workdir / "svc", redis_server.url,
+                {"RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
+                 "RECS_WRITE_KEYS": WRITE, "RECS_ADMIN_KEYS": ADMIN, "RECS_RATE_LIMIT": "0", "RECS_POLL_INTERVAL": "1"},
+                300, "training the first model")
+            try:
+                users = sorted(set(data.events.user_ids))
+                items = sorted(set(data.events.item_ids))
+                seconds = args.warmup + args.minutes * 60
+                tally = asyncio.run(drive(base, service.pid, users, items, seconds, args.retrain_every,
+                                          args.concurrency))
+                stored = stored_events(redis_server.url, workdir / "svc" / "models" / "snapshot.npz",
+                                       len(data.events))
+                text = report(tally, seconds, args.warmup, args.retrain_every, stored, args.out)
+            finally:
+                service.stop()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(text)
     return 0 if "all soak targets met" in text else 1
 

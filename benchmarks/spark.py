@@ -13,75 +13,24 @@ from the fit. Writes benchmarks/results/spark.md, spark.json and spark.png, and 
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: implicit is slow with BLAS threads
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+from benchmarks.harness.machine import load_average
+from benchmarks.harness.proc import PeakTreeRss
+from benchmarks.harness.processes import run_worker_process
+from benchmarks.harness.report import RESULTS, gib, load_run, md_table, pyplot, run_record, save_run
+from benchmarks.synthetic import parse_size, size_label
 
-from benchmarks.scale import gib, load_average, parse_size, size_label  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 ENGINES = ("implicit", "spark")
 FACTORS, ITERATIONS = 64, 15
-
-
-class TreeRss:
-    """Peak RSS of this process and all its descendants (Spark's JVM is a child), sampled every 0.1 s."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._running = True
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while self._running:
-            self.peak = max(self.peak, sum(_rss(pid) for pid in _tree(os.getpid())))
-            time.sleep(0.1)
-
-    def stop(self) -> int:
-        self._running = False
-        self._thread.join()
-        return self.peak
-
-
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def _tree(root: int) -> list[int]:
-    children, pids, todo = _children(), [], [root]
-    while todo:
-        pid = todo.pop()
-        pids.append(pid)
-        todo.extend(children.get(pid, []))
-    return pids
-
-
-def _rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def run_worker(args: argparse.Namespace) -> dict:
@@ -96,7 +45,7 @@ def run_worker(args: argparse.Namespace) -> dict:
     params = ModelParams(algorithm="als", factors=FACTORS, iterations=ITERATIONS)
     out: dict = {"interactions": args.worker, "engine": args.engine, "load_before": load_average(),
                  "train_events": len(split.train), "test_events": len(split.test)}
-    rss = TreeRss()
+    rss = PeakTreeRss(os.getpid())
     if args.engine == "implicit":
         started = time.perf_counter()
         model = fit_implicit(split.train, params)
@@ -122,16 +71,15 @@ def run_worker(args: argparse.Namespace) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| size | engine | users x items | non-zeros (train) | fit s | JVM start s | nDCG@10 | recall@10 | "
-             "coverage | peak RSS GiB | load avg before / after |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = []
     for r in results:
         m = r["metrics"]
         session = f"{r['session_seconds']:.1f}" if "session_seconds" in r else ""
-        lines.append(f"| {size_label(r['interactions'])} | {r['engine']} | {r['users']:,} x {r['items']:,} | "
-                     f"{r['nnz']:,} | {r['fit_seconds']:.1f} | {session} | {m['ndcg']:.4f} | {m['recall']:.4f} | "
-                     f"{m['coverage']:.3f} | {gib(r['peak_rss'])} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
-    return "\n".join(lines)
+        rows.append((size_label(r["interactions"]), r["engine"], f"{r['users']:,} x {r['items']:,}", f"{r['nnz']:,}",
+                     f"{r['fit_seconds']:.1f}", session, f"{m['ndcg']:.4f}", f"{m['recall']:.4f}",
+                     f"{m['coverage']:.3f}", gib(r["peak_rss"]), f"{r['load_before']:.1f} / {r['load_after']:.1f}"))
+    return md_table(("size", "engine", "users x items", "non-zeros (train)", "fit s", "JVM start s", "nDCG@10",
+                     "recall@10", "coverage", "peak RSS GiB", "load avg before / after"), "lllrrrrrrrl", rows)
 
 
 def comparison(results: list[dict]) -> str:
@@ -150,11 +98,7 @@ def comparison(results: list[dict]) -> str:
 
 
 def plot(results: list[dict], out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     sizes = sorted({r["interactions"] for r in results})
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     width = 0.38
@@ -204,32 +148,30 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         args.result.write_text(json.dumps(run_worker(args)))
         return
-    if args.report_only:
-        run = json.loads((args.out / "spark.json").read_text())
-    else:
-        from tqdm import tqdm
-
-        started = time.perf_counter()
-        jobs = [(parse_size(s), e) for s in args.sizes.split(",") if s.strip() for e in args.engines.split(",")]
-        results = []
-        with tempfile.TemporaryDirectory(prefix="encore-spark-bench-") as tmp:
-            for n, engine in (bar := tqdm(jobs, desc="spark vs implicit", unit="fit")):
-                bar.set_postfix_str(f"{size_label(n)} {engine}")
-                result_path = Path(tmp) / f"{n}-{engine}.json"
-                subprocess.run([sys.executable, "-m", "benchmarks.spark", "--worker", str(n), "--engine", engine,
-                                "--seed", str(args.seed), "--master", args.master,
-                                "--driver-memory", args.driver_memory, "--result", str(result_path)], check=True)
-                results.append(json.loads(result_path.read_text()))
-        run = {"command": " ".join(["OPENBLAS_NUM_THREADS=1 python -m benchmarks.spark", *argv]),
-               "finished": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "seed": args.seed,
-               "master": args.master, "seconds": time.perf_counter() - started, "results": results}
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "spark.json").write_text(json.dumps(run, indent=1))
+    run = load_run(args.out, "spark") if args.report_only else run_engines(args, argv)
     plot(run["results"], args.out)
     text = report(run)
     (args.out / "spark.md").write_text(text)
     print(text)
 
+
+def run_engines(args: argparse.Namespace, argv: list[str]) -> dict:
+    """One worker process per size and engine; the run record, saved as spark.json."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    jobs = [(parse_size(s), e) for s in args.sizes.split(",") if s.strip() for e in args.engines.split(",")]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="encore-spark-bench-") as tmp:
+        for n, engine in (bar := tqdm(jobs, desc="spark vs implicit", unit="fit")):
+            bar.set_postfix_str(f"{size_label(n)} {engine}")
+            results.append(run_worker_process("benchmarks.spark", [
+                "--worker", str(n), "--engine", engine, "--seed", str(args.seed), "--master", args.master,
+                "--driver-memory", args.driver_memory], Path(tmp) / f"{n}-{engine}.json"))
+    run = run_record(" ".join(["OPENBLAS_NUM_THREADS=1 python -m benchmarks.spark", *argv]),
+                     time.perf_counter() - started, results, seed=args.seed, master=args.master)
+    save_run(args.out, "spark", run)
+    return run
 
 if __name__ == "__main__":
     main()

@@ -128,6 +128,30 @@ def generate_events(interactions: int, seed: int = 0, **overrides: object) -> Ev
     return generate(SyntheticSpec.for_interactions(interactions, seed, **overrides))
 
 
+def parse_size(text: str) -> int:
+    """An interaction count as the benchmarks' --sizes write it: `1M`, `300k`, `2.5M` or `50000`.
+
+    Raises
+    ------
+    ValueError
+        If `text` is not a positive number with an optional k or M suffix.
+    """
+    text = text.strip().upper()
+    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    try:
+        size = int(float(text.rstrip("KM")) * scale)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (write it like 1M, 300k or 50000)") from None
+    if size <= 0:
+        raise ValueError(f"not a size: {text!r} (it must be positive)")
+    return size
+
+
+def size_label(n: int) -> str:
+    """The short name of an interaction count: `1M`, `2.5M`, `300k`."""
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
+
+
 def top_share(item_ids: np.ndarray, fraction: float = 0.01) -> float:
     """Share of events that go to the most popular `fraction` of the items that occur."""
     _, counts = np.unique(item_ids, return_counts=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.synthetic import NOW, TYPE_SHARES, SyntheticSpec, generate, top_share
+from benchmarks.synthetic import NOW, TYPE_SHARES, SyntheticSpec, generate, parse_size, size_label, top_share
 from recommender.algorithms import ModelParams
 from recommender.evaluation import random_split, train_and_evaluate
 from recommender.events import EVENT_TYPES, EventTable
@@ -77,3 +77,20 @@ def test_clusters_give_a_model_something_to_learn(events: EventTable) -> None:
     _, als = train_and_evaluate(split, ModelParams(algorithm="als", **small))
     _, popular = train_and_evaluate(split, ModelParams(algorithm="popular", **small))
     assert als.ndcg > 1.3 * popular.ndcg  # about 1.7x here: the clusters carry signal beyond popularity
+
+
+@pytest.mark.parametrize("text, size", [("1M", 1_000_000), ("20M", 20_000_000), ("300k", 300_000),
+                                        (" 2.5m ", 2_500_000), ("50000", 50_000)])
+def test_sizes_as_the_benchmarks_write_them(text: str, size: int) -> None:
+    assert parse_size(text) == size
+    assert parse_size(size_label(size)) == size
+
+
+@pytest.mark.parametrize("text", ["", "M", "1G", "-3k", "0"])
+def test_a_size_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+def test_size_labels() -> None:
+    assert [size_label(n) for n in (100_000, 1_000_000, 2_500_000, 20_000_000)] == ["100k", "1M", "2.5M", "20M"]

@@ -1,0 +1,38 @@
+"""The serving benchmark's request mixes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from benchmarks.serve_routes import BATCH_USERS, EVENTS_PER_REQUEST, HOT_ITEMS, HOT_USERS, LIST_N, build_routes
+
+
+def test_routes_split_users_and_items_into_hot_and_once_only() -> None:
+    rng = np.random.default_rng(0)
+    precomputed = np.array([f"u{k}" for k in range(HOT_USERS + 700)], dtype=object)
+    pool = np.array([f"m{k}" for k in range(300)], dtype=object)
+    items = np.array([f"i{k:05d}" for k in range(HOT_ITEMS + 400)], dtype=object)
+    popular = items[::-1].copy()
+    routes = build_routes(rng, precomputed, pool, items, popular)
+
+    hot, first = routes["cached"].paths, routes["first_read"].paths
+    assert len(hot) == HOT_USERS and len(first) == 700 and not set(hot) & set(first)
+    assert len(set(first)) == len(first) and routes["first_read"].unique and routes["miss"].unique
+    assert {p.split("/")[3] for p in hot + first} == set(precomputed)
+    assert hot[0] == f"/v1/users/{hot[0].split('/')[3]}/recommendations?n={LIST_N}"
+    assert hot != sorted(hot)  # shuffled: consecutive requests touch different keys
+    assert {p.split("/")[3] for p in routes["miss"].paths} == set(pool)
+    assert routes["first_read"].warm_paths == hot and routes["miss"].warm_paths == hot
+
+    similar = {p.split("/")[3] for p in routes["similar"].paths}
+    assert similar == set(popular[:HOT_ITEMS])
+    assert {p.split("/")[3] for p in routes["similar_first"].paths} == set(items) - similar
+
+    for body in routes["batch"].bodies:
+        users = json.loads(body)["user_ids"]
+        assert len(set(users)) == BATCH_USERS and set(users) <= set(precomputed)
+    events = json.loads(routes["events"].bodies[0])
+    assert len(events) == EVENTS_PER_REQUEST and all(e["user_id"].startswith("bench-new-") for e in events)
+    assert routes["events"].headers["Authorization"].startswith("Bearer ")
