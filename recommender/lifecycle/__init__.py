@@ -2,9 +2,26 @@
 
 - purchases.py: the input arrays and the events-file reader
 - summary.py: per-customer frequency, recency, age, revenue, mean repeat spend
+- bgnbd.py: likelihood, fit, expectations; fitting.py: the shared optimiser and FitError
 """
 
+from recommender.lifecycle.bgnbd import (
+    BGNBDParams, conditional_expected_purchases, expected_purchases_new, fit_bgnbd, p_alive, p_no_purchases_new,
+)
+from recommender.lifecycle.fitting import FitError
 from recommender.lifecycle.purchases import Purchases, read_purchases
 from recommender.lifecycle.summary import CustomerSummary, summarize
 
-__all__ = ["CustomerSummary", "Purchases", "read_purchases", "summarize"]
+__all__ = [
+    "BGNBDParams",
+    "CustomerSummary",
+    "FitError",
+    "Purchases",
+    "conditional_expected_purchases",
+    "expected_purchases_new",
+    "fit_bgnbd",
+    "p_alive",
+    "p_no_purchases_new",
+    "read_purchases",
+    "summarize",
+]
