@@ -16,8 +16,10 @@ log = logging.getLogger(__name__)
 #: on that bound means the data do not pin the parameter down.
 LOG_BOUND = 20.0
 #: The largest standard error of the log-parameters, along any direction, that a fit accepts: beyond it
-#: the data cannot tell a parameter from e times (or 1/e times) its value (e.g. a store with one customer).
-MAX_LOG_STANDARD_ERROR = 1.0
+#: the data do not tell a parameter within a factor of e^10 (e.g. a store with one or two customers). Real
+#: stores can be far less sure about a direction that barely moves predictions (a and b growing together
+#: at a fixed mean dropout), so this only rejects fits that are undetermined.
+MAX_LOG_STANDARD_ERROR = 10.0
 _HESSIAN_STEP = 1e-3
 
 
