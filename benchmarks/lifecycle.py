@@ -36,7 +36,7 @@ from benchmarks.datasets import (
 )
 from recommender.events import EVENT_TYPES
 from recommender.lifecycle import (
-    BGNBDParams, Purchases, conditional_expected_purchases, expected_purchases_new, fit_lifecycle, summarize,
+    BGNBDParams, Purchases, conditional_expected_purchases, expected_purchases_new, fit_lifecycle,
 )
 from recommender.lifecycle.bgnbd import log_likelihood
 from recommender.lifecycle.summary import SECONDS_PER_DAY, day_of

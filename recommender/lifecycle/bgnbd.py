@@ -82,9 +82,8 @@ def log_likelihood(params: BGNBDParams, frequency: np.ndarray, recency: np.ndarr
 def fit_bgnbd(frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> BGNBDParams:
     """Fit the BG/NBD model by maximum likelihood.
 
-    Identical (x, t_x, T) patterns are counted once and weighted, and times are rescaled to the customers'
-    mean age for the search (alpha is scaled back), so a 100k-customer store fits in about the time of a
-    few thousand distinct patterns.
+    Identical (x, t_x, T) patterns (common, as times are whole days) are evaluated once and weighted by their
+    count, and times are rescaled to the customers' mean age for the search (alpha is scaled back).
 
     Parameters
     ----------

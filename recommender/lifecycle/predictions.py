@@ -14,8 +14,10 @@ What each field means, and where it comes from:
 * ``value_365d``: expected_order_value x the expected orders of each of the next 12 periods of 365/12 days,
   each discounted from its end at the annual rate: sum_k (E[Y(t_k)] - E[Y(t_(k-1))]) / (1 + rate)^(k / 12)
   (the discrete scheme of lifetimes' customer_lifetime_value, with the rate given per year).
-* ``churn_risk``: a band of 1 - p_alive (segments.churn_bands); ``segment`` and the R, F, M scores:
-  segments.rfm_segments.
+* ``churn_risk``: a band of 1 - p_alive (segments.churn_bands). BG/NBD gives p_alive = 1 to every customer
+  without a repeat purchase (dropout follows repeat purchases only), so one-time buyers are always low risk;
+  expected orders rank them by their age (benchmarks/README.md, Lifecycle). ``segment`` and the R, F, M
+  scores: segments.rfm_segments.
 * ``revenue`` and ``aov``: historic, from the summary.
 """
 
