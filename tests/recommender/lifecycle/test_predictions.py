@@ -100,6 +100,8 @@ def test_customers_without_purchases_get_no_prediction(simulated):
                      np.append(data.spend, 10.0))
     model, summary = fit_lifecycle(late, simulated.as_of)
     assert "late" not in set(model.predict(summary).customer_ids)
+    nobody = summary.take(np.zeros(len(summary), dtype=bool))
+    assert len(model.predict(nobody)) == 0 and customer_table(nobody, model.predict(nobody)).empty
 
 
 def test_nobody_buying_twice_or_everything_on_one_day_fails_cleanly():
