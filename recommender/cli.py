@@ -1,4 +1,4 @@
-"""Command line: train a model, compare algorithms offline, print recommendations, make demo data.
+"""Command line: train a model, compare algorithms offline, print recommendations, make demo data, lifecycle.
 
 Input errors print one line and exit with status 2; a traceback means a bug.
 """
@@ -10,6 +10,7 @@ import dataclasses
 import json
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 from tqdm import tqdm
 
@@ -91,6 +92,38 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
     print(f"wrote {len(data.events):,} events to {events_path} and {len(data.catalog):,} items to {catalog_path}")
 
 
+def _end_of_day(text: str) -> tuple[str, float]:
+    """YYYY-MM-DD as the last millisecond of that UTC day, epoch seconds (so the whole day counts)."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InputError(f"--as-of must be a date YYYY-MM-DD; got {text!r}") from None
+    return day.date().isoformat(), (day + timedelta(days=1)).timestamp() - 0.001
+
+
+def cmd_lifecycle(args: argparse.Namespace) -> None:
+    from recommender.lifecycle import fit_lifecycle, read_purchases
+    from recommender.lifecycle.predictions import customer_table
+
+    as_of_date, as_of = _end_of_day(args.as_of)
+    purchases = read_purchases(args.events)
+    model, summary = fit_lifecycle(purchases, as_of)
+    table = customer_table(summary, model.predict(summary))
+    try:
+        table.to_csv(args.out, index=False)
+    except OSError as exc:
+        raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    print(json.dumps({
+        "as_of": as_of_date, "customers": len(summary), "repeat_buyers": int((summary.frequency > 0).sum()),
+        "bgnbd": model.bgnbd.to_dict(),
+        "gamma_gamma": model.gamma_gamma.to_dict() if model.gamma_gamma else None,
+        "spend_unavailable": model.spend_unavailable, "out": str(args.out),
+    }, indent=2))
+    print(f"{len(purchases):,} purchases, {len(summary):,} customers up to {as_of_date}; wrote {args.out}"
+          + (f"; spend figures unavailable: {model.spend_unavailable}" if model.spend_unavailable else ""),
+          file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recommender", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, default=2000)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo_data)
+
+    lifecycle = sub.add_parser("lifecycle", help="fit BG/NBD and Gamma-Gamma; write per-customer predictions")
+    lifecycle.add_argument("--events", required=True,
+                           help="events CSV or JSON lines; purchase rows, spend from optional price x quantity")
+    lifecycle.add_argument("--as-of", required=True, help="YYYY-MM-DD: purchases through this day (UTC) count")
+    lifecycle.add_argument("--out", default="customers.csv", help="CSV with one row per customer")
+    lifecycle.set_defaults(func=cmd_lifecycle)
     return parser
 
 
