@@ -44,6 +44,7 @@ from recommender.ids import IdMap  # noqa: E402
 from recommender.models import Recommender  # noqa: E402
 from recommender.next_basket import NextBasketMetrics, next_basket_metrics, rank_customers  # noqa: E402
 from recommender.repeat import nearest_mean, purchase_profile  # noqa: E402
+from recommender.repeat_mix import FEATURES  # noqa: E402
 
 MIN_BASKETS, MAX_BASKETS, MIN_ITEM_COUNT = 3, 50, 3
 FRACTIONS = (0.72, 0.08, 0.20)
@@ -304,9 +305,10 @@ def run(data: NextBasketData, seed: int = SEED, search: bool = True, bar: tqdm |
     tuned = fit(events, chosen)
     add("Encore repeat, validated, as served", "parameters chosen on validation recall@10",
         lambda: served(tuned, data, test), tuned)
+    mix = dict(zip((*FEATURES, "intercept"), np.round(tuned.model.algorithm.weights, 3).tolist()))
     return {"seed": seed, "sizes": {k: len(v) for k, v in split.items()}, "events": len(events),
             "items": len(data.items), "rows": rows, "chosen": {k: getattr(chosen, k) for k in repeat_fields()},
-            "trials": trials}
+            "mix": mix, "trials": trials}
 
 
 def spread(data: NextBasketData, chosen: ModelParams, seeds: list[int], bar: tqdm | None = None) -> list[dict]:
@@ -413,7 +415,8 @@ def markdown(result: dict, info: dict[str, str], seconds: float) -> str:
            "column by at most k items (recommender.evaluation's convention). Repeat / explore recall: over the "
            "test customers whose target holds bought-before / new products.", "",
            table(result["rows"]), "", *verdict(result), "",
-           f"Validated repeat parameters: {', '.join(f'{k}={v}' for k, v in result['chosen'].items())}.", ""]
+           f"Validated repeat parameters: {', '.join(f'{k}={v}' for k, v in result['chosen'].items())}. "
+           f"Its mix, learned at training: {', '.join(f'{k} {v:+.3f}' for k, v in result['mix'].items())}.", ""]
     if result.get("reference"):
         ref = result["reference"]
         out += [f"TIFU-KNN's maths (recommender.repeat) on the Reality Check's own preprocessed Ta-Feng "
