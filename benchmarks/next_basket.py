@@ -176,7 +176,8 @@ def gp_topfreq(events: EventTable, data: NextBasketData, who: Customers) -> np.n
     return out
 
 
-def tifu_knn(data: NextBasketData, train_users: np.ndarray, who: Customers, settings: dict = TIFU_SETTINGS) -> np.ndarray:
+def tifu_knn(data: NextBasketData, train_users: np.ndarray, who: Customers,
+             settings: dict = TIFU_SETTINGS) -> np.ndarray:
     """TIFU-KNN as its code runs it (methods/tifuknn): vectors from history baskets, neighbours among the
     training customers only, alpha * own + (1 - alpha) * neighbours' mean; recommender.repeat's maths."""
     history = data.rows[~data.rows["target"]]
@@ -294,7 +295,8 @@ def run(data: NextBasketData, seed: int = SEED, search: bool = True, bar: tqdm |
     for algorithm in ("als", "cosine"):
         fitted = fit(events, ModelParams(algorithm=algorithm))
         label = {"als": "Encore ALS", "cosine": "Encore item-kNN cosine"}[algorithm]
-        add(f"{label}, as served", "library defaults; bought products removed", lambda: served(fitted, data, test), fitted)
+        add(f"{label}, as served", "library defaults; bought products removed",
+            lambda: served(fitted, data, test), fitted)
         add(f"{label}, bought allowed", "same model, filter_interacted=False",
             lambda: served(fitted, data, test, filter_interacted=False), fitted)
     personal = fit(events, ModelParams(algorithm="personal"))
@@ -427,7 +429,8 @@ def markdown(result: dict, info: dict[str, str], seconds: float) -> str:
     if result.get("spread"):
         names = [k for k in result["spread"][0] if k != "seed"]
         out += ["recall@10 on other seeds' splits (the repeat model keeps the parameters validated on seed "
-                f"{result['seed']}, whose validation customers are partly test customers here: a spread, not a result):",
+                f"{result['seed']}, whose validation customers are partly test customers here: "
+                "a spread, not a result):",
                 "", "| seed | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
         out += [f"| {s['seed']} | " + " | ".join(f"{s[n]:.4f}" for n in names) + " |" for s in result["spread"]]
         out.append("")
@@ -451,7 +454,8 @@ def plot(result: dict, path: Path) -> None:
     ax.bar(x - 0.2, [row.metrics[10].recall for row in rows], 0.4, label="recall@10")
     ax.bar(x + 0.2, [row.metrics[10].ndcg for row in rows], 0.4, label="nDCG@10")
     gp = next(row.metrics[10].recall for row in rows if row.name == "GP-TopFreq")
-    ax.axhline(TARGET_RATIO * gp, color="tab:red", linestyle="--", linewidth=1, label=f"{TARGET_RATIO} x GP-TopFreq recall@10")
+    ax.axhline(TARGET_RATIO * gp, color="tab:red", linestyle="--", linewidth=1,
+               label=f"{TARGET_RATIO} x GP-TopFreq recall@10")
     ax.axhline(PUBLISHED_TIFU["recall@10"], color="black", linestyle=":", linewidth=1,
                label="TIFU-KNN published recall@10")
     ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)

@@ -31,7 +31,8 @@ def row_baskets(rows: csr_matrix) -> Baskets:
     rows = rows.tocsr()
     positive = rows.data > 0
     users = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))[positive]
-    return baskets_from_codes(users, rows.indices[positive], np.zeros(int(positive.sum())), rows.shape[0], rows.shape[1])
+    return baskets_from_codes(users, rows.indices[positive], np.zeros(int(positive.sum())),
+                              rows.shape[0], rows.shape[1])
 
 
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +46,10 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     out = np.full((rows, n), -np.inf, dtype=np.float32)
     if take == 0 or rows == 0:
         return ids, out
-    part = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take < columns else np.tile(np.arange(columns), (rows, 1))
+    if take < columns:
+        part = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+    else:
+        part = np.tile(np.arange(columns), (rows, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
     best = np.take_along_axis(part, order, axis=1)
@@ -96,7 +100,8 @@ class BasketRecommender:
         raise NotImplementedError
 
     def fit(self, user_items: csr_matrix, show_progress: bool = False, callback=None) -> None:
-        raise InputError(f"{type(self).__name__} trains on timestamped purchase events: use Recommender.fit(..., events=)")
+        raise InputError(f"{type(self).__name__} trains on timestamped purchase events: "
+                         "use Recommender.fit(..., events=)")
 
     @property
     def n_items(self) -> int:

@@ -105,7 +105,8 @@ def next_basket_metrics(ranked: np.ndarray, targets: csr_matrix, history: csr_ma
         ndcg_capped=float((dcg / np.cumsum(discount)[np.minimum(n_target, k).astype(np.int64) - 1]).mean())
         if len(top) else 0.0,
         phr=float((hits.any(axis=1)).mean()) if len(top) else 0.0,
-        repeat_recall=float((repeat_hits[has_repeat] / n_repeat[has_repeat]).mean()) if has_repeat.any() else float("nan"),
+        repeat_recall=float((repeat_hits[has_repeat] / n_repeat[has_repeat]).mean())
+        if has_repeat.any() else float("nan"),
         explore_recall=float((explore_hits[has_explore] / n_explore[has_explore]).mean())
         if has_explore.any() else float("nan"),
         repeat_share=float((bought.sum(axis=1) / k).mean()) if len(top) else 0.0,

@@ -228,5 +228,6 @@ def matrix_before(interactions: InteractionMatrix, events: EventTable, users: np
     matrix = build_matrix(events.take(~held), interactions.weights, interactions.reference_time,
                           users=interactions.users, items=interactions.items).matrix
     if matrix.shape != interactions.shape:
-        raise InputError("the events hold users or items the interaction matrix lacks: pass the events it was built from")
+        raise InputError("the events hold users or items the interaction matrix lacks: "
+                         "pass the events it was built from")
     return matrix

@@ -318,7 +318,8 @@ def test_basket_models_load_mapped_and_serve_the_same(algorithm, trained, tmp_pa
     assert loaded.recommend_batch(users, 10) == model.recommend_batch(users, 10)
     history = (["p00059", "guide-0010"], [3.0, 1.0])
     typed = {"timestamps": [1.0, 2.0], "types": ["purchase", "view"]}
-    assert loaded.recommend_for_history("new", *history, **typed) == model.recommend_for_history("new", *history, **typed)
+    folded = model.recommend_for_history("new", *history, **typed)
+    assert loaded.recommend_for_history("new", *history, **typed) == folded
     codes = np.arange(0, len(model.user_ids), 7)
     for got, want in zip(loaded.precompute_indices(codes, 20), model.precompute_indices(codes, 20)):
         np.testing.assert_array_equal(got, want)
