@@ -50,8 +50,9 @@ class ModelParams:
     bm25_b: float = 0.75
     confidence: str = "log"  # train on log1p(confidence), which tames heavy users; "linear" as given
     random_state: int = 42
-    # the repeat model (recommender.repeat_model); TIFU-KNN's names (Hu et al., SIGIR 2020) in brackets,
-    # starting from their published Ta-Feng settings, kept or changed on validation (benchmarks/README.md)
+    # the repeat model (recommender.repeat_model); TIFU-KNN's names (Hu et al., SIGIR 2020) in brackets. The
+    # defaults are their published Ta-Feng settings, kept after a validation search found nothing better
+    # beyond noise (benchmarks/README.md, Next basket); TIFU-KNN's alpha is learned by the mix instead
     repeat_base: str = "cosine"  # collaborative model for never-bought items, one of REPEAT_BASES
     repeat_neighbours: int = 300  # nearest customers whose vectors are averaged [k]
     within_decay: float = 0.9  # per basket back from the customer's newest [r_b]
