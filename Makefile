@@ -45,6 +45,7 @@ test-slow: $(VENV)/.installed $(VENV)/.spark-installed redis-server java
 
 bench: $(VENV)/.installed redis-server wrk
 	$(PY) -m benchmarks.quality
+	$(PY) -m benchmarks.next_basket
 	$(PY) -m benchmarks.scale
 	$(PY) -m benchmarks.serve
 

@@ -236,7 +236,7 @@ def cdnow_tables(result: CdnowResult) -> list[str]:
              f"{gpaper['observed_mean_spend']} |"]
     actual, predicted = result.actual_cumulative[-1], result.predicted_cumulative[-1]
     weeks = len(result.weeks)
-    rows += ["", f"| repeat purchases (orders after the first, one per customer and day) | actual | BG/NBD | error "
+    rows += ["", "| repeat purchases (orders after the first, one per customer and day) | actual | BG/NBD | error "
              "| published error |", "|---|---:|---:|---:|---:|",
              f"| cumulative, weeks 1-{weeks} (tracking: sum of E[X(t)] since each first purchase) | {actual:,.0f} | "
              f"{predicted:,.1f} | {predicted / actual - 1:+.1%} | about -{PUBLISHED_UNDER_FORECAST:.0%} |",

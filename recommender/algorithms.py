@@ -1,6 +1,7 @@
-"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, and a popularity baseline.
+"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, a popularity baseline, and the
+basket models (recommender.basket_models: personal frequency; recommender.repeat_model: repeat-aware).
 
-All of them are implicit `RecommenderBase` objects, so one code path ranks, filters and
+All of them answer implicit's `recommend` and `similar_items`, so one code path ranks, filters and
 batches for every algorithm. This module also turns each into plain arrays and back,
 for artifacts.
 """
@@ -8,6 +9,7 @@ for artifacts.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +24,17 @@ from implicit.nearest_neighbours import (
 from implicit.recommender_base import RecommenderBase
 from scipy.sparse import csr_matrix
 
+from recommender.basket_models import BasketRecommender, PersonalFrequencyRecommender
 from recommender.errors import ArtifactError, InputError
+from recommender.repeat_model import RepeatRecommender, RepeatSettings
 
-ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular")
+ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "personal", "repeat")
 CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
+#: Collaborative models the repeat model can use for never-bought items (they fold in new customers).
+REPEAT_BASES: tuple[str, ...] = ("als", "cosine", "bm25")
+_BASE_PREFIX = "base_"
+#: What Recommender holds: an implicit model or a basket model (same `recommend` and `similar_items`).
+Algorithm = RecommenderBase | BasketRecommender
 
 
 @dataclass(frozen=True)
@@ -45,15 +54,39 @@ class ModelParams:
     bm25_b: float = 0.75
     confidence: str = "log"  # train on log1p(confidence), which tames heavy users; "linear" as given
     random_state: int = 42
+    # the repeat model (recommender.repeat_model); TIFU-KNN's names (Hu et al., SIGIR 2020) in brackets. The
+    # defaults are their published Ta-Feng settings, kept after a validation search found nothing better
+    # beyond noise (benchmarks/README.md, Next basket); TIFU-KNN's alpha is learned by the mix instead
+    repeat_base: str = "cosine"  # collaborative model for never-bought items, one of REPEAT_BASES
+    repeat_neighbours: int = 300  # nearest customers whose vectors are averaged [k]
+    within_decay: float = 0.9  # per basket back from the customer's newest [r_b]
+    group_decay: float = 0.7  # per group of baskets back from the newest group [r_g]
+    group_size: int = 7  # groups a customer's baskets are split into [m]
+    mix_customers: int = 5000  # customers whose newest basket is held out to learn the mix
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise InputError(f"unknown algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
         if self.confidence not in CONFIDENCE_SCALINGS:
             raise InputError(f"unknown confidence scaling {self.confidence!r}")
-        for name in ("factors", "iterations", "bpr_iterations", "neighbours"):
+        for name in ("factors", "iterations", "bpr_iterations", "neighbours", "repeat_neighbours", "group_size",
+                     "mix_customers"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1")
+        if self.repeat_base not in REPEAT_BASES:
+            raise InputError(f"unknown repeat_base {self.repeat_base!r}; expected one of {', '.join(REPEAT_BASES)}")
+        for name in ("within_decay", "group_decay"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise InputError(f"{name} must be in (0, 1]")
+
+    def repeat_settings(self) -> RepeatSettings:
+        return RepeatSettings(neighbours=self.repeat_neighbours, within_decay=self.within_decay,
+                              group_decay=self.group_decay, group_size=self.group_size,
+                              mix_customers=self.mix_customers, random_state=self.random_state)
+
+    def base_params(self) -> ModelParams:
+        """The repeat model's collaborative model's parameters."""
+        return dataclasses.replace(self, algorithm=self.repeat_base)
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -94,7 +127,7 @@ class PopularityRecommender(MatrixFactorizationBase):
         raise NotImplementedError
 
 
-def make_algorithm(params: ModelParams) -> RecommenderBase:
+def make_algorithm(params: ModelParams) -> Algorithm:
     """A fresh, untrained implicit model for `params`; one thread, as OpenBLAS is pinned to one."""
     if params.algorithm == "als":
         return AlternatingLeastSquares(
@@ -110,6 +143,11 @@ def make_algorithm(params: ModelParams) -> RecommenderBase:
         return CosineRecommender(K=params.neighbours)
     if params.algorithm == "bm25":
         return BM25Recommender(K=params.neighbours, K1=params.bm25_k1, B=params.bm25_b)
+    if params.algorithm == "personal":
+        return PersonalFrequencyRecommender()
+    if params.algorithm == "repeat":
+        return RepeatRecommender(params.repeat_settings(), functools.partial(make_algorithm, params.base_params()),
+                                 functools.partial(scale_confidence, params=params))
     return PopularityRecommender()
 
 
@@ -121,8 +159,11 @@ def scale_confidence(matrix: csr_matrix, params: ModelParams) -> csr_matrix:
     return scaled
 
 
-def algorithm_state(model: RecommenderBase) -> dict[str, np.ndarray]:
+def algorithm_state(model: Algorithm) -> dict[str, np.ndarray]:
     """The arrays that fully describe a trained model."""
+    if isinstance(model, BasketRecommender):
+        base = algorithm_state(model.base) if isinstance(model, RepeatRecommender) else {}
+        return {**model.state(), **{_BASE_PREFIX + k: v for k, v in base.items()}}
     if isinstance(model, ItemItemRecommender):
         sim = model.similarity.tocsr()
         return {"sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr,
@@ -144,12 +185,20 @@ def writable_state(algorithm: str) -> frozenset[str]:
         return frozenset({"item_factors"})
     if algorithm in ("cosine", "bm25"):
         return frozenset({"sim_indptr", "sim_indices"})
+    if algorithm == "repeat":  # whichever collaborative model it holds
+        return frozenset(_BASE_PREFIX + name for base in REPEAT_BASES for name in writable_state(base))
     return frozenset()
 
 
-def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> RecommenderBase:
+def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Algorithm:
     """Rebuild a trained model from `algorithm_state` arrays."""
     model = make_algorithm(params)
+    if isinstance(model, BasketRecommender):
+        if isinstance(model, RepeatRecommender):
+            model.base = restore_algorithm(params.base_params(), {k.removeprefix(_BASE_PREFIX): v for k, v in
+                                                                  state.items() if k.startswith(_BASE_PREFIX)})
+        model.load_state({k: v for k, v in state.items() if not k.startswith(_BASE_PREFIX)})
+        return model
     try:
         if isinstance(model, ItemItemRecommender):
             similarity = csr_matrix((state["sim_data"], state["sim_indices"], state["sim_indptr"]),
@@ -163,6 +212,6 @@ def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Reco
     return model
 
 
-def supports_fold_in(model: RecommenderBase) -> bool:
+def supports_fold_in(model: Algorithm) -> bool:
     """Whether a user unseen at training can be scored from their interactions alone."""
-    return isinstance(model, (AlternatingLeastSquares, ItemItemRecommender, PopularityRecommender))
+    return isinstance(model, (AlternatingLeastSquares, ItemItemRecommender, PopularityRecommender, BasketRecommender))

@@ -55,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     matrix = build_matrix(events, _weights(args, args.algorithm))
     from recommender.models import Recommender
 
-    model = Recommender(_params(args, args.algorithm)).fit(matrix, catalog, show_progress=True)
+    model = Recommender(_params(args, args.algorithm)).fit(matrix, catalog, show_progress=True, events=events)
     info = save_model(model, args.out)
     print(f"trained {info.algorithm} on {len(events):,} events: {info.users:,} users x {info.items:,} items, "
           f"{info.interactions:,} interactions in {model.fit_seconds:.1f}s "

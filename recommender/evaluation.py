@@ -168,7 +168,8 @@ def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights 
     if fit is not None:
         model = fit(split.train, params, weights, catalog)
     else:
-        model = Recommender(params).fit(build_matrix(split.train, weights), catalog, show_progress=show_progress)
+        model = Recommender(params).fit(build_matrix(split.train, weights), catalog, show_progress=show_progress,
+                                        events=split.train)
     return model, evaluate(model, split.test, k)
 
 

@@ -12,6 +12,8 @@ Each algorithm's score splits into per-history-item parts:
 * BPR has no such decomposition; its reasons are the history items whose factors are closest
   (cosine) to the candidate's, weighted by confidence: an approximation, said so here.
 * The popularity model has no reasons (it does not look at the customer): empty lists.
+* The repeat model's reasons are its collaborative model's; personal frequency has none (an item
+  bought before is its own reason, and an item never explains itself).
 
 Only items with a positive contribution are reasons; an item never explains itself. The cost is
 one user's history against n candidates, so callers explain the final list, never candidates.
@@ -64,6 +66,10 @@ def contributions(model: Recommender, history: np.ndarray, confidence: np.ndarra
     `confidence` is on the scale the model was trained on (scale_confidence applied).
     """
     algorithm = model.algorithm
+    if model.uses_baskets:  # the repeat model's collaborative part explains; personal frequency has none
+        algorithm = getattr(algorithm, "base", None)
+        if algorithm is None:
+            return np.zeros((len(history), len(item_codes)))
     if isinstance(algorithm, ItemItemRecommender):
         similarity = algorithm.similarity.tocsr()
         block = similarity[history][:, item_codes].toarray()

@@ -3,6 +3,10 @@
 It adds what a store needs around implicit: the popularity fallback for unknown users,
 catalog filters, per-category caps, popularity back-fill when a model has too few
 candidates, and fold-in of users who arrived after training.
+
+Lists leave out what the user interacted with, except for the basket models (`personal`,
+`repeat`), whose point is to say which bought items come back: their `recommends_bought_items`
+lets those through, and every filter, exclusion and category cap still applies.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from implicit.nearest_neighbours import ItemItemRecommender
@@ -27,8 +32,10 @@ from recommender.algorithms import (
     scale_confidence,
     supports_fold_in,
 )
+from recommender.baskets import Baskets, bought_mask, history_baskets
 from recommender.catalog import Catalog, ItemAttributes
 from recommender.errors import InputError, UnknownItemError
+from recommender.events import EventTable, parse_types
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
 from recommender.matrix import InteractionMatrix
 from recommender.sources import FALLBACK, PERSONALIZED
@@ -71,13 +78,20 @@ class Recommender:
 
     # -- training -------------------------------------------------------------------------
     def fit(self, interactions: InteractionMatrix, catalog: Catalog | None = None,
-            show_progress: bool = False) -> Recommender:
+            show_progress: bool = False, events: EventTable | None = None) -> Recommender:
+        """Train on `interactions`; the basket models also need the `events` it was built from
+        (their timestamps make the baskets), which other algorithms ignore."""
         if interactions.matrix.nnz == 0:
             raise InputError("cannot train on an empty interaction matrix")
+        if self.uses_baskets and events is None:
+            raise InputError(f"the {self.params.algorithm} algorithm trains on timestamped purchases: pass events")
         started = time.perf_counter()
         with warnings.catch_warnings():  # implicit's item-kNN converts its own COO input and says so
             warnings.simplefilter("ignore", ParameterWarning)
-            self.algorithm.fit(scale_confidence(interactions.matrix, self.params), show_progress=show_progress)
+            if self.uses_baskets:
+                self.algorithm.fit_events(interactions, events, show_progress=show_progress)
+            else:
+                self.algorithm.fit(scale_confidence(interactions.matrix, self.params), show_progress=show_progress)
         self.fit_seconds = time.perf_counter() - started
         self.trained_at = time.time()
         self.attach(interactions, catalog or self.catalog)
@@ -139,11 +153,14 @@ class Recommender:
         return results
 
     def recommend_indices(self, user_codes: np.ndarray, n: int, item_filter: ItemFilter | None = None,
-                          filter_interacted: bool = True,
-                          user_items: csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          filter_interacted: bool = True, user_items: csr_matrix | None = None,
+                          baskets: Baskets | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item indices and scores for known users, shape (users, n), -1 where short.
 
-        `user_items` replaces the training rows (fold-in of new interactions).
+        `user_items` replaces the training rows (fold-in of new interactions); `baskets` gives the
+        basket models those users' purchases (recommender.baskets; row i is user code i).
+        `filter_interacted` leaves out what the users interacted with, unless the model
+        `recommends_bought_items`.
         """
         item_filter = item_filter or ItemFilter()
         allowed = self.allowed(item_filter)
@@ -152,8 +169,9 @@ class Recommender:
         # ALS fold-in solves against them), so scale here, once, for every caller
         rows = scale_confidence(rows, self.params)
         ask = n * CAP_OVERSAMPLE if item_filter.max_per_category else n
+        filter_interacted = filter_interacted and not self.recommends_bought_items
         ids, scores = self._rank(user_codes, rows, ask, allowed, filter_interacted,
-                                 recalculate=user_items is not None)
+                                 recalculate=user_items is not None, baskets=baskets)
         out_ids = np.full((len(user_codes), n), -1, dtype=np.int64)
         out_scores = np.full((len(user_codes), n), -np.inf, dtype=np.float32)
         for row in range(len(user_codes)):
@@ -188,7 +206,8 @@ class Recommender:
         return ids, scores
 
     def _rank(self, user_codes: np.ndarray, rows: csr_matrix, n: int, allowed: np.ndarray,
-              filter_interacted: bool, recalculate: bool) -> tuple[np.ndarray, np.ndarray]:
+              filter_interacted: bool, recalculate: bool,
+              baskets: Baskets | None = None) -> tuple[np.ndarray, np.ndarray]:
         """One batched implicit call; `items` restricts ranking to allowed items when filtered."""
         n_allowed = int(allowed.sum())
         items = None if n_allowed == len(allowed) else np.flatnonzero(allowed)
@@ -196,6 +215,8 @@ class Recommender:
             return (np.full((len(user_codes), 0), -1, dtype=np.int64),
                     np.zeros((len(user_codes), 0), dtype=np.float32))
         extra = {"recalculate_user": True} if recalculate and not isinstance(self.algorithm, ItemItemRecommender) else {}
+        if self.uses_baskets:
+            extra["baskets"] = baskets
         ids, scores = self.algorithm.recommend(
             user_codes, rows, N=min(n, n_allowed), filter_already_liked_items=filter_interacted,
             items=items, **extra,
@@ -228,11 +249,23 @@ class Recommender:
         return self._scored(ids, scores)
 
     def recommend_for_history(self, user_id: str, item_ids: Sequence[str], weights: Sequence[float],
-                              n: int = 10, item_filter: ItemFilter | None = None) -> Recommendation:
+                              n: int = 10, item_filter: ItemFilter | None = None,
+                              timestamps: Sequence[float] | None = None,
+                              types: Sequence[str] | None = None) -> Recommendation:
         """Personal recommendations for a user the model has not seen, from their events alone.
 
         ALS solves the user's factors against the fixed item factors (`recalculate_user`);
-        item-kNN scores from neighbours directly. Other models fall back to popularity.
+        item-kNN scores from neighbours directly; the basket models build the user's baskets from
+        `timestamps` (epoch seconds, one per item; without them the history is one basket) and
+        count the items whose `types` (event type names) are purchases as bought; without types
+        nothing counts as bought (a viewed guide must not come back as "buy again"), and their
+        lists come from the collaborative model and the bestsellers. Other models fall back to
+        popularity.
+
+        Raises
+        ------
+        InputError
+            `timestamps` or `types` do not match `item_ids` one to one, or a type is unknown.
         """
         codes = self.item_ids.lookup(list(item_ids))
         keep = codes >= 0
@@ -241,7 +274,16 @@ class Recommender:
         row = csr_matrix((np.asarray(weights, dtype=np.float32)[keep], (np.zeros(keep.sum(), dtype=np.int64),
                           codes[keep])), shape=(1, len(self.item_ids)))
         row.sum_duplicates()
-        ids, scores = self.recommend_indices(np.zeros(1, dtype=np.int64), n, item_filter, True, user_items=row)
+        baskets = None
+        if self.uses_baskets:
+            if types is not None and len(types) != len(codes):
+                raise InputError("types must give one event type per history item")
+            bought = (np.zeros(len(codes), dtype=bool) if types is None
+                      else bought_mask(parse_types(pd.Series(list(types), dtype=object))))
+            baskets = history_baskets(codes, len(self.item_ids), None if timestamps is None else
+                                      np.asarray(timestamps, dtype=np.float64), bought)
+        ids, scores = self.recommend_indices(np.zeros(1, dtype=np.int64), n, item_filter, True, user_items=row,
+                                             baskets=baskets)
         return Recommendation(user_id, PERSONALIZED, self._scored(ids[0], scores[0]))
 
     def similar_items(self, item_id: str, n: int = 10, item_filter: ItemFilter | None = None) -> list[ScoredItem]:
@@ -283,3 +325,13 @@ class Recommender:
     @property
     def is_popularity(self) -> bool:
         return isinstance(self.algorithm, PopularityRecommender)
+
+    @property
+    def uses_baskets(self) -> bool:
+        """Whether the algorithm trains on purchase baskets (recommender.basket_models)."""
+        return bool(getattr(self.algorithm, "needs_events", False))
+
+    @property
+    def recommends_bought_items(self) -> bool:
+        """Whether lists may hold items the user interacted with (the basket models)."""
+        return bool(getattr(self.algorithm, "recommends_bought_items", False))

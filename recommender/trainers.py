@@ -32,7 +32,8 @@ class Fit(Protocol):
 def fit_implicit(events: EventTable, params: ModelParams, weights: EventWeights | None = None,
                  catalog: Catalog | None = None) -> Recommender:
     """The default: build the confidence matrix here and fit with implicit."""
-    return Recommender(params).fit(build_matrix(events, weights or default_weights(params.algorithm)), catalog)
+    matrix = build_matrix(events, weights or default_weights(params.algorithm))
+    return Recommender(params).fit(matrix, catalog, events=events)
 
 
 @contextmanager

@@ -7,12 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from benchmarks.harness.processes import Child, start, wait_http
 from benchmarks.harness.redis_server import HOST
-from recommender.events import EventTable
-from recommender.units import SECONDS_PER_DAY
 from service.store.embedded import free_port
 
 

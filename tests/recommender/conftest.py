@@ -20,7 +20,7 @@ NOW = 1_700_000_000.0
 DAY = SECONDS_PER_DAY
 
 #: Small hyper-parameters: every algorithm trains in well under a second on the test store.
-SMALL_PARAMS = {"factors": 16, "iterations": 8, "bpr_iterations": 30, "neighbours": 50}
+SMALL_PARAMS = {"factors": 16, "iterations": 8, "bpr_iterations": 30, "neighbours": 50, "repeat_neighbours": 50}
 
 
 def small_params(algorithm: str, **overrides: object) -> ModelParams:
@@ -43,7 +43,7 @@ def trained(storefront: DemoData, demo_matrix: InteractionMatrix):
 
     @functools.cache
     def fit(algorithm: str) -> Recommender:
-        return Recommender(small_params(algorithm)).fit(demo_matrix, storefront.catalog)
+        return Recommender(small_params(algorithm)).fit(demo_matrix, storefront.catalog, events=storefront.events)
 
     return fit
 

@@ -302,3 +302,31 @@ def test_an_npz_written_by_numpy_still_loads(als_artifact, tmp_path, trained):
     loaded, _ = load_model(path)
     users = sample_users(trained("als"))
     assert loaded.recommend_batch(users, 10) == load_model(als_artifact)[0].recommend_batch(users, 10)
+
+
+@pytest.mark.parametrize("algorithm", ["personal", "repeat"])
+def test_basket_models_load_mapped_and_serve_the_same(algorithm, trained, tmp_path):
+    """Every model array is used in place from the map, read-only except what implicit's
+    collaborative model needs writable; lists, fold-in and precompute are unchanged."""
+    model = trained(algorithm)
+    path = tmp_path / "model.npz"
+    save_model(model, path)
+    before = path.read_bytes()
+    loaded, _ = load_model(path)
+    state = loaded.algorithm.state()
+    if algorithm == "repeat":
+        state |= {f"base_sim_{k}": getattr(loaded.algorithm.base.similarity, k) for k in ("data", "indices", "indptr")}
+    state.pop("store_share", None)  # a scalar, held as a float
+    for name, array in state.items():
+        assert mapped(array), name
+        assert array.flags.writeable == (name in writable_state(algorithm)), name
+    users = sample_users(model)
+    assert loaded.recommend_batch(users, 10) == model.recommend_batch(users, 10)
+    history = (["p00059", "guide-0010"], [3.0, 1.0])
+    typed = {"timestamps": [1.0, 2.0], "types": ["purchase", "view"]}
+    folded = model.recommend_for_history("new", *history, **typed)
+    assert loaded.recommend_for_history("new", *history, **typed) == folded
+    codes = np.arange(0, len(model.user_ids), 7)
+    for got, want in zip(loaded.precompute_indices(codes, 20), model.precompute_indices(codes, 20)):
+        np.testing.assert_array_equal(got, want)
+    assert path.read_bytes() == before

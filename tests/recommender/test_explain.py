@@ -16,7 +16,7 @@ def _row(model, code):
     return row.indices.astype(np.int64), row.data
 
 
-@pytest.mark.parametrize("algorithm", ["als", "bpr", "cosine", "bm25"])
+@pytest.mark.parametrize("algorithm", ["als", "bpr", "cosine", "bm25", "repeat"])
 def test_reasons_are_items_of_the_users_history(trained, algorithm: str) -> None:
     model = trained(algorithm)
     explained = 0
@@ -97,3 +97,10 @@ def test_impressions_are_no_preference_and_add_nobody_to_the_model() -> None:
     matrix = build_matrix(events)
     assert list(matrix.users.ids) == ["u1"] and list(matrix.items.ids) == ["i1"]
     assert matrix.matrix.nnz == 1
+
+
+def test_personal_frequency_gives_no_reasons(trained) -> None:
+    """An item bought before is its own reason, and an item never explains itself."""
+    model = trained("personal")
+    ids, _ = model.recommend_indices(np.array([3]), 5)
+    assert because(model, 3, ids[0]) == [[] for _ in range(5)]

@@ -37,6 +37,9 @@ class RecommenderContract:
     algorithm: str
     #: source of recommend_for_history: algorithms that can fold in a new user are personal
     history_source: str = PERSONALIZED
+    #: whether lists may hold items the user interacted with (the basket models); every filter,
+    #: exclusion and category cap holds either way
+    recommends_bought_items: bool = False
 
     @pytest.fixture
     def model(self, trained) -> Recommender:
@@ -55,9 +58,14 @@ class RecommenderContract:
         row = model.user_items[model.user_ids.get(user_id)]
         return {model.item_ids[int(i)] for i in row.indices}
 
+    def removed(self, model: Recommender, user_id: str) -> set[str]:
+        """What must not be in the user's list: what they interacted with, unless the model rebuys."""
+        return set() if self.recommends_bought_items else self.seen(model, user_id)
+
     # -- training ---------------------------------------------------------------------------
     def test_fit_on_demo_data(self, model, demo_matrix, storefront):
         assert model.params.algorithm == self.algorithm
+        assert model.recommends_bought_items == self.recommends_bought_items
         assert model.user_items.shape == demo_matrix.shape
         assert model.trained_at is not None and model.fit_seconds is not None
         assert model.attrs.known.all()  # every item with events is in the demo catalog
@@ -65,7 +73,7 @@ class RecommenderContract:
         assert model.catalog is storefront.catalog
 
     # -- recommend --------------------------------------------------------------------------
-    def test_recommend_known_user_returns_n_unseen_items(self, model, users):
+    def test_recommend_known_user_returns_n_items_it_may_show(self, model, users):
         for user in users:
             rec = model.recommend(user, N)
             ids = [i.item_id for i in rec.items]
@@ -73,7 +81,7 @@ class RecommenderContract:
             assert rec.source == PERSONALIZED
             assert len(ids) == N
             assert len(set(ids)) == N
-            assert not set(ids) & self.seen(model, user), user
+            assert not set(ids) & self.removed(model, user), user
             assert all(np.isfinite(i.score) for i in rec.items)
 
     def test_recommend_respects_n(self, model, users):
@@ -142,17 +150,18 @@ class RecommenderContract:
             if item_filter.max_per_category:
                 assert max(Counter(i.category for i in items).values()) <= item_filter.max_per_category
             if rec.source == PERSONALIZED and rec.user_id in users:
-                assert not {i.item_id for i in items} & self.seen(model, rec.user_id)
+                assert not {i.item_id for i in items} & self.removed(model, rec.user_id)
 
-    def test_filter_with_a_small_pool_never_repeats_seen_items(self, model, users):
-        """Only 10 coffee items exist; a user who saw some gets fewer than n, never a seen one."""
+    def test_filter_with_a_small_pool_never_repeats_seen_items(self, model, users, storefront):
+        """Only 10 coffee items exist; a user who saw some gets fewer than n, never a seen one
+        (a model that rebuys may show them, and still only coffee, once each)."""
         coffee = ItemFilter(category="coffee")
         pool = int(model.allowed(coffee).sum())
         for user in users:
-            seen = self.seen(model, user)
             ids = [i.item_id for i in model.recommend(user, pool, coffee).items]
-            assert not set(ids) & seen
+            assert not set(ids) & self.removed(model, user)
             assert len(ids) == len(set(ids))
+            assert all(storefront.catalog.get(i).category == "coffee" for i in ids)
 
     def test_filter_that_allows_nothing(self, model, users):
         nothing = ItemFilter(category="no-such-category")
@@ -197,7 +206,7 @@ class RecommenderContract:
         assert len(rec.items) == N
         ids = {i.item_id for i in rec.items}
         if rec.source == PERSONALIZED:
-            assert not ids & set(history)
+            assert not ids & (set() if self.recommends_bought_items else set(history))
         else:
             assert rec.items == model.popular(N)
 
@@ -262,6 +271,79 @@ class TestPopular(RecommenderContract, ExactFoldInContract):
             assert scores == best
 
 
+class TestPersonal(RecommenderContract, ExactFoldInContract):
+    algorithm = "personal"
+    recommends_bought_items = True
+
+    def test_history_of_a_known_user_gives_their_own_list(self, model, demo_matrix, storefront):
+        """Folded in with the purchases' times and types, a known customer gets their own list."""
+        code = int(np.argmax(np.diff(demo_matrix.matrix.indptr)))
+        user = demo_matrix.users[code]
+        events = storefront.events.take(storefront.events.user_ids == user)
+        frame = events.to_frame()
+        folded = model.recommend_for_history("copy", list(frame["item_id"]), [1.0] * len(frame), N,
+                                             timestamps=list(frame["timestamp"]), types=list(frame["type"]))
+        assert folded.source == PERSONALIZED
+        assert folded.items == model.recommend(user, N).items
+
+    def test_own_most_bought_items_then_bestsellers(self, model, storefront, users):
+        """GP-TopFreq: items by how many of the customer's purchase days hold them, then bestsellers."""
+        frame = storefront.events.to_frame()
+        bought = frame[frame["type"] == "purchase"].assign(day=lambda f: f["timestamp"] // 86_400)
+        baskets = bought.drop_duplicates(["user_id", "day", "item_id"])
+        popularity = baskets["item_id"].value_counts()
+        for user in users:
+            own = baskets[baskets["user_id"] == user]["item_id"].value_counts()
+            ids = [i.item_id for i in model.recommend(user, N).items]
+            head = ids[:min(len(own), N)]
+            assert set(head) <= set(own.index)
+            assert [own[i] for i in head] == sorted((own[i] for i in head), reverse=True)
+            rest = ids[len(head):]
+            best = [i for i in popularity.index if i not in set(own.index)][:len(rest)]
+            assert [popularity[i] for i in rest] == [popularity[i] for i in best]
+
+
+class TestRepeat(RecommenderContract):
+    algorithm = "repeat"
+    recommends_bought_items = True
+
+    def test_fold_in_of_a_known_customer_is_close_to_their_own_list(self, model, demo_matrix, storefront):
+        """With their events' times and types a known customer folds in to nearly their own list
+        (the fold-in counts the stored copy of them among the neighbours, training never does)."""
+        counts = np.diff(demo_matrix.matrix.indptr)
+        for code in np.argsort(-counts)[:5]:
+            user = demo_matrix.users[int(code)]
+            row = demo_matrix.matrix[int(code)]
+            frame = storefront.events.take(storefront.events.user_ids == user).to_frame()
+            weights = dict(zip((demo_matrix.items[int(i)] for i in row.indices), row.data.tolist()))
+            frame = frame[frame["item_id"].isin(weights)]
+            folded = model.recommend_for_history(
+                "copy", list(frame["item_id"]), [weights[i] / (frame["item_id"] == i).sum() for i in frame["item_id"]],
+                N, timestamps=list(frame["timestamp"]), types=list(frame["type"]))
+            own = model.recommend(user, N)
+            assert len({i.item_id for i in folded.items} & {i.item_id for i in own.items}) >= 7
+
+    def test_fold_in_without_types_counts_nothing_as_bought(self, model):
+        history = ["p00059", "p00007", "guide-0010"]
+        untyped = model.recommend_for_history("new", history, [5.0, 1.0, 1.0], N)
+        viewed = model.recommend_for_history("new", history, [5.0, 1.0, 1.0], N, types=["view"] * 3)
+        bought = model.recommend_for_history("new", history, [5.0, 1.0, 1.0], N, types=["purchase"] * 3)
+        assert untyped.items == viewed.items
+        assert bought.items != viewed.items
+
+    def test_fold_in_with_a_bad_type_raises(self, model):
+        with pytest.raises(InputError, match="unknown event type 'bought'"):
+            model.recommend_for_history("new", ["p00059"], [1.0], N, types=["bought"])
+        with pytest.raises(InputError, match="one event type per history item"):
+            model.recommend_for_history("new", ["p00059", "p00007"], [1.0, 1.0], N, types=["purchase"])
+
+
+@pytest.mark.parametrize("algorithm", ["personal", "repeat"])
+def test_basket_models_need_the_events(algorithm, demo_matrix):
+    with pytest.raises(InputError, match="trains on timestamped purchases: pass events"):
+        Recommender(small_params(algorithm)).fit(demo_matrix)
+
+
 def test_every_algorithm_has_a_contract_test():
     covered = {cls.algorithm for cls in RecommenderContract.__subclasses__()}
     assert covered == set(ALGORITHMS)
@@ -309,6 +391,11 @@ def test_untrained_model_refuses_to_serve():
     ({"factors": 0}, "factors must be at least 1"),
     ({"iterations": 0}, "iterations must be at least 1"),
     ({"neighbours": 0}, "neighbours must be at least 1"),
+    ({"repeat_neighbours": 0}, "repeat_neighbours must be at least 1"),
+    ({"group_size": 0}, "group_size must be at least 1"),
+    ({"within_decay": 0.0}, r"within_decay must be in \(0, 1\]"),
+    ({"group_decay": 1.5}, r"group_decay must be in \(0, 1\]"),
+    ({"repeat_base": "bpr"}, "unknown repeat_base 'bpr'"),
 ])
 def test_bad_params_raise_input_error(values, words):
     with pytest.raises(InputError, match=words):
