@@ -1,4 +1,5 @@
-"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, and a popularity baseline.
+"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, EASE (recommender.ease) and a
+popularity baseline.
 
 All of them are implicit `RecommenderBase` objects, so one code path ranks, filters and
 batches for every algorithm. This module also turns each into plain arrays and back,
@@ -18,9 +19,10 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, Item
 from implicit.recommender_base import RecommenderBase
 from scipy.sparse import csr_matrix
 
+from recommender.ease import EASE
 from recommender.errors import ArtifactError, InputError
 
-ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular")
+ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "ease")
 CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
 
 
@@ -39,6 +41,7 @@ class ModelParams:
     neighbours: int = 100
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    ease_regularization: float = 250.0  # EASE's lambda (Steck 2019); RecBole's default reg_weight
     confidence: str = "log"  # train on log1p(confidence), which tames heavy users; "linear" as given
     random_state: int = 42
 
@@ -50,6 +53,8 @@ class ModelParams:
         for name in ("factors", "iterations", "bpr_iterations", "neighbours"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1")
+        if not self.ease_regularization > 0:
+            raise InputError("ease_regularization must be positive")
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -106,6 +111,8 @@ def make_algorithm(params: ModelParams) -> RecommenderBase:
         return CosineRecommender(K=params.neighbours)
     if params.algorithm == "bm25":
         return BM25Recommender(K=params.neighbours, K1=params.bm25_k1, B=params.bm25_b)
+    if params.algorithm == "ease":
+        return EASE(regularization=params.ease_regularization)
     return PopularityRecommender()
 
 
@@ -123,6 +130,8 @@ def algorithm_state(model: RecommenderBase) -> dict[str, np.ndarray]:
         sim = model.similarity.tocsr()
         return {"sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr,
                 "sim_shape": np.asarray(sim.shape, dtype=np.int64)}
+    if isinstance(model, EASE):
+        return {"weights": np.ascontiguousarray(model.weights)}
     return {"user_factors": np.ascontiguousarray(model.user_factors),
             "item_factors": np.ascontiguousarray(model.item_factors)}
 
@@ -134,7 +143,7 @@ def writable_state(algorithm: str) -> frozenset[str]:
     (`recalculate_user`) hands the item factors to such a least-squares solver, and item-kNN's
     scorer (built when the model is restored) holds the similarity's indptr and indices that way.
     Everything else the service does with a loaded model (recommend, batches, similar items, the
-    exact top-n of recommender.topn, recommender.explain) works on read-only arrays.
+    exact top-n of recommender.topn, recommender.explain, all of EASE) works on read-only arrays.
     """
     if algorithm == "als":
         return frozenset({"item_factors"})
@@ -151,6 +160,8 @@ def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Reco
             similarity = csr_matrix((state["sim_data"], state["sim_indices"], state["sim_indptr"]),
                                     shape=tuple(state["sim_shape"]))
             model.__setstate__({"similarity": similarity, "K": params.neighbours})
+        elif isinstance(model, EASE):
+            model.weights = state["weights"]
         else:
             model.user_factors = state["user_factors"]
             model.item_factors = state["item_factors"]
@@ -161,4 +172,4 @@ def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Reco
 
 def supports_fold_in(model: RecommenderBase) -> bool:
     """Whether a user unseen at training can be scored from their interactions alone."""
-    return isinstance(model, (AlternatingLeastSquares, ItemItemRecommender, PopularityRecommender))
+    return isinstance(model, (AlternatingLeastSquares, ItemItemRecommender, PopularityRecommender, EASE))
