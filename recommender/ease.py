@@ -31,10 +31,11 @@ from scipy.sparse import csr_matrix
 from recommender.errors import InputError
 
 #: Bytes of the items x items float32 weight matrix the fit may allocate (one such array; the
-#: Gram blocks and score blocks are small next to it). 2 GiB: MAX_ITEMS = 23,170 items.
-MEMORY_BUDGET = 2 * 1024**3
+#: Gram blocks and score blocks are small next to it). 1 GiB: MAX_ITEMS = 16,384 items. The fit
+#: time grows as items^3, and model choice (recommender.selection) fits each candidate twice, so
+#: the limit is set by the refresh's time budget as much as by memory (benchmarks/README.md, EASE).
+MEMORY_BUDGET = 1024**3
 #: The largest catalog EASE fits by default: the items whose float32 items^2 fits MEMORY_BUDGET.
-#: Fit time grows as items^3 (benchmarks/README.md, EASE: measured time and memory per size).
 MAX_ITEMS = int((MEMORY_BUDGET // 4) ** 0.5)
 #: Entries of one dense Gram block (items x block columns) or one user score block.
 BLOCK_ENTRIES = 1 << 22
@@ -115,7 +116,7 @@ class EASE(RecommenderBase):
     regularization : float
         lambda of the closed form (RecBole's `reg_weight`, default there 250 on binary data).
     max_items : int
-        The largest catalog `fit` accepts (MAX_ITEMS by default: a 2 GiB float32 matrix).
+        The largest catalog `fit` accepts (MAX_ITEMS by default: a 1 GiB float32 matrix).
 
     Attributes
     ----------
