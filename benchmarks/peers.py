@@ -43,7 +43,9 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.datasets import DEFAULT_CACHE, DatasetError, movielens_1m  # noqa: E402
-from benchmarks.quality import SEARCH, Config, Search, describe, fit_and_score, machine, search_pool, stage_size  # noqa: E402,E501
+from benchmarks.quality import (  # noqa: E402
+    SEARCH, Config, Search, describe, fit_and_score, machine, search_pool, stage_size,
+)
 from recommender.algorithms import ModelParams, scale_confidence  # noqa: E402
 from recommender.ease import ease_weights  # noqa: E402
 from recommender.evaluation import Metrics, Split  # noqa: E402

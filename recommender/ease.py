@@ -115,8 +115,8 @@ class EASE(RecommenderBase):
     ----------
     regularization : float
         lambda of the closed form (RecBole's `reg_weight`, default there 250 on binary data).
-    max_items : int
-        The largest catalog `fit` accepts (MAX_ITEMS by default: a 1 GiB float32 matrix).
+    max_items : int, optional
+        The largest catalog `fit` accepts (None: MAX_ITEMS, a 1 GiB float32 matrix).
 
     Attributes
     ----------
@@ -124,9 +124,9 @@ class EASE(RecommenderBase):
         B after `fit` (or restored from an artifact, possibly a read-only memory map: never written).
     """
 
-    def __init__(self, regularization: float = 250.0, max_items: int = MAX_ITEMS) -> None:
+    def __init__(self, regularization: float = 250.0, max_items: int | None = None) -> None:
         self.regularization = float(regularization)
-        self.max_items = int(max_items)
+        self.max_items = MAX_ITEMS if max_items is None else int(max_items)
         self.weights: np.ndarray | None = None
 
     def fit(self, user_items: csr_matrix, show_progress: bool = False, callback=None) -> None:
