@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,7 +141,7 @@ class SelectionReport:
 
 def select_model(events: EventTable, candidates: Sequence[Candidate] | None = None, catalog: Catalog | None = None,
                  test_fraction: float = TEST_FRACTION, test_days: float | None = None, k: int = K,
-                 min_users: int = MIN_USERS) -> SelectionReport:
+                 min_users: int = MIN_USERS, progress: Callable[[str], None] | None = None) -> SelectionReport:
     """Score `candidates` (default_candidates() when None) and the baselines on a global time cut.
 
     Parameters
@@ -159,6 +159,8 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
         List length scored (nDCG@k, recall@k).
     min_users : int
         The fewest customers with events on both sides of the cut that a choice needs.
+    progress : callable, optional
+        Called with each candidate's name once it is scored.
 
     Returns
     -------
@@ -186,6 +188,8 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     fitted: dict[tuple[ModelParams, EventWeights], tuple[Recommender | None, float, str | None]] = {}
     for candidate in candidates:
         results.append(_score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted))
+        if progress:
+            progress(candidate.name)
     scored = [r for r in results if r.error is None and not r.baseline]
     if not scored:
         raise InputError("no candidate could train on this store: "
