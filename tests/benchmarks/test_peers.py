@@ -71,8 +71,11 @@ def test_end_to_end_on_small_data(small_ratings, monkeypatch, tmp_path):
     assert protocol.sizes["events"] == protocol.sizes["train"] + protocol.sizes["validation"] + protocol.sizes["test"]
     results = peers.run(protocol, ["popular", "als", "ease"], workers=1)
     labels = [r.label for r in results]
-    assert labels == ["popularity", "ALS, tuned", "EASE, tuned", "ALS, library defaults", "EASE, library defaults",
-                      "EASE, RecBole's reg_weight 250 on binary X"]
+    assert labels[:6] == ["popularity", "ALS, tuned", "EASE, tuned", "ALS, library defaults",
+                          "EASE, library defaults", "EASE, RecBole's reg_weight 250 on binary X"]
+    best_on_validation = max(results[:3], key=lambda r: r.validation_ndcg)
+    assert labels[6] == f"{best_on_validation.label}, refitted on train + validation (off protocol)"
+    assert [r.on_protocol for r in results] == [True] * 6 + [False]
     for r in results:
         assert 0.0 <= r.metrics.recall <= 1.0 and r.metrics.users > 0
     ease_row = results[2]
