@@ -284,7 +284,7 @@ def plot(results: list[PeerResult], path: Path) -> None:
     labels = [f"Encore {r.label}" for r in ours] + [f"RecBole {name} (published)" for name in PUBLISHED]
     recall = [r.metrics.recall for r in ours] + [v[0] for v in PUBLISHED.values()]
     ndcg = [r.metrics.ndcg for r in ours] + [v[1] for v in PUBLISHED.values()]
-    colours = ["tab:blue"] * len(ours) + ["tab:grey"] * len(PUBLISHED)
+    colours = ["tab:blue" if r.on_protocol else "lightsteelblue" for r in ours] + ["tab:grey"] * len(PUBLISHED)
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.38 * len(labels) + 1.5), sharey=True)
     for ax, values, name in zip(axes, (recall, ndcg), (f"recall@{K}", f"nDCG@{K}")):
         y = np.arange(len(labels))
@@ -294,7 +294,8 @@ def plot(results: list[PeerResult], path: Path) -> None:
         ax.set_xlabel(name + " (test)")
         ax.margins(x=0.15)
     axes[0].axvline(TARGET_RECALL, color="black", linestyle="dotted", linewidth=1)
-    fig.suptitle("MovieLens-1M, RecBole protocol (blue: Encore, this run; grey: RecBole's published table)")
+    fig.suptitle("MovieLens-1M, RecBole protocol (blue: Encore, this run, light: off protocol; "
+                 "grey: RecBole's published table)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
