@@ -30,8 +30,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -124,7 +125,6 @@ class SelectionReport:
     chosen_candidate: Candidate | None
     reason: str
     seconds: float
-    extra: dict = field(default_factory=dict)
 
     def result(self, name: str) -> CandidateResult:
         return next(r for r in self.results if r.name == name)
@@ -186,8 +186,13 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     results = [_popularity(reference, catalog, relevant, users, k),
                _personal(split.train, reference, relevant, users, k)]
     fitted: dict[tuple[ModelParams, EventWeights], tuple[Recommender | None, float, str | None]] = {}
+    uses = Counter((c.params, c.event_weights()) for c in candidates)
     for candidate in candidates:
         results.append(_score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted))
+        key = (candidate.params, candidate.event_weights())
+        uses[key] -= 1
+        if uses[key] == 0:  # the last candidate sharing this fit: let the model go (EASE's is 1 GiB)
+            fitted[key] = (None, *fitted[key][1:])
         if progress:
             progress(candidate.name)
     scored = [r for r in results if r.error is None and not r.baseline]
