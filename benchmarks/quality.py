@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ from recommender.models import Recommender
 
 DATASETS: tuple[str, ...] = ("ml-100k", "demo")
 SPLITS: tuple[str, ...] = ("random", "temporal")
-MODELS: tuple[str, ...] = ("popular", "als", "bpr", "cosine", "bm25")
+MODELS: tuple[str, ...] = ("popular", "als", "bpr", "cosine", "bm25", "ease")
 K = 10
 TEST_FRACTION = 0.2
 #: Of the training half, so validation holds about as many events as the test half.
@@ -69,10 +70,11 @@ RELEVANT: dict[str, tuple[str, ...]] = {
     "bpr": ("factors", "learning_rate", "bpr_regularization", "bpr_iterations"),
     "cosine": ("neighbours", "confidence"),
     "bm25": ("neighbours", "bm25_k1", "bm25_b", "confidence"),
+    "ease": ("ease_regularization", "confidence"),
 }
 #: Algorithms whose scores depend on the confidence values (so time decay can matter);
 #: popularity counts interactions and BPR samples them, both ignore the values.
-USES_VALUES = ("als", "cosine", "bm25")
+USES_VALUES = ("als", "cosine", "bm25", "ease")
 
 
 def around(*factors: float) -> Callable[[float], list[float]]:
@@ -116,6 +118,13 @@ SEARCH: dict[str, list[Stage]] = {
         {"confidence": ["linear", "log"]},
         {"history_half_life": HISTORY_HALF_LIVES},
     ],
+    # lambda's scale is the Gram matrix's (squared confidences): binary data wants about 100 to 1000
+    # (Steck 2019; RecBole's default 250), log confidences of a few events less
+    "ease": [
+        {"ease_regularization": [10.0, 30.0, 100.0, 250.0, 500.0, 1000.0, 3000.0], "confidence": ["linear", "log"]},
+        {"ease_regularization": around(0.5, 0.7, 1, 1.4, 2)},
+        {"history_half_life": HISTORY_HALF_LIVES},
+    ],
 }
 
 
@@ -146,10 +155,12 @@ class SplitResult:
 
 
 # -- evaluation ---------------------------------------------------------------------------------
-def fit_and_score(split: Split, config: Config, k: int = K) -> tuple[Metrics, float]:
-    """Train on split.train, score on split.test; returns the metrics and training seconds."""
+def fit_and_score(split: Split, config: Config, k: int = K,
+                  exclude: EventTable | None = None) -> tuple[Metrics, float]:
+    """Train on split.train, score on split.test; returns the metrics and training seconds.
+    `exclude`: events left out of ranking and relevance (recommender.evaluation.evaluate)."""
     model = Recommender(config.params).fit(build_matrix(split.train, config.weights))
-    return evaluate(model, split.test, k), model.fit_seconds or 0.0
+    return evaluate(model, split.test, k, exclude=exclude), model.fit_seconds or 0.0
 
 
 def validation_split(train: EventTable, split: str) -> Split:
@@ -180,6 +191,19 @@ def _init_worker(validation: Split) -> None:
 
 def _score_in_worker(config: Config) -> float:
     return fit_and_score(_VALIDATION, config)[0].ndcg
+
+
+@contextmanager
+def search_pool(validation: Split, workers: int):
+    """Processes that score validation trials of `Search` in parallel (None for one worker)."""
+    # spawn, not fork: implicit's OpenMP threads do not survive a fork
+    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=_init_worker, initargs=(validation,)) if workers > 1 else None)
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 def with_values(config: Config, values: dict[str, object]) -> Config:
@@ -244,14 +268,8 @@ def benchmark_split(events: EventTable, dataset: str, split: str, models: Sequen
     """Tune every model on validation data carved from the training half, then score it on test."""
     halves = split_events(events, split, TEST_FRACTION, seed=SEED)
     validation = validation_split(halves.train, split)
-    # spawn, not fork: implicit's OpenMP threads do not survive a fork
-    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                initializer=_init_worker, initargs=(validation,)) if workers > 1 else None)
-    try:
+    with search_pool(validation, workers) as pool:
         results = _benchmark_models(halves, validation, dataset, split, models, bar, stages, half_lives, pool)
-    finally:
-        if pool is not None:
-            pool.shutdown()
     sizes = {"events": len(events), "users": len(set(events.user_ids)), "items": len(set(events.item_ids)),
              "train": len(halves.train), "test": len(halves.test),
              "validation_train": len(validation.train), "validation": len(validation.test)}

@@ -1,5 +1,6 @@
-"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, a popularity baseline, and the
-basket models (recommender.basket_models: personal frequency; recommender.repeat_model: repeat-aware).
+"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, EASE (recommender.ease), a
+popularity baseline, and the basket models (recommender.basket_models: personal frequency;
+recommender.repeat_model: repeat-aware).
 
 All of them answer implicit's `recommend` and `similar_items`, so one code path ranks, filters and
 batches for every algorithm. This module also turns each into plain arrays and back,
@@ -25,10 +26,11 @@ from implicit.recommender_base import RecommenderBase
 from scipy.sparse import csr_matrix
 
 from recommender.basket_models import BasketRecommender, PersonalFrequencyRecommender
+from recommender.ease import EASE
 from recommender.errors import ArtifactError, InputError
 from recommender.repeat_model import RepeatRecommender, RepeatSettings
 
-ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "personal", "repeat")
+ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "ease", "personal", "repeat")
 CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
 #: Collaborative models the repeat model can use for never-bought items (they fold in new customers).
 REPEAT_BASES: tuple[str, ...] = ("als", "cosine", "bm25")
@@ -52,6 +54,7 @@ class ModelParams:
     neighbours: int = 100
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    ease_regularization: float = 250.0  # EASE's lambda (Steck 2019); RecBole's default reg_weight
     confidence: str = "log"  # train on log1p(confidence), which tames heavy users; "linear" as given
     random_state: int = 42
     # the repeat model (recommender.repeat_model); TIFU-KNN's names (Hu et al., SIGIR 2020) in brackets. The
@@ -73,6 +76,8 @@ class ModelParams:
                      "mix_customers"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1")
+        if not self.ease_regularization > 0:
+            raise InputError("ease_regularization must be positive")
         if self.repeat_base not in REPEAT_BASES:
             raise InputError(f"unknown repeat_base {self.repeat_base!r}; expected one of {', '.join(REPEAT_BASES)}")
         for name in ("within_decay", "group_decay"):
@@ -143,6 +148,8 @@ def make_algorithm(params: ModelParams) -> Algorithm:
         return CosineRecommender(K=params.neighbours)
     if params.algorithm == "bm25":
         return BM25Recommender(K=params.neighbours, K1=params.bm25_k1, B=params.bm25_b)
+    if params.algorithm == "ease":
+        return EASE(regularization=params.ease_regularization)
     if params.algorithm == "personal":
         return PersonalFrequencyRecommender()
     if params.algorithm == "repeat":
@@ -168,6 +175,8 @@ def algorithm_state(model: Algorithm) -> dict[str, np.ndarray]:
         sim = model.similarity.tocsr()
         return {"sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr,
                 "sim_shape": np.asarray(sim.shape, dtype=np.int64)}
+    if isinstance(model, EASE):
+        return {"weights": np.ascontiguousarray(model.weights)}
     return {"user_factors": np.ascontiguousarray(model.user_factors),
             "item_factors": np.ascontiguousarray(model.item_factors)}
 
@@ -179,7 +188,7 @@ def writable_state(algorithm: str) -> frozenset[str]:
     (`recalculate_user`) hands the item factors to such a least-squares solver, and item-kNN's
     scorer (built when the model is restored) holds the similarity's indptr and indices that way.
     Everything else the service does with a loaded model (recommend, batches, similar items, the
-    exact top-n of recommender.topn, recommender.explain) works on read-only arrays.
+    exact top-n of recommender.topn, recommender.explain, all of EASE) works on read-only arrays.
     """
     if algorithm == "als":
         return frozenset({"item_factors"})
@@ -204,6 +213,8 @@ def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Algo
             similarity = csr_matrix((state["sim_data"], state["sim_indices"], state["sim_indptr"]),
                                     shape=tuple(state["sim_shape"]))
             model.__setstate__({"similarity": similarity, "K": params.neighbours})
+        elif isinstance(model, EASE):
+            model.weights = state["weights"]
         else:
             model.user_factors = state["user_factors"]
             model.item_factors = state["item_factors"]
@@ -214,4 +225,5 @@ def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Algo
 
 def supports_fold_in(model: Algorithm) -> bool:
     """Whether a user unseen at training can be scored from their interactions alone."""
-    return isinstance(model, (AlternatingLeastSquares, ItemItemRecommender, PopularityRecommender, BasketRecommender))
+    return isinstance(model, (AlternatingLeastSquares, ItemItemRecommender, PopularityRecommender, EASE,
+                              BasketRecommender))

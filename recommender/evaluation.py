@@ -1,4 +1,5 @@
-"""Offline evaluation: held-out splits and ranking metrics (precision, recall, nDCG, MAP, coverage).
+"""Offline evaluation: held-out splits (random, per-user temporal, global time cut) and ranking
+metrics (precision, recall, nDCG, MAP, coverage).
 
 Metrics are computed from a hit matrix in one vectorised pass, so the same code scores a
 toy example in a test and 100,000 users in a benchmark.
@@ -17,9 +18,10 @@ from recommender.catalog import Catalog
 from recommender.errors import InputError
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import EventWeights, build_matrix, default_weights
+from recommender.units import SECONDS_PER_DAY
 from recommender.models import Recommender
 
-SPLITS: tuple[str, ...] = ("random", "temporal")
+SPLITS: tuple[str, ...] = ("random", "temporal", "time_cut")
 EVAL_BATCH = 4096
 
 
@@ -27,6 +29,13 @@ EVAL_BATCH = 4096
 class Split:
     train: EventTable
     test: EventTable
+
+
+@dataclass
+class TimeCut(Split):
+    """A global time cut: `train` holds every event before `cut_time`, `test` every event at or after it."""
+
+    cut_time: float  # epoch seconds
 
 
 @dataclass
@@ -87,11 +96,58 @@ def temporal_split(events: EventTable, test_fraction: float = 0.2) -> Split:
     return Split(events.take(~is_test), events.take(is_test))
 
 
+def time_cut_split(events: EventTable, test_fraction: float = 0.2, test_days: float | None = None) -> TimeCut:
+    """One time T for every user: train on the events before T, test on the events at or after it.
+
+    Unlike `temporal_split` (each user's own latest events), no model trains on anything that
+    happened after a moment it is scored on, as in production: a model trained at T serves what
+    customers do next. T is the newest event's time minus `test_days` days when given, else the
+    time of the event that leaves `test_fraction` of the events (by count, impressions included)
+    at or after it; events tied at T all go to test, so test may hold a little more.
+
+    Parameters
+    ----------
+    events : EventTable
+        Timestamps in epoch seconds.
+    test_fraction : float
+        Share of events after the cut, in (0, 1); ignored when `test_days` is given.
+    test_days : float, optional
+        Length of the test period in days, counted back from the newest event.
+
+    Raises
+    ------
+    InputError
+        a bad fraction or period, or a cut that leaves no event on one side (for example when all
+        events share one timestamp).
+    """
+    if test_days is not None:
+        if not test_days > 0:
+            raise InputError("test_days must be positive")
+    else:
+        _check_fraction(test_fraction)
+    if len(events) == 0:
+        raise InputError("cannot cut an empty event table in time")
+    times = events.timestamps
+    if test_days is not None:
+        cut = float(times.max()) - test_days * SECONDS_PER_DAY
+    else:
+        n_test = max(1, int(np.ceil(len(times) * test_fraction)))
+        cut = float(np.partition(times, len(times) - n_test)[len(times) - n_test])
+    is_test = times >= cut
+    if is_test.all() or not is_test.any():
+        side = "before" if is_test.all() else "at or after"
+        raise InputError(f"the time cut at {cut:.0f} (epoch seconds) leaves no events {side} it: "
+                         "the events need more than one distinct time")
+    return TimeCut(events.take(~is_test), events.take(is_test), cut)
+
+
 def split_events(events: EventTable, split: str, test_fraction: float = 0.2, seed: int = 42) -> Split:
     if split == "random":
         return random_split(events, test_fraction, seed)
     if split == "temporal":
         return temporal_split(events, test_fraction)
+    if split == "time_cut":
+        return time_cut_split(events, test_fraction)
     raise InputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
 
 
@@ -123,19 +179,35 @@ def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[st
     }
 
 
+def _pairs(model: Recommender, events: EventTable) -> csr_matrix:
+    """Binary (users, items) matrix of the (user, item) pairs in `events` that the model knows,
+    impressions left out (the store showing an item, not the customer choosing it)."""
+    events = events.take(events.types != EVENT_TYPES.index("impression"))
+    users = model.user_ids.lookup(events.user_ids)
+    items = model.item_ids.lookup(events.item_ids)
+    known = (users >= 0) & (items >= 0)
+    pairs = csr_matrix((np.ones(known.sum(), dtype=np.float32), (users[known], items[known])),
+                       shape=model.user_items.shape)
+    pairs.data[:] = 1.0  # duplicates summed above; membership is binary
+    return pairs
+
+
 def evaluate(model: Recommender, test: EventTable, k: int = 10,
-             progress: Callable[[int], None] | None = None) -> Metrics:
+             progress: Callable[[int], None] | None = None, exclude: EventTable | None = None) -> Metrics:
     """Score `model` on held-out events: relevant items are test items the user had not seen in
     training and the model knows (no model can rank an item it never saw). Impressions are the
-    store showing an item, not the customer choosing it, so they are never relevant."""
-    test = test.take(test.types != EVENT_TYPES.index("impression"))
-    users = model.user_ids.lookup(test.user_ids)
-    items = model.item_ids.lookup(test.item_ids)
-    known = (users >= 0) & (items >= 0)
-    relevant = csr_matrix((np.ones(known.sum(), dtype=np.float32), (users[known], items[known])),
-                          shape=model.user_items.shape)
-    relevant.data[:] = 1.0  # duplicates summed above; relevance is binary
+    store showing an item, not the customer choosing it, so they are never relevant.
+
+    `exclude` holds events whose (user, item) pairs are taken out of both the ranking and the
+    relevant set, as RecBole's full ranking leaves out a user's validation items when it scores the
+    test part of a train / validation / test split: the model ranks k plus as many items as the
+    user has excluded, and the excluded ones are dropped from that list before the top k is scored.
+    """
+    relevant = _pairs(model, test)
     relevant = relevant - relevant.multiply(model.user_items > 0)
+    excluded = _pairs(model, exclude) if exclude is not None else None
+    if excluded is not None:
+        relevant = relevant - relevant.multiply(excluded)
     relevant.eliminate_zeros()
     n_relevant = np.diff(relevant.indptr)
     eval_users = np.flatnonzero(n_relevant > 0)
@@ -143,7 +215,10 @@ def evaluate(model: Recommender, test: EventTable, k: int = 10,
     recommended = np.zeros(model.user_items.shape[1], dtype=bool)
     for start in range(0, len(eval_users), EVAL_BATCH):
         batch = eval_users[start:start + EVAL_BATCH]
-        ids, _ = model.recommend_indices(batch, k)
+        if excluded is None:
+            ids, _ = model.recommend_indices(batch, k)
+        else:
+            ids = _top_k_without(model, batch, excluded, k)
         valid = ids >= 0
         rows = np.repeat(batch, k).reshape(len(batch), k)
         lookup = np.asarray(relevant[rows[valid], ids[valid]]).ravel() > 0
@@ -156,6 +231,18 @@ def evaluate(model: Recommender, test: EventTable, k: int = 10,
     scores = ranking_metrics(all_hits, n_relevant[eval_users], k)
     coverage = float(recommended.mean()) if len(recommended) else 0.0
     return Metrics(k=k, coverage=coverage, users=len(eval_users), **scores)
+
+
+def _top_k_without(model: Recommender, users: np.ndarray, excluded: csr_matrix, k: int) -> np.ndarray:
+    """Each user's top k item indices (-1 where short) after dropping their `excluded` items."""
+    extra = int(np.diff(excluded.indptr)[users].max(initial=0))
+    ids, _ = model.recommend_indices(users, k + extra)
+    rows = np.repeat(users, ids.shape[1]).reshape(ids.shape)
+    drop = ids < 0
+    drop[~drop] = np.asarray(excluded[rows[~drop], ids[~drop]]).ravel() > 0
+    order = np.argsort(drop, axis=1, kind="stable")  # kept items first, in ranked order
+    ids = np.where(drop, -1, ids)
+    return np.take_along_axis(ids, order, axis=1)[:, :k]
 
 
 def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights | None = None,

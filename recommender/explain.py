@@ -9,6 +9,8 @@ Each algorithm's score splits into per-history-item parts:
   numbers implicit's explain gives one item at a time in a Python loop.
 * item-kNN (cosine, BM25): the score is sum_j r_uj * S[j, i] exactly, so item j contributes
   r_uj * S[j, i], which is non-zero only when j is one of i's nearest neighbours.
+* EASE: the score is sum_j x_uj B[j, i] exactly (Steck 2019), so item j contributes x_uj * B[j, i];
+  B is dense, so every history item with a positive weight towards i is a reason.
 * BPR has no such decomposition; its reasons are the history items whose factors are closest
   (cosine) to the candidate's, weighted by confidence: an approximation, said so here.
 * The popularity model has no reasons (it does not look at the customer): empty lists.
@@ -31,6 +33,7 @@ from implicit.nearest_neighbours import ItemItemRecommender
 from scipy.sparse import csr_matrix
 
 from recommender.algorithms import scale_confidence
+from recommender.ease import EASE
 from recommender.models import Recommender
 
 #: A user as the model knows them (their row code in the training matrix), or their history as
@@ -74,6 +77,8 @@ def contributions(model: Recommender, history: np.ndarray, confidence: np.ndarra
         similarity = algorithm.similarity.tocsr()
         block = similarity[history][:, item_codes].toarray()
         return block * confidence[:, None]
+    if isinstance(algorithm, EASE):
+        return np.asarray(algorithm.weights[history][:, item_codes], dtype=np.float64) * confidence[:, None]
     factors = np.asarray(algorithm.item_factors, dtype=np.float64)
     liked = factors[history]
     candidates = factors[item_codes]

@@ -7,20 +7,13 @@ import pytest
 from recommender.algorithms import ALGORITHMS, ModelParams
 from recommender.errors import InputError
 from recommender.evaluation import (
-    Metrics,
-    compare_algorithms,
-    evaluate,
-    metrics_table,
-    random_split,
-    ranking_metrics,
-    split_events,
-    temporal_split,
-    train_and_evaluate,
+    SPLITS, Metrics, TimeCut, compare_algorithms, evaluate, metrics_table, random_split, ranking_metrics,
+    split_events, temporal_split, time_cut_split, train_and_evaluate,
 )
 from recommender.events import EventTable
 from recommender.matrix import EventWeights, build_matrix
 from recommender.models import Recommender
-from tests.recommender.conftest import NOW, SMALL_PARAMS, small_params
+from tests.recommender.conftest import DAY, NOW, SMALL_PARAMS, small_params
 
 # -- metrics by hand ------------------------------------------------------------------------------
 
@@ -145,6 +138,43 @@ def test_split_errors():
     assert len(split_events(events, "temporal").test) == 0
 
 
+def test_time_cut_trains_on_the_past_only(storefront):
+    events = storefront.events
+    split = time_cut_split(events, 0.2)
+    assert isinstance(split, TimeCut)
+    assert len(split.train) + len(split.test) == len(events)
+    assert split.train.timestamps.max() < split.cut_time <= split.test.timestamps.min()
+    assert 0.2 <= len(split.test) / len(events) < 0.21  # ties at the cut all go to test
+    again = split_events(events, "time_cut", 0.2)
+    assert again.cut_time == split.cut_time and "time_cut" in SPLITS
+
+
+def test_time_cut_by_days_and_ties():
+    frame = pd.DataFrame({"user_id": ["a", "a", "b", "b", "c"], "item_id": ["1", "2", "1", "3", "2"],
+                          "type": "purchase", "timestamp": NOW - np.array([9, 5, 5, 1, 0]) * DAY})
+    events = EventTable.from_frame(frame)
+    by_days = time_cut_split(events, test_days=2)
+    assert by_days.cut_time == NOW - 2 * DAY
+    assert sorted(by_days.test.user_ids) == ["b", "c"] and len(by_days.train) == 3
+    tied = time_cut_split(events, test_fraction=0.5)  # 3 of 5 asked; the cut falls on a tie of two: 4
+    assert tied.cut_time == NOW - 5 * DAY and len(tied.test) == 4
+
+
+def test_time_cut_errors():
+    same_time = EventTable.from_frame(pd.DataFrame({"user_id": ["a", "b"], "item_id": ["1", "2"],
+                                                    "type": "view", "timestamp": [NOW, NOW]}))
+    with pytest.raises(InputError, match="leaves no events before it"):
+        time_cut_split(same_time)
+    with pytest.raises(InputError, match="leaves no events"):
+        time_cut_split(same_time, test_days=400)
+    with pytest.raises(InputError, match="empty"):
+        time_cut_split(EventTable.empty())
+    with pytest.raises(InputError, match="test_days must be positive"):
+        time_cut_split(same_time, test_days=0)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        time_cut_split(same_time, 1.0)
+
+
 # -- evaluate -------------------------------------------------------------------------------------
 
 def events_frame(rows) -> EventTable:
@@ -164,6 +194,21 @@ def test_evaluate_hand_example():
     model = Recommender(ModelParams(algorithm="popular")).fit(build_matrix(train))
     metrics = evaluate(model, test, k=1)
     assert metrics == Metrics(k=1, precision=1.0, recall=1.0, ndcg=1.0, map=1.0, coverage=1 / 3, users=1)
+
+
+def test_evaluate_leaves_excluded_pairs_out_of_ranking_and_relevance():
+    """RecBole's test ranking leaves out validation items: they are neither ranked nor relevant."""
+    train = events_frame([("u1", "a", "view"), ("u2", "a", "view"), ("u2", "b", "view"), ("u3", "b", "view"),
+                          ("u3", "c", "view"), ("u4", "c", "view"), ("u4", "d", "view"), ("u5", "b", "view")])
+    model = Recommender(ModelParams(algorithm="popular")).fit(build_matrix(train))  # b 3, c 2, a 2, d 1
+    test = events_frame([("u1", "c", "view"), ("u1", "b", "view")])
+    plain = evaluate(model, test, k=1)
+    assert (plain.recall, plain.users) == (0.5, 1)  # u1 is offered b (most popular): 1 of 2 relevant
+    validation = events_frame([("u1", "b", "view"), ("u5", "a", "view")])
+    without = evaluate(model, test, k=1, exclude=validation)
+    assert without == Metrics(k=1, precision=1.0, recall=1.0, ndcg=1.0, map=1.0, coverage=0.25, users=1)
+    nothing_left = evaluate(model, events_frame([("u1", "b", "view")]), k=1, exclude=validation)
+    assert nothing_left.users == 0
 
 
 def test_evaluate_on_a_real_model(storefront):

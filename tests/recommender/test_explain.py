@@ -16,7 +16,7 @@ def _row(model, code):
     return row.indices.astype(np.int64), row.data
 
 
-@pytest.mark.parametrize("algorithm", ["als", "bpr", "cosine", "bm25", "repeat"])
+@pytest.mark.parametrize("algorithm", ["als", "bpr", "cosine", "bm25", "ease", "repeat"])
 def test_reasons_are_items_of_the_users_history(trained, algorithm: str) -> None:
     model = trained(algorithm)
     explained = 0
@@ -48,8 +48,10 @@ def test_als_reasons_match_implicits_explain(trained) -> None:
         assert because(model, code, [item], top=3)[0] == expected
 
 
-def test_knn_contributions_sum_to_the_score(trained) -> None:
-    model = trained("cosine")
+@pytest.mark.parametrize("algorithm", ["cosine", "ease"])
+def test_item_item_contributions_sum_to_the_score(trained, algorithm: str) -> None:
+    """item-kNN and EASE score a user as their row times an item x item matrix: the parts add up."""
+    model = trained(algorithm)
     code = 11
     ids, scores = model.recommend_indices(np.array([code]), 5)
     history, confidence = _row(model, code)

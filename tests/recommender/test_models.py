@@ -258,6 +258,19 @@ class TestBM25(RecommenderContract, ExactFoldInContract):
     algorithm = "bm25"
 
 
+class TestEase(RecommenderContract, ExactFoldInContract):
+    algorithm = "ease"
+
+    def test_similar_items_are_the_one_item_fold_in(self, model, demo_matrix):
+        """Similar items of i are B[i, :]: what a customer whose only item is i is served."""
+        counts = np.bincount(demo_matrix.matrix.indices, minlength=demo_matrix.shape[1])
+        for code in np.argsort(-counts)[:5]:
+            item = demo_matrix.items[int(code)]
+            similar = model.similar_items(item, N)
+            folded = model.recommend_for_history("one-item", [item], [1.0], N)
+            assert [s.item_id for s in similar] == [i.item_id for i in folded.items]
+
+
 class TestPopular(RecommenderContract, ExactFoldInContract):
     algorithm = "popular"
 
@@ -396,6 +409,7 @@ def test_untrained_model_refuses_to_serve():
     ({"within_decay": 0.0}, r"within_decay must be in \(0, 1\]"),
     ({"group_decay": 1.5}, r"group_decay must be in \(0, 1\]"),
     ({"repeat_base": "bpr"}, "unknown repeat_base 'bpr'"),
+    ({"ease_regularization": 0.0}, "ease_regularization must be positive"),
 ])
 def test_bad_params_raise_input_error(values, words):
     with pytest.raises(InputError, match=words):
@@ -464,7 +478,7 @@ def test_precompute_indices_matches_recommend_indices():
     data = generate_storefront(n_users=300, n_products=120, n_content=20, seed=4, now=1_790_000_000.0)
     matrix = build_matrix(data.events)
     codes = np.arange(matrix.shape[0])
-    for algorithm in ("als", "bpr", "bm25"):
+    for algorithm in ("als", "bpr", "bm25", "ease"):
         model = Recommender(ModelParams(algorithm=algorithm)).fit(matrix, data.catalog)
         fast_ids, fast_scores = model.precompute_indices(codes, 20)
         ids, scores = model.recommend_indices(codes, 20)
