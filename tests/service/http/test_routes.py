@@ -156,6 +156,11 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
     ({"item_id": "p1", "type": "view"}, "user_id"),
     ({"user_id": "u", "item_id": "p1", "type": "teleport"}, "type"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "yesterday-ish"}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": NOW * 1000}, "timestamp"),  # milliseconds
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 253_402_214_400}, "timestamp"),  # year 9999
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 20_240_101}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "1970-01-02T00:00:00Z"}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 4_102_444_800}, "timestamp"),  # 2100
     ({"user_id": "u", "item_id": "p1", "type": "review", "value": 9}, "value"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "value": "lots"}, "value"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "value": 1e300}, "value"),  # float32 would make it inf
@@ -236,7 +241,10 @@ async def test_catalog_upsert_and_delete_change_what_is_served(client, demo):
 
 async def test_catalog_bad_input(client):
     for body, field in [([{"item_id": "x", "kind": "service"}], "kind"), ([{"kind": "product"}], "item_id"),
-                        ([{"item_id": "x", "in_stock": "perhaps"}], "in_stock")]:
+                        ([{"item_id": "x", "in_stock": "perhaps"}], "in_stock"),
+                        ([{"item_id": "x", "created_at": NOW}, {"item_id": "y", "created_at": NOW * 1000}],
+                         "created_at"),
+                        ([{"item_id": "x", "created_at": "2999-01-01T00:00:00Z"}], "created_at")]:
         response = await client.put("/v1/items", json=body, headers=AUTH_WRITE)
         assert response.status == 400 and (await response.json())["error"]["field"] == field
 
