@@ -181,11 +181,21 @@ def spec() -> dict[str, Any]:
                     **_errors(400, 401, 403)}}},
             "/v1/model": {"get": {
                 "summary": "The served model, its offline metrics and the last training's outcome",
+                "description": "The model the answering process serves and the training record, read together "
+                               "with the version pointer as one snapshot: once another replica's training moved "
+                               "the pointer, a process still loading that model shows the record as it stood for "
+                               "the model it serves, and names the next one in `next_version`.",
                 "security": SECURED,
                 "responses": {"200": {"description": "Model", "content": _json({"type": "object", "properties": {
                     "version": {"type": "string", "nullable": True}, "algorithm": {"type": "string"},
                     "trained_at": {"type": "number"}, "counts": {"type": "object"}, "params": {"type": "object"},
-                    "metrics": {"type": "object"}, "training": {"type": "object"}}})},
+                    "metrics": {"type": "object"},
+                    "next_version": {"type": "string", "nullable": True,
+                                     "description": "the version the pointer names, while this process has not "
+                                                    "loaded it yet (within a poll interval); null otherwise"},
+                    "training": {"type": "object", "properties": {
+                        "last_version": {"type": "string", "nullable": True,
+                                         "description": "the version the last successful training produced"}}}}})},
                     **_errors(401, 403)}}},
             "/v1/model/retrain": {"post": {
                 "summary": "Start a training now", "security": SECURED,

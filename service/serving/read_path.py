@@ -92,10 +92,12 @@ class Serving:
         began before a swap (its keys would only crowd out the new model's)."""
         if current is not self.current:
             return None
-        # a new model object, even of the same version (its catalog_generation starts over), starts afresh
+        # a new model object, even of the same version (its catalog_generation starts over), starts afresh;
+        # so does the mirror: a user's since-training state is read relative to the model's folded position
         if self._hot_model is None or self._hot_model() is not current:
             self.hot.clear()
             self.served.clear()
+            self.mirror.clear()
             self._hot_model = weakref.ref(current)
         return self.hot
 
@@ -157,12 +159,14 @@ class Serving:
         degraded = False  # Redis could not be read: the lists then say they came from the model alone
         if list_reads or state_reads:
             readers = [user_ids[pos] for pos in state_reads]
-            token = self.mirror.begin(readers) if interactive else 0
+            mirrored = hot is not None  # states read for another model must not fill this model's mirror
+            token = self.mirror.begin(readers) if mirrored else 0
             blobs = read_states = None
             try:
-                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline)
+                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline,
+                                                      current.folded_through)
             finally:
-                if interactive:
+                if mirrored:
                     self.mirror.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
             degraded = blobs is None
             for pos, blob in zip(list_reads, blobs or ()):
@@ -326,16 +330,18 @@ class Serving:
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None
-                    ) -> tuple[list[bytes | None] | None, list[UserState] | None]:
+    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None,
+                    folded_through: str | None = None) -> tuple[list[bytes | None] | None, list[UserState] | None]:
         """Lists and since-training states in one round trip (service.store.events.since_training),
         waiting at most until `deadline` (default RECS_REDIS_READ_TIMEOUT from now): a hung Redis must
-        not hang the page. Both None when Redis could not answer, so the in-memory model answers."""
+        not hang the page. States leave out what the model folded through `folded_through` holds.
+        Both None when Redis could not answer, so the in-memory model answers."""
         if deadline is None:
             deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout
         try:
             async with asyncio.timeout_at(deadline):
-                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days)
+                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days,
+                                                   folded_through)
         except REDIS_ERRORS as exc:  # TimeoutError is an OSError
             log.warning("redis read failed, serving from the in-memory model: %r", exc)
             return None, None
