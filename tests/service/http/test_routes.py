@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from service.store.keys import Keys
+from service.http.app_keys import SERVING
 from service.http.routes import ROUTES
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, NOW
 
@@ -108,6 +109,19 @@ async def test_batch_ndjson_streams_thousands_of_users(client):
     parsed = [json.loads(line) for line in lines]
     assert [p["user_id"] for p in parsed] == users
     assert all(len(p["items"]) == 3 for p in parsed)
+
+
+async def test_a_json_batch_of_thousands_is_one_json_document_written_in_chunks(client):
+    users = [f"u{i:06d}" for i in range(400)] * 3 + [f"stranger-{i}" for i in range(1300)]  # three chunks
+    response = await client.post("/v1/recommendations/batch", json={"user_ids": users, "n": 3})
+    assert response.status == 200 and response.headers["Content-Type"].startswith("application/json")
+    assert response.headers.get("Transfer-Encoding") == "chunked"  # streamed, not built whole
+    body = await response.json()
+    assert [r["user_id"] for r in body["results"]] == users
+    assert {r["recommendation_id"] for r in body["results"]} == {body["recommendation_id"]}
+    assert body["model_version"] == client.app[SERVING].current.version
+    assert all(len(r["items"]) == 3 for r in body["results"])
+    assert [r["source"] for r in body["results"][-1300:]] == ["fallback"] * 1300
 
 
 async def test_batch_bad_input(client):
