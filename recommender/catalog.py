@@ -13,6 +13,7 @@ from recommender.errors import InputError
 from recommender.events import parse_timestamps
 from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
+from recommender.times import check_timestamps
 
 KINDS: tuple[str, ...] = ("product", "content")
 CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title")
@@ -56,8 +57,9 @@ class Catalog:
         return cls.from_frame(pd.DataFrame([asdict(i) for i in items], columns=list(CATALOG_COLUMNS)))
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> Catalog:
-        """Validate and normalise a frame; raise InputError naming the first bad row."""
+    def from_frame(cls, frame: pd.DataFrame, check_times: bool = False) -> Catalog:
+        """Validate and normalise a frame; raise InputError naming the first bad row. `check_times`: a
+        `created_at` outside the plausible range (recommender.times) is bad too (input, not stored data)."""
         if "item_id" not in frame.columns:
             raise InputError("missing column(s): item_id", None, "item_id")
         frame = frame.reset_index(drop=True)
@@ -77,6 +79,8 @@ class Catalog:
             present = created.notna().to_numpy() & (created.astype(str) != "").to_numpy()
             if present.any():
                 parsed[present] = parse_timestamps(created[present])
+            if check_times:
+                check_timestamps(parsed, "created_at")
             out["created_at"] = parsed
         else:
             out["created_at"] = np.nan
@@ -165,7 +169,7 @@ def parse_bools(column: pd.Series) -> np.ndarray:
 
 
 def read_catalog(path: str | Path) -> Catalog:
-    """Load a catalog from CSV or JSON lines."""
+    """Load a catalog from CSV or JSON lines (`created_at` checked against the plausible range)."""
     frame = read_frame(path, "catalog", {"item_id": str, "category": str, "kind": str, "title": str},
                        ("created_at",))
-    return Catalog.from_frame(frame)
+    return Catalog.from_frame(frame, check_times=True)

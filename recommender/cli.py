@@ -27,6 +27,7 @@ from recommender.matrix import (
     build_matrix,
     default_weights,
 )
+from recommender.times import EARLIEST_TIMESTAMP, latest_timestamp, plausible_range
 
 EXIT_INPUT = 2
 
@@ -98,6 +99,8 @@ def _end_of_day(text: str) -> tuple[str, float]:
         day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:
         raise InputError(f"--as-of must be a date YYYY-MM-DD; got {text!r}") from None
+    if not EARLIEST_TIMESTAMP <= day.timestamp() <= latest_timestamp():
+        raise InputError(f"--as-of must be a date from {plausible_range()}; got {text!r}")
     return day.date().isoformat(), (day + timedelta(days=1)).timestamp() - 0.001
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from recommender.errors import InputError
 from recommender.files import read_frame
 from recommender.ids import validate_ids
+from recommender.times import check_timestamps
 from recommender.units import SECONDS_PER_DAY
 
 #: Event types in code order; the code is what an EventTable stores (and what snapshots keep as
@@ -163,9 +164,12 @@ def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndar
 
 
 def read_events(path: str | Path) -> EventTable:
-    """Read events from CSV (header user_id,item_id,type,timestamp[,value]) or JSON lines."""
+    """Read events from CSV (header user_id,item_id,type,timestamp[,value]) or JSON lines; InputError
+    naming the row for a bad one, a timestamp outside the plausible range (recommender.times) included."""
     frame = read_frame(path, "events", {"user_id": str, "item_id": str, "type": str}, ("value", "timestamp"))
-    return EventTable.from_frame(frame)
+    events = EventTable.from_frame(frame)
+    check_timestamps(events.timestamps)
+    return events
 
 
 def write_events(events: EventTable, path: str | Path) -> None:

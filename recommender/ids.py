@@ -11,15 +11,21 @@ from recommender.errors import InputError
 
 MAX_ID_BYTES = 256
 _CONTROL_CHARS = r"[\x00-\x1f\x7f]"
+_SURROGATES = "[\ud800-\udfff]"
 
 
 def validate_ids(values: pd.Series, field: str) -> None:
-    """Reject empty, over-long or control-character ids (they would break storage and logs)."""
+    """Reject empty, over-long or control-character ids (they would break storage and logs), and ids
+    that are not valid Unicode text (a lone surrogate, which JSON's \\ud800 escapes can carry)."""
     as_str = values.astype(str)
     bad = as_str.eq("") | values.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"{field} is empty at row {row}", row, field)
+    surrogate = as_str.str.contains(_SURROGATES, regex=True)
+    if surrogate.any():
+        row = int(np.flatnonzero(surrogate.to_numpy())[0])
+        raise InputError(f"{field} at row {row} is not valid Unicode text (a lone surrogate)", row, field)
     too_long = as_str.str.encode("utf-8").str.len() > MAX_ID_BYTES
     if too_long.any():
         row = int(np.flatnonzero(too_long.to_numpy())[0])

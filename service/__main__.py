@@ -13,6 +13,7 @@ from service.http.app import create_app
 from service.settings import Settings, SettingsError
 from service.store.client import REDIS_ERRORS
 from service.store.embedded import RedisServerError
+from service.store.server import UnsafeRedisError
 from service.workers import WorkerLink, run_workers
 
 
@@ -60,7 +61,7 @@ def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = 
     try:
         web.run_app(app, host=host, port=port, shutdown_timeout=30, reuse_port=True if link else None,
                     print=listening)
-    except RedisServerError as exc:
+    except (RedisServerError, UnsafeRedisError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except REDIS_ERRORS as exc:  # at start-up: wrong password, nothing listening, ...

@@ -25,6 +25,7 @@ from recommender.events import (
     EventTable,
 )
 from recommender.ids import MAX_ID_BYTES
+from recommender.times import check_timestamps
 from service.errors import BadInput, bad_input
 
 MAX_EVENTS = 10_000
@@ -46,7 +47,9 @@ class EventBatch:
 
 
 def parse_batch(payload: object, now: float | None = None) -> EventBatch:
-    """JSON (one event object or a list) to an EventBatch; ApiError 400 naming index and field."""
+    """JSON (one event object or a list) to an EventBatch; BadInput naming index and field, a timestamp
+    outside the plausible range (recommender.times: 1990 to `now` + 1 day) included. `now` (epoch
+    seconds, default the clock) is the timestamp of events that give none."""
     events = json_records(payload, "event", MAX_EVENTS)
     for index, event in enumerate(events):
         for name in ("user_id", "item_id", "type"):
@@ -65,14 +68,14 @@ def parse_batch(payload: object, now: float | None = None) -> EventBatch:
     recommendation_ids = _optional_ids(events, "recommendation_id")
     default_timestamp = time.time() if now is None else now
     table = _plain_table(events, default_timestamp)
-    if table is not None:
-        return EventBatch(table, event_ids, recommendation_ids)
-    frame = pd.DataFrame({c: [e.get(c) for e in events] for c in EVENT_COLUMNS}, dtype=object)
     try:
-        return EventBatch(EventTable.from_frame(frame, default_timestamp=default_timestamp), event_ids,
-                          recommendation_ids)
+        if table is None:
+            frame = pd.DataFrame({c: [e.get(c) for e in events] for c in EVENT_COLUMNS}, dtype=object)
+            table = EventTable.from_frame(frame, default_timestamp=default_timestamp)
+        check_timestamps(table.timestamps, now=default_timestamp)
     except InputError as exc:
         raise located(exc, "event") from None
+    return EventBatch(table, event_ids, recommendation_ids)
 
 
 def _optional_ids(events: list[dict], field: str) -> list[str | None] | None:
@@ -154,7 +157,7 @@ def parse_items(payload: object) -> Catalog:
                                 field=name)
     frame = pd.DataFrame({c: [i.get(c) for i in items] for c in CATALOG_COLUMNS}, dtype=object)
     try:
-        return Catalog.from_frame(frame)
+        return Catalog.from_frame(frame, check_times=True)
     except InputError as exc:
         raise located(exc, "item") from None
 

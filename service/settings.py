@@ -25,6 +25,7 @@ class Settings:
     redis_url: str | None = None  # unset: start an embedded redis-server on a unix socket
     redis_cluster: bool = False  # REDIS_URL names one node of a Redis Cluster (or use redis+cluster://)
     redis_read_timeout: float = 1.0  # a request's Redis read waits this long, then the in-memory model answers
+    allow_eviction: bool = False  # start even when Redis's maxmemory-policy (allkeys-*) can evict the event stream
     data_dir: Path = Path("data/service")
     model_dir: Path | None = None  # default: <data_dir>/models
     refresh_interval: float = 3600.0

@@ -21,6 +21,7 @@ class RedisProcess:
     port: int
     directory: Path
     process: subprocess.Popen | None = None
+    args: tuple[str, ...] = ()  # more redis-server options, after the defaults below (later ones win)
 
     @property
     def url(self) -> str:
@@ -32,7 +33,8 @@ class RedisProcess:
             pytest.fail("redis-server is not installed: run `make test`, which installs it")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.directory), "--daemonize", "no", "--loglevel", "warning"],
+             "--appendfsync", "always", "--dir", str(self.directory), "--daemonize", "no", "--loglevel", "warning",
+             *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_until_answering(self.port, self.process)
 

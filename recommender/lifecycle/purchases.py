@@ -15,6 +15,7 @@ import pandas as pd
 from recommender.errors import InputError
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.files import read_frame
+from recommender.times import check_timestamps
 
 PRICE_COLUMN = "price"
 QUANTITY_COLUMN = "quantity"
@@ -127,13 +128,15 @@ def read_purchases(path: str | Path) -> Purchases:
     Raises
     ------
     InputError
-        the file is missing or unparsable, an event row is invalid, or a price or quantity is not a number,
+        the file is missing or unparsable, an event row is invalid (a timestamp outside the plausible range of
+        recommender.times included), or a price or quantity is not a number,
         a price is negative or a quantity is not positive (`row` is the 0-based data row).
     """
     frame = read_frame(path, "events", {"user_id": str, "item_id": str, "type": str, PRICE_COLUMN: str,
                                         QUANTITY_COLUMN: str},
                        ("value", "timestamp", PRICE_COLUMN, QUANTITY_COLUMN))
     events = EventTable.from_frame(frame)
+    check_timestamps(events.timestamps)
     rows = np.flatnonzero(events.types == _PURCHASE)
     n = len(rows)
     price = _numbers(frame, PRICE_COLUMN, rows) if PRICE_COLUMN in frame.columns else np.full(n, np.nan)

@@ -20,7 +20,7 @@ from recommender.catalog import ItemAttributes
 from recommender.filters import ItemFilter
 from recommender.models import CAP_OVERSAMPLE, Recommender
 from recommender.retention.complements import Complements, seed_matrix
-from recommender.retention.history import History, type_code
+from recommender.retention.history import History, activity_codes, type_code
 from recommender.retention.ranking import (
     BlockItem,
     block_items,
@@ -95,9 +95,13 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
             if popular is None:
                 popular = model.item_ids.lookup([i.item_id for i in model.popular(ask, base)])
             ids[~known, :len(popular)] = popular
-        for row in np.flatnonzero(~known):  # popular items: leave out what this customer already had
-            had = to_model[history.events_of(int(part[row])).activity().items]
-            ids[row, np.isin(ids[row], had[had >= 0])] = -1
+        # leave out what each customer already had: the model filters only what it was trained on, and
+        # the index also holds every event since (a purchase an hour ago, a late import of an old one)
+        before = (ids >= 0).sum(axis=1)
+        _drop_had(history, part, to_model, ids, len(model.item_ids))
+        after = (ids >= 0).sum(axis=1)
+        for row in np.flatnonzero((after < n) & (after < before)):  # the removal left the list short
+            ids[row] = _without_had(model, history, int(part[row]), int(codes[row]), ask, base)
         # one re-rank for the whole chunk: rank score, plus the boost for what is new to them
         valid = ids >= 0
         made = np.where(valid, created[np.maximum(ids, 0)], np.nan)
@@ -114,6 +118,36 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
             rows.append(LapsedCustomer(str(user_ids[row]), float(last[row]),
                                        PERSONALIZED if known[row] else FALLBACK, items))
         yield rows
+
+
+def _drop_had(history: History, part: np.ndarray, to_model: np.ndarray, ids: np.ndarray, width: int) -> None:
+    """Set to -1, in place, every candidate (rows x k model item indices, row r for history user
+    part[r]; `width` the model's item count) that its customer has an activity event with, for the
+    whole chunk at once."""
+    lo, hi = history.offsets[part], history.offsets[part + 1]
+    counts = hi - lo
+    rows = np.repeat(np.arange(len(part)), counts)
+    positions = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+    activity = np.isin(history.types[positions], activity_codes())
+    rows, items = rows[activity], to_model[history.item_codes[positions[activity]]]
+    had = rows[items >= 0].astype(np.int64) * width + items[items >= 0]
+    keys = np.arange(len(part), dtype=np.int64)[:, None] * width + ids
+    ids[(ids >= 0) & np.isin(keys, had)] = -1
+
+
+def _without_had(model: Recommender, history: History, user: int, code: int, ask: int,
+                 item_filter: ItemFilter) -> np.ndarray:
+    """One customer's `ask` candidates asked for again with everything they had excluded (the
+    model's or, for a customer it does not know, the popular ones), -1 where short."""
+    had = history.items.ids[history.events_of(user).activity().items]
+    exclude = ItemFilter(kind=item_filter.kind, category=item_filter.category,
+                         in_stock_only=item_filter.in_stock_only, exclude=item_filter.exclude | frozenset(had.tolist()))
+    if code >= 0:
+        return model.recommend_indices(np.array([code]), ask, exclude)[0][0]
+    row = np.full(ask, -1, dtype=np.int64)
+    found = model.item_ids.lookup([i.item_id for i in model.popular(ask, exclude)])
+    row[:len(found)] = found
+    return row
 
 
 def _candidates(model: Recommender, codes: np.ndarray, ask: int, item_filter: ItemFilter, allowed: np.ndarray,

@@ -32,13 +32,15 @@ from service.settings import Settings
 from service.store.client import connect
 from service.store.embedded import EmbeddedRedis
 from service.store.keys import Keys
+from service.store.server import check_server
 from service.training.refresh import Refresher
 
 log = logging.getLogger(__name__)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Connect to REDIS_URL, or start the embedded redis-server and connect to its socket."""
+    """Connect to REDIS_URL, or start the embedded redis-server and connect to its socket; check that the
+    server keeps accepted events (service.store.server)."""
     settings = app[SETTINGS]
     embedded = None
     url = settings.redis_url
@@ -51,6 +53,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REDIS_URL] = url
     try:
         await client.ping()
+        await check_server(client, settings.allow_eviction)  # refuses a server that can evict the event stream
         yield
     finally:
         await client.aclose()

@@ -14,8 +14,12 @@ from aiohttp import web
 from service.errors import BadInput, NoModel, ServiceError, UnknownItem
 from service.http.metrics import route_label
 from service.store.client import REDIS_ERRORS
+from service.store.server import refusal_message, write_refusal
 
 log = logging.getLogger(__name__)
+#: Seconds a client waits before retrying a write Redis refused (out of memory, a full disk): longer than
+#: for Redis away, as an operator usually has to act.
+WRITE_REFUSED_RETRY_AFTER = 5
 
 
 class ApiError(Exception):
@@ -65,7 +69,12 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers)
-    except REDIS_ERRORS as exc:  # Redis away: a retryable 503, never a 500
+    except REDIS_ERRORS as exc:  # Redis away or refusing writes: a retryable 503, never a 500
+        refusal = write_refusal(exc)
+        if refusal is not None:  # nothing was written: scripts and transactions are refused whole
+            log.warning("redis refused a write on %s %s: %s", request.method, route_label(request), exc)
+            return error_response(503, "write_refused", refusal_message(refusal),
+                                  {"Retry-After": str(WRITE_REFUSED_RETRY_AFTER)}, reason=refusal)
         log.warning("redis unavailable on %s %s: %s", request.method, route_label(request), exc)
         return error_response(503, "unavailable", "storage is temporarily unavailable; retry shortly",
                               {"Retry-After": "1"})

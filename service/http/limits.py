@@ -1,6 +1,8 @@
 """Bounds on request parameters: one home for each, read by the parameter checks and the OpenAPI
 document alike."""
 
+from recommender.times import EARLIEST_TIMESTAMP
+
 #: Items per list (n).
 MAX_N = 100
 #: Users per batch request.
@@ -12,7 +14,7 @@ MAX_STATS_DAYS = 90
 #: Day and hour windows of the retention routes (ten years).
 MAX_DAYS = 3650
 MAX_HOURS = MAX_DAYS * 24
-#: 2100-01-01: a `now` past this is a typo (milliseconds), not a date.
-MAX_NOW = 4_102_444_800
+#: A `now` parameter is a plausible time (recommender.times): from 1990-01-01 to the clock plus one day.
+MIN_NOW = int(EARLIEST_TIMESTAMP)
 #: Distinct query strings whose parsed list request is remembered per process.
 PARSED_QUERIES = 1024

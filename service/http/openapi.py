@@ -22,6 +22,14 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": texts[c], "content": _json(ERROR)} for c in codes}
 
 
+#: The 503 of a write route: Redis refused the write (`write_refused`, with a `reason`: out_of_memory,
+#: persistence_error, read_only, too_few_replicas) or is away (`unavailable`); nothing was written.
+WRITE_503 = {"503": {"description": "Nothing written: Redis refused the write (code write_refused, with a reason: "
+                                    "out_of_memory, persistence_error such as a full disk under the AOF, read_only, "
+                                    "too_few_replicas) or is away (code unavailable); retry after Retry-After seconds",
+                     "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": _json(ERROR)}}
+
+
 def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
@@ -35,6 +43,17 @@ LIST_PARAMS = [
     _query("max_per_category", {"type": "integer", "minimum": 1, "maximum": MAX_N}, "diversity cap"),
 ]
 SECURED = [{"bearer": []}]
+READY = {"type": "object", "properties": {
+    "ready": {"type": "boolean"}, "model": {"type": "boolean"}, "redis": {"type": "boolean"},
+    "writes_refused": {"type": "string", "nullable": True,
+                       "description": "why Redis refuses writes now (e.g. persistence_error: its disk is full); reads "
+                                      "still work, so the process stays ready"},
+    "events_durable": {"type": "boolean", "nullable": True,
+                       "description": "Redis keeps an append-only file: an accepted event survives a restart"},
+    "redis_settings": {"type": "object", "nullable": True, "description": "maxmemory_policy, appendonly, "
+                       "appendfsync (null where CONFIG is not allowed), aof_write_failing"},
+    "warnings": {"type": "array", "items": {"type": "string"},
+                 "description": "what the Redis settings may lose (eviction, no AOF, appendfsync everysec)"}}}
 EXPLAIN = _query("explain", {"type": "boolean"}, "add `because` to each item: up to 3 of the user's own items "
                  "that contributed most to it (empty for popularity fallback items)")
 RECOMMENDATION_ID = {"type": "string", "description": "id of this response; send it with click and purchase "
@@ -106,6 +125,9 @@ def spec() -> dict[str, Any]:
                     **_errors(400, 401, 403, 404, 503)}}},
             "/v1/recommendations/batch": {"post": {
                 "summary": "Recommendations for many users (JSON, or NDJSON with Accept: application/x-ndjson)",
+                "description": "Both formats are streamed a chunk of 1,000 users at a time (chunked transfer), every "
+                               "list from one model: 100,000 users at n=100 never sit in memory. Bad input is found "
+                               "before the 200 header; after it only the connection can fail.",
                 "security": SECURED,
                 "requestBody": {"required": True, "content": _json({
                     "type": "object", "required": ["user_ids"], "properties": {
@@ -133,7 +155,7 @@ def spec() -> dict[str, Any]:
                 "responses": {"202": {"description": "Recorded and durable", "content": _json({
                     "type": "object", "required": ["user_id", "shown"], "properties": {
                         "user_id": {"type": "string"}, "shown": {"type": "integer"}}})},
-                    **_errors(400, 401, 403, 413)}}},
+                    **_errors(400, 401, 403, 413), **WRITE_503}}},
             "/v1/stats/online": {"get": {
                 "summary": "Served items, clicks, click-through rate and attributed purchases per model version "
                            "and route, summed over the last `days` UTC days (today included)",
@@ -165,40 +187,51 @@ def spec() -> dict[str, Any]:
                         "accepted": {"type": "integer"},
                         "duplicates": {"type": "integer", "description": "events whose event_id was stored "
                                        "before (a retry); skipped, not stored twice"}}})},
-                    **_errors(400, 401, 403, 413)}}},
+                    **_errors(400, 401, 403, 413), **WRITE_503}}},
             "/v1/items": {"put": {
                 "summary": "Upsert catalog items", "security": SECURED,
                 "requestBody": {"required": True, "content": _json({
                     "type": "array", "items": {"$ref": "#/components/schemas/Item"}, "minItems": 1})},
                 "responses": {"200": {"description": "Upserted", "content": _json({
                     "type": "object", "properties": {"upserted": {"type": "integer"}}})},
-                    **_errors(400, 401, 403, 413)}}},
+                    **_errors(400, 401, 403, 413), **WRITE_503}}},
             "/v1/items/{item_id}": {"delete": {
                 "summary": "Mark an item gone: it is never recommended again", "security": SECURED,
                 "parameters": [{"name": "item_id", "in": "path", "required": True, "schema": ID}],
                 "responses": {"200": {"description": "Removed", "content": _json({
                     "type": "object", "properties": {"item_id": {"type": "string"}, "removed": {"type": "boolean"}}})},
-                    **_errors(400, 401, 403)}}},
+                    **_errors(400, 401, 403), **WRITE_503}}},
             "/v1/model": {"get": {
                 "summary": "The served model, its offline metrics and the last training's outcome",
+                "description": "The model the answering process serves and the training record, read together "
+                               "with the version pointer as one snapshot: once another replica's training moved "
+                               "the pointer, a process still loading that model shows the record as it stood for "
+                               "the model it serves, and names the next one in `next_version`.",
                 "security": SECURED,
                 "responses": {"200": {"description": "Model", "content": _json({"type": "object", "properties": {
                     "version": {"type": "string", "nullable": True}, "algorithm": {"type": "string"},
                     "trained_at": {"type": "number"}, "counts": {"type": "object"}, "params": {"type": "object"},
-                    "metrics": {"type": "object"}, "training": {"type": "object"}}})},
+                    "metrics": {"type": "object"},
+                    "next_version": {"type": "string", "nullable": True,
+                                     "description": "the version the pointer names, while this process has not "
+                                                    "loaded it yet (within a poll interval); null otherwise"},
+                    "training": {"type": "object", "properties": {
+                        "last_version": {"type": "string", "nullable": True,
+                                         "description": "the version the last successful training produced"}}}}})},
                     **_errors(401, 403)}}},
             "/v1/model/retrain": {"post": {
                 "summary": "Start a training now", "security": SECURED,
                 "responses": {"202": {"description": "Started", "content": _json({
-                    "type": "object", "properties": {"status": {"type": "string"}}})}, **_errors(401, 403)}}},
+                    "type": "object", "properties": {"status": {"type": "string"}}})}, **_errors(401, 403),
+                    **WRITE_503}}},
             "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {
                 "description": "Alive; which process answered (`--workers N`) and the model version it serves",
                 "content": _json({"type": "object", "properties": {
                     "status": {"type": "string"}, "pid": {"type": "integer"},
                     "model_version": {"type": "string", "nullable": True}}})}}}},
             "/readyz": {"get": {"summary": "Model loaded and Redis answering", "responses": {
-                "200": {"description": "Ready", "content": _json({"type": "object"})},
-                "503": {"description": "Not ready", "content": _json({"type": "object"})}}}},
+                "200": {"description": "Ready", "content": _json(READY)},
+                "503": {"description": "Not ready", "content": _json(READY)}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
                 "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {

@@ -13,7 +13,7 @@ from recommender.sources import (
     PURCHASES,
     UNKNOWN_USER,
 )
-from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MAX_NOW
+from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MIN_NOW
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -41,9 +41,9 @@ def _items(extra: dict | None = None) -> dict:
     return {"type": "array", "items": _item(extra)}
 
 
-NOW = _query("now", {"type": "integer", "minimum": 0, "maximum": MAX_NOW},
-             "epoch seconds the time windows are measured from (default: the current time); "
-             "events after it still count")
+NOW = _query("now", {"type": "integer", "minimum": MIN_NOW},
+             "epoch seconds the time windows are measured from (default: the current time), at most the "
+             "current time plus one day; events after it still count")
 FILTERS = [
     _query("category", {"type": "string"}, "only this category"),
     _query("in_stock", {"type": "boolean"}, "only items in stock"),

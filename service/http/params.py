@@ -49,7 +49,12 @@ def check_id(value: object, name: str) -> str:
     """A user or item id: a non-empty string of at most MAX_ID_BYTES bytes without control characters."""
     if not isinstance(value, str) or not value:
         raise bad_input(f"{name} must be a non-empty string", "invalid_parameter", field=name)
-    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can carry
+        raise bad_input(f"{name} is not valid Unicode text (a lone surrogate)", "invalid_parameter",
+                        field=name) from None
+    if size > MAX_ID_BYTES:
         raise bad_input(f"{name} is longer than {MAX_ID_BYTES} bytes", "invalid_parameter", field=name)
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise bad_input(f"{name} contains control characters", "invalid_parameter", field=name)
@@ -87,7 +92,8 @@ def personal_request(params: dict, default_n: int = 10) -> ListRequest:
 
 
 async def read_json(request: web.Request, max_bytes: int | None = None) -> object:
-    """The body as JSON; 413 past `max_bytes` (default RECS_MAX_BODY_BYTES), 400 if not UTF-8 JSON."""
+    """The body as JSON; 413 past `max_bytes` (default RECS_MAX_BODY_BYTES), 400 if not UTF-8 JSON (NaN
+    and Infinity included)."""
     limit = max_bytes or request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
@@ -99,11 +105,17 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> objec
         chunks.append(chunk)
     body = b"".join(chunks)
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_not_json)
     except UnicodeDecodeError:
         raise bad_input("body is not valid UTF-8", "invalid_json") from None
     except ValueError as exc:
         raise bad_input(f"body is not valid JSON: {exc}", "invalid_json") from None
+
+
+def _not_json(name: str) -> float:
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON has no such values (RFC 8259), and a NaN
+    would pass for a missing number (a review's rating taken as the default)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def query(request: web.Request) -> dict:

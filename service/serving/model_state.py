@@ -17,6 +17,9 @@ from recommender.filters import ItemFilter, allowed_mask
 from recommender.models import Recommender
 
 POPULAR_CANDIDATES = 1000
+#: The field of an artifact's extra information (ArtifactInfo.extra) holding the event stream id its
+#: snapshot was folded through, written by the training (service.training.job).
+FOLDED_THROUGH = "folded_through"
 
 
 def freeze_heap() -> None:
@@ -73,6 +76,14 @@ class ServingModel:
     @property
     def version(self) -> str:
         return self.info.version
+
+    @property
+    def folded_through(self) -> str | None:
+        """The event stream id ("ms-seq") this model's events were folded through: users' since-training
+        entries up to there are in it (service.store.events.since_training). None for an artifact that
+        does not say (saved before it was recorded, or by the CLI): every entry then counts."""
+        value = self.info.extra.get(FOLDED_THROUGH)
+        return value if isinstance(value, str) and value else None
 
     @classmethod
     def load(cls, path: Path, catalog: Catalog | None = None, removed: frozenset[str] = frozenset()) -> ServingModel:

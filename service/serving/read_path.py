@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import numpy as np
 import orjson
@@ -53,6 +53,9 @@ from service.store.mirror import SinceTrainingMirror
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1000
+#: Lists picked between two yields to the event loop (about 10 ms of CPU at n=100), so a batch of 100,000
+#: users never holds up a health check or a page's request for long.
+YIELD_EVERY = 50
 #: In-process cache of precomputed lists: about 28,000 lists of 100 (or 55,000 of 50) per replica.
 HOT_LIST_BYTES = 32 * 1024 * 1024
 #: Final answers kept per replica (served_lists): about 1.2 KB each for n=10, 12 MB in all.
@@ -92,10 +95,12 @@ class Serving:
         began before a swap (its keys would only crowd out the new model's)."""
         if current is not self.current:
             return None
-        # a new model object, even of the same version (its catalog_generation starts over), starts afresh
+        # a new model object, even of the same version (its catalog_generation starts over), starts afresh;
+        # so does the mirror: a user's since-training state is read relative to the model's folded position
         if self._hot_model is None or self._hot_model() is not current:
             self.hot.clear()
             self.served.clear()
+            self.mirror.clear()
             self._hot_model = weakref.ref(current)
         return self.hot
 
@@ -109,10 +114,16 @@ class Serving:
                 return current.version, [remembered]
             return current.version, await self._user_chunk(current, user_ids, req, interactive=True)
         results: list[ListResult] = []
-        for start in range(0, len(user_ids), READ_CHUNK):
-            results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req,
-                                                  interactive=False))
+        async for chunk in self.user_chunks(current, user_ids, req):
+            results.extend(chunk)
         return current.version, results
+
+    async def user_chunks(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest
+                          ) -> AsyncIterator[list[ListResult]]:
+        """Lists for many users from one model (`current`, from `require()`), READ_CHUNK users at a time
+        in input order: a caller streams them out without holding every list (the batch route)."""
+        for start in range(0, len(user_ids), READ_CHUNK):
+            yield await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req, interactive=False)
 
     async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
         """The answer served last time for this user and request, if nothing it depends on has
@@ -157,12 +168,14 @@ class Serving:
         degraded = False  # Redis could not be read: the lists then say they came from the model alone
         if list_reads or state_reads:
             readers = [user_ids[pos] for pos in state_reads]
-            token = self.mirror.begin(readers) if interactive else 0
+            mirrored = hot is not None  # states read for another model must not fill this model's mirror
+            token = self.mirror.begin(readers) if mirrored else 0
             blobs = read_states = None
             try:
-                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline)
+                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline,
+                                                      current.folded_through)
             finally:
-                if interactive:
+                if mirrored:
                     self.mirror.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
             degraded = blobs is None
             for pos, blob in zip(list_reads, blobs or ()):
@@ -181,6 +194,8 @@ class Serving:
         misses: list[int] = []
         hits = 0
         for pos in range(n):
+            if pos % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a batch's picking is CPU in the loop: let other requests in between
             state = states[pos] or NO_STATE
             since = state.since_training
             shown = shown_sets[pos] = recently_shown(state.shown, wall, fatigue) if state.shown else frozenset()
@@ -213,6 +228,8 @@ class Serving:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)
             for row, pos in enumerate(misses):
+                if row % YIELD_EVERY == YIELD_EVERY - 1:
+                    await asyncio.sleep(0)
                 since = (states[pos] or NO_STATE).since_training
                 results[pos] = await self._personal(current, int(miss_codes[row]), ids[row], scores[row], req,
                                                     set(since) if since else set(), shown=shown_sets[pos])
@@ -326,16 +343,18 @@ class Serving:
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None
-                    ) -> tuple[list[bytes | None] | None, list[UserState] | None]:
+    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None,
+                    folded_through: str | None = None) -> tuple[list[bytes | None] | None, list[UserState] | None]:
         """Lists and since-training states in one round trip (service.store.events.since_training),
         waiting at most until `deadline` (default RECS_REDIS_READ_TIMEOUT from now): a hung Redis must
-        not hang the page. Both None when Redis could not answer, so the in-memory model answers."""
+        not hang the page. States leave out what the model folded through `folded_through` holds.
+        Both None when Redis could not answer, so the in-memory model answers."""
         if deadline is None:
             deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout
         try:
             async with asyncio.timeout_at(deadline):
-                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days)
+                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days,
+                                                   folded_through)
         except REDIS_ERRORS as exc:  # TimeoutError is an OSError
             log.warning("redis read failed, serving from the in-memory model: %r", exc)
             return None, None

@@ -87,9 +87,16 @@ class Keys:
         return f"{self.user(user_id)}:since-training"
 
     def since_training_ids(self, user_id: str) -> str:
-        """Hash item_id -> stream id of the newest event behind the since-training hash's entry, so training can drop
-        exactly the entries it folded into the model."""
+        """Hash item_id -> stream id of the newest event behind the since-training hash's entry, so a read leaves out
+        exactly the entries the serving model holds, and the forget drops exactly those."""
         return f"{self.user(user_id)}:since-training-ids"
+
+    @property
+    def folds(self) -> str:
+        """List of trainings' folds whose users' since-training entries wait to be forgotten until no replica
+        can serve a model without them: each element a fold's last stream id and up to 1,000 of its users,
+        newline-separated (service.store.events.since_training)."""
+        return f"{self.shared}:folds"
 
     def event_seen(self, event_id: str) -> str:
         """Set when an event carrying this client id was stored, so a retry is not stored twice."""

@@ -12,15 +12,42 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 _EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 
 
+# KEYS: the pointer, the training record. ARGV: the version, then the record's fields and values.
+_POINT = """
+redis.call('SET', KEYS[1], ARGV[1])
+if #ARGV > 1 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+end
+return 1
+"""
+# KEYS: the pointer, the training record. Returns {version or false, flat field/value list}.
+_READ = "return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}"
+
+
 async def current_version(redis: aioredis.Redis, keys: Keys) -> str | None:
     """The model version the pointer names; None before the first training."""
     version = await redis.get(keys.current_version)
     return version.decode() if version else None
 
 
-async def point_to(redis: aioredis.Redis, keys: Keys, version: str) -> None:
-    """Move the pointer: every replica serves `version` within a poll interval."""
-    await redis.set(keys.current_version, version)
+async def point_to(redis: aioredis.Redis, keys: Keys, version: str, **record: object) -> None:
+    """Move the pointer (every replica serves `version` within a poll interval) and set fields of the
+    training record in the same step: one script, so no reader sees the one without the other (both
+    keys are in one cluster slot)."""
+    fields = [str(x) for pair in record.items() for x in pair]
+    await redis.eval(_POINT, 2, keys.current_version, keys.training_status, version, *fields)
+
+
+async def read_pointer_and_record(redis: aioredis.Redis, keys: Keys) -> tuple[str | None, dict[str, str]]:
+    """The version the pointer names (None before the first training) and the training record, as one
+    consistent snapshot (one script)."""
+    version, flat = await redis.eval(_READ, 2, keys.current_version, keys.training_status)
+    record = {_text(flat[j]): _text(flat[j + 1]) for j in range(0, len(flat), 2)}
+    return (_text(version) if version else None), record
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def acquire_lock(redis: aioredis.Redis, keys: Keys, token: str, ttl_ms: int) -> bool:

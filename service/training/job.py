@@ -40,10 +40,11 @@ from recommender.matrix import EventWeights
 from recommender.models import Recommender
 from recommender.trainers import Fit, fit_implicit, open_trainer
 from service.parent_death import signal_on_parent_death
+from service.serving.model_state import FOLDED_THROUGH
 from service.settings import Settings
 from service.store.catalog import load_catalog, upsert_items
 from service.store.client import connect
-from service.store.events.since_training import forget_folded
+from service.store.events.since_training import record_fold
 from service.store.events.stream import (
     START,
     StreamCursor,
@@ -108,8 +109,11 @@ def train_candidate(events: EventTable, catalog: Catalog, params: ModelParams, w
 
 
 async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> Snapshot:
-    """Append new stream events to the snapshot, persist it, then trim what it now holds.
+    """Append new stream events to the snapshot, persist it, queue its users for the since-training
+    forget, then trim what the snapshot now holds.
 
+    Users' since-training entries are not forgotten here: replicas keep counting them until a model that
+    holds them serves (service.store.events.since_training), whatever happens to this training.
     If the stream is not the one the snapshot was folded from (deleted and written again: Redis lost
     its data, or someone removed the key), none of its entries are in the snapshot: all are folded.
     """
@@ -125,10 +129,10 @@ async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> 
     if pages or not path.exists() or cursor != snapshot.cursor:
         snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), cursor)
         await asyncio.to_thread(save_snapshot, snapshot, path)
+    if pages:  # before the trim: a child that dies in between queues them again at the next fold
+        await record_fold(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), cursor.last_id)
     if cursor.last_id != START:  # exact trim (not "~"), and the boundary entry too: all now in the snapshot
         await trim_folded(redis, keys, cursor.last_id)
-    if pages:
-        await forget_folded(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), cursor.last_id)
     return snapshot
 
 
@@ -156,10 +160,11 @@ async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings
     return EventTable.empty()
 
 
-def save_artifact(settings: Settings, model: Recommender, metrics: dict) -> ArtifactInfo:
+def save_artifact(settings: Settings, model: Recommender, metrics: dict, folded_through: str) -> ArtifactInfo:
     directory = settings.models_path
     tmp = directory / f".candidate-{os.getpid()}.npz"
-    info = save_model(model, tmp, metrics=metrics, extra={"trainer": settings.trainer})
+    info = save_model(model, tmp, metrics=metrics,
+                      extra={"trainer": settings.trainer, FOLDED_THROUGH: folded_through})
     os.replace(tmp, directory / f"{info.version}.npz")
     return info
 
@@ -200,7 +205,7 @@ async def run_job(job: TrainingJob) -> TrainingReport:
                                         settings.max_quality_drop, fit)
         if candidate.model is None:
             return TrainingReport("rejected", candidate.rejected, metrics=candidate.metrics)
-        info = save_artifact(settings, candidate.model, candidate.metrics)
+        info = save_artifact(settings, candidate.model, candidate.metrics, snapshot.cursor.last_id)
         await precompute(redis, keys, settings, candidate.model, info.version, snapshot.events)
         return TrainingReport("trained", f"{job.reason}: version {info.version}", info.version, candidate.metrics)
     finally:

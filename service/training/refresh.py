@@ -27,6 +27,7 @@ from service.settings import Settings
 from service.store import training_state
 from service.store.catalog import catalog_revision, load_catalog
 from service.store.client import REDIS_ERRORS
+from service.store.events.since_training import forget_through
 from service.store.keys import Keys
 from service.training.job import (
     TrainingJob,
@@ -47,6 +48,8 @@ class Refresher:
         self.catalog_rev = -1
         self.params = ModelParams(algorithm=settings.algorithm)
         self.weights = default_weights(settings.algorithm)
+        # the training record as last read together with a pointer naming the model this replica serves
+        self._record: tuple[str, dict[str, str]] | None = None
 
     @property
     def snapshot_path(self) -> Path:
@@ -55,10 +58,12 @@ class Refresher:
     # -- serving the pointer's version ------------------------------------------------------
     async def sync(self) -> None:
         """Load the version the pointer names and any catalog change; keep serving on failure."""
-        version = await training_state.current_version(self.redis, self.keys)
+        version, record = await training_state.read_pointer_and_record(self.redis, self.keys)
         current = self.serving.current
         if version and (current is None or current.version != version):
             await self._load(version)
+        if version and self.serving.current is not None and self.serving.current.version == version:
+            self._record = (version, record)
         revision = await catalog_revision(self.redis, self.keys)
         if revision != self.catalog_rev and self.serving.current is not None:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
@@ -125,7 +130,7 @@ class Refresher:
         await self._status(last_attempt_at=time.time(), running=1)
         await training_state.clear_retrain_request(self.redis, self.keys)
         try:
-            report = await self._train_locked(reason)
+            report = await self._train_locked(reason, started)
         except Exception as exc:  # the serving model stays; the next scheduled run tries again
             log.exception("training failed")
             report = TrainingReport("failed", f"{type(exc).__name__}: {exc}")
@@ -135,18 +140,25 @@ class Refresher:
         seconds = time.perf_counter() - started
         self.metrics.training_seconds.observe(seconds)
         self.metrics.trainings.labels(report.outcome).inc()
-        fields = {"running": 0, "last_outcome": report.outcome, "last_message": report.message,
-                  "last_metrics": json.dumps(report.metrics), "last_seconds": round(seconds, 3)}
+        if report.outcome != "trained":  # a trained model's record went with the pointer (_train_locked)
+            await self._status(**self._outcome(report, seconds))
+        log.info("training (%s) %s in %.1fs: %s", reason, report.outcome, seconds, report.message)
+        return report
+
+    @staticmethod
+    def _outcome(report: TrainingReport, seconds: float) -> dict[str, object]:
+        """The training record's fields for a finished run."""
+        fields: dict[str, object] = {"running": 0, "last_outcome": report.outcome, "last_message": report.message,
+                                     "last_metrics": json.dumps(report.metrics), "last_seconds": round(seconds, 3)}
         if report.outcome == "trained":
             fields.update(last_success_at=time.time(), last_version=report.version or "")
         else:
             fields.update(last_error=report.message, last_error_at=time.time())
-        await self._status(**fields)
-        log.info("training (%s) %s in %.1fs: %s", reason, report.outcome, seconds, report.message)
-        return report
+        return fields
 
-    async def _train_locked(self, reason: str) -> TrainingReport:
-        """Train in a child process (service.training.job), then serve the result and move the pointer."""
+    async def _train_locked(self, reason: str, started: float) -> TrainingReport:
+        """Train in a child process (service.training.job), then serve the result: move the pointer and
+        write the training record in one step, swap, and forget what the replaced model already held."""
         current = self.serving.current
         job = TrainingJob(self.redis_url, self.settings, self.params, self.weights,
                           current.info.metrics.get("ndcg") if current else None, reason)
@@ -157,9 +169,39 @@ class Refresher:
         if loaded is None:
             return TrainingReport("failed", f"the new artifact {report.version} could not be loaded",
                                   metrics=report.metrics)
-        await training_state.point_to(self.redis, self.keys, report.version)
+        previous = self.serving.current
+        record = self._outcome(report, time.perf_counter() - started)
+        await training_state.point_to(self.redis, self.keys, report.version, **record)
         await self._swap(*loaded)
+        self._record = None  # read again with the pointer at the next poll or GET /v1/model
+        if previous is not None and previous.folded_through:
+            # every replica serves the previous model or this one: what the previous one held, no list needs
+            try:
+                users = await forget_through(self.redis, self.keys, previous.folded_through)
+                log.info("forgot the since-training events of %d users held by %s", users, previous.version)
+            except REDIS_ERRORS as exc:  # they stay queued for the next swap
+                log.warning("could not forget folded since-training events: %s", exc)
         return report
+
+    async def model_record(self, current: ServingModel | None) -> tuple[dict[str, str], str | None]:
+        """The training record to show beside `current` (the model this replica serves), read with the
+        pointer as one snapshot, and the version the pointer names when this replica has not loaded it yet.
+
+        While the pointer names `current`, the record is the one just read. Once it names a newer model
+        (another replica trained it; this one loads it within a poll interval), the record describes that
+        model: the record last read while the pointer named `current` is shown instead, so a finished
+        training's outcome and metrics are never paired with the model it replaced.
+        """
+        pointer, record = await training_state.read_pointer_and_record(self.redis, self.keys)
+        if current is None:
+            return record, pointer
+        if pointer == current.version:
+            self._record = (current.version, record)
+            return record, None
+        kept = self._record
+        if kept is not None and kept[0] == current.version:
+            return kept[1], pointer
+        return record, pointer
 
     async def _keep_lock(self, token: str, ttl_ms: int) -> None:
         while True:

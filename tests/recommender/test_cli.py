@@ -207,3 +207,22 @@ def test_python_m_recommender(store, known_user, tmp_path):
     assert failed.stdout == ""
     assert failed.stderr.startswith("error: ") and failed.stderr.count("\n") == 1
     assert "Traceback" not in failed.stderr
+
+
+def test_an_event_in_milliseconds_is_refused_not_trained_on(tmp_path, capsys):
+    """The issue's case: one such row with --half-life-days 30 left one interaction in the model."""
+    path = tmp_path / "events.csv"
+    rows = [f"u{k},p{k % 7},purchase,{1_700_000_000 + k}" for k in range(50)] + ["u0,p1,view,1700000000000"]
+    path.write_text("user_id,item_id,type,timestamp\n" + "\n".join(rows) + "\n")
+    code, _, err = run(capsys, "train", "--events", str(path), "--out", str(tmp_path / "m.npz"),
+                       "--half-life-days", "30")
+    assert_input_error(code, err, "timestamp 1700000000000.0 at row 50 is not a plausible time")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_lifecycle_as_of_outside_the_plausible_range(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,type,timestamp\nu1,a,purchase,1700000000\n")
+    code, _, err = run(capsys, "lifecycle", "--events", str(path), "--as-of", "9999-12-31",
+                       "--out", str(tmp_path / "c.csv"))
+    assert_input_error(code, err, "--as-of must be a date from 1990-01-01T00:00:00Z")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from service.encoding import dumps
@@ -61,31 +63,47 @@ async def batch_recommendations(request: web.Request) -> web.StreamResponse:
     for index, user_id in enumerate(user_ids):
         check_id(user_id, f"user_ids[{index}]")
     req = personal_request(body, default_n=10)
+    return await _stream_batch(request, user_ids, req, ndjson=NDJSON in request.headers.get("Accept", ""))
+
+
+async def _stream_batch(request: web.Request, user_ids: list[str], req: ListRequest, ndjson: bool
+                        ) -> web.StreamResponse:
+    """The batch's answer, written a chunk of users at a time, so 100,000 lists of 100 never sit in memory
+    (as one JSON document they are about 730 MiB): NDJSON, one line per user, or one JSON object whose
+    `results` array is written element by element. Every list comes from one model, and the response has
+    one recommendation_id, on every result. Encoding runs in a worker thread and each chunk waits for
+    the client to take it, so other requests (health checks) are answered meanwhile.
+
+    Errors the client can fix are found before the 200 header goes out; after it nothing can fail but
+    the connection (Redis outages make lists come from the in-memory model, as for one user)."""
     serving = request.app[SERVING]
-    if NDJSON in request.headers.get("Accept", ""):
-        return await _stream_batch(request, serving, user_ids, req)
-    version, results = await serving.for_users(user_ids, req)
-    rid = served(request, version, "batch", results)
-    return json_response({"model_version": version, "recommendation_id": rid, "results": [
-        {"user_id": u, "source": r.source, "recommendation_id": rid, "items": r.payload}
-        for u, r in zip(user_ids, results)]})
-
-
-async def _stream_batch(request: web.Request, serving, user_ids: list[str], req: ListRequest) -> web.StreamResponse:
-    """One JSON line per user, written chunk by chunk so large batches never sit in memory.
-    The whole response has one recommendation_id, on every line."""
-    serving.require()  # fail with a clean 503 before the 200 header goes out
-    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    current = serving.require()  # a clean 503 before the 200 header goes out
+    version = current.version
+    rid = new_recommendation_id(version, "batch")
+    response = web.StreamResponse(headers={"Content-Type": NDJSON if ndjson else "application/json"})
     await response.prepare(request)
-    chunk = 1000
-    rid = None
-    for start in range(0, len(user_ids), chunk):
-        part = user_ids[start:start + chunk]
-        version, results = await serving.for_users(part, req)
-        rid = served(request, version, "batch", results, rid)
-        lines = (dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": rid,
-                        "items": r.payload})
-                 for u, r in zip(part, results))
-        await response.write(b"\n".join(lines) + b"\n")
+    if not ndjson:
+        await response.write(b'{"model_version":' + dumps(version) + b',"recommendation_id":' + dumps(rid)
+                             + b',"results":[')
+    done = 0
+    async for results in serving.user_chunks(current, user_ids, req):
+        part = user_ids[done:done + len(results)]
+        served(request, version, "batch", results, rid)
+        chunk = await asyncio.to_thread(_encode, part, results, version, rid, ndjson, done > 0)
+        done += len(results)
+        await response.write(chunk)  # waits while the client is behind
+    if not ndjson:
+        await response.write(b"]}")
     await response.write_eof()
     return response
+
+
+def _encode(user_ids: list[str], results: list[ListResult], version: str, rid: str, ndjson: bool,
+            more: bool) -> bytes:
+    """One chunk of a batch's answer: NDJSON lines, or array elements (after a comma when `more`)."""
+    if ndjson:
+        return b"".join(dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": rid,
+                               "items": r.payload}) + b"\n" for u, r in zip(user_ids, results))
+    body = b",".join(dumps({"user_id": u, "source": r.source, "recommendation_id": rid, "items": r.payload})
+                     for u, r in zip(user_ids, results))
+    return (b"," + body) if more else body

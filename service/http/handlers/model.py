@@ -16,9 +16,12 @@ from service.store.client import REDIS_ERRORS
 
 @requires(READ)
 async def get_model(request: web.Request) -> web.Response:
+    """The model this replica serves and the training record, as one consistent snapshot
+    (Refresher.model_record): never a finished training's outcome beside the model it replaced."""
     current = request.app[SERVING].current
+    next_version = None
     try:
-        status = await request.app[REFRESHER].status()
+        status, next_version = await request.app[REFRESHER].model_record(current)
     except REDIS_ERRORS:  # the model is in memory; only the training record is out of reach
         status = {"last_message": "training status unavailable: redis is not answering"}
     training = {
@@ -27,18 +30,19 @@ async def get_model(request: web.Request) -> web.Response:
         "last_message": status.get("last_message"),
         "last_attempt_at": _float(status.get("last_attempt_at")),
         "last_success_at": _float(status.get("last_success_at")),
+        "last_version": status.get("last_version") or None,
         "last_error": status.get("last_error") or None,
         "last_error_at": _float(status.get("last_error_at")),
         "last_metrics": json.loads(status["last_metrics"]) if status.get("last_metrics") else None,
         "load_error": status.get("load_error") or None,
     }
     if current is None:
-        return json_response({"version": None, "training": training})
+        return json_response({"version": None, "next_version": next_version, "training": training})
     info = current.info
     return json_response({
         "version": info.version, "algorithm": info.algorithm, "trained_at": info.trained_at,
         "counts": {"users": info.users, "items": info.items, "interactions": info.interactions},
-        "params": info.params, "metrics": info.metrics, "training": training,
+        "params": info.params, "metrics": info.metrics, "next_version": next_version, "training": training,
     })
 
 

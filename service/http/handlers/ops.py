@@ -9,6 +9,8 @@ from aiohttp import web
 from service.http.app_keys import METRICS, REDIS, SERVING
 from service.http.openapi import spec
 from service.http.responses import json_response
+from service.store.client import REDIS_ERRORS
+from service.store.server import read_server_settings, write_refusal
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -18,14 +20,28 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: a model is loaded and Redis answers. Also what the Redis server is set to (service.store.server):
+    whether accepted events are durable (the AOF), whether it refuses writes now, and warnings about what
+    may be lost; these do not make the process unready (reads keep working), they tell the operator."""
     app = request.app
     model_ok = app[SERVING].current is not None
+    refused = None  # why Redis refuses writes, when it says so
     try:
         redis_ok = bool(await app[REDIS].ping())
-    except Exception:  # any failure to answer means not ready
-        redis_ok = False
+    except Exception as exc:  # any failure to answer means not ready
+        refused = write_refusal(exc)  # but Redis answers PING with MISCONF while its disk is full: reads work
+        redis_ok = refused is not None
+    server = None
+    if redis_ok:
+        try:
+            server = await read_server_settings(app[REDIS])
+        except REDIS_ERRORS:
+            server = None
     ready = model_ok and redis_ok
-    return json_response({"ready": ready, "model": model_ok, "redis": redis_ok}, status=200 if ready else 503)
+    return json_response({"ready": ready, "model": model_ok, "redis": redis_ok, "writes_refused": refused,
+                          "events_durable": server.events_durable if server else None,
+                          "redis_settings": server.as_dict() if server else None,
+                          "warnings": server.warnings() if server else []}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -23,11 +23,12 @@ from recommender.retention import (
     new_for_you,
     win_back,
 )
+from recommender.times import latest_timestamp
 from service.encoding import dumps
 from service.errors import bad_input
 from service.http.app_keys import HISTORY, SERVING
 from service.http.auth import READ, requires
-from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MAX_NOW
+from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MIN_NOW
 from service.http.params import check_id, int_param, list_request, query
 from service.http.responses import NDJSON, json_response
 from service.serving.model_state import ServingModel
@@ -36,7 +37,7 @@ from service.serving.retention_index import RetentionIndex
 
 
 def _now(params: dict) -> float:
-    now = int_param(params.get("now"), "now", 0, MAX_NOW, None)
+    now = int_param(params.get("now"), "now", MIN_NOW, int(latest_timestamp()), None)
     return time.time() if now is None else float(now)
 
 

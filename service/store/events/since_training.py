@@ -1,9 +1,18 @@
 """Users' since-training state in Redis: each user's events since the last training (a hash item ->
 summed confidence weight, with a companion hash item -> stream id of its newest event) and their shown
 set (item -> epoch seconds last shown). Written with the events (write.py); here are its reads for
-serving, in the one round trip a request makes together with its precomputed lists, and the training's
-forget of what the snapshot now holds. Every change is announced in the change log (format.py), so the
-replicas' mirrors (service.store.mirror) stay exact.
+serving, in the one round trip a request makes together with its precomputed lists, and the forget of
+what the models now hold. Every change is announced in the change log (format.py), so the replicas'
+mirrors (service.store.mirror) stay exact.
+
+A read takes the stream position the serving model was folded through (`folded_through`, recorded with
+the model by the training) and returns only the entries whose newest event came after it: a replica
+stops counting an event exactly when it serves a model that contains it, not when a training folds it
+(a training may then run for an hour, fail, or be refused by the quality gate). The hashes therefore
+keep what a training folded until no replica can still serve a model without it: each fold queues its
+users (`record_fold`), and after the version pointer moves, the trainer forgets what the model it
+replaced already held (`forget_through`), so what any replica serving the old or the new model reads
+never changes under it.
 """
 
 from __future__ import annotations
@@ -24,18 +33,59 @@ from service.store.keys import Keys
 FORGET_CHUNK = 1000
 NO_EVENTS: Mapping[str, float] = MappingProxyType({})
 
-# Every user whose since-training hash or shown set is not empty, as (position, flat field/value list,
-# flat member/score list) triples: one command for a whole chunk instead of two per user, and
-# most users send nothing back. KEYS: the since-training hashes, then (when ARGV[2] is not empty) the
-# shown sets; ARGV: the number of users, the oldest impression time that still counts.
-_STATES_MANY = """
+# A user's since-training entries (flat field/value list) whose newest event's stream id is after the
+# position (ms, seq) the serving model was folded through; ms < 0: every entry (nothing folded yet).
+_NEWER = r"""
+local function newer(since, since_ids, ms, seq)
+  local h = redis.call('HGETALL', since)
+  if #h == 0 or ms < 0 then
+    return h
+  end
+  local at = {}
+  local ids = redis.call('HGETALL', since_ids)
+  for j = 1, #ids, 2 do
+    at[ids[j]] = ids[j + 1]
+  end
+  local out = {}
+  for j = 1, #h, 2 do
+    local id = at[h[j]]
+    local keep = true
+    if id then
+      local m, s = string.match(id, '(%d+)-(%d+)')
+      m, s = tonumber(m), tonumber(s)
+      keep = m > ms or (m == ms and s > seq)
+    end
+    if keep then
+      out[#out + 1] = h[j]
+      out[#out + 1] = h[j + 1]
+    end
+  end
+  return out
+end
+"""
+# One user: {entries, shown set (flat member/score list)}. KEYS: their since-training hash, its stream-id
+# hash, their shown set (one slot). ARGV: the folded position's ms and seq, the oldest impression time
+# that still counts ('': no shown set read).
+_STATE_ONE = _NEWER + r"""
+local s = {}
+if ARGV[3] ~= '' then
+  s = redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[3], '+inf', 'WITHSCORES')
+end
+return {newer(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])), s}
+"""
+# Every user whose entries or shown set is not empty, as (position, entries, shown) triples: one command
+# for a whole chunk instead of one per user, and most users send nothing back. KEYS: the since-training
+# hashes, their stream-id hashes, then (when ARGV[2] is not empty) the shown sets; ARGV: the number of
+# users, the oldest impression time that still counts, the folded position's ms and seq.
+_STATES_MANY = _NEWER + r"""
 local out = {}
 local n = tonumber(ARGV[1])
+local ms, seq = tonumber(ARGV[3]), tonumber(ARGV[4])
 for k = 1, n do
-  local h = redis.call('HGETALL', KEYS[k])
+  local h = newer(KEYS[k], KEYS[n + k], ms, seq)
   local s = {}
   if ARGV[2] ~= '' then
-    s = redis.call('ZRANGEBYSCORE', KEYS[n + k], ARGV[2], '+inf', 'WITHSCORES')
+    s = redis.call('ZRANGEBYSCORE', KEYS[2 * n + k], ARGV[2], '+inf', 'WITHSCORES')
   end
   if #h > 0 or #s > 0 then
     out[#out + 1] = k
@@ -59,10 +109,11 @@ NO_STATE = UserState(NO_EVENTS, NO_EVENTS)
 
 
 async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Sequence[str], users: Sequence[str],
-                                fatigue_days: float) -> tuple[list[bytes | None], list[UserState]]:
+                                fatigue_days: float, folded_through: str | None = None
+                                ) -> tuple[list[bytes | None], list[UserState]]:
     """The packed lists under `list_keys` (service.store.lists) and the since-training state of
-    `users`, in one round trip: MGET, and HGETALL plus ZRANGEBYSCORE (one user) or a script (several).
-    On a cluster, where those keys live on many nodes, a GET per list and the one-user reads per user
+    `users`, in one round trip: MGET and one script (a script per user, pipelined, for one user). On a
+    cluster, where those keys live on many nodes, a GET per list and the one-user script per user
     (redis-py sends one round trip per node).
 
     Parameters
@@ -73,6 +124,9 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
         User ids whose state to read.
     fatigue_days : float
         Impressions older than this many days are not read (0: no shown sets read).
+    folded_through : str, optional
+        The stream id ("ms-seq") the serving model was folded through: entries whose newest event is
+        at or before it are in the model and left out. None: every entry counts.
 
     Returns
     -------
@@ -87,7 +141,7 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
         Redis could not be read (the caller's timeout included).
     """
     cluster = is_cluster(redis)
-    since_keys = [keys.since_training(u) for u in users]
+    ms, seq = _position(folded_through)
     horizon = repr(time.time() - fatigue_days * SECONDS_PER_DAY) if fatigue_days > 0 else ""
     pipe = redis.pipeline(transaction=False)
     if list_keys and cluster:
@@ -95,37 +149,47 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
             pipe.get(key)
     elif list_keys:
         pipe.mget(list_keys)
-    if len(users) == 1 or cluster:
-        for user, since_key in zip(users, since_keys):
-            pipe.hgetall(since_key)
-            if horizon:
-                pipe.zrangebyscore(keys.shown(user), horizon, "+inf", withscores=True)
+    one_by_one = len(users) == 1 or cluster
+    if one_by_one:
+        for user in users:
+            pipe.eval(_STATE_ONE, 3, keys.since_training(user), keys.since_training_ids(user), keys.shown(user),
+                      ms, seq, horizon)
     elif users:
+        since_keys = [keys.since_training(u) for u in users]
+        id_keys = [keys.since_training_ids(u) for u in users]
         shown_keys = [keys.shown(u) for u in users] if horizon else []
-        pipe.eval(_STATES_MANY, len(since_keys) + len(shown_keys), *since_keys, *shown_keys, len(users), horizon)
+        pipe.eval(_STATES_MANY, len(since_keys) + len(id_keys) + len(shown_keys), *since_keys, *id_keys,
+                  *shown_keys, len(users), horizon, ms, seq)
     replies = await pipe.execute()
     it = iter(replies)
     if cluster:
         blobs = [next(it) for _ in list_keys]
     else:
         blobs = list(next(it)) if list_keys else []
-    states: list[UserState] = []
-    if len(users) == 1 or cluster:
-        for _ in users:
-            raw = next(it)
-            since = {_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS
-            pairs = next(it) if horizon else None
-            shown = {_text(m): float(at) for m, at in pairs} if pairs else NO_EVENTS
-            states.append(UserState(since, shown) if since or shown else NO_STATE)
-    elif users:
-        states = [NO_STATE] * len(users)
+    if one_by_one:
+        return blobs, [_state(*next(it)) for _ in users]
+    states = [NO_STATE] * len(users)
+    if users:
         flat = next(it) or []
         for k in range(0, len(flat) - 2, 3):
-            fields, members = flat[k + 1], flat[k + 2]
-            states[int(flat[k]) - 1] = UserState(
-                {_text(fields[j]): float(fields[j + 1]) for j in range(0, len(fields), 2)} or NO_EVENTS,
-                {_text(members[j]): float(members[j + 1]) for j in range(0, len(members), 2)} or NO_EVENTS)
+            states[int(flat[k]) - 1] = _state(flat[k + 1], flat[k + 2])
     return blobs, states
+
+
+def _state(fields: list, members: list) -> UserState:
+    """A user's state from the scripts' flat field/value and member/score lists."""
+    if not fields and not members:
+        return NO_STATE
+    return UserState({_text(fields[j]): float(fields[j + 1]) for j in range(0, len(fields), 2)} or NO_EVENTS,
+                     {_text(members[j]): float(members[j + 1]) for j in range(0, len(members), 2)} or NO_EVENTS)
+
+
+def _position(folded_through: str | None) -> tuple[int, int]:
+    """A stream id as the scripts take it; (-1, -1) for none."""
+    if not folded_through:
+        return -1, -1
+    ms, _, seq = folded_through.partition("-")
+    return int(ms), int(seq or 0)
 
 
 # Drops a user's since-training entries whose newest event is at or before the newest folded
@@ -163,11 +227,53 @@ return 1
 """
 
 
+async def record_fold(redis: aioredis.Redis, keys: Keys, users: np.ndarray, last_id: str) -> None:
+    """Queue the users whose events a training just folded into the snapshot, up to stream id `last_id`,
+    for `forget_through` (one list entry per FORGET_CHUNK users: the id, then the users, newline-separated).
+    A training that dies, fails or is refused leaves them queued for the next model that serves."""
+    if not len(users):
+        return
+    pipe = redis.pipeline(transaction=False)
+    for start in range(0, len(users), FORGET_CHUNK):
+        pipe.rpush(keys.folds, "\n".join([last_id, *users[start:start + FORGET_CHUNK].tolist()]))
+    await pipe.execute()
+
+
+async def forget_through(redis: aioredis.Redis, keys: Keys, last_id: str) -> int:
+    """Drop the since-training entries every model that may still serve holds: those of the queued folds
+    at or before stream id `last_id` (the position of the model the pointer just moved away from), whose
+    newest event is at or before it. Replicas serving that model or the new one read none of them
+    (`folded_through`), so forgetting them changes no list; it keeps the hashes to about the events of the
+    last two trainings, not a month of them. Run by the trainer, under the training lock, after the
+    pointer moved; an entry leaves the queue only once its users are done, so a crash repeats work
+    rather than skipping it.
+
+    Returns
+    -------
+    int
+        How many users were handled.
+    """
+    bound = _position(last_id)
+    done = 0
+    while True:
+        head = await redis.lindex(keys.folds, 0)
+        if head is None:
+            return done
+        fold_id, _, users = _text(head).partition("\n")
+        if _position(fold_id) > bound:
+            return done
+        chunk = np.array(users.split("\n"), dtype=object) if users else np.zeros(0, dtype=object)
+        await forget_folded(redis, keys, chunk, last_id)
+        await redis.lpop(keys.folds)
+        done += len(chunk)
+
+
 async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, last_id: str) -> None:
-    """Drop from users' since-training events what the snapshot now holds, so those hashes (and the
-    replicas' caches of them, told through the change log) stay as small as the events since the
-    last training, not a month of them."""
+    """Drop from users' since-training events every entry whose newest event is at or before stream id
+    `last_id`, announcing the users in the change log (the replicas' mirrors re-read them)."""
     ms, seq = last_id.split("-")
+    if not len(users):
+        return
     for start in range(0, len(users), FORGET_CHUNK):
         chunk = users[start:start + FORGET_CHUNK].tolist()
         if is_cluster(redis):

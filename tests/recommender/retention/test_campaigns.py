@@ -62,6 +62,39 @@ def test_win_back_chunks_lists_new_items_and_falls_back_for_strangers(storefront
     assert any(i.extra["new"] for r in rows for i in r.items)
 
 
+def test_win_back_leaves_out_what_a_known_customer_had_after_the_model_was_trained(storefront, trained):
+    model = trained("als")
+    history, _, _ = setup(storefront, model)
+    rows = [r for c in win_back(model, history, NOW, 0, 3650, 10) for r in c]
+    known = [r for r in rows if r.source == "personalized" and len(r.items) == 10]
+    customer = known[7]
+    first, second = customer.items[0].item_id, customer.items[1].item_id
+    # purchases the model never saw (sent since training, imported late with a year-old timestamp),
+    # dated so the customer's last visit, and with it what counts as new, stays where it was
+    late = pd.DataFrame({"user_id": [customer.user_id] * 2, "item_id": [first, second],
+                         "type": ["purchase", "purchase"],
+                         "timestamp": [customer.last_active, customer.last_active - 365 * DAY]})
+    history, _, _ = setup(storefront, model, EventTable.from_frame(late))
+    again = next(r for c in win_back(model, history, NOW, 0, 3650, 10) for r in c if r.user_id == customer.user_id)
+    ids = [i.item_id for i in again.items]
+    assert again.last_active == customer.last_active
+    assert first not in ids and second not in ids and len(ids) == 10
+    assert ids[:8] == [i.item_id for i in customer.items[2:]]  # the others keep their order
+
+
+def test_win_back_asks_again_when_what_a_customer_had_empties_the_candidates(storefront, trained):
+    model = trained("als")
+    history, _, _ = setup(storefront, model)
+    customer = next(r for c in win_back(model, history, NOW, 0, 3650, 4) for r in c if r.source == "personalized")
+    candidates = [r for c in win_back(model, history, NOW, 0, 3650, 25) for r in c
+                  if r.user_id == customer.user_id][0].items
+    bought = pd.DataFrame({"user_id": customer.user_id, "item_id": [i.item_id for i in candidates],
+                           "type": "view", "timestamp": NOW - DAY})
+    history, _, _ = setup(storefront, model, EventTable.from_frame(bought))
+    again = next(r for c in win_back(model, history, NOW, 0, 3650, 4) for r in c if r.user_id == customer.user_id)
+    assert len(again.items) == 4 and not {i.item_id for i in again.items} & set(bought["item_id"])
+
+
 def raw_abandoned(frame: pd.DataFrame, older_hours: float, within_days: float) -> set[tuple[str, str]]:
     carts = frame[frame["type"] == "add_to_cart"].groupby(["user_id", "item_id"])["timestamp"].max()
     buys = frame[frame["type"] == "purchase"].groupby(["user_id", "item_id"])["timestamp"].max()

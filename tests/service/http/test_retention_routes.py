@@ -95,6 +95,34 @@ async def test_a_customer_who_came_back_is_not_lapsed_any_more(client, demo):
     assert user not in {line["user_id"] for line in await ndjson(await client.get(url))}
 
 
+async def test_win_back_leaves_out_purchases_since_training_and_late_imports(client):
+    """The issue's demo-store reproduction: the user's first win-back item, bought since training,
+    and then the next one imported late with an old timestamp, leave their win-back list."""
+    user = "u000007"
+    url = "/v1/campaigns/lapsed?min_days=0&max_days=3650&n=10"
+
+    async def win_back_items() -> list[str]:
+        line = next(line for line in await ndjson(await client.get(url)) if line["user_id"] == user)
+        return [i["item_id"] for i in line["items"]]
+
+    first = (await win_back_items())[0]
+    bought = await client.post("/v1/events", json={"user_id": user, "item_id": first, "type": "purchase"},
+                               headers=AUTH_WRITE)
+    assert bought.status == 202
+    own = await (await client.get(f"/v1/users/{user}/recommendations?n=10")).json()
+    assert first not in {i["item_id"] for i in own["items"]}
+    after = await win_back_items()
+    assert first not in after and len(after) == 10
+    late = after[0]
+    imported = await client.post("/v1/events", json={"user_id": user, "item_id": late, "type": "purchase",
+                                                     "timestamp": NOW - DAY}, headers=AUTH_WRITE)
+    assert imported.status == 202
+    follow_up = await (await client.get(f"/v1/users/{user}/follow-up")).json()
+    assert late in {p["item_id"] for p in follow_up["purchased"]}
+    again = await win_back_items()
+    assert late not in again and first not in again and len(again) == 10
+
+
 # -- abandoned carts ------------------------------------------------------------------------
 def raw_abandoned(events: pd.DataFrame, older_hours: float, within_days: float) -> set[tuple[str, str]]:
     """An independent pandas version of the definition, for comparison."""
@@ -276,6 +304,9 @@ async def test_buy_again_without_repeat_purchases(client, demo):
     ("/v1/campaigns/lapsed?n=0", "n"),
     ("/v1/campaigns/lapsed?now=yesterday", "now"),
     ("/v1/campaigns/lapsed?now=1790000000000", "now"),
+    ("/v1/campaigns/abandoned-carts?now=86400", "now"),
+    ("/v1/users/u000001/new?now=4102444800", "now"),
+    ("/v1/users/u000001/buy-again?now=-5", "now"),
     ("/v1/campaigns/abandoned-carts?older_than_hours=x", "older_than_hours"),
     ("/v1/campaigns/abandoned-carts?within_days=0", "within_days"),
     ("/v1/campaigns/abandoned-carts?older_than_hours=200&within_days=7", "older_than_hours"),

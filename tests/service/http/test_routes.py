@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from service.store.keys import Keys
+from service.http.app_keys import SERVING
 from service.http.routes import ROUTES
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, NOW
 
@@ -110,6 +111,19 @@ async def test_batch_ndjson_streams_thousands_of_users(client):
     assert all(len(p["items"]) == 3 for p in parsed)
 
 
+async def test_a_json_batch_of_thousands_is_one_json_document_written_in_chunks(client):
+    users = [f"u{i:06d}" for i in range(400)] * 3 + [f"stranger-{i}" for i in range(1300)]  # three chunks
+    response = await client.post("/v1/recommendations/batch", json={"user_ids": users, "n": 3})
+    assert response.status == 200 and response.headers["Content-Type"].startswith("application/json")
+    assert response.headers.get("Transfer-Encoding") == "chunked"  # streamed, not built whole
+    body = await response.json()
+    assert [r["user_id"] for r in body["results"]] == users
+    assert {r["recommendation_id"] for r in body["results"]} == {body["recommendation_id"]}
+    assert body["model_version"] == client.app[SERVING].current.version
+    assert all(len(r["items"]) == 3 for r in body["results"])
+    assert [r["source"] for r in body["results"][-1300:]] == ["fallback"] * 1300
+
+
 async def test_batch_bad_input(client):
     for body, code in [({"user_ids": []}, 400), ({"user_ids": "u1"}, 400), ({"user_ids": ["u1", 7]}, 400),
                        ({"user_ids": ["u1"], "n": 500}, 400), ([1, 2], 400),
@@ -156,6 +170,11 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
     ({"item_id": "p1", "type": "view"}, "user_id"),
     ({"user_id": "u", "item_id": "p1", "type": "teleport"}, "type"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "yesterday-ish"}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": NOW * 1000}, "timestamp"),  # milliseconds
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 253_402_214_400}, "timestamp"),  # year 9999
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 20_240_101}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "1970-01-02T00:00:00Z"}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 4_102_444_800}, "timestamp"),  # 2100
     ({"user_id": "u", "item_id": "p1", "type": "review", "value": 9}, "value"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "value": "lots"}, "value"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "value": 1e300}, "value"),  # float32 would make it inf
@@ -236,7 +255,10 @@ async def test_catalog_upsert_and_delete_change_what_is_served(client, demo):
 
 async def test_catalog_bad_input(client):
     for body, field in [([{"item_id": "x", "kind": "service"}], "kind"), ([{"kind": "product"}], "item_id"),
-                        ([{"item_id": "x", "in_stock": "perhaps"}], "in_stock")]:
+                        ([{"item_id": "x", "in_stock": "perhaps"}], "in_stock"),
+                        ([{"item_id": "x", "created_at": NOW}, {"item_id": "y", "created_at": NOW * 1000}],
+                         "created_at"),
+                        ([{"item_id": "x", "created_at": "2999-01-01T00:00:00Z"}], "created_at")]:
         response = await client.put("/v1/items", json=body, headers=AUTH_WRITE)
         assert response.status == 400 and (await response.json())["error"]["field"] == field
 
@@ -246,7 +268,9 @@ async def test_model_health_metrics_and_openapi(client):
     assert model["version"] and model["algorithm"] == "als" and model["counts"]["users"] > 0
     assert 0 <= model["metrics"]["ndcg"] <= 1 and model["training"]["last_outcome"] == "trained"
     assert (await client.get("/healthz")).status == 200
-    assert (await (await client.get("/readyz")).json()) == {"ready": True, "model": True, "redis": True}
+    ready = await (await client.get("/readyz")).json()
+    assert {k: ready[k] for k in ("ready", "model", "redis", "writes_refused")} == {
+        "ready": True, "model": True, "redis": True, "writes_refused": None}
     for _ in range(3):
         await client.get("/v1/users/u000001/recommendations")
     await client.get("/v1/users/u000001/recommendations?n=0")  # 400

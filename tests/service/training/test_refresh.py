@@ -11,6 +11,7 @@ import signal
 import redis
 
 from service.http.app_keys import REFRESHER, SERVING
+from service.store.events.since_training import read_lists_and_states
 from service.store.keys import Keys
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
 
@@ -165,26 +166,35 @@ async def test_training_moves_every_streamed_event_into_the_snapshot_exactly_onc
     assert len(load_snapshot(settings.models_path / "snapshot.npz").events) == len(demo[0].events) + 28
 
 
-async def test_training_drops_what_it_folded_from_the_since_training_events(client, settings):
+async def test_since_training_events_are_forgotten_once_no_replica_serves_a_model_without_them(client, settings):
     user = "u000003"
     before = [{"user_id": user, "item_id": "p00001", "type": "view"},
               {"user_id": user, "item_id": "p00002", "type": "purchase"}]
     await client.post("/v1/events", json=before, headers=AUTH_WRITE)
+    refresher, serving = client.app[REFRESHER], client.app[SERVING]
+
+    async def counted() -> set[str]:  # what a replica serving the current model reads for the user
+        _, (state,) = await read_lists_and_states(refresher.redis, KEYS, [], [user], 0, serving.current.folded_through)
+        return set(state.since_training)
+
     with redis.Redis.from_url(settings.redis_url) as r:
         assert set(r.hkeys(KEYS.since_training(user))) == {b"p00001", b"p00002"}
+        assert (await refresher.train("fold")).outcome == "trained"
+        # the new model holds them, so this replica leaves them out; a replica still serving the model before
+        # counts them until it loads the new one, so they stay in Redis until the next swap
+        assert await counted() == set()
+        assert set(r.hkeys(KEYS.since_training(user))) == {b"p00001", b"p00002"}
+        await client.post("/v1/events", json={**before[0], "item_id": "p00003"}, headers=AUTH_WRITE)
         log_length = r.xlen(KEYS.change_log)
-        assert (await client.app[REFRESHER].train("fold")).outcome == "trained"
-        assert r.hgetall(KEYS.since_training(user)) == {} and r.hgetall(KEYS.since_training_ids(user)) == {}
+        assert (await refresher.train("fold again")).outcome == "trained"
+        assert set(r.hkeys(KEYS.since_training(user))) == {b"p00003"}  # what the replaced model held is gone
+        assert set(r.hkeys(KEYS.since_training_ids(user))) == {b"p00003"}
         assert r.xlen(KEYS.change_log) > log_length  # replicas drop their cached copy
-    after = {"user_id": user, "item_id": "p00003", "type": "view"}
-    await client.post("/v1/events", json=after, headers=AUTH_WRITE)
-    await client.app[REFRESHER].train("nothing new for this user")  # folds p00003 too
-    await client.post("/v1/events", json={**after, "item_id": "p00004"}, headers=AUTH_WRITE)
-    with redis.Redis.from_url(settings.redis_url) as r:
-        assert set(r.hkeys(KEYS.since_training(user))) == {b"p00004"}  # only what came after the last fold
-    # the served list still leaves out what the user just saw
+        assert r.llen(KEYS.folds) == 1  # the last fold waits for the next swap
+    await client.post("/v1/events", json={**before[0], "item_id": "p00004"}, headers=AUTH_WRITE)
+    assert await counted() == {"p00004"}  # only what came after the serving model's fold
     items = (await (await client.get(f"/v1/users/{user}/recommendations?n=20")).json())["items"]
-    assert "p00004" not in {i["item_id"] for i in items}
+    assert not {"p00001", "p00002", "p00003", "p00004"} & {i["item_id"] for i in items}
 
 
 async def test_an_unreadable_stream_entry_is_set_aside_and_training_goes_on(client, settings):
@@ -211,3 +221,25 @@ async def test_a_pending_request_is_due_as_requested_so_whichever_worker_trains_
     await refresher.redis.set(refresher.keys.retrain_requested, "1")
     assert await refresher.due() == "requested"
     await refresher.redis.delete(refresher.keys.retrain_requested)
+
+
+async def test_the_model_route_pairs_each_model_with_its_own_training_record(make_client, settings):
+    trainer = await make_client(settings)  # trains the first model at start
+    lagging = await make_client(settings, poll_interval=3600)  # loads it, then looks at the pointer no more
+    first = await (await lagging.get("/v1/model")).json()
+    assert first["training"]["last_version"] == first["version"] and first["next_version"] is None
+    await trainer.post("/v1/events", json={"user_id": "record-user", "item_id": "p00001", "type": "view"},
+                       headers=AUTH_WRITE)
+    assert (await trainer.app[REFRESHER].train("on the trainer")).outcome == "trained"
+    second = await (await trainer.get("/v1/model")).json()
+    assert second["version"] != first["version"] and second["training"]["last_version"] == second["version"]
+    assert second["next_version"] is None and second["training"]["last_metrics"] == second["metrics"]
+    # the other replica still serves the first model: it shows the record as it stood for that model, not
+    # the second model's outcome and metrics beside the first model's, and says what it will load next
+    behind = await (await lagging.get("/v1/model")).json()
+    assert behind["version"] == first["version"] and behind["next_version"] == second["version"]
+    assert behind["training"] == first["training"]
+    await lagging.app[REFRESHER].sync()
+    caught_up = await (await lagging.get("/v1/model")).json()
+    assert caught_up["version"] == second["version"] and caught_up["training"] == second["training"]
+    assert caught_up["next_version"] is None
