@@ -44,8 +44,8 @@ export function timeChart(parent, { title, x, series, axes = {}, height = 220, e
   const format = (s) => (u, v) => (v === null || v === undefined ? "—" : (s.format ?? String)(v));
   const opts = {
     width: plotWidth(figure), height,
-    // one distinct time would make uPlot span years around it: show a day either side instead
-    scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - DAY, max + DAY] : [min, max]) } },
+    // uPlot widens a single time to 86400 / ms seconds after it (years, with times in seconds): a day either side
+    scales: { x: { time: true, ...(x.every((t) => t === x[0]) ? { range: () => [x[0] - DAY, x[0] + DAY] } : {}) } },
     series: [
       { label: "time", value: (u, v) => (v === null ? "—" : fmt.time(v)) },
       ...series.map((s, k) => ({
