@@ -8,11 +8,13 @@ For each store: a private redis-server (benchmarks.harness.redis_server) and the
 service`, benchmarks.harness.service_child) bootstrapped from the store's files with a read key, waited
 for until its first model serves. Debian's Chromium (benchmarks.harness.browser) signs in and loads
 every page as a fresh document, in the navigation's order, three times: the first pass pays for what
-the service builds on first use (the retention index over every event, built on the first request
-that needs it and kept until events, model or catalog change), the later passes are warm; the
-report gives the first pass and the median of the others. A page's first render runs from the
-start of its route to its last card drawn (every API call answered, a campaign's whole NDJSON stream
-counted); "from load" adds loading the HTML, scripts and the OpenAPI document.
+the service builds on first use, the later passes are warm; the report gives the first pass and the
+median of the others. The retention index over every event (built on the first request that needs it,
+kept until events, model or catalog change) is built by the overview drawn at sign-in, which is
+reported on its own. A page's first render runs from the start of its route to its last card drawn
+(every API call answered; a campaign card once its first customers show, its count running); "from
+load" adds loading the HTML, scripts and the OpenAPI document; "complete" is when every campaign's
+NDJSON stream has been counted to its end (the first render, for the other pages).
 
 The synthetic store (benchmarks.synthetic: events end at its fixed clock) gets a catalog of its items
 (kind, category, stock, created_at, title) so the item and customer pages have what a store has, and
@@ -99,7 +101,8 @@ def measure_store(name: str, events: EventTable, catalog: Catalog, now: float | 
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             dashboard = f"{base}/dashboard/"
-            sign_in(page, dashboard, READ_KEY, timeout_ms=600_000)
+            sign_in(page, dashboard, READ_KEY, timeout_ms=600_000)  # its overview builds the retention index
+            signed_in = page.evaluate("() => window.encoreRenders[0]")
             passes = [[first_render(page, dashboard, routes[p], timeout_ms=600_000) for p in PAGES]
                       for _ in range(PASSES)]
             context.close()
@@ -114,7 +117,8 @@ def measure_store(name: str, events: EventTable, catalog: Catalog, now: float | 
                      "warm_load_ms": statistics.median(r.load_ms for r in warm),
                      "warm_complete_ms": statistics.median(r.complete_ms for r in warm)})
     return {"store": name, "events": len(events), "users": len(np.unique(events.user_ids)),
-            "items": len(np.unique(events.item_ids)), "ready_seconds": ready_seconds, "pages": rows}
+            "items": len(np.unique(events.item_ids)), "ready_seconds": ready_seconds,
+            "sign_in_overview_ms": float(signed_in["ms"]), "pages": rows}
 
 
 def markdown(run: dict) -> str:
@@ -133,7 +137,9 @@ def markdown(run: dict) -> str:
         complete = max(max(p["first_complete_ms"], p["warm_complete_ms"]) for p in store["pages"])
         lines += [f"## {store['store']}: {store['events']:,} events, {store['users']:,} customers, "
                   f"{store['items']:,} items", "",
-                  f"Service ready (bootstrap and first training) after {store['ready_seconds']:.0f} s.", "",
+                  f"Service ready (bootstrap and first training) after {store['ready_seconds']:.0f} s. The overview "
+                  f"drawn at sign-in, whose events chart is the first request to build the retention index over "
+                  f"every event: {store['sign_in_overview_ms']:.0f} ms.", "",
                   md_table(["page", "route", "first pass (ms)", "from load", "complete", "warm (ms)",
                             "from load", "complete"], "llrrrrrr",
                            [[p["page"], f"`#/{p['route']}`", f"{p['first_ms']:.0f}", f"{p['first_load_ms']:.0f}",
