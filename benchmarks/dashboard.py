@@ -111,8 +111,8 @@ def measure_store(name: str, events: EventTable, catalog: Catalog, now: float | 
     rows = []
     for k, page_name in enumerate(PAGES):
         first, warm = passes[0][k], [p[k] for p in passes[1:]]
-        rows.append({"page": page_name, "route": first.route, "first_ms": first.render_ms, "first_load_ms": first.load_ms,
-                     "first_complete_ms": first.complete_ms,
+        rows.append({"page": page_name, "route": first.route, "first_ms": first.render_ms,
+                     "first_load_ms": first.load_ms, "first_complete_ms": first.complete_ms,
                      "warm_ms": statistics.median(r.render_ms for r in warm),
                      "warm_load_ms": statistics.median(r.load_ms for r in warm),
                      "warm_complete_ms": statistics.median(r.complete_ms for r in warm)})
