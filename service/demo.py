@@ -14,52 +14,69 @@ from pathlib import Path
 
 from aiohttp import web
 
-from recommender.demo import generate_storefront, write_storefront
+from recommender.demo import DemoData, generate_storefront, write_storefront
 from service.__main__ import configure_logging, serve
 from service.http.app import create_app
 from service.http.app_keys import SERVING
 from service.settings import Settings
 
 
+KEY_NAMES = ("read", "write", "admin")
+#: The demo store's size: customers (`--users`), products and guides.
+DEMO_USERS, DEMO_PRODUCTS, DEMO_CONTENT = 3000, 1200, 120
+
+
+def demo_storefront(n_users: int = DEMO_USERS) -> DemoData:
+    """The demo store: `n_users` customers whose events end now, DEMO_PRODUCTS products, DEMO_CONTENT guides."""
+    return generate_storefront(n_users=n_users, n_products=DEMO_PRODUCTS, n_content=DEMO_CONTENT)
+
+
 def load_or_make_keys(path: Path) -> dict[str, str]:
-    """Keys persist in the demo directory so restarts keep working curl commands."""
-    if path.exists():
-        return dict(line.split("=", 1) for line in path.read_text().split())
-    keys = {"write": secrets.token_urlsafe(18), "admin": secrets.token_urlsafe(18)}
+    """Keys persist in the demo directory so restarts keep working curl commands; a key missing from
+    an older file (the read key came with the dashboard) is made and added."""
+    keys = dict(line.split("=", 1) for line in path.read_text().split()) if path.exists() else {}
+    if all(name in keys for name in KEY_NAMES):
+        return keys
+    keys = {name: keys.get(name) or secrets.token_urlsafe(18) for name in KEY_NAMES}
     path.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
     path.chmod(0o600)
     return keys
 
 
 def examples(base: str, keys: dict[str, str], user: str, item: str) -> str:
-    write, admin = keys["write"], keys["admin"]
+    read, write, admin = keys["read"], keys["write"], keys["admin"]
+    auth = f"-H 'Authorization: Bearer {read}'"
     return f"""
 Encore demo is serving at {base}
+  dashboard: {base}/dashboard/  (sign in with the read key; the admin key may also retrain)
+  read key:  {read}
   write key: {write}
   admin key: {admin}
 
-Try:
-  curl -s '{base}/v1/users/{user}/recommendations?n=5'
-  curl -s '{base}/v1/users/{user}/recommendations?n=3&kind=content'
-  curl -s '{base}/v1/users/someone-new/recommendations?n=5'
-  curl -s '{base}/v1/items/{item}/similar?n=5'
-  curl -s -X POST '{base}/v1/recommendations/batch' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
-  curl -s -X POST '{base}/v1/recommendations/batch' -H 'Accept: application/x-ndjson' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
-  curl -s '{base}/v1/campaigns/lapsed?min_days=240&max_days=365&n=4&kind=product' | head -3
-  curl -s '{base}/v1/campaigns/abandoned-carts?older_than_hours=24&within_days=7&n=3' | head -3
-  curl -s '{base}/v1/users/{user}/follow-up?n=4'
-  curl -s '{base}/v1/users/{user}/new?days=30&n=10'
-  curl -s '{base}/v1/users/{user}/buy-again?n=10'
+Try (reads need the read key, or a write or admin key):
+  curl -s {auth} '{base}/v1/users/{user}/recommendations?n=5'
+  curl -s {auth} '{base}/v1/users/{user}/recommendations?n=3&kind=content'
+  curl -s {auth} '{base}/v1/users/someone-new/recommendations?n=5'
+  curl -s {auth} '{base}/v1/items/{item}/similar?n=5'
+  curl -s {auth} -X POST '{base}/v1/recommendations/batch' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
+  curl -s {auth} -X POST '{base}/v1/recommendations/batch' -H 'Accept: application/x-ndjson' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
+  curl -s {auth} '{base}/v1/campaigns/lapsed?min_days=240&max_days=365&n=4&kind=product' | head -3
+  curl -s {auth} '{base}/v1/campaigns/abandoned-carts?older_than_hours=24&within_days=7&n=3' | head -3
+  curl -s {auth} '{base}/v1/users/{user}/follow-up?n=4'
+  curl -s {auth} '{base}/v1/users/{user}/new?days=30&n=10'
+  curl -s {auth} '{base}/v1/users/{user}/buy-again?n=10'
+  curl -s {auth} '{base}/v1/users/{user}/events?n=5'
+  curl -s {auth} '{base}/v1/items/{item}'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "someone-new", "item_id": "{item}", "type": "purchase"}}'
-  curl -s '{base}/v1/users/{user}/recommendations?n=3&explain=true'
+  curl -s {auth} '{base}/v1/users/{user}/recommendations?n=3&explain=true'
   curl -s -X POST '{base}/v1/users/{user}/shown' -H 'Authorization: Bearer {write}' -d '{{"item_ids": ["{item}"]}}'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "{user}", "item_id": "{item}", "type": "impression"}}'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "{user}", "item_id": "{item}", "type": "click", "recommendation_id": "RECOMMENDATION_ID_FROM_A_RESPONSE"}}'
-  curl -s '{base}/v1/stats/online?days=7'
+  curl -s {auth} '{base}/v1/stats/online?days=7'
   curl -s -X PUT '{base}/v1/items' -H 'Authorization: Bearer {write}' -d '[{{"item_id": "new-kettle", "kind": "product", "category": "kitchen", "in_stock": true}}]'
   curl -s -X DELETE '{base}/v1/items/{item}' -H 'Authorization: Bearer {write}'
   curl -s -X POST '{base}/v1/model/retrain' -H 'Authorization: Bearer {admin}'
-  curl -s '{base}/v1/model'
+  curl -s {auth} '{base}/v1/model'
   curl -s '{base}/metrics' | head
   curl -s '{base}/openapi.json'
 Stop with Ctrl-C.
@@ -76,20 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="data/demo")
     parser.add_argument("--port", type=int, default=int(os.environ.get("RECS_PORT", 8080)))
-    parser.add_argument("--users", type=int, default=3000)
+    parser.add_argument("--users", type=int, default=DEMO_USERS)
     args = parser.parse_args(argv)
 
     data_dir = Path(args.data_dir)
     events_path, catalog_path = data_dir / "events.csv", data_dir / "catalog.csv"
     if not events_path.exists():
-        data = generate_storefront(n_users=args.users, n_products=1200, n_content=120)
+        data = demo_storefront(args.users)
         write_storefront(data, data_dir)
         print(f"generated {len(data.events):,} demo events and {len(data.catalog):,} items in {data_dir}")
     keys = load_or_make_keys(data_dir / "keys.env")
     settings = Settings.from_env({
         **os.environ, "RECS_DATA_DIR": str(data_dir / "service"), "RECS_PORT": str(args.port),
         "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
-        "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],
+        "RECS_READ_KEYS": keys["read"], "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],
     })
     configure_logging(settings)
     app = create_app(settings)

@@ -8,5 +8,6 @@
 * `proc`: CPU time, RSS and PSS of processes and process trees (psutil);
 * `steps`: wall time, CPU time and peak RSS of named steps in this process;
 * `machine`: the machine a run happened on (CPU, versions, load average);
-* `report`: the results directory, markdown tables, plots and run records.
+* `report`: the results directory, markdown tables, plots and run records;
+* `browser`: Debian's Chromium under Playwright, the dashboard's sign-in and page render times.
 """

@@ -6,6 +6,7 @@ you and buy again (blocks), co-purchase complements, and fatigue (recently shown
 rest). Pure and synchronous like the rest of the library.
 """
 
+from recommender.retention.activity import ItemActivity, event_counts, item_activity
 from recommender.retention.blocks import (
     Block,
     FollowUp,
@@ -22,7 +23,7 @@ from recommender.retention.campaigns import (
     lapsed_users,
     win_back,
 )
-from recommender.retention.complements import Complements
+from recommender.retention.complements import Complements, complements_of
 from recommender.retention.fatigue import demote, recently_shown
 from recommender.retention.history import History, UserEvents
 from recommender.retention.ranking import BlockItem
@@ -34,14 +35,18 @@ __all__ = [
     "Complements",
     "FollowUp",
     "History",
+    "ItemActivity",
     "LapsedCustomer",
     "RepurchaseIntervals",
     "UserEvents",
     "abandoned_carts",
     "abandoned_pairs",
     "buy_again",
+    "complements_of",
     "demote",
+    "event_counts",
     "follow_up",
+    "item_activity",
     "lapsed_users",
     "new_for_you",
     "recently_shown",

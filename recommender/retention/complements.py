@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from recommender.catalog import ItemAttributes
+from recommender.filters import ItemFilter
 from recommender.retention.history import History
+from recommender.retention.ranking import BlockItem, block_items, item_mask, top_ranked
 
 #: Most recent distinct purchases per customer counted: a reseller buying 10,000 items would
 #: otherwise add 10^8 pairs, and say nothing about what goes together.
@@ -95,3 +98,40 @@ def _normalised(left: csr_matrix, right: csr_matrix) -> csr_matrix:
     rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
     counts.data = (counts.data / (np.sqrt(n_left[rows] * n_right[counts.indices]) + SHRINK)).astype(np.float32)
     return counts
+
+
+def complements_of(history: History, complements: Complements, attrs: ItemAttributes, item_code: int, n: int,
+                   content_n: int, item_filter: ItemFilter | None = None) -> tuple[list[BlockItem], list[BlockItem]]:
+    """What buyers of one item also bought, and the content they read: the follow-up block's two
+    lists for a single seed item.
+
+    Parameters
+    ----------
+    history, complements, attrs
+        The event index, its co-purchase statistics and the catalog aligned to history item codes.
+    item_code : int
+        The seed item, a code into `history.items`.
+    n, content_n : int
+        Lengths of the product list and the content list.
+    item_filter : ItemFilter, optional
+        Category, stock, exclusions and the per-category cap; `kind` is ignored (one list per kind).
+
+    Returns
+    -------
+    (list of BlockItem, list of BlockItem)
+        Products by normalised co-purchase score (`"via": "co_purchase"`), then content items by the
+        same score between purchases and reads; never the seed item itself.
+    """
+    item_filter = item_filter or ItemFilter()
+    allowed = item_mask(ItemFilter(category=item_filter.category, in_stock_only=item_filter.in_stock_only,
+                                   exclude=item_filter.exclude), attrs, history)
+    allowed[item_code] = False
+    seeds = seed_matrix([np.array([item_code])], [np.ones(1)], history.n_items)
+    bought = complements.complement_scores(seeds)
+    ids, scores = top_ranked(bought.indices, bought.data, allowed & (attrs.kind != "content"), attrs.category,
+                             item_filter.max_per_category, n)
+    read = complements.read_scores(seeds)
+    c_ids, c_scores = top_ranked(read.indices, read.data, allowed & (attrs.kind == "content"), attrs.category,
+                                 item_filter.max_per_category, content_n)
+    return (block_items(ids, scores, history.items.ids, attrs, [{"via": "co_purchase"}] * len(ids)),
+            block_items(c_ids, c_scores, history.items.ids, attrs))

@@ -21,6 +21,7 @@ from service.http.app_keys import (
     SERVING,
     SETTINGS,
 )
+from service.http.dashboard import setup_dashboard
 from service.http.errors import error_middleware
 from service.http.metrics import metrics_middleware
 from service.http.routes import setup_routes
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = metrics
     setup_routes(app)
+    setup_dashboard(app)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(serving_ctx)
     app.cleanup_ctx.append(online_ctx)

@@ -27,20 +27,40 @@ def allowed_keys(settings: Settings, scope: str) -> tuple[str, ...]:
     return settings.read_keys + settings.write_keys + settings.admin_keys if settings.read_keys else ()
 
 
+def bearer_key(header: str | None) -> str:
+    """The key of an `Authorization: Bearer KEY` header; raise 401 without one."""
+    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+        raise ApiError(401, "unauthorized", "missing bearer key (Authorization: Bearer KEY)",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return header[7:].strip()
+
+
+def is_one_of(given: str, keys: tuple[str, ...]) -> bool:
+    """Whether `given` is one of `keys`, compared in constant time."""
+    matched = False
+    for key in keys:  # no early exit: the time taken does not depend on which key matched
+        matched |= hmac.compare_digest(given.encode(), key.encode())
+    return matched
+
+
 def check_key(header: str | None, keys: tuple[str, ...], scope: str) -> str | None:
     """The caller's key; raise 401 without a key, 403 with a wrong one. Unset read keys mean open."""
     if scope == READ and not keys:
         return None
-    if not header or not header.startswith("Bearer ") or not header[7:].strip():
-        raise ApiError(401, "unauthorized", "missing bearer key (Authorization: Bearer KEY)",
-                       headers={"WWW-Authenticate": "Bearer"})
-    given = header[7:].strip().encode()
-    matched = False
-    for key in keys:  # no early exit: the time taken does not depend on which key matched
-        matched |= hmac.compare_digest(given, key.encode())
-    if not matched:
+    given = bearer_key(header)
+    if not is_one_of(given, keys):
         raise ApiError(403, "forbidden", f"this key may not use {scope} routes")
-    return given.decode()
+    return given
+
+
+def key_scopes(settings: Settings, header: str | None) -> list[str]:
+    """The scopes (read, write, admin) the caller's key may use; 401 without a key, 403 when it is
+    none of the service's keys, even where reads are open (a sign-in must not accept a typo)."""
+    given = bearer_key(header)
+    every = settings.read_keys + settings.write_keys + settings.admin_keys
+    if not is_one_of(given, every):
+        raise ApiError(403, "forbidden", "this key is not one of the service's keys")
+    return [READ] + [scope for scope in (WRITE, ADMIN) if is_one_of(given, allowed_keys(settings, scope))]
 
 
 def requires(scope: str) -> Callable[[Handler], Handler]:

@@ -18,3 +18,7 @@ MAX_HOURS = MAX_DAYS * 24
 MIN_NOW = int(EARLIEST_TIMESTAMP)
 #: Distinct query strings whose parsed list request is remembered per process.
 PARSED_QUERIES = 1024
+#: Events per GET /v1/users/{user_id}/events response (newest first).
+MAX_USER_EVENTS = 1000
+#: Time buckets of GET /v1/stats/events: name -> seconds (UTC hours and days).
+EVENT_BUCKETS = {"hour": 3600, "day": 86400}

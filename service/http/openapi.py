@@ -6,6 +6,7 @@ from typing import Any
 
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
+from service.http.openapi_insight import insight_paths, item_record_get
 from service.http.openapi_retention import retention_paths
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -107,6 +108,7 @@ def spec() -> dict[str, Any]:
         },
         "paths": {
             **retention_paths(),  # service.retention_openapi: campaigns and per-customer blocks
+            **insight_paths(),  # service.http.openapi_insight: key scopes, training history, store reads
             "/v1/users/{user_id}/recommendations": {"get": {
                 "summary": "A user's recommendations (popularity fallback for unknown users)",
                 "security": SECURED,
@@ -163,7 +165,8 @@ def spec() -> dict[str, Any]:
                 "parameters": [_query("days", {"type": "integer", "minimum": 1, "maximum": MAX_STATS_DAYS, "default": 7},
                                       "days to sum")],
                 "responses": {"200": {"description": "Online counters", "content": _json({
-                    "type": "object", "required": ["days", "total", "by_version_and_route", "by_version", "by_route"],
+                    "type": "object",
+                    "required": ["days", "total", "by_version_and_route", "by_version", "by_route", "by_day"],
                     "properties": {
                         "days": {"type": "integer"}, "from": {"type": "string", "format": "date"},
                         "to": {"type": "string", "format": "date"},
@@ -173,7 +176,11 @@ def spec() -> dict[str, Any]:
                         "by_version": {"type": "array", "items": {"type": "object", "properties": {
                             "model_version": {"type": "string"}, **ONLINE_COUNTS}}},
                         "by_route": {"type": "array", "items": {"type": "object", "properties": {
-                            "route": {"type": "string"}, **ONLINE_COUNTS}}}}})},
+                            "route": {"type": "string"}, **ONLINE_COUNTS}}},
+                        "by_day": {"type": "array", "description": "per UTC day and model version, oldest first",
+                                   "items": {"type": "object", "properties": {
+                                       "date": {"type": "string", "format": "date"},
+                                       "model_version": {"type": "string"}, **ONLINE_COUNTS}}}}})},
                     **_errors(400, 401, 403)}}},
             "/v1/events": {"post": {
                 "summary": "Record events; 202 once durable. One bad event rejects the whole request.",
@@ -195,7 +202,7 @@ def spec() -> dict[str, Any]:
                 "responses": {"200": {"description": "Upserted", "content": _json({
                     "type": "object", "properties": {"upserted": {"type": "integer"}}})},
                     **_errors(400, 401, 403, 413), **WRITE_503}}},
-            "/v1/items/{item_id}": {"delete": {
+            "/v1/items/{item_id}": {"get": item_record_get(), "delete": {
                 "summary": "Mark an item gone: it is never recommended again", "security": SECURED,
                 "parameters": [{"name": "item_id", "in": "path", "required": True, "schema": ID}],
                 "responses": {"200": {"description": "Removed", "content": _json({

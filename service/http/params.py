@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -17,7 +18,8 @@ from recommender.ids import MAX_ID_BYTES
 from service.errors import bad_input
 from service.http.app_keys import SETTINGS
 from service.http.errors import ApiError
-from service.http.limits import MAX_N, PARSED_QUERIES
+from recommender.times import latest_timestamp
+from service.http.limits import MAX_N, MIN_NOW, PARSED_QUERIES
 from service.serving.requests import ListRequest
 
 
@@ -34,6 +36,12 @@ def int_param(raw: object, name: str, low: int, high: int, default: int) -> int:
     if not low <= value <= high:
         raise bad_input(f"{name} must be from {low} to {high}, got {value}", "invalid_parameter", field=name)
     return value
+
+
+def now_param(params: dict) -> float:
+    """`now` (epoch seconds) that places a route's time windows; the current time when absent."""
+    now = int_param(params.get("now"), "now", MIN_NOW, int(latest_timestamp()), None)
+    return time.time() if now is None else float(now)
 
 
 def bool_param(raw: object, name: str) -> bool:

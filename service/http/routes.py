@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.handlers import feedback, lists, model, ops, retention, writes
+from service.http.handlers import feedback, insight, keys, lists, model, ops, retention, writes
 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
@@ -22,6 +22,12 @@ ROUTES: list[tuple[str, str, object]] = [
     ("DELETE", "/v1/items/{item_id}", writes.delete_item),
     ("GET", "/v1/model", model.get_model),
     ("POST", "/v1/model/retrain", model.retrain),
+    ("GET", "/v1/model/history", model.get_training_history),
+    ("GET", "/v1/key", keys.get_key),
+    ("GET", "/v1/users/{user_id}/events", insight.user_events),
+    ("GET", "/v1/items/{item_id}/complements", insight.item_complements),
+    ("GET", "/v1/items/{item_id}", insight.item_record),
+    ("GET", "/v1/stats/events", insight.event_stats),
     ("GET", "/healthz", ops.healthz),
     ("GET", "/readyz", ops.readyz),
     ("GET", "/metrics", ops.metrics),

@@ -96,15 +96,18 @@ class Tallies:
 
 async def online_stats(redis: aioredis.Redis, keys: Keys, days: int, now: float | None = None) -> dict:
     """Counters of the last `days` UTC days (today included), summed per model version and route,
-    per version, per route and in total; one round trip."""
+    per version, per route and in total, and per day and version (`by_day`, oldest first, for
+    charts); one round trip."""
     now = time.time() if now is None else now
     dates = [utc_day(now - SECONDS_PER_DAY * back) for back in range(days)]
     rows: dict[tuple[str, str], Tallies] = {}
-    for fields in await read_days(redis, keys, dates):
+    daily: dict[tuple[str, str], Tallies] = {}
+    for date, fields in zip(dates, await read_days(redis, keys, dates)):
         for name, value in fields.items():
             version, route, counter = split_field(name)
             if counter in COUNTERS:
                 rows.setdefault((version, route), Tallies()).add(counter, value)
+                daily.setdefault((date, version), Tallies()).add(counter, value)
     by_version: dict[str, Tallies] = {}
     by_route: dict[str, Tallies] = {}
     total = Tallies()
@@ -118,4 +121,5 @@ async def online_stats(redis: aioredis.Redis, keys: Keys, days: int, now: float 
         "by_version_and_route": [{"model_version": v, "route": r, **t.to_dict()} for (v, r), t in sorted(rows.items())],
         "by_version": [{"model_version": v, **t.to_dict()} for v, t in sorted(by_version.items())],
         "by_route": [{"route": r, **t.to_dict()} for r, t in sorted(by_route.items())],
+        "by_day": [{"date": d, "model_version": v, **t.to_dict()} for (d, v), t in sorted(daily.items())],
     }

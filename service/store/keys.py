@@ -75,6 +75,11 @@ class Keys:
         return f"{self.shared}:model:status"
 
     @property
+    def training_history(self) -> str:
+        """List of JSON records, one per finished training (newest first, capped): the training history."""
+        return f"{self.shared}:model:history"
+
+    @property
     def train_lock(self) -> str:
         return f"{self.shared}:lock:train"
 

@@ -24,7 +24,7 @@ from service.metrics import Metrics
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
 from service.settings import Settings
-from service.store import training_state
+from service.store import training_history, training_state
 from service.store.catalog import catalog_revision, load_catalog
 from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import forget_through
@@ -142,6 +142,10 @@ class Refresher:
         self.metrics.trainings.labels(report.outcome).inc()
         if report.outcome != "trained":  # a trained model's record went with the pointer (_train_locked)
             await self._status(**self._outcome(report, seconds))
+        await training_history.append_training(self.redis, self.keys, {
+            "finished_at": time.time(), "seconds": round(seconds, 3), "reason": reason, "outcome": report.outcome,
+            "message": report.message, "version": report.version, "algorithm": self.params.algorithm,
+            "metrics": report.metrics})
         log.info("training (%s) %s in %.1fs: %s", reason, report.outcome, seconds, report.message)
         return report
 

@@ -9,8 +9,10 @@ from aiohttp import web
 
 from service.http.app_keys import REDIS, REDIS_KEYS, REFRESHER, SERVING
 from service.http.auth import ADMIN, READ, requires
+from service.http.params import int_param, query
 from service.http.responses import json_response
 from service.store import training_state
+from service.store.training_history import TRAININGS_KEPT, read_trainings
 from service.store.client import REDIS_ERRORS
 
 
@@ -56,3 +58,10 @@ async def retrain(request: web.Request) -> web.Response:
     await training_state.request_retrain(app[REDIS], app[REDIS_KEYS], time.time())
     started = app[REFRESHER].start_training("requested")
     return json_response({"status": "started" if started else "already_running"}, status=202)
+
+
+@requires(READ)
+async def get_training_history(request: web.Request) -> web.Response:
+    """The newest `n` trainings (trained, rejected or failed), newest first."""
+    n = int_param(query(request).get("n"), "n", 1, TRAININGS_KEPT, 100)
+    return json_response({"trainings": await read_trainings(request.app[REDIS], request.app[REDIS_KEYS], n)})

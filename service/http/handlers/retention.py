@@ -12,7 +12,6 @@ only moves the windows, every event known still counts (see recommender.retentio
 from __future__ import annotations
 
 import asyncio
-import time
 
 from aiohttp import web
 
@@ -23,22 +22,16 @@ from recommender.retention import (
     new_for_you,
     win_back,
 )
-from recommender.times import latest_timestamp
 from service.encoding import dumps
 from service.errors import bad_input
 from service.http.app_keys import HISTORY, SERVING
 from service.http.auth import READ, requires
-from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MIN_NOW
-from service.http.params import check_id, int_param, list_request, query
+from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N
+from service.http.params import check_id, int_param, list_request, now_param, query
 from service.http.responses import NDJSON, json_response
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
 from service.serving.retention_index import RetentionIndex
-
-
-def _now(params: dict) -> float:
-    now = int_param(params.get("now"), "now", MIN_NOW, int(latest_timestamp()), None)
-    return time.time() if now is None else float(now)
 
 
 async def _index(request: web.Request) -> tuple[ServingModel, RetentionIndex]:
@@ -70,7 +63,7 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
         raise bad_input(f"min_days ({min_days}) must not exceed max_days ({max_days})", "invalid_parameter",
                           field="min_days")
     req = list_request(params, default_n=4)
-    now = _now(params)
+    now = now_param(params)
     current, index = await _index(request)
     rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req))
     version = current.version
@@ -92,7 +85,7 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
         raise bad_input(f"older_than_hours ({older}) must not exceed within_days * 24 ({within * 24})",
                           "invalid_parameter", field="older_than_hours")
     req = list_request(params, default_n=3)
-    now = _now(params)
+    now = now_param(params)
     current, index = await _index(request)
     rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
                            full_filter(current, req))
@@ -130,7 +123,7 @@ async def user_new_items(request: web.Request) -> web.Response:
     params = query(request)
     days = int_param(params.get("days"), "days", 1, MAX_DAYS, 30)
     req = list_request(params, default_n=10)
-    now = _now(params)
+    now = now_param(params)
     current, index = await _index(request)
     block = await asyncio.to_thread(new_for_you, current.model, index.history, index.attrs, user_id, now, days,
                                     req.n, full_filter(current, req))
@@ -143,7 +136,7 @@ async def user_buy_again(request: web.Request) -> web.Response:
     user_id = check_id(request.match_info["user_id"], "user_id")
     params = query(request)
     req = list_request(params, default_n=10)
-    now = _now(params)
+    now = now_param(params)
     current, index = await _index(request)
     block = await asyncio.to_thread(buy_again, index.history, index.intervals, index.attrs, user_id, now, req.n,
                                     full_filter(current, req))

@@ -18,7 +18,8 @@ def slot(key: str) -> int:
 
 def test_shared_keys_and_client_event_ids_are_in_one_slot():
     shared = [KEYS.events, KEYS.events_generation, KEYS.unreadable_events, KEYS.catalog, KEYS.removed, KEYS.catalog_revision,
-              KEYS.current_version, KEYS.training_status, KEYS.train_lock, KEYS.retrain_requested, KEYS.change_log,
+              KEYS.current_version, KEYS.training_status, KEYS.training_history, KEYS.train_lock,
+              KEYS.retrain_requested, KEYS.change_log,
               KEYS.online("2026-11-23"), *(KEYS.event_seen(i) for i in ODD_IDS)]
     assert {slot(k) for k in shared} == {slot("{encore}")}
 
