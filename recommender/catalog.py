@@ -1,8 +1,10 @@
-"""The item catalog: what each item is, so filters can ask for kind, category and stock."""
+"""The item catalog: what each item is, so filters can ask for kind, category and stock, and what a
+page or an email shows of it (title, price and currency, links, brand, attributes: recommender.item_fields)."""
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,16 +15,21 @@ from recommender.errors import InputError
 from recommender.events import parse_timestamps
 from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
+from recommender.item_fields import SHOP_COLUMNS, parse_shop_columns
 
 KINDS: tuple[str, ...] = ("product", "content")
-CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title")
+CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title", *SHOP_COLUMNS)
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
 
 @dataclass(frozen=True)
 class Item:
-    """One catalog entry; `kind` is product or content (guides, how-tos, posts)."""
+    """One catalog entry; `kind` is product or content (guides, how-tos, posts).
+
+    `price` is the unit price in `currency` (ISO 4217; None: the store's default currency), `url` and
+    `image_url` absolute http(s) links, `attributes` a flat dict of strings, numbers and booleans.
+    """
 
     item_id: str
     kind: str = "product"
@@ -30,6 +37,12 @@ class Item:
     in_stock: bool = True
     created_at: float | None = None
     title: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    brand: str | None = None
+    attributes: dict | None = None
 
 
 @dataclass
@@ -81,6 +94,8 @@ class Catalog:
         else:
             out["created_at"] = np.nan
         out["title"] = frame["title"].where(frame["title"].notna(), None) if "title" in frame else None
+        for name, column in parse_shop_columns(frame).items():
+            out[name] = column
         out = out.drop_duplicates("item_id", keep="last")
         return cls(out)
 
@@ -100,10 +115,19 @@ class Catalog:
             return None
         row = self._frame.loc[item_id]
         created = float(row["created_at"])
+        price = float(row["price"]) if "price" in row.index else np.nan
+
+        def text(name: str) -> str | None:
+            value = row.get(name)
+            return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+        attributes = row.get("attributes")
         return Item(
             item_id=str(row["item_id"]), kind=str(row["kind"]), category=str(row["category"]),
             in_stock=bool(row["in_stock"]), created_at=None if np.isnan(created) else created,
-            title=None if row["title"] is None or pd.isna(row["title"]) else str(row["title"]),
+            title=text("title"), price=None if np.isnan(price) else price, currency=text("currency"),
+            url=text("url"), image_url=text("image_url"), brand=text("brand"),
+            attributes=attributes if isinstance(attributes, dict) else None,
         )
 
     def items(self) -> list[Item]:
@@ -149,7 +173,9 @@ class Catalog:
         return cls.from_frame(frame)
 
     def to_csv(self, path: str | Path) -> None:
-        self._frame.to_csv(path, index=False)
+        frame = self._frame.copy()
+        frame["attributes"] = [None if a is None else json.dumps(a) for a in frame["attributes"]]
+        frame.to_csv(path, index=False)
 
 
 def parse_bools(column: pd.Series) -> np.ndarray:
@@ -165,7 +191,10 @@ def parse_bools(column: pd.Series) -> np.ndarray:
 
 
 def read_catalog(path: str | Path) -> Catalog:
-    """Load a catalog from CSV or JSON lines."""
-    frame = read_frame(path, "catalog", {"item_id": str, "category": str, "kind": str, "title": str},
-                       ("created_at",))
+    """Load a catalog from CSV or JSON lines (columns: CATALOG_COLUMNS, all but item_id optional; in a CSV,
+    `attributes` is a JSON object in one cell). InputError names the first bad row and field."""
+    frame = read_frame(path, "catalog", {"item_id": str, "category": str, "kind": str, "title": str,
+                                         "currency": str, "url": str, "image_url": str, "brand": str,
+                                         "attributes": str, "price": str},
+                       ("created_at", *SHOP_COLUMNS))
     return Catalog.from_frame(frame)
