@@ -64,14 +64,17 @@ def parse_shop_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     price = np.full(n, np.nan)
     if given["price"].any():
         raw = cells["price"]
-        for row in np.flatnonzero(given["price"]):
-            value = raw.iloc[row]
-            number = _number(value)
-            if number is None:
-                raise InputError(f"price {value!r} at row {row} is not a number", int(row), "price")
-            if not 0 <= number <= MAX_PRICE:
-                raise InputError(f"price at row {row} must be at least 0 and at most {MAX_PRICE:g}", int(row), "price")
-            price[row] = number
+        numbers = pd.to_numeric(raw.where(given["price"], None), errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        flags = np.fromiter((isinstance(v, (bool, np.bool_)) for v in raw.tolist()), dtype=bool, count=n)
+        not_number = given["price"] & (np.isnan(numbers) | flags)
+        if not_number.any():
+            row = int(np.flatnonzero(not_number)[0])
+            raise InputError(f"price {raw.iloc[row]!r} at row {row} is not a number", row, "price")
+        out_of_range = given["price"] & ~((numbers >= 0) & (numbers <= MAX_PRICE))
+        if out_of_range.any():
+            row = int(np.flatnonzero(out_of_range)[0])
+            raise InputError(f"price at row {row} must be at least 0 and at most {MAX_PRICE:g}", row, "price")
+        price = np.where(given["price"], numbers, np.nan)
     out["price"] = price
     out["currency"] = _strings(cells["currency"], given["currency"], "currency", _check_currency)
     out["url"] = _strings(cells["url"], given["url"], "url", _url_checker("url"))
@@ -86,33 +89,27 @@ def parse_shop_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _given(column: pd.Series) -> np.ndarray:
     present = column.notna().to_numpy()
-    return present & np.array([not (isinstance(v, str) and v == "") for v in column.tolist()], dtype=bool)
-
-
-def _number(value: object) -> float | None:
-    """A JSON or CSV number as a finite float; None for anything else (booleans included)."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
+    if not present.any():
+        return present
+    return present & np.fromiter((not (isinstance(v, str) and v == "") for v in column.tolist()), dtype=bool,
+                                 count=len(column))
 
 
 def _strings(column: pd.Series, given: np.ndarray, field: str, check) -> np.ndarray:
+    """The given cells of a string column, each distinct value checked once."""
     values = np.full(len(column), None, dtype=object)
-    for row in np.flatnonzero(given):
-        value = column.iloc[row]
+    rows = np.flatnonzero(given)
+    if not len(rows):
+        return values
+    cells = column.to_numpy(dtype=object)[rows]
+    checked: set[str] = set()
+    for row, value in zip(rows.tolist(), cells.tolist()):
         if not isinstance(value, str):
-            raise InputError(f"{field} at row {row} must be a string", int(row), field)
-        check(value, int(row))
-        values[row] = value
+            raise InputError(f"{field} at row {row} must be a string", row, field)
+        if value not in checked:
+            check(value, row)
+            checked.add(value)
+    values[rows] = cells
     return values
 
 
