@@ -15,7 +15,7 @@ from recommender.errors import InputError
 from recommender.events import parse_timestamps
 from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
-from recommender.item_fields import SHOP_COLUMNS, parse_shop_columns
+from recommender.item_fields import DISPLAY_FIELDS, SHOP_COLUMNS, parse_shop_columns
 
 KINDS: tuple[str, ...] = ("product", "content")
 CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title", *SHOP_COLUMNS)
@@ -161,6 +161,52 @@ class Catalog:
             created_at=column("created_at", np.nan, np.float64),
             known=known,
         )
+
+    def display_values(self, item_ids: np.ndarray | list[str], name: str,
+                       default_currency: str | None = None) -> list:
+        """One display field (item_fields.DISPLAY_FIELDS) of each item, for a response.
+
+        Parameters
+        ----------
+        item_ids : array-like of str, shape (n,)
+        name : str
+            title, price, currency, url, image_url, brand or attributes.
+        default_currency : str, optional
+            The currency of items in the catalog that name none (the store's default).
+
+        Returns
+        -------
+        list, length n
+            Plain Python values (str, float, dict), None where the item is not in the catalog or the field
+            is not given (an empty title too).
+
+        Raises
+        ------
+        KeyError
+            `name` is not a display field.
+        """
+        if name not in DISPLAY_FIELDS:
+            raise KeyError(name)
+        n = len(item_ids)
+        if not len(self._frame) or name not in self._frame.columns:
+            positions = np.full(n, -1)
+        else:
+            positions = self._frame.index.get_indexer(np.asarray(item_ids, dtype=object))
+        known = positions >= 0
+        out: list = [None] * n
+        if not known.any():
+            return out
+        column = self._frame[name].to_numpy(dtype=object)
+        for k in np.flatnonzero(known).tolist():
+            value = column[positions[k]]
+            if isinstance(value, float) and np.isnan(value):
+                value = None
+            elif isinstance(value, (np.floating, np.integer)):
+                value = value.item()
+            if name == "currency" and value is None:
+                value = default_currency
+            out[k] = value if value != "" else None
+        return out
 
     def to_jsonl(self) -> bytes:
         return self._frame.reset_index(drop=True).to_json(orient="records", lines=True).encode("utf-8")
