@@ -4,7 +4,6 @@ the KEYS indices of the seen and order keys the scripts check."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,24 +54,24 @@ def event_rows(batch: EventBatch, weights: EventWeights, now: float, online_days
     quantities = [str(q) for q in events.quantities.tolist()] if events.quantities is not None else None
     orders = events.order_ids.tolist() if events.order_ids is not None else None
     rows = []
+    priced = prices is not None or quantities is not None or orders is not None
     for k, (user, item, kind, stamp, value, weight, event_id, recommendation_id) in enumerate(zip(
             events.user_ids.tolist(), events.item_ids.tolist(), types.tolist(), events.timestamps.tolist(),
             events.values.tolist(), confidence.tolist(), event_ids, recommendation_ids)):
         counts_for = None
         if recommendation_id is not None and kind in ATTRIBUTED:
             counts_for = attribution(recommendation_id, now, online_days)
-        row = EventRow(user, item, kind, repr(stamp), repr(value), repr(weight), event_id,
-                   NONE if recommendation_id is None else recommendation_id,
-                   NONE if counts_for is None else counts_for)
-        if prices is not None or quantities is not None or orders is not None:
-            order_id = orders[k] if orders is not None else None
-            row = dataclasses.replace(
-                row, price=prices[k] if prices is not None else NONE,
-                quantity=quantities[k] if quantities is not None else "1",
-                order_id=NONE if order_id is None else order_id,
-                order_key=keys.order_seen(counts_for, order_id) if counts_for and order_id and kind == "purchase"
-                else None)
-        rows.append(row)
+        rid = NONE if recommendation_id is None else recommendation_id
+        if not priced:
+            rows.append(EventRow(user, item, kind, repr(stamp), repr(value), repr(weight), event_id, rid,
+                                 NONE if counts_for is None else counts_for))
+            continue
+        order_id = orders[k] if orders is not None else None
+        rows.append(EventRow(
+            user, item, kind, repr(stamp), repr(value), repr(weight), event_id, rid,
+            NONE if counts_for is None else counts_for, prices[k] if prices is not None else NONE,
+            quantities[k] if quantities is not None else "1", NONE if order_id is None else order_id,
+            keys.order_seen(counts_for, order_id) if counts_for and order_id and kind == "purchase" else None))
     return rows
 
 
