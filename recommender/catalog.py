@@ -15,7 +15,7 @@ from recommender.errors import InputError
 from recommender.events import parse_timestamps
 from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
-from recommender.item_fields import DISPLAY_FIELDS, SHOP_COLUMNS, parse_shop_columns
+from recommender.item_fields import DISPLAY_FIELDS, SHOP_COLUMNS, check_text, parse_shop_columns
 
 KINDS: tuple[str, ...] = ("product", "content")
 CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title", *SHOP_COLUMNS)
@@ -94,6 +94,10 @@ class Catalog:
         else:
             out["created_at"] = np.nan
         out["title"] = frame["title"].where(frame["title"].notna(), None) if "title" in frame else None
+        if "title" in frame:  # titles are shown (fields=title, email blocks): they must encode
+            for row, title in enumerate(out["title"].tolist()):
+                if isinstance(title, str) and not title.isascii():
+                    check_text(title, row, "title")
         for name, column in parse_shop_columns(frame).items():
             out[name] = column
         out = out.drop_duplicates("item_id", keep="last")

@@ -107,6 +107,7 @@ def _strings(column: pd.Series, given: np.ndarray, field: str, check) -> np.ndar
         if not isinstance(value, str):
             raise InputError(f"{field} at row {row} must be a string", row, field)
         if value not in checked:
+            check_text(value, row, field)
             check(value, row)
             checked.add(value)
     values[rows] = cells
@@ -151,6 +152,15 @@ def _check_brand(value: str, row: int) -> None:
                          row, "brand")
 
 
+def check_text(value: str, row: int, field: str) -> None:
+    """InputError unless `value` is valid Unicode text (JSON can carry lone surrogates, which no response,
+    page or email can encode)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{field} at row {row} is not valid Unicode text (a lone surrogate)", row, field) from None
+
+
 def check_attributes(value: object, row: int) -> dict:
     """A flat attributes object (a dict, or its JSON text from a CSV cell), checked; InputError naming the
     row, field `attributes`."""
@@ -164,6 +174,9 @@ def check_attributes(value: object, row: int) -> dict:
     if len(value) > MAX_ATTRIBUTES:
         raise InputError(f"attributes at row {row} has {len(value)} keys; at most {MAX_ATTRIBUTES}", row, "attributes")
     for key, item in value.items():
+        check_text(key if isinstance(key, str) else "", row, "attributes")
+        if isinstance(item, str):
+            check_text(item, row, "attributes")
         if not isinstance(key, str) or not key or len(key) > MAX_ATTRIBUTE_KEY_CHARS or _KEY_CONTROL.search(key):
             raise InputError(f"attributes at row {row}: key {str(key)[:80]!r} must be a non-empty string of at most "
                              f"{MAX_ATTRIBUTE_KEY_CHARS} characters without control characters", row, "attributes")

@@ -60,3 +60,11 @@ def test_currency_codes_and_web_urls():
     assert is_currency_code("JPY") and not is_currency_code("jpy") and not is_currency_code(None)
     assert is_web_url("https://example.com:8443/a?b=c#d") and is_web_url("http://example.com")
     assert not is_web_url("javascript:alert(1)") and not is_web_url("https://example.com:99999/")
+
+
+@pytest.mark.parametrize(("field", "value"), [("title", "tea \ud800"), ("brand", "\udfff"),
+                                              ("attributes", {"size": "\ud800"}), ("attributes", {"\ud800": 1})])
+def test_text_that_cannot_be_encoded_is_refused(field, value):
+    with pytest.raises(InputError, match="not valid Unicode") as caught:
+        Catalog.from_frame(pd.DataFrame({"item_id": ["a"], field: [value]}))
+    assert caught.value.field == field

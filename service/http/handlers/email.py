@@ -127,7 +127,7 @@ MAX_LABEL_CHARS = 64
 def _label(body: dict, name: str, default: str | None) -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_LABEL_CHARS or any(
-            ord(c) < 32 or ord(c) == 127 for c in value):
+            ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
         raise bad_input(f"{name} must be a non-blank string of at most {MAX_LABEL_CHARS} characters without control "
                         "characters", "invalid_parameter", field=name)
     return value

@@ -173,3 +173,9 @@ async def test_bad_contact_records_are_400s(client, body):
     response = await client.post("/v1/users/u1/contacted", json=body, headers=AUTH_WRITE)
     assert response.status == 400
     assert (await client.post("/v1/users/u1/contacted", json={"campaign": "a"})).status == 401
+
+
+async def test_a_campaign_label_that_cannot_be_encoded_is_a_400(client):
+    response = await client.post("/v1/users/u1/contacted", data='{"campaign": "\\ud800"}',
+                                 headers={**AUTH_WRITE, "Content-Type": "application/json"})
+    assert response.status == 400 and (await response.json())["error"]["field"] == "campaign"
