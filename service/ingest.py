@@ -87,7 +87,9 @@ def _order_data(events: list[dict]) -> tuple[np.ndarray | None, np.ndarray | Non
     when no event has one); BadInput naming the event and field. The rules are recommender.events'
     (parse_order_columns), for JSON values: a price is a number from 0 to MAX_PRICE, a quantity an integer
     from 1 to MAX_QUANTITY, an order id an id, and only add_to_cart and purchase events carry them."""
-    prices = quantities = order_ids = None
+    prices: list[float] | None = None
+    quantities: list[int] | None = None
+    order_ids: list[str | None] | None = None
     n = len(events)
     for index, event in enumerate(events):
         price, quantity, order_id = event.get("price"), event.get("quantity"), event.get("order_id")
@@ -98,28 +100,30 @@ def _order_data(events: list[dict]) -> tuple[np.ndarray | None, np.ndarray | Non
             raise bad_input(f"events[{index}].{field} is only for {' and '.join(ORDER_TYPES)} events",
                             "invalid_event", index=index, field=field)
         if price is not None:
-            number = _number(price)
-            if number is None or not 0 <= number <= MAX_PRICE or isinstance(price, bool):
+            kind = type(price)  # exactly int or float: a bool is an int, and not a price
+            if not ((kind is float or kind is int) and 0 <= price <= MAX_PRICE):  # NaN fails the range too
                 raise bad_input(f"events[{index}].price must be a number from 0 to {MAX_PRICE:g} (the unit price)",
                                 "invalid_event", index=index, field="price")
             if prices is None:
-                prices = np.full(n, np.nan)
-            prices[index] = number
+                prices = [math.nan] * n
+            prices[index] = float(price)
         if quantity is not None:
             if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
                 raise bad_input(f"events[{index}].quantity must be an integer from 1 to {MAX_QUANTITY}",
                                 "invalid_event", index=index, field="quantity")
             if quantities is None:
-                quantities = np.ones(n, dtype=np.int32)
+                quantities = [1] * n
             quantities[index] = quantity
         if order_id is not None:
             if not (isinstance(order_id, str) and _valid_id(order_id)):
                 raise bad_input(f"events[{index}].order_id must be a non-empty string of at most {MAX_ID_BYTES} "
                                 "bytes without control characters", "invalid_event", index=index, field="order_id")
             if order_ids is None:
-                order_ids = np.full(n, None, dtype=object)
+                order_ids = [None] * n
             order_ids[index] = order_id
-    return prices, quantities, order_ids
+    return (None if prices is None else np.array(prices, dtype=np.float64),
+            None if quantities is None else np.array(quantities, dtype=np.int32),
+            None if order_ids is None else np.array(order_ids, dtype=object))
 
 
 def _optional_ids(events: list[dict], field: str) -> list[str | None] | None:
