@@ -17,6 +17,7 @@ from service.store.online import attribution
 ATTRIBUTED = ("click", "purchase")  # the event types that count for the response they came from
 NONE = "\x02"  # "none" in the scripts' fields: the field pattern skips empty ones
 SEP = "\x1f"  # between fields; ids never hold control characters, so it is safe
+ORDER_SEP = "\x18"  # between the parts of an event's order data field
 _QUANTITY_TEXT = {q: str(q) for q in range(1, 100)}  # the quantities most events have, as text once
 
 
@@ -97,3 +98,11 @@ def seen_key_slots(keys: Keys, rows: list[EventRow], first: int) -> tuple[dict[s
         else:
             index.append(found.setdefault(keys.event_seen(row.event_id), first + len(found)))
     return found, index
+
+
+def order_field(row: EventRow, order_key_slot: int) -> str:
+    """An event's order data as one script field: NONE when it has none (so a plain event costs the scripts
+    one field), else unit price, quantity, order id (NONE where not given) and its order key's KEYS index."""
+    if row.price == NONE and row.quantity == "1" and row.order_id == NONE and not order_key_slot:
+        return NONE
+    return ORDER_SEP.join((row.price, row.quantity, row.order_id, str(order_key_slot)))

@@ -31,7 +31,7 @@ from service.ingest import EventBatch
 from service.settings import Settings
 from service.store.client import is_cluster
 from service.store.events.format import CHANGE_LOG_MAXLEN, change_log_entry, nonce
-from service.store.events.rows import SEP, EventRow, event_rows, order_key_slots, seen_key_slots
+from service.store.events.rows import SEP, EventRow, event_rows, order_field, order_key_slots, seen_key_slots
 from service.store.events.stream import GENERATION_LUA
 from service.store.keys import Keys
 from service.store.online import ONLINE_KEEP_SECONDS, utc_day
@@ -123,6 +123,13 @@ end
 local function is_new(seen_key, ttl)
   return seen_key == nil or redis.call('SET', seen_key, '1', 'NX', 'EX', ttl)
 end
+local function order_data(packed)
+  if packed == '\002' then
+    return '\002', '1', '\002', 0
+  end
+  local p, q, o, k = string.match(packed, '^([^\024]+)\024([^\024]+)\024([^\024]+)\024([^\024]+)$')
+  return p, q, o, tonumber(k)
+end
 local function priced(offers, kind, item, price, counts_for)
   if kind ~= 'purchase' or (price ~= '\002' and counts_for == '\002') then
     if price == '\002' then
@@ -211,10 +218,11 @@ end
 # KEYS: the event stream, the change log, today's online hash, the catalog's offers (service.store.prices),
 # per user their since-training hash and its stream-id hash, one shown set per user with impressions, one seen
 # key per client event id, one order key per attributed purchase with an order id, then the stream's
-# generation key. ARGV: per event fourteen fields joined by \x1f: user, item, type, timestamp, value,
+# generation key. ARGV: per event eleven fields joined by \x1f: user, item, type, timestamp, value,
 # confidence weight, the KEYS index of its user's since-training hash (of their shown set for an impression; 0:
 # none), the KEYS index of its seen key (0: no id), its recommendation_id, the `version|route` it counts for,
-# its unit price, quantity, order id, and the KEYS index of its order key (0: none); then the since-training
+# and its order data (rows.order_field: \x02, or unit price, quantity, order id and the KEYS index of its order
+# key joined by \x18; one field, so events without order data cost the script one more field); then the since-training
 # TTL, the change-log length, the users for the change log, the event-id TTL, the length of the seen keys'
 # prefix, the oldest impression kept, the shown sets' TTL and size, the online hash's TTL, the change-log
 # entry's nonce, a new stream generation (format.nonce; stream.GENERATION_LUA), used if the stream is created,
@@ -225,13 +233,17 @@ ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[12])
 local f = fields(ARGV[1])
 local touched, shown = {}, {}
 local stored, attributed = 0, 0
-for j = 1, #f, 14 do
+for j = 1, #f, 11 do
   local s = tonumber(f[j + 7])
   local seen_key = s > 0 and KEYS[s] or nil
   if is_new(seen_key, ARGV[5]) then
-    local price, currency = priced(KEYS[4], f[j + 2], f[j + 1], f[j + 10], f[j + 9])
+    local p, q, order, o = order_data(f[j + 10])
+    local price, currency = nil, nil
+    if p ~= '\002' or f[j + 2] == 'purchase' then
+      price, currency = priced(KEYS[4], f[j + 2], f[j + 1], p, f[j + 9])
+    end
     local id = append(KEYS[1], seen_key, tonumber(ARGV[6]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 8],
-                      price, f[j + 11], f[j + 12])
+                      price, q, order)
     local k = tonumber(f[j + 6])
     if f[j + 2] ~= 'impression' then
       add_to_user(f[j + 2], KEYS[k], KEYS[k + 1], nil, f[j + 1], f[j + 3], f[j + 5], id)
@@ -240,8 +252,7 @@ for j = 1, #f, 14 do
       add_to_user(f[j + 2], nil, nil, KEYS[k], f[j + 1], f[j + 3], f[j + 5], id)
       shown[k] = true
     end
-    local o = tonumber(f[j + 13])
-    attributed = attributed + attribute(KEYS[3], f[j + 9], f[j + 2], price, f[j + 11], currency or ARGV[13],
+    attributed = attributed + attribute(KEYS[3], f[j + 9], f[j + 2], price, q, currency or ARGV[13],
                                         o > 0 and KEYS[o] or nil, ARGV[14])
     stored = stored + 1
   end
@@ -283,7 +294,7 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
     for row, seen, order in zip(rows, seen_index, order_index):
         slot = shown_slot.get(row.user, 0) if row.kind == "impression" else user_slot[row.user]
         fields += (row.user, row.item, row.kind, row.stamp, row.value, row.weight, str(slot), str(seen),
-                   row.recommendation_id, row.counts_for, row.price, row.quantity, row.order_id, str(order))
+                   row.recommendation_id, row.counts_for, order_field(row, order))
     script_keys = [keys.events, keys.change_log, keys.online(utc_day(now)), keys.catalog_offers,
                    *(key for u in user_slot for key in (keys.since_training(u), keys.since_training_ids(u))),
                    *(keys.shown(u) for u in shown_slot), *seen_keys, *order_keys, keys.events_generation]
@@ -295,8 +306,8 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
 
 # -- a Redis Cluster: the shared slot, then each user's, then the change log ----------------------
 # KEYS: the stream, today's online hash, the catalog's offers, the seen keys, the order keys, the stream's
-# generation key. ARGV: per event twelve fields (user, item, type, timestamp, value, seen key's KEYS index or
-# 0, recommendation_id, what it counts for, unit price, quantity, order id, order key's KEYS index or 0), the
+# generation key. ARGV: per event nine fields (user, item, type, timestamp, value, seen key's KEYS index or
+# 0, recommendation_id, what it counts for, order data as in the atomic script), the
 # event-id TTL, the seen keys' prefix length, the online hash's TTL, a new stream generation, the default
 # currency, the order keys' TTL. Returns each event's stream id, or "" when it was a retried copy.
 _STORE_STREAM = _LUA_FUNCTIONS + GENERATION_LUA + r"""
@@ -304,15 +315,18 @@ ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[5])
 local f = fields(ARGV[1])
 local ids = {}
 local attributed = 0
-for j = 1, #f, 12 do
+for j = 1, #f, 9 do
   local s = tonumber(f[j + 5])
   local seen_key = s > 0 and KEYS[s] or nil
   if is_new(seen_key, ARGV[2]) then
-    local price, currency = priced(KEYS[3], f[j + 2], f[j + 1], f[j + 8], f[j + 7])
+    local p, q, order, o = order_data(f[j + 8])
+    local price, currency = nil, nil
+    if p ~= '\002' or f[j + 2] == 'purchase' then
+      price, currency = priced(KEYS[3], f[j + 2], f[j + 1], p, f[j + 7])
+    end
     ids[#ids + 1] = append(KEYS[1], seen_key, tonumber(ARGV[3]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4],
-                           f[j + 6], price, f[j + 9], f[j + 10])
-    local o = tonumber(f[j + 11])
-    attributed = attributed + attribute(KEYS[2], f[j + 7], f[j + 2], price, f[j + 9], currency or ARGV[6],
+                           f[j + 6], price, q, order)
+    attributed = attributed + attribute(KEYS[2], f[j + 7], f[j + 2], price, q, currency or ARGV[6],
                                         o > 0 and KEYS[o] or nil, ARGV[7])
   else
     ids[#ids + 1] = ''
@@ -357,7 +371,7 @@ async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[EventRow]
     fields: list[str] = []
     for row, seen, order in zip(rows, seen_index, order_index):
         fields += (row.user, row.item, row.kind, row.stamp, row.value, str(seen), row.recommendation_id,
-                   row.counts_for, row.price, row.quantity, row.order_id, str(order))
+                   row.counts_for, order_field(row, order))
     script_keys = [keys.events, keys.online(utc_day(now)), keys.catalog_offers, *seen_keys, *order_keys,
                    keys.events_generation]
     ids = await redis.eval(_STORE_STREAM, len(script_keys), *script_keys, SEP.join(fields), limits.event_id_ttl,
