@@ -57,12 +57,13 @@ from benchmarks.harness.wrk import WrkResult, require_wrk, run_wrk, write_lua
 from benchmarks.serve_probes import drain, implicit_rate, profiling, service_counters, service_memory, wait_workers
 from benchmarks.serve_report import RouteResult, markdown, memory_table, plot, table, verdicts
 from benchmarks.serve_routes import (BARE_KEY, HOT_USERS, KEY_PREFIX, LIST_N, ROUTE_NAMES, WRITE_KEY, Route,
-                                     build_routes, check_routes, prepare_events, reset_state)
+                                     build_routes, check_routes, prepare_catalog, prepare_events, reset_state)
 from recommender.events import active_users
 from service.store.embedded import free_port
 
 #: Routes in the order they are measured; the two bare apps always come first.
-ORDER = ("hello", "bare_get", "cached", "first_read", "miss", "similar", "similar_first", "batch", "events")
+ORDER = ("hello", "bare_get", "cached", "cached_fields", "first_read", "miss", "similar", "similar_first", "batch",
+         "events", "events_priced")
 
 
 @dataclass
@@ -77,8 +78,8 @@ class Servers:
     model_info: dict
 
 
-def start_servers(args: argparse.Namespace, workdir: Path, events_path: Path, children: list[Child],
-                  steps: tqdm) -> Servers:
+def start_servers(args: argparse.Namespace, workdir: Path, events_path: Path, catalog_path: Path,
+                  children: list[Child], steps: tqdm) -> Servers:
     """redis-server, the service (trained on `events_path`, all its workers ready) and the bare apps;
     each is appended to `children` as soon as it runs, so the caller stops them whatever happens."""
     steps.set_postfix_str("redis-server")
@@ -89,7 +90,8 @@ def start_servers(args: argparse.Namespace, workdir: Path, events_path: Path, ch
     steps.set_postfix_str("service: train, evaluate, precompute")
     service, base = start_service(
         workdir, workdir / "service", redis_server.url,
-        {"RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_WRITE_KEYS": WRITE_KEY,
+        {"RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
+         "RECS_WRITE_KEYS": WRITE_KEY,
          "RECS_ACTIVE_DAYS": f"{args.active_days:g}", "RECS_REFRESH_INTERVAL": "604800", "RECS_LOG_LEVEL": "WARNING",
          "RECS_KEY_PREFIX": KEY_PREFIX, "RECS_WORKERS": str(args.workers)},
         args.ready_timeout, "waiting for /readyz (training)")
@@ -169,7 +171,7 @@ def run_routes(wrk: str, args: argparse.Namespace, routes: dict[str, Route], ser
             if route.warm_paths is not None:
                 warm = write_lua(scripts / f"{k}-warm.lua", "GET", route.warm_paths)
             warm_seconds = args.warmup
-            if route.key in ("cached", "similar") and r == 0:
+            if route.key in ("cached", "cached_fields", "similar") and r == 0:
                 # one pass over the hot set, so the measured run sees the steady state
                 warm_seconds = max(args.warmup, math.ceil(3 * len(route.paths) / max(results["bare_get"].rps, 1.0)))
             if warm_seconds > 0:
@@ -187,7 +189,7 @@ def run_routes(wrk: str, args: argparse.Namespace, routes: dict[str, Route], ser
             res.cpu_us.append(cpu_us)
             res.redis_cpu_us.append(redis_us)
             if (route.target == "service" and args.workers == 1
-                    and k in ("cached", "first_read", "miss", "similar", "similar_first")):
+                    and k in ("cached", "cached_fields", "first_read", "miss", "similar", "similar_first")):
                 res.notes.append(cache_note(k, r + 1, seconds, before, after))
             if result.non_2xx or result.socket_errors:
                 tqdm.write(f"warning: {route.name}: {result.non_2xx} non-2xx, {result.socket_errors} socket errors")
@@ -214,8 +216,9 @@ def run(args: argparse.Namespace) -> int:
         steps = tqdm(total=5, desc="setup", bar_format="{desc}: {n}/{total} {postfix}")
         steps.set_postfix_str("synthetic events")
         events, events_path = prepare_events(workdir, args.interactions, args.seed)
+        catalog_path = prepare_catalog(workdir, np.unique(events.item_ids), args.seed)
         steps.update()
-        servers = start_servers(args, workdir, events_path, children, steps)
+        servers = start_servers(args, workdir, events_path, catalog_path, children, steps)
         version = servers.model_info["version"]
 
         steps.set_postfix_str("request mixes")

@@ -69,6 +69,13 @@ def verdicts(results: dict[str, RouteResult], implicit: dict | None) -> list[Tar
         r = results["events"]
         out.append(Target("event ingestion", ">= 20,000 events/s in batches of 500",
                           f"{r.work_rate:,.0f} events/s", r.work_rate >= 20_000))
+    for key, base, share, label in (("events_priced", "events", 0.9, "events with prices"),
+                                    ("cached_fields", "cached", 0.8, "user recs with fields")):
+        if key in results and base in results:
+            r, b = results[key], results[base]
+            out.append(Target(label, f">= {share:.0%} of the route without ({share * b.work_rate:,.0f} "
+                              f"{b.route.unit}/s)", f"{r.work_rate:,.0f} {r.route.unit}/s "
+                              f"({r.work_rate / b.work_rate:.2f}x)", r.work_rate >= share * b.work_rate))
     return out
 
 

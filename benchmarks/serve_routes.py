@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from benchmarks.harness.processes import BenchError, http
 from recommender.events import EventTable
@@ -30,7 +31,10 @@ HOT_USERS = 5_000
 #: Items whose similar lists are requested over and over (the popular product pages).
 HOT_ITEMS = 5_000
 NEW_USERS = 20_000  # event ingestion writes for users the model does not know, so no other route sees them
-ROUTE_NAMES = ("cached", "first_read", "miss", "similar", "similar_first", "batch", "events")
+#: Catalog fields the `cached_fields` route embeds (what an email or a product tile shows).
+LIST_FIELDS = "title,price,url,image_url"
+ROUTE_NAMES = ("cached", "cached_fields", "first_read", "miss", "similar", "similar_first", "batch", "events",
+               "events_priced")
 
 
 @dataclass
@@ -69,6 +73,22 @@ def prepare_events(workdir: Path, interactions: int, seed: int) -> tuple[EventTa
     return events, path
 
 
+def prepare_catalog(workdir: Path, items: np.ndarray, seed: int) -> Path:
+    """A catalog CSV for RECS_BOOTSTRAP_CATALOG: every item with a title, a price, a page and an image link
+    (what `fields=title,price,url,image_url` embeds, at a realistic size)."""
+    from recommender.catalog import Catalog
+
+    rng = np.random.default_rng([seed, 16])
+    path = workdir / "catalog.csv"
+    ids = [str(i) for i in items]
+    Catalog.from_frame(pd.DataFrame({
+        "item_id": ids, "title": [f"Product {i} in a plausible length of title" for i in ids],
+        "price": np.round(rng.lognormal(3.0, 0.8, len(ids)), 2), "currency": "USD",
+        "url": [f"https://shop.example.com/products/{i}" for i in ids],
+        "image_url": [f"https://cdn.example.com/images/{i}.jpg" for i in ids]})).to_csv(path)
+    return path
+
+
 def build_routes(rng: np.random.Generator, precomputed: np.ndarray, pool: np.ndarray, items: np.ndarray,
                  popular_items: np.ndarray) -> dict[str, Route]:
     """Request mixes; every list is shuffled so consecutive requests touch different keys."""
@@ -90,19 +110,24 @@ def build_routes(rng: np.random.Generator, precomputed: np.ndarray, pool: np.nda
     now = time.time()
     types = ("view", "view", "view", "click", "add_to_cart", "purchase")
     new_users = np.array([f"bench-new-{k:05d}" for k in range(NEW_USERS)], dtype=object)
-    event_bodies = []
-    for _ in range(40):
+    event_bodies, priced_bodies = [], []
+    for body in range(40):
         users = rng.choice(new_users, EVENTS_PER_REQUEST)
         chosen = rng.choice(items, EVENTS_PER_REQUEST)
         kinds = rng.choice(len(types), EVENTS_PER_REQUEST)
-        event_bodies.append(json.dumps([
-            {"user_id": str(u), "item_id": str(i), "type": types[k], "timestamp": round(now - float(s), 3)}
-            for u, i, k, s in zip(users, chosen, kinds, rng.uniform(0, 3600, EVENTS_PER_REQUEST))]))
+        events = [{"user_id": str(u), "item_id": str(i), "type": types[k], "timestamp": round(now - float(s), 3)}
+                  for u, i, k, s in zip(users, chosen, kinds, rng.uniform(0, 3600, EVENTS_PER_REQUEST))]
+        event_bodies.append(json.dumps(events))
+        priced_bodies.append(json.dumps([_with_order_data(e, k, body, rng) for k, e in enumerate(events)]))
     json_headers = {"Content-Type": "application/json"}
     return {
         "hello": Route("hello", "bare hello", "bare aiohttp app answering a fixed JSON body", "hello", "GET", ["/"]),
         "bare_get": Route("bare_get", "bare Redis GET", "bare aiohttp app doing one redis.asyncio GET of an "
                           "800-byte value (a precomputed list's size) per request", "bare_get", "GET", ["/"]),
+        "cached_fields": Route("cached_fields", "user recs, cached, with fields",
+                               f"the cached route with `&fields={LIST_FIELDS}` (the catalog's fields embedded in "
+                               "each item; remembered answers include them)", "service", "GET",
+                               [f"{p}&fields={LIST_FIELDS}" for p in hot_user_paths], warm_seconds=None),
         "cached": Route("cached", "user recs, cached (hot)",
                         f"`GET /v1/users/{{id}}/recommendations?n={LIST_N}` over {len(hot_users):,} precomputed users "
                         "in random order, after a warm-up that has read each once (steady state: lists and "
@@ -133,7 +158,27 @@ def build_routes(rng: np.random.Generator, precomputed: np.ndarray, pool: np.nda
                         "know (so no other route sees them); 202 means on disk", "service", "POST",
                         ["/v1/events"] * len(event_bodies), event_bodies,
                         {**json_headers, "Authorization": f"Bearer {WRITE_KEY}"}, EVENTS_PER_REQUEST, "events"),
+        "events_priced": Route("events_priced", "events with prices, 500 per request",
+                               "the same events, the carts and purchases with order data: a unit price (half the "
+                               "purchases without one, so the script prices them from the catalog), a quantity "
+                               "and an order id per purchase", "service", "POST",
+                               ["/v1/events"] * len(priced_bodies), priced_bodies,
+                               {**json_headers, "Authorization": f"Bearer {WRITE_KEY}"}, EVENTS_PER_REQUEST,
+                               "events"),
     }
+
+
+def _with_order_data(event: dict, k: int, body: int, rng: np.random.Generator) -> dict:
+    """An event of the events route with the order data a store sends: carts and purchases get a price and
+    a quantity (half the purchases no price: the catalog's is taken), purchases an order id."""
+    if event["type"] not in ("add_to_cart", "purchase"):
+        return event
+    event = {**event, "quantity": int(rng.integers(1, 4))}
+    if event["type"] == "add_to_cart" or k % 2:
+        event["price"] = round(float(rng.uniform(1, 200)), 2)
+    if event["type"] == "purchase":
+        event["order_id"] = f"bench-order-{body}-{k // 3}"
+    return event
 
 
 def reset_state(redis_url: str, version: str, pool: np.ndarray) -> None:
@@ -149,7 +194,7 @@ def reset_state(redis_url: str, version: str, pool: np.ndarray) -> None:
             pipe.execute()
     pipe.execute()
     batch = []
-    for key in client.scan_iter(match=KEYS.recent("*"), count=5000):
+    for key in client.scan_iter(match=KEYS.since_training("*"), count=5000):
         batch.append(key)
         if len(batch) >= 5000:
             client.delete(*batch)
@@ -177,6 +222,10 @@ def check_routes(base: str, routes: dict[str, Route], redis_url: str, version: s
     reply = json.loads(body)
     if status != 200 or reply.get("source") != "personalized" or len(reply.get("items", [])) != LIST_N:
         raise BenchError(f"cached user route answered {status}: {body[:300]!r}")
+    status, body = http("GET", base + routes["cached_fields"].paths[0])
+    reply = json.loads(body)
+    if status != 200 or not all(item.get("price") and item.get("url") for item in reply.get("items", [])):
+        raise BenchError(f"cached route with fields answered {status} without the catalog's fields: {body[:300]!r}")
     status, body = http("GET", base + routes["similar"].paths[0])
     if status != 200 or len(json.loads(body).get("items", [])) != LIST_N:
         raise BenchError(f"similar route answered {status}: {body[:300]!r}")

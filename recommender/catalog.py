@@ -1,8 +1,10 @@
-"""The item catalog: what each item is, so filters can ask for kind, category and stock."""
+"""The item catalog: what each item is, so filters can ask for kind, category and stock, and what a
+page or an email shows of it (title, price and currency, links, brand, attributes: recommender.item_fields)."""
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,16 +16,21 @@ from recommender.events import parse_timestamps
 from recommender.files import read_frame
 from recommender.ids import IdMap, validate_ids
 from recommender.times import check_timestamps
+from recommender.item_fields import DISPLAY_FIELDS, SHOP_COLUMNS, check_text, parse_shop_columns
 
 KINDS: tuple[str, ...] = ("product", "content")
-CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title")
+CATALOG_COLUMNS = ("item_id", "kind", "category", "in_stock", "created_at", "title", *SHOP_COLUMNS)
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
 
 @dataclass(frozen=True)
 class Item:
-    """One catalog entry; `kind` is product or content (guides, how-tos, posts)."""
+    """One catalog entry; `kind` is product or content (guides, how-tos, posts).
+
+    `price` is the unit price in `currency` (ISO 4217; None: the store's default currency), `url` and
+    `image_url` absolute http(s) links, `attributes` a flat dict of strings, numbers and booleans.
+    """
 
     item_id: str
     kind: str = "product"
@@ -31,6 +38,12 @@ class Item:
     in_stock: bool = True
     created_at: float | None = None
     title: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    brand: str | None = None
+    attributes: dict | None = None
 
 
 @dataclass
@@ -85,6 +98,12 @@ class Catalog:
         else:
             out["created_at"] = np.nan
         out["title"] = frame["title"].where(frame["title"].notna(), None) if "title" in frame else None
+        if "title" in frame:  # titles are shown (fields=title, email blocks): they must encode
+            for row, title in enumerate(out["title"].tolist()):
+                if isinstance(title, str) and not title.isascii():
+                    check_text(title, row, "title")
+        for name, column in parse_shop_columns(frame).items():
+            out[name] = column
         out = out.drop_duplicates("item_id", keep="last")
         return cls(out)
 
@@ -104,10 +123,19 @@ class Catalog:
             return None
         row = self._frame.loc[item_id]
         created = float(row["created_at"])
+        price = float(row["price"]) if "price" in row.index else np.nan
+
+        def text(name: str) -> str | None:
+            value = row.get(name)
+            return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+        attributes = row.get("attributes")
         return Item(
             item_id=str(row["item_id"]), kind=str(row["kind"]), category=str(row["category"]),
             in_stock=bool(row["in_stock"]), created_at=None if np.isnan(created) else created,
-            title=None if row["title"] is None or pd.isna(row["title"]) else str(row["title"]),
+            title=text("title"), price=None if np.isnan(price) else price, currency=text("currency"),
+            url=text("url"), image_url=text("image_url"), brand=text("brand"),
+            attributes=attributes if isinstance(attributes, dict) else None,
         )
 
     def items(self) -> list[Item]:
@@ -142,6 +170,52 @@ class Catalog:
             known=known,
         )
 
+    def display_values(self, item_ids: np.ndarray | list[str], name: str,
+                       default_currency: str | None = None) -> list:
+        """One display field (item_fields.DISPLAY_FIELDS) of each item, for a response.
+
+        Parameters
+        ----------
+        item_ids : array-like of str, shape (n,)
+        name : str
+            title, price, currency, url, image_url, brand or attributes.
+        default_currency : str, optional
+            The currency of items in the catalog that name none (the store's default).
+
+        Returns
+        -------
+        list, length n
+            Plain Python values (str, float, dict), None where the item is not in the catalog or the field
+            is not given (an empty title too).
+
+        Raises
+        ------
+        KeyError
+            `name` is not a display field.
+        """
+        if name not in DISPLAY_FIELDS:
+            raise KeyError(name)
+        n = len(item_ids)
+        if not len(self._frame) or name not in self._frame.columns:
+            positions = np.full(n, -1)
+        else:
+            positions = self._frame.index.get_indexer(np.asarray(item_ids, dtype=object))
+        known = positions >= 0
+        out: list = [None] * n
+        if not known.any():
+            return out
+        column = self._frame[name].to_numpy(dtype=object)
+        for k in np.flatnonzero(known).tolist():
+            value = column[positions[k]]
+            if isinstance(value, float) and np.isnan(value):
+                value = None
+            elif isinstance(value, (np.floating, np.integer)):
+                value = value.item()
+            if name == "currency" and value is None:
+                value = default_currency
+            out[k] = value if value != "" else None
+        return out
+
     def to_jsonl(self) -> bytes:
         return self._frame.reset_index(drop=True).to_json(orient="records", lines=True).encode("utf-8")
 
@@ -153,7 +227,9 @@ class Catalog:
         return cls.from_frame(frame)
 
     def to_csv(self, path: str | Path) -> None:
-        self._frame.to_csv(path, index=False)
+        frame = self._frame.copy()
+        frame["attributes"] = [None if a is None else json.dumps(a) for a in frame["attributes"]]
+        frame.to_csv(path, index=False)
 
 
 def parse_bools(column: pd.Series) -> np.ndarray:
@@ -169,7 +245,10 @@ def parse_bools(column: pd.Series) -> np.ndarray:
 
 
 def read_catalog(path: str | Path) -> Catalog:
-    """Load a catalog from CSV or JSON lines (`created_at` checked against the plausible range)."""
-    frame = read_frame(path, "catalog", {"item_id": str, "category": str, "kind": str, "title": str},
-                       ("created_at",))
+    """Load a catalog from CSV or JSON lines (columns: CATALOG_COLUMNS, all but item_id optional; in a CSV,
+    `attributes` is a JSON object in one cell). InputError names the first bad row and field; `created_at` is checked against the plausible range."""
+    frame = read_frame(path, "catalog", {"item_id": str, "category": str, "kind": str, "title": str,
+                                         "currency": str, "url": str, "image_url": str, "brand": str,
+                                         "attributes": str, "price": str},
+                       ("created_at", *SHOP_COLUMNS))
     return Catalog.from_frame(frame, check_times=True)

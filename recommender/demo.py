@@ -4,6 +4,8 @@ Products and content items (guides, how-tos) live in categories; item popularity
 activity follow power laws; each user has favourite categories; sessions go view, then
 sometimes add to cart (often abandoned), purchase and review; buyers read guides of the
 category they bought in; consumables get bought again; some customers lapsed 8-12 months ago.
+Products have prices (USD), brands, links and images (placeholders on example.com); purchases and
+carts carry the price paid (sometimes on sale), a quantity and, for purchases, an order id.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ CATEGORIES = (
 #: Categories whose products run out and are bought again (coffee beans, pet food, ...).
 REPLENISHABLE = ("coffee", "tea", "pets", "skincare")
 _TYPE = {name: code for code, name in enumerate(EVENT_TYPES)}
+BRANDS = ("Northwind", "Acme", "Lumen", "Fernhill", "Kestrel", "Bramble", "Orbit", "Juniper")
+#: Typical price per category (USD); items vary around it.
+BASE_PRICE = {"coffee": 14, "tea": 9, "kitchen": 35, "outdoor": 60, "running": 90, "yoga": 30, "books": 18,
+              "garden": 25, "pets": 22, "audio": 120, "lighting": 45, "cycling": 150, "baking": 20, "camping": 80,
+              "skincare": 24, "toys": 28}
 
 
 @dataclass
@@ -50,11 +57,30 @@ def make_catalog(rng: np.random.Generator, n_products: int, n_content: int, n_ca
     age_days = np.where(rng.random(len(ids)) < 0.08, rng.uniform(0, 30, len(ids)), rng.uniform(30, 900, len(ids)))
     titles = [f"{'Guide to' if k == 'content' else 'Product'} {categories[c]} #{i}"
               for i, (k, c) in enumerate(zip(kinds, cat))]
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "item_id": ids, "kind": kinds, "category": categories[cat],
         "in_stock": np.where(kinds == "content", True, rng.random(len(ids)) > 0.08),
         "created_at": now - age_days * SECONDS_PER_DAY, "title": titles,
     })
+    return _shop_fields(frame, np.random.default_rng([int(n_products), int(n_content), 16]))
+
+
+def _shop_fields(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Prices, brands, links and images for the products (guides get a link only); its own generator, so
+    the store's events are what they were before prices existed."""
+    product = (frame["kind"] == "product").to_numpy()
+    base = frame["category"].map(BASE_PRICE).fillna(20).to_numpy(dtype=np.float64)
+    price = np.round(base * rng.lognormal(0.0, 0.4, len(frame)), 0) - 0.01
+    frame["price"] = np.where(product, np.maximum(price, 0.99), np.nan)
+    frame["currency"] = np.where(product, "USD", None)
+    frame["url"] = [f"https://example.com/{'products' if p else 'guides'}/{i}" for i, p in
+                    zip(frame["item_id"], product)]
+    frame["image_url"] = [f"https://example.com/images/{i}.jpg" if p else None for i, p in
+                          zip(frame["item_id"], product)]
+    frame["brand"] = np.where(product, np.asarray(BRANDS, dtype=object)[rng.integers(0, len(BRANDS), len(frame))], None)
+    frame["attributes"] = [{"colour": str(rng.choice(["black", "white", "green", "blue"]))} if p else None
+                           for p in product]
+    return frame
 
 
 def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: int = 80,
@@ -136,7 +162,22 @@ def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: i
         timestamps=np.round(times_col[order], 3),
         values=values_col[order].astype(np.float32),
     )
+    _order_data(events, items, items_col[order], np.random.default_rng([seed, 16]))
     return DemoData(events, Catalog.from_frame(items), now)
+
+
+def _order_data(events: EventTable, items: pd.DataFrame, item_rows: np.ndarray, rng: np.random.Generator) -> None:
+    """Prices paid (the catalog price, 15% of the time 10-30% off), quantities (consumables 1 to 3) and an
+    order id per purchase, on the purchase and add-to-cart events; its own generator (see _shop_fields)."""
+    carries = np.isin(events.types, [_TYPE["add_to_cart"], _TYPE["purchase"]])
+    list_price = items["price"].to_numpy(dtype=np.float64)[item_rows]
+    sale = np.where(rng.random(len(events)) < 0.15, 1 - rng.uniform(0.1, 0.3, len(events)), 1.0)
+    events.prices = np.where(carries, np.round(list_price * sale, 2), np.nan)
+    consumable = np.isin(items["category"].to_numpy(dtype=object)[item_rows], REPLENISHABLE)
+    events.quantities = np.where(carries & consumable, rng.integers(1, 4, len(events)), 1).astype(np.int32)
+    purchase = events.types == _TYPE["purchase"]
+    events.order_ids = np.full(len(events), None, dtype=object)
+    events.order_ids[purchase] = [f"o{k:07d}" for k in range(int(purchase.sum()))]
 
 
 def write_storefront(data: DemoData, directory: str | Path) -> tuple[Path, Path]:

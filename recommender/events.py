@@ -25,6 +25,12 @@ from recommender.units import SECONDS_PER_DAY
 #: item to the customer (an email, a carousel): no preference, used to avoid repeating lists.
 EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "review", "impression")
 EVENT_COLUMNS = ("user_id", "item_id", "type", "timestamp", "value")
+#: Optional columns of purchase and add_to_cart events: unit price, units, the order they belong to.
+ORDER_COLUMNS = ("price", "quantity", "order_id")
+#: The event types that may carry ORDER_COLUMNS.
+ORDER_TYPES = ("add_to_cart", "purchase")
+MAX_QUANTITY = 1_000_000  # units of one item in one event; more is a typo (quantities are int32)
+MAX_PRICE = 1e12  # a unit price above this is a typo or a unit mix-up, not a price
 MAX_REVIEW_VALUE = 5.0
 MAX_VALUE = float(np.finfo(np.float32).max)  # values are stored as float32
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
@@ -32,33 +38,77 @@ _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 @dataclass(frozen=True)
 class Event:
-    """One interaction; `value` is the star rating for reviews and ignored otherwise."""
+    """One interaction; `value` is the star rating for reviews and ignored otherwise; purchases and
+    add-to-cart events may carry a unit `price`, a `quantity` and an `order_id`."""
 
     user_id: str
     item_id: str
     type: str
     timestamp: float
     value: float = 1.0
+    price: float | None = None
+    quantity: int | None = None
+    order_id: str | None = None
+
+
+#: The optional order columns of an EventTable: (attribute, file column, dtype, value meaning "not given").
+ORDER_FIELDS = (("prices", "price", np.float64, np.nan), ("quantities", "quantity", np.int32, 1),
+                ("order_ids", "order_id", object, None))
 
 
 @dataclass
 class EventTable:
-    """Events as parallel columns; types are small integer codes into EVENT_TYPES."""
+    """Events as parallel columns; types are small integer codes into EVENT_TYPES.
+
+    Attributes
+    ----------
+    user_ids, item_ids : numpy.ndarray, shape (n,), dtype object
+        Ids (str).
+    types : numpy.ndarray, shape (n,), dtype int8
+        Codes into EVENT_TYPES.
+    timestamps : numpy.ndarray, shape (n,), dtype float64
+        Epoch seconds (UTC).
+    values : numpy.ndarray, shape (n,), dtype float32
+        Star ratings of reviews; 1 otherwise.
+    prices : numpy.ndarray, shape (n,), dtype float64, or None
+        Unit price in currency units, NaN where not given; None when no event has one.
+    quantities : numpy.ndarray, shape (n,), dtype int32, or None
+        Units bought or carted, 1 where not given; None when no event gives one.
+    order_ids : numpy.ndarray, shape (n,), dtype object, or None
+        The order (str) of each event, None where not given; None when no event has one.
+    """
 
     user_ids: np.ndarray
     item_ids: np.ndarray
     types: np.ndarray
     timestamps: np.ndarray
     values: np.ndarray
+    prices: np.ndarray | None = None
+    quantities: np.ndarray | None = None
+    order_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.user_ids)
 
     def take(self, rows: np.ndarray) -> EventTable:
-        return EventTable(
-            self.user_ids[rows], self.item_ids[rows], self.types[rows],
-            self.timestamps[rows], self.values[rows],
-        )
+        return EventTable(*(None if column is None else column[rows] for column in self._columns()))
+
+    def _columns(self) -> list[np.ndarray | None]:
+        return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+    def order_column(self, name: str) -> np.ndarray:
+        """`prices`, `quantities` or `order_ids` as a full column, filled with "not given" when absent."""
+        for attr, _, dtype, missing in ORDER_FIELDS:
+            if attr == name:
+                column = getattr(self, attr)
+                return np.full(len(self), missing, dtype=dtype) if column is None else column
+        raise KeyError(name)
+
+    def spend(self) -> np.ndarray:
+        """price x quantity per event, float64 currency units; NaN where the price is unknown."""
+        if self.prices is None:
+            return np.full(len(self), np.nan)
+        return self.prices * self.order_column("quantities")
 
     @classmethod
     def empty(cls) -> EventTable:
@@ -69,17 +119,22 @@ class EventTable:
         tables = list(tables)
         if not tables:
             return cls.empty()
-        return cls(*(np.concatenate([getattr(t, f.name) for t in tables])
-                     for f in dataclasses.fields(cls)))
+        base = [np.concatenate([getattr(t, name) for t in tables])
+                for name in ("user_ids", "item_ids", "types", "timestamps", "values")]
+        extra = [None if all(getattr(t, attr) is None for t in tables)
+                 else np.concatenate([t.order_column(attr) for t in tables])
+                 for attr, *_ in ORDER_FIELDS]
+        return cls(*base, *extra)
 
     @classmethod
     def from_events(cls, events: Iterable[Event]) -> EventTable:
         rows = [dataclasses.astuple(e) for e in events]
-        return cls.from_frame(pd.DataFrame(rows, columns=list(EVENT_COLUMNS)))
+        return cls.from_frame(pd.DataFrame(rows, columns=[*EVENT_COLUMNS, *ORDER_COLUMNS]))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, default_timestamp: float | None = None) -> EventTable:
-        """Validate a frame with the event columns; raise InputError naming the first bad row."""
+        """Validate a frame with the event columns (and the optional ORDER_COLUMNS); raise InputError
+        naming the first bad row."""
         missing = [c for c in ("user_id", "item_id", "type") if c not in frame.columns]
         if missing:
             raise InputError(f"missing column(s): {', '.join(missing)}", None, missing[0])
@@ -96,17 +151,24 @@ class EventTable:
         return cls(
             frame["user_id"].astype(str).to_numpy(dtype=object),
             frame["item_id"].astype(str).to_numpy(dtype=object),
-            types, timestamps, values,
+            types, timestamps, values, *parse_order_columns(frame, types),
         )
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "user_id": self.user_ids,
             "item_id": self.item_ids,
             "type": np.asarray(EVENT_TYPES, dtype=object)[self.types],
             "timestamp": self.timestamps,
             "value": self.values,
         })
+        carries = np.isin(self.types, [EVENT_TYPES.index(t) for t in ORDER_TYPES])
+        for attr, column, _, _ in ORDER_FIELDS:
+            values = getattr(self, attr)
+            if values is not None:  # empty cells on rows of other types: only order events carry these
+                frame[column] = pd.Series(values).astype("Int32" if attr == "quantities" else values.dtype).where(
+                    carries, None)
+        return frame
 
 
 def parse_types(column: pd.Series) -> np.ndarray:
@@ -163,16 +225,95 @@ def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndar
     return values
 
 
+def parse_order_columns(frame: pd.DataFrame, types: np.ndarray
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The optional price, quantity and order_id columns of a frame, validated.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Event rows; each of ORDER_COLUMNS may be absent, and a cell may be empty (None, NaN, "").
+    types : numpy.ndarray, shape (n,), dtype int8
+        The rows' event type codes (only ORDER_TYPES may carry order data).
+
+    Returns
+    -------
+    prices : numpy.ndarray of float64 (NaN: not given) or None
+        Unit prices in currency units, None when no row has one.
+    quantities : numpy.ndarray of int32 (1: not given) or None
+    order_ids : numpy.ndarray of object (None: not given) or None
+
+    Raises
+    ------
+    InputError
+        A price that is not a number from 0 to MAX_PRICE, a quantity that is not an integer from 1 to
+        MAX_QUANTITY, an order id that is not an id, or order data on an event of another type
+        (`row` and `field` name the first).
+    """
+    n = len(frame)
+    may_carry = np.isin(types, [EVENT_TYPES.index(t) for t in ORDER_TYPES])
+    out: list[np.ndarray | None] = []
+    for column in ORDER_COLUMNS:
+        if column not in frame.columns:
+            out.append(None)
+            continue
+        cells = frame[column]
+        given = cells.notna().to_numpy() & (cells.astype(str) != "").to_numpy()
+        if not given.any():
+            out.append(None)
+            continue
+        _first_bad(given & ~may_carry, column, f"{column} is only for {' and '.join(ORDER_TYPES)} events")
+        if column == "order_id":
+            ids = np.full(n, None, dtype=object)
+            validate_ids(cells[given].astype(str).reset_index(drop=True), column, np.flatnonzero(given))
+            ids[given] = cells[given].astype(str).to_numpy(dtype=object)
+            out.append(ids)
+            continue
+        numbers = pd.to_numeric(cells.where(given, None), errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        not_number = given & np.isnan(numbers)
+        if not_number.any():
+            row = int(np.flatnonzero(not_number)[0])
+            raise InputError(f"{column} {cells.iloc[row]!r} at row {row} is not a number", row, column)
+        if column == "price":
+            _first_bad(given & ~((numbers >= 0) & (numbers <= MAX_PRICE)), column,
+                       f"price must be at least 0 and at most {MAX_PRICE:g}")
+            out.append(np.where(given, numbers, np.nan))
+        else:
+            _first_bad(given & ~((numbers >= 1) & (numbers <= MAX_QUANTITY) & (numbers == np.floor(numbers))),
+                       column, f"quantity must be a positive integer (at most {MAX_QUANTITY:,})")
+            out.append(np.where(given, numbers, 1).astype(np.int32))
+    return out[0], out[1], out[2]
+
+
+def _first_bad(bad: np.ndarray, field: str, rule: str) -> None:
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{rule} at row {row}", row, field)
+
+
 def read_events(path: str | Path) -> EventTable:
-    """Read events from CSV (header user_id,item_id,type,timestamp[,value]) or JSON lines; InputError
-    naming the row for a bad one, a timestamp outside the plausible range (recommender.times) included."""
-    frame = read_frame(path, "events", {"user_id": str, "item_id": str, "type": str}, ("value", "timestamp"))
+    """Read events from an events file.
+
+    CSV with the header user_id,item_id,type,timestamp[,value][,price][,quantity][,order_id], or JSON
+    lines with those keys; `price` (unit price, currency units), `quantity` (integer, default 1) and
+    `order_id` are optional and only for add_to_cart and purchase rows (see `parse_order_columns`).
+
+    Raises
+    ------
+    InputError
+        The file is missing or unparsable, or a row is invalid (`row` is the 0-based data row), a timestamp
+        outside the plausible range (recommender.times) included.
+    """
+    frame = read_frame(path, "events", {"user_id": str, "item_id": str, "type": str, "order_id": str,
+                                        "price": str, "quantity": str},
+                       ("value", "timestamp", *ORDER_COLUMNS))
     events = EventTable.from_frame(frame)
     check_timestamps(events.timestamps)
     return events
 
 
 def write_events(events: EventTable, path: str | Path) -> None:
+    """Write an events CSV (the order columns only when the table has them)."""
     events.to_frame().to_csv(path, index=False)
 
 

@@ -14,13 +14,22 @@ _CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 _SURROGATES = "[\ud800-\udfff]"
 
 
-def validate_ids(values: pd.Series, field: str) -> None:
+def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) -> None:
     """Reject empty, over-long or control-character ids (they would break storage and logs), and ids
-    that are not valid Unicode text (a lone surrogate, which JSON's \\ud800 escapes can carry)."""
+    that are not valid Unicode text (a lone surrogate, which JSON's \\ud800 escapes can carry).
+
+    `rows`, when given, is the row number of each value (for a column checked only where it is set),
+    used in the error; by default a value's position is its row.
+    """
     as_str = values.astype(str)
+
+    def first(bad: pd.Series) -> int:
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        return position if rows is None else int(rows[position])
+
     bad = as_str.eq("") | values.isna()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = first(bad)
         raise InputError(f"{field} is empty at row {row}", row, field)
     surrogate = as_str.str.contains(_SURROGATES, regex=True)
     if surrogate.any():
@@ -28,11 +37,11 @@ def validate_ids(values: pd.Series, field: str) -> None:
         raise InputError(f"{field} at row {row} is not valid Unicode text (a lone surrogate)", row, field)
     too_long = as_str.str.encode("utf-8").str.len() > MAX_ID_BYTES
     if too_long.any():
-        row = int(np.flatnonzero(too_long.to_numpy())[0])
+        row = first(too_long)
         raise InputError(f"{field} at row {row} is longer than {MAX_ID_BYTES} bytes", row, field)
     control = as_str.str.contains(_CONTROL_CHARS, regex=True)
     if control.any():
-        row = int(np.flatnonzero(control.to_numpy())[0])
+        row = first(control)
         raise InputError(f"{field} at row {row} contains control characters", row, field)
 
 

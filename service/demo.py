@@ -55,13 +55,20 @@ Encore demo is serving at {base}
 
 Try (reads need the read key, or a write or admin key):
   curl -s {auth} '{base}/v1/users/{user}/recommendations?n=5'
+  curl -s {auth} '{base}/v1/users/{user}/recommendations?n=3&fields=title,price,currency,url,image_url,brand,attributes'
   curl -s {auth} '{base}/v1/users/{user}/recommendations?n=3&kind=content'
   curl -s {auth} '{base}/v1/users/someone-new/recommendations?n=5'
-  curl -s {auth} '{base}/v1/items/{item}/similar?n=5'
+  curl -s {auth} '{base}/v1/items/{item}/similar?n=5&fields=title,price'
   curl -s {auth} -X POST '{base}/v1/recommendations/batch' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
   curl -s {auth} -X POST '{base}/v1/recommendations/batch' -H 'Accept: application/x-ndjson' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
-  curl -s {auth} '{base}/v1/campaigns/lapsed?min_days=240&max_days=365&n=4&kind=product' | head -3
-  curl -s {auth} '{base}/v1/campaigns/abandoned-carts?older_than_hours=24&within_days=7&n=3' | head -3
+  curl -s {auth} '{base}/v1/campaigns/lapsed?min_days=240&max_days=365&n=4&kind=product&fields=title,price' | head -3
+  curl -s {auth} '{base}/v1/campaigns/abandoned-carts?older_than_hours=24&within_days=7&n=3&cap_hours=16' | head -3
+  curl -s {auth} '{base}/v1/users/{user}/email-block?blocks=recommended,buy_again,new_for_you,follow_up&n=4&fields=title,price,url,image_url'
+  curl -s {auth} '{base}/v1/users/{user}/email-block?blocks=recommended,follow_up&n=3&format=html'
+  curl -s {auth} -X POST '{base}/v1/email-blocks/batch' -d '{{"user_ids": ["{user}", "someone-new"], "blocks": ["recommended", "new_for_you"], "n": 3, "fields": ["title", "price"]}}'
+  curl -s -X POST '{base}/v1/users/{user}/contacted' -H 'Authorization: Bearer {write}' -d '{{"channel": "email", "campaign": "win_back"}}'
+  curl -s {auth} '{base}/v1/campaigns/lapsed?min_days=0&max_days=3650&n=2' | grep -c '"{user}"'   # 0: contacted within RECS_CONTACT_CAP_HOURS
+  curl -s '{base}/metrics' | grep encore_campaign_customers_left_out_total
   curl -s {auth} '{base}/v1/users/{user}/follow-up?n=4'
   curl -s {auth} '{base}/v1/users/{user}/new?days=30&n=10'
   curl -s {auth} '{base}/v1/users/{user}/buy-again?n=10'
@@ -72,11 +79,18 @@ Try (reads need the read key, or a write or admin key):
   curl -s -X POST '{base}/v1/users/{user}/shown' -H 'Authorization: Bearer {write}' -d '{{"item_ids": ["{item}"]}}'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "{user}", "item_id": "{item}", "type": "impression"}}'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "{user}", "item_id": "{item}", "type": "click", "recommendation_id": "RECOMMENDATION_ID_FROM_A_RESPONSE"}}'
-  curl -s {auth} '{base}/v1/stats/online?days=7'
-  curl -s -X PUT '{base}/v1/items' -H 'Authorization: Bearer {write}' -d '[{{"item_id": "new-kettle", "kind": "product", "category": "kitchen", "in_stock": true}}]'
+  curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '[{{"user_id": "{user}", "item_id": "{item}", "type": "purchase", "quantity": 2, "order_id": "demo-order-1", "recommendation_id": "RECOMMENDATION_ID_FROM_A_RESPONSE"}}, {{"user_id": "{user}", "item_id": "p00002", "type": "purchase", "price": 9.5, "order_id": "demo-order-1"}}]'
+  curl -s {auth} '{base}/v1/stats/online?days=7'   # impressions, clicks, purchases, orders, revenue, aov, revenue_per_mille
+  curl -s -X PUT '{base}/v1/items' -H 'Authorization: Bearer {write}' -d '[{{"item_id": "new-kettle", "kind": "product", "category": "kitchen", "in_stock": true, "title": "Kettle", "price": 39.9, "currency": "EUR", "url": "https://example.com/products/new-kettle", "image_url": "https://example.com/images/new-kettle.jpg", "brand": "Acme", "attributes": {{"litres": 1.7, "cordless": true}}}}]'
   curl -s -X DELETE '{base}/v1/items/{item}' -H 'Authorization: Bearer {write}'
   curl -s -X POST '{base}/v1/model/retrain' -H 'Authorization: Bearer {admin}'
   curl -s {auth} '{base}/v1/model'
+  curl -s {auth} '{base}/v1/model/history?n=5'
+  curl -s {auth} '{base}/v1/key'
+  curl -s {auth} '{base}/v1/items/{item}/complements?n=5'
+  curl -s {auth} '{base}/v1/stats/events?days=7&bucket=day'
+  curl -s '{base}/healthz'
+  curl -s '{base}/readyz'
   curl -s '{base}/metrics' | head
   curl -s '{base}/openapi.json'
 Stop with Ctrl-C.

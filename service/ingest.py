@@ -20,8 +20,11 @@ from recommender.errors import InputError
 from recommender.events import (
     EVENT_COLUMNS,
     EVENT_TYPES,
+    MAX_PRICE,
+    MAX_QUANTITY,
     MAX_REVIEW_VALUE,
     MAX_VALUE,
+    ORDER_TYPES,
     EventTable,
 )
 from recommender.ids import MAX_ID_BYTES
@@ -66,6 +69,7 @@ def parse_batch(payload: object, now: float | None = None) -> EventBatch:
                               field="value")
     event_ids = _optional_ids(events, "event_id")
     recommendation_ids = _optional_ids(events, "recommendation_id")
+    order_data = _order_data(events)
     default_timestamp = time.time() if now is None else now
     table = _plain_table(events, default_timestamp)
     try:
@@ -75,7 +79,55 @@ def parse_batch(payload: object, now: float | None = None) -> EventBatch:
         check_timestamps(table.timestamps, now=default_timestamp)
     except InputError as exc:
         raise located(exc, "event") from None
+    table.prices, table.quantities, table.order_ids = order_data
     return EventBatch(table, event_ids, recommendation_ids)
+
+
+_ORDER_TYPES = frozenset(ORDER_TYPES)
+
+
+def _order_data(events: list[dict]) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The optional `price`, `quantity` and `order_id` of every event, as EventTable's order columns (None
+    when no event has one); BadInput naming the event and field. The rules are recommender.events'
+    (parse_order_columns), for JSON values: a price is a number from 0 to MAX_PRICE, a quantity an integer
+    from 1 to MAX_QUANTITY, an order id an id, and only add_to_cart and purchase events carry them."""
+    prices: list[float] | None = None
+    quantities: list[int] | None = None
+    order_ids: list[str | None] | None = None
+    n = len(events)
+    for index, event in enumerate(events):
+        price, quantity, order_id = event.get("price"), event.get("quantity"), event.get("order_id")
+        if price is None and quantity is None and order_id is None:
+            continue
+        if event["type"] not in _ORDER_TYPES and event["type"] in _TYPE_CODES:  # an unknown type: its own 400
+            field = "price" if price is not None else "quantity" if quantity is not None else "order_id"
+            raise bad_input(f"events[{index}].{field} is only for {' and '.join(ORDER_TYPES)} events",
+                            "invalid_event", index=index, field=field)
+        if price is not None:
+            kind = type(price)  # exactly int or float: a bool is an int, and not a price
+            if not ((kind is float or kind is int) and 0 <= price <= MAX_PRICE):  # NaN fails the range too
+                raise bad_input(f"events[{index}].price must be a number from 0 to {MAX_PRICE:g} (the unit price)",
+                                "invalid_event", index=index, field="price")
+            if prices is None:
+                prices = [math.nan] * n
+            prices[index] = float(price)
+        if quantity is not None:
+            if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+                raise bad_input(f"events[{index}].quantity must be an integer from 1 to {MAX_QUANTITY}",
+                                "invalid_event", index=index, field="quantity")
+            if quantities is None:
+                quantities = [1] * n
+            quantities[index] = quantity
+        if order_id is not None:
+            if not (isinstance(order_id, str) and _valid_id(order_id)):
+                raise bad_input(f"events[{index}].order_id must be a non-empty string of at most {MAX_ID_BYTES} "
+                                "bytes without control characters", "invalid_event", index=index, field="order_id")
+            if order_ids is None:
+                order_ids = [None] * n
+            order_ids[index] = order_id
+    return (None if prices is None else np.array(prices, dtype=np.float64),
+            None if quantities is None else np.array(quantities, dtype=np.int32),
+            None if order_ids is None else np.array(order_ids, dtype=object))
 
 
 def _optional_ids(events: list[dict], field: str) -> list[str | None] | None:
@@ -142,6 +194,13 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
     return EventTable(np.array(users, dtype=object), np.array(items, dtype=object), types, stamps, single)
 
 
+#: JSON types of the item fields (the library then checks values); created_at and price are numbers, not booleans.
+_ITEM_FIELD_TYPES = (("kind", (str,)), ("category", (str,)), ("title", (str,)), ("in_stock", (bool,)),
+                     ("created_at", (int, float, str)), ("price", (int, float)), ("currency", (str,)),
+                     ("url", (str,)), ("image_url", (str,)), ("brand", (str,)), ("attributes", (dict,)))
+_NUMBERS = ("created_at", "price")
+
+
 def parse_items(payload: object) -> Catalog:
     """A JSON list of item objects to a validated Catalog; BadInput naming index and field."""
     items = json_records(payload, "item", MAX_ITEMS)
@@ -149,10 +208,9 @@ def parse_items(payload: object) -> Catalog:
         if not isinstance(item.get("item_id"), str):
             raise bad_input(f"items[{index}].item_id is required and must be a string", "invalid_item",
                             index=index, field="item_id")
-        for name, kinds in (("kind", (str,)), ("category", (str,)), ("title", (str,)),
-                            ("in_stock", (bool,)), ("created_at", (int, float, str))):
+        for name, kinds in _ITEM_FIELD_TYPES:
             value = item.get(name)
-            if value is not None and (not isinstance(value, kinds) or (name == "created_at" and isinstance(value, bool))):
+            if value is not None and (not isinstance(value, kinds) or (name in _NUMBERS and isinstance(value, bool))):
                 raise bad_input(f"items[{index}].{name} has the wrong type", "invalid_item", index=index,
                                 field=name)
     frame = pd.DataFrame({c: [i.get(c) for i in items] for c in CATALOG_COLUMNS}, dtype=object)

@@ -34,6 +34,9 @@ class Metrics:
         self.trainings = Counter("encore_trainings_total", "Training attempts by outcome", ["outcome"], registry=r)
         self.model_version = Gauge("encore_model_info", "The model version served (value 1)", ["version"],
                                    registry=r)
+        self.campaign_left_out = Counter("encore_campaign_customers_left_out_total", "Customers a campaign route "
+                                         "selected but left out (reason contact_cap: contacted within cap_hours)",
+                                         ["campaign", "reason"], registry=r)
         self.model_loaded_at = Gauge("encore_model_loaded_timestamp_seconds", "When the served model loaded",
                                      registry=r)
 

@@ -54,6 +54,10 @@ class Settings:
     train_on_start: bool = True
     log_level: str = "INFO"
     key_prefix: str = "encore"
+    currency: str = "USD"  # ISO 4217 code of catalog prices that name no currency
+    template_dir: Path | None = None  # email block templates that replace the shipped ones (service/templates)
+    link_param: str = "rid"  # query parameter carrying the recommendation_id on every email-block link
+    contact_cap_hours: float = 16.0  # campaigns leave out customers contacted this recently (0: off)
 
     @property
     def cluster(self) -> bool:
@@ -101,10 +105,27 @@ class Settings:
             raise SettingsError("RECS_REDIS_CLUSTER=1 needs REDIS_URL (a node of the cluster)")
         if "{" in self.key_prefix or "}" in self.key_prefix:
             raise SettingsError("RECS_KEY_PREFIX must not contain braces (Redis Cluster hash tags)")
+        self.validate_email()
         for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes",
                      "online_days", "workers", "redis_read_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_NAMES[name]} must be positive")
+
+    def validate_email(self) -> None:
+        """The money and email settings: a real currency, a usable link parameter, a sane cap."""
+        import re
+
+        from recommender.item_fields import is_currency_code
+        from service.store.contacts import MAX_CAP_HOURS
+
+        if not is_currency_code(self.currency):
+            raise SettingsError(f"RECS_CURRENCY={self.currency!r} is not an ISO 4217 code (like USD or EUR)")
+        if not re.fullmatch(r"[A-Za-z0-9_.~-]{1,64}", self.link_param):
+            raise SettingsError("RECS_LINK_PARAM must be 1 to 64 letters, digits or _.~- (a plain query parameter)")
+        if not 0 <= self.contact_cap_hours <= MAX_CAP_HOURS:
+            raise SettingsError(f"RECS_CONTACT_CAP_HOURS must be from 0 to {MAX_CAP_HOURS}")
+        if self.template_dir is not None and not self.template_dir.is_dir():
+            raise SettingsError(f"RECS_TEMPLATE_DIR={str(self.template_dir)!r} is not a directory")
 
     def validate_trainer(self) -> None:
         """Spark is optional: say at start, not at the first training, when it cannot run."""

@@ -1,7 +1,7 @@
 """Purchases, the lifecycle models' input: one row per purchase (an order line or a whole order).
 
-`Purchases` holds parallel arrays; `read_purchases` takes the `purchase` rows of an events file, with
-spend from the optional `price` (unit price) and `quantity` (default 1) columns.
+`Purchases` holds parallel arrays; `read_purchases` takes the `purchase` rows of an events file (read by
+recommender.events), with spend from its optional `price` (unit price) and `quantity` (default 1) columns.
 """
 
 from __future__ import annotations
@@ -13,12 +13,8 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InputError
-from recommender.events import EVENT_TYPES, EventTable
-from recommender.files import read_frame
-from recommender.times import check_timestamps
+from recommender.events import EVENT_TYPES, read_events
 
-PRICE_COLUMN = "price"
-QUANTITY_COLUMN = "quantity"
 _PURCHASE = EVENT_TYPES.index("purchase")
 
 
@@ -95,24 +91,13 @@ def _first_bad(bad: np.ndarray, message: str, field: str) -> None:
         raise InputError(f"{message} at row {row}", row, field)
 
 
-def _numbers(frame: pd.DataFrame, column: str, rows: np.ndarray) -> np.ndarray:
-    """Column `column` at `rows` as float64, NaN where empty; InputError naming the first non-number."""
-    values = frame[column].iloc[rows]
-    numeric = pd.to_numeric(values, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-    not_number = values.notna().to_numpy() & np.isnan(numeric)
-    if not_number.any():
-        row = int(rows[np.flatnonzero(not_number)[0]])
-        raise InputError(f"{column} {frame[column].iloc[row]!r} at row {row} is not a number", row, column)
-    return numeric
-
-
 def read_purchases(path: str | Path) -> Purchases:
     """The `purchase` rows of an events file, with spend = price x quantity.
 
-    The file is an events file (CSV with header user_id,item_id,type,timestamp[,value] or JSON lines, as
-    `recommender.events.read_events` reads; every row is validated the same way) with two optional columns:
-    `price`, the unit price in currency units (empty: unknown), and `quantity`, units bought (empty or
-    absent: 1). Rows of other event types are skipped.
+    The file is an events file as `recommender.events.read_events` reads it (the one reader of event
+    files, with its validation): CSV with header user_id,item_id,type,timestamp[,value] or JSON lines, with
+    the optional order columns `price` (unit price in currency units; empty: unknown) and `quantity`
+    (integer units, empty or absent: 1). Rows of other event types are skipped.
 
     Parameters
     ----------
@@ -128,23 +113,10 @@ def read_purchases(path: str | Path) -> Purchases:
     Raises
     ------
     InputError
-        the file is missing or unparsable, an event row is invalid (a timestamp outside the plausible range of
-        recommender.times included), or a price or quantity is not a number,
-        a price is negative or a quantity is not positive (`row` is the 0-based data row).
+        the file is missing or unparsable, or a row is invalid: among others a price that is not a number
+        of at least 0, a quantity that is not a positive integer, a timestamp outside the plausible range
+        (`row` is the 0-based data row).
     """
-    frame = read_frame(path, "events", {"user_id": str, "item_id": str, "type": str, PRICE_COLUMN: str,
-                                        QUANTITY_COLUMN: str},
-                       ("value", "timestamp", PRICE_COLUMN, QUANTITY_COLUMN))
-    events = EventTable.from_frame(frame)
-    check_timestamps(events.timestamps)
+    events = read_events(path)
     rows = np.flatnonzero(events.types == _PURCHASE)
-    n = len(rows)
-    price = _numbers(frame, PRICE_COLUMN, rows) if PRICE_COLUMN in frame.columns else np.full(n, np.nan)
-    quantity = _numbers(frame, QUANTITY_COLUMN, rows) if QUANTITY_COLUMN in frame.columns else np.ones(n)
-    quantity = np.where(np.isnan(quantity), 1.0, quantity)
-    for bad, column, rule in ((np.isinf(price) | (price < 0), PRICE_COLUMN, "a finite amount of at least 0"),
-                              (~(np.isfinite(quantity) & (quantity > 0)), QUANTITY_COLUMN, "a positive number")):
-        if bad.any():
-            row = int(rows[np.flatnonzero(bad)[0]])
-            raise InputError(f"{column} at row {row} must be {rule}", row, column)
-    return Purchases(events.user_ids[rows], events.timestamps[rows], price * quantity)
+    return Purchases(events.user_ids[rows], events.timestamps[rows], events.spend()[rows])

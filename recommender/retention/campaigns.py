@@ -7,11 +7,14 @@ caller can stream a million customers without ever holding them as Python object
 "now" only places the windows: every event known counts, so a customer with any activity
 after `now - min_days` is not lapsed, and a cart bought at any time after it was filled is
 not abandoned.
+
+Both take `leave_out`, customers to skip however well they fit (the service's contact cap: customers
+mailed recently), and say how many of the customers selected were left out (`CampaignRows.left_out`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +60,24 @@ class AbandonedCart:
     items: list[BlockItem] = field(default_factory=list)  # complements of the abandoned items
 
 
+class CampaignRows:
+    """A campaign's rows, `chunk` customers per list: iterate over it (once). `left_out` is how many of the
+    customers the campaign selected were skipped because they were in `leave_out`."""
+
+    def __init__(self, chunks: Iterator[list], left_out: int) -> None:
+        self._chunks, self.left_out = chunks, left_out
+
+    def __iter__(self) -> Iterator[list]:
+        return self._chunks
+
+
+def _left_out(user_ids: np.ndarray, leave_out: Collection[str]) -> np.ndarray:
+    """Which of `user_ids` (object array) are in `leave_out` (bool array)."""
+    if not leave_out or not len(user_ids):
+        return np.zeros(len(user_ids), dtype=bool)
+    return np.isin(user_ids, np.asarray(list(leave_out), dtype=object))
+
+
 # -- win-back ------------------------------------------------------------------------------
 def lapsed_users(history: History, now: float, min_days: float, max_days: float) -> np.ndarray:
     """History user codes (in user id order) whose last activity is min_days..max_days before now."""
@@ -65,15 +86,27 @@ def lapsed_users(history: History, now: float, min_days: float, max_days: float)
 
 
 def win_back(model: Recommender, history: History, now: float, min_days: float, max_days: float, n: int,
-             item_filter: ItemFilter | None = None, chunk: int = CHUNK) -> Iterator[list[LapsedCustomer]]:
-    """Lists for every lapsed customer, `chunk` customers per yielded list, in user id order.
+             item_filter: ItemFilter | None = None, chunk: int = CHUNK,
+             leave_out: Collection[str] = ()) -> CampaignRows:
+    """Lists for every lapsed customer not in `leave_out`, `chunk` customers per list, in user id order.
 
     Items are the model's candidates for the customer (what fits their history) re-ranked so
     items created after their last visit come forward (NEW_BOOST); each item says `"new"`.
     Customers the model does not know get popular items, re-ranked the same way.
+
+    Returns
+    -------
+    CampaignRows
+        Iterates over lists of LapsedCustomer; `left_out` counts the lapsed customers in `leave_out`.
     """
-    item_filter = item_filter or ItemFilter()
     users = lapsed_users(history, now, min_days, max_days)
+    skip = _left_out(history.users.ids[users], leave_out)
+    return CampaignRows(_win_back(model, history, users[~skip], n, item_filter or ItemFilter(), chunk),
+                        int(skip.sum()))
+
+
+def _win_back(model: Recommender, history: History, users: np.ndarray, n: int, item_filter: ItemFilter,
+              chunk: int) -> Iterator[list[LapsedCustomer]]:
     base = ItemFilter(kind=item_filter.kind, category=item_filter.category,
                       in_stock_only=item_filter.in_stock_only, exclude=item_filter.exclude)
     ask = max(CANDIDATES, n * CAP_OVERSAMPLE)
@@ -205,15 +238,31 @@ def _last_by_key(keys: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def abandoned_carts(history: History, complements: Complements, attrs: ItemAttributes, now: float,
                     older_than_hours: float, within_days: float, n: int, item_filter: ItemFilter | None = None,
-                    chunk: int = CHUNK) -> Iterator[list[AbandonedCart]]:
-    """Every customer with abandoned cart items that pass the filter, `chunk` customers per
-    yielded list: their abandoned items (newest first, at most MAX_ABANDONED) and `n` items bought
-    together with them (co-purchase), never an item the customer has bought or carted."""
+                    chunk: int = CHUNK, leave_out: Collection[str] = ()) -> CampaignRows:
+    """Every customer not in `leave_out` with abandoned cart items that pass the filter, `chunk` customers
+    per list: their abandoned items (newest first, at most MAX_ABANDONED) and `n` items bought together
+    with them (co-purchase), never an item the customer has bought or carted.
+
+    Returns
+    -------
+    CampaignRows
+        Iterates over lists of AbandonedCart; `left_out` counts the customers with such carts in `leave_out`.
+    """
     item_filter = item_filter or ItemFilter()
     allowed = item_mask(item_filter, attrs, history)
     users, items, carted = abandoned_pairs(history, now, older_than_hours, within_days)
     show = allowed[items]
     users, items, carted = users[show], items[show], carted[show]
+    distinct = np.unique(users)
+    skip_users = distinct[_left_out(history.users.ids[distinct], leave_out)]
+    keep = ~np.isin(users, skip_users)
+    return CampaignRows(_abandoned_carts(history, complements, attrs, users[keep], items[keep], carted[keep], n,
+                                         item_filter, allowed, chunk), len(skip_users))
+
+
+def _abandoned_carts(history: History, complements: Complements, attrs: ItemAttributes, users: np.ndarray,
+                     items: np.ndarray, carted: np.ndarray, n: int, item_filter: ItemFilter, allowed: np.ndarray,
+                     chunk: int) -> Iterator[list[AbandonedCart]]:
     starts = np.concatenate([[0], np.flatnonzero(np.diff(users)) + 1]) if len(users) else np.zeros(0, np.int64)
     ends = np.concatenate([starts[1:], [len(users)]]) if len(users) else starts
     purchase = type_code("purchase")

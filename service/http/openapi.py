@@ -7,6 +7,7 @@ from typing import Any
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
 from service.http.openapi_insight import insight_paths, item_record_get
+from service.http.openapi_email import DISPLAY_PROPERTIES, FIELDS_BODY, FIELDS_PARAM, SHOP_FIELDS, email_paths
 from service.http.openapi_retention import retention_paths
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -42,6 +43,7 @@ LIST_PARAMS = [
     _query("in_stock", {"type": "boolean"}, "only items in stock"),
     _query("exclude", {"type": "string"}, "comma-separated item ids to leave out"),
     _query("max_per_category", {"type": "integer", "minimum": 1, "maximum": MAX_N}, "diversity cap"),
+    FIELDS_PARAM,
 ]
 SECURED = [{"bearer": []}]
 READY = {"type": "object", "properties": {
@@ -59,9 +61,17 @@ EXPLAIN = _query("explain", {"type": "boolean"}, "add `because` to each item: up
                  "that contributed most to it (empty for popularity fallback items)")
 RECOMMENDATION_ID = {"type": "string", "description": "id of this response; send it with click and purchase "
                      "events (`recommendation_id`) to attribute them (GET /v1/stats/online)"}
+PER_CURRENCY = {"type": "object", "additionalProperties": {"type": "number"}}
 ONLINE_COUNTS = {"impressions": {"type": "integer", "description": "items served"},
                  "clicks": {"type": "integer"}, "click_through_rate": {"type": "number"},
-                 "purchases": {"type": "integer", "description": "purchases carrying a recommendation_id"}}
+                 "purchases": {"type": "integer", "description": "purchases carrying a recommendation_id"},
+                 "orders": {"type": "integer", "description": "distinct order_ids among those purchases, plus "
+                            "purchases without one (each counted once, retries included)"},
+                 "revenue": {**PER_CURRENCY, "description": "ISO 4217 code -> sum of price x quantity of those "
+                             "purchases (never summed across currencies)"},
+                 "aov": {**PER_CURRENCY, "description": "per currency: revenue / orders (average order value)"},
+                 "revenue_per_mille": {**PER_CURRENCY, "description": "per currency: revenue per 1,000 items "
+                                       "served"}}
 
 
 def spec() -> dict[str, Any]:
@@ -79,7 +89,7 @@ def spec() -> dict[str, Any]:
                     "item_id": {"type": "string"}, "score": {"type": "number"},
                     "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
                     "because": {"type": "array", "items": {"type": "string"}, "description": "with explain=true: "
-                                "the user's items behind this one, most first"}}},
+                                "the user's items behind this one, most first"}, **DISPLAY_PROPERTIES}},
                 "Event": {"type": "object", "required": ["user_id", "item_id", "type"], "properties": {
                     "user_id": ID, "item_id": ID,
                     "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review",
@@ -91,12 +101,19 @@ def spec() -> dict[str, Any]:
                     "event_id": {**ID, "description": "optional client id: an event whose id was stored in the "
                                  "last RECS_EVENT_ID_TTL seconds is not stored again, so retries are safe"},
                     "recommendation_id": {**ID, "description": "the recommendation_id of the response the event "
-                                          "came from: a click or purchase counts for its model version and route"}}},
+                                          "came from: a click or purchase counts for its model version and route"},
+                    "price": {"type": "number", "minimum": 0, "maximum": 1e12, "description": "add_to_cart and "
+                              "purchase only: unit price, in the item's catalog currency (RECS_CURRENCY if none); a "
+                              "purchase without one takes the catalog's price when it is stored"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1,
+                                 "description": "add_to_cart and purchase only: units"},
+                    "order_id": {**ID, "description": "add_to_cart and purchase only: the order; an order counts "
+                                 "once in the online statistics however many lines it has"}}},
                 "Item": {"type": "object", "required": ["item_id"], "properties": {
                     "item_id": ID, "kind": {"type": "string", "enum": ["product", "content"]},
                     "category": {"type": "string"}, "in_stock": {"type": "boolean"},
                     "created_at": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
-                    "title": {"type": "string", "nullable": True}}},
+                    "title": {"type": "string", "nullable": True}, **SHOP_FIELDS}},
                 "UserList": {"type": "object", "required": ["user_id", "source", "items"], "properties": {
                     "user_id": {"type": "string"}, "model_version": {"type": "string"},
                     "recommendation_id": RECOMMENDATION_ID,
@@ -109,6 +126,7 @@ def spec() -> dict[str, Any]:
         "paths": {
             **retention_paths(),  # service.retention_openapi: campaigns and per-customer blocks
             **insight_paths(),  # service.http.openapi_insight: key scopes, training history, store reads
+            **email_paths(),  # service.http.openapi_email: email blocks, contacts
             "/v1/users/{user_id}/recommendations": {"get": {
                 "summary": "A user's recommendations (popularity fallback for unknown users)",
                 "security": SECURED,
@@ -139,7 +157,7 @@ def spec() -> dict[str, Any]:
                         "category": {"type": "string"}, "in_stock": {"type": "boolean"},
                         "exclude": {"type": "array", "items": {"type": "string"}},
                         "max_per_category": {"type": "integer", "minimum": 1, "maximum": MAX_N},
-                        "explain": {"type": "boolean"}}})},
+                        "explain": {"type": "boolean"}, "fields": FIELDS_BODY}})},
                 "responses": {"200": {"description": "One list per user, in input order", "content": {
                     "application/json": {"schema": {"type": "object", "required": ["results"], "properties": {
                         "model_version": {"type": "string"}, "recommendation_id": RECOMMENDATION_ID,
@@ -159,8 +177,9 @@ def spec() -> dict[str, Any]:
                         "user_id": {"type": "string"}, "shown": {"type": "integer"}}})},
                     **_errors(400, 401, 403, 413), **WRITE_503}}},
             "/v1/stats/online": {"get": {
-                "summary": "Served items, clicks, click-through rate and attributed purchases per model version "
-                           "and route, summed over the last `days` UTC days (today included)",
+                "summary": "Served items, clicks, click-through rate, attributed purchases, orders and revenue "
+                           "(per currency, with AOV and revenue per mille) per model version and route, summed over "
+                           "the last `days` UTC days (today included)",
                 "security": SECURED,
                 "parameters": [_query("days", {"type": "integer", "minimum": 1, "maximum": MAX_STATS_DAYS, "default": 7},
                                       "days to sum")],

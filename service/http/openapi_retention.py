@@ -14,6 +14,7 @@ from recommender.sources import (
     UNKNOWN_USER,
 )
 from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MIN_NOW
+from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -49,6 +50,7 @@ FILTERS = [
     _query("in_stock", {"type": "boolean"}, "only items in stock"),
     _query("exclude", {"type": "string"}, "comma-separated item ids to leave out"),
     _query("max_per_category", {"type": "integer", "minimum": 1, "maximum": MAX_N}, "diversity cap"),
+    FIELDS_PARAM,
 ]
 KIND = _query("kind", {"type": "string", "enum": ["product", "content"]}, "only this kind")
 USER = {"name": "user_id", "in": "path", "required": True, "schema": ID}
@@ -61,7 +63,7 @@ def _n(default: int, what: str) -> dict:
 def _campaign(summary: str, window: list[dict], description: str, line: dict) -> dict:
     """A streaming campaign route: its window and n, then the filters every campaign takes."""
     return {"get": {
-        "summary": summary, "security": SECURED, "parameters": [*window, KIND, *FILTERS, NOW],
+        "summary": summary, "security": SECURED, "parameters": [*window, KIND, *FILTERS, NOW, CAP_HOURS],
         "responses": {"200": {"description": description, "content": {NDJSON: {"schema": line}}},
                       **_errors(400, 401, 403, 503)}}}
 

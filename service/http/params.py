@@ -14,6 +14,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from recommender.catalog import KINDS
+from recommender.item_fields import DISPLAY_FIELDS
 from recommender.ids import MAX_ID_BYTES
 from service.errors import bad_input
 from service.http.app_keys import SETTINGS
@@ -38,10 +39,16 @@ def int_param(raw: object, name: str, low: int, high: int, default: int) -> int:
     return value
 
 
+def optional_now(raw: object) -> float | None:
+    """A `now` parameter (integer epoch seconds in the plausible range, recommender.times); None when absent."""
+    now = int_param(raw, "now", MIN_NOW, int(latest_timestamp()), None)
+    return None if now is None else float(now)
+
+
 def now_param(params: dict) -> float:
     """`now` (epoch seconds) that places a route's time windows; the current time when absent."""
-    now = int_param(params.get("now"), "now", MIN_NOW, int(latest_timestamp()), None)
-    return time.time() if now is None else float(now)
+    now = optional_now(params.get("now"))
+    return time.time() if now is None else now
 
 
 def bool_param(raw: object, name: str) -> bool:
@@ -89,7 +96,23 @@ def list_request(params: dict, default_n: int = 10) -> ListRequest:
         in_stock_only=bool_param(params.get("in_stock"), "in_stock"),
         exclude=frozenset(exclude),
         max_per_category=None if cap is None else int_param(cap, "max_per_category", 1, MAX_N, 1),
+        fields=fields_param(params.get("fields")),
     )
+
+
+def fields_param(raw: object) -> tuple[str, ...]:
+    """Catalog fields to embed in each item: a comma-separated string (query) or a list (JSON body) of
+    DISPLAY_FIELDS names, in the order given, each once; () when absent. 400 naming `fields` otherwise."""
+    if raw is None:
+        return ()
+    names = [n for n in raw.split(",") if n] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise bad_input("fields must be a list of field names", "invalid_parameter", field="fields")
+    unknown = [n for n in names if n not in DISPLAY_FIELDS]
+    if unknown:
+        raise bad_input(f"unknown field {unknown[0][:64]!r} in fields; known: {', '.join(DISPLAY_FIELDS)}",
+                        "invalid_parameter", field="fields")
+    return tuple(dict.fromkeys(names))
 
 
 def personal_request(params: dict, default_n: int = 10) -> ListRequest:

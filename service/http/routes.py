@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.handlers import feedback, insight, keys, lists, model, ops, retention, writes
+from service.http.handlers import email, feedback, insight, keys, lists, model, ops, retention, writes
 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
@@ -16,6 +16,9 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/new", retention.user_new_items),
     ("GET", "/v1/users/{user_id}/buy-again", retention.user_buy_again),
     ("POST", "/v1/users/{user_id}/shown", feedback.mark_shown),
+    ("GET", "/v1/users/{user_id}/email-block", email.user_email_block),
+    ("POST", "/v1/email-blocks/batch", email.email_blocks_batch),
+    ("POST", "/v1/users/{user_id}/contacted", email.mark_contacted),
     ("GET", "/v1/stats/online", feedback.get_online_stats),
     ("POST", "/v1/events", writes.post_events),
     ("PUT", "/v1/items", writes.put_items),

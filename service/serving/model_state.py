@@ -65,9 +65,11 @@ class ServingModel:
     info: ArtifactInfo
     removed: frozenset[str] = frozenset()
     catalog_generation: int = 0  # bumped by every catalog change, after it is complete
+    default_currency: str = "USD"  # of catalog items that name none (RECS_CURRENCY)
     _masks: dict[tuple, np.ndarray] = field(default_factory=dict)
     _allowed: dict[tuple, bytes] = field(default_factory=dict)
     _fields: tuple[list, list, list] | None = None
+    _display: dict[str, list] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -86,11 +88,12 @@ class ServingModel:
         return value if isinstance(value, str) and value else None
 
     @classmethod
-    def load(cls, path: Path, catalog: Catalog | None = None, removed: frozenset[str] = frozenset()) -> ServingModel:
+    def load(cls, path: Path, catalog: Catalog | None = None, removed: frozenset[str] = frozenset(),
+             default_currency: str = "USD") -> ServingModel:
         model, info = load_model(path)
         if catalog is not None and len(catalog):
             model.set_catalog(catalog)
-        return cls(model, info, removed)
+        return cls(model, info, removed, default_currency=default_currency)
 
     def update_catalog(self, catalog: Catalog, removed: frozenset[str]) -> None:
         """Apply catalog changes (stock, new categories, removals) without reloading the model."""
@@ -101,6 +104,7 @@ class ServingModel:
             self._masks = {}
             self._allowed = {}
             self._fields = None
+            self._display = {}
             self.catalog_generation += 1
 
     def base_mask(self, kind: str | None, category: str | None, in_stock_only: bool) -> np.ndarray:
@@ -140,6 +144,30 @@ class ServingModel:
                           [c or None for c in attrs.category.tolist()])
                 self._fields = fields
         return fields
+
+    def display_columns(self, names: tuple[str, ...]) -> list[tuple[str, list]]:
+        """(name, values per item index) of catalog display fields, built once per catalog change (what
+        `fields=` embeds; see Catalog.display_values)."""
+        columns = []
+        for name in names:
+            values = self._display.get(name)
+            if values is None:
+                with self._lock:
+                    values = self.model.catalog.display_values(self.model.item_ids.ids, name, self.default_currency)
+                    self._display[name] = values
+            columns.append((name, values))
+        return columns
+
+    def display_by_id(self, items: list[dict], names: tuple[str, ...]) -> None:
+        """Add catalog display fields to response items that name their `item_id` (any item, in the model or
+        not: the retention blocks list new items too)."""
+        if not names or not items:
+            return
+        ids = [item["item_id"] for item in items]
+        catalog = self.model.catalog
+        for name in names:
+            for item, value in zip(items, catalog.display_values(ids, name, self.default_currency)):
+                item[name] = value
 
     def popular_candidates(self) -> tuple[np.ndarray, np.ndarray]:
         order = self.model.popular_order[:POPULAR_CANDIDATES]

@@ -1,6 +1,6 @@
 """Online feedback on the read side: what each model version and route served (impressions, tallied
 in process and flushed to Redis every FLUSH_SECONDS in one script, so a hot request does no Redis work
-for them) and the report of impressions, clicks and purchases per version and route.
+for them) and the report of impressions, clicks, purchases, orders and revenue per version and route.
 
 If Redis is away the tallies wait for the next flush; they are lost only if the process dies in
 between (at most FLUSH_SECONDS of impressions). Counts are for comparing versions and routes, not
@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import Counter as Tally
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
@@ -22,7 +22,7 @@ from recommender.units import SECONDS_PER_DAY
 from service.metrics import Metrics
 from service.store.client import REDIS_ERRORS
 from service.store.keys import Keys
-from service.store.online import COUNTERS, add_counts, read_days, split_field, utc_day
+from service.store.online import COUNTERS, MICROS, MONEY_COUNTERS, add_counts, read_days, split_field, utc_day
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
@@ -81,23 +81,46 @@ class OnlineRecorder:
 
 @dataclass
 class Tallies:
+    """Counters of one version and route (or a sum of them): counts, and per currency the revenue (integer
+    micro-units) and the orders."""
+
     impressions: int = 0
     clicks: int = 0
     purchases: int = 0
+    revenue: Tally[str] = field(default_factory=Tally)  # currency -> micro-units
+    orders: Tally[str] = field(default_factory=Tally)  # currency -> orders
 
     def add(self, counter: str, value: int) -> None:
-        setattr(self, counter, getattr(self, counter) + value)
+        """Add one stored counter: a count, `revenue.<CUR>` or `orders.<CUR>`."""
+        name, _, currency = counter.partition(".")
+        if name in MONEY_COUNTERS and currency:
+            getattr(self, name)[currency] += value
+        elif counter in COUNTERS:
+            setattr(self, counter, getattr(self, counter) + value)
+
+    def add_all(self, other: Tallies) -> None:
+        for counter in COUNTERS:
+            self.add(counter, getattr(other, counter))
+        self.revenue.update(other.revenue)
+        self.orders.update(other.orders)
 
     def to_dict(self) -> dict:
         ctr = self.clicks / self.impressions if self.impressions else 0.0
+        revenue = {c: micros / MICROS for c, micros in sorted(self.revenue.items())}
         return {"impressions": self.impressions, "clicks": self.clicks, "click_through_rate": round(ctr, 6),
-                "purchases": self.purchases}
+                "purchases": self.purchases, "orders": sum(self.orders.values()),
+                "revenue": {c: round(amount, 6) for c, amount in revenue.items()},
+                "aov": {c: round(amount / self.orders[c], 6) for c, amount in revenue.items() if self.orders[c]},
+                "revenue_per_mille": {c: round(1000 * amount / self.impressions, 6) for c, amount in revenue.items()
+                                      if self.impressions}}
 
 
 async def online_stats(redis: aioredis.Redis, keys: Keys, days: int, now: float | None = None) -> dict:
     """Counters of the last `days` UTC days (today included), summed per model version and route,
     per version, per route and in total, and per day and version (`by_day`, oldest first, for
-    charts); one round trip."""
+    charts); one round trip. Money is per currency, never summed across
+    currencies: `revenue` (currency units), `aov` (revenue / orders in that currency) and
+    `revenue_per_mille` (revenue per 1,000 items served)."""
     now = time.time() if now is None else now
     dates = [utc_day(now - SECONDS_PER_DAY * back) for back in range(days)]
     rows: dict[tuple[str, str], Tallies] = {}
@@ -105,16 +128,14 @@ async def online_stats(redis: aioredis.Redis, keys: Keys, days: int, now: float 
     for date, fields in zip(dates, await read_days(redis, keys, dates)):
         for name, value in fields.items():
             version, route, counter = split_field(name)
-            if counter in COUNTERS:
-                rows.setdefault((version, route), Tallies()).add(counter, value)
-                daily.setdefault((date, version), Tallies()).add(counter, value)
+            rows.setdefault((version, route), Tallies()).add(counter, value)
+            daily.setdefault((date, version), Tallies()).add(counter, value)
     by_version: dict[str, Tallies] = {}
     by_route: dict[str, Tallies] = {}
     total = Tallies()
     for (version, route), tally in rows.items():
         for target in (by_version.setdefault(version, Tallies()), by_route.setdefault(route, Tallies()), total):
-            for counter in COUNTERS:
-                target.add(counter, getattr(tally, counter))
+            target.add_all(tally)
     return {
         "days": days, "from": dates[-1], "to": dates[0],
         "total": total.to_dict(),

@@ -27,7 +27,7 @@ def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRe
     if shown:
         ids, scores = demote(ids, scores, codes_of(current, shown))
     if req.max_per_category is not None:
-        return items_of(current, *finish(current, ids, scores, req, since))
+        return items_of(current, *finish(current, ids, scores, req, since), req.fields)
     exclude = req.exclude | since if since else req.exclude
     skip: set[int] = set()
     if exclude:
@@ -35,6 +35,7 @@ def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRe
         skip = set(codes[codes >= 0].tolist())
     allowed = current.allowed_bytes(req.kind, req.category, req.in_stock_only)
     names, kinds, categories = current.item_fields()
+    display = current.display_columns(req.fields) if req.fields else None
     items: list[dict] = []
     n = req.n
     head = 2 * n + len(skip)  # enough unless the filters are strict; then walk the rest too
@@ -42,7 +43,11 @@ def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRe
         # the checks filter_ranked makes: a real index, a finite score, allowed, not excluded
         if i < 0 or not allowed[i] or not -1e30 < s < _INF or i in skip:
             continue
-        items.append({"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]})
+        item = {"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
+        if display:
+            for name, values in display:
+                item[name] = values[i]
+        items.append(item)
         if len(items) == n:
             break
     return items
@@ -62,22 +67,30 @@ def finish(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: List
                          ItemFilter(max_per_category=req.max_per_category), req.n)
 
 def ranked(current: ServingModel, ids: np.ndarray, scores: np.ndarray, shown: frozenset[str],
-            n: int) -> list[dict]:
+            n: int, fields: tuple[str, ...] = ()) -> list[dict]:
     """A list already filtered (and capped) by the model, shown items demoted, cut to n."""
     keep = ids >= 0
     ids, scores = ids[keep], scores[keep]
     if shown:
         ids, scores = demote(ids, scores, codes_of(current, shown))
-    return items_of(current, ids[:n], scores[:n])
+    return items_of(current, ids[:n], scores[:n], fields)
 
 def codes_of(current: ServingModel, item_ids: frozenset[str]) -> np.ndarray:
     codes = lookup(current.model.item_ids, list(item_ids))
     return codes[codes >= 0]
 
-def items_of(current: ServingModel, ids: np.ndarray, scores: np.ndarray) -> list[dict]:
+def items_of(current: ServingModel, ids: np.ndarray, scores: np.ndarray, fields: tuple[str, ...] = ()) -> list[dict]:
+    """Response items of model item indices (negative ones skipped), with the catalog `fields` asked for."""
     names, kinds, categories = current.item_fields()
-    return [{"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
-            for i, s in zip(ids.tolist(), scores.tolist()) if i >= 0]
+    items = []
+    display = current.display_columns(fields) if fields else ()
+    for i, s in zip(ids.tolist(), scores.tolist()):
+        if i >= 0:
+            item = {"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
+            for name, values in display:
+                item[name] = values[i]
+            items.append(item)
+    return items
 
 
 def full_filter(current: ServingModel, req: ListRequest, since: Set[str] = frozenset()) -> ItemFilter:

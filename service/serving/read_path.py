@@ -105,10 +105,12 @@ class Serving:
         return self.hot
 
     # -- users ------------------------------------------------------------------------------
-    async def for_users(self, user_ids: Sequence[str], req: ListRequest) -> tuple[str, list[ListResult]]:
-        """Lists for users in input order, one Redis round trip per chunk of users (none when hot)."""
+    async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True
+                        ) -> tuple[str, list[ListResult]]:
+        """Lists for users in input order, one Redis round trip per chunk of users (none when hot).
+        `remember=False`: every result holds its items as dicts (the batch path, even for one user)."""
         current = self.require()
-        if len(user_ids) == 1:
+        if len(user_ids) == 1 and remember:
             remembered = await self._remembered(current, user_ids[0], req)
             if remembered is not None:
                 return current.version, [remembered]
@@ -270,7 +272,7 @@ class Serving:
             full = full_filter(current, req, since)
             more_ids, more_scores = await asyncio.to_thread(
                 current.model.recommend_indices, np.array([code]), req.n + len(shown), full)
-            items = ranked(current, more_ids[0], more_scores[0], shown, req.n)
+            items = ranked(current, more_ids[0], more_scores[0], shown, req.n, req.fields)
         return ListResult(PERSONALIZED, items)
 
     async def _fold_in(self, current: ServingModel, user_id: str, since: dict[str, float],
@@ -281,7 +283,7 @@ class Serving:
                                          list(since.values()), req.n + len(shown), full)
         codes = lookup(current.model.item_ids, [i.item_id for i in result.items])
         scores = np.array([i.score for i in result.items], dtype=np.float32)
-        return ListResult(result.source, ranked(current, codes, scores, shown, req.n))
+        return ListResult(result.source, ranked(current, codes, scores, shown, req.n, req.fields))
 
     async def _popular(self, current: ServingModel, req: ListRequest,
                        shown: frozenset[str] = frozenset()) -> ListResult:
@@ -291,7 +293,7 @@ class Serving:
             popular = await asyncio.to_thread(current.model.popular, req.n + len(shown),
                                               full_filter(current, req))
             items = ranked(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
-                                 np.array([i.score for i in popular], dtype=np.float32), shown, req.n)
+                                 np.array([i.score for i in popular], dtype=np.float32), shown, req.n, req.fields)
         return ListResult(FALLBACK, items)
 
     # -- items ------------------------------------------------------------------------------
@@ -337,7 +339,7 @@ class Serving:
         if len(items) < req.n and len(ids) >= min(self.settings.similar_n, len(model.item_ids) - 1):
             more_ids, more_scores = await asyncio.to_thread(
                 model.similar_indices, np.array([code]), req.n, full_filter(current, req))
-            items = items_of(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0])
+            items = items_of(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0], req.fields)
         if hot is not None:
             self.served.put((key, req), None, generation, FOREVER, items)
         return current.version, source, items

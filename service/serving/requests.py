@@ -42,6 +42,7 @@ class ListRequest:
     exclude: frozenset[str] = frozenset()
     max_per_category: int | None = None
     explain: bool = False  # add `because` (the user's items behind each item) to personal lists
+    fields: tuple[str, ...] = ()  # catalog fields embedded in each item (recommender.item_fields.DISPLAY_FIELDS)
 
 
 @dataclass

@@ -12,6 +12,7 @@ One lock makes concurrent requests share a build instead of starting their own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -58,8 +59,8 @@ def compact(events: EventTable) -> EventTable:
     """The same events with each distinct id held once (a snapshot loads one string per event)."""
     users, user_names = pd.factorize(events.user_ids)
     items, item_names = pd.factorize(events.item_ids)
-    return EventTable(np.asarray(user_names, dtype=object)[users], np.asarray(item_names, dtype=object)[items],
-                      events.types, events.timestamps, events.values)
+    return dataclasses.replace(events, user_ids=np.asarray(user_names, dtype=object)[users],
+                               item_ids=np.asarray(item_names, dtype=object)[items])
 
 
 class HistoryStore:

@@ -1,9 +1,11 @@
 """The catalog in Redis: a hash of item JSON, the removed set and a revision bumped on every change,
-shared by every replica (service.ingest validates what is written here)."""
+shared by every replica (service.ingest validates what is written here), and with each write the items'
+offers and price history (service.store.prices)."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -11,26 +13,38 @@ import redis.asyncio as aioredis
 
 from recommender.catalog import Catalog
 from service.store.keys import Keys
+from service.store.prices import MAX_PRICE_CHANGES, OFFERS_LUA, offer_text
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _item_json(row: dict) -> str:
     created = row.get("created_at")
-    return json.dumps({
+    item = {
         "item_id": row["item_id"], "kind": row["kind"], "category": row["category"],
         "in_stock": bool(row["in_stock"]),
-        "created_at": None if created is None or (isinstance(created, float) and np.isnan(created)) else created,
+        "created_at": None if _missing(created) else created,
         "title": row.get("title"),
-    })
+    }
+    for name in ("price", "currency", "url", "image_url", "brand", "attributes"):  # only when given
+        if not _missing(row.get(name)):
+            item[name] = row[name]
+    return json.dumps(item)
 
 
-# Catalog writes and the revision bump in one script: atomic like MULTI/EXEC, which redis-py
-# 8.1's async cluster client runs unreliably (each queued command goes through a throwaway event
-# loop in a thread, and connections it opens there break the client's next reconnection).
-# KEYS: catalog, removed, revision (one slot: service.store.keys). ARGV: id, JSON, id, JSON, ...
-_UPSERT = """
-for j = 1, #ARGV, 2 do
+# Catalog writes, the offers and price history, and the revision bump in one script: atomic like
+# MULTI/EXEC, which redis-py 8.1's async cluster client runs unreliably (each queued command goes through a
+# throwaway event loop in a thread, and connections it opens there break the client's next reconnection).
+# KEYS: catalog, removed, revision, offers, price changes, then each item's price history (one slot:
+# service.store.keys). ARGV: now, changes kept per item, then per item: id, JSON, offer, price, currency.
+_UPSERT = OFFERS_LUA + """
+for j = 3, #ARGV, 5 do
   redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1])
   redis.call('SREM', KEYS[2], ARGV[j])
+  record_offer(KEYS[4], KEYS[5 + (j - 3) / 5 + 1], KEYS[5], ARGV[j], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4],
+               ARGV[1], ARGV[2])
 end
 return redis.call('INCR', KEYS[3])
 """
@@ -41,10 +55,19 @@ return redis.call('INCR', KEYS[2])
 """
 
 
-async def upsert_items(redis: aioredis.Redis, keys: Keys, catalog: Catalog) -> int:
+async def upsert_items(redis: aioredis.Redis, keys: Keys, catalog: Catalog, now: float | None = None) -> int:
+    """Write validated items (each replaces the item of its id), their offers and price changes (at `now`,
+    epoch seconds, default the clock) and bump the revision, in one atomic script; how many were written."""
+    now = time.time() if now is None else now
     records = catalog.frame.to_dict(orient="records")
-    pairs = [value for r in records for value in (r["item_id"], _item_json(r))]
-    await redis.eval(_UPSERT, 3, keys.catalog, keys.removed, keys.catalog_revision, *pairs)
+    args: list[str] = []
+    for r in records:
+        price, currency = r.get("price"), r.get("currency")
+        args += (r["item_id"], _item_json(r), offer_text(price, currency),
+                 "" if _missing(price) else repr(float(price)), currency if isinstance(currency, str) else "")
+    script_keys = [keys.catalog, keys.removed, keys.catalog_revision, keys.catalog_offers, keys.price_changes,
+                   *(keys.price_history(r["item_id"]) for r in records)]
+    await redis.eval(_UPSERT, len(script_keys), *script_keys, repr(now), MAX_PRICE_CHANGES, *args)
     return len(records)
 
 

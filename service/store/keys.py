@@ -65,6 +65,22 @@ class Keys:
         return f"{self.shared}:catalog:rev"
 
     @property
+    def catalog_offers(self) -> str:
+        """Hash item_id -> "price\x1fcurrency" (either may be empty) of every item with a price or a currency:
+        what the event script reads to price a purchase sent without one and to count revenue."""
+        return f"{self.shared}:catalog:offers"
+
+    def price_history(self, item_id: str) -> str:
+        """Sorted set of an item's price changes: member "time\x1fprice\x1fcurrency", score the time (epoch
+        seconds) of the catalog write that changed it; the newest MAX_PRICE_CHANGES are kept."""
+        return f"{self.shared}:price-history:{item_id}"
+
+    @property
+    def price_changes(self) -> str:
+        """Sorted set item_id -> when its price last changed: the items whose price moved in a window."""
+        return f"{self.shared}:price-changes"
+
+    @property
     def current_version(self) -> str:
         """Pointer to the model version every replica should serve."""
         return f"{self.shared}:model:current"
@@ -114,6 +130,22 @@ class Keys:
     def online(self, day: str) -> str:
         """Hash "{version}|{route}|{impressions, clicks or purchases}" -> count, for one UTC day (YYYY-MM-DD)."""
         return f"{self.shared}:online:{day}"
+
+    def order_seen(self, served_by: str, order_id: str) -> str:
+        """Set when an attributed purchase of this order counted an order for `served_by` ("version|route"),
+        so the order's other lines and retries do not count it again; kept RECS_ONLINE_DAYS."""
+        return f"{self.shared}:online:order:{served_by}:{order_id}"
+
+    @property
+    def contacted(self) -> str:
+        """Sorted set user_id -> when they were last contacted (POST /v1/users/{user_id}/contacted), trimmed to
+        the longest contact cap: the campaigns' contact cap reads it in one command."""
+        return f"{self.shared}:contacted"
+
+    @property
+    def contact_log(self) -> str:
+        """Stream of contacts recorded (`u` user, `c` channel, `m` campaign), capped in length."""
+        return f"{self.shared}:contact-log"
 
     @property
     def change_log(self) -> str:

@@ -1,8 +1,10 @@
-"""Online-feedback counters in Redis: one hash per UTC day, `{version}|{route}|{counter}` -> count, and
-the recommendation-id format that names the version and route a response came from.
+"""Online-feedback counters in Redis: one hash per UTC day, `{version}|{route}|{counter}` -> count (money
+counters per currency: `revenue.USD` in micro-units, `orders.USD`), and the recommendation-id format that
+names the version and route a response came from.
 
 A recommendation id is `{route}.{model version}.{served at, hex epoch seconds}{random hex}`. A click or
-purchase event carrying one adds to its version and route in the script that stores the event
+purchase event carrying one adds to its version and route (a purchase also its price x quantity to the
+revenue of its currency, and its order once) in the script that stores the event
 (service.store.events.write, never twice for a retried event) if it was served within the window, so
 nothing is stored per response: an earlier design kept an id -> version key per response, which at a
 few thousand responses a second is hundreds of millions of keys a week. Ids are not secret; only
@@ -24,7 +26,13 @@ from service.store.keys import Keys
 #: Daily online-feedback hashes outlive the longest report (GET /v1/stats/online?days=90).
 ONLINE_KEEP_SECONDS = int(92 * SECONDS_PER_DAY)
 COUNTERS = ("impressions", "clicks", "purchases")
-ROUTES = ("recommendations", "batch")
+#: Counters kept per currency, as `{counter}.{ISO 4217 code}`: revenue in integer micro-units (exact sums;
+#: a float would drift), and orders (distinct order ids, or purchases without one).
+MONEY_COUNTERS = ("revenue", "orders")
+MICROS = 1_000_000
+#: Routes whose responses carry a recommendation id: the list routes and each email block.
+EMAIL_BLOCKS = ("recommended", "buy_again", "new_for_you", "follow_up")
+ROUTES = ("recommendations", "batch", *(f"email_{block}" for block in EMAIL_BLOCKS))
 # Adds counts to the days' hashes and keeps them ONLINE_KEEP_SECONDS, atomically (a script, not
 # MULTI: see service.store.catalog). KEYS: the days' hashes (one slot). ARGV: the TTL, then per
 # counter the KEYS index of its day, the field and the count.

@@ -80,7 +80,8 @@ class Refresher:
         path = self.settings.models_path / f"{version}.npz"
         try:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
-            return await asyncio.to_thread(ServingModel.load, path, catalog, removed), revision
+            return await asyncio.to_thread(ServingModel.load, path, catalog, removed,
+                                           self.settings.currency), revision
         except ArtifactError as exc:
             log.error("refusing model %s, keeping %s: %s", version,
                       self.serving.current.version if self.serving.current else "none", exc)

@@ -36,3 +36,24 @@ def test_routes_split_users_and_items_into_hot_and_once_only() -> None:
     events = json.loads(routes["events"].bodies[0])
     assert len(events) == EVENTS_PER_REQUEST and all(e["user_id"].startswith("bench-new-") for e in events)
     assert routes["events"].headers["Authorization"].startswith("Bearer ")
+
+
+def test_the_priced_events_and_the_fields_route_differ_from_their_base_only_by_what_they_measure(tmp_path) -> None:
+    from benchmarks.serve_routes import LIST_FIELDS, prepare_catalog
+    from recommender.catalog import read_catalog
+    from service.ingest import parse_batch
+
+    rng = np.random.default_rng(0)
+    precomputed = np.array([f"u{k}" for k in range(HOT_USERS + 10)], dtype=object)
+    items = np.array([f"i{k:05d}" for k in range(HOT_ITEMS + 10)], dtype=object)
+    routes = build_routes(rng, precomputed, precomputed[:5], items, items)
+    assert routes["cached_fields"].paths == [f"{p}&fields={LIST_FIELDS}" for p in routes["cached"].paths]
+    for plain_body, priced_body in zip(routes["events"].bodies, routes["events_priced"].bodies):
+        plain, priced = json.loads(plain_body), json.loads(priced_body)
+        assert [{k: e[k] for k in ("user_id", "item_id", "type", "timestamp")} for e in priced] == plain
+        table = parse_batch(priced).events  # valid as the service takes it
+        carts_and_buys = np.isin(table.types, [2, 3])
+        assert (table.quantities[carts_and_buys] >= 1).all() and np.isfinite(table.prices[carts_and_buys]).any()
+        assert np.isnan(table.prices[table.types == 3]).any()  # some purchases priced from the catalog
+    catalog = read_catalog(prepare_catalog(tmp_path, items[:3], 0))
+    assert all(catalog.get(i).price and catalog.get(i).image_url for i in items[:3])

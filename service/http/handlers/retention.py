@@ -7,6 +7,10 @@ the library in worker threads. Campaigns stream one chunk of customers at a time
 
 `now` (epoch seconds) may be passed to place the time windows (default: the current time); it
 only moves the windows, every event known still counts (see recommender.retention.campaigns).
+
+The campaigns leave out customers contacted within `cap_hours` before `now` (default RECS_CONTACT_CAP_HOURS;
+0: off; service.store.contacts) and count them in encore_campaign_customers_left_out_total. `fields` embeds
+catalog fields in every item (as in the list routes).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from recommender.retention import (
 )
 from service.encoding import dumps
 from service.errors import bad_input
-from service.http.app_keys import HISTORY, SERVING
+from service.http.app_keys import HISTORY, METRICS, REDIS, REDIS_KEYS, SERVING, SETTINGS
 from service.http.auth import READ, requires
 from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N
 from service.http.params import check_id, int_param, list_request, now_param, query
@@ -32,11 +36,31 @@ from service.http.responses import NDJSON, json_response
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
 from service.serving.retention_index import RetentionIndex
+from service.store.contacts import MAX_CAP_HOURS, contacted_since
+
+#: The contact cap's reason label in encore_campaign_customers_left_out_total.
+CONTACT_CAP = "contact_cap"
 
 
 async def _index(request: web.Request) -> tuple[ServingModel, RetentionIndex]:
     current = request.app[SERVING].require()
     return current, await request.app[HISTORY].get(current)
+
+
+async def _contacted(request: web.Request, params: dict, now: float) -> frozenset[str]:
+    """Customers contacted within `cap_hours` before `now` (none when the cap is 0)."""
+    hours = int_param(params.get("cap_hours"), "cap_hours", 0, MAX_CAP_HOURS, None)
+    cap = request.app[SETTINGS].contact_cap_hours if hours is None else hours
+    if cap <= 0:
+        return frozenset()
+    return await contacted_since(request.app[REDIS], request.app[REDIS_KEYS], now - cap * 3600.0)
+
+
+def _dicts(current: ServingModel, items, fields: tuple[str, ...]) -> list[dict]:
+    """Block items as response dicts, with the catalog fields asked for."""
+    out = [i.to_dict() for i in items]
+    current.display_by_id(out, fields)
+    return out
 
 
 async def _stream(request: web.Request, chunks) -> web.StreamResponse:
@@ -64,14 +88,17 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
                           field="min_days")
     req = list_request(params, default_n=4)
     now = now_param(params)
+    contacted = await _contacted(request, params, now)
     current, index = await _index(request)
-    rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req))
+    rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req),
+                    leave_out=contacted)
+    request.app[METRICS].campaign_left_out.labels("lapsed", CONTACT_CAP).inc(rows.left_out)
     version = current.version
 
     def lines():
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "last_active": r.last_active, "model_version": version,
-                           "source": r.source, "items": [i.to_dict() for i in r.items]}) for r in chunk]
+                           "source": r.source, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
 
     return await _stream(request, lines())
 
@@ -86,14 +113,16 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
                           "invalid_parameter", field="older_than_hours")
     req = list_request(params, default_n=3)
     now = now_param(params)
+    contacted = await _contacted(request, params, now)
     current, index = await _index(request)
     rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
-                           full_filter(current, req))
+                           full_filter(current, req), leave_out=contacted)
+    request.app[METRICS].campaign_left_out.labels("abandoned_carts", CONTACT_CAP).inc(rows.left_out)
 
     def lines():
         for chunk in rows:
-            yield [dumps({"user_id": r.user_id, "abandoned": [i.to_dict() for i in r.abandoned],
-                           "items": [i.to_dict() for i in r.items]}) for r in chunk]
+            yield [dumps({"user_id": r.user_id, "abandoned": _dicts(current, r.abandoned, req.fields),
+                           "items": _dicts(current, r.items, req.fields)}) for r in chunk]
 
     return await _stream(request, lines())
 
@@ -112,9 +141,9 @@ async def user_follow_up(request: web.Request) -> web.Response:
     block = await asyncio.to_thread(follow_up, index.history, index.complements, index.attrs, user_id, req.n,
                                     content_n, full_filter(current, req), current.model)
     return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
-                              "purchased": [i.to_dict() for i in block.purchased],
-                              "items": [i.to_dict() for i in block.items],
-                              "content": [i.to_dict() for i in block.content]})
+                              "purchased": _dicts(current, block.purchased, req.fields),
+                              "items": _dicts(current, block.items, req.fields),
+                              "content": _dicts(current, block.content, req.fields)})
 
 
 @requires(READ)
@@ -128,7 +157,7 @@ async def user_new_items(request: web.Request) -> web.Response:
     block = await asyncio.to_thread(new_for_you, current.model, index.history, index.attrs, user_id, now, days,
                                     req.n, full_filter(current, req))
     return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
-                              "items": [i.to_dict() for i in block.items]})
+                              "items": _dicts(current, block.items, req.fields)})
 
 
 @requires(READ)
@@ -141,4 +170,4 @@ async def user_buy_again(request: web.Request) -> web.Response:
     block = await asyncio.to_thread(buy_again, index.history, index.intervals, index.attrs, user_id, now, req.n,
                                     full_filter(current, req))
     return json_response({"user_id": user_id, "source": block.source,
-                              "items": [i.to_dict() for i in block.items]})
+                              "items": _dicts(current, block.items, req.fields)})

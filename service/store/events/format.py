@@ -3,7 +3,9 @@ that writes them (write.py, since_training.py) and the code that reads them (str
 
 Event stream `{prefix}:events`, one entry per accepted event: `u` user id, `i` item id, `t` type name,
 `ts` timestamp (epoch seconds, Python repr of the float parsed), `v` value, and when given `e` the
-client's event id and `r` the recommendation id it answers. Its generation key holds a random nonce
+client's event id and `r` the recommendation id it answers; a purchase or add-to-cart may have `p` its unit
+price (as sent, or for a purchase sent without one the catalog's price at ingestion), `q` its quantity
+(absent: 1) and `o` its order id (ORDER_STREAM_FIELDS). Its generation key holds a random nonce
 set whenever the stream is created (stream.py).
 
 Change log `{prefix}:since-training-log`, one entry per write of users' since-training state or shown
@@ -18,6 +20,8 @@ import secrets
 from collections.abc import Sequence
 
 STREAM_FIELDS = ("u", "i", "t", "ts", "v")  # what every event entry has; `e` and `r` are optional
+#: The optional order fields of an event entry, in EventTable's order: price, quantity, order id.
+ORDER_STREAM_FIELDS = ("p", "q", "o")
 #: Entries kept in the change log; a replica that falls further behind drops its whole mirror.
 CHANGE_LOG_MAXLEN = 100_000
 

@@ -27,8 +27,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from recommender.errors import InputError
-from recommender.events import EventTable
-from service.store.events.format import STREAM_FIELDS
+from recommender.events import ORDER_COLUMNS, EventTable
+from service.store.events.format import ORDER_STREAM_FIELDS, STREAM_FIELDS
 from service.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,10 @@ def _entries_table(entries: list[tuple[bytes, dict]]) -> EventTable:
         "timestamp": np.array(columns["ts"], dtype=np.float64),
         "value": np.array(columns["v"], dtype=np.float64),
     })
+    for name, column in zip(ORDER_STREAM_FIELDS, ORDER_COLUMNS):  # only the pages that have any
+        key = name.encode()
+        if any(key in fields for _, fields in entries):
+            frame[column] = [_text(fields[key]) if key in fields else None for _, fields in entries]
     return EventTable.from_frame(frame)
 
 

@@ -23,25 +23,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import redis.asyncio as aioredis
 
-from recommender.events import EVENT_TYPES
-from recommender.matrix import EventWeights, event_confidence
+from recommender.matrix import EventWeights
 from recommender.units import SECONDS_PER_DAY
 from service.ingest import EventBatch
 from service.settings import Settings
 from service.store.client import is_cluster
 from service.store.events.format import CHANGE_LOG_MAXLEN, change_log_entry, nonce
+from service.store.events.rows import SEP, EventRow, event_rows, order_field, order_key_slots, seen_key_slots
 from service.store.events.stream import GENERATION_LUA
 from service.store.keys import Keys
-from service.store.online import ONLINE_KEEP_SECONDS, attribution, utc_day
+from service.store.online import ONLINE_KEEP_SECONDS, utc_day
 
 #: A user's shown set keeps at most this many items (the most recent), whatever the window.
 MAX_SHOWN = 500
-_ATTRIBUTED = {"click": "clicks", "purchase": "purchases"}  # event type -> online counter it adds to
-_NONE = "\x02"  # "none" in the scripts' fields: the field pattern skips empty ones
-_SEP = "\x1f"  # between fields; ids never hold control characters, so it is safe
 
 
 @dataclass(frozen=True)
@@ -52,51 +48,22 @@ class StoreLimits:
     event_id_ttl: int
     fatigue_days: float = Settings.fatigue_days
     online_days: float = Settings.online_days
+    currency: str = Settings.currency  # of revenue from items whose catalog entry names no currency
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreLimits:
         return cls(int(settings.since_training_ttl), int(settings.event_id_ttl), settings.fatigue_days,
-                   settings.online_days)
+                   settings.online_days, settings.currency)
+
+    @property
+    def order_ttl(self) -> int:
+        """Seconds an attributed order is remembered (so its other lines do not count it again)."""
+        return max(int(self.online_days * SECONDS_PER_DAY), 1)
 
     def shown_args(self, now: float) -> tuple[str, int, int]:
         """The oldest impression kept, the shown sets' TTL and their size."""
         return (repr(now - self.fatigue_days * SECONDS_PER_DAY), max(int(self.fatigue_days * SECONDS_PER_DAY), 1),
                 MAX_SHOWN)
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One event as the scripts take it: numbers as Python's repr, so the stream holds exactly the
-    floats parsed; `counts_for` is the `version|route|counter` a click or purchase adds to."""
-
-    user: str
-    item: str
-    kind: str
-    stamp: str
-    value: str
-    weight: str
-    event_id: str | None
-    recommendation_id: str
-    counts_for: str
-
-
-def _rows(batch: EventBatch, weights: EventWeights, now: float, online_days: float) -> list[_Row]:
-    events = batch.events
-    types = np.asarray(EVENT_TYPES, dtype=object)[events.types]
-    confidence = event_confidence(events, EventWeights(**{**weights.to_dict(), "half_life_days": None}), 0.0)
-    event_ids = batch.event_ids or [None] * len(events)
-    recommendation_ids = batch.recommendation_ids or [None] * len(events)
-    rows = []
-    for user, item, kind, stamp, value, weight, event_id, recommendation_id in zip(
-            events.user_ids.tolist(), events.item_ids.tolist(), types.tolist(), events.timestamps.tolist(),
-            events.values.tolist(), confidence.tolist(), event_ids, recommendation_ids):
-        counts_for = None
-        if recommendation_id is not None and kind in _ATTRIBUTED:
-            counts_for = attribution(recommendation_id, now, online_days)
-        rows.append(_Row(user, item, kind, repr(stamp), repr(value), repr(weight), event_id,
-                         _NONE if recommendation_id is None else recommendation_id,
-                         _NONE if counts_for is None else f"{counts_for}|{_ATTRIBUTED[kind]}"))
-    return rows
 
 
 async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, weights: EventWeights,
@@ -131,7 +98,7 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
         Redis refused or could not be reached; on a single Redis nothing was written then.
     """
     now = time.time() if now is None else now
-    rows = _rows(batch, weights, now, limits.online_days)
+    rows = event_rows(batch, weights, now, limits.online_days, keys)
     if is_cluster(redis) if sharded is None else sharded:
         return await _store_sharded(redis, keys, rows, limits, now)
     return await _store_atomic(redis, keys, rows, limits, now)
@@ -156,7 +123,37 @@ end
 local function is_new(seen_key, ttl)
   return seen_key == nil or redis.call('SET', seen_key, '1', 'NX', 'EX', ttl)
 end
-local function append(stream, seen_key, cut, user, item, kind, at, value, rid)
+local function order_data(packed)
+  if packed == '\002' then
+    return '\002', '1', '\002', 0
+  end
+  local p, q, o, k = string.match(packed, '^([^\024]+)\024([^\024]+)\024([^\024]+)\024([^\024]+)$')
+  return p, q, o, tonumber(k)
+end
+local function priced(offers, kind, item, price, counts_for)
+  if kind ~= 'purchase' or (price ~= '\002' and counts_for == '\002') then
+    if price == '\002' then
+      return nil, nil
+    end
+    return price, nil
+  end
+  local offer = redis.call('HGET', offers, item)
+  local currency = nil
+  if offer then
+    local sep = string.find(offer, '\031', 1, true)
+    if price == '\002' and sep > 1 then
+      price = string.sub(offer, 1, sep - 1)
+    end
+    if sep < #offer then
+      currency = string.sub(offer, sep + 1)
+    end
+  end
+  if price == '\002' then
+    price = nil
+  end
+  return price, currency
+end
+local function append(stream, seen_key, cut, user, item, kind, at, value, rid, price, quantity, order)
   local entry = {'u', user, 'i', item, 't', kind, 'ts', at, 'v', value}
   if seen_key then
     entry[#entry + 1] = 'e'
@@ -166,13 +163,36 @@ local function append(stream, seen_key, cut, user, item, kind, at, value, rid)
     entry[#entry + 1] = 'r'
     entry[#entry + 1] = rid
   end
+  if price then
+    entry[#entry + 1] = 'p'
+    entry[#entry + 1] = price
+  end
+  if quantity ~= '1' then
+    entry[#entry + 1] = 'q'
+    entry[#entry + 1] = quantity
+  end
+  if order ~= '\002' then
+    entry[#entry + 1] = 'o'
+    entry[#entry + 1] = order
+  end
   return redis.call('XADD', stream, '*', unpack(entry))
 end
-local function attribute(online, counts_for)
+local function attribute(online, counts_for, kind, price, quantity, currency, order_key, order_ttl)
   if counts_for == '\002' then
     return 0
   end
-  redis.call('HINCRBY', online, counts_for, 1)
+  if kind == 'click' then
+    redis.call('HINCRBY', online, counts_for .. '|clicks', 1)
+    return 1
+  end
+  redis.call('HINCRBY', online, counts_for .. '|purchases', 1)
+  if price then
+    local micros = math.floor(tonumber(price) * tonumber(quantity) * 1000000 + 0.5)
+    redis.call('HINCRBY', online, counts_for .. '|revenue.' .. currency, string.format('%.0f', micros))
+  end
+  if order_key == nil or redis.call('SET', order_key, '1', 'NX', 'EX', order_ttl) then
+    redis.call('HINCRBY', online, counts_for .. '|orders.' .. currency, 1)
+  end
   return 1
 end
 local function add_to_user(kind, since, since_ids, shown, item, at, weight, id)
@@ -195,26 +215,35 @@ end
 """
 
 # -- one Redis: one atomic script ---------------------------------------------------------------
-# KEYS: the event stream, the change log, today's online hash, per user their since-training hash and its stream-
-# id hash, one shown set per user with impressions, one seen key per client event id, then the stream's
-# generation key. ARGV: per event ten fields joined by \x1f: user, item, type, timestamp, value,
+# KEYS: the event stream, the change log, today's online hash, the catalog's offers (service.store.prices),
+# per user their since-training hash and its stream-id hash, one shown set per user with impressions, one seen
+# key per client event id, one order key per attributed purchase with an order id, then the stream's
+# generation key. ARGV: per event eleven fields joined by \x1f: user, item, type, timestamp, value,
 # confidence weight, the KEYS index of its user's since-training hash (of their shown set for an impression; 0:
-# none), the KEYS index of its seen key (0: no id), its recommendation_id and what it counts for; then the
-# since-training TTL, the change-log length, the users for the change log, the event-id TTL, the length of the
-# seen keys' prefix, the oldest impression kept, the shown sets' TTL and size, the online hash's TTL, the
-# change-log entry's nonce and a new stream generation (format.nonce; stream.GENERATION_LUA),
-# used if the stream is created. A handful of arguments instead of thousands: redis-py packs every
-# argument in Python, which cost more than everything else in the request.
+# none), the KEYS index of its seen key (0: no id), its recommendation_id, the `version|route` it counts for,
+# and its order data (rows.order_field: \x02, or unit price, quantity, order id and the KEYS index of its order
+# key joined by \x18; one field, so events without order data cost the script one more field); then the since-training
+# TTL, the change-log length, the users for the change log, the event-id TTL, the length of the seen keys'
+# prefix, the oldest impression kept, the shown sets' TTL and size, the online hash's TTL, the change-log
+# entry's nonce, a new stream generation (format.nonce; stream.GENERATION_LUA), used if the stream is created,
+# the default currency and the order keys' TTL. A handful of arguments instead of thousands: redis-py packs
+# every argument in Python, which cost more than everything else in the request.
 _STORE = _LUA_FUNCTIONS + GENERATION_LUA + r"""
 ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[12])
 local f = fields(ARGV[1])
 local touched, shown = {}, {}
 local stored, attributed = 0, 0
-for j = 1, #f, 10 do
+for j = 1, #f, 11 do
   local s = tonumber(f[j + 7])
   local seen_key = s > 0 and KEYS[s] or nil
   if is_new(seen_key, ARGV[5]) then
-    local id = append(KEYS[1], seen_key, tonumber(ARGV[6]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 8])
+    local p, q, order, o = order_data(f[j + 10])
+    local price, currency = nil, nil
+    if p ~= '\002' or f[j + 2] == 'purchase' then
+      price, currency = priced(KEYS[4], f[j + 2], f[j + 1], p, f[j + 9])
+    end
+    local id = append(KEYS[1], seen_key, tonumber(ARGV[6]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 8],
+                      price, q, order)
     local k = tonumber(f[j + 6])
     if f[j + 2] ~= 'impression' then
       add_to_user(f[j + 2], KEYS[k], KEYS[k + 1], nil, f[j + 1], f[j + 3], f[j + 5], id)
@@ -223,7 +252,8 @@ for j = 1, #f, 10 do
       add_to_user(f[j + 2], nil, nil, KEYS[k], f[j + 1], f[j + 3], f[j + 5], id)
       shown[k] = true
     end
-    attributed = attributed + attribute(KEYS[3], f[j + 9])
+    attributed = attributed + attribute(KEYS[3], f[j + 9], f[j + 2], price, q, currency or ARGV[13],
+                                        o > 0 and KEYS[o] or nil, ARGV[14])
     stored = stored + 1
   end
 end
@@ -242,62 +272,62 @@ end
 return stored
 """
 
+#: Shared-slot keys before the users' in the atomic script: stream, change log, online hash, offers.
+_FIRST_USER_KEY = 5
 
-async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[_Row], limits: StoreLimits,
+
+async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow], limits: StoreLimits,
                         now: float) -> int:
     user_slot: dict[str, int] = {}
     for row in rows:
         if row.user not in user_slot:
-            user_slot[row.user] = 4 + 2 * len(user_slot)  # 1-based; stream, change log, online hash first
+            user_slot[row.user] = _FIRST_USER_KEY + 2 * len(user_slot)  # 1-based, after the shared keys
     shown_slot: dict[str, int] = {}
     if limits.fatigue_days > 0:
         for row in rows:
             if row.kind == "impression" and row.user not in shown_slot:
-                shown_slot[row.user] = 4 + 2 * len(user_slot) + len(shown_slot)
-    seen_keys, seen_index = _seen_keys(keys, rows, 4 + 2 * len(user_slot) + len(shown_slot))
+                shown_slot[row.user] = _FIRST_USER_KEY + 2 * len(user_slot) + len(shown_slot)
+    seen_keys, seen_index = seen_key_slots(keys, rows, _FIRST_USER_KEY + 2 * len(user_slot) + len(shown_slot))
+    order_keys, order_index = order_key_slots(rows, _FIRST_USER_KEY + 2 * len(user_slot) + len(shown_slot)
+                                          + len(seen_keys))
     fields: list[str] = []
-    for row, seen in zip(rows, seen_index):
+    for row, seen, order in zip(rows, seen_index, order_index):
         slot = shown_slot.get(row.user, 0) if row.kind == "impression" else user_slot[row.user]
         fields += (row.user, row.item, row.kind, row.stamp, row.value, row.weight, str(slot), str(seen),
-                   row.recommendation_id, row.counts_for)
-    script_keys = [keys.events, keys.change_log, keys.online(utc_day(now)),
+                   row.recommendation_id, row.counts_for, order_field(row, order))
+    script_keys = [keys.events, keys.change_log, keys.online(utc_day(now)), keys.catalog_offers,
                    *(key for u in user_slot for key in (keys.since_training(u), keys.since_training_ids(u))),
-                   *(keys.shown(u) for u in shown_slot), *seen_keys, keys.events_generation]
+                   *(keys.shown(u) for u in shown_slot), *seen_keys, *order_keys, keys.events_generation]
     return int(await redis.eval(
-        _STORE, len(script_keys), *script_keys, _SEP.join(fields), limits.since_training_ttl, CHANGE_LOG_MAXLEN,
+        _STORE, len(script_keys), *script_keys, SEP.join(fields), limits.since_training_ttl, CHANGE_LOG_MAXLEN,
         "\n".join(user_slot), limits.event_id_ttl, len(keys.event_seen("")), *limits.shown_args(now),
-        ONLINE_KEEP_SECONDS, nonce(), nonce()))
-
-
-def _seen_keys(keys: Keys, rows: list[_Row], first: int) -> tuple[dict[str, int], list[int]]:
-    """Seen key -> its KEYS index, numbered from `first`, one per distinct client event id; and
-    each row's index (0: no id)."""
-    found: dict[str, int] = {}
-    index = []
-    for row in rows:
-        if row.event_id is None:
-            index.append(0)
-        else:
-            index.append(found.setdefault(keys.event_seen(row.event_id), first + len(found)))
-    return found, index
+        ONLINE_KEEP_SECONDS, nonce(), nonce(), limits.currency, limits.order_ttl))
 
 
 # -- a Redis Cluster: the shared slot, then each user's, then the change log ----------------------
-# KEYS: the stream, today's online hash, the seen keys, the stream's generation key. ARGV: per event eight
-# fields (user, item, type, timestamp, value, seen key's KEYS index or 0, recommendation_id, what it
-# counts for), the event-id TTL, the seen keys' prefix length, the online hash's TTL, a new stream
-# generation. Returns each event's stream id, or "" when it was a retried copy.
+# KEYS: the stream, today's online hash, the catalog's offers, the seen keys, the order keys, the stream's
+# generation key. ARGV: per event nine fields (user, item, type, timestamp, value, seen key's KEYS index or
+# 0, recommendation_id, what it counts for, order data as in the atomic script), the
+# event-id TTL, the seen keys' prefix length, the online hash's TTL, a new stream generation, the default
+# currency, the order keys' TTL. Returns each event's stream id, or "" when it was a retried copy.
 _STORE_STREAM = _LUA_FUNCTIONS + GENERATION_LUA + r"""
 ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[5])
 local f = fields(ARGV[1])
 local ids = {}
 local attributed = 0
-for j = 1, #f, 8 do
+for j = 1, #f, 9 do
   local s = tonumber(f[j + 5])
   local seen_key = s > 0 and KEYS[s] or nil
   if is_new(seen_key, ARGV[2]) then
-    ids[#ids + 1] = append(KEYS[1], seen_key, tonumber(ARGV[3]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4], f[j + 6])
-    attributed = attributed + attribute(KEYS[2], f[j + 7])
+    local p, q, order, o = order_data(f[j + 8])
+    local price, currency = nil, nil
+    if p ~= '\002' or f[j + 2] == 'purchase' then
+      price, currency = priced(KEYS[3], f[j + 2], f[j + 1], p, f[j + 7])
+    end
+    ids[#ids + 1] = append(KEYS[1], seen_key, tonumber(ARGV[3]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4],
+                           f[j + 6], price, q, order)
+    attributed = attributed + attribute(KEYS[2], f[j + 7], f[j + 2], price, q, currency or ARGV[6],
+                                        o > 0 and KEYS[o] or nil, ARGV[7])
   else
     ids[#ids + 1] = ''
   end
@@ -334,16 +364,18 @@ return 1
 """
 
 
-async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[_Row], limits: StoreLimits,
+async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[EventRow], limits: StoreLimits,
                          now: float) -> int:
-    seen_keys, seen_index = _seen_keys(keys, rows, 3)
+    seen_keys, seen_index = seen_key_slots(keys, rows, 4)
+    order_keys, order_index = order_key_slots(rows, 4 + len(seen_keys))
     fields: list[str] = []
-    for row, seen in zip(rows, seen_index):
+    for row, seen, order in zip(rows, seen_index, order_index):
         fields += (row.user, row.item, row.kind, row.stamp, row.value, str(seen), row.recommendation_id,
-                   row.counts_for)
-    script_keys = [keys.events, keys.online(utc_day(now)), *seen_keys, keys.events_generation]
-    ids = await redis.eval(_STORE_STREAM, len(script_keys), *script_keys, _SEP.join(fields), limits.event_id_ttl,
-                           len(keys.event_seen("")), ONLINE_KEEP_SECONDS, nonce())
+                   row.counts_for, order_field(row, order))
+    script_keys = [keys.events, keys.online(utc_day(now)), keys.catalog_offers, *seen_keys, *order_keys,
+                   keys.events_generation]
+    ids = await redis.eval(_STORE_STREAM, len(script_keys), *script_keys, SEP.join(fields), limits.event_id_ttl,
+                           len(keys.event_seen("")), ONLINE_KEEP_SECONDS, nonce(), limits.currency, limits.order_ttl)
     per_user: dict[str, list[str]] = {}
     for row, stream_id in zip(rows, ids):
         if stream_id:
@@ -354,7 +386,7 @@ async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[_Row], li
     keep_shown = "1" if limits.fatigue_days > 0 else "0"
     pipe = redis.pipeline(transaction=False)  # grouped by node by redis-py: one round trip each
     for user, user_fields in per_user.items():
-        pipe.eval(_STORE_USER, 3, keys.since_training(user), keys.since_training_ids(user), keys.shown(user), _SEP.join(user_fields),
+        pipe.eval(_STORE_USER, 3, keys.since_training(user), keys.since_training_ids(user), keys.shown(user), SEP.join(user_fields),
                   limits.since_training_ttl, keep_shown, *limits.shown_args(now))
     await pipe.execute()
     await redis.xadd(keys.change_log, change_log_entry(list(per_user)), maxlen=CHANGE_LOG_MAXLEN, approximate=True)

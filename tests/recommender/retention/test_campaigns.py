@@ -140,3 +140,16 @@ def test_abandoned_cart_complements_are_never_bought_or_carted(storefront, train
     coffee = [r for c in abandoned_carts(history, complements, attrs, NOW, 24, 400, 3,
                                          ItemFilter(category="coffee")) for r in c]
     assert coffee and all(i.category == "coffee" for r in coffee for i in r.abandoned + r.items)
+
+
+def test_customers_left_out_are_skipped_and_counted(storefront, trained):
+    model = trained("als")
+    history, attrs, complements = setup(storefront, model)
+    everyone = [r.user_id for c in win_back(model, history, NOW, 240, 365, 2) for r in c]
+    skip = {everyone[0], everyone[-1], "not-a-customer"}
+    rows = win_back(model, history, NOW, 240, 365, 2, leave_out=skip)
+    assert rows.left_out == 2
+    assert [r.user_id for c in rows for r in c] == everyone[1:-1]
+    carts = [r.user_id for c in abandoned_carts(history, complements, attrs, NOW, 0, 3650, 2) for r in c]
+    capped = abandoned_carts(history, complements, attrs, NOW, 0, 3650, 2, leave_out=set(carts[:5]))
+    assert capped.left_out == 5 and [r.user_id for c in capped for r in c] == carts[5:]

@@ -12,6 +12,7 @@ import pandas as pd
 import redis
 import redis.asyncio as aioredis
 
+from recommender.catalog import read_catalog
 from recommender.events import EVENT_COLUMNS, EventTable
 from service.http.app_keys import REDIS, REDIS_KEYS, SERVING
 from service.serving.hot_lists import HotLists
@@ -211,11 +212,13 @@ async def test_ingested_events_keep_their_stream_layout(client, settings):
     events = [{"user_id": "s-user", "item_id": "p00001", "type": "review", "value": 4, "timestamp": 1_790_000_000},
               {"user_id": "s-user", "item_id": "p00001", "type": "purchase", "timestamp": 1_790_000_001.5}]
     assert (await client.post("/v1/events", json=events, headers=AUTH_WRITE)).status == 202
+    price = read_catalog(settings.bootstrap_catalog).get("p00001").price  # a purchase sent without one takes it
     with redis.Redis.from_url(settings.redis_url) as r:
         entries = r.xrange(KEYS.events)
         assert [fields for _, fields in entries] == [
             {b"u": b"s-user", b"i": b"p00001", b"t": b"review", b"ts": b"1790000000.0", b"v": b"4.0"},
-            {b"u": b"s-user", b"i": b"p00001", b"t": b"purchase", b"ts": b"1790000001.5", b"v": b"1.0"}]
+            {b"u": b"s-user", b"i": b"p00001", b"t": b"purchase", b"ts": b"1790000001.5", b"v": b"1.0",
+             b"p": repr(price).encode()}]
         assert float(r.hget(KEYS.since_training("s-user"), "p00001")) == 4.0 + 5.0  # 4 stars, plus a purchase
         assert 0 < r.ttl(KEYS.since_training("s-user")) <= settings.since_training_ttl
         last = r.xrange(KEYS.change_log)[-1][1]

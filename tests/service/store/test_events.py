@@ -64,7 +64,8 @@ async def test_a_batch_is_stored_once_and_a_retry_adds_nothing(redis_url, sharde
     assert state["since_training"]["u2"] == {b"p3": b"4", b"p1": b"1"}  # 4 stars, a click
     assert state["shown"]["u1"] == [(b"p2", NOW - 30)] and state["shown"]["u3"] == [(b"p4", NOW - 5)]
     assert state["online"] == {f"{VERSION}|recommendations|purchases".encode(): b"1",
-                               f"{VERSION}|recommendations|clicks".encode(): b"1"}
+                               f"{VERSION}|recommendations|clicks".encode(): b"1",  # no price: no revenue
+                               f"{VERSION}|recommendations|orders.USD".encode(): b"1"}
     assert state["seen"] == [1, 1, 1] and state["generation"] == 1
     assert set(state["announced"]) >= {"u1", "u2"}
     # the client retries after a lost reply: the events with ids are skipped, the others stored again

@@ -18,9 +18,10 @@ def slot(key: str) -> int:
 
 def test_shared_keys_and_client_event_ids_are_in_one_slot():
     shared = [KEYS.events, KEYS.events_generation, KEYS.unreadable_events, KEYS.catalog, KEYS.removed, KEYS.catalog_revision,
-              KEYS.current_version, KEYS.training_status, KEYS.training_history, KEYS.train_lock,
-              KEYS.retrain_requested, KEYS.change_log,
-              KEYS.online("2026-11-23"), *(KEYS.event_seen(i) for i in ODD_IDS)]
+              KEYS.current_version, KEYS.training_status, KEYS.training_history, KEYS.train_lock, KEYS.retrain_requested, KEYS.change_log,
+              KEYS.online("2026-11-23"), *(KEYS.event_seen(i) for i in ODD_IDS), KEYS.catalog_offers,
+              KEYS.price_changes, *(KEYS.price_history(i) for i in ODD_IDS), KEYS.contacted, KEYS.contact_log,
+              *(KEYS.order_seen("20261123T000000Z-0000abcd|recommendations", i) for i in ODD_IDS)]
     assert {slot(k) for k in shared} == {slot("{encore}")}
 
 
