@@ -1,6 +1,6 @@
 """Encore's models against RecBole's published MovieLens-1M table, under RecBole's protocol.
 
-    OPENBLAS_NUM_THREADS=1 python -m benchmarks.peers                  # every model, about 20 minutes
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.peers                  # every model, 15 to 40 minutes
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.peers --models ease popular
 
 The protocol of RecBole's general-recommendation results on ml-1m (its configuration:
