@@ -71,10 +71,11 @@ RELEVANT: dict[str, tuple[str, ...]] = {
     "cosine": ("neighbours", "confidence"),
     "bm25": ("neighbours", "bm25_k1", "bm25_b", "confidence"),
     "ease": ("ease_regularization", "confidence"),
+    "ease_dan": ("dan_regularization", "dan_dropout", "dan_user_exponent", "dan_item_exponent", "confidence"),
 }
 #: Algorithms whose scores depend on the confidence values (so time decay can matter);
 #: popularity counts interactions and BPR samples them, both ignore the values.
-USES_VALUES = ("als", "cosine", "bm25", "ease")
+USES_VALUES = ("als", "cosine", "bm25", "ease", "ease_dan")
 
 
 def around(*factors: float) -> Callable[[float], list[float]]:
@@ -123,6 +124,16 @@ SEARCH: dict[str, list[Stage]] = {
     "ease": [
         {"ease_regularization": [10.0, 30.0, 100.0, 250.0, 500.0, 1000.0, 3000.0], "confidence": ["linear", "log"]},
         {"ease_regularization": around(0.5, 0.7, 1, 1.4, 2)},
+        {"history_half_life": HISTORY_HALF_LIVES},
+    ],
+    # EASE with DAN (recommender.ease_dan): lambda is on the user-normalised Gram matrix, so it is far
+    # smaller than plain EASE's; the user exponent, the dropout and lambda interact, so they go together
+    "ease_dan": [
+        {"dan_user_exponent": [0.25, 0.5, 0.75], "dan_dropout": [0.0, 0.05, 0.1, 0.2],
+         "dan_regularization": [1.0, 3.0, 10.0, 30.0]},
+        {"dan_item_exponent": [0.0, 0.1, 0.2, 0.3], "confidence": ["linear", "log"]},
+        {"dan_regularization": around(0.5, 0.7, 1, 1.4, 2), "dan_dropout": around(0.6, 1, 1.5)},
+        {"dan_user_exponent": around(0.8, 1, 1.2), "dan_item_exponent": around(0.5, 1, 1.5)},
         {"history_half_life": HISTORY_HALF_LIVES},
     ],
 }

@@ -1,6 +1,6 @@
-"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, EASE (recommender.ease), a
-popularity baseline, and the basket models (recommender.basket_models: personal frequency;
-recommender.repeat_model: repeat-aware).
+"""The algorithms behind Recommender: implicit's ALS, BPR, item-kNN, EASE (recommender.ease), EASE
+with DAN normalisation (recommender.ease_dan), a popularity baseline, and the basket models
+(recommender.basket_models: personal frequency; recommender.repeat_model: repeat-aware).
 
 All of them answer implicit's `recommend` and `similar_items`, so one code path ranks, filters and
 batches for every algorithm. This module also turns each into plain arrays and back,
@@ -27,10 +27,12 @@ from scipy.sparse import csr_matrix
 
 from recommender.basket_models import BasketRecommender, PersonalFrequencyRecommender
 from recommender.ease import EASE
+from recommender.ease_dan import EASEDAN
 from recommender.errors import ArtifactError, InputError
 from recommender.repeat_model import RepeatRecommender, RepeatSettings
 
-ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "ease", "personal", "repeat")
+ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "ease", "ease_dan", "personal",
+                                "repeat")
 CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
 #: Collaborative models the repeat model can use for never-bought items (they fold in new customers).
 REPEAT_BASES: tuple[str, ...] = ("als", "cosine", "bm25")
@@ -55,6 +57,12 @@ class ModelParams:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     ease_regularization: float = 250.0  # EASE's lambda (Steck 2019); RecBole's default reg_weight
+    # EASE with DAN (recommender.ease_dan; Park et al., SIGIR 2025): lambda on the user-normalised Gram
+    # matrix, DLAE's dropout p, and DAN's user (b) and item (a) exponents
+    dan_regularization: float = 3.0
+    dan_dropout: float = 0.1
+    dan_user_exponent: float = 0.5
+    dan_item_exponent: float = 0.1
     confidence: str = "log"  # train on log1p(confidence), which tames heavy users; "linear" as given
     random_state: int = 42
     # the repeat model (recommender.repeat_model); TIFU-KNN's names (Hu et al., SIGIR 2020) in brackets. The
@@ -78,6 +86,13 @@ class ModelParams:
                 raise InputError(f"{name} must be at least 1")
         if not self.ease_regularization > 0:
             raise InputError("ease_regularization must be positive")
+        if not self.dan_regularization > 0:
+            raise InputError("dan_regularization must be positive")
+        if not 0.0 <= self.dan_dropout < 1.0:
+            raise InputError("dan_dropout must be in [0, 1)")
+        for name in ("dan_user_exponent", "dan_item_exponent"):
+            if not getattr(self, name) >= 0:
+                raise InputError(f"{name} must be at least 0")
         if self.repeat_base not in REPEAT_BASES:
             raise InputError(f"unknown repeat_base {self.repeat_base!r}; expected one of {', '.join(REPEAT_BASES)}")
         for name in ("within_decay", "group_decay"):
@@ -150,6 +165,9 @@ def make_algorithm(params: ModelParams) -> Algorithm:
         return BM25Recommender(K=params.neighbours, K1=params.bm25_k1, B=params.bm25_b)
     if params.algorithm == "ease":
         return EASE(regularization=params.ease_regularization)
+    if params.algorithm == "ease_dan":
+        return EASEDAN(regularization=params.dan_regularization, dropout=params.dan_dropout,
+                       user_exponent=params.dan_user_exponent, item_exponent=params.dan_item_exponent)
     if params.algorithm == "personal":
         return PersonalFrequencyRecommender()
     if params.algorithm == "repeat":

@@ -66,26 +66,31 @@ def gram(user_items: csr_matrix) -> np.ndarray:
     return out
 
 
-def ease_weights(user_items: csr_matrix, regularization: float) -> np.ndarray:
+def ease_weights(user_items: csr_matrix, regularization: float | np.ndarray) -> np.ndarray:
     """The EASE weight matrix B (Steck 2019, eq. 8) as float32 (items, items), diagonal zero.
 
     Parameters
     ----------
     user_items : scipy.sparse.csr_matrix, shape (users, items)
         Confidences X (binary in the paper; Encore passes the scaled confidences it trains on).
-    regularization : float
-        lambda > 0, added to the Gram matrix's diagonal.
+    regularization : float or numpy.ndarray of shape (items,)
+        lambda > 0, added to the Gram matrix's diagonal; an array gives each item its own lambda
+        (the diagonal Lambda of Steck's DLAE and EDLAE, "Autoencoders that don't overfit towards the
+        identity", NeurIPS 2020, which recommender.ease_dan uses).
 
     Raises
     ------
     InputError
-        lambda is not positive, or the regularised Gram matrix is not positive definite.
+        a lambda is not positive, or the regularised Gram matrix is not positive definite.
     """
-    if not regularization > 0:
+    ridge = np.asarray(regularization, dtype=np.float32)
+    if ridge.ndim > 1 or (ridge.ndim == 1 and len(ridge) != user_items.shape[1]):
+        raise InputError(f"EASE: regularization must be a number or one value per item ({user_items.shape[1]})")
+    if not np.all(ridge > 0):
         raise InputError("ease_regularization must be positive")
     g = gram(user_items)
     n = g.shape[0]
-    g[np.diag_indices(n)] += np.float32(regularization)
+    g[np.diag_indices(n)] += ridge
     a = g.T  # the same buffer in Fortran order: LAPACK works on it in place (g is symmetric)
     factor, info = lapack.spotrf(a, lower=1, clean=0, overwrite_a=1)
     if info == 0:
@@ -137,13 +142,16 @@ class EASE(RecommenderBase):
         InputError
             more items than `max_items` (the items x items float32 matrix would not fit the budget).
         """
-        n_items = user_items.shape[1]
+        self.check_size(user_items.shape[1])
+        self.weights = ease_weights(user_items, self.regularization)
+
+    def check_size(self, n_items: int) -> None:
+        """Raise InputError when an items x items float32 matrix exceeds `max_items`, before allocating."""
         if n_items > self.max_items:
             raise InputError(
                 f"EASE needs a dense {n_items:,} x {n_items:,} float32 matrix "
                 f"({4 * n_items**2 / 1024**3:.1f} GiB); it is limited to {self.max_items:,} items "
                 f"({4 * self.max_items**2 / 1024**3:.1f} GiB): use als, cosine or bm25 for this catalog")
-        self.weights = ease_weights(user_items, self.regularization)
 
     def _ready(self) -> np.ndarray:
         if self.weights is None:

@@ -66,16 +66,19 @@ def small_ratings() -> EventTable:
 
 def test_end_to_end_on_small_data(small_ratings, monkeypatch, tmp_path):
     monkeypatch.setattr(peers, "SEARCH", {"popular": [], "als": [{"factors": [8]}],
-                                          "ease": [{"ease_regularization": [5.0, 50.0]}]})
+                                          "ease": [{"ease_regularization": [5.0, 50.0]}],
+                                          "ease_dan": [{"dan_regularization": [1.0, 10.0]}]})
     protocol = build_protocol(small_ratings)
     assert protocol.sizes["events"] == protocol.sizes["train"] + protocol.sizes["validation"] + protocol.sizes["test"]
-    results = peers.run(protocol, ["popular", "als", "ease"], workers=1)
+    results = peers.run(protocol, ["popular", "als", "ease", "ease_dan"], workers=1)
     labels = [r.label for r in results]
-    assert labels[:6] == ["popularity", "ALS, tuned", "EASE, tuned", "ALS, library defaults",
-                          "EASE, library defaults", "EASE, RecBole's reg_weight 250 on binary X"]
-    best_on_validation = max(results[:3], key=lambda r: r.validation_ndcg)
-    assert labels[6] == f"{best_on_validation.label}, refitted on train + validation (off protocol)"
-    assert [r.on_protocol for r in results] == [True] * 6 + [False]
+    assert labels[:8] == ["popularity", "ALS, tuned", "EASE, tuned", "EASE with DAN, tuned", "ALS, library defaults",
+                          "EASE, library defaults", "EASE, RecBole's reg_weight 250 on binary X",
+                          "EASE with DAN, library defaults"]
+    best_on_validation = max(results[:4], key=lambda r: r.validation_ndcg)
+    assert labels[8] == f"{best_on_validation.label}, refitted on train + validation (off protocol)"
+    assert [r.on_protocol for r in results] == [True] * 8 + [False]
+    assert results[3].config.params.dan_regularization in (1.0, 10.0) and results[3].trials == 3
     for r in results:
         assert 0.0 <= r.metrics.recall <= 1.0 and r.metrics.users > 0
     ease_row = results[2]
@@ -85,8 +88,8 @@ def test_end_to_end_on_small_data(small_ratings, monkeypatch, tmp_path):
     assert check["same_top10_share"] > 0.95 and check["max_abs_difference"] < 1e-4
     spread = peers.seed_spread(small_ratings, ease_row.config, range(1, 3))
     info = {"cpu": "test", "cores": "2", "python": "3", "implicit": "0.7", "numpy": "2", "openblas_threads": "1"}
-    report = peers.markdown(protocol, results, check, info, 1.0, spread, ease_row.label)
+    report = peers.markdown(protocol, results, check, info, 1.0, {ease_row.label: spread})
     assert "| EASE, tuned |" in report and "RecBole model (published)" in report and "seeds" in report
     peers.plot(results, tmp_path / "peers.png")
     assert (tmp_path / "peers.png").stat().st_size > 0
-    json.dumps(peers.as_json(protocol, results, check, info, 1.0, spread))
+    json.dumps(peers.as_json(protocol, results, check, info, 1.0, {ease_row.label: spread}))

@@ -257,12 +257,12 @@ def model_arrays(model) -> dict[str, np.ndarray]:
     if hasattr(algorithm, "similarity"):
         sim = algorithm.similarity
         return {**arrays, "sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr}
-    if model.params.algorithm == "ease":
+    if model.params.algorithm in ("ease", "ease_dan"):
         return {**arrays, "weights": algorithm.weights}
     return {**arrays, "user_factors": algorithm.user_factors, "item_factors": algorithm.item_factors}
 
 
-@pytest.mark.parametrize("algorithm", ["als", "bpr", "cosine", "popular", "ease"])
+@pytest.mark.parametrize("algorithm", ["als", "bpr", "cosine", "popular", "ease", "ease_dan"])
 def test_loaded_arrays_are_memory_mapped_and_read_only(algorithm, trained, tmp_path):
     model = trained(algorithm)
     path = tmp_path / "model.npz"

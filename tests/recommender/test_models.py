@@ -258,8 +258,9 @@ class TestBM25(RecommenderContract, ExactFoldInContract):
     algorithm = "bm25"
 
 
-class TestEase(RecommenderContract, ExactFoldInContract):
-    algorithm = "ease"
+class OneItemFoldInContract:
+    """For the item-item linear models (EASE and EASE with DAN): similar items of i are the row of
+    their weight matrix, the list a customer whose only item is i is served."""
 
     def test_similar_items_are_the_one_item_fold_in(self, model, demo_matrix):
         """Similar items of i are B[i, :]: what a customer whose only item is i is served."""
@@ -269,6 +270,14 @@ class TestEase(RecommenderContract, ExactFoldInContract):
             similar = model.similar_items(item, N)
             folded = model.recommend_for_history("one-item", [item], [1.0], N)
             assert [s.item_id for s in similar] == [i.item_id for i in folded.items]
+
+
+class TestEase(RecommenderContract, ExactFoldInContract, OneItemFoldInContract):
+    algorithm = "ease"
+
+
+class TestEaseDan(RecommenderContract, ExactFoldInContract, OneItemFoldInContract):
+    algorithm = "ease_dan"
 
 
 class TestPopular(RecommenderContract, ExactFoldInContract):
@@ -410,6 +419,10 @@ def test_untrained_model_refuses_to_serve():
     ({"group_decay": 1.5}, r"group_decay must be in \(0, 1\]"),
     ({"repeat_base": "bpr"}, "unknown repeat_base 'bpr'"),
     ({"ease_regularization": 0.0}, "ease_regularization must be positive"),
+    ({"dan_regularization": -1.0}, "dan_regularization must be positive"),
+    ({"dan_dropout": 1.0}, r"dan_dropout must be in \[0, 1\)"),
+    ({"dan_user_exponent": -0.5}, "dan_user_exponent must be at least 0"),
+    ({"dan_item_exponent": float("nan")}, "dan_item_exponent must be at least 0"),
 ])
 def test_bad_params_raise_input_error(values, words):
     with pytest.raises(InputError, match=words):
@@ -478,7 +491,7 @@ def test_precompute_indices_matches_recommend_indices():
     data = generate_storefront(n_users=300, n_products=120, n_content=20, seed=4, now=1_790_000_000.0)
     matrix = build_matrix(data.events)
     codes = np.arange(matrix.shape[0])
-    for algorithm in ("als", "bpr", "bm25", "ease"):
+    for algorithm in ("als", "bpr", "bm25", "ease", "ease_dan"):
         model = Recommender(ModelParams(algorithm=algorithm)).fit(matrix, data.catalog)
         fast_ids, fast_scores = model.precompute_indices(codes, 20)
         ids, scores = model.recommend_indices(codes, 20)

@@ -243,3 +243,17 @@ async def test_the_model_route_pairs_each_model_with_its_own_training_record(mak
     caught_up = await (await lagging.get("/v1/model")).json()
     assert caught_up["version"] == second["version"] and caught_up["training"] == second["training"]
     assert caught_up["next_version"] is None
+
+
+async def test_the_service_trains_serves_and_folds_in_with_ease_dan(make_client, settings):
+    """RECS_ALGORITHM=ease_dan: trained at start-up, saved and served like any algorithm, new users folded in."""
+    client = await make_client(settings, algorithm="ease_dan")
+    model = await (await client.get("/v1/model")).json()
+    assert model["algorithm"] == "ease_dan" and model["training"]["last_outcome"] == "trained"
+    known = await (await client.get("/v1/users/u000007/recommendations?n=5")).json()
+    assert known["source"] == "personalized" and len(known["items"]) == 5
+    events = [{"user_id": "new-dan", "item_id": item, "type": "purchase"} for item in ("p00001", "p00002")]
+    assert (await client.post("/v1/events", json=events, headers=AUTH_WRITE)).status == 202
+    body = await (await client.get("/v1/users/new-dan/recommendations?n=5")).json()
+    assert body["source"] == "personalized" and len(body["items"]) == 5
+    assert not {"p00001", "p00002"} & {i["item_id"] for i in body["items"]}
