@@ -17,9 +17,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from recommender.algorithms import ModelParams
 from recommender.errors import ArtifactError
-from recommender.matrix import default_weights
+from recommender.matrix import EventWeights
 from service.metrics import Metrics
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
@@ -45,8 +44,7 @@ class Refresher:
         self.redis_url = redis_url  # for the training child; may hold a password: never logged
         self.training: asyncio.Task | None = None
         self.catalog_rev = -1
-        self.params = ModelParams(algorithm=settings.algorithm)
-        self.weights = default_weights(settings.algorithm)
+        self.weights = EventWeights()  # the since-training hashes' confidence weights (types only)
 
     @property
     def snapshot_path(self) -> Path:
@@ -148,8 +146,7 @@ class Refresher:
     async def _train_locked(self, reason: str) -> TrainingReport:
         """Train in a child process (service.training.job), then serve the result and move the pointer."""
         current = self.serving.current
-        job = TrainingJob(self.redis_url, self.settings, self.params, self.weights,
-                          current.info.metrics.get("ndcg") if current else None, reason)
+        job = TrainingJob(self.redis_url, self.settings, current.info.metrics if current else None, reason)
         report = await train_in_child(job)
         if report.outcome != "trained" or report.version is None:
             return report
