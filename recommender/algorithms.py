@@ -33,6 +33,8 @@ from recommender.repeat_model import RepeatRecommender, RepeatSettings
 
 ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "ease", "ease_dan", "personal",
                                 "repeat")
+#: The basket models (recommender.basket_models): they rank from purchase baskets and keep bought items.
+BASKET_ALGORITHMS: tuple[str, ...] = ("personal", "repeat")
 CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
 #: Collaborative models the repeat model can use for never-bought items (they fold in new customers).
 REPEAT_BASES: tuple[str, ...] = ("als", "cosine", "bm25")

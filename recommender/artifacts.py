@@ -31,9 +31,11 @@ from recommender.ids import IdMap
 from recommender.matrix import EventWeights, InteractionMatrix
 from recommender.models import Recommender
 from recommender.npz import MappedNpz, write_npz
+from recommender.repurchase import PurchaseIndex
 
 FORMAT = "encore-model/1"
 _META = "__meta__"
+_PURCHASES = "purchases_"  # recommender.repurchase.PurchaseIndex, when the model has one
 
 
 @dataclass
@@ -50,6 +52,7 @@ class ArtifactInfo:
     interactions: int
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    filter_interacted: bool = True  # False: the model serves items users interacted with (Recommender)
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -81,6 +84,7 @@ def save_model(model: Recommender, path: str | Path, metrics: dict | None = None
         "ui_data": matrix.data, "ui_indices": matrix.indices, "ui_indptr": matrix.indptr,
         "catalog": _blob(model.catalog.to_jsonl()),
         **{f"model_{k}": v for k, v in algorithm_state(model.algorithm).items()},
+        **({} if model.purchases is None else {_PURCHASES + k: v for k, v in model.purchases.state().items()}),
     }
     checksum = _checksum(arrays)
     trained_at = model.trained_at or time.time()
@@ -88,7 +92,7 @@ def save_model(model: Recommender, path: str | Path, metrics: dict | None = None
         version=make_version(checksum, trained_at), algorithm=model.params.algorithm,
         params=model.params.to_dict(), weights=interactions.weights.to_dict(), trained_at=trained_at,
         users=matrix.shape[0], items=matrix.shape[1], interactions=int(matrix.nnz),
-        metrics=metrics or {}, extra=extra or {},
+        metrics=metrics or {}, extra=extra or {}, filter_interacted=model.filter_interacted,
     )
     meta = {"format": FORMAT, "checksum": checksum, "reference_time": interactions.reference_time,
             "info": info.__dict__}
@@ -147,8 +151,11 @@ def load_model(path: str | Path) -> tuple[Recommender, ArtifactInfo]:
                         shape=(len(users), len(items)))
     interactions = InteractionMatrix(matrix, users, items, EventWeights(**info.weights),
                                      float(meta["reference_time"]))
-    model = Recommender(params)
+    model = Recommender(params, filter_interacted=info.filter_interacted)
     state = {k.removeprefix("model_"): v for k, v in arrays.items() if k.startswith("model_")}
+    purchases = {k.removeprefix(_PURCHASES): v for k, v in arrays.items() if k.startswith(_PURCHASES)}
+    if purchases:
+        model.purchases = PurchaseIndex.from_state(purchases)
     model.algorithm = restore_algorithm(params, state)
     model.trained_at = info.trained_at
     model.attach(interactions, Catalog.from_jsonl(arrays["catalog"].tobytes()))

@@ -5,8 +5,11 @@ catalog filters, per-category caps, popularity back-fill when a model has too fe
 candidates, and fold-in of users who arrived after training.
 
 Lists leave out what the user interacted with, except for the basket models (`personal`,
-`repeat`), whose point is to say which bought items come back: their `recommends_bought_items`
-lets those through, and every filter, exclusion and category cap still applies.
+`repeat`), whose point is to say which bought items come back, and a model configured to serve
+them (`filter_interacted=False`, as model choice may pick: recommender.selection): their
+`recommends_bought_items` lets those through, and every filter, exclusion and category cap still
+applies. Such a model carries its training purchases (`purchases`, recommender.repurchase) once the
+trainer adds them, so serving can flag repeats and place what was bought since training.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from recommender.errors import InputError, UnknownItemError
 from recommender.events import EventTable, parse_types
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
 from recommender.matrix import InteractionMatrix
+from recommender.repurchase import PurchaseIndex
 from recommender.sources import FALLBACK, PERSONALIZED
 from recommender.topn import ItemScorer
 
@@ -64,8 +68,11 @@ class Recommendation:
 class Recommender:
     """A trained model plus the id maps, catalog and training matrix it needs to serve."""
 
-    def __init__(self, params: ModelParams | None = None) -> None:
+    def __init__(self, params: ModelParams | None = None, filter_interacted: bool = True) -> None:
         self.params = params or ModelParams()
+        #: False: lists keep the items a user interacted with (recommender.selection.Candidate)
+        self.filter_interacted = filter_interacted
+        self.purchases: PurchaseIndex | None = None  # training purchases, for models that keep bought items
         self.algorithm = make_algorithm(self.params)
         self.interactions: InteractionMatrix | None = None
         self.catalog = Catalog()
@@ -188,7 +195,8 @@ class Recommender:
         return out_ids, out_scores
 
     def precompute_indices(self, user_codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Unfiltered top-n lists (interacted items removed) for many users: what the cache holds.
+        """Unfiltered top-n lists (interacted items removed, unless the model `recommends_bought_items`)
+        for many users: what the cache holds.
 
         Matrix-factorisation models use the blocked exact scorer in recommender.topn (several
         times implicit's batched rate, same items); short lists and other models go through
@@ -198,8 +206,8 @@ class Recommender:
             return self.recommend_indices(user_codes, n)
         if self._scorer is None:
             self._scorer = ItemScorer(self.algorithm.item_factors)
-        ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], self.user_items[user_codes], n,
-                                         threads=2)
+        liked = None if self.recommends_bought_items else self.user_items[user_codes]
+        ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], liked, n, threads=2)
         short = (ids < 0).any(axis=1)
         if short.any():
             ids[short], scores[short] = self.recommend_indices(user_codes[short], n)
@@ -333,5 +341,6 @@ class Recommender:
 
     @property
     def recommends_bought_items(self) -> bool:
-        """Whether lists may hold items the user interacted with (the basket models)."""
-        return bool(getattr(self.algorithm, "recommends_bought_items", False))
+        """Whether lists may hold items the user interacted with (the basket models, and any model
+        made with filter_interacted=False)."""
+        return not self.filter_interacted or bool(getattr(self.algorithm, "recommends_bought_items", False))

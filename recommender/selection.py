@@ -12,13 +12,16 @@ customer against what that customer did at or after T:
   same ground (`Candidate.filter_interacted` says which way a candidate serves);
 * the users scored are the customers with events on both sides of T (a customer new after T gets
   the same popularity list from every model); every candidate is scored on the same users;
-* two baselines are scored on the same users: popularity (Recommender's popular model; its list is
-  scored both without and with the customer's own items, and the better counts, so the baseline is
-  the stronger of G-TopFreq and popularity as served) and personal frequency (the customer's own
-  items by how often they occurred, ties by popularity, topped up with popular items: GP-TopFreq of
-  "A Next Basket Recommendation Reality Check", Li et al., TOIS 2023);
+* two baselines are scored on the same users, each a model the service can serve: popularity
+  (Recommender's popular model; its list is scored both without and with the customer's own items,
+  and the better counts, so the baseline is the stronger of G-TopFreq and popularity as served) and
+  personal frequency (the `personal` algorithm: the customer's most-bought items, ties by
+  popularity, topped up with bestsellers: GP-TopFreq of "A Next Basket Recommendation Reality
+  Check", Li et al., TOIS 2023);
 * the chosen entry has the best nDCG@k; a candidate must beat both baselines strictly, else the
-  better baseline is chosen and serves.
+  better baseline is chosen and serves;
+* `repeats` restricts the choice to lists that keep a customer's bought items (True) or remove
+  them (False); baselines that serve the other way are then not scored.
 
 A candidate that cannot train on this store (EASE above its catalog limit) is reported with the
 reason and skipped. The cost is one extra training per candidate on the events before T, plus
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from recommender.algorithms import ModelParams
+from recommender.algorithms import BASKET_ALGORITHMS, ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
 from recommender.evaluation import EVAL_BATCH, TimeCut, ranking_metrics, time_cut_split
@@ -71,6 +74,11 @@ class Candidate:
     def event_weights(self) -> EventWeights:
         return self.weights if self.weights is not None else default_weights(self.params.algorithm)
 
+    @property
+    def serves_bought_items(self) -> bool:
+        """Whether its lists may hold items the customer had before (the basket models always)."""
+        return not self.filter_interacted or self.params.algorithm in BASKET_ALGORITHMS
+
 
 #: The algorithms of this library, each as served today, and the collaborative models whose lists
 #: beat GP-TopFreq on Ta-Feng when bought items were allowed back (issue 13).
@@ -82,16 +90,51 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     Candidate("bm25", ModelParams(algorithm="bm25")),
     Candidate("ease", ModelParams(algorithm="ease")),
 )
-#: Repeat-aware candidates join here: the TIFU-KNN "repeat" model and the personal-frequency
-#: algorithm (being added on another branch), each as a Candidate with filter_interacted=False. The
-#: PERSONAL_FREQUENCY baseline below is computed in this module until that algorithm exists; once it
-#: does, its Candidate replaces `personal_frequency_lists` as the baseline.
-REPEAT_AWARE_CANDIDATES: tuple[Candidate, ...] = ()
+#: The repeat-aware models (recommender.basket_models, recommender.repeat_model): they rank bought and
+#: never-bought items together. `personal` is also the PERSONAL_FREQUENCY baseline (one shared fit).
+REPEAT_AWARE_CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("repeat", ModelParams(algorithm="repeat"), filter_interacted=False),
+    Candidate("personal", ModelParams(algorithm="personal"), filter_interacted=False),
+)
+#: What the PERSONAL_FREQUENCY baseline is, and what serves when it wins.
+PERSONAL_BASELINE = Candidate(PERSONAL_FREQUENCY, ModelParams(algorithm="personal"), filter_interacted=False)
 
 
 def default_candidates() -> list[Candidate]:
     """DEFAULT_CANDIDATES and REPEAT_AWARE_CANDIDATES, in that order."""
     return [*DEFAULT_CANDIDATES, *REPEAT_AWARE_CANDIDATES]
+
+
+def candidates_for(algorithm: str | None = None, repeats: bool | None = None) -> list[Candidate]:
+    """The candidates a store allows: default_candidates(), or one algorithm's configurations.
+
+    Parameters
+    ----------
+    algorithm : str, optional
+        None: every default candidate. One of recommender.algorithms.ALGORITHMS: that algorithm
+        only, as served (bought items removed) and with bought items allowed back (the basket
+        models only the latter: they always keep them), with the library's default parameters.
+    repeats : bool, optional
+        None: both kinds; True: only candidates that serve bought items; False: only those that
+        remove them.
+
+    Raises
+    ------
+    InputError
+        an unknown algorithm, or no candidate left (a basket model with repeats=False).
+    """
+    if algorithm is None:
+        pool = default_candidates()
+    else:
+        params = ModelParams(algorithm=algorithm)  # raises InputError for an unknown algorithm
+        pool = ([Candidate(algorithm, params, filter_interacted=False)] if algorithm in BASKET_ALGORITHMS else
+                [Candidate(algorithm, params), Candidate(f"{algorithm}_with_repeats", params, filter_interacted=False)])
+    if repeats is not None:
+        pool = [c for c in pool if c.serves_bought_items == repeats]
+    if not pool:
+        raise InputError(f"the {algorithm} algorithm always serves bought items: it has no configuration that "
+                         "removes them")
+    return pool
 
 
 @dataclass
@@ -102,6 +145,7 @@ class CandidateResult:
     algorithm: str
     filter_interacted: bool
     baseline: bool
+    serves_bought_items: bool
     ndcg: float | None = None
     recall: float | None = None
     users: int = 0
@@ -112,9 +156,8 @@ class CandidateResult:
 
 @dataclass
 class SelectionReport:
-    """What model choice measured and chose. `chosen_candidate` is what serves: a candidate, the
-    popularity baseline as a Candidate, or None when the personal-frequency baseline wins (no
-    algorithm serves it on this branch yet: REPEAT_AWARE_CANDIDATES)."""
+    """What model choice measured and chose. `chosen_candidate` is what serves: a candidate, or a
+    baseline as a Candidate (popularity, or PERSONAL_BASELINE)."""
 
     k: int
     cut_time: float  # epoch seconds
@@ -123,7 +166,7 @@ class SelectionReport:
     users_scored: int
     results: list[CandidateResult]
     chosen: str
-    chosen_candidate: Candidate | None
+    chosen_candidate: Candidate
     reason: str
     seconds: float
 
@@ -132,17 +175,17 @@ class SelectionReport:
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        out["chosen_candidate"] = (None if self.chosen_candidate is None else
-                                   {"name": self.chosen_candidate.name,
-                                    "params": self.chosen_candidate.params.to_dict(),
-                                    "weights": self.chosen_candidate.event_weights().to_dict(),
-                                    "filter_interacted": self.chosen_candidate.filter_interacted})
+        out["chosen_candidate"] = {"name": self.chosen_candidate.name,
+                                   "params": self.chosen_candidate.params.to_dict(),
+                                   "weights": self.chosen_candidate.event_weights().to_dict(),
+                                   "filter_interacted": self.chosen_candidate.filter_interacted}
         return out
 
 
 def select_model(events: EventTable, candidates: Sequence[Candidate] | None = None, catalog: Catalog | None = None,
                  test_fraction: float = TEST_FRACTION, test_days: float | None = None, k: int = K,
-                 min_users: int = MIN_USERS, progress: Callable[[str], None] | None = None) -> SelectionReport:
+                 min_users: int = MIN_USERS, progress: Callable[[str], None] | None = None,
+                 repeats: bool | None = None) -> SelectionReport:
     """Score `candidates` (default_candidates() when None) and the baselines on a global time cut.
 
     Parameters
@@ -162,6 +205,10 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
         The fewest customers with events on both sides of the cut that a choice needs.
     progress : callable, optional
         Called with each candidate's name once it is scored.
+    repeats : bool, optional
+        None: choose among all. True: every candidate must serve bought items, and so do the
+        baselines scored (popularity with the customer's own items; personal frequency). False:
+        every candidate must remove them, and so does the one baseline scored (popularity as served).
 
     Returns
     -------
@@ -171,12 +218,13 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     Raises
     ------
     InputError
-        no or duplicate candidates, k < 1, a cut with no events on one side, fewer than `min_users`
-        customers to score, or no candidate that could train.
+        no or duplicate candidates, a candidate that serves otherwise than `repeats` says, k < 1, a
+        cut with no events on one side, fewer than `min_users` customers to score, or no candidate
+        that could train.
     """
     started = time.perf_counter()
     candidates = default_candidates() if candidates is None else list(candidates)
-    _check(candidates, k)
+    _check(candidates, k, repeats)
     split = time_cut_split(events, test_fraction, test_days)
     reference = build_matrix(split.train, EventWeights())  # the maps every candidate's matrix extends
     relevant = _relevance(reference, split.test)
@@ -184,17 +232,19 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     if len(users) < min_users:
         raise InputError(f"only {len(users)} customers have events both before and after the time cut at "
                          f"{split.cut_time:.0f} (epoch seconds); model choice needs at least {min_users}")
-    results = [_popularity(reference, catalog, relevant, users, k),
-               _personal(split.train, reference, relevant, users, k)]
+    results = [_popularity(reference, catalog, relevant, users, k, repeats)]
+    baselines = [] if repeats is False else [PERSONAL_BASELINE]
     fitted: dict[tuple[ModelParams, EventWeights], tuple[Recommender | None, float, str | None]] = {}
-    uses = Counter((c.params, c.event_weights()) for c in candidates)
-    for candidate in candidates:
-        results.append(_score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted))
+    uses = Counter((c.params, c.event_weights()) for c in [*baselines, *candidates])
+    for candidate in [*baselines, *candidates]:
+        result = _score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted)
+        result.baseline = candidate in baselines
+        results.append(result)
         key = (candidate.params, candidate.event_weights())
         uses[key] -= 1
         if uses[key] == 0:  # the last candidate sharing this fit: let the model go (EASE's is 1 GiB)
             fitted[key] = (None, *fitted[key][1:])
-        if progress:
+        if progress and not result.baseline:
             progress(candidate.name)
     scored = [r for r in results if r.error is None and not r.baseline]
     if not scored:
@@ -205,14 +255,14 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     popularity = results[0]
     chosen_candidate = by_name.get(chosen.name) if not chosen.baseline else (
         Candidate(POPULARITY, ModelParams(algorithm="popular"), EventWeights(), popularity.filter_interacted)
-        if chosen.name == POPULARITY else None)
+        if chosen.name == POPULARITY else PERSONAL_BASELINE)
     report = SelectionReport(k, split.cut_time, len(split.train), len(split.test), len(users), results,
                              chosen.name, chosen_candidate, reason, time.perf_counter() - started)
     log.info("model choice: %s (%s)", chosen.name, reason)
     return report
 
 
-def _check(candidates: list[Candidate], k: int) -> None:
+def _check(candidates: list[Candidate], k: int, repeats: bool | None) -> None:
     if k < 1:
         raise InputError("k must be at least 1")
     if not candidates:
@@ -224,6 +274,11 @@ def _check(candidates: list[Candidate], k: int) -> None:
     taken = sorted(set(names) & set(BASELINES))
     if taken:
         raise InputError(f"candidate name(s) {', '.join(taken)} are the baselines' names")
+    if repeats is not None:
+        wrong = [c.name for c in candidates if c.serves_bought_items != repeats]
+        if wrong:
+            raise InputError(f"candidate(s) {', '.join(wrong)} {'remove' if repeats else 'serve'} bought items, "
+                             f"but repeats={repeats}")
 
 
 def _relevance(reference: InteractionMatrix, test: EventTable) -> csr_matrix:
@@ -260,13 +315,15 @@ def _score_candidate(candidate: Candidate, split: TimeCut, reference: Interactio
                      relevant: csr_matrix, users: np.ndarray, k: int, fitted: dict) -> CandidateResult:
     """Fit (once per configuration: variants differing in filter_interacted share it) and score."""
     weights = candidate.event_weights()
-    result = CandidateResult(candidate.name, candidate.params.algorithm, candidate.filter_interacted, False)
+    result = CandidateResult(candidate.name, candidate.params.algorithm, candidate.filter_interacted, False,
+                             candidate.serves_bought_items)
     key = (candidate.params, weights)
     if key not in fitted:
         started = time.perf_counter()
         try:
             matrix = build_matrix(split.train, weights, reference.reference_time, reference.users, reference.items)
-            fitted[key] = (Recommender(candidate.params).fit(matrix, catalog), time.perf_counter() - started, None)
+            model = Recommender(candidate.params).fit(matrix, catalog, events=split.train)
+            fitted[key] = (model, time.perf_counter() - started, None)
         except InputError as exc:  # e.g. EASE above its catalog limit: reported, not fatal
             fitted[key] = (None, time.perf_counter() - started, str(exc))
     model, result.fit_seconds, result.error = fitted[key]
@@ -279,71 +336,21 @@ def _score_candidate(candidate: Candidate, split: TimeCut, reference: Interactio
 
 
 def _popularity(reference: InteractionMatrix, catalog: Catalog | None, relevant: csr_matrix, users: np.ndarray,
-                k: int) -> CandidateResult:
-    """The popularity baseline: the better of its list with and without the customer's own items."""
+                k: int, repeats: bool | None) -> CandidateResult:
+    """The popularity baseline: the better of its list with and without the customer's own items
+    (only the one `repeats` allows, when it is not None)."""
     started = time.perf_counter()
     model = Recommender(ModelParams(algorithm="popular")).fit(reference, catalog)
     fit_seconds = time.perf_counter() - started
     best = None
-    for filter_interacted in (True, False):
+    for filter_interacted in (True, False) if repeats is None else (not repeats,):
         started = time.perf_counter()
         ndcg, recall = _metrics(_lists(model, users, k, filter_interacted), relevant, users, k)
-        result = CandidateResult(POPULARITY, "popular", filter_interacted, True, ndcg, recall, len(users),
-                                 fit_seconds, time.perf_counter() - started)
+        result = CandidateResult(POPULARITY, "popular", filter_interacted, True, not filter_interacted, ndcg, recall,
+                                 len(users), fit_seconds, time.perf_counter() - started)
         if best is None or result.ndcg > best.ndcg:
             best = result
     return best
-
-
-def _personal(train: EventTable, reference: InteractionMatrix, relevant: csr_matrix, users: np.ndarray,
-              k: int) -> CandidateResult:
-    """The personal-frequency baseline (GP-TopFreq); replaced by the algorithm when it joins."""
-    started = time.perf_counter()
-    train = train.take(train.types != EVENT_TYPES.index("impression"))
-    rows, columns = reference.users.lookup(train.user_ids), reference.items.lookup(train.item_ids)
-    counts = csr_matrix((np.ones(len(train), dtype=np.float32), (rows, columns)), shape=reference.shape)
-    counts.sum_duplicates()  # events per (user, item) before the cut
-    popular_order = np.argsort(-np.bincount(counts.indices, minlength=counts.shape[1]), kind="stable")
-    ndcg, recall = _metrics(personal_frequency_lists(counts, popular_order, users, k), relevant, users, k)
-    return CandidateResult(PERSONAL_FREQUENCY, PERSONAL_FREQUENCY, False, True, ndcg, recall, len(users), 0.0,
-                           time.perf_counter() - started)
-
-
-def personal_frequency_lists(counts: csr_matrix, popular_order: np.ndarray, users: np.ndarray, k: int) -> np.ndarray:
-    """Each user's own items by count, ties by popularity, topped up with popular items (GP-TopFreq).
-
-    Parameters
-    ----------
-    counts : scipy.sparse.csr_matrix, shape (users, items)
-        How often each user had each item.
-    popular_order : numpy.ndarray, int64, shape (items,)
-        Item indices, most popular first.
-    users : numpy.ndarray, int64, shape (n,)
-        Row indices of `counts` to list.
-    k : int
-        List length.
-
-    Returns
-    -------
-    numpy.ndarray, int64, shape (n, k)
-        Item indices, -1 where the catalog runs out.
-    """
-    rows = counts[users]
-    out = np.full((len(users), k), -1, dtype=np.int64)
-    popularity_rank = np.empty(len(popular_order), dtype=np.int64)
-    popularity_rank[popular_order] = np.arange(len(popular_order))
-    lengths = np.diff(rows.indptr)
-    row_of = np.repeat(np.arange(len(users)), lengths)
-    order = np.lexsort((popularity_rank[rows.indices], -rows.data, row_of))
-    position = np.arange(len(order)) - rows.indptr[row_of[order]]
-    keep = position < k
-    out[row_of[order][keep], position[keep]] = rows.indices[order][keep]
-    for row in np.flatnonzero(lengths < k):
-        own = rows.indices[rows.indptr[row]:rows.indptr[row + 1]]
-        fill = popular_order[:k + len(own)]
-        fill = fill[~np.isin(fill, own)][:k - len(own)]
-        out[row, len(own):len(own) + len(fill)] = fill
-    return out
 
 
 def _choose(results: list[CandidateResult], k: int) -> tuple[CandidateResult, str]:
@@ -353,10 +360,11 @@ def _choose(results: list[CandidateResult], k: int) -> tuple[CandidateResult, st
     for result in scored[1:]:
         if result.ndcg > best.ndcg:
             best = result
-    baselines = ", ".join(f"{r.name} {r.ndcg:.4f}" for r in results if r.baseline)
+    baselines = [r for r in scored if r.baseline]
     if best.baseline:
         top = max((r for r in scored if not r.baseline), key=lambda r: r.ndcg)
         return best, (f"baseline {best.name} has the best nDCG@{k} on the holdout ({best.ndcg:.4f}); no candidate "
                       f"beats it (best candidate: {top.name} {top.ndcg:.4f}), so the baseline serves")
-    return best, (f"{best.name} has the best nDCG@{k} on the holdout ({best.ndcg:.4f}) and beats both baselines "
-                  f"({baselines})")
+    which = "both baselines" if len(baselines) == 2 else "the baseline" if len(baselines) == 1 else "the baselines"
+    return best, (f"{best.name} has the best nDCG@{k} on the holdout ({best.ndcg:.4f}) and beats {which} "
+                  f"({', '.join(f'{r.name} {r.ndcg:.4f}' for r in baselines)})")

@@ -34,7 +34,8 @@ class Settings:
     write_keys: tuple[str, ...] = ()
     admin_keys: tuple[str, ...] = ()
     read_keys: tuple[str, ...] = ()
-    algorithm: str = "als"
+    algorithm: str = "auto"  # model choice over every candidate (recommender.selection), or one algorithm's
+    repeat: str = "auto"  # serve bought items? auto: as the holdout says at each training; on; off
     trainer: str = "implicit"  # "spark": fit ALS with pyspark.ml (recommender.spark_als)
     precompute_n: int = 100
     similar_n: int = 50
@@ -94,8 +95,11 @@ class Settings:
     def validate(self) -> None:
         from recommender.algorithms import ALGORITHMS
 
-        if self.algorithm not in ALGORITHMS:
-            raise SettingsError(f"RECS_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
+        if self.algorithm != AUTO and self.algorithm not in ALGORITHMS:
+            raise SettingsError(f"RECS_ALGORITHM must be {AUTO} or one of {', '.join(ALGORITHMS)}")
+        if self.repeat not in REPEAT_MODES:
+            raise SettingsError(f"RECS_REPEAT must be one of {', '.join(REPEAT_MODES)}, not {self.repeat!r}")
+        self.validate_candidates()
         self.validate_trainer()
         if not 0 <= self.max_quality_drop <= 1:
             raise SettingsError("RECS_MAX_QUALITY_DROP must be between 0 and 1")
@@ -126,6 +130,20 @@ class Settings:
             raise SettingsError(f"RECS_CONTACT_CAP_HOURS must be from 0 to {MAX_CAP_HOURS}")
         if self.template_dir is not None and not self.template_dir.is_dir():
             raise SettingsError(f"RECS_TEMPLATE_DIR={str(self.template_dir)!r} is not a directory")
+    @property
+    def repeats(self) -> bool | None:
+        """RECS_REPEAT as recommender.selection takes it: None (decide from the holdout), True or False."""
+        return {AUTO: None, "on": True, "off": False}[self.repeat]
+
+    def validate_candidates(self) -> None:
+        """Some configuration must be left to train: `repeat` and `personal` always serve bought items."""
+        from recommender.errors import InputError
+        from recommender.selection import candidates_for
+
+        try:
+            candidates_for(None if self.algorithm == AUTO else self.algorithm, self.repeats)
+        except InputError as exc:
+            raise SettingsError(f"RECS_ALGORITHM={self.algorithm} with RECS_REPEAT={self.repeat}: {exc}") from None
 
     def validate_trainer(self) -> None:
         """Spark is optional: say at start, not at the first training, when it cannot run."""
@@ -139,6 +157,11 @@ class Settings:
             raise SettingsError("RECS_TRAINER=spark trains ALS only: set RECS_ALGORITHM=als")
         if self.trainer == "spark" and importlib.util.find_spec("pyspark") is None:
             raise SettingsError("RECS_TRAINER=spark needs pyspark and Java: pip install 'encore[spark]'")
+
+
+#: RECS_ALGORITHM's value for model choice over every candidate, and RECS_REPEAT's values.
+AUTO = "auto"
+REPEAT_MODES: tuple[str, ...] = (AUTO, "on", "off")
 
 
 def _convert(kind: object, raw: str) -> object:

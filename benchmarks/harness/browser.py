@@ -17,6 +17,7 @@ the first render.
 
 from __future__ import annotations
 
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,23 @@ def launch_options() -> dict:
     if not CHROMIUM.exists():
         raise FileNotFoundError(f"{CHROMIUM} is missing: run `make test` (or `apt-get install -y chromium`)")
     return {"executable_path": str(CHROMIUM), "args": list(CHROMIUM_ARGS), "headless": True}
+
+
+DEMO_IMAGE_HOST = "https://example.com/"
+
+
+def console_error(message) -> str | None:
+    """The text of a Playwright console `message` if it is an error worth failing a test for, else None.
+
+    A failed load of the demo catalog's placeholder images (`image_url`s on example.com, which this
+    sandbox cannot resolve; the email block renders them in a sandboxed iframe, whose requests
+    Playwright cannot route) is not an error of the dashboard's."""
+    if message.type != "error":
+        return None
+    if message.text.startswith("Failed to load resource") and message.location.get("url", "").startswith(
+            DEMO_IMAGE_HOST):
+        return None
+    return message.text
 
 
 def sign_in(page, dashboard: str, key: str, timeout_ms: float = 30_000) -> None:

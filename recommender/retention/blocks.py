@@ -12,12 +12,12 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from recommender.algorithms import scale_confidence
 from recommender.catalog import ItemAttributes
 from recommender.filters import ItemFilter
 from recommender.models import CAP_OVERSAMPLE, Recommender
+from recommender.repurchase import expected_interval, item_medians, order_gaps
 from recommender.retention.complements import Complements, seed_matrix
 from recommender.retention.history import History, UserEvents
 from recommender.retention.ranking import (
@@ -47,13 +47,6 @@ FOLLOW_UP_SEEDS = 3
 COLD_PRIOR = 0.5
 #: Ties (same category, same share) go to the newer item.
 RECENCY_TIEBREAK = 1e-3
-#: Buy again: purchases of one item less than a day apart are one order, not a repeat.
-MIN_GAP_DAYS = 1.0
-#: The customer's own median interval is trusted from this many intervals (3 purchases) on;
-#: with one interval the item's median across customers is used, when it rests on at least
-#: MIN_ITEM_INTERVALS intervals; otherwise the customer's single interval.
-MIN_OWN_INTERVALS = 2
-MIN_ITEM_INTERVALS = 3
 
 
 @dataclass
@@ -221,7 +214,8 @@ def _model_rank(model: Recommender, user_code: int, item_codes: np.ndarray) -> n
 @dataclass
 class RepurchaseIntervals:
     """Per history item: the median days between one customer's repeat purchases, and how
-    many such intervals there are (median is NaN with fewer than MIN_ITEM_INTERVALS)."""
+    many such intervals there are (median is NaN with fewer than
+    recommender.repurchase.MIN_ITEM_INTERVALS)."""
 
     median_days: np.ndarray
     count: np.ndarray
@@ -229,30 +223,18 @@ class RepurchaseIntervals:
     @classmethod
     def build(cls, history: History) -> RepurchaseIntervals:
         positions = history.of_type("purchase")
-        users, items = history.user_codes[positions], history.item_codes[positions]
-        times = history.timestamps[positions]
-        order = np.lexsort((times, items, users))
-        users, items, times = users[order], items[order], times[order]
-        same = (users[1:] == users[:-1]) & (items[1:] == items[:-1])
-        gaps = np.diff(times) / SECONDS_PER_DAY
-        real = same & (gaps >= MIN_GAP_DAYS)
-        gap_items, gaps = items[1:][real], gaps[real]
-        count = np.bincount(gap_items, minlength=history.n_items)
-        median = np.full(history.n_items, np.nan)
-        if len(gaps):
-            medians = pd.Series(gaps).groupby(gap_items).median()
-            median[medians.index.to_numpy()] = medians.to_numpy()
-        median[count < MIN_ITEM_INTERVALS] = np.nan
-        return cls(median, count)
+        return cls(*item_medians(history.user_codes[positions].astype(np.int64),
+                                 history.item_codes[positions].astype(np.int64), history.timestamps[positions],
+                                 history.n_items))
 
 
 def buy_again(history: History, intervals: RepurchaseIntervals, attrs: ItemAttributes, user_id: str,
               now: float, n: int, item_filter: ItemFilter | None = None) -> Block:
     """Items the user bought at least twice (orders a day or more apart), most overdue first.
 
-    overdue = days since the last purchase / the expected interval: the user's own median
-    interval with 2 or more intervals, else the item's median across customers (when it rests
-    on MIN_ITEM_INTERVALS intervals), else the user's one interval. 1.0 means due today.
+    overdue = days since the last purchase / the expected interval (recommender.repurchase's rule:
+    the user's own median interval with 2 or more intervals, else the item's median across
+    customers when it rests on enough intervals, else the user's one interval). 1.0 means due today.
     """
     item_filter = item_filter or ItemFilter()
     if history.user_code(user_id) is None:
@@ -264,17 +246,11 @@ def buy_again(history: History, intervals: RepurchaseIntervals, attrs: ItemAttri
     codes = np.array([r[0] for r in rows], dtype=np.int64)
     expected, basis = [], []
     for code, own in ((r[0], r[3]) for r in rows):
-        if len(own) >= MIN_OWN_INTERVALS:
-            expected.append(float(np.median(own)))
-            basis.append("own")
-        elif np.isfinite(intervals.median_days[code]):
-            expected.append(float(intervals.median_days[code]))
-            basis.append("item")
-        else:
-            expected.append(float(own[0]))
-            basis.append("own")
+        days, source = expected_interval(own, intervals.median_days[code])  # own has a gap: never None
+        expected.append(days)
+        basis.append(source)
     last = np.array([r[2] for r in rows])
-    expected_arr = np.maximum(np.array(expected), MIN_GAP_DAYS)
+    expected_arr = np.array(expected)
     overdue = np.maximum(now - last, 0.0) / SECONDS_PER_DAY / expected_arr
     allowed = item_mask(item_filter, attrs, history)
     top, top_scores = top_ranked(codes, overdue.astype(np.float32), allowed, attrs.category,
@@ -295,8 +271,7 @@ def _repeat_purchases(bought: UserEvents) -> list[tuple[int, int, float, np.ndar
     out = []
     starts = np.concatenate([[0], np.flatnonzero(np.diff(items)) + 1, [len(items)]])
     for lo, hi in itertools.pairwise(starts.tolist()):
-        gaps = np.diff(times[lo:hi]) / SECONDS_PER_DAY
-        gaps = gaps[gaps >= MIN_GAP_DAYS]
+        gaps = order_gaps(times[lo:hi])
         if len(gaps):
             out.append((int(items[lo]), len(gaps) + 1, float(times[hi - 1]), gaps))
     return out

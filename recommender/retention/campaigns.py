@@ -91,8 +91,10 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
     """Lists for every lapsed customer not in `leave_out`, `chunk` customers per list, in user id order.
 
     Items are the model's candidates for the customer (what fits their history) re-ranked so
-    items created after their last visit come forward (NEW_BOOST); each item says `"new"`.
-    Customers the model does not know get popular items, re-ranked the same way.
+    items created after their last visit come forward (NEW_BOOST); each item says `"new"`, and
+    with a model that serves bought items (`recommends_bought_items`) an item the customer bought
+    before also says `"repeat": true`. Customers the model does not know get popular items,
+    re-ranked the same way.
 
     Returns
     -------
@@ -146,8 +148,11 @@ def _win_back(model: Recommender, history: History, users: np.ndarray, n: int, i
         rows = []
         for row in range(len(part)):
             cols = np.flatnonzero(keep[row])
+            bought = (set(to_model[history.events_of(int(part[row])).of_type("purchase").items].tolist())
+                      if known[row] and model.recommends_bought_items else set())
             items = block_items(ids[row, cols], scores[row, cols], model.item_ids.ids, model.attrs,
-                                [{"new": bool(x)} for x in is_new[row, cols]])
+                                [{"new": bool(x), **({"repeat": True} if i in bought else {})}
+                                 for x, i in zip(is_new[row, cols], ids[row, cols].tolist())])
             rows.append(LapsedCustomer(str(user_ids[row]), float(last[row]),
                                        PERSONALIZED if known[row] else FALLBACK, items))
         yield rows

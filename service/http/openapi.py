@@ -62,6 +62,30 @@ EXPLAIN = _query("explain", {"type": "boolean"}, "add `because` to each item: up
 RECOMMENDATION_ID = {"type": "string", "description": "id of this response; send it with click and purchase "
                      "events (`recommendation_id`) to attribute them (GET /v1/stats/online)"}
 PER_CURRENCY = {"type": "object", "additionalProperties": {"type": "number"}}
+REPEAT = ("present (true) when the customer bought the item before, at training or since: only a model that "
+          "serves bought items (GET /v1/model `serves_bought_items`) lists them; a storefront can label them "
+          "\"buy again\"")
+SELECTION = {"type": "object", "nullable": True, "description": "model choice at the training of this model "
+             "(null: too few customers on both sides of the time cut, or an older model)", "properties": {
+                 "chosen": {"type": "string", "description": "the entry that serves"},
+                 "reason": {"type": "string", "description": "why it serves"},
+                 "holdout": {"type": "string", "enum": ["time_cut"], "description": "every entry trained on the "
+                             "events before cut_time and was scored on what each customer did after it"},
+                 "k": {"type": "integer"}, "cut_time": {"type": "number", "description": "epoch seconds"},
+                 "train_events": {"type": "integer"}, "test_events": {"type": "integer"},
+                 "users_scored": {"type": "integer"}, "seconds": {"type": "number"},
+                 "candidates": {"type": "array", "items": {"type": "object", "properties": {
+                     "name": {"type": "string"}, "algorithm": {"type": "string"},
+                     "baseline": {"type": "boolean", "description": "popularity or personal frequency: a "
+                                  "candidate must beat every baseline to serve"},
+                     "serves_bought_items": {"type": "boolean"},
+                     "ndcg": {"type": "number", "nullable": True, "description": "nDCG@k on the holdout"},
+                     "recall": {"type": "number", "nullable": True, "description": "recall@k on the holdout"},
+                     "users": {"type": "integer", "description": "customers scored"},
+                     "fit_seconds": {"type": "number"},
+                     "refused": {"type": "string", "nullable": True, "description": "why it could not train "
+                                 "(then ndcg and recall are null)"},
+                     "serving": {"type": "boolean"}}}}}}
 ONLINE_COUNTS = {"impressions": {"type": "integer", "description": "items served"},
                  "clicks": {"type": "integer"}, "click_through_rate": {"type": "number"},
                  "purchases": {"type": "integer", "description": "purchases carrying a recommendation_id"},
@@ -89,7 +113,8 @@ def spec() -> dict[str, Any]:
                     "item_id": {"type": "string"}, "score": {"type": "number"},
                     "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
                     "because": {"type": "array", "items": {"type": "string"}, "description": "with explain=true: "
-                                "the user's items behind this one, most first"}, **DISPLAY_PROPERTIES}},
+                                "the user's items behind this one, most first"},
+                    "repeat": {"type": "boolean", "enum": [True], "description": REPEAT}, **DISPLAY_PROPERTIES}},
                 "Event": {"type": "object", "required": ["user_id", "item_id", "type"], "properties": {
                     "user_id": ID, "item_id": ID,
                     "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review",
@@ -237,13 +262,17 @@ def spec() -> dict[str, Any]:
                 "responses": {"200": {"description": "Model", "content": _json({"type": "object", "properties": {
                     "version": {"type": "string", "nullable": True}, "algorithm": {"type": "string"},
                     "trained_at": {"type": "number"}, "counts": {"type": "object"}, "params": {"type": "object"},
-                    "metrics": {"type": "object"},
+                    "metrics": {"type": "object", "description": "the serving entry's holdout figures (holdout, k, "
+                                "ndcg, recall, users, cut_time, chosen): RECS_MAX_QUALITY_DROP compares them"},
                     "next_version": {"type": "string", "nullable": True,
                                      "description": "the version the pointer names, while this process has not "
                                                     "loaded it yet (within a poll interval); null otherwise"},
                     "training": {"type": "object", "properties": {
                         "last_version": {"type": "string", "nullable": True,
-                                         "description": "the version the last successful training produced"}}}}})},
+                                         "description": "the version the last successful training produced"}}},
+                    "serves_bought_items": {"type": "boolean", "description": "lists may hold items the customer "
+                                            "had before (flagged repeat); else they are removed"},
+                    "selection": SELECTION}})},
                     **_errors(401, 403)}}},
             "/v1/model/retrain": {"post": {
                 "summary": "Start a training now", "security": SECURED,

@@ -74,7 +74,9 @@ def retention_paths() -> dict[str, Any]:
         "model_version": {"type": "string"},
         "source": {"type": "string", "enum": [PERSONALIZED, FALLBACK],
                    "description": "fallback: the model does not know the customer; popular items"},
-        "items": _items({"new": {"type": "boolean", "description": "created after the customer's last visit"}})}}
+        "items": _items({"new": {"type": "boolean", "description": "created after the customer's last visit"},
+                         "repeat": {"type": "boolean", "enum": [True], "description": "present (true) when the "
+                                    "customer bought the item before (models that serve bought items only)"}})}}
     cart_line = {"type": "object", "required": ["user_id", "abandoned", "items"], "properties": {
         "user_id": {"type": "string"},
         "abandoned": _items({"carted_at": {"type": "number"}}),

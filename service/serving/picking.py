@@ -1,6 +1,8 @@
 """Request-time filtering of a ranked candidate list, straight to response items: kind, category,
 in stock, exclusions, items the user touched since training, removed items, the per-category cap,
-and recently shown items moved behind the rest (recommender.retention.fatigue)."""
+items bought since training and not due again moved behind the rest (service.serving.repeats), then
+recently shown items moved behind the rest (recommender.retention.fatigue); items the user bought
+before carry `"repeat": true` (only with a model that serves them: other lists never hold one)."""
 
 from __future__ import annotations
 
@@ -17,17 +19,18 @@ _INF = float("inf")
 
 
 def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
-          since: set[str], shown: frozenset[str] = frozenset()) -> list[dict]:
-    """Request-time filters over a ranked candidate list, straight to response items; recently
-    shown items go behind the rest first (so the category cap applies to the final order).
+          since: set[str], shown: frozenset[str] = frozenset(), waiting: frozenset[str] = frozenset(),
+          bought: frozenset[int] = frozenset()) -> list[dict]:
+    """Request-time filters over a ranked candidate list, straight to response items; `waiting`
+    items, then recently shown items, go behind the rest first (so the category cap applies to the
+    final order); `bought` item codes are flagged as repeats.
 
     Without a category cap this walks the list in Python and stops at n: the same items as
     `finish` then `items_of`, without a dozen array operations per list.
     """
-    if shown:
-        ids, scores = demote(ids, scores, codes_of(current, shown))
+    ids, scores = behind(current, ids, scores, waiting, shown)
     if req.max_per_category is not None:
-        return items_of(current, *finish(current, ids, scores, req, since), req.fields)
+        return items_of(current, *finish(current, ids, scores, req, since), req.fields, bought)
     exclude = req.exclude | since if since else req.exclude
     skip: set[int] = set()
     if exclude:
@@ -44,6 +47,8 @@ def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRe
         if i < 0 or not allowed[i] or not -1e30 < s < _INF or i in skip:
             continue
         item = {"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
+        if bought and i in bought:
+            item["repeat"] = True
         if display:
             for name, values in display:
                 item[name] = values[i]
@@ -51,6 +56,7 @@ def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRe
         if len(items) == n:
             break
     return items
+
 
 def finish(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
             since: set[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -66,27 +72,43 @@ def finish(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: List
     return filter_ranked(ids, scores, mask, current.model.attrs.category,
                          ItemFilter(max_per_category=req.max_per_category), req.n)
 
+
 def ranked(current: ServingModel, ids: np.ndarray, scores: np.ndarray, shown: frozenset[str],
-            n: int, fields: tuple[str, ...] = ()) -> list[dict]:
-    """A list already filtered (and capped) by the model, shown items demoted, cut to n."""
+            n: int, fields: tuple[str, ...] = (), waiting: frozenset[str] = frozenset(),
+            bought: frozenset[int] = frozenset()) -> list[dict]:
+    """A list already filtered (and capped) by the model, waiting then shown items demoted, cut to n."""
     keep = ids >= 0
-    ids, scores = ids[keep], scores[keep]
+    ids, scores = behind(current, ids[keep], scores[keep], waiting, shown)
+    return items_of(current, ids[:n], scores[:n], fields, bought)
+
+
+def behind(current: ServingModel, ids: np.ndarray, scores: np.ndarray, waiting: frozenset[str],
+           shown: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`waiting` items behind the others, then shown items behind the unshown (each group in its order)."""
+    if waiting:
+        ids, scores = demote(ids, scores, codes_of(current, waiting))
     if shown:
         ids, scores = demote(ids, scores, codes_of(current, shown))
-    return items_of(current, ids[:n], scores[:n], fields)
+    return ids, scores
+
 
 def codes_of(current: ServingModel, item_ids: frozenset[str]) -> np.ndarray:
     codes = lookup(current.model.item_ids, list(item_ids))
     return codes[codes >= 0]
 
-def items_of(current: ServingModel, ids: np.ndarray, scores: np.ndarray, fields: tuple[str, ...] = ()) -> list[dict]:
-    """Response items of model item indices (negative ones skipped), with the catalog `fields` asked for."""
+
+def items_of(current: ServingModel, ids: np.ndarray, scores: np.ndarray, fields: tuple[str, ...] = (),
+             bought: frozenset[int] = frozenset()) -> list[dict]:
+    """Response items of model item indices (negative ones skipped): `bought` codes flagged as repeats, and
+    the catalog `fields` asked for."""
     names, kinds, categories = current.item_fields()
     items = []
     display = current.display_columns(fields) if fields else ()
     for i, s in zip(ids.tolist(), scores.tolist()):
         if i >= 0:
             item = {"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
+            if bought and i in bought:
+                item["repeat"] = True
             for name, values in display:
                 item[name] = values[i]
             items.append(item)

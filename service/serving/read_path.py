@@ -5,13 +5,16 @@ Single-user and similar-item requests keep the lists they read in a bounded in-p
 keyed like Redis (so by model version: hot_lists), and users' since-training state in a mirror kept
 exact by the change log ingestion writes (service.store.mirror): a hot request reads no Redis key at
 all, and one asked the same way as last time reuses that answer (served_lists) unless the user's
-state, the catalog or the fatigue window has moved since. Batch requests go to Redis in two commands
-per chunk (MGET and one script for the since-training state) and leave the in-process caches alone,
-so a sweep over every user cannot push the hot lists out.
+state, the catalog, the fatigue window or a waiting purchase's due time has moved since. Batch
+requests go to Redis in two commands per chunk (MGET and one script for the since-training state)
+and leave the in-process caches alone, so a sweep over every user cannot push the hot lists out.
 
-Items the store recently showed the user (their shown set) go behind unshown ones
-(recommender.retention.fatigue). The set is read with the since-training events (same pipeline or
-script, so no extra round trip) and mirrored with them: ingestion logs impressions in the same
+With a model that serves bought items, what the user bought since training waits behind other items
+until it is due again, and bought items say `"repeat": true` (service.serving.repeats); other
+models' lists lose every item the user touched since training. Items the store recently showed the
+user (their shown set) go behind unshown ones (recommender.retention.fatigue). The set, like the
+purchases since training, is read with the since-training events (same pipeline or script, so no
+extra round trip) and mirrored with them: ingestion logs impressions in the same
 change log, so a hot request still reads no Redis key. Reasons (`because`, recommender.explain)
 are computed only when asked, for the final n items, after the list is picked.
 
@@ -38,6 +41,7 @@ from service.metrics import Metrics
 from service.serving.hot_lists import HotLists
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter, items_of, pick, ranked
+from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
 from service.settings import Settings
@@ -163,7 +167,7 @@ class Serving:
                 now = time.monotonic()
                 states = [self.mirror.get(u, now) for u in user_ids]
 
-        if hot is None or hits < n:
+        if hot is None or hits < n or model.recommends_bought_items:  # the last: their purchases are by code
             codes = lookup(model.user_ids, user_ids)
         list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
         state_reads = [pos for pos in range(n) if states[pos] is None]
@@ -195,26 +199,28 @@ class Serving:
         histories: dict[int, dict[str, float]] = {}  # folded-in users' events, for explain
         misses: list[int] = []
         hits = 0
+        own_sets: list[OwnItems] = [OwnItems()] * n
         for pos in range(n):
             if pos % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # a batch's picking is CPU in the loop: let other requests in between
             state = states[pos] or NO_STATE
             since = state.since_training
             shown = shown_sets[pos] = recently_shown(state.shown, wall, fatigue) if state.shown else frozenset()
+            own = own_sets[pos] = own_items(current, -1 if codes is None else int(codes[pos]), state, wall)
             found = lists[pos]
             if found is not None:
                 hits += 1
                 results[pos] = await self._personal(current, None if codes is None else int(codes[pos]),
-                                                    found[0], found[1], req, set(since) if since else set(),
-                                                    user_id=user_ids[pos], shown=shown)
+                                                    found[0], found[1], req, own, user_id=user_ids[pos], shown=shown)
                 if remember:
-                    self.served.put((list_keys[pos], req), state, generation,
-                                    fatigue_until(state.shown, wall, fatigue), results[pos].items)  # type: ignore[union-attr]
+                    until = min(fatigue_until(state.shown, wall, fatigue), own.until)
+                    self.served.put((list_keys[pos], req), state, generation, until,
+                                    results[pos].items)  # type: ignore[union-attr]
             elif codes[pos] >= 0:  # type: ignore[index]
                 misses.append(pos)
             elif since:
                 histories[pos] = dict(since)
-                results[pos] = await self._fold_in(current, user_ids[pos], histories[pos], req, shown)
+                results[pos] = await self._fold_in(current, user_ids[pos], state, own, req, shown)
             else:
                 results[pos] = await self._popular(current, req, shown)
         if hits:
@@ -232,9 +238,8 @@ class Serving:
             for row, pos in enumerate(misses):
                 if row % YIELD_EVERY == YIELD_EVERY - 1:
                     await asyncio.sleep(0)
-                since = (states[pos] or NO_STATE).since_training
                 results[pos] = await self._personal(current, int(miss_codes[row]), ids[row], scores[row], req,
-                                                    set(since) if since else set(), shown=shown_sets[pos])
+                                                    own_sets[pos], shown=shown_sets[pos])
         if req.explain:
             await asyncio.to_thread(self._explain, current, user_ids, codes, results, histories)
         if degraded:
@@ -262,28 +267,33 @@ class Serving:
                 item["because"] = why
 
     async def _personal(self, current: ServingModel, code: int | None, ids: np.ndarray, scores: np.ndarray,
-                        req: ListRequest, since: set[str], user_id: str = "",
+                        req: ListRequest, own: OwnItems, user_id: str = "",
                         shown: frozenset[str] = frozenset()) -> ListResult:
-        items = pick(current, ids, scores, req, since, shown)
+        items = pick(current, ids, scores, req, own.exclude, shown, own.waiting, own.bought)
         if len(items) < req.n and len(ids) >= min(self.settings.precompute_n, len(current.model.item_ids)):
             # filters thinned the precomputed list: rank the allowed items directly
             if code is None:
                 code = int(lookup(current.model.user_ids, [user_id])[0])
-            full = full_filter(current, req, since)
+            full = full_filter(current, req, own.exclude)
             more_ids, more_scores = await asyncio.to_thread(
-                current.model.recommend_indices, np.array([code]), req.n + len(shown), full)
-            items = ranked(current, more_ids[0], more_scores[0], shown, req.n, req.fields)
+                current.model.recommend_indices, np.array([code]), req.n + len(shown) + len(own.waiting), full)
+            items = ranked(current, more_ids[0], more_scores[0], shown, req.n, req.fields, own.waiting,
+                           own.bought)
         return ListResult(PERSONALIZED, items)
 
-    async def _fold_in(self, current: ServingModel, user_id: str, since: dict[str, float],
+    async def _fold_in(self, current: ServingModel, user_id: str, state: UserState, own: OwnItems,
                        req: ListRequest, shown: frozenset[str] = frozenset()) -> ListResult:
-        """A user who arrived after training: solve their vector from the events we have."""
-        full = full_filter(current, req, set(since))
-        result = await asyncio.to_thread(current.model.recommend_for_history, user_id, list(since),
-                                         list(since.values()), req.n + len(shown), full)
+        """A user who arrived after training: solve their vector from the events we have (the basket
+        models also learn which of them were purchases, and when)."""
+        full = full_filter(current, req, own.exclude)
+        items, weights, types, times = fold_in_history(state.since_training, state.bought)
+        history = {"types": types, "timestamps": times} if current.model.uses_baskets else {}
+        result = await asyncio.to_thread(current.model.recommend_for_history, user_id, items, weights,
+                                         req.n + len(shown) + len(own.waiting), full, **history)
         codes = lookup(current.model.item_ids, [i.item_id for i in result.items])
         scores = np.array([i.score for i in result.items], dtype=np.float32)
-        return ListResult(result.source, ranked(current, codes, scores, shown, req.n, req.fields))
+        return ListResult(result.source, ranked(current, codes, scores, shown, req.n, req.fields, own.waiting,
+                                                own.bought))
 
     async def _popular(self, current: ServingModel, req: ListRequest,
                        shown: frozenset[str] = frozenset()) -> ListResult:

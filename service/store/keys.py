@@ -4,7 +4,7 @@ The layout works on one Redis and on a Redis Cluster alike, through hash tags (t
 in braces picks its slot). Everything shared (the event stream, its client ids, the change log,
 catalog, model pointer, lock, online counters) is tagged `{prefix}`, one slot, so the event
 script and the catalog scripts stay single-slot. A user's own keys (since-training events,
-their stream ids, shown items, precomputed list) are tagged `{u:user_id}`: users spread over the
+their stream ids and purchase times, shown items, precomputed list) are tagged `{u:user_id}`: users spread over the
 cluster, and the one read a request makes goes to one node. The "u:" keeps the tag non-empty
 whatever the id holds (an id starting with "}" would otherwise leave an empty tag, and the key
 would be hashed whole). Similar-item lists are untagged, spread by their full name.
@@ -118,6 +118,11 @@ class Keys:
         can serve a model without them: each element a fold's last stream id and up to 1,000 of its users,
         newline-separated (service.store.events.since_training)."""
         return f"{self.shared}:folds"
+    def since_training_bought(self, user_id: str) -> str:
+        """Hash item_id -> epoch seconds of the user's purchases of it since training (space-separated, in
+        arrival order, the newest MAX_BOUGHT_TIMES), so serving knows what they bought and when; forgotten
+        with the since-training hash's entry."""
+        return f"{self.user(user_id)}:since-training-bought"
 
     def event_seen(self, event_id: str) -> str:
         """Set when an event carrying this client id was stored, so a retry is not stored twice."""

@@ -1,5 +1,5 @@
-"""One training run, in a child process: fold the event stream into the snapshot, train,
-evaluate on a temporal holdout, save the artifact, precompute lists into Redis.
+"""One training run, in a child process: fold the event stream into the snapshot, choose the model on a
+time cut holdout and train it (service.training.choice), save the artifact, precompute lists into Redis.
 
 Why a child process: training allocates several times the model's size in short-lived arrays
 and millions of id strings, and holds the GIL for long stretches. Run inside the serving
@@ -30,18 +30,14 @@ import numpy as np
 import pandas as pd
 import redis.asyncio as aioredis
 
-from recommender.algorithms import ModelParams
 from recommender.artifacts import ArtifactInfo, save_model
-from recommender.catalog import Catalog
-from recommender.errors import InputError
-from recommender.evaluation import temporal_split, train_and_evaluate
 from recommender.events import EventTable, active_users, read_events
-from recommender.matrix import EventWeights
 from recommender.models import Recommender
-from recommender.trainers import Fit, fit_implicit, open_trainer
+from recommender.trainers import open_trainer
 from service.parent_death import signal_on_parent_death
 from service.serving.model_state import FOLDED_THROUGH
 from service.settings import Settings
+from service.training.choice import choose_and_train
 from service.store.catalog import load_catalog, upsert_items
 from service.store.client import connect
 from service.store.events.since_training import record_fold
@@ -75,37 +71,12 @@ class TrainingJob:
 
     redis_url: str = field(repr=False)
     settings: Settings
-    params: ModelParams
-    weights: EventWeights
-    serving_ndcg: float | None
+    serving_metrics: dict | None  # the serving model's holdout figures, for the quality gate
     reason: str
-
-
-@dataclass
-class Candidate:
-    model: Recommender | None
-    metrics: dict
-    rejected: str = ""
 
 
 def snapshot_path(settings: Settings) -> Path:
     return settings.models_path / "snapshot.npz"
-
-
-def train_candidate(events: EventTable, catalog: Catalog, params: ModelParams, weights: EventWeights,
-                    serving_ndcg: float | None, max_drop: float, fit: Fit = fit_implicit) -> Candidate:
-    """Evaluate on a temporal holdout, gate on quality, fit on all data; both fits with `fit`, so the
-    gate compares what the chosen trainer (RECS_TRAINER) produces."""
-    metrics: dict = {}
-    try:
-        _, held_out = train_and_evaluate(temporal_split(events), params, weights, catalog, fit=fit)
-        metrics = held_out.as_dict()
-    except InputError as exc:  # too little data to hold any out; train anyway, with no metrics
-        log.warning("skipping the holdout evaluation: %s", exc)
-    if serving_ndcg and metrics and metrics["ndcg"] < serving_ndcg * (1 - max_drop):
-        return Candidate(None, metrics, f"nDCG@10 {metrics['ndcg']:.4f} is more than {max_drop:.0%} below the "
-                                        f"serving model's {serving_ndcg:.4f}")
-    return Candidate(fit(events, params, weights, catalog), metrics)
 
 
 async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> Snapshot:
@@ -160,11 +131,10 @@ async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings
     return EventTable.empty()
 
 
-def save_artifact(settings: Settings, model: Recommender, metrics: dict, folded_through: str) -> ArtifactInfo:
+def save_artifact(settings: Settings, model: Recommender, metrics: dict, extra: dict | None = None) -> ArtifactInfo:
     directory = settings.models_path
     tmp = directory / f".candidate-{os.getpid()}.npz"
-    info = save_model(model, tmp, metrics=metrics,
-                      extra={"trainer": settings.trainer, FOLDED_THROUGH: folded_through})
+    info = save_model(model, tmp, metrics=metrics, extra={"trainer": settings.trainer, **(extra or {})})
     os.replace(tmp, directory / f"{info.version}.npz")
     return info
 
@@ -201,13 +171,17 @@ async def run_job(job: TrainingJob) -> TrainingReport:
             return TrainingReport("failed", "no events to train on")
         catalog, _, _ = await load_catalog(redis, keys)
         with open_trainer(settings.trainer, settings.models_path) as fit:
-            candidate = train_candidate(snapshot.events, catalog, job.params, job.weights, job.serving_ndcg,
-                                        settings.max_quality_drop, fit)
-        if candidate.model is None:
-            return TrainingReport("rejected", candidate.rejected, metrics=candidate.metrics)
-        info = save_artifact(settings, candidate.model, candidate.metrics, snapshot.cursor.last_id)
-        await precompute(redis, keys, settings, candidate.model, info.version, snapshot.events)
-        return TrainingReport("trained", f"{job.reason}: version {info.version}", info.version, candidate.metrics)
+            trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit)
+        if trained.model is None:
+            return TrainingReport("rejected", trained.rejected, metrics=trained.metrics)
+        extra = {FOLDED_THROUGH: snapshot.cursor.last_id}
+        if trained.selection:
+            extra["selection"] = trained.selection.as_dict()
+        info = save_artifact(settings, trained.model, trained.metrics, extra)
+        await precompute(redis, keys, settings, trained.model, info.version, snapshot.events)
+        chosen = f" ({trained.selection.chosen})" if trained.selection else ""
+        return TrainingReport("trained", f"{job.reason}: version {info.version}{chosen}", info.version,
+                              trained.metrics)
     finally:
         await redis.aclose()
 

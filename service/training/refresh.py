@@ -17,9 +17,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from recommender.algorithms import ModelParams
 from recommender.errors import ArtifactError
-from recommender.matrix import default_weights
+from recommender.matrix import EventWeights
 from service.metrics import Metrics
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
@@ -46,8 +45,7 @@ class Refresher:
         self.redis_url = redis_url  # for the training child; may hold a password: never logged
         self.training: asyncio.Task | None = None
         self.catalog_rev = -1
-        self.params = ModelParams(algorithm=settings.algorithm)
-        self.weights = default_weights(settings.algorithm)
+        self.weights = EventWeights()  # the since-training hashes' confidence weights (types only)
         # the training record as last read together with a pointer naming the model this replica serves
         self._record: tuple[str, dict[str, str]] | None = None
 
@@ -145,10 +143,17 @@ class Refresher:
             await self._status(**self._outcome(report, seconds))
         await training_history.append_training(self.redis, self.keys, {
             "finished_at": time.time(), "seconds": round(seconds, 3), "reason": reason, "outcome": report.outcome,
-            "message": report.message, "version": report.version, "algorithm": self.params.algorithm,
+            "message": report.message, "version": report.version, "algorithm": self._algorithm(report),
             "metrics": report.metrics})
         log.info("training (%s) %s in %.1fs: %s", reason, report.outcome, seconds, report.message)
         return report
+
+    def _algorithm(self, report: TrainingReport) -> str:
+        """The trained model's algorithm (the one model choice picked), else what was asked for."""
+        current = self.serving.current
+        if report.outcome == "trained" and current is not None and current.version == report.version:
+            return current.info.algorithm
+        return self.settings.algorithm
 
     @staticmethod
     def _outcome(report: TrainingReport, seconds: float) -> dict[str, object]:
@@ -165,8 +170,7 @@ class Refresher:
         """Train in a child process (service.training.job), then serve the result: move the pointer and
         write the training record in one step, swap, and forget what the replaced model already held."""
         current = self.serving.current
-        job = TrainingJob(self.redis_url, self.settings, self.params, self.weights,
-                          current.info.metrics.get("ndcg") if current else None, reason)
+        job = TrainingJob(self.redis_url, self.settings, current.info.metrics if current else None, reason)
         report = await train_in_child(job)
         if report.outcome != "trained" or report.version is None:
             return report

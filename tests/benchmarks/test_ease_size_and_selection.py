@@ -21,7 +21,9 @@ def test_ease_size_measures_fit_and_precompute(tmp_path):
 
 def test_selection_cost_report():
     run, report = selection.measure(30_000)
-    assert set(run["steps"]) == {"training", "model choice"}
+    assert set(run["steps"]) == {*selection.BEFORE, *selection.AFTER}
+    assert run["steps"]["precompute the chosen"]["users"] == run["sizes"]["active_users"] > 0
     text = selection.markdown(run, report, INFO)
-    assert "| model choice |" in text and f"Chosen: **{report.chosen}**" in text
+    assert "| with model choice | model choice (" in text and f"Chosen: **{report.chosen}**" in text
+    assert "Added to the refresh: **" in text
     assert all(f"| {r.name} |" in text for r in report.results)

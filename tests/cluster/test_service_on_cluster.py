@@ -23,7 +23,8 @@ def _env(cluster: ClusterProcesses, tmp_path: Path, store: tuple[Path, Path]) ->
     return {"REDIS_URL": url, "RECS_DATA_DIR": str(tmp_path / "data"), "RECS_MODEL_DIR": str(tmp_path / "models"),
             "RECS_BOOTSTRAP_EVENTS": str(events), "RECS_BOOTSTRAP_CATALOG": str(catalog),
             "RECS_WRITE_KEYS": WRITE, "RECS_ADMIN_KEYS": ADMIN, "RECS_POLL_INTERVAL": "0.2",
-            "RECS_ACTIVE_DAYS": "3650", "RECS_LOG_LEVEL": "INFO", "RECS_REDIS_READ_TIMEOUT": "0.5"}
+            "RECS_ACTIVE_DAYS": "3650", "RECS_LOG_LEVEL": "INFO", "RECS_REDIS_READ_TIMEOUT": "0.5",
+            "RECS_REPEAT": "off"}  # the test checks bought items leave the list once the model holds them
 
 
 def _keys_per_master(cluster: ClusterProcesses) -> dict[int, int]:

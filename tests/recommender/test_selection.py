@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.sparse import csr_matrix
 
 from recommender.algorithms import ModelParams
 from recommender.errors import InputError
 from recommender.events import EventTable
 from recommender.selection import (
-    PERSONAL_FREQUENCY, POPULARITY, Candidate, default_candidates, personal_frequency_lists, select_model,
+    PERSONAL_FREQUENCY, POPULARITY, Candidate, candidates_for, default_candidates, select_model,
 )
 from tests.recommender.conftest import DAY, NOW, small_params
 
@@ -107,17 +106,6 @@ def test_a_candidate_that_cannot_train_is_reported_not_fatal(monkeypatch):
         select_model(discovering_store(), [Candidate("ease", ModelParams(algorithm="ease"))])
 
 
-def test_personal_frequency_lists_by_hand():
-    # user 0: item 2 three times, items 0 and 3 once (3 is more popular); user 1: nothing
-    counts = csr_matrix(np.array([[1, 0, 3, 1], [0, 0, 0, 0]], dtype=np.float32))
-    popular_order = np.array([3, 1, 0, 2])
-    lists = personal_frequency_lists(counts, popular_order, np.array([0, 1]), 3)
-    assert lists.tolist() == [[2, 3, 0], [3, 1, 0]]
-    topped = personal_frequency_lists(counts, popular_order, np.array([0]), 4)
-    assert topped.tolist() == [[2, 3, 0, 1]]
-    assert personal_frequency_lists(counts, popular_order, np.array([1]), 6).tolist() == [[3, 1, 0, 2, -1, -1]]
-
-
 @pytest.mark.parametrize("candidates, words", [
     ([], "at least one candidate"),
     ([Candidate("a", ModelParams()), Candidate("a", ModelParams(algorithm="bm25"))], "unique: a"),
@@ -140,3 +128,37 @@ def test_too_little_data_on_either_side_of_the_cut():
         select_model(events, COLLABORATIVE, test_days=1000)
     with pytest.raises(InputError, match="k must be at least 1"):
         select_model(events, COLLABORATIVE, k=0)
+
+
+def test_the_personal_frequency_baseline_is_the_personal_algorithm_and_serves_when_it_wins():
+    report = select_model(rebuying_store(), [*COLLABORATIVE, Candidate("personal", ModelParams(algorithm="personal"),
+                                                                       filter_interacted=False)])
+    baseline, candidate = report.result(PERSONAL_FREQUENCY), report.result("personal")
+    assert (baseline.ndcg, baseline.recall) == (candidate.ndcg, candidate.recall)  # one fit, scored alike
+    assert report.chosen == PERSONAL_FREQUENCY, report.reason  # a tie is not a win
+    assert report.chosen_candidate.params.algorithm == "personal" and report.chosen_candidate.serves_bought_items
+
+
+@pytest.mark.parametrize("repeats", [True, False])
+def test_repeats_restrict_the_baselines_and_the_candidates(repeats):
+    candidates = candidates_for("cosine", repeats)
+    assert [c.serves_bought_items for c in candidates] == [repeats]
+    report = select_model(discovering_store(), candidates, repeats=repeats)
+    assert {r.serves_bought_items for r in report.results} == {repeats}
+    assert (PERSONAL_FREQUENCY in {r.name for r in report.results}) is repeats
+    assert report.chosen_candidate.serves_bought_items is repeats
+    with pytest.raises(InputError, match=f"repeats={repeats}"):
+        select_model(discovering_store(), candidates_for("cosine", not repeats), repeats=repeats)
+
+
+def test_candidates_for_a_store_setting():
+    assert [c.name for c in candidates_for()] == [c.name for c in default_candidates()]
+    assert [c.name for c in candidates_for(repeats=True)] == ["als_with_repeats", "cosine_with_repeats", "repeat",
+                                                             "personal"]
+    assert [(c.name, c.filter_interacted) for c in candidates_for("bpr")] == [("bpr", True),
+                                                                             ("bpr_with_repeats", False)]
+    assert [c.name for c in candidates_for("repeat")] == ["repeat"]
+    with pytest.raises(InputError, match="always serves bought items"):
+        candidates_for("personal", repeats=False)
+    with pytest.raises(InputError, match="unknown algorithm"):
+        candidates_for("magic")

@@ -24,7 +24,9 @@ def test_values_are_read_from_the_environment():
 @pytest.mark.parametrize("env", [{"RECS_PORT": "x"}, {"RECS_ALGORITHM": "magic"}, {"RECS_MAX_QUALITY_DROP": "2"},
                                  {"RECS_POLL_INTERVAL": "0"}, {"RECS_TRAIN_ON_START": "perhaps"},
                                  {"RECS_REDIS_CLUSTER": "1"}, {"RECS_KEY_PREFIX": "shop{1}"},
-                                 {"RECS_REDIS_READ_TIMEOUT": "0"}])
+                                 {"RECS_REDIS_READ_TIMEOUT": "0"}, {"RECS_REPEAT": "sometimes"},
+                                 {"RECS_REPEAT": "ON "}, {"RECS_ALGORITHM": "repeat", "RECS_REPEAT": "off"},
+                                 {"RECS_TRAINER": "spark"}])
 def test_bad_values_are_refused(env):
     with pytest.raises(SettingsError):
         Settings.from_env(env)
@@ -44,3 +46,28 @@ def test_every_setting_is_documented_in_the_readme():
 ])
 def test_a_cluster_is_named_by_the_url_scheme_or_the_flag(env, cluster):
     assert Settings.from_env(env).cluster is cluster
+
+
+def test_model_choice_is_the_default_and_the_settings_narrow_it():
+    settings = Settings.from_env({})
+    assert (settings.algorithm, settings.repeat, settings.repeats) == ("auto", "auto", None)
+    assert Settings.from_env({"RECS_REPEAT": "on"}).repeats is True
+    assert Settings.from_env({"RECS_REPEAT": "off", "RECS_ALGORITHM": "cosine"}).repeats is False
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"RECS_REPEAT": "sometimes"}, "RECS_REPEAT must be one of auto, on, off, not 'sometimes'"),
+    ({"RECS_ALGORITHM": "personal", "RECS_REPEAT": "off"}, "always serves bought items"),
+    ({"RECS_ALGORITHM": "magic"}, "RECS_ALGORITHM must be auto or one of"),
+])
+def test_a_bad_repeat_or_algorithm_setting_is_a_clear_start_up_error(env, words, monkeypatch, capsys):
+    with pytest.raises(SettingsError, match=words):
+        Settings.from_env(env)
+    from service.__main__ import main
+
+    for name in ("RECS_REPEAT", "RECS_ALGORITHM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main([]) == 2  # the service does not start, and says why
+    assert words.split(",")[0] in capsys.readouterr().err

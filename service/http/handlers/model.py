@@ -45,7 +45,26 @@ async def get_model(request: web.Request) -> web.Response:
         "version": info.version, "algorithm": info.algorithm, "trained_at": info.trained_at,
         "counts": {"users": info.users, "items": info.items, "interactions": info.interactions},
         "params": info.params, "metrics": info.metrics, "next_version": next_version, "training": training,
+        "serves_bought_items": current.model.recommends_bought_items,
+        "selection": selection_view(info.extra.get("selection")),
     })
+
+
+def selection_view(report: dict | None) -> dict | None:
+    """The artifact's model-choice report (recommender.selection.SelectionReport.as_dict) as GET /v1/model
+    shows it: every entry's holdout figures, which one serves and why; None for a model trained without one."""
+    if not report:
+        return None
+    return {
+        "chosen": report["chosen"], "reason": report["reason"], "holdout": "time_cut", "k": report["k"],
+        "cut_time": report["cut_time"], "train_events": report["train_events"], "test_events": report["test_events"],
+        "users_scored": report["users_scored"], "seconds": report["seconds"],
+        "candidates": [{
+            "name": r["name"], "algorithm": r["algorithm"], "baseline": r["baseline"],
+            "serves_bought_items": r["serves_bought_items"], "ndcg": r["ndcg"], "recall": r["recall"],
+            "users": r["users"], "fit_seconds": r["fit_seconds"], "refused": r["error"],
+            "serving": r["name"] == report["chosen"]} for r in report["results"]],
+    }
 
 
 def _float(raw: str | None) -> float | None:

@@ -1,24 +1,24 @@
 """Users' since-training state in Redis: each user's events since the last training (a hash item ->
-summed confidence weight, with a companion hash item -> stream id of its newest event) and their shown
-set (item -> epoch seconds last shown). Written with the events (write.py); here are its reads for
-serving, in the one round trip a request makes together with its precomputed lists, and the forget of
-what the models now hold. Every change is announced in the change log (format.py), so the replicas'
-mirrors (service.store.mirror) stay exact.
+summed confidence weight, with a companion hash item -> stream id of its newest event, and one item ->
+the times of their purchases of it) and their shown set (item -> epoch seconds last shown). Written
+with the events (write.py); here are its reads for serving, in the one round trip a request makes
+together with its precomputed lists, and the forget of what the models now hold. Every change is
+announced in the change log (format.py), so the replicas' mirrors (service.store.mirror) stay exact.
 
 A read takes the stream position the serving model was folded through (`folded_through`, recorded with
-the model by the training) and returns only the entries whose newest event came after it: a replica
-stops counting an event exactly when it serves a model that contains it, not when a training folds it
-(a training may then run for an hour, fail, or be refused by the quality gate). The hashes therefore
-keep what a training folded until no replica can still serve a model without it: each fold queues its
-users (`record_fold`), and after the version pointer moves, the trainer forgets what the model it
-replaced already held (`forget_through`), so what any replica serving the old or the new model reads
-never changes under it.
+the model by the training) and returns only the entries whose newest event came after it (and the
+purchase times of those items): a replica stops counting an event exactly when it serves a model that
+contains it, not when a training folds it (a training may then run for an hour, fail, or be refused by
+the quality gate). The hashes therefore keep what a training folded until no replica can still serve a
+model without it: each fold queues its users (`record_fold`), and after the version pointer moves, the
+trainer forgets what the model it replaced already held (`forget_through`), so what any replica serving
+the old or the new model reads never changes under it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -32,9 +32,11 @@ from service.store.keys import Keys
 
 FORGET_CHUNK = 1000
 NO_EVENTS: Mapping[str, float] = MappingProxyType({})
+NO_PURCHASES: Mapping[str, tuple[float, ...]] = MappingProxyType({})
 
 # A user's since-training entries (flat field/value list) whose newest event's stream id is after the
-# position (ms, seq) the serving model was folded through; ms < 0: every entry (nothing folded yet).
+# position (ms, seq) the serving model was folded through; ms < 0: every entry (nothing folded yet). And
+# the purchase times (flat item/times list) of the items among those entries.
 _NEWER = r"""
 local function newer(since, since_ids, ms, seq)
   local h = redis.call('HGETALL', since)
@@ -62,21 +64,44 @@ local function newer(since, since_ids, ms, seq)
   end
   return out
 end
+local function bought_of(bought, entries)
+  if #entries == 0 then
+    return {}
+  end
+  local b = redis.call('HGETALL', bought)
+  if #b == 0 then
+    return b
+  end
+  local kept = {}
+  for j = 1, #entries, 2 do
+    kept[entries[j]] = true
+  end
+  local out = {}
+  for j = 1, #b, 2 do
+    if kept[b[j]] then
+      out[#out + 1] = b[j]
+      out[#out + 1] = b[j + 1]
+    end
+  end
+  return out
+end
 """
-# One user: {entries, shown set (flat member/score list)}. KEYS: their since-training hash, its stream-id
-# hash, their shown set (one slot). ARGV: the folded position's ms and seq, the oldest impression time
-# that still counts ('': no shown set read).
+# One user: {entries, shown set (flat member/score list), purchases}. KEYS: their since-training hash, its
+# stream-id hash, their shown set, their since-training purchases (one slot). ARGV: the folded position's
+# ms and seq, the oldest impression time that still counts ('': no shown set read).
 _STATE_ONE = _NEWER + r"""
 local s = {}
 if ARGV[3] ~= '' then
   s = redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[3], '+inf', 'WITHSCORES')
 end
-return {newer(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])), s}
+local h = newer(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
+return {h, s, bought_of(KEYS[4], h)}
 """
-# Every user whose entries or shown set is not empty, as (position, entries, shown) triples: one command
-# for a whole chunk instead of one per user, and most users send nothing back. KEYS: the since-training
-# hashes, their stream-id hashes, then (when ARGV[2] is not empty) the shown sets; ARGV: the number of
-# users, the oldest impression time that still counts, the folded position's ms and seq.
+# Every user whose entries or shown set is not empty, as (position, entries, shown, purchases) quadruples:
+# one command for a whole chunk instead of one per user, and most users send nothing back. KEYS: the
+# since-training hashes, their stream-id hashes, their since-training purchases, then (when ARGV[2] is not
+# empty) the shown sets; ARGV: the number of users, the oldest impression time that still counts, the folded
+# position's ms and seq.
 _STATES_MANY = _NEWER + r"""
 local out = {}
 local n = tonumber(ARGV[1])
@@ -85,12 +110,13 @@ for k = 1, n do
   local h = newer(KEYS[k], KEYS[n + k], ms, seq)
   local s = {}
   if ARGV[2] ~= '' then
-    s = redis.call('ZRANGEBYSCORE', KEYS[2 * n + k], ARGV[2], '+inf', 'WITHSCORES')
+    s = redis.call('ZRANGEBYSCORE', KEYS[3 * n + k], ARGV[2], '+inf', 'WITHSCORES')
   end
   if #h > 0 or #s > 0 then
     out[#out + 1] = k
     out[#out + 1] = h
     out[#out + 1] = s
+    out[#out + 1] = bought_of(KEYS[2 * n + k], h)
   end
 end
 return out
@@ -98,11 +124,13 @@ return out
 
 
 class UserState(NamedTuple):
-    """What Redis holds about a user besides their list: events since training (item -> weight)
-    and impressions (item -> epoch seconds last shown). Mirrored per user by service.store.mirror."""
+    """What Redis holds about a user besides their list: events since training (item -> weight),
+    impressions (item -> epoch seconds last shown) and purchases since training (item -> their
+    epoch seconds, at most write.MAX_BOUGHT_TIMES). Mirrored per user by service.store.mirror."""
 
     since_training: Mapping[str, float]
     shown: Mapping[str, float]
+    bought: Mapping[str, tuple[float, ...]] = NO_PURCHASES
 
 
 NO_STATE = UserState(NO_EVENTS, NO_EVENTS)
@@ -152,13 +180,14 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
     one_by_one = len(users) == 1 or cluster
     if one_by_one:
         for user in users:
-            pipe.eval(_STATE_ONE, 3, keys.since_training(user), keys.since_training_ids(user), keys.shown(user),
-                      ms, seq, horizon)
+            pipe.eval(_STATE_ONE, 4, keys.since_training(user), keys.since_training_ids(user), keys.shown(user),
+                      keys.since_training_bought(user), ms, seq, horizon)
     elif users:
         since_keys = [keys.since_training(u) for u in users]
         id_keys = [keys.since_training_ids(u) for u in users]
         shown_keys = [keys.shown(u) for u in users] if horizon else []
-        pipe.eval(_STATES_MANY, len(since_keys) + len(id_keys) + len(shown_keys), *since_keys, *id_keys,
+        bought_keys = [keys.since_training_bought(u) for u in users]
+        pipe.eval(_STATES_MANY, 3 * len(since_keys) + len(shown_keys), *since_keys, *id_keys, *bought_keys,
                   *shown_keys, len(users), horizon, ms, seq)
     replies = await pipe.execute()
     it = iter(replies)
@@ -171,17 +200,24 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
     states = [NO_STATE] * len(users)
     if users:
         flat = next(it) or []
-        for k in range(0, len(flat) - 2, 3):
-            states[int(flat[k]) - 1] = _state(flat[k + 1], flat[k + 2])
+        for k in range(0, len(flat) - 3, 4):
+            states[int(flat[k]) - 1] = _state(flat[k + 1], flat[k + 2], flat[k + 3])
     return blobs, states
 
 
-def _state(fields: list, members: list) -> UserState:
-    """A user's state from the scripts' flat field/value and member/score lists."""
+def _state(fields: list, members: list, bought: list) -> UserState:
+    """A user's state from the scripts' flat field/value, member/score and item/times lists."""
     if not fields and not members:
         return NO_STATE
     return UserState({_text(fields[j]): float(fields[j + 1]) for j in range(0, len(fields), 2)} or NO_EVENTS,
-                     {_text(members[j]): float(members[j + 1]) for j in range(0, len(members), 2)} or NO_EVENTS)
+                     {_text(members[j]): float(members[j + 1]) for j in range(0, len(members), 2)} or NO_EVENTS,
+                     _purchases((bought[j], bought[j + 1]) for j in range(0, len(bought), 2)))
+
+
+def _purchases(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> Mapping[str, tuple[float, ...]]:
+    """item -> purchase times from the since-training purchases hash (times space-separated)."""
+    out = {_text(item): tuple(float(t) for t in _text(times).split()) for item, times in pairs}
+    return out or NO_PURCHASES
 
 
 def _position(folded_through: str | None) -> tuple[int, int]:
@@ -192,12 +228,12 @@ def _position(folded_through: str | None) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-# Drops a user's since-training entries whose newest event is at or before the newest folded
-# stream id (ARGV[1], ARGV[2]: its milliseconds and sequence): the snapshot holds them now.
+# Drops a user's since-training entries (and their purchase times) whose newest event is at or before
+# the given stream id (ARGV[1], ARGV[2]: its milliseconds and sequence): the models hold them now.
 # Ingestion gives every later event a larger stream id, so nothing newer can be dropped,
 # whatever the timing.
 _FORGET_FUNCTION = r"""
-local function forget(since, since_ids, ms, seq)
+local function forget(since, since_ids, bought, ms, seq)
   local ids = redis.call('HGETALL', since_ids)
   for j = 1, #ids, 2 do
     local m, s = string.match(ids[j + 1], '(%d+)-(%d+)')
@@ -205,24 +241,26 @@ local function forget(since, since_ids, ms, seq)
     if m < ms or (m == ms and s <= seq) then
       redis.call('HDEL', since, ids[j])
       redis.call('HDEL', since_ids, ids[j])
+      redis.call('HDEL', bought, ids[j])
     end
   end
 end
 local ms, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
 """
-# One Redis: KEYS are the change log, then per user their since-training hash and its stream-id hash;
+# One Redis: KEYS are the change log, then per user their since-training hash, its stream-id hash and
+# their since-training purchases;
 # ARGV[3], ARGV[4], ARGV[5]: the change-log length, the users announced in the same script and the
 # entry's nonce (format.nonce).
 _FORGET = _FORGET_FUNCTION + r"""
-for k = 2, #KEYS, 2 do
-  forget(KEYS[k], KEYS[k + 1], ms, seq)
+for k = 2, #KEYS, 3 do
+  forget(KEYS[k], KEYS[k + 1], KEYS[k + 2], ms, seq)
 end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'u', ARGV[4], 'n', ARGV[5])
 return 1
 """
-# A Redis Cluster: one user's two hashes (one slot), the change log written afterwards.
+# A Redis Cluster: one user's three hashes (one slot), the change log written afterwards.
 _FORGET_USER = _FORGET_FUNCTION + r"""
-forget(KEYS[1], KEYS[2], ms, seq)
+forget(KEYS[1], KEYS[2], KEYS[3], ms, seq)
 return 1
 """
 
@@ -279,11 +317,13 @@ async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, la
         if is_cluster(redis):
             pipe = redis.pipeline(transaction=False)  # redis-py groups it by node
             for user in chunk:
-                pipe.eval(_FORGET_USER, 2, keys.since_training(user), keys.since_training_ids(user), ms, seq)
+                pipe.eval(_FORGET_USER, 3, keys.since_training(user), keys.since_training_ids(user),
+                          keys.since_training_bought(user), ms, seq)
             await pipe.execute()
             await redis.xadd(keys.change_log, change_log_entry(chunk), maxlen=CHANGE_LOG_MAXLEN, approximate=True)
             continue
-        script_keys = [keys.change_log, *(k for u in chunk for k in (keys.since_training(u), keys.since_training_ids(u)))]
+        script_keys = [keys.change_log, *(k for u in chunk for k in (keys.since_training(u), keys.since_training_ids(u),
+                                                                   keys.since_training_bought(u)))]
         await redis.eval(_FORGET, len(script_keys), *script_keys, ms, seq, CHANGE_LOG_MAXLEN, "\n".join(chunk),
                          nonce())
 

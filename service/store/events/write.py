@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from recommender.baskets import BOUGHT_TYPES
 from recommender.matrix import EventWeights
 from recommender.units import SECONDS_PER_DAY
 from service.ingest import EventBatch
@@ -38,6 +39,8 @@ from service.store.online import ONLINE_KEEP_SECONDS, utc_day
 
 #: A user's shown set keeps at most this many items (the most recent), whatever the window.
 MAX_SHOWN = 500
+#: Purchase times kept per item in a user's since-training purchases (the newest to arrive).
+MAX_BOUGHT_TIMES = 8
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,10 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
 # to the shown set (ZADD GT: a late-arriving older impression never moves an item back in time),
 # not to the since-training hash, so it is never taken for an interaction. The since-training hash's companion
 # holds the stream id of each item's newest event, so training drops exactly what it folded
-# (since_training.forget_folded).
-_LUA_FUNCTIONS = r"""
+# (since_training.forget_folded); a purchase (recommender.baskets.BOUGHT_TYPES) also appends its time to
+# the user's since-training purchases, dropped with the item's since-training entry.
+_LUA_FUNCTIONS = "local BOUGHT = {" + ", ".join(f"[{t!r}] = true" for t in BOUGHT_TYPES) + "}\n" + \
+    f"local MAX_BOUGHT_TIMES = {MAX_BOUGHT_TIMES}\n" + r"""
 local function fields(packed)
   local f = {}
   for field in string.gmatch(packed, '[^\031]+') do
@@ -195,17 +200,34 @@ local function attribute(online, counts_for, kind, price, quantity, currency, or
   end
   return 1
 end
-local function add_to_user(kind, since, since_ids, shown, item, at, weight, id)
+local function remember_purchase(bought, item, at)
+  local times = redis.call('HGET', bought, item)
+  if times then
+    times = times .. ' ' .. at
+    local _, spaces = string.gsub(times, ' ', ' ')
+    if spaces >= MAX_BOUGHT_TIMES then
+      times = string.sub(times, string.find(times, ' ', 1, true) + 1)
+    end
+  else
+    times = at
+  end
+  redis.call('HSET', bought, item, times)
+end
+local function add_to_user(kind, since, since_ids, bought, shown, item, at, weight, id)
   if kind ~= 'impression' then
     redis.call('HINCRBYFLOAT', since, item, weight)
     redis.call('HSET', since_ids, item, id)
+    if BOUGHT[kind] then
+      remember_purchase(bought, item, at)
+    end
   elseif shown then
     redis.call('ZADD', shown, 'GT', at, item)
   end
 end
-local function expire_since_training(since, since_ids, ttl)
+local function expire_since_training(since, since_ids, bought, ttl)
   redis.call('EXPIRE', since, ttl)
   redis.call('EXPIRE', since_ids, ttl)
+  redis.call('EXPIRE', bought, ttl)
 end
 local function trim_shown(shown, oldest, ttl, size)
   redis.call('ZREMRANGEBYSCORE', shown, '-inf', '(' .. oldest)
@@ -216,7 +238,7 @@ end
 
 # -- one Redis: one atomic script ---------------------------------------------------------------
 # KEYS: the event stream, the change log, today's online hash, the catalog's offers (service.store.prices),
-# per user their since-training hash and its stream-id hash, one shown set per user with impressions, one seen
+# per user their since-training hash, its stream-id hash and their since-training purchases, one shown set per user with impressions, one seen
 # key per client event id, one order key per attributed purchase with an order id, then the stream's
 # generation key. ARGV: per event eleven fields joined by \x1f: user, item, type, timestamp, value,
 # confidence weight, the KEYS index of its user's since-training hash (of their shown set for an impression; 0:
@@ -246,10 +268,10 @@ for j = 1, #f, 11 do
                       price, q, order)
     local k = tonumber(f[j + 6])
     if f[j + 2] ~= 'impression' then
-      add_to_user(f[j + 2], KEYS[k], KEYS[k + 1], nil, f[j + 1], f[j + 3], f[j + 5], id)
+      add_to_user(f[j + 2], KEYS[k], KEYS[k + 1], KEYS[k + 2], nil, f[j + 1], f[j + 3], f[j + 5], id)
       touched[k] = true
     elseif k > 0 then
-      add_to_user(f[j + 2], nil, nil, KEYS[k], f[j + 1], f[j + 3], f[j + 5], id)
+      add_to_user(f[j + 2], nil, nil, nil, KEYS[k], f[j + 1], f[j + 3], f[j + 5], id)
       shown[k] = true
     end
     attributed = attributed + attribute(KEYS[3], f[j + 9], f[j + 2], price, q, currency or ARGV[13],
@@ -258,7 +280,7 @@ for j = 1, #f, 11 do
   end
 end
 for k in pairs(touched) do
-  expire_since_training(KEYS[k], KEYS[k + 1], ARGV[2])
+  expire_since_training(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2])
 end
 for k in pairs(shown) do
   trim_shown(KEYS[k], ARGV[7], ARGV[8], ARGV[9])
@@ -281,14 +303,14 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
     user_slot: dict[str, int] = {}
     for row in rows:
         if row.user not in user_slot:
-            user_slot[row.user] = _FIRST_USER_KEY + 2 * len(user_slot)  # 1-based, after the shared keys
+            user_slot[row.user] = _FIRST_USER_KEY + 3 * len(user_slot)  # 1-based, after the shared keys
     shown_slot: dict[str, int] = {}
     if limits.fatigue_days > 0:
         for row in rows:
             if row.kind == "impression" and row.user not in shown_slot:
-                shown_slot[row.user] = _FIRST_USER_KEY + 2 * len(user_slot) + len(shown_slot)
-    seen_keys, seen_index = seen_key_slots(keys, rows, _FIRST_USER_KEY + 2 * len(user_slot) + len(shown_slot))
-    order_keys, order_index = order_key_slots(rows, _FIRST_USER_KEY + 2 * len(user_slot) + len(shown_slot)
+                shown_slot[row.user] = _FIRST_USER_KEY + 3 * len(user_slot) + len(shown_slot)
+    seen_keys, seen_index = seen_key_slots(keys, rows, _FIRST_USER_KEY + 3 * len(user_slot) + len(shown_slot))
+    order_keys, order_index = order_key_slots(rows, _FIRST_USER_KEY + 3 * len(user_slot) + len(shown_slot)
                                           + len(seen_keys))
     fields: list[str] = []
     for row, seen, order in zip(rows, seen_index, order_index):
@@ -296,7 +318,8 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
         fields += (row.user, row.item, row.kind, row.stamp, row.value, row.weight, str(slot), str(seen),
                    row.recommendation_id, row.counts_for, order_field(row, order))
     script_keys = [keys.events, keys.change_log, keys.online(utc_day(now)), keys.catalog_offers,
-                   *(key for u in user_slot for key in (keys.since_training(u), keys.since_training_ids(u))),
+                   *(key for u in user_slot for key in (keys.since_training(u), keys.since_training_ids(u),
+                                                        keys.since_training_bought(u))),
                    *(keys.shown(u) for u in shown_slot), *seen_keys, *order_keys, keys.events_generation]
     return int(await redis.eval(
         _STORE, len(script_keys), *script_keys, SEP.join(fields), limits.since_training_ttl, CHANGE_LOG_MAXLEN,
@@ -338,24 +361,24 @@ end
 return ids
 """
 
-# KEYS: one user's since-training hash, its stream-id hash, their shown set. ARGV: per event five fields
-# (item, type, timestamp, weight, stream id), the since-training TTL, whether impressions are kept ("1"),
-# the oldest impression kept, the shown set's TTL and size.
+# KEYS: one user's since-training hash, its stream-id hash, their shown set, their since-training purchases.
+# ARGV: per event five fields (item, type, timestamp, weight, stream id), the since-training TTL, whether
+# impressions are kept ("1"), the oldest impression kept, the shown set's TTL and size.
 _STORE_USER = _LUA_FUNCTIONS + r"""
 local f = fields(ARGV[1])
 local touched, shown = false, false
 local keep_shown = ARGV[3] == '1'
 for j = 1, #f, 5 do
   if f[j + 1] ~= 'impression' then
-    add_to_user(f[j + 1], KEYS[1], KEYS[2], nil, f[j], f[j + 2], f[j + 3], f[j + 4])
+    add_to_user(f[j + 1], KEYS[1], KEYS[2], KEYS[4], nil, f[j], f[j + 2], f[j + 3], f[j + 4])
     touched = true
   elseif keep_shown then
-    add_to_user(f[j + 1], nil, nil, KEYS[3], f[j], f[j + 2], f[j + 3], f[j + 4])
+    add_to_user(f[j + 1], nil, nil, nil, KEYS[3], f[j], f[j + 2], f[j + 3], f[j + 4])
     shown = true
   end
 end
 if touched then
-  expire_since_training(KEYS[1], KEYS[2], ARGV[2])
+  expire_since_training(KEYS[1], KEYS[2], KEYS[4], ARGV[2])
 end
 if shown then
   trim_shown(KEYS[3], ARGV[4], ARGV[5], ARGV[6])
@@ -386,7 +409,8 @@ async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[EventRow]
     keep_shown = "1" if limits.fatigue_days > 0 else "0"
     pipe = redis.pipeline(transaction=False)  # grouped by node by redis-py: one round trip each
     for user, user_fields in per_user.items():
-        pipe.eval(_STORE_USER, 3, keys.since_training(user), keys.since_training_ids(user), keys.shown(user), SEP.join(user_fields),
+        pipe.eval(_STORE_USER, 4, keys.since_training(user), keys.since_training_ids(user), keys.shown(user),
+                  keys.since_training_bought(user), SEP.join(user_fields),
                   limits.since_training_ttl, keep_shown, *limits.shown_args(now))
     await pipe.execute()
     await redis.xadd(keys.change_log, change_log_entry(list(per_user)), maxlen=CHANGE_LOG_MAXLEN, approximate=True)

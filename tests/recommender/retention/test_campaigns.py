@@ -60,6 +60,20 @@ def test_win_back_chunks_lists_new_items_and_falls_back_for_strangers(storefront
             assert not set(frame.loc[frame["user_id"] == row.user_id, "item_id"]) & {i.item_id for i in row.items}
     # among the candidates, new items are boosted: a new item never sits below an old one it outranked
     assert any(i.extra["new"] for r in rows for i in r.items)
+    assert not any("repeat" in i.extra for r in rows for i in r.items)  # bought items are never in these lists
+
+
+def test_win_back_flags_what_the_customer_bought_when_the_model_serves_bought_items(storefront, trained):
+    model = trained("personal")  # own most-bought items first
+    history, _, _ = setup(storefront, model)
+    frame = storefront.events.to_frame()
+    flagged = 0
+    for row in (r for chunk in win_back(model, history, NOW, 0, 365, 20) for r in chunk):
+        bought = set(frame.loc[(frame["user_id"] == row.user_id) & (frame["type"] == "purchase"), "item_id"])
+        for item in row.items:
+            assert item.extra.get("repeat", False) == (item.item_id in bought)
+            flagged += item.item_id in bought
+    assert flagged > 10
 
 
 def test_win_back_leaves_out_what_a_known_customer_had_after_the_model_was_trained(storefront, trained):

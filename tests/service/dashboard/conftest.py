@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
 
-from benchmarks.harness.browser import CHROMIUM, launch_options, sign_in
+from benchmarks.harness.browser import CHROMIUM, console_error, launch_options, sign_in
 from service.store.embedded import free_port
 
 ROOT = Path(__file__).parents[3]
@@ -152,12 +152,13 @@ def browser(launch_browser):
     browser.close()
 
 
+
 @pytest.fixture
 def console(page) -> Iterator[list[str]]:
     """Console errors and uncaught exceptions of `page`; the test fails at teardown if any is left in
     the list (a test expecting one removes it)."""
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("console", lambda message: errors.append(console_error(message)) if console_error(message) else None)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     page.set_default_timeout(30_000)
     yield errors

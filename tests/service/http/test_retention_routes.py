@@ -216,7 +216,9 @@ async def test_follow_up_for_someone_without_purchases(client, demo):
 
 
 # -- new for you ----------------------------------------------------------------------------
-async def test_new_for_you_ranks_recent_items_by_taste(client, demo):
+async def test_new_for_you_ranks_recent_items_by_taste(make_client, settings, demo):
+    client = await make_client(settings, algorithm="als", repeat="on")  # ALS's factors give the order below
+    assert client.app[SERVING].current.model.params.algorithm == "als"
     events = frame(demo)
     user = events["user_id"].value_counts().index[0]
     mine = events[events["user_id"] == user]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import redis
 
+from recommender.events import EVENT_TYPES
 from service.store.keys import Keys
 from service.http.app_keys import SERVING
 from service.http.routes import ROUTES
@@ -26,15 +27,28 @@ def _heavy_user(demo) -> str:
     return str(users[np.argmax(counts)])
 
 
-async def test_known_user_gets_personal_items_not_seen_before(client, demo):
+def _bought(demo, user_id: str) -> set[str]:
+    events = demo[0].events
+    return set(events.item_ids[(events.user_ids == user_id) & (events.types == EVENT_TYPES.index("purchase"))])
+
+
+@pytest.mark.parametrize("repeat", ["off", "on"])
+async def test_known_user_gets_a_personal_list_with_or_without_their_own_items(make_client, settings, demo, repeat):
+    client = await make_client(settings, repeat=repeat)
     user = _heavy_user(demo)
-    response = await client.get(f"/v1/users/{user}/recommendations?n=7")
+    response = await client.get(f"/v1/users/{user}/recommendations?n=30")
     assert response.status == 200
     body = await response.json()
     assert body["source"] == "personalized" and body["user_id"] == user and body["model_version"]
-    assert len(body["items"]) == 7
-    assert {i["item_id"] for i in body["items"]}.isdisjoint(_interacted(demo, user))
-    assert set(body["items"][0]) == {"item_id", "score", "kind", "category"}
+    assert len(body["items"]) == 30
+    ids = {i["item_id"] for i in body["items"]}
+    if repeat == "off":  # not one item they had, and items exactly as before repeats existed
+        assert ids.isdisjoint(_interacted(demo, user))
+        assert all(set(i) == {"item_id", "score", "kind", "category"} for i in body["items"])
+    else:  # bought items may come back, flagged; nothing else is
+        assert ids & _bought(demo, user)
+        assert {i["item_id"] for i in body["items"] if i.get("repeat")} == ids & _bought(demo, user)
+        assert all(set(i) - {"repeat"} == {"item_id", "score", "kind", "category"} for i in body["items"])
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True)
 
@@ -265,7 +279,9 @@ async def test_catalog_bad_input(client):
 
 async def test_model_health_metrics_and_openapi(client):
     model = await (await client.get("/v1/model")).json()
-    assert model["version"] and model["algorithm"] == "als" and model["counts"]["users"] > 0
+    serving = [c for c in model["selection"]["candidates"] if c["serving"]]
+    assert model["version"] and [model["algorithm"]] == [c["algorithm"] for c in serving]
+    assert model["counts"]["users"] > 0 and model["metrics"]["chosen"] == model["selection"]["chosen"]
     assert 0 <= model["metrics"]["ndcg"] <= 1 and model["training"]["last_outcome"] == "trained"
     assert (await client.get("/healthz")).status == 200
     ready = await (await client.get("/readyz")).json()

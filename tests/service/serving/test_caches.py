@@ -68,13 +68,14 @@ async def test_hot_lists_follow_the_served_model_version(client):
     assert serving.hot._entries and all(after in key for key in serving.hot._entries)
 
 
-async def test_a_repeated_request_reads_no_list_from_redis(client, settings):
+async def test_a_repeated_request_reads_no_list_from_redis(make_client, settings):
+    client = await make_client(settings, poll_interval=3600)  # no training-status reads (HGETALL) meanwhile
     first = await _items(client, USER)
     with redis.Redis.from_url(settings.redis_url) as r:
         r.config_resetstat()
         assert await _items(client, USER) == first
         stats = r.info("commandstats")
-    # (GET is the refresh loop polling the version pointer; lists are read with MGET)
+    # lists are read with MGET, since-training state with HGETALL (one user) or a script (several)
     assert "cmdstat_mget" not in stats and "cmdstat_hgetall" not in stats and "cmdstat_eval" not in stats
 
 

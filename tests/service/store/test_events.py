@@ -44,6 +44,7 @@ async def _state(client: aioredis.Redis, keys: Keys) -> dict:
         "since_training": {u: await client.hgetall(keys.since_training(u)) for u in users},
         "since_training_ids": {u: sorted(await client.hkeys(keys.since_training_ids(u))) for u in users},
         "shown": {u: await client.zrange(keys.shown(u), 0, -1, withscores=True) for u in users},
+        "bought": {u: await client.hgetall(keys.since_training_bought(u)) for u in users},
         "online": await client.hgetall(keys.online(utc_day(NOW))),
         "seen": sorted([await client.exists(keys.event_seen(e)) for e in ("e1", "e2", "e3")]),
         "announced": sorted({u for _, f in await client.xrange(keys.change_log) for u in f[b"u"].decode().split("\n")}),
@@ -63,6 +64,7 @@ async def test_a_batch_is_stored_once_and_a_retry_adds_nothing(redis_url, sharde
     assert state["since_training"]["u1"] == {b"p1": b"6"}  # view 1 + purchase 5; the impression is not one
     assert state["since_training"]["u2"] == {b"p3": b"4", b"p1": b"1"}  # 4 stars, a click
     assert state["shown"]["u1"] == [(b"p2", NOW - 30)] and state["shown"]["u3"] == [(b"p4", NOW - 5)]
+    assert state["bought"] == {"u1": {b"p1": repr(NOW - 40).encode()}, "u2": {}, "u3": {}}  # purchases only
     assert state["online"] == {f"{VERSION}|recommendations|purchases".encode(): b"1",
                                f"{VERSION}|recommendations|clicks".encode(): b"1",  # no price: no revenue
                                f"{VERSION}|recommendations|orders.USD".encode(): b"1"}
@@ -72,6 +74,7 @@ async def test_a_batch_is_stored_once_and_a_retry_adds_nothing(redis_url, sharde
     assert await store_events(client, keys, _batch(), EventWeights(), LIMITS, now=NOW, sharded=sharded) == 3
     again = await _state(client, keys)
     assert len(again["stream"]) == 9 and again["online"][f"{VERSION}|recommendations|clicks".encode()] == b"2"
+    assert again["bought"] == state["bought"]  # the purchase had an event id: not stored again
     await client.aclose()
 
 

@@ -28,6 +28,7 @@ def test_shared_keys_and_client_event_ids_are_in_one_slot():
 @pytest.mark.parametrize("user", ODD_IDS)
 def test_each_users_keys_share_a_slot(user):
     assert len({slot(KEYS.since_training(user)), slot(KEYS.since_training_ids(user)), slot(KEYS.shown(user)),
+                slot(KEYS.since_training_bought(user)),
                 slot(KEYS.user_recs("20261123T000000Z-0000abcd", user))}) == 1
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from service.http.app_keys import REFRESHER, SERVING
 from service.store.keys import Keys
 from service.training.job import fold_stream
@@ -13,6 +15,14 @@ from tests.service.conftest import AUTH_WRITE
 
 KEYS = Keys()
 KNOWN, NEW = "u000007", "arrived-since-training"
+
+
+@pytest.fixture
+async def client(make_client, settings):
+    """Lists that never hold what a customer bought (RECS_REPEAT=off), so a purchase since training must
+    stay out of them; with repeats on, it may come back once a model holds it (tests/service/serving/
+    test_repeats.py)."""
+    return await make_client(settings, repeat="off")
 
 
 async def _setup(client) -> str:

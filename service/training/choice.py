@@ -1,0 +1,106 @@
+"""Model choice at every training: the configurations the settings allow, scored on a global time cut
+(recommender.selection), the quality gate on the chosen one's holdout nDCG@10, and the chosen
+configuration fitted on every event.
+
+RECS_ALGORITHM=auto tries every default candidate (ALS, item-kNN, EASE, the repeat-aware models),
+a named algorithm only its own configurations; RECS_REPEAT=on keeps the candidates that serve bought
+items, off those that remove them, auto both. Whatever serves has beaten the popularity and
+personal-frequency baselines on the holdout, or is that baseline. A model that serves bought items
+is saved with its training purchases (recommender.repurchase), which serving needs for the
+`"repeat"` flag and for what was bought since training.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from recommender.catalog import Catalog
+from recommender.errors import InputError
+from recommender.events import EventTable
+from recommender.models import Recommender
+from recommender.repurchase import PurchaseIndex
+from recommender.selection import Candidate, SelectionReport, candidates_for, select_model
+from recommender.trainers import Fit, fit_implicit
+from service.settings import AUTO, Settings
+
+log = logging.getLogger(__name__)
+#: What `holdout_metrics` calls its holdout: the gate compares only figures of the same kind.
+HOLDOUT = "time_cut"
+
+
+@dataclass
+class Trained:
+    """The outcome: the model to serve (None when the gate refused it), its holdout figures, the
+    selection report (None when the store was too small to hold anything out) and the refusal."""
+
+    model: Recommender | None
+    metrics: dict = field(default_factory=dict)
+    selection: SelectionReport | None = None
+    rejected: str = ""
+
+
+def allowed_candidates(settings: Settings) -> list[Candidate]:
+    """RECS_ALGORITHM and RECS_REPEAT as a candidate list (Settings.validate has checked it is not empty)."""
+    return candidates_for(None if settings.algorithm == AUTO else settings.algorithm, settings.repeats)
+
+
+def holdout_metrics(report: SelectionReport) -> dict:
+    """The chosen entry's holdout figures, as the training record and the artifact keep them."""
+    chosen = report.result(report.chosen)
+    return {"holdout": HOLDOUT, "k": report.k, "ndcg": chosen.ndcg, "recall": chosen.recall, "users": chosen.users,
+            "cut_time": report.cut_time, "chosen": report.chosen}
+
+
+def gate(metrics: dict, serving: dict | None, max_drop: float) -> str:
+    """Why the new model must not serve (its nDCG@10 is more than `max_drop` below the serving
+    model's on the same kind of holdout), or "" when it may."""
+    if not serving or not metrics or serving.get("holdout") != metrics.get("holdout"):
+        return ""
+    before = serving.get("ndcg")
+    if before and metrics["ndcg"] < before * (1 - max_drop):
+        return (f"nDCG@10 {metrics['ndcg']:.4f} ({metrics['chosen']}) is more than {max_drop:.0%} below the serving "
+                f"model's {before:.4f}")
+    return ""
+
+
+def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, serving: dict | None,
+                     fit: Fit = fit_implicit) -> Trained:
+    """Score the allowed candidates, gate the best, and fit it on every event.
+
+    Parameters
+    ----------
+    events : EventTable
+        Every event the model learns from (the snapshot).
+    serving : dict, optional
+        The serving model's metrics (its artifact's), for the gate.
+    fit : Fit
+        The trainer (RECS_TRAINER) for the final fit of an ALS configuration; model choice itself
+        fits with implicit, and so does the final fit of any other algorithm (Spark fits ALS only).
+
+    Raises
+    ------
+    InputError
+        the events cannot train any model.
+    """
+    candidates = allowed_candidates(settings)
+    try:
+        report = select_model(events, candidates, catalog, repeats=settings.repeats)
+    except InputError as exc:  # too few customers on both sides of the cut: train the first, unscored
+        log.warning("no model choice (%s); training %s without holdout figures", exc, candidates[0].name)
+        return Trained(train(events, catalog, candidates[0], fit))
+    metrics = holdout_metrics(report)
+    refused = gate(metrics, serving, settings.max_quality_drop)
+    if refused:
+        return Trained(None, metrics, report, refused)
+    return Trained(train(events, catalog, report.chosen_candidate, fit), metrics, report)
+
+
+def train(events: EventTable, catalog: Catalog, candidate: Candidate, fit: Fit = fit_implicit) -> Recommender:
+    """`candidate` fitted on every event, serving as it was scored, with its purchases when it keeps bought items."""
+    trainer = fit if candidate.params.algorithm == "als" else fit_implicit
+    model = trainer(events, candidate.params, candidate.event_weights(), catalog)
+    model.filter_interacted = candidate.filter_interacted
+    if model.recommends_bought_items:
+        model.purchases = PurchaseIndex.build(events, model.user_ids, model.item_ids)
+    return model
