@@ -23,7 +23,9 @@ from recommender.units import SECONDS_PER_DAY
 #: Event types in code order; the code is what an EventTable stores (and what snapshots keep as
 #: int8), so new types are only ever appended. `impression` is the store saying it showed the
 #: item to the customer (an email, a carousel): no preference, used to avoid repeating lists.
-EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "review", "impression")
+#: `notify_me` is the customer asking to be told when an out-of-stock item is back (the back-in-stock
+#: campaign's trigger; weight 0 in training, like impressions).
+EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "review", "impression", "notify_me")
 EVENT_COLUMNS = ("user_id", "item_id", "type", "timestamp", "value")
 #: Optional columns of purchase and add_to_cart events: unit price, units, the order they belong to.
 ORDER_COLUMNS = ("price", "quantity", "order_id")

@@ -31,6 +31,7 @@ class EventWeights:
     purchase: float = 5.0
     review: float = 1.0  # per star: a 5-star review weighs 5
     impression: float = 0.0  # being shown something says nothing about liking it
+    notify_me: float = 0.0  # a back-in-stock request: a campaign trigger, not a training signal
     half_life_days: float | None = None  # None: no time decay
     #: Per-user recency, relative to the user's own history rather than the clock: an event's
     #: weight halves for every `history_half_life` share of the user's events that came after it

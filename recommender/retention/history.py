@@ -18,7 +18,7 @@ from recommender.events import EVENT_TYPES, EventTable
 from recommender.ids import IdMap
 
 #: Event types that are something the customer did (an impression recorded by the store is not).
-ACTIVITY_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "review")
+ACTIVITY_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "review", "notify_me")
 NEVER = -np.inf
 
 

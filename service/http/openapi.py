@@ -118,9 +118,11 @@ def spec() -> dict[str, Any]:
                 "Event": {"type": "object", "required": ["user_id", "item_id", "type"], "properties": {
                     "user_id": ID, "item_id": ID,
                     "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review",
-                                                        "impression"],
+                                                        "impression", "notify_me"],
                              "description": "impression: the item was shown to the user (no preference; "
-                             "demotes it in their lists for RECS_FATIGUE_DAYS)"},
+                             "demotes it in their lists for RECS_FATIGUE_DAYS); notify_me: the user asked to be "
+                             "told when the (out-of-stock) item is back (weight 0 in training; "
+                             "/v1/campaigns/back-in-stock)"},
                     "timestamp": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
                     "value": {"type": "number", "nullable": True},
                     "event_id": {**ID, "description": "optional client id: an event whose id was stored in the "

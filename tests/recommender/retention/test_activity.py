@@ -54,7 +54,7 @@ def test_an_items_totals_count_its_types_customers_and_time_span_without_impress
                           ("u3", "a", "impression", NOW + 20), ("u3", "b", "view", NOW + 30)])
     activity = item_activity(history, history.items.get("a"))
     assert dict(zip(EVENT_TYPES, activity.counts.tolist())) == {
-        "view": 2, "click": 0, "add_to_cart": 0, "purchase": 1, "review": 0, "impression": 1}
+        "view": 2, "click": 0, "add_to_cart": 0, "purchase": 1, "review": 0, "impression": 1, "notify_me": 0}
     assert activity.customers == 2 and (activity.first, activity.last) == (NOW, NOW + 20)
 
 
