@@ -7,6 +7,7 @@ rest). Pure and synchronous like the rest of the library.
 """
 
 from recommender.retention.activity import ItemActivity, event_counts, item_activity
+from recommender.retention.back_in_stock import BackInStock, back_in_stock
 from recommender.retention.blocks import (
     Block,
     FollowUp,
@@ -30,6 +31,7 @@ from recommender.retention.ranking import BlockItem
 
 __all__ = [
     "AbandonedCart",
+    "BackInStock",
     "Block",
     "BlockItem",
     "Complements",
@@ -41,6 +43,7 @@ __all__ = [
     "UserEvents",
     "abandoned_carts",
     "abandoned_pairs",
+    "back_in_stock",
     "buy_again",
     "complements_of",
     "demote",

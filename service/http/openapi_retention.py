@@ -81,6 +81,30 @@ def retention_paths() -> dict[str, Any]:
         "user_id": {"type": "string"},
         "abandoned": _items({"carted_at": {"type": "number"}}),
         "items": _items()}}
+    return {**_campaign_paths(lapsed_line, cart_line), **_trigger_paths(), **_block_paths()}
+
+
+def _trigger_paths() -> dict[str, Any]:
+    """Back in stock, price drop and browse abandonment."""
+    restock_line = {"type": "object", "required": ["user_id", "items", "recommended"], "properties": {
+        "user_id": {"type": "string"},
+        "items": _items({"interested_at": {"type": "number", "description": "epoch seconds of the customer's "
+                                           "newest interest while the item was out of stock"},
+                         "event": {"type": "string", "enum": ["view", "add_to_cart", "notify_me"]}}),
+        "recommended": _items()}}
+    return {
+        "/v1/campaigns/back-in-stock": _campaign(
+            "Back in stock: customers who viewed, carted or asked to be told (notify_me) about an item while it "
+            "was out of stock within the window, now that it is in stock again and they have not bought it "
+            "since; with in-stock alternatives from the model's similar items (NDJSON stream)",
+            [_query("within_days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 30},
+                    "the interest is at most this old"),
+             _n(3, "in-stock alternatives per customer")],
+            "One line per customer, in user id order", restock_line),
+    }
+
+
+def _campaign_paths(lapsed_line: dict, cart_line: dict) -> dict[str, Any]:
     return {
         "/v1/campaigns/lapsed": _campaign(
             "Win-back: every customer whose last activity is min_days..max_days ago, with items that fit their "
@@ -101,6 +125,11 @@ def retention_paths() -> dict[str, Any]:
                     "the cart is at most this old"),
              _n(3, "complementary items per customer")],
             "One line per customer, in user id order", cart_line),
+    }
+
+
+def _block_paths() -> dict[str, Any]:
+    return {
         "/v1/users/{user_id}/follow-up": {"get": {
             "summary": "After a purchase: complements of the customer's latest purchases (co-purchases, topped "
                        "up with similar items) and the guides buyers of those items read",

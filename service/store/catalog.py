@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from recommender.catalog import Catalog
 from service.store.keys import Keys
 from service.store.prices import MAX_PRICE_CHANGES, OFFERS_LUA, offer_text
+from service.store.stock import MAX_STOCK_CHANGES, STOCK_LUA, stock_flag
 
 
 def _missing(value: object) -> bool:
@@ -37,14 +38,16 @@ def _item_json(row: dict) -> str:
 # Catalog writes, the offers and price history, and the revision bump in one script: atomic like
 # MULTI/EXEC, which redis-py 8.1's async cluster client runs unreliably (each queued command goes through a
 # throwaway event loop in a thread, and connections it opens there break the client's next reconnection).
-# KEYS: catalog, removed, revision, offers, price changes, then each item's price history (one slot:
-# service.store.keys). ARGV: now, changes kept per item, then per item: id, JSON, offer, price, currency.
-_UPSERT = OFFERS_LUA + """
-for j = 3, #ARGV, 5 do
+# KEYS: catalog, removed, revision, offers, price changes, stock changes, then each item's price history
+# and stock history (one slot: service.store.keys). ARGV: now, price changes kept per item, stock changes
+# kept per item, then per item: id, JSON, offer, price, currency, stock flag.
+_UPSERT = OFFERS_LUA + STOCK_LUA + """
+for j = 4, #ARGV, 6 do
+  local k = 6 + 2 * (j - 4) / 6
   redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1])
   redis.call('SREM', KEYS[2], ARGV[j])
-  record_offer(KEYS[4], KEYS[5 + (j - 3) / 5 + 1], KEYS[5], ARGV[j], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4],
-               ARGV[1], ARGV[2])
+  record_offer(KEYS[4], KEYS[k + 1], KEYS[5], ARGV[j], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[1], ARGV[2])
+  record_stock(KEYS[k + 2], KEYS[6], ARGV[j], ARGV[j + 5], ARGV[1], ARGV[3])
 end
 return redis.call('INCR', KEYS[3])
 """
@@ -56,18 +59,23 @@ return redis.call('INCR', KEYS[2])
 
 
 async def upsert_items(redis: aioredis.Redis, keys: Keys, catalog: Catalog, now: float | None = None) -> int:
-    """Write validated items (each replaces the item of its id), their offers and price changes (at `now`,
-    epoch seconds, default the clock) and bump the revision, in one atomic script; how many were written."""
+    """Write validated items (each replaces the item of its id), their offers, price and stock changes (at
+    `now`, epoch seconds, default the clock) and bump the revision, in one atomic script; how many were
+    written."""
     now = time.time() if now is None else now
     records = catalog.frame.to_dict(orient="records")
     args: list[str] = []
     for r in records:
         price, currency = r.get("price"), r.get("currency")
         args += (r["item_id"], _item_json(r), offer_text(price, currency),
-                 "" if _missing(price) else repr(float(price)), currency if isinstance(currency, str) else "")
+                 "" if _missing(price) else repr(float(price)), currency if isinstance(currency, str) else "",
+                 stock_flag(bool(r["in_stock"])))
     script_keys = [keys.catalog, keys.removed, keys.catalog_revision, keys.catalog_offers, keys.price_changes,
-                   *(keys.price_history(r["item_id"]) for r in records)]
-    await redis.eval(_UPSERT, len(script_keys), *script_keys, repr(now), MAX_PRICE_CHANGES, *args)
+                   keys.stock_changes]
+    for r in records:
+        script_keys += (keys.price_history(r["item_id"]), keys.stock_history(r["item_id"]))
+    await redis.eval(_UPSERT, len(script_keys), *script_keys, repr(now), MAX_PRICE_CHANGES, MAX_STOCK_CHANGES,
+                     *args)
     return len(records)
 
 

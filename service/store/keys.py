@@ -80,6 +80,16 @@ class Keys:
         """Sorted set item_id -> when its price last changed: the items whose price moved in a window."""
         return f"{self.shared}:price-changes"
 
+    def stock_history(self, item_id: str) -> str:
+        """Sorted set of an item's stock changes: member "time\x1f1" (back in stock) or "time\x1f0" (out of
+        stock), score the time (epoch seconds) of the catalog write; the newest MAX_STOCK_CHANGES are kept."""
+        return f"{self.shared}:stock-history:{item_id}"
+
+    @property
+    def stock_changes(self) -> str:
+        """Sorted set item_id -> when its stock flag last changed: the items whose stock moved in a window."""
+        return f"{self.shared}:stock-changes"
+
     @property
     def current_version(self) -> str:
         """Pointer to the model version every replica should serve."""

@@ -1,4 +1,4 @@
-"""Handlers of the retention routes: win-back and abandoned-cart campaigns (NDJSON streams) and
+"""Handlers of the retention routes: win-back, abandoned-cart and back-in-stock campaigns (NDJSON streams) and
 the per-customer follow-up, new-for-you and buy-again blocks.
 
 They parse and check parameters (400 with the service's JSON error), get the event index from
@@ -21,11 +21,13 @@ from aiohttp import web
 
 from recommender.retention import (
     abandoned_carts,
+    back_in_stock,
     buy_again,
     follow_up,
     new_for_you,
     win_back,
 )
+from recommender.units import SECONDS_PER_DAY
 from service.encoding import dumps
 from service.errors import bad_input
 from service.http.app_keys import HISTORY, METRICS, REDIS, REDIS_KEYS, SERVING, SETTINGS
@@ -37,6 +39,7 @@ from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
 from service.serving.retention_index import RetentionIndex
 from service.store.contacts import MAX_CAP_HOURS, contacted_since
+from service.store.stock import restocked_since, stock_histories
 
 #: The contact cap's reason label in encore_campaign_customers_left_out_total.
 CONTACT_CAP = "contact_cap"
@@ -123,6 +126,28 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "abandoned": _dicts(current, r.abandoned, req.fields),
                            "items": _dicts(current, r.items, req.fields)}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+@requires(READ)
+async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
+    params = query(request)
+    within = int_param(params.get("within_days"), "within_days", 1, MAX_DAYS, 30)
+    req = list_request(params, default_n=3)
+    now = now_param(params)
+    contacted = await _contacted(request, params, now)
+    current, index = await _index(request)
+    redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
+    changes = await stock_histories(redis, keys, await restocked_since(redis, keys, now - within * SECONDS_PER_DAY))
+    rows = back_in_stock(index.history, index.attrs, changes, current.model, now, within, req.n,
+                         full_filter(current, req), leave_out=contacted)
+    request.app[METRICS].campaign_left_out.labels("back_in_stock", CONTACT_CAP).inc(rows.left_out)
+
+    def lines():
+        for chunk in rows:
+            yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields),
+                          "recommended": _dicts(current, r.recommended, req.fields)}) for r in chunk]
 
     return await _stream(request, lines())
 

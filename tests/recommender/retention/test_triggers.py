@@ -1,0 +1,68 @@
+"""Back in stock, price drop and browse abandonment on small hand-made stories (no model: pure selection)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recommender.catalog import Catalog
+from recommender.events import EVENT_TYPES, EventTable
+from recommender.retention.back_in_stock import back_in_stock, out_of_stock_periods
+from recommender.retention.history import History
+
+T = 1_790_000_000.0
+DAY = 86_400.0
+
+
+def events(*rows: tuple[str, str, str, float]) -> EventTable:
+    """(user, item, type, epoch seconds) rows."""
+    return EventTable(np.array([r[0] for r in rows], dtype=object), np.array([r[1] for r in rows], dtype=object),
+                      np.array([EVENT_TYPES.index(r[2]) for r in rows], dtype=np.int8),
+                      np.array([r[3] for r in rows], dtype=np.float64), np.ones(len(rows), dtype=np.float32))
+
+
+def catalog(**stock: bool) -> Catalog:
+    return Catalog.from_frame(pd.DataFrame({"item_id": list(stock), "kind": "product", "category": "c",
+                                            "in_stock": list(stock.values())}))
+
+
+def rows(result) -> list[tuple[str, list[str]]]:
+    return [(r.user_id, [i.item_id for i in r.items]) for chunk in result for r in chunk]
+
+
+def test_out_of_stock_periods_close_at_each_restock_and_stay_open_while_out():
+    history = History.build(events(("u", "a", "view", T), ("u", "b", "view", T)))
+    items, starts, ends = out_of_stock_periods(
+        {"a": [(T, True), (T + 10, False), (T + 20, True), (T + 30, False)], "b": [(T, False)], "zz": [(T, False)]},
+        history)
+    assert history.items.ids[items].tolist() == ["a", "a", "b"]
+    assert starts.tolist() == [T + 10, T + 30, T] and ends.tolist() == [T + 20, np.inf, np.inf]
+
+
+def test_only_interest_while_out_counts_and_a_purchase_since_ends_it():
+    changes = {"a": [(T, True), (T + 100, False), (T + 200, True)], "b": [(T + 100, False), (T + 200, True)]}
+    history = History.build(events(
+        ("before", "a", "view", T + 50),  # in stock then
+        ("viewer", "a", "view", T + 150), ("viewer", "b", "add_to_cart", T + 160),
+        ("buyer", "a", "view", T + 150), ("buyer", "a", "purchase", T + 250),
+        ("asker", "c", "notify_me", T + 150),  # no stock history: the request itself counts
+        ("old", "a", "view", T + 150 - 40 * DAY)))
+    attrs = catalog(a=True, b=True, c=True).align(history.items)
+    result = back_in_stock(history, attrs, changes, None, T + 300, 30, 3)
+    assert rows(result) == [("asker", ["c"]), ("viewer", ["b", "a"])]  # newest interest first
+
+
+def test_an_item_sold_out_again_is_not_back_in_stock():
+    changes = {"a": [(T + 100, False), (T + 200, True), (T + 250, False)]}
+    history = History.build(events(("viewer", "a", "view", T + 150)))
+    out_now = catalog(a=False).align(history.items)
+    assert rows(back_in_stock(history, out_now, changes, None, T + 300, 30, 3)) == []
+    changes["a"].append((T + 280, True))
+    assert rows(back_in_stock(history, catalog(a=True).align(history.items), changes, None, T + 300, 30, 3)) == [
+        ("viewer", ["a"])]
+
+
+def test_contacted_customers_are_left_out_and_counted():
+    history = History.build(events(("x", "a", "notify_me", T), ("y", "a", "notify_me", T)))
+    result = back_in_stock(history, catalog(a=True).align(history.items), {}, None, T + 1, 30, 3, leave_out={"x"})
+    assert rows(result) == [("y", ["a"])] and result.left_out == 1

@@ -1,0 +1,119 @@
+"""The trigger campaigns (back in stock, price drop, browse abandonment) through HTTP against a real Redis:
+catalog changes go through PUT /v1/items (stock and price history are written at the clock's time) and
+events through POST /v1/events, so each test builds its own small story on top of the demo store."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.service.conftest import AUTH_WRITE
+
+DAY = 86_400.0
+
+
+async def ndjson(response) -> list[dict]:
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in (await response.text()).splitlines()]
+
+
+def demo_item(demo, kind: str = "product", index: int = 0) -> dict:
+    """A demo catalog row as a PUT /v1/items record (JSON-safe)."""
+    frame = demo[0].catalog.frame
+    row = frame[frame["kind"] == kind].iloc[index]
+    return {"item_id": row["item_id"], "kind": row["kind"], "category": row["category"], "in_stock": True}
+
+
+async def put_item(client, item: dict, **changes) -> None:
+    response = await client.put("/v1/items", json=[{**item, **changes}], headers=AUTH_WRITE)
+    assert response.status == 200, await response.text()
+
+
+async def send(client, user: str, item: str, kind: str, **extra) -> None:
+    response = await client.post("/v1/events", json={"user_id": user, "item_id": item, "type": kind, **extra},
+                                 headers=AUTH_WRITE)
+    assert response.status == 202, await response.text()
+
+
+def later() -> int:
+    """A `now` just after everything the test wrote (events default to the clock)."""
+    return int(time.time()) + 2
+
+
+# -- back in stock ----------------------------------------------------------------------------
+async def test_back_in_stock_lists_interest_while_out_of_stock_not_before_and_not_bought_since(client, demo):
+    item = demo_item(demo, index=3)
+    await send(client, "bis-before", item["item_id"], "view")  # in stock then: no trigger
+    await put_item(client, item, in_stock=False)
+    await send(client, "bis-viewer", item["item_id"], "view")
+    await send(client, "bis-asker", item["item_id"], "notify_me")
+    await send(client, "bis-carter", item["item_id"], "add_to_cart")
+    await send(client, "bis-buyer", item["item_id"], "view")
+    url = f"/v1/campaigns/back-in-stock?within_days=30&n=3&now={later()}"
+    assert [line["user_id"] for line in await ndjson(await client.get(url))] == []  # still out of stock
+    await put_item(client, item, in_stock=True)
+    await send(client, "bis-buyer", item["item_id"], "purchase")
+    lines = await ndjson(await client.get(f"/v1/campaigns/back-in-stock?within_days=30&n=3&now={later()}"))
+    assert [line["user_id"] for line in lines] == ["bis-asker", "bis-carter", "bis-viewer"]
+    events = {line["user_id"]: line["items"][0]["event"] for line in lines}
+    assert events == {"bis-asker": "notify_me", "bis-carter": "add_to_cart", "bis-viewer": "view"}
+    catalog = demo[0].catalog.frame.set_index("item_id")
+    for line in lines:
+        assert [i["item_id"] for i in line["items"]] == [item["item_id"]]
+        recommended = [i["item_id"] for i in line["recommended"]]
+        assert len(recommended) == 3 and item["item_id"] not in recommended
+        assert all(bool(catalog.loc[r, "in_stock"]) for r in recommended)
+        scores = [i["score"] for i in line["recommended"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+async def test_an_item_restocked_and_sold_out_again_triggers_nothing_until_it_is_back(client, demo):
+    item = demo_item(demo, index=4)
+    await put_item(client, item, in_stock=False)
+    await send(client, "bis-waiting", item["item_id"], "view")
+    await put_item(client, item, in_stock=True)
+    await put_item(client, item, in_stock=False)
+    url = "/v1/campaigns/back-in-stock?within_days=30&now={}"
+    assert await ndjson(await client.get(url.format(later()))) == []
+    await put_item(client, item, in_stock=True)
+    lines = await ndjson(await client.get(url.format(later())))
+    assert [(line["user_id"], line["items"][0]["item_id"]) for line in lines] == [("bis-waiting", item["item_id"])]
+
+
+async def test_back_in_stock_honours_the_window_the_filters_and_the_contact_cap(client, demo):
+    item = demo_item(demo, index=5)
+    await put_item(client, item, in_stock=False)
+    await send(client, "bis-old", item["item_id"], "notify_me", timestamp=time.time() - 40 * DAY)
+    for user in ("bis-one", "bis-two"):
+        await send(client, user, item["item_id"], "notify_me")
+    await put_item(client, item, in_stock=True)
+    url = "/v1/campaigns/back-in-stock?within_days=30&n=2&now={}"
+    assert [line["user_id"] for line in await ndjson(await client.get(url.format(later())))] == ["bis-one", "bis-two"]
+    other = "content" if item["kind"] == "product" else "product"
+    assert await ndjson(await client.get(url.format(later()) + f"&kind={other}")) == []
+    assert await ndjson(await client.get(url.format(later()) + f"&exclude={item['item_id']}")) == []
+    assert (await client.post("/v1/users/bis-one/contacted", json={"campaign": "back_in_stock"},
+                              headers=AUTH_WRITE)).status == 202
+    assert [line["user_id"] for line in await ndjson(await client.get(url.format(later())))] == ["bis-two"]
+    assert [line["user_id"] for line in await ndjson(await client.get(url.format(later()) + "&cap_hours=0"))] == [
+        "bis-one", "bis-two"]
+    lines = await ndjson(await client.get(url.format(later()) + "&fields=title"))
+    assert all("title" in i for line in lines for i in line["items"] + line["recommended"])
+
+
+@pytest.mark.parametrize("url, field", [
+    ("/v1/campaigns/back-in-stock?within_days=0", "within_days"),
+    ("/v1/campaigns/back-in-stock?within_days=x", "within_days"),
+    ("/v1/campaigns/back-in-stock?n=0", "n"),
+    ("/v1/campaigns/back-in-stock?now=yesterday", "now"),
+    ("/v1/campaigns/back-in-stock?cap_hours=-1", "cap_hours"),
+    ("/v1/campaigns/back-in-stock?kind=gadget", "kind"),
+])
+async def test_bad_trigger_parameters_get_400_naming_the_field(client, url, field):
+    response = await client.get(url)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_parameter" and error["field"] == field
