@@ -27,6 +27,7 @@ from recommender.retention.campaigns import (
 from recommender.retention.complements import Complements, complements_of
 from recommender.retention.fatigue import demote, recently_shown
 from recommender.retention.history import History, UserEvents
+from recommender.retention.price_drop import PriceDrop, price_drop
 from recommender.retention.ranking import BlockItem
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "History",
     "ItemActivity",
     "LapsedCustomer",
+    "PriceDrop",
     "RepurchaseIntervals",
     "UserEvents",
     "abandoned_carts",
@@ -52,6 +54,7 @@ __all__ = [
     "item_activity",
     "lapsed_users",
     "new_for_you",
+    "price_drop",
     "recently_shown",
     "win_back",
 ]

@@ -24,6 +24,7 @@ from recommender.filters import ItemFilter
 from recommender.models import CAP_OVERSAMPLE, Recommender
 from recommender.retention.complements import Complements, seed_matrix
 from recommender.retention.history import History, activity_codes, type_code
+from recommender.retention.pairs import last_by_key, left_out_mask
 from recommender.retention.ranking import (
     BlockItem,
     block_items,
@@ -71,13 +72,6 @@ class CampaignRows:
         return self._chunks
 
 
-def _left_out(user_ids: np.ndarray, leave_out: Collection[str]) -> np.ndarray:
-    """Which of `user_ids` (object array) are in `leave_out` (bool array)."""
-    if not leave_out or not len(user_ids):
-        return np.zeros(len(user_ids), dtype=bool)
-    return np.isin(user_ids, np.asarray(list(leave_out), dtype=object))
-
-
 # -- win-back ------------------------------------------------------------------------------
 def lapsed_users(history: History, now: float, min_days: float, max_days: float) -> np.ndarray:
     """History user codes (in user id order) whose last activity is min_days..max_days before now."""
@@ -102,7 +96,7 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
         Iterates over lists of LapsedCustomer; `left_out` counts the lapsed customers in `leave_out`.
     """
     users = lapsed_users(history, now, min_days, max_days)
-    skip = _left_out(history.users.ids[users], leave_out)
+    skip = left_out_mask(history.users.ids[users], leave_out)
     return CampaignRows(_win_back(model, history, users[~skip], n, item_filter or ItemFilter(), chunk),
                         int(skip.sum()))
 
@@ -215,10 +209,10 @@ def abandoned_pairs(history: History, now: float, older_than_hours: float,
     width = max(history.n_items, 1)
     cart_pos = history.of_type("add_to_cart")
     cart_keys = history.user_codes[cart_pos].astype(np.int64) * width + history.item_codes[cart_pos]
-    keys, last = _last_by_key(cart_keys, history.timestamps[cart_pos])
+    keys, last = last_by_key(cart_keys, history.timestamps[cart_pos])
     buy_pos = history.of_type("purchase")
     buy_keys = history.user_codes[buy_pos].astype(np.int64) * width + history.item_codes[buy_pos]
-    bought_keys, bought_last = _last_by_key(buy_keys, history.timestamps[buy_pos])
+    bought_keys, bought_last = last_by_key(buy_keys, history.timestamps[buy_pos])
     where = np.searchsorted(bought_keys, keys)
     where = np.minimum(where, max(len(bought_keys) - 1, 0))
     matched = (bought_keys[where] == keys) if len(bought_keys) else np.zeros(len(keys), dtype=bool)
@@ -229,16 +223,6 @@ def abandoned_pairs(history: History, now: float, older_than_hours: float,
     users, items = keys // width, keys % width
     order = np.lexsort((-last, users))
     return users[order], items[order], last[order]
-
-
-def _last_by_key(keys: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct keys and the newest time of each."""
-    if not len(keys):
-        return keys, times
-    order = np.lexsort((times, keys))
-    keys, times = keys[order], times[order]
-    ends = np.concatenate([np.flatnonzero(np.diff(keys)), [len(keys) - 1]])
-    return keys[ends], times[ends]
 
 
 def abandoned_carts(history: History, complements: Complements, attrs: ItemAttributes, now: float,
@@ -259,7 +243,7 @@ def abandoned_carts(history: History, complements: Complements, attrs: ItemAttri
     show = allowed[items]
     users, items, carted = users[show], items[show], carted[show]
     distinct = np.unique(users)
-    skip_users = distinct[_left_out(history.users.ids[distinct], leave_out)]
+    skip_users = distinct[left_out_mask(history.users.ids[distinct], leave_out)]
     keep = ~np.isin(users, skip_users)
     return CampaignRows(_abandoned_carts(history, complements, attrs, users[keep], items[keep], carted[keep], n,
                                          item_filter, allowed, chunk), len(skip_users))

@@ -92,6 +92,13 @@ def _trigger_paths() -> dict[str, Any]:
                                            "newest interest while the item was out of stock"},
                          "event": {"type": "string", "enum": ["view", "add_to_cart", "notify_me"]}}),
         "recommended": _items()}}
+    drop_line = {"type": "object", "required": ["user_id", "items"], "properties": {
+        "user_id": {"type": "string"},
+        "items": _items({"old_price": {"type": "number", "description": "unit price at the last view or cart"},
+                         "price": {"type": "number", "description": "current unit price"},
+                         "drop_pct": {"type": "number", "description": "100 (old_price - price) / old_price; "
+                                      "score is drop_pct / 100"},
+                         "looked_at": {"type": "number", "description": "epoch seconds of the last view or cart"}})}}
     return {
         "/v1/campaigns/back-in-stock": _campaign(
             "Back in stock: customers who viewed, carted or asked to be told (notify_me) about an item while it "
@@ -101,6 +108,15 @@ def _trigger_paths() -> dict[str, Any]:
                     "the interest is at most this old"),
              _n(3, "in-stock alternatives per customer")],
             "One line per customer, in user id order", restock_line),
+        "/v1/campaigns/price-drop": _campaign(
+            "Price drop: customers who viewed or carted an item within the window whose current price is at least "
+            "min_drop_pct below its price at their last view or cart, not bought since (NDJSON stream)",
+            [_query("min_drop_pct", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                    "the current price is at least this many percent below the one the customer saw"),
+             _query("within_days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 30},
+                    "the customer's last view or cart is at most this old"),
+             _n(3, "dropped items per customer, biggest drop first")],
+            "One line per customer, in user id order", drop_line),
     }
 
 

@@ -71,12 +71,24 @@ class PriceChange:
 
 async def price_history(redis: aioredis.Redis, keys: Keys, item_id: str) -> list[PriceChange]:
     """An item's price changes, oldest first (at most MAX_PRICE_CHANGES)."""
-    members = await redis.zrange(keys.price_history(item_id), 0, -1)
-    out = []
-    for member in members:
-        at, price, currency = (member.decode() if isinstance(member, bytes) else member).split(SEP)
-        out.append(PriceChange(float(at), float(price), currency or None))
-    return out
+    return [_change(m) for m in await redis.zrange(keys.price_history(item_id), 0, -1)]
+
+
+async def price_histories(redis: aioredis.Redis, keys: Keys,
+                          item_ids: list[str]) -> dict[str, list[PriceChange]]:
+    """Each item's price changes, oldest first (at most MAX_PRICE_CHANGES); one pipelined round trip."""
+    if not item_ids:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for item_id in item_ids:
+            pipe.zrange(keys.price_history(item_id), 0, -1)
+        replies = await pipe.execute()
+    return {item_id: [_change(m) for m in members] for item_id, members in zip(item_ids, replies)}
+
+
+def _change(member: bytes | str) -> PriceChange:
+    at, price, currency = (member.decode() if isinstance(member, bytes) else member).split(SEP)
+    return PriceChange(float(at), float(price), currency or None)
 
 
 async def repriced_since(redis: aioredis.Redis, keys: Keys, since: float) -> dict[str, float]:

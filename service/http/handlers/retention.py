@@ -1,4 +1,5 @@
-"""Handlers of the retention routes: win-back, abandoned-cart and back-in-stock campaigns (NDJSON streams) and
+"""Handlers of the retention routes: win-back, abandoned-cart, back-in-stock and price-drop
+campaigns (NDJSON streams) and
 the per-customer follow-up, new-for-you and buy-again blocks.
 
 They parse and check parameters (400 with the service's JSON error), get the event index from
@@ -22,6 +23,7 @@ from aiohttp import web
 from recommender.retention import (
     abandoned_carts,
     back_in_stock,
+    price_drop,
     buy_again,
     follow_up,
     new_for_you,
@@ -39,6 +41,7 @@ from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
 from service.serving.retention_index import RetentionIndex
 from service.store.contacts import MAX_CAP_HOURS, contacted_since
+from service.store.prices import price_histories, repriced_since
 from service.store.stock import restocked_since, stock_histories
 
 #: The contact cap's reason label in encore_campaign_customers_left_out_total.
@@ -148,6 +151,30 @@ async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields),
                           "recommended": _dicts(current, r.recommended, req.fields)}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+@requires(READ)
+async def price_drop_campaign(request: web.Request) -> web.StreamResponse:
+    params = query(request)
+    min_drop = int_param(params.get("min_drop_pct"), "min_drop_pct", 1, 100, 10)
+    within = int_param(params.get("within_days"), "within_days", 1, MAX_DAYS, 30)
+    req = list_request(params, default_n=3)
+    now = now_param(params)
+    contacted = await _contacted(request, params, now)
+    current, index = await _index(request)
+    redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
+    repriced = await repriced_since(redis, keys, now - within * SECONDS_PER_DAY)
+    changes = {item: [(c.at, c.price, c.currency) for c in steps]
+               for item, steps in (await price_histories(redis, keys, list(repriced))).items()}
+    rows = price_drop(index.history, index.attrs, changes, now, within, min_drop, req.n, full_filter(current, req),
+                      leave_out=contacted)
+    request.app[METRICS].campaign_left_out.labels("price_drop", CONTACT_CAP).inc(rows.left_out)
+
+    def lines():
+        for chunk in rows:
+            yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
 
     return await _stream(request, lines())
 

@@ -9,6 +9,7 @@ from recommender.catalog import Catalog
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.retention.back_in_stock import back_in_stock, out_of_stock_periods
 from recommender.retention.history import History
+from recommender.retention.price_drop import price_drop
 
 T = 1_790_000_000.0
 DAY = 86_400.0
@@ -66,3 +67,23 @@ def test_contacted_customers_are_left_out_and_counted():
     history = History.build(events(("x", "a", "notify_me", T), ("y", "a", "notify_me", T)))
     result = back_in_stock(history, catalog(a=True).align(history.items), {}, None, T + 1, 30, 3, leave_out={"x"})
     assert rows(result) == [("y", ["a"])] and result.left_out == 1
+
+
+def drops(result) -> dict[str, list[tuple[str, float, float]]]:
+    return {r.user_id: [(i.item_id, i.extra["old_price"], i.extra["price"]) for i in r.items]
+            for chunk in result for r in chunk}
+
+
+def test_price_drop_uses_the_price_at_the_last_look_within_the_window_and_skips_buyers_and_other_currencies():
+    changes = {"a": [(T, 100.0, None), (T + 100, 150.0, None), (T + 200, 95.0, None)],
+               "b": [(T, 10.0, "EUR"), (T + 200, 5.0, "USD")]}
+    history = History.build(events(
+        ("first", "a", "view", T + 50), ("second", "a", "view", T + 150),
+        ("both", "a", "view", T + 50), ("both", "a", "add_to_cart", T + 150),  # the last look counts
+        ("buyer", "a", "view", T + 150), ("buyer", "a", "purchase", T + 250),
+        ("euro", "b", "view", T + 50),  # the price moved to another currency: not compared
+        ("stale", "a", "view", T + 150 - 40 * DAY)))
+    attrs = catalog(a=True, b=True).align(history.items)
+    assert drops(price_drop(history, attrs, changes, T + 300, 30, 10, 3)) == {
+        "both": [("a", 150.0, 95.0)], "second": [("a", 150.0, 95.0)]}
+    assert drops(price_drop(history, attrs, changes, T + 300, 30, 5, 3))["first"] == [("a", 100.0, 95.0)]

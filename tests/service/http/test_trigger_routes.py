@@ -104,7 +104,50 @@ async def test_back_in_stock_honours_the_window_the_filters_and_the_contact_cap(
     assert all("title" in i for line in lines for i in line["items"] + line["recommended"])
 
 
+# -- price drop -----------------------------------------------------------------------------
+async def test_price_drop_compares_the_price_at_the_last_look_even_after_it_went_up_then_down(client, demo):
+    item = {**demo_item(demo, index=6), "currency": "EUR"}
+    await put_item(client, item, price=100.0)
+    await send(client, "pd-at-100", item["item_id"], "view")
+    await send(client, "pd-buyer", item["item_id"], "add_to_cart")
+    await put_item(client, item, price=150.0)
+    await send(client, "pd-at-150", item["item_id"], "view")
+    await send(client, "pd-buyer", item["item_id"], "purchase")
+    await put_item(client, item, price=95.0)
+    url = "/v1/campaigns/price-drop?within_days=30&n=3&now={}&min_drop_pct={}"
+    lines = await ndjson(await client.get(url.format(later(), 10)))
+    assert [line["user_id"] for line in lines] == ["pd-at-150"]  # 100 -> 95 is 5%: below the threshold
+    (dropped,) = lines[0]["items"]
+    assert dropped["item_id"] == item["item_id"]
+    assert (dropped["old_price"], dropped["price"]) == (150.0, 95.0)
+    assert dropped["drop_pct"] == pytest.approx(36.67) and dropped["score"] == pytest.approx(55 / 150, abs=1e-6)
+    lines = await ndjson(await client.get(url.format(later(), 5)))
+    assert {line["user_id"]: line["items"][0]["drop_pct"] for line in lines} == {"pd-at-100": 5.0,
+                                                                                 "pd-at-150": pytest.approx(36.67)}
+
+
+async def test_price_drop_lists_the_biggest_drops_first_up_to_n_and_honours_the_cap(client, demo):
+    items = [{**demo_item(demo, index=k), "currency": "EUR"} for k in (7, 8, 9)]
+    for item in items:
+        await put_item(client, item, price=50.0)
+        await send(client, "pd-many", item["item_id"], "view")
+    for item, price in zip(items, (40.0, 20.0, 30.0)):
+        await put_item(client, item, price=price)
+    url = "/v1/campaigns/price-drop?min_drop_pct=10&within_days=30&n=2&now={}"
+    (line,) = await ndjson(await client.get(url.format(later())))
+    assert [i["item_id"] for i in line["items"]] == [items[1]["item_id"], items[2]["item_id"]]
+    assert [i["drop_pct"] for i in line["items"]] == [60.0, 40.0]
+    assert (await client.post("/v1/users/pd-many/contacted", json={"campaign": "price_drop"},
+                              headers=AUTH_WRITE)).status == 202
+    assert await ndjson(await client.get(url.format(later()))) == []
+
+
 @pytest.mark.parametrize("url, field", [
+    ("/v1/campaigns/price-drop?min_drop_pct=0", "min_drop_pct"),
+    ("/v1/campaigns/price-drop?min_drop_pct=101", "min_drop_pct"),
+    ("/v1/campaigns/price-drop?within_days=-3", "within_days"),
+    ("/v1/campaigns/price-drop?n=101", "n"),
+    ("/v1/campaigns/price-drop?fields=nope", "fields"),
     ("/v1/campaigns/back-in-stock?within_days=0", "within_days"),
     ("/v1/campaigns/back-in-stock?within_days=x", "within_days"),
     ("/v1/campaigns/back-in-stock?n=0", "n"),
