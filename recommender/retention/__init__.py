@@ -24,6 +24,7 @@ from recommender.retention.campaigns import (
     lapsed_users,
     win_back,
 )
+from recommender.retention.browse import AbandonedBrowse, browse_abandonment
 from recommender.retention.complements import Complements, complements_of
 from recommender.retention.fatigue import demote, recently_shown
 from recommender.retention.history import History, UserEvents
@@ -31,6 +32,7 @@ from recommender.retention.price_drop import PriceDrop, price_drop
 from recommender.retention.ranking import BlockItem
 
 __all__ = [
+    "AbandonedBrowse",
     "AbandonedCart",
     "BackInStock",
     "Block",
@@ -46,6 +48,7 @@ __all__ = [
     "abandoned_carts",
     "abandoned_pairs",
     "back_in_stock",
+    "browse_abandonment",
     "buy_again",
     "complements_of",
     "demote",

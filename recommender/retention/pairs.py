@@ -44,11 +44,16 @@ def done_since(history: History, keys: np.ndarray, since: np.ndarray, types: Seq
     """bool per pair key: the customer has an event of one of `types` with the item at or after `since`
     (epoch seconds, one per key); every event of the index counts, whatever the campaign's `now`."""
     positions = np.flatnonzero(np.isin(history.types, [type_code(t) for t in types]))
-    done_keys, done_last = last_by_key(pair_keys(history, positions), history.timestamps[positions])
-    if not len(done_keys) or not len(keys):
+    return newer_than(*last_by_key(pair_keys(history, positions), history.timestamps[positions]), keys, since)
+
+
+def newer_than(sorted_keys: np.ndarray, newest: np.ndarray, keys: np.ndarray, since: np.ndarray) -> np.ndarray:
+    """bool per key of `keys`: it is in `sorted_keys` (distinct, sorted) with a `newest` time at or after its
+    `since` (epoch seconds)."""
+    if not len(sorted_keys) or not len(keys):
         return np.zeros(len(keys), dtype=bool)
-    where = np.minimum(np.searchsorted(done_keys, keys), len(done_keys) - 1)
-    return (done_keys[where] == keys) & (done_last[where] >= since)
+    where = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return (sorted_keys[where] == keys) & (newest[where] >= since)
 
 
 def left_out_mask(user_ids: np.ndarray, leave_out: Collection[str]) -> np.ndarray:

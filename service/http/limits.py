@@ -13,6 +13,8 @@ MAX_SHOWN_ITEMS = 1000
 MAX_STATS_DAYS = 90
 #: Day and hour windows of the retention routes (ten years).
 MAX_DAYS = 3650
+#: Browse abandonment's `min_views` at most (a browse of more views than this is not a browse).
+MAX_VIEWS = 1000
 MAX_HOURS = MAX_DAYS * 24
 #: A `now` parameter is a plausible time (recommender.times): from 1990-01-01 to the clock plus one day.
 MIN_NOW = int(EARLIEST_TIMESTAMP)

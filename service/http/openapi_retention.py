@@ -13,7 +13,7 @@ from recommender.sources import (
     PURCHASES,
     UNKNOWN_USER,
 )
-from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MIN_NOW
+from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
 from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -99,6 +99,11 @@ def _trigger_paths() -> dict[str, Any]:
                          "drop_pct": {"type": "number", "description": "100 (old_price - price) / old_price; "
                                       "score is drop_pct / 100"},
                          "looked_at": {"type": "number", "description": "epoch seconds of the last view or cart"}})}}
+    browse_line = {"type": "object", "required": ["user_id", "items"], "properties": {
+        "user_id": {"type": "string"},
+        "items": _items({"via": {"type": "string", "enum": ["viewed", "similar"]},
+                         "views": {"type": "integer", "description": "viewed items: views in the window"},
+                         "last_viewed": {"type": "number", "description": "viewed items: epoch seconds"}})}}
     return {
         "/v1/campaigns/back-in-stock": _campaign(
             "Back in stock: customers who viewed, carted or asked to be told (notify_me) about an item while it "
@@ -117,6 +122,21 @@ def _trigger_paths() -> dict[str, Any]:
                     "the customer's last view or cart is at most this old"),
              _n(3, "dropped items per customer, biggest drop first")],
             "One line per customer, in user id order", drop_line),
+        "/v1/campaigns/browse-abandonment": _campaign(
+            "Browse abandonment: customers who viewed an item (or items of one category, by=category) at least "
+            "min_views times in the last within_hours, the last of those views at least older_than_hours ago, "
+            "with no cart or purchase of it after the first; the viewed items, then in-stock similar items "
+            "(NDJSON stream)",
+            [_query("older_than_hours", {"type": "integer", "minimum": 0, "maximum": MAX_HOURS, "default": 2},
+                    "the last counted view is at least this old (the visit is over)"),
+             _query("within_hours", {"type": "integer", "minimum": 1, "maximum": MAX_HOURS, "default": 48},
+                    "views at most this old count (not below older_than_hours)"),
+             _query("min_views", {"type": "integer", "minimum": 1, "maximum": MAX_VIEWS, "default": 2},
+                    "views of the item (of the category's items) in the window"),
+             _query("by", {"type": "string", "enum": ["item", "category"], "default": "item"},
+                    "what the views add up over"),
+             _n(3, "items per customer: the viewed ones, then similar ones")],
+            "One line per customer, in user id order", browse_line),
     }
 
 

@@ -14,6 +14,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/campaigns/abandoned-carts", retention.abandoned_carts_campaign),
     ("GET", "/v1/campaigns/back-in-stock", retention.back_in_stock_campaign),
     ("GET", "/v1/campaigns/price-drop", retention.price_drop_campaign),
+    ("GET", "/v1/campaigns/browse-abandonment", retention.browse_abandonment_campaign),
     ("GET", "/v1/users/{user_id}/follow-up", retention.user_follow_up),
     ("GET", "/v1/users/{user_id}/new", retention.user_new_items),
     ("GET", "/v1/users/{user_id}/buy-again", retention.user_buy_again),

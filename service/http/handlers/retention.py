@@ -1,5 +1,5 @@
-"""Handlers of the retention routes: win-back, abandoned-cart, back-in-stock and price-drop
-campaigns (NDJSON streams) and
+"""Handlers of the retention routes: win-back, abandoned-cart, back-in-stock, price-drop and
+browse-abandonment campaigns (NDJSON streams) and
 the per-customer follow-up, new-for-you and buy-again blocks.
 
 They parse and check parameters (400 with the service's JSON error), get the event index from
@@ -23,18 +23,20 @@ from aiohttp import web
 from recommender.retention import (
     abandoned_carts,
     back_in_stock,
+    browse_abandonment,
     price_drop,
     buy_again,
     follow_up,
     new_for_you,
     win_back,
 )
+from recommender.retention.browse import BROWSE_GROUPS
 from recommender.units import SECONDS_PER_DAY
 from service.encoding import dumps
 from service.errors import bad_input
 from service.http.app_keys import HISTORY, METRICS, REDIS, REDIS_KEYS, SERVING, SETTINGS
 from service.http.auth import READ, requires
-from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N
+from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS
 from service.http.params import check_id, int_param, list_request, now_param, query
 from service.http.responses import NDJSON, json_response
 from service.serving.model_state import ServingModel
@@ -171,6 +173,33 @@ async def price_drop_campaign(request: web.Request) -> web.StreamResponse:
     rows = price_drop(index.history, index.attrs, changes, now, within, min_drop, req.n, full_filter(current, req),
                       leave_out=contacted)
     request.app[METRICS].campaign_left_out.labels("price_drop", CONTACT_CAP).inc(rows.left_out)
+
+    def lines():
+        for chunk in rows:
+            yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+@requires(READ)
+async def browse_abandonment_campaign(request: web.Request) -> web.StreamResponse:
+    params = query(request)
+    older = int_param(params.get("older_than_hours"), "older_than_hours", 0, MAX_HOURS, 2)
+    within = int_param(params.get("within_hours"), "within_hours", 1, MAX_HOURS, 48)
+    if older > within:
+        raise bad_input(f"older_than_hours ({older}) must not exceed within_hours ({within})", "invalid_parameter",
+                        field="older_than_hours")
+    min_views = int_param(params.get("min_views"), "min_views", 1, MAX_VIEWS, 2)
+    by = params.get("by") or "item"
+    if by not in BROWSE_GROUPS:
+        raise bad_input(f"by must be one of {', '.join(BROWSE_GROUPS)}", "invalid_parameter", field="by")
+    req = list_request(params, default_n=3)
+    now = now_param(params)
+    contacted = await _contacted(request, params, now)
+    current, index = await _index(request)
+    rows = browse_abandonment(index.history, index.attrs, current.model, now, older, within, min_views, req.n, by,
+                              full_filter(current, req), leave_out=contacted)
+    request.app[METRICS].campaign_left_out.labels("browse_abandonment", CONTACT_CAP).inc(rows.left_out)
 
     def lines():
         for chunk in rows:

@@ -8,6 +8,7 @@ import pandas as pd
 from recommender.catalog import Catalog
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.retention.back_in_stock import back_in_stock, out_of_stock_periods
+from recommender.retention.browse import browse_abandonment
 from recommender.retention.history import History
 from recommender.retention.price_drop import price_drop
 
@@ -87,3 +88,28 @@ def test_price_drop_uses_the_price_at_the_last_look_within_the_window_and_skips_
     assert drops(price_drop(history, attrs, changes, T + 300, 30, 10, 3)) == {
         "both": [("a", 150.0, 95.0)], "second": [("a", 150.0, 95.0)]}
     assert drops(price_drop(history, attrs, changes, T + 300, 30, 5, 3))["first"] == [("a", 100.0, 95.0)]
+
+
+def browses(result) -> dict[str, list[tuple[str, int]]]:
+    return {r.user_id: [(i.item_id, i.extra["views"]) for i in r.items] for chunk in result for r in chunk}
+
+
+def test_browse_abandonment_needs_enough_views_an_ended_visit_and_no_cart_after_the_first_view():
+    hour = 3600.0
+    now = T + 100 * hour
+    history = History.build(events(
+        ("browser", "a", "view", now - 5 * hour), ("browser", "a", "view", now - 4 * hour),
+        ("browser", "b", "view", now - 6 * hour), ("browser", "b", "view", now - 5 * hour),
+        ("browser", "b", "view", now - 3 * hour),
+        ("buyer", "a", "view", now - 5 * hour), ("buyer", "a", "view", now - 4 * hour),
+        ("buyer", "a", "add_to_cart", now - 4.5 * hour),  # carted between the views
+        ("early", "a", "view", now - 60 * hour), ("early", "a", "view", now - 5 * hour),  # one view in the window
+        ("here", "a", "view", now - 3 * hour), ("here", "a", "view", now - 0.5 * hour),
+        ("cat", "a", "view", now - 5 * hour), ("cat", "c", "view", now - 4 * hour)))
+    attrs = Catalog.from_frame(pd.DataFrame({"item_id": ["a", "b", "c"], "kind": "product",
+                                             "category": ["x", "y", "x"], "in_stock": True})).align(history.items)
+    assert browses(browse_abandonment(history, attrs, None, now, 2, 48, 2, 3)) == {
+        "browser": [("b", 3), ("a", 2)]}
+    by_category = browses(browse_abandonment(history, attrs, None, now, 2, 48, 2, 3, by="category"))
+    assert by_category["cat"] == [("c", 1), ("a", 1)] and "buyer" not in by_category
+    assert browses(browse_abandonment(history, attrs, None, now, 2, 48, 2, 1)) == {"browser": [("b", 3)]}

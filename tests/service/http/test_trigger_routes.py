@@ -142,7 +142,49 @@ async def test_price_drop_lists_the_biggest_drops_first_up_to_n_and_honours_the_
     assert await ndjson(await client.get(url.format(later()))) == []
 
 
+# -- browse abandonment ---------------------------------------------------------------------
+async def test_browse_abandonment_lists_repeated_views_without_a_cart_after_them(client, demo):
+    item, other = demo_item(demo, index=10), demo_item(demo, index=11)
+    clock = time.time()
+    hours = 3600.0
+    story = [("br-browser", item, "view", 5), ("br-browser", item, "view", 4),
+             ("br-once", item, "view", 5),
+             ("br-bought", item, "view", 5), ("br-bought", item, "view", 4), ("br-bought", item, "purchase", 3),
+             ("br-carted-before", item, "add_to_cart", 10), ("br-carted-before", item, "view", 5),
+             ("br-carted-before", item, "view", 4),
+             ("br-still-here", item, "view", 1.5), ("br-still-here", item, "view", 0.5)]
+    for user, it, kind, ago in story:
+        await send(client, user, it["item_id"], kind, timestamp=clock - ago * hours)
+    url = f"/v1/campaigns/browse-abandonment?older_than_hours=2&within_hours=48&min_views=2&n=3&now={int(clock)}"
+    lines = await ndjson(await client.get(url))
+    assert [line["user_id"] for line in lines] == ["br-browser", "br-carted-before"]
+    catalog = demo[0].catalog.frame.set_index("item_id")
+    for line in lines:
+        viewed, *similar = line["items"]
+        assert (viewed["item_id"], viewed["via"], viewed["views"]) == (item["item_id"], "viewed", 2)
+        assert viewed["last_viewed"] == pytest.approx(clock - 4 * hours)
+        assert len(similar) == 2 and all(i["via"] == "similar" for i in similar)
+        assert all(bool(catalog.loc[i["item_id"], "in_stock"]) and i["item_id"] != item["item_id"] for i in similar)
+    # one view each of two items of the same category is a browse of the category
+    same = demo[0].catalog.frame
+    same = same[(same["category"] == other["category"]) & (same["item_id"] != other["item_id"])].iloc[0]
+    for it, ago in ((other["item_id"], 6), (same["item_id"], 5)):
+        await send(client, "br-category", it, "view", timestamp=clock - ago * hours)
+    by_item = [line["user_id"] for line in await ndjson(await client.get(url))]
+    by_category = {line["user_id"]: line for line in await ndjson(await client.get(url + "&by=category"))}
+    assert "br-category" not in by_item and "br-category" in by_category
+    assert [i["item_id"] for i in by_category["br-category"]["items"][:2]] == [same["item_id"], other["item_id"]]
+    assert (await client.post("/v1/users/br-browser/contacted", json={"campaign": "browse"},
+                              headers=AUTH_WRITE)).status == 202
+    assert [line["user_id"] for line in await ndjson(await client.get(url))] == ["br-carted-before"]
+
+
 @pytest.mark.parametrize("url, field", [
+    ("/v1/campaigns/browse-abandonment?min_views=0", "min_views"),
+    ("/v1/campaigns/browse-abandonment?within_hours=0", "within_hours"),
+    ("/v1/campaigns/browse-abandonment?older_than_hours=50&within_hours=48", "older_than_hours"),
+    ("/v1/campaigns/browse-abandonment?by=brand", "by"),
+    ("/v1/campaigns/browse-abandonment?in_stock=maybe", "in_stock"),
     ("/v1/campaigns/price-drop?min_drop_pct=0", "min_drop_pct"),
     ("/v1/campaigns/price-drop?min_drop_pct=101", "min_drop_pct"),
     ("/v1/campaigns/price-drop?within_days=-3", "within_days"),
