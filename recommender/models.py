@@ -194,6 +194,23 @@ class Recommender:
             out_scores[row, :len(kept_ids)] = kept_scores
         return out_ids, out_scores
 
+    def item_user_scores(self, item_code: int, chunk: int = 20_000) -> np.ndarray:
+        """Every known user's score for one item (the model's own scale: a factor dot product, a kNN or EASE sum
+        over the user's items, a basket model's score), float32 shape (users,) in user code order. Matrix
+        factorisation models score with one matrix-vector product; others through `recommend` restricted to the
+        item, `chunk` users per call."""
+        if isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
+            return (self.algorithm.user_factors @ self.algorithm.item_factors[item_code]).astype(np.float32)
+        out = np.zeros(len(self.user_ids), dtype=np.float32)
+        only = np.array([item_code], dtype=np.int64)
+        for start in range(0, len(out), chunk):
+            codes = np.arange(start, min(start + chunk, len(out)))
+            rows = scale_confidence(self.user_items[codes], self.params)
+            ids, scores = self.algorithm.recommend(codes, rows, N=1, filter_already_liked_items=False, items=only)
+            ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
+            out[codes] = np.where(ids[:, 0] == item_code, scores[:, 0], 0.0)
+        return out
+
     def precompute_indices(self, user_codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Unfiltered top-n lists (interacted items removed, unless the model `recommends_bought_items`)
         for many users: what the cache holds.

@@ -13,6 +13,8 @@ MAX_SHOWN_ITEMS = 1000
 MAX_STATS_DAYS = 90
 #: Day and hour windows of the retention routes (ten years).
 MAX_DAYS = 3650
+#: The longest item audience one request may stream (customers).
+MAX_AUDIENCE = 1_000_000
 #: Browse abandonment's `min_views` at most (a browse of more views than this is not a browse).
 MAX_VIEWS = 1000
 MAX_HOURS = MAX_DAYS * 24

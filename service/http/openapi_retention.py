@@ -13,7 +13,7 @@ from recommender.sources import (
     PURCHASES,
     UNKNOWN_USER,
 )
-from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
+from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
 from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -27,7 +27,8 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    texts = {400: "Bad parameter", 401: "Missing key", 403: "Wrong key", 503: "No model yet, or Redis unavailable"}
+    texts = {400: "Bad parameter", 401: "Missing key", 403: "Wrong key", 404: "Unknown item",
+             503: "No model yet, or Redis unavailable"}
     return {str(c): {"description": texts[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
@@ -137,6 +138,24 @@ def _trigger_paths() -> dict[str, Any]:
                     "what the views add up over"),
              _n(3, "items per customer: the viewed ones, then similar ones")],
             "One line per customer, in user id order", browse_line),
+        "/v1/items/{item_id}/audience": {"get": {
+            "summary": "Audience: the customers most likely to want an item, best first (the model's user-item "
+                       "score; for an item without a model vector, the customer's share of events in its "
+                       "category), leaving out recent buyers unless a repeat purchase is due (NDJSON stream)",
+            "security": SECURED,
+            "parameters": [{"name": "item_id", "in": "path", "required": True, "schema": ID},
+                           _query("n", {"type": "integer", "minimum": 1, "maximum": MAX_AUDIENCE, "default": 1000},
+                                  "customers"),
+                           _query("exclude_bought_days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS,
+                                                          "default": 90},
+                                  "leave out customers who bought the item this many days before now, unless the "
+                                  "item's median repurchase interval has passed since (0: keep buyers)"),
+                           NOW, CAP_HOURS],
+            "responses": {"200": {"description": "One line per customer, best first", "content": {NDJSON: {
+                "schema": {"type": "object", "required": ["user_id", "score", "scored_by"], "properties": {
+                    "user_id": {"type": "string"}, "score": {"type": "number"},
+                    "scored_by": {"type": "string", "enum": ["model", "category"]}}}}}},
+                **_errors(400, 401, 403, 404, 503)}}},
     }
 
 

@@ -32,6 +32,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/key", keys.get_key),
     ("GET", "/v1/users/{user_id}/events", insight.user_events),
     ("GET", "/v1/items/{item_id}/complements", insight.item_complements),
+    ("GET", "/v1/items/{item_id}/audience", retention.item_audience_route),
     ("GET", "/v1/items/{item_id}", insight.item_record),
     ("GET", "/v1/stats/events", insight.event_stats),
     ("GET", "/healthz", ops.healthz),

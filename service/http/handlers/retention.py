@@ -30,13 +30,14 @@ from recommender.retention import (
     new_for_you,
     win_back,
 )
+from recommender.retention.audience import item_audience
 from recommender.retention.browse import BROWSE_GROUPS
 from recommender.units import SECONDS_PER_DAY
 from service.encoding import dumps
-from service.errors import bad_input
+from service.errors import UnknownItem, bad_input
 from service.http.app_keys import HISTORY, METRICS, REDIS, REDIS_KEYS, SERVING, SETTINGS
 from service.http.auth import READ, requires
-from service.http.limits import MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS
+from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS
 from service.http.params import check_id, int_param, list_request, now_param, query
 from service.http.responses import NDJSON, json_response
 from service.serving.model_state import ServingModel
@@ -204,6 +205,32 @@ async def browse_abandonment_campaign(request: web.Request) -> web.StreamRespons
     def lines():
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
+
+    return await _stream(request, lines())
+
+
+@requires(READ)
+async def item_audience_route(request: web.Request) -> web.StreamResponse:
+    """The customers most likely to want an item, best first (NDJSON); 404 for an item nobody knows."""
+    item_id = check_id(request.match_info["item_id"], "item_id")
+    params = query(request)
+    n = int_param(params.get("n"), "n", 1, MAX_AUDIENCE, 1000)
+    exclude_days = int_param(params.get("exclude_bought_days"), "exclude_bought_days", 0, MAX_DAYS, 90)
+    now = now_param(params)
+    contacted = await _contacted(request, params, now)
+    current, index = await _index(request)
+    model = current.model
+    item = model.catalog.get(item_id)
+    if item is None and model.item_ids.get(item_id) is None and index.history.items.get(item_id) is None:
+        raise UnknownItem(item_id)
+    ranking, rows = await asyncio.to_thread(
+        item_audience, model, index.history, index.attrs, index.intervals, item_id, item.category if item else None,
+        now, exclude_days, n, leave_out=contacted)
+    request.app[METRICS].campaign_left_out.labels("audience", CONTACT_CAP).inc(rows.left_out)
+
+    def lines():
+        for chunk in rows:
+            yield [dumps({"user_id": r.user_id, "score": round(r.score, 6), "scored_by": ranking}) for r in chunk]
 
     return await _stream(request, lines())
 

@@ -7,7 +7,9 @@ import pandas as pd
 
 from recommender.catalog import Catalog
 from recommender.events import EVENT_TYPES, EventTable
+from recommender.retention.audience import recent_buyers
 from recommender.retention.back_in_stock import back_in_stock, out_of_stock_periods
+from recommender.retention.blocks import RepurchaseIntervals
 from recommender.retention.browse import browse_abandonment
 from recommender.retention.history import History
 from recommender.retention.price_drop import price_drop
@@ -113,3 +115,22 @@ def test_browse_abandonment_needs_enough_views_an_ended_visit_and_no_cart_after_
     by_category = browses(browse_abandonment(history, attrs, None, now, 2, 48, 2, 3, by="category"))
     assert by_category["cat"] == [("c", 1), ("a", 1)] and "buyer" not in by_category
     assert browses(browse_abandonment(history, attrs, None, now, 2, 48, 2, 1)) == {"browser": [("b", 3)]}
+
+
+def test_recent_buyers_are_left_out_of_an_audience_unless_the_repeat_purchase_is_due():
+    buys = [(u, "a", "purchase", T + d * DAY) for u, days in
+            (("x", (0, 10)), ("y", (0, 10)), ("w", (0, 10)), ("z", (5, 15)), ("once", (21,))) for d in days]
+    history = History.build(events(*buys, ("fan", "b", "view", T)))
+    intervals = RepurchaseIntervals.build(history)
+    assert intervals.median_days[history.items.get("a")] == 10.0
+    now = T + 22 * DAY
+    buyers = recent_buyers(history, history.items.get("a"), now, 90, intervals)
+    assert sorted(history.users.ids[buyers]) == ["once", "z"]  # 1 and 7 days ago; x, y, w are 12 days: due
+    assert len(recent_buyers(history, history.items.get("a"), now, 0, intervals)) == 0
+    never_again = History.build(events(("x", "b", "purchase", T), ("y", "b", "purchase", T + 50 * DAY)))
+    assert history_ids(never_again, recent_buyers(never_again, never_again.items.get("b"), T + 60 * DAY, 30,
+                                                  RepurchaseIntervals.build(never_again))) == ["y"]
+
+
+def history_ids(history: History, codes: np.ndarray) -> list[str]:
+    return sorted(history.users.ids[codes].tolist())

@@ -147,7 +147,12 @@ def test_an_items_page_shows_its_record_similar_items_and_complements(signed_in,
     together = page.locator(f"section[aria-label='Bought together'] a[href='#/item/{complements[0]['item_id']}']")
     assert complements and together.count() >= 1
     assert int(figure(page, "Events per day").get_attribute("data-points")) > 0
-    assert page.locator("[data-missing='GET /v1/items/{item_id}/audience']").count() == 1
+    audience = demo_store.lines(f"/v1/items/{item}/audience")
+    card = page.locator("section[aria-label='Audience']")
+    assert audience and int(card.locator("[data-count]").get_attribute("data-count")) == len(audience)
+    assert card.locator("tbody tr").count() == min(10, len(audience))
+    assert card.locator("tbody tr").first.locator("a").get_attribute("href") == f"#/customer/{audience[0]['user_id']}"
+    assert page.locator("[data-missing='GET /v1/items/{item_id}/audience']").count() == 0
 
 
 def test_each_campaigns_count_equals_the_ndjson_routes_line_count(signed_in, demo_store):

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.service.conftest import AUTH_WRITE
+from service.http.app_keys import HISTORY, SERVING
+from tests.service.conftest import AUTH_WRITE, NOW
 
 DAY = 86_400.0
 
@@ -179,7 +180,60 @@ async def test_browse_abandonment_lists_repeated_views_without_a_cart_after_them
     assert [line["user_id"] for line in await ndjson(await client.get(url))] == ["br-carted-before"]
 
 
+# -- audiences ------------------------------------------------------------------------------
+async def test_an_items_audience_is_the_models_best_customers_without_recent_buyers(client, demo):
+    events = demo[0].events.to_frame()
+    buys = events[events["type"] == "purchase"]
+    item = buys["item_id"].value_counts().index[0]
+    model = client.app[SERVING].current.model
+    scores = dict(zip(model.user_ids.ids, model.item_user_scores(model.item_ids.get(item)).tolist()))
+    url = f"/v1/items/{item}/audience?n=40&now={int(NOW)}&cap_hours=0"
+    everyone = await ndjson(await client.get(url + "&exclude_bought_days=0"))
+    assert len(everyone) == 40 and all(line["scored_by"] == "model" for line in everyone)
+    best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:40]
+    assert [line["user_id"] for line in everyone] == [u for u, _ in best]
+    assert [line["score"] for line in everyone] == [pytest.approx(s, abs=1e-5) for _, s in best]
+    # buyers are left out unless the item's median repurchase interval has passed since their last purchase
+    index = await client.app[HISTORY].get(client.app[SERVING].current)
+    interval = index.intervals.median_days[index.history.items.get(item)]
+    last = buys[buys["item_id"] == item].groupby("user_id")["timestamp"].max()
+    due = (NOW - last) / DAY >= interval  # False for all when the item has no interval (NaN)
+    not_due, due = set(last.index[~due]), set(last.index[due])
+    assert not_due & {line["user_id"] for line in everyone}
+    lines = await ndjson(await client.get(url + "&exclude_bought_days=3650"))
+    assert lines and not not_due & {line["user_id"] for line in lines}
+    assert [line["user_id"] for line in lines] == [u for u, _ in sorted(
+        ((u, v) for u, v in scores.items() if u not in not_due), key=lambda kv: (-kv[1], kv[0]))[:40]]
+    top = lines[0]["user_id"]
+    assert (await client.post(f"/v1/users/{top}/contacted", json={"campaign": "audience"},
+                              headers=AUTH_WRITE)).status == 202
+    capped = await ndjson(await client.get(f"/v1/items/{item}/audience?n=40&now={int(time.time())}"
+                                           "&exclude_bought_days=3650"))
+    assert top not in {line["user_id"] for line in capped}
+
+
+async def test_an_item_without_a_vector_goes_to_the_customers_most_into_its_category(client, demo):
+    events = demo[0].events.to_frame()
+    catalog = demo[0].catalog.frame.set_index("item_id")
+    events = events[events["type"].isin(["view", "click", "add_to_cart", "purchase", "review"])]
+    category = catalog.loc[events["item_id"], "category"].to_numpy()
+    share = (category == "garden").astype(float)
+    share = events.assign(share=share).groupby("user_id")["share"].mean()
+    share = share[share > 0].sort_values(ascending=False, kind="stable")
+    await put_item(client, {"item_id": "aud-brand-new", "kind": "product", "category": "garden", "in_stock": True})
+    lines = await ndjson(await client.get(f"/v1/items/aud-brand-new/audience?n=5&now={int(NOW)}"))
+    assert [line["scored_by"] for line in lines] == ["category"] * 5
+    assert [line["score"] for line in lines] == [pytest.approx(v, abs=1e-6) for v in share.iloc[:5]]
+    assert {line["user_id"] for line in lines} <= set(share.index[share >= share.iloc[4]])
+    response = await client.get("/v1/items/nobody-knows-this/audience")
+    assert response.status == 404 and (await response.json())["error"]["code"] == "unknown_item"
+
+
 @pytest.mark.parametrize("url, field", [
+    ("/v1/items/p00001/audience?n=0", "n"),
+    ("/v1/items/p00001/audience?n=1000001", "n"),
+    ("/v1/items/p00001/audience?exclude_bought_days=-1", "exclude_bought_days"),
+    ("/v1/items/p00001/audience?now=soon", "now"),
     ("/v1/campaigns/browse-abandonment?min_views=0", "min_views"),
     ("/v1/campaigns/browse-abandonment?within_hours=0", "within_hours"),
     ("/v1/campaigns/browse-abandonment?older_than_hours=50&within_hours=48", "older_than_hours"),

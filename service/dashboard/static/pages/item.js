@@ -3,7 +3,7 @@
 
 import * as api from "../api.js";
 import { timeChart } from "../charts.js";
-import { badge, card, facts, fmt, h, itemTable, lookupForm, missing, note, table } from "../ui.js";
+import { badge, card, customerLink, facts, fmt, h, itemTable, lookupForm, missing, note, table } from "../ui.js";
 
 export const title = "Item";
 const DAY = 86400;
@@ -50,9 +50,16 @@ export async function render(page, { arg, params, signal }) {
       body.append(missing("the audience: how many customers are likely to want this item.", `GET ${route}`));
       return;
     }
-    const { count } = await api.readLines(api.fill(route, item), {}, { keep: 0, signal });
+    const { count, first } = await api.readLines(api.fill(route, item), {}, { keep: 10, signal });
     body.append(h("p", { class: "big-number", dataset: { count: String(count) } }, fmt.int(count)),
       h("p", { class: "muted" }, "customers in its audience with the route's default parameters"));
+    if (first.length) {
+      const scoredBy = first[0].scored_by === "model" ? "the model's score" : "their share of events in its category";
+      body.append(table([
+        { label: "customer", value: (r) => customerLink(r.user_id) },
+        { label: "score", num: true, value: (r) => Number(r.score).toFixed(3) },
+      ], first, { caption: `Most likely to want it (by ${scoredBy})` }));
+    }
   }
 }
 
