@@ -20,3 +20,5 @@ PURCHASES = "purchases"
 NO_PURCHASES = "no_purchases"
 #: Buy again for a customer who never bought anything twice.
 NO_REPEAT_PURCHASES = "no_repeat_purchases"
+#: Trending items: rising against their own recent past (recommender.retention.trending).
+TRENDING = "trending"

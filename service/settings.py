@@ -59,6 +59,8 @@ class Settings:
     template_dir: Path | None = None  # email block templates that replace the shipped ones (service/templates)
     link_param: str = "rid"  # query parameter carrying the recommendation_id on every email-block link
     contact_cap_hours: float = 16.0  # campaigns leave out customers contacted this recently (0: off)
+    fallback: str = "popular"  # what customers the model cannot place get: popular (all time) or trending
+    trending_hours: float = 24.0  # the trending fallback's window (hours), compared with the 7 before it
 
     @property
     def cluster(self) -> bool:
@@ -128,6 +130,10 @@ class Settings:
             raise SettingsError("RECS_LINK_PARAM must be 1 to 64 letters, digits or _.~- (a plain query parameter)")
         if not 0 <= self.contact_cap_hours <= MAX_CAP_HOURS:
             raise SettingsError(f"RECS_CONTACT_CAP_HOURS must be from 0 to {MAX_CAP_HOURS}")
+        if self.fallback not in FALLBACKS:
+            raise SettingsError(f"RECS_FALLBACK must be one of {', '.join(FALLBACKS)}, not {self.fallback!r}")
+        if not 1 <= self.trending_hours <= MAX_TRENDING_HOURS:
+            raise SettingsError(f"RECS_TRENDING_HOURS must be from 1 to {MAX_TRENDING_HOURS}")
         if self.template_dir is not None and not self.template_dir.is_dir():
             raise SettingsError(f"RECS_TEMPLATE_DIR={str(self.template_dir)!r} is not a directory")
     @property
@@ -159,6 +165,9 @@ class Settings:
             raise SettingsError("RECS_TRAINER=spark needs pyspark and Java: pip install 'encore[spark]'")
 
 
+#: RECS_FALLBACK's values, and the longest trending window (hours: eight windows of 30 days).
+FALLBACKS = ("popular", "trending")
+MAX_TRENDING_HOURS = 720
 #: RECS_ALGORITHM's value for model choice over every candidate, and RECS_REPEAT's values.
 AUTO = "auto"
 REPEAT_MODES: tuple[str, ...] = (AUTO, "on", "off")

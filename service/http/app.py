@@ -29,6 +29,7 @@ from service.metrics import Metrics
 from service.serving.online import OnlineRecorder
 from service.serving.read_path import Serving
 from service.serving.retention_index import HistoryStore
+from service.serving.trending import TrendingFallback
 from service.settings import Settings
 from service.store.client import connect
 from service.store.embedded import EmbeddedRedis
@@ -96,6 +97,8 @@ async def online_ctx(app: web.Application) -> AsyncIterator[None]:
 async def history_ctx(app: web.Application) -> AsyncIterator[None]:
     """One retention index (every event accepted so far) per app, read by the retention routes."""
     app[HISTORY] = HistoryStore(app[REDIS], app[REDIS_KEYS], app[REFRESHER].snapshot_path)
+    if app[SETTINGS].fallback == "trending":  # unknown customers get trending items (service.serving.trending)
+        app[SERVING].trending = TrendingFallback(app[HISTORY], app[SETTINGS].trending_hours)
     yield
 
 

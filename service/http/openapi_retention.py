@@ -11,10 +11,12 @@ from recommender.sources import (
     NO_REPEAT_PURCHASES,
     PERSONALIZED,
     PURCHASES,
+    TRENDING,
     UNKNOWN_USER,
 )
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
 from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM
+from service.settings import MAX_TRENDING_HOURS
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -138,6 +140,22 @@ def _trigger_paths() -> dict[str, Any]:
                     "what the views add up over"),
              _n(3, "items per customer: the viewed ones, then similar ones")],
             "One line per customer, in user id order", browse_line),
+        "/v1/items/trending": {"get": {
+            "summary": "Trending items: the weighted event rate in the last `hours` against the item's own rate in "
+                       "the seven windows before, score = (x - mean) / max(std, 1) (the z-score of "
+                       "https://stackoverflow.com/a/826509), from every event accepted (no training waited for)",
+            "security": SECURED,
+            "parameters": [_query("hours", {"type": "integer", "minimum": 1, "maximum": MAX_TRENDING_HOURS,
+                                            "default": 24}, "the window"),
+                           _n(10, "list length"), KIND, *FILTERS, NOW],
+            "responses": {"200": {"description": "The list", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["hours", "now", "source", "items"], "properties": {
+                    "hours": {"type": "integer"}, "now": {"type": "number"},
+                    "source": {"type": "string", "enum": [TRENDING]},
+                    "items": _items({"current": {"type": "number", "description": "weighted events in the window"},
+                                     "baseline": {"type": "number", "description": "mean weighted events of the "
+                                                  "seven windows before"}})}}}}},
+                **_errors(400, 401, 403, 503)}}},
         "/v1/items/{item_id}/audience": {"get": {
             "summary": "Audience: the customers most likely to want an item, best first (the model's user-item "
                        "score; for an item without a model vector, the customer's share of events in its "

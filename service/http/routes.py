@@ -9,6 +9,7 @@ from service.http.handlers import email, feedback, insight, keys, lists, model, 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
     ("GET", "/v1/items/{item_id}/similar", lists.similar_items),
+    ("GET", "/v1/items/trending", retention.trending_items),  # before /v1/items/{item_id}, which would match it
     ("POST", "/v1/recommendations/batch", lists.batch_recommendations),
     ("GET", "/v1/campaigns/lapsed", retention.lapsed_campaign),
     ("GET", "/v1/campaigns/abandoned-carts", retention.abandoned_carts_campaign),

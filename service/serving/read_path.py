@@ -44,6 +44,7 @@ from service.serving.picking import full_filter, items_of, pick, ranked
 from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
+from service.serving.trending import TrendingFallback
 from service.settings import Settings
 from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import (
@@ -76,6 +77,8 @@ class Serving:
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
         self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
         self.current: ServingModel | None = None
+        #: with RECS_FALLBACK=trending, where the fallback list comes from (set by the app: service.serving.trending)
+        self.trending: TrendingFallback | None = None
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
         # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
@@ -298,6 +301,11 @@ class Serving:
     async def _popular(self, current: ServingModel, req: ListRequest,
                        shown: frozenset[str] = frozenset()) -> ListResult:
         ids, scores = current.popular_candidates()
+        if self.trending is not None:  # rising items first, then the popular ones not among them (score 0)
+            trend_ids, trend_scores = await self.trending.candidates(current)
+            rest = ~np.isin(ids, trend_ids)
+            ids = np.concatenate([trend_ids, ids[rest]])
+            scores = np.concatenate([trend_scores, np.zeros(int(rest.sum()), dtype=np.float32)])
         items = pick(current, ids, scores, req, set(), shown)
         if len(items) < req.n and len(ids) < len(current.model.item_ids):
             popular = await asyncio.to_thread(current.model.popular, req.n + len(shown),

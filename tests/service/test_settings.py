@@ -26,7 +26,8 @@ def test_values_are_read_from_the_environment():
                                  {"RECS_REDIS_CLUSTER": "1"}, {"RECS_KEY_PREFIX": "shop{1}"},
                                  {"RECS_REDIS_READ_TIMEOUT": "0"}, {"RECS_REPEAT": "sometimes"},
                                  {"RECS_REPEAT": "ON "}, {"RECS_ALGORITHM": "repeat", "RECS_REPEAT": "off"},
-                                 {"RECS_TRAINER": "spark"}])
+                                 {"RECS_TRAINER": "spark"}, {"RECS_FALLBACK": "random"},
+                                 {"RECS_TRENDING_HOURS": "0"}, {"RECS_TRENDING_HOURS": "1000"}])
 def test_bad_values_are_refused(env):
     with pytest.raises(SettingsError):
         Settings.from_env(env)

@@ -32,6 +32,8 @@ from recommender.retention import (
 )
 from recommender.retention.audience import item_audience
 from recommender.retention.browse import BROWSE_GROUPS
+from recommender.retention.trending import trending
+from recommender.sources import TRENDING
 from recommender.units import SECONDS_PER_DAY
 from service.encoding import dumps
 from service.errors import UnknownItem, bad_input
@@ -43,6 +45,7 @@ from service.http.responses import NDJSON, json_response
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
 from service.serving.retention_index import RetentionIndex
+from service.settings import MAX_TRENDING_HOURS
 from service.store.contacts import MAX_CAP_HOURS, contacted_since
 from service.store.prices import price_histories, repriced_since
 from service.store.stock import restocked_since, stock_histories
@@ -233,6 +236,20 @@ async def item_audience_route(request: web.Request) -> web.StreamResponse:
             yield [dumps({"user_id": r.user_id, "score": round(r.score, 6), "scored_by": ranking}) for r in chunk]
 
     return await _stream(request, lines())
+
+
+@requires(READ)
+async def trending_items(request: web.Request) -> web.Response:
+    """Items whose weighted event rate in the last `hours` rose most against the seven windows before
+    (recommender.retention.trending), from every event accepted so far."""
+    params = query(request)
+    hours = int_param(params.get("hours"), "hours", 1, MAX_TRENDING_HOURS, 24)
+    req = list_request(params, default_n=10)
+    now = now_param(params)
+    current, index = await _index(request)
+    items = await asyncio.to_thread(trending, index.history, index.attrs, now, hours, req.n, full_filter(current, req))
+    return json_response({"hours": hours, "now": now, "source": TRENDING,
+                          "items": _dicts(current, items, req.fields)})
 
 
 # -- per-customer blocks ---------------------------------------------------------------------

@@ -134,3 +134,26 @@ def test_recent_buyers_are_left_out_of_an_audience_unless_the_repeat_purchase_is
 
 def history_ids(history: History, codes: np.ndarray) -> list[str]:
     return sorted(history.users.ids[codes].tolist())
+
+
+def test_trending_scores_the_current_window_against_the_seven_before_with_a_floor_on_sigma():
+    from recommender.retention.trending import trend_scores, trending
+
+    hour = 3600.0
+    now = T + 1000 * hour
+    rows = []
+    for window in range(8):  # window 0 is the current one (the last 24 hours)
+        at = now - (window * 24 + 1) * hour
+        rows += [(f"s{k}", "steady", "view", at) for k in range(10)]
+        rows += [(f"f{k}", "falling", "view", at) for k in range(10 if window else 2)]
+        rows += [(f"b{k}", "bought", "view", at) for k in range(4)] if window else [("b", "bought", "purchase", at)] * 3
+    rows += [(f"r{k}", "rising", "view", now - 2 * hour) for k in range(25)]
+    rows += [("old", "rising", "view", now - 9 * 24 * hour)] * 50  # before the eight windows: no weight
+    history = History.build(events(*rows))
+    attrs = catalog(steady=True, falling=True, rising=True, bought=True).align(history.items)
+    top = trending(history, attrs, now, 24, 10)
+    assert [(i.item_id, round(i.score, 3)) for i in top] == [("rising", 25.0), ("bought", 11.0)]  # 3 x 5 - 4
+    assert (top[0].extra, top[1].extra) == ({"current": 25.0, "baseline": 0.0}, {"current": 15.0, "baseline": 4.0})
+    scores = trend_scores(history, now, 24)
+    assert scores.scores[history.items.get("steady")] == -np.inf and scores.current[history.items.get("steady")] == 10
+    assert [i.item_id for i in trending(history, attrs, now, 24, 1)] == ["rising"]

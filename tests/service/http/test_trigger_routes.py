@@ -229,7 +229,46 @@ async def test_an_item_without_a_vector_goes_to_the_customers_most_into_its_cate
     assert response.status == 404 and (await response.json())["error"]["code"] == "unknown_item"
 
 
+# -- trending -------------------------------------------------------------------------------
+def least_popular_product(demo) -> str:
+    events = demo[0].events.to_frame()
+    catalog = demo[0].catalog.frame.set_index("item_id")
+    counts = events["item_id"].value_counts()
+    products = [i for i in counts.index[::-1] if catalog.loc[i, "kind"] == "product" and catalog.loc[i, "in_stock"]]
+    return products[0]
+
+
+async def test_trending_follows_events_sent_since_training_and_feeds_the_fallback(make_client, settings, demo):
+    client = await make_client(settings, fallback="trending")
+    item = least_popular_product(demo)
+    for k in range(6):
+        await send(client, f"tr-{k}", item, "view")
+    body = await (await client.get(f"/v1/items/trending?hours=24&n=5&now={later()}")).json()
+    assert body["source"] == "trending" and body["items"][0]["item_id"] == item
+    assert (body["items"][0]["score"], body["items"][0]["current"], body["items"][0]["baseline"]) == (6.0, 6.0, 0.0)
+    kind = demo[0].catalog.frame.set_index("item_id").loc[item, "kind"]
+    other = "content" if kind == "product" else "product"
+    assert item not in [i["item_id"] for i in (await (await client.get(
+        f"/v1/items/trending?kind={other}&now={later()}")).json())["items"]]
+    stranger = await (await client.get("/v1/users/someone-new/recommendations?n=3")).json()
+    assert stranger["source"] == "fallback" and stranger["items"][0]["item_id"] == item
+    assert len(stranger["items"]) == 3  # topped up with popular items
+
+
+async def test_the_default_fallback_stays_popular(client, demo):
+    item = least_popular_product(demo)
+    for k in range(6):
+        await send(client, f"tr-{k}", item, "view")
+    stranger = await (await client.get("/v1/users/someone-new/recommendations?n=3")).json()
+    model = client.app[SERVING].current.model
+    assert [i["item_id"] for i in stranger["items"]] == [i.item_id for i in model.popular(3)]
+
+
 @pytest.mark.parametrize("url, field", [
+    ("/v1/items/trending?hours=0", "hours"),
+    ("/v1/items/trending?hours=721", "hours"),
+    ("/v1/items/trending?n=0", "n"),
+    ("/v1/items/trending?now=tomorrow", "now"),
     ("/v1/items/p00001/audience?n=0", "n"),
     ("/v1/items/p00001/audience?n=1000001", "n"),
     ("/v1/items/p00001/audience?exclude_bought_days=-1", "exclude_bought_days"),
