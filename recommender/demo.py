@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.catalog import Catalog
+from recommender.catalog_changes import write_catalog_changes
 from recommender.events import EVENT_TYPES, EventTable, write_events
 from recommender.units import SECONDS_PER_DAY
 
@@ -41,6 +42,8 @@ class DemoData:
     events: EventTable
     catalog: Catalog
     now: float
+    #: past catalog writes, oldest first (recommender.catalog_changes; recommender.demo_triggers adds them)
+    catalog_changes: list[tuple[float, Catalog]] | None = None
 
 
 def _power_law_ranks(rng: np.random.Generator, sizes: np.ndarray, skew: float = 2.5) -> np.ndarray:
@@ -180,13 +183,20 @@ def _order_data(events: EventTable, items: pd.DataFrame, item_rows: np.ndarray, 
     events.order_ids[purchase] = [f"o{k:07d}" for k in range(int(purchase.sum()))]
 
 
+#: The catalog writes' file beside events.csv and catalog.csv, when the store has any.
+CATALOG_CHANGES_FILE = "catalog_changes.jsonl"
+
+
 def write_storefront(data: DemoData, directory: str | Path) -> tuple[Path, Path]:
-    """Write events.csv and catalog.csv; returns their paths."""
+    """Write events.csv and catalog.csv (and CATALOG_CHANGES_FILE when the store has catalog changes); returns
+    the first two's paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     events_path, catalog_path = directory / "events.csv", directory / "catalog.csv"
     write_events(data.events, events_path)
     data.catalog.to_csv(catalog_path)
+    if data.catalog_changes:
+        write_catalog_changes(data.catalog_changes, directory / CATALOG_CHANGES_FILE)
     return events_path, catalog_path
 
 

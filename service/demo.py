@@ -14,7 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from recommender.demo import DemoData, generate_storefront, write_storefront
+from recommender.demo import CATALOG_CHANGES_FILE, DemoData, generate_storefront, write_storefront
+from recommender.demo_triggers import with_trigger_stories
 from service.__main__ import configure_logging, serve
 from service.http.app import create_app
 from service.http.app_keys import SERVING
@@ -27,8 +28,10 @@ DEMO_USERS, DEMO_PRODUCTS, DEMO_CONTENT = 3000, 1200, 120
 
 
 def demo_storefront(n_users: int = DEMO_USERS) -> DemoData:
-    """The demo store: `n_users` customers whose events end now, DEMO_PRODUCTS products, DEMO_CONTENT guides."""
-    return generate_storefront(n_users=n_users, n_products=DEMO_PRODUCTS, n_content=DEMO_CONTENT)
+    """The demo store: `n_users` customers whose events end now, DEMO_PRODUCTS products, DEMO_CONTENT guides, with
+    the trigger stories (recommender.demo_triggers: restocks, price drops, browsing sessions, a trending burst)."""
+    return with_trigger_stories(generate_storefront(n_users=n_users, n_products=DEMO_PRODUCTS,
+                                                    n_content=DEMO_CONTENT))
 
 
 def load_or_make_keys(path: Path) -> dict[str, str]:
@@ -63,6 +66,12 @@ Try (reads need the read key, or a write or admin key):
   curl -s {auth} -X POST '{base}/v1/recommendations/batch' -H 'Accept: application/x-ndjson' -d '{{"user_ids": ["{user}", "someone-new"], "n": 3}}'
   curl -s {auth} '{base}/v1/campaigns/lapsed?min_days=240&max_days=365&n=4&kind=product&fields=title,price' | head -3
   curl -s {auth} '{base}/v1/campaigns/abandoned-carts?older_than_hours=24&within_days=7&n=3&cap_hours=16' | head -3
+  curl -s {auth} '{base}/v1/campaigns/back-in-stock?within_days=30&n=3&fields=title' | head -3
+  curl -s {auth} '{base}/v1/campaigns/price-drop?min_drop_pct=10&within_days=30&n=3' | head -3
+  curl -s {auth} '{base}/v1/campaigns/browse-abandonment?older_than_hours=2&within_hours=48&min_views=2&n=3' | head -3
+  curl -s {auth} '{base}/v1/items/{item}/audience?n=5&exclude_bought_days=90'
+  curl -s {auth} '{base}/v1/items/trending?hours=24&n=5'
+  curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "{user}", "item_id": "{item}", "type": "notify_me"}}'
   curl -s {auth} '{base}/v1/users/{user}/email-block?blocks=recommended,buy_again,new_for_you,follow_up&n=4&fields=title,price,url,image_url'
   curl -s {auth} '{base}/v1/users/{user}/email-block?blocks=recommended,follow_up&n=3&format=html'
   curl -s {auth} -X POST '{base}/v1/email-blocks/batch' -d '{{"user_ids": ["{user}", "someone-new"], "blocks": ["recommended", "new_for_you"], "n": 3, "fields": ["title", "price"]}}'
@@ -117,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         write_storefront(data, data_dir)
         print(f"generated {len(data.events):,} demo events and {len(data.catalog):,} items in {data_dir}")
     keys = load_or_make_keys(data_dir / "keys.env")
+    changes = data_dir / CATALOG_CHANGES_FILE
     settings = Settings.from_env({
+        **({"RECS_BOOTSTRAP_CATALOG_CHANGES": str(changes)} if changes.exists() else {}),
         **os.environ, "RECS_DATA_DIR": str(data_dir / "service"), "RECS_PORT": str(args.port),
         "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
         "RECS_READ_KEYS": keys["read"], "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],

@@ -52,6 +52,7 @@ class Settings:
     max_batch_body_bytes: int = 16 * 1024 * 1024  # 100,000 user ids do not fit in 1 MiB
     bootstrap_events: Path | None = None  # seed the snapshot from this file when there is none
     bootstrap_catalog: Path | None = None
+    bootstrap_catalog_changes: Path | None = None  # past catalog writes replayed before bootstrap_catalog (stock and price history)
     train_on_start: bool = True
     log_level: str = "INFO"
     key_prefix: str = "encore"

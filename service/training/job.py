@@ -124,6 +124,11 @@ async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings
     if settings.bootstrap_catalog and not await redis.exists(keys.catalog):
         from recommender.catalog import read_catalog
 
+        if settings.bootstrap_catalog_changes:  # the store's stock and price history, oldest write first
+            from recommender.catalog_changes import read_catalog_changes
+
+            for at, changed in await asyncio.to_thread(read_catalog_changes, settings.bootstrap_catalog_changes):
+                await upsert_items(redis, keys, changed, now=at)
         catalog = await asyncio.to_thread(read_catalog, settings.bootstrap_catalog)
         await upsert_items(redis, keys, catalog)
     if settings.bootstrap_events:
