@@ -65,9 +65,11 @@ def out_of_stock_periods(changes: Mapping[str, Sequence[tuple[float, bool]]],
         inf while the item is still out of stock), one entry per period.
     """
     items, starts, ends = [], [], []
-    for item_id, steps in changes.items():
-        code = history.items.get(item_id) if history.n_items else None
-        if code is None:
+    names = list(changes)
+    codes = history.items.lookup(names) if history.n_items else np.full(len(names), -1)
+    for item_id, code in zip(names, codes.tolist()):
+        steps = changes[item_id]
+        if code < 0:
             continue
         start = None
         for at, in_stock in steps:

@@ -7,7 +7,7 @@ not bought it since, hears about it.
 
 An item's price history is a list of (epoch seconds, unit price, currency) changes, oldest first (the service
 keeps one per item: service.store.prices); the price at a time is the newest change at or before it, the
-current price the newest change. A price in another currency than the one the customer saw is not compared.
+current price the price at `now`. A price in another currency than the one the customer saw is not compared.
 """
 
 from __future__ import annotations
@@ -73,20 +73,23 @@ def price_drops(history: History, changes: Mapping[str, Sequence[tuple[float, fl
     new = np.full(len(keys), np.nan)
     by_item = np.argsort(items, kind="stable")
     sorted_items = items[by_item]
-    for item_id, steps in changes.items():
-        code = history.items.get(item_id) if history.n_items and steps else None
-        if code is None:
-            continue
+    names = list(changes)
+    codes = history.items.lookup(names) if history.n_items else np.full(len(names), -1)
+    for item_id, code in zip(names, codes.tolist()):
+        steps = changes[item_id]
         mine = by_item[np.searchsorted(sorted_items, code, "left"):np.searchsorted(sorted_items, code, "right")]
-        if not len(mine):
+        if code < 0 or not steps or not len(mine):
             continue
         at = np.array([s[0] for s in steps], dtype=np.float64)
         price = np.array([s[1] for s in steps], dtype=np.float64)
         currency = np.array([s[2] or "" for s in steps], dtype=object)
+        current = int(np.searchsorted(at, now, side="right")) - 1
+        if current < 0:
+            continue
         then = np.searchsorted(at, looked[mine], side="right") - 1
-        same = (then >= 0) & (currency[np.maximum(then, 0)] == currency[-1])
+        same = (then >= 0) & (currency[np.maximum(then, 0)] == currency[current])
         old[mine[same]] = price[then[same]]
-        new[mine] = price[-1]
+        new[mine] = price[current]
     with np.errstate(invalid="ignore", divide="ignore"):
         pct = 100.0 * (old - new) / old
     keep = np.isfinite(pct) & (old > 0) & (pct >= min_drop_pct)

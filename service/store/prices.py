@@ -91,9 +91,11 @@ def _change(member: bytes | str) -> PriceChange:
     return PriceChange(float(at), float(price), currency or None)
 
 
-async def repriced_since(redis: aioredis.Redis, keys: Keys, since: float) -> dict[str, float]:
-    """Items whose price changed at or after `since` (epoch seconds) -> when it last changed."""
-    pairs = await redis.zrangebyscore(keys.price_changes, since, "+inf", withscores=True)
+async def repriced_since(redis: aioredis.Redis, keys: Keys, since: float,
+                         until: float | None = None) -> dict[str, float]:
+    """Items whose price last changed from `since` to `until` (epoch seconds; None: no end) -> when."""
+    pairs = await redis.zrangebyscore(keys.price_changes, since, "+inf" if until is None else until,
+                                      withscores=True)
     return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in pairs}
 
 

@@ -2,7 +2,8 @@
 
 One sorted set per item (`Keys.stock_history`: member "time\\x1f0" or "time\\x1f1", score the epoch seconds
 of the catalog write), the newest MAX_STOCK_CHANGES kept, and an index of when each item's stock last
-moved (`Keys.stock_changes`), so the campaign reads only the items whose stock moved in its window.
+moved (`Keys.stock_changes`: the first write of an item starts its history but is not a move), so the
+campaign reads only the items whose stock moved in its window.
 
 Both are written by the catalog upsert script (service.store.catalog) in the same atomic step as the item,
 with `STOCK_LUA` below: an item's history gains an entry exactly when its in_stock flag differs from the
@@ -29,7 +30,9 @@ local function record_stock(history, changes, item, flag, now, keep)
   end
   redis.call('ZADD', history, now, now .. '\031' .. flag)
   redis.call('ZREMRANGEBYRANK', history, 0, -1 - tonumber(keep))
-  redis.call('ZADD', changes, now, item)
+  if newest[1] then
+    redis.call('ZADD', changes, now, item)
+  end
 end
 """
 
@@ -39,9 +42,9 @@ def stock_flag(in_stock: bool) -> str:
     return "1" if in_stock else "0"
 
 
-async def restocked_since(redis: aioredis.Redis, keys: Keys, since: float) -> list[str]:
-    """Items whose stock changed at or after `since` (epoch seconds)."""
-    members = await redis.zrangebyscore(keys.stock_changes, since, "+inf")
+async def restocked_since(redis: aioredis.Redis, keys: Keys, since: float, until: float | None = None) -> list[str]:
+    """Items whose stock last changed from `since` to `until` (epoch seconds; None: no end)."""
+    members = await redis.zrangebyscore(keys.stock_changes, since, "+inf" if until is None else until)
     return [m.decode() if isinstance(m, bytes) else m for m in members]
 
 

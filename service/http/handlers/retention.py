@@ -148,7 +148,7 @@ async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
     contacted = await _contacted(request, params, now)
     current, index = await _index(request)
     redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
-    changes = await stock_histories(redis, keys, await restocked_since(redis, keys, now - within * SECONDS_PER_DAY))
+    changes = await stock_histories(redis, keys, await restocked_since(redis, keys, now - within * SECONDS_PER_DAY, now))
     rows = back_in_stock(index.history, index.attrs, changes, current.model, now, within, req.n,
                          full_filter(current, req), leave_out=contacted)
     request.app[METRICS].campaign_left_out.labels("back_in_stock", CONTACT_CAP).inc(rows.left_out)
@@ -171,7 +171,7 @@ async def price_drop_campaign(request: web.Request) -> web.StreamResponse:
     contacted = await _contacted(request, params, now)
     current, index = await _index(request)
     redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
-    repriced = await repriced_since(redis, keys, now - within * SECONDS_PER_DAY)
+    repriced = await repriced_since(redis, keys, now - within * SECONDS_PER_DAY, now)
     changes = {item: [(c.at, c.price, c.currency) for c in steps]
                for item, steps in (await price_histories(redis, keys, list(repriced))).items()}
     rows = price_drop(index.history, index.attrs, changes, now, within, min_drop, req.n, full_filter(current, req),

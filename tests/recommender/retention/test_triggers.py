@@ -90,6 +90,8 @@ def test_price_drop_uses_the_price_at_the_last_look_within_the_window_and_skips_
     assert drops(price_drop(history, attrs, changes, T + 300, 30, 10, 3)) == {
         "both": [("a", 150.0, 95.0)], "second": [("a", 150.0, 95.0)]}
     assert drops(price_drop(history, attrs, changes, T + 300, 30, 5, 3))["first"] == [("a", 100.0, 95.0)]
+    # the current price is the price at `now`: before the drop to 95, nobody saw a higher price than 150
+    assert drops(price_drop(history, attrs, changes, T + 190, 30, 1, 3)) == {}
 
 
 def browses(result) -> dict[str, list[tuple[str, int]]]:

@@ -31,5 +31,7 @@ async def test_stock_history_starts_with_the_first_write_and_grows_only_when_the
                              "b": [(T0, False), (T0 + 20, True)], "never": []}
         assert sorted(await restocked_since(client, keys, T0 + 20)) == ["a", "b"]
         assert await restocked_since(client, keys, T0 + 25) == ["a"]
+        assert await restocked_since(client, keys, T0, T0 + 10) == []  # a first write starts a history, no move
+        assert await restocked_since(client, keys, T0, T0 + 25) == ["b"]  # a moved last at T0 + 30
     finally:
         await client.aclose()
