@@ -221,7 +221,7 @@ class Serving:
                                     results[pos].items)  # type: ignore[union-attr]
             elif codes[pos] >= 0:  # type: ignore[index]
                 misses.append(pos)
-            elif since:
+            elif since and max(since.values()) > 0:  # only weight-0 events (notify_me): nothing to fold in
                 histories[pos] = dict(since)
                 results[pos] = await self._fold_in(current, user_ids[pos], state, own, req, shown)
             else:

@@ -264,6 +264,14 @@ async def test_the_default_fallback_stays_popular(client, demo):
     assert [i["item_id"] for i in stranger["items"]] == [i.item_id for i in model.popular(3)]
 
 
+async def test_a_stranger_whose_only_event_is_notify_me_gets_the_popular_fallback(client):
+    await send(client, "bis-only-asked", "p00001", "notify_me")
+    body = await (await client.get("/v1/users/bis-only-asked/recommendations?n=3")).json()
+    model = client.app[SERVING].current.model
+    assert body["source"] == "fallback"
+    assert [i["item_id"] for i in body["items"]] == [i.item_id for i in model.popular(3)]
+
+
 @pytest.mark.parametrize("url, field", [
     ("/v1/items/trending?hours=0", "hours"),
     ("/v1/items/trending?hours=721", "hours"),
