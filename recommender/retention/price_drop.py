@@ -56,7 +56,7 @@ class Drops:
 
 def price_drops(history: History, changes: Mapping[str, Sequence[tuple[float, float, str | None]]], now: float,
                 within_days: float, min_drop_pct: float) -> Drops:
-    """Every (customer, item) whose last view or cart lies in `now - within_days`..`now` and whose current price
+    """Every (customer, item) whose last view or cart up to `now` lies in `now - within_days`..`now` and whose current price
     is at least `min_drop_pct` percent below the price then, not bought at or after that look.
 
     Parameters
@@ -64,17 +64,21 @@ def price_drops(history: History, changes: Mapping[str, Sequence[tuple[float, fl
     changes : mapping item id -> sequence of (epoch seconds, unit price, currency or None)
         Price changes per item, oldest first (items without any cannot have dropped).
     """
-    positions = np.flatnonzero(np.isin(history.types, [type_code(t) for t in LOOK_TYPES]))
+    names = list(changes)
+    codes = history.items.lookup(names) if history.n_items else np.full(len(names), -1)
+    # only looks in the window at items whose price moved: a small share of the events, taken before any sort
+    changed = np.zeros(history.n_items, dtype=bool)
+    changed[codes[codes >= 0]] = True
+    stamps = history.timestamps
+    positions = np.flatnonzero((stamps >= now - within_days * SECONDS_PER_DAY) & (stamps <= now))
+    positions = positions[changed[history.item_codes[positions]]
+                          & np.isin(history.types[positions], [type_code(t) for t in LOOK_TYPES])]
     keys, looked = last_by_key(pair_keys(history, positions), history.timestamps[positions])
-    in_window = (looked >= now - within_days * SECONDS_PER_DAY) & (looked <= now)
-    keys, looked = keys[in_window], looked[in_window]
     users, items = split_keys(history, keys)
     old = np.full(len(keys), np.nan)
     new = np.full(len(keys), np.nan)
     by_item = np.argsort(items, kind="stable")
     sorted_items = items[by_item]
-    names = list(changes)
-    codes = history.items.lookup(names) if history.n_items else np.full(len(names), -1)
     for item_id, code in zip(names, codes.tolist()):
         steps = changes[item_id]
         mine = by_item[np.searchsorted(sorted_items, code, "left"):np.searchsorted(sorted_items, code, "right")]

@@ -58,12 +58,12 @@ def trend_scores(history: History, now: float, hours: float, weights: EventWeigh
         raise InputError(f"hours must be positive, got {hours!r}")
     weights = weights or EventWeights()
     width = hours * 3600.0
-    age = now - history.timestamps
-    window = np.floor(age / width).astype(np.int64)  # 0: the current window (age in [0, width))
-    keep = (age >= 0) & (window <= BASELINE_WINDOWS)
-    by_type = weights.by_type_code().astype(np.float64)
-    weight = by_type[history.types[keep]]
-    counts = np.bincount(history.item_codes[keep].astype(np.int64) * (BASELINE_WINDOWS + 1) + window[keep],
+    stamps = history.timestamps
+    # the eight windows' events first (one boolean pass), so the arithmetic below is over those only
+    keep = np.flatnonzero((stamps <= now) & (stamps > now - (BASELINE_WINDOWS + 1) * width))
+    window = np.minimum(((now - stamps[keep]) // width).astype(np.int64), BASELINE_WINDOWS)  # 0: the current one
+    weight = weights.by_type_code().astype(np.float64)[history.types[keep]]
+    counts = np.bincount(history.item_codes[keep].astype(np.int64) * (BASELINE_WINDOWS + 1) + window,
                          weights=weight, minlength=history.n_items * (BASELINE_WINDOWS + 1))
     counts = counts.reshape(history.n_items, BASELINE_WINDOWS + 1)
     current, past = counts[:, 0], counts[:, 1:]
