@@ -38,6 +38,7 @@ from recommender.errors import InputError, UnknownItemError
 from recommender.events import EventTable, parse_types
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
 from recommender.matrix import InteractionMatrix
+from recommender.pairs import contains, pair_keys
 from recommender.sources import FALLBACK, PERSONALIZED
 from recommender.topn import ItemScorer
 
@@ -191,9 +192,16 @@ class Recommender:
         """Unfiltered top-n lists (interacted items removed) for many users: what the cache holds.
 
         Matrix-factorisation models use the blocked exact scorer in recommender.topn (several
-        times implicit's batched rate, same items); short lists and other models go through
-        recommend_indices, which back-fills with popular items.
+        times implicit's batched rate, same items); the basket models (which keep bought items)
+        rank in blocks and are back-filled with popular items without a loop over users; short
+        lists and other models go through recommend_indices, which back-fills likewise. Every
+        path returns what recommend_indices(user_codes, n) returns.
         """
+        if self.recommends_bought_items:
+            allowed = self.allowed(ItemFilter())
+            rows = scale_confidence(self.user_items[user_codes], self.params)
+            ids, scores = self._rank(user_codes, rows, n, allowed, False, recalculate=False)
+            return fill_with_popular(ids, scores, self._popular_order(allowed), n)
         if not isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
             return self.recommend_indices(user_codes, n)
         if self._scorer is None:
@@ -335,3 +343,47 @@ class Recommender:
     def recommends_bought_items(self) -> bool:
         """Whether lists may hold items the user interacted with (the basket models)."""
         return bool(getattr(self.algorithm, "recommends_bought_items", False))
+
+
+def fill_with_popular(ids: np.ndarray, scores: np.ndarray, popular: np.ndarray,
+                      n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ranked lists topped up to `n` items with popular items they lack, at score 0.
+
+    Parameters
+    ----------
+    ids, scores : numpy.ndarray
+        int64 and float32, shape (users, >= 0): each row's items best first, -1 (and a score of
+        -inf) in the free places after them.
+    popular : numpy.ndarray
+        int64, shape (items,): the items a list may be topped up with, most popular first.
+    n : int
+
+    Returns
+    -------
+    (ids, scores) : tuple of numpy.ndarray
+        int64 and float32, shape (users, n); -1 and -inf where the popular items run out.
+    """
+    width = min(ids.shape[1], n)
+    out_ids = np.full((len(ids), n), -1, dtype=np.int64)
+    out_scores = np.full((len(ids), n), -np.inf, dtype=np.float32)
+    out_ids[:, :width], out_scores[:, :width] = ids[:, :width], scores[:, :width]
+    listed = (out_ids >= 0) & np.isfinite(out_scores) & (out_scores > -1e30)
+    out_ids[~listed], out_scores[~listed] = -1, -np.inf
+    count = listed.sum(axis=1)
+    short = np.flatnonzero(count < n)
+    if len(short) == 0 or len(popular) == 0:
+        return out_ids, out_scores
+    reach = min(len(popular), 2 * n)  # a short row holds fewer than n items, so n + n popular ones suffice
+    fill = np.broadcast_to(popular[:reach], (len(short), reach))
+    mine = out_ids[short]
+    span = int(max(popular.max(), mine.max())) + 1
+    held = mine >= 0
+    sorted_keys = np.sort(pair_keys(np.nonzero(held)[0], mine[held], span))
+    fill_rows = np.repeat(np.arange(len(short)), reach)
+    fresh = ~contains(sorted_keys, pair_keys(fill_rows, fill.ravel(), span)).reshape(fill.shape)
+    place = count[short][:, None] + np.cumsum(fresh, axis=1) - 1
+    use = fresh & (place < n)
+    rows = np.repeat(short, reach).reshape(fill.shape)
+    out_ids[rows[use], place[use]] = fill[use]
+    out_scores[rows[use], place[use]] = 0.0
+    return out_ids, out_scores
