@@ -21,8 +21,11 @@ customer against what that customer did at or after T:
   better baseline is chosen and serves.
 
 A candidate that cannot train on this store (EASE above its catalog limit) is reported with the
-reason and skipped. The cost is one extra training per candidate on the events before T, plus
-scoring; benchmarks/README.md (Model choice) has the measured figures.
+reason and skipped. The cost is one extra training per distinct fit (candidates that differ only in
+`filter_interacted` share theirs, and candidates weighting events alike share one matrix) on the
+events before T, plus scoring. On a large store both are bounded (`holdout_sample`): at most
+SCORED_USERS customers are scored and the candidates train on at most about TRAIN_EVENTS events,
+those of a sample of customers; benchmarks/README.md (Model choice) has the measured figures.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.evaluation import EVAL_BATCH, TimeCut, ranking_metrics, time_cut_split
+from recommender.evaluation import (
+    EVAL_BATCH, SCORED_USERS, TRAIN_EVENTS, TimeCut, holdout_sample, ranking_metrics, time_cut_split,
+)
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import EventWeights, InteractionMatrix, build_matrix, default_weights
 from recommender.models import Recommender
@@ -126,6 +131,8 @@ class SelectionReport:
     chosen_candidate: Candidate | None
     reason: str
     seconds: float
+    events_before_cut: int = 0  # all of them; `train_events` is how many the candidates trained on
+    prepare_seconds: float = 0.0  # the cut, the samples, the reference maps and the relevant items
 
     def result(self, name: str) -> CandidateResult:
         return next(r for r in self.results if r.name == name)
@@ -142,7 +149,9 @@ class SelectionReport:
 
 def select_model(events: EventTable, candidates: Sequence[Candidate] | None = None, catalog: Catalog | None = None,
                  test_fraction: float = TEST_FRACTION, test_days: float | None = None, k: int = K,
-                 min_users: int = MIN_USERS, progress: Callable[[str], None] | None = None) -> SelectionReport:
+                 min_users: int = MIN_USERS, progress: Callable[[str], None] | None = None,
+                 max_users: int | None = SCORED_USERS, max_train_events: int | None = TRAIN_EVENTS,
+                 seed: int = 0) -> SelectionReport:
     """Score `candidates` (default_candidates() when None) and the baselines on a global time cut.
 
     Parameters
@@ -162,6 +171,14 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
         The fewest customers with events on both sides of the cut that a choice needs.
     progress : callable, optional
         Called with each candidate's name once it is scored.
+    max_users : int or None
+        Customers scored at most (SCORED_USERS); None scores every customer with events on both
+        sides of the cut.
+    max_train_events : int or None
+        Events before the cut the candidates train on at most (TRAIN_EVENTS); None trains them on
+        every event before the cut. See `holdout_sample`.
+    seed : int
+        Seed of both samples.
 
     Returns
     -------
@@ -178,18 +195,25 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     candidates = default_candidates() if candidates is None else list(candidates)
     _check(candidates, k)
     split = time_cut_split(events, test_fraction, test_days)
+    before_cut = len(split.train)
+    train, scored = holdout_sample(split, max_users, max_train_events, seed)
+    split = TimeCut(train, split.test, split.cut_time)
     reference = build_matrix(split.train, EventWeights())  # the maps every candidate's matrix extends
     relevant = _relevance(reference, split.test)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    if scored is not None:
+        users = users[np.isin(reference.users.ids[users], scored)]
+    prepare_seconds = time.perf_counter() - started
     if len(users) < min_users:
         raise InputError(f"only {len(users)} customers have events both before and after the time cut at "
                          f"{split.cut_time:.0f} (epoch seconds); model choice needs at least {min_users}")
     results = [_popularity(reference, catalog, relevant, users, k),
                _personal(split.train, reference, relevant, users, k)]
     fitted: dict[tuple[ModelParams, EventWeights], tuple[Recommender | None, float, str | None]] = {}
+    matrices = {EventWeights(): reference}  # one matrix per weighting, shared by the candidates using it
     uses = Counter((c.params, c.event_weights()) for c in candidates)
     for candidate in candidates:
-        results.append(_score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted))
+        results.append(_score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted, matrices))
         key = (candidate.params, candidate.event_weights())
         uses[key] -= 1
         if uses[key] == 0:  # the last candidate sharing this fit: let the model go (EASE's is 1 GiB)
@@ -207,7 +231,8 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
         Candidate(POPULARITY, ModelParams(algorithm="popular"), EventWeights(), popularity.filter_interacted)
         if chosen.name == POPULARITY else None)
     report = SelectionReport(k, split.cut_time, len(split.train), len(split.test), len(users), results,
-                             chosen.name, chosen_candidate, reason, time.perf_counter() - started)
+                             chosen.name, chosen_candidate, reason, time.perf_counter() - started,
+                             before_cut, prepare_seconds)
     log.info("model choice: %s (%s)", chosen.name, reason)
     return report
 
@@ -257,7 +282,8 @@ def _lists(model: Recommender, users: np.ndarray, k: int, filter_interacted: boo
 
 
 def _score_candidate(candidate: Candidate, split: TimeCut, reference: InteractionMatrix, catalog: Catalog | None,
-                     relevant: csr_matrix, users: np.ndarray, k: int, fitted: dict) -> CandidateResult:
+                     relevant: csr_matrix, users: np.ndarray, k: int, fitted: dict,
+                     matrices: dict[EventWeights, InteractionMatrix]) -> CandidateResult:
     """Fit (once per configuration: variants differing in filter_interacted share it) and score."""
     weights = candidate.event_weights()
     result = CandidateResult(candidate.name, candidate.params.algorithm, candidate.filter_interacted, False)
@@ -265,8 +291,11 @@ def _score_candidate(candidate: Candidate, split: TimeCut, reference: Interactio
     if key not in fitted:
         started = time.perf_counter()
         try:
-            matrix = build_matrix(split.train, weights, reference.reference_time, reference.users, reference.items)
-            fitted[key] = (Recommender(candidate.params).fit(matrix, catalog), time.perf_counter() - started, None)
+            if weights not in matrices:
+                matrices[weights] = build_matrix(split.train, weights, reference.reference_time, reference.users,
+                                                 reference.items)
+            model = Recommender(candidate.params).fit(matrices[weights], catalog, events=split.train)
+            fitted[key] = (model, time.perf_counter() - started, None)
         except InputError as exc:  # e.g. EASE above its catalog limit: reported, not fatal
             fitted[key] = (None, time.perf_counter() - started, str(exc))
     model, result.fit_seconds, result.error = fitted[key]
