@@ -11,6 +11,7 @@ recommender.repeat_model builds the repeat-aware model on the same base.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,7 +26,7 @@ from recommender.pairs import contains, csr_keys, distinct, lookup, pair_keys, r
 from recommender.repeat import PurchaseProfile, purchase_profile
 
 #: Customers scored together: their candidates (a few hundred pairs each) are held at once.
-USER_BLOCK = 2048
+USER_BLOCK = 512
 
 
 def row_baskets(rows: csr_matrix) -> Baskets:
@@ -122,16 +123,21 @@ class BasketRecommender:
         """
         raise NotImplementedError
 
+    def prepare_scoring(self) -> None:
+        """Build what scoring builds on first use, before threads share it (a hook; nothing here)."""
+
     def recommend(self, userid, user_items: csr_matrix, N: int = 10, filter_already_liked_items: bool = True,
                   filter_items=None, recalculate_user: bool = False, items=None,
-                  baskets: Baskets | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  baskets: Baskets | None = None, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """implicit's `recommend`: top-N item codes and scores per customer, shape (customers, N).
 
         `userid` are user codes (a scalar gives 1-D output). With `recalculate_user` the customers
         are unseen at training: their purchases come from `baskets` (customer i = row i of
         `user_items`), or, without baskets, each row's items make one basket. `items` restricts
         the ranking to those item codes, `filter_items` removes codes, and
-        `filter_already_liked_items` removes the items of each `user_items` row.
+        `filter_already_liked_items` removes the items of each `user_items` row. `threads` > 1
+        scores blocks of USER_BLOCK customers in parallel (numpy, scipy and implicit's scorer
+        release the GIL in their heavy parts); the lists are the same.
         """
         single = np.isscalar(userid)
         codes = np.atleast_1d(np.asarray(userid, dtype=np.int64))
@@ -148,7 +154,8 @@ class BasketRecommender:
         customers = self.fold_in(baskets if baskets is not None else row_baskets(rows)) if recalculate_user else None
         ids = np.full((len(codes), N), -1, dtype=np.int64)
         scores = np.full((len(codes), N), -np.inf, dtype=np.float32)
-        for start in range(0, len(codes), USER_BLOCK):
+
+        def rank(start: int) -> None:
             part = slice(start, start + USER_BLOCK)
             block_rows = rows[part]
             own_rows = np.arange(start, min(start + USER_BLOCK, len(codes))) if recalculate_user else codes[part]
@@ -160,6 +167,15 @@ class BasketRecommender:
                 keep = ~contains(distinct(csr_keys(block_rows)), pair_keys(scored.rows, scored.items, self.n_items))
                 scored = Scored(scored.rows[keep], scored.items[keep], scored.scores[keep])
             ids[part], scores[part] = ranked_lists(scored.rows, scored.items, scored.scores, len(own_rows), N)
+
+        starts = range(0, len(codes), USER_BLOCK)
+        if threads > 1 and len(starts) > 1:
+            self.prepare_scoring()
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(rank, starts))
+        else:
+            for start in starts:
+                rank(start)
         return (ids[0], scores[0]) if single else (ids, scores)
 
     def similar_items(self, itemid, N=10, recalculate_item=False, item_users=None, filter_items=None, items=None):

@@ -45,6 +45,8 @@ from recommender.topn import ItemScorer
 log = logging.getLogger(__name__)
 #: How many more candidates to fetch than asked for when a category cap will thin the list.
 CAP_OVERSAMPLE = 4
+#: Threads that precompute lists (the machine's two cores; recommender.topn for factor models).
+PRECOMPUTE_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -200,14 +202,15 @@ class Recommender:
         if self.recommends_bought_items:
             allowed = self.allowed(ItemFilter())
             rows = scale_confidence(self.user_items[user_codes], self.params)
-            ids, scores = self._rank(user_codes, rows, n, allowed, False, recalculate=False)
+            ids, scores = self.algorithm.recommend(user_codes, rows, N=n, filter_already_liked_items=False,
+                                                   threads=PRECOMPUTE_THREADS)
             return fill_with_popular(ids, scores, self._popular_order(allowed), n)
         if not isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
             return self.recommend_indices(user_codes, n)
         if self._scorer is None:
             self._scorer = ItemScorer(self.algorithm.item_factors)
         ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], self.user_items[user_codes], n,
-                                         threads=2)
+                                         threads=PRECOMPUTE_THREADS)
         short = (ids < 0).any(axis=1)
         if short.any():
             ids[short], scores[short] = self.recommend_indices(user_codes[short], n)

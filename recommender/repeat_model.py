@@ -19,6 +19,7 @@ next basket.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ class RepeatRecommender(BasketRecommender):
         self.reference = np.zeros(0, dtype=np.int64)  # user codes the neighbours are drawn from
         self._reference_index: NeighbourIndex | None = None
         self._reference_position: np.ndarray | None = None
+        self._scorer_lock = threading.Lock()
+        self._idle_scorers: list = []  # item-kNN scorers not in use (see _take_scorer)
+        self._scorers_made = False
 
     # -- fitting ----------------------------------------------------------------------------
     def fit_baskets(self, baskets: Baskets, interactions: InteractionMatrix, events: EventTable) -> None:
@@ -117,6 +121,7 @@ class RepeatRecommender(BasketRecommender):
         last_day = baskets.days[baskets.user_start[active + 1] - 1]
         self.reference = np.sort(active[np.argsort(-last_day, kind="stable")[:MAX_REFERENCE]])
         self._reference_index = self._reference_position = None
+        self._idle_scorers, self._scorers_made = [], False
         self.base = self.make_base()
         with warnings.catch_warnings():  # implicit's item-kNN converts its own COO input and says so
             warnings.simplefilter("ignore", ParameterWarning)
@@ -167,7 +172,11 @@ class RepeatRecommender(BasketRecommender):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         items = None if n_allowed == len(allowed) else np.flatnonzero(allowed)
         if isinstance(self.base, ItemItemRecommender) and getattr(self.base, "scorer", None) is not None:
-            ids, scores = knn_lists(self.base, rows, take, items)
+            scorer = self._take_scorer()
+            try:
+                ids, scores = knn_lists(self.base, rows, take, items, scorer)
+            finally:
+                self._give_back(scorer)
         else:
             extra = {"recalculate_user": True} if fold_in and not isinstance(self.base, ItemItemRecommender) else {}
             ids, scores = self.base.recommend(codes, rows, N=take, filter_already_liked_items=True, items=items,
@@ -182,6 +191,24 @@ class RepeatRecommender(BasketRecommender):
         values = np.broadcast_to(rank_value, ids.shape)[valid]
         order = np.argsort(keys, kind="stable")
         return keys[order], values[order]
+
+    def prepare_scoring(self) -> None:
+        self._reference()
+        self._positions()
+
+    def _take_scorer(self):
+        """An idle implicit item-kNN scorer on the base's similarity: the base's own first, then new
+        ones, so threads scoring blocks at once do not queue on one (each scorer locks itself)."""
+        with self._scorer_lock:
+            if self._idle_scorers:
+                return self._idle_scorers.pop()
+            first = not self._scorers_made
+            self._scorers_made = True
+        return self.base.scorer if first else type(self.base.scorer)(self.base.similarity)
+
+    def _give_back(self, scorer) -> None:
+        with self._scorer_lock:
+            self._idle_scorers.append(scorer)
 
     def _reference(self) -> NeighbourIndex:
         if self._reference_index is None:
@@ -219,12 +246,14 @@ class RepeatRecommender(BasketRecommender):
             raise ArtifactError(f"artifact's repeat mix has {len(self.weights)} weights; expected {len(FEATURES) + 1}")
 
 
-def knn_lists(model: ItemItemRecommender, rows: csr_matrix, n: int,
-              items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def knn_lists(model: ItemItemRecommender, rows: csr_matrix, n: int, items: np.ndarray | None = None,
+              scorer=None) -> tuple[np.ndarray, np.ndarray]:
     """What implicit's ``model.recommend(userids, rows, N=n, filter_already_liked_items=True, items=items)``
     returns for a trained item-kNN model, computed by the same scorer (``model.scorer``), one call per
     row on the block's own arrays: implicit's batch loop slices a CSR row per customer, which costs
     more than the scoring.
+
+    `scorer` is another scorer on the model's similarity matrix (default: the model's own).
 
     Returns
     -------
@@ -232,6 +261,7 @@ def knn_lists(model: ItemItemRecommender, rows: csr_matrix, n: int,
         int64 and float32 of shape (rows, n), best first as the scorer orders them; -1 and -inf
         where a row has fewer items.
     """
+    scorer = model.scorer if scorer is None else scorer
     rows = csr_matrix(rows)
     indptr, indices = rows.indptr.astype(np.int32), rows.indices.astype(np.int32)
     data = rows.data if rows.data.dtype in (np.float32, np.float64) else rows.data.astype(np.float32)
@@ -239,7 +269,7 @@ def knn_lists(model: ItemItemRecommender, rows: csr_matrix, n: int,
     ids = np.full((rows.shape[0], n), -1, dtype=np.int64)
     scores = np.full((rows.shape[0], n), -np.inf, dtype=np.float32)
     for row in range(rows.shape[0]):
-        got_ids, got_scores = model.scorer.recommend(indptr[row:row + 2], indices, data, K=width,
+        got_ids, got_scores = scorer.recommend(indptr[row:row + 2], indices, data, K=width,
                                                      remove_own_likes=True)
         if items is not None:
             mask = np.isin(got_ids, items)

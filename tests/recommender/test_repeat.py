@@ -15,7 +15,7 @@ from recommender.matrix import build_matrix
 from recommender.ids import IdMap
 from recommender.models import Recommender
 from recommender.next_basket import next_basket_metrics, rank_customers
-from recommender import repeat
+from recommender import basket_models, repeat
 from recommender.matrix import default_weights
 from recommender.repeat import (
     NeighbourIndex, basket_weights, group_layout, nearest_mean, purchase_profile, repeat_rates,
@@ -179,7 +179,8 @@ def test_knn_lists_are_implicits_item_knn_lists():
 
 
 @pytest.mark.parametrize("algorithm", ["repeat", "personal"])
-def test_precomputed_lists_of_basket_models_are_the_lists_they_serve(algorithm):
+def test_precomputed_lists_of_basket_models_are_the_lists_they_serve(monkeypatch, algorithm):
+    monkeypatch.setattr(basket_models, "USER_BLOCK", 16)  # many blocks: precompute scores them in two threads
     events = basket_store(rebuy=True, customers=120)
     model = Recommender(small_params(algorithm)).fit(build_matrix(events), events=events)
     codes = np.arange(len(model.user_ids))
