@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from benchmarks import ease_size, selection
 from benchmarks.scale import Steps
 
@@ -21,21 +19,9 @@ def test_ease_size_measures_fit_and_precompute(tmp_path):
     assert (tmp_path / "ease.png").stat().st_size > 0
 
 
-def test_refresh_with_model_choice_measures_every_step_and_reports_both_cases(redis_server):
-    results = []
-    for case in selection.CASES:
-        args = argparse.Namespace(events=30_000, case=case, seed=0, redis_port=redis_server.port)
-        results.append(selection.run_worker(args))
-    chosen, forced = results
-    assert forced["served"] == "repeat"
-    assert chosen["served"] == (chosen["report"]["chosen"] if chosen["report"]["chosen_candidate"] else "personal")
-    for result in results:
-        assert set(selection.REFRESH_STEPS) <= set(result["steps"])
-        assert result["steps"]["precompute"]["users"] > 0 and result["steps"]["redis write"]["keys"] > 0
-        assert result["refresh_seconds"] > 0 and result["refresh_peak_rss"] > 0
-        names = {entry["name"] for entry in result["report"]["results"]}
-        assert {"repeat", "personal", "als"} <= names
-    run = {"command": "test", "finished": "now", "cpus": 2, "seed": 0, "seconds": 1.0, "results": results}
-    text = selection.report_text(run)
-    assert "| **refresh** s (CPU s) |" in text and "serves repeat (forced)" in text
-    assert f"**{chosen['report']['chosen']}**" in text
+def test_selection_cost_report():
+    run, report = selection.measure(30_000)
+    assert set(run["steps"]) == {"training", "model choice"}
+    text = selection.markdown(run, report, INFO)
+    assert "| model choice |" in text and f"Chosen: **{report.chosen}**" in text
+    assert all(f"| {r.name} |" in text for r in report.results)
