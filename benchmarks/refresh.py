@@ -10,7 +10,10 @@ redis-server, on the store of benchmarks.synthetic (the scale benchmark's genera
 
 * `chosen`: the refresh serves what model choice chose;
 * `repeat`: the refresh serves the repeat-aware model whatever the choice (the worst case: its fit and
-  precompute are the slowest), model choice still running first.
+  precompute are the slowest), model choice still running first;
+* `sample` (no refresh): model choice with its default sample and again with its candidates trained on
+  every event before the cut (max_train_events=None), the same customers scored, to show what the
+  sample changes in the holdout figures.
 
 Steps (wall and CPU seconds, peak RSS, with the kernel's high-water mark reset before each):
 
@@ -53,7 +56,8 @@ from benchmarks.harness.report import GIB, RESULTS, gib, load_run, md_table, run
 from benchmarks.harness.steps import Steps
 from benchmarks.synthetic import parse_size, size_label
 
-CASES = ("chosen", "repeat")
+#: Refresh cases, and `sample`: model choice with its default sample and on every event before the cut.
+CASES = ("chosen", "repeat", "sample")
 CHUNK = 5_000  # service.training.job.PRECOMPUTE_CHUNK
 TOP_N, SIMILAR_N = 100, 50  # service.settings defaults: precompute_n, similar_n
 ACTIVE_DAYS = 90.0
@@ -89,6 +93,24 @@ def served(report, case: str):
 
 
 # -- the worker: one size and case, in its own process --------------------------------------------
+def sample_check(args: argparse.Namespace) -> dict:
+    """Model choice's holdout figures with and without its training sample (the `sample` case)."""
+    from benchmarks.synthetic import SyntheticSpec, generate
+    from recommender.selection import select_model
+
+    steps = Steps()
+    events = generate(SyntheticSpec.for_interactions(args.events, seed=args.seed))
+    out: dict = {"events": args.events, "label": size_label(args.events), "case": "sample",
+                 "load_before": load_averages()}
+    for name, limit in (("sampled", "default"), ("all events", None)):
+        with steps.step(name):
+            report = select_model(events, candidates()) if limit == "default" else \
+                select_model(events, candidates(), max_train_events=None)
+        out[name] = report.as_dict()
+    out["steps"], out["load_after"] = steps.results, load_averages()
+    return out
+
+
 def run_worker(args: argparse.Namespace) -> dict:
     import redis.asyncio as aioredis
     from tqdm import tqdm
@@ -188,6 +210,7 @@ def _seconds(step: dict) -> str:
 
 
 def table(results: list[dict]) -> str:
+    results = [r for r in results if r["case"] != "sample"]
     header = ["", *(f"{r['label']}, serves {r['served']}" + (" (forced)" if r["case"] == "repeat" else "")
                     for r in results)]
     s = lambda r, name: r["steps"][name]  # noqa: E731
@@ -244,12 +267,32 @@ def choices(results: list[dict]) -> str:
 
 def targets(results: list[dict]) -> str:
     lines = []
-    for r in results:
+    for r in (r for r in results if r["case"] != "sample"):
         seconds, peak = r["refresh_seconds"], r["refresh_peak_rss"]
         lines.append(f"* {r['label']}, serving {r['served']}: refresh {seconds:.0f} s ({seconds / 60:.1f} min, "
                      f"{r['refresh_cpu_seconds']:.0f} CPU s) against {TARGET_SECONDS / 60:.0f} min: "
                      f"{'met' if seconds <= TARGET_SECONDS else 'missed'}; peak RSS {gib(peak)} GiB against "
                      f"{TARGET_RSS / GIB:.0f} GiB: {'met' if peak <= TARGET_RSS else 'missed'}")
+    return "\n".join(lines)
+
+
+def sample_table(results: list[dict]) -> str:
+    lines = []
+    for r in (r for r in results if r["case"] == "sample"):
+        a, b = r["sampled"], r["all events"]
+        both = {e["name"]: e for e in b["results"]}
+        lines += [f"Model choice at {r['label']} events on its sample ({a['train_events']:,} events before the cut, "
+                  f"{r['steps']['sampled']['seconds']:.0f} s, {r['steps']['sampled']['cpu_seconds']:.0f} CPU s) and on "
+                  f"all {b['train_events']:,} ({r['steps']['all events']['seconds']:.0f} s, "
+                  f"{r['steps']['all events']['cpu_seconds']:.0f} CPU s), the same {a['users_scored']:,} customers "
+                  f"scored: chosen **{a['chosen']}** and **{b['chosen']}**.", "",
+                  md_table(("entry", "nDCG@10, sample", "nDCG@10, all events", "difference", "fit s, sample",
+                            "fit s, all events"), "lrrrrr",
+                           [(e["name"], "-" if e["ndcg"] is None else f"{e['ndcg']:.4f}",
+                             "-" if both[e["name"]]["ndcg"] is None else f"{both[e['name']]['ndcg']:.4f}",
+                             "-" if e["ndcg"] is None else f"{e['ndcg'] - both[e['name']]['ndcg']:+.4f}",
+                             f"{e['fit_seconds']:.1f}", f"{both[e['name']]['fit_seconds']:.1f}")
+                            for e in a["results"]]), ""]
     return "\n".join(lines)
 
 
@@ -259,7 +302,7 @@ def report_text(run: dict) -> str:
         f"`{run['command']}`, {run['finished']}, {run['cpus']} CPUs shared with other work, whole run "
         f"{run['seconds'] / 60:.1f} min. Synthetic store (benchmarks/synthetic.py, seed {run['seed']}). Wall seconds "
         "with CPU seconds (all threads) in brackets: on a loaded machine wall time exceeds what the work needs.", "",
-        table(run["results"]), "", targets(run["results"]), "", choices(run["results"]),
+        table(run["results"]), "", targets(run["results"]), "", choices(run["results"]), sample_table(run["results"]),
     ])
 
 
@@ -278,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.worker:
-        args.result.write_text(json.dumps(run_worker(args), default=float))
+        measure = sample_check if args.case == "sample" else run_worker
+        args.result.write_text(json.dumps(measure(args), default=float))
         return 0
     try:
         run = load_run(args.out, "refresh") if args.report_only else run_cases(args, argv)
@@ -308,8 +352,9 @@ def run_cases(args: argparse.Namespace, argv: list[str]) -> dict:
                     "--worker", "--events", str(size), "--case", case, "--seed", str(args.seed),
                     "--redis-port", str(redis_server.port)], Path(tmp) / f"{size}-{case}.json")
                 results.append(result)
-                print(f"   refresh {result['refresh_seconds']:.0f} s, {result['refresh_cpu_seconds']:.0f} CPU s, "
-                      f"peak RSS {gib(result['refresh_peak_rss'])} GiB", file=sys.stderr, flush=True)
+                if case != "sample":
+                    print(f"   refresh {result['refresh_seconds']:.0f} s, {result['refresh_cpu_seconds']:.0f} CPU s, "
+                          f"peak RSS {gib(result['refresh_peak_rss'])} GiB", file=sys.stderr, flush=True)
     run = run_record(" ".join(["OPENBLAS_NUM_THREADS=1 python -m benchmarks.refresh", *argv]),
                      time.perf_counter() - started, results, seed=args.seed)
     save_run(args.out, "refresh", run)

@@ -202,7 +202,7 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     relevant = _relevance(reference, split.test)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if scored is not None:
-        users = users[np.isin(reference.users.ids[users], scored)]
+        users = np.intersect1d(users, reference.users.lookup(scored))
     prepare_seconds = time.perf_counter() - started
     if len(users) < min_users:
         raise InputError(f"only {len(users)} customers have events both before and after the time cut at "
