@@ -24,22 +24,21 @@ k; and the largest difference between the mix weights. Writes nothing under benc
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.datasets import DEFAULT_CACHE, ta_feng_frame  # noqa: E402
-from benchmarks.next_basket import customers, prepare, split_customers, training_events  # noqa: E402
-from recommender.algorithms import ModelParams  # noqa: E402
-from recommender.demo import generate_storefront  # noqa: E402
-from recommender.events import EVENT_TYPES  # noqa: E402
-from recommender.matrix import build_matrix, default_weights  # noqa: E402
-from recommender.models import Recommender  # noqa: E402
+from benchmarks.datasets import DEFAULT_CACHE, ta_feng_frame
+from benchmarks.next_basket import customers, prepare, split_customers, training_events
+from recommender.algorithms import ModelParams
+from recommender.demo import generate_storefront
+from recommender.events import EVENT_TYPES
+from recommender.matrix import build_matrix, default_weights
+from recommender.models import Recommender
 
 MODELS = ("repeat", "personal")
 DEMO_NOW = 1_750_000_000.0
