@@ -41,6 +41,7 @@ from recommender.errors import InputError, UnknownItemError
 from recommender.events import EventTable, parse_types
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
 from recommender.matrix import InteractionMatrix
+from recommender.pairs import contains, pair_keys
 from recommender.repurchase import PurchaseIndex
 from recommender.sources import FALLBACK, PERSONALIZED
 from recommender.topn import ItemScorer
@@ -48,6 +49,8 @@ from recommender.topn import ItemScorer
 log = logging.getLogger(__name__)
 #: How many more candidates to fetch than asked for when a category cap will thin the list.
 CAP_OVERSAMPLE = 4
+#: Threads that precompute lists (the machine's two cores; recommender.topn for factor models).
+PRECOMPUTE_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -199,15 +202,24 @@ class Recommender:
         for many users: what the cache holds.
 
         Matrix-factorisation models use the blocked exact scorer in recommender.topn (several
-        times implicit's batched rate, same items); short lists and other models go through
-        recommend_indices, which back-fills with popular items.
+        times implicit's batched rate, same items); the basket models (which keep bought items)
+        rank in blocks and are back-filled with popular items without a loop over users; short
+        lists and other models go through recommend_indices, which back-fills likewise. Every
+        path returns what recommend_indices(user_codes, n) returns.
         """
+        if getattr(self.algorithm, "recommends_bought_items", False):  # a basket model
+            allowed = self.allowed(ItemFilter())
+            rows = scale_confidence(self.user_items[user_codes], self.params)
+            ids, scores = self.algorithm.recommend(user_codes, rows, N=n, filter_already_liked_items=False,
+                                                   threads=PRECOMPUTE_THREADS)
+            return fill_with_popular(ids, scores, self._popular_order(allowed), n)
         if not isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
             return self.recommend_indices(user_codes, n)
         if self._scorer is None:
             self._scorer = ItemScorer(self.algorithm.item_factors)
         liked = None if self.recommends_bought_items else self.user_items[user_codes]
-        ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], liked, n, threads=2)
+        ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], liked, n,
+                                         threads=PRECOMPUTE_THREADS)
         short = (ids < 0).any(axis=1)
         if short.any():
             ids[short], scores[short] = self.recommend_indices(user_codes[short], n)
@@ -344,3 +356,47 @@ class Recommender:
         """Whether lists may hold items the user interacted with (the basket models, and any model
         made with filter_interacted=False)."""
         return not self.filter_interacted or bool(getattr(self.algorithm, "recommends_bought_items", False))
+
+
+def fill_with_popular(ids: np.ndarray, scores: np.ndarray, popular: np.ndarray,
+                      n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ranked lists topped up to `n` items with popular items they lack, at score 0.
+
+    Parameters
+    ----------
+    ids, scores : numpy.ndarray
+        int64 and float32, shape (users, >= 0): each row's items best first, -1 (and a score of
+        -inf) in the free places after them.
+    popular : numpy.ndarray
+        int64, shape (items,): the items a list may be topped up with, most popular first.
+    n : int
+
+    Returns
+    -------
+    (ids, scores) : tuple of numpy.ndarray
+        int64 and float32, shape (users, n); -1 and -inf where the popular items run out.
+    """
+    width = min(ids.shape[1], n)
+    out_ids = np.full((len(ids), n), -1, dtype=np.int64)
+    out_scores = np.full((len(ids), n), -np.inf, dtype=np.float32)
+    out_ids[:, :width], out_scores[:, :width] = ids[:, :width], scores[:, :width]
+    listed = (out_ids >= 0) & np.isfinite(out_scores) & (out_scores > -1e30)
+    out_ids[~listed], out_scores[~listed] = -1, -np.inf
+    count = listed.sum(axis=1)
+    short = np.flatnonzero(count < n)
+    if len(short) == 0 or len(popular) == 0:
+        return out_ids, out_scores
+    reach = min(len(popular), 2 * n)  # a short row holds fewer than n items, so n + n popular ones suffice
+    fill = np.broadcast_to(popular[:reach], (len(short), reach))
+    mine = out_ids[short]
+    span = int(max(popular.max(), mine.max())) + 1
+    held = mine >= 0
+    sorted_keys = np.sort(pair_keys(np.nonzero(held)[0], mine[held], span))
+    fill_rows = np.repeat(np.arange(len(short)), reach)
+    fresh = ~contains(sorted_keys, pair_keys(fill_rows, fill.ravel(), span)).reshape(fill.shape)
+    place = count[short][:, None] + np.cumsum(fresh, axis=1) - 1
+    use = fresh & (place < n)
+    rows = np.repeat(short, reach).reshape(fill.shape)
+    out_ids[rows[use], place[use]] = fill[use]
+    out_scores[rows[use], place[use]] = 0.0
+    return out_ids, out_scores

@@ -131,11 +131,15 @@ def _win_back(model: Recommender, history: History, users: np.ndarray, n: int, i
                 popular = model.item_ids.lookup([i.item_id for i in model.popular(ask, base)])
             ids[~known, :len(popular)] = popular
         # leave out what each customer already had: the model filters only what it was trained on, and
-        # the index also holds every event since (a purchase an hour ago, a late import of an old one)
-        before = (ids >= 0).sum(axis=1)
-        _drop_had(history, part, to_model, ids, len(model.item_ids))
-        after = (ids >= 0).sum(axis=1)
-        for row in np.flatnonzero((after < n) & (after < before)):  # the removal left the list short
+        # the index also holds every event since (a purchase an hour ago, a late import of an old one);
+        # a model that serves bought items keeps them for the customers it knows
+        drop = np.flatnonzero(~known if model.recommends_bought_items else np.ones(len(part), dtype=bool))
+        before = (ids[drop] >= 0).sum(axis=1)
+        dropped = ids[drop]
+        _drop_had(history, part[drop], to_model, dropped, len(model.item_ids))
+        ids[drop] = dropped
+        after = (dropped >= 0).sum(axis=1)
+        for row in drop[(after < n) & (after < before)]:  # the removal left the list short
             ids[row] = _without_had(model, history, int(part[row]), int(codes[row]), ask, base)
         # one re-rank for the whole chunk: rank score, plus the boost for what is new to them
         valid = ids >= 0
