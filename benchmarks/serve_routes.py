@@ -149,7 +149,7 @@ def reset_state(redis_url: str, version: str, pool: np.ndarray) -> None:
             pipe.execute()
     pipe.execute()
     batch = []
-    for key in client.scan_iter(match=KEYS.recent("*"), count=5000):
+    for key in client.scan_iter(match=KEYS.since_training("*"), count=5000):
         batch.append(key)
         if len(batch) >= 5000:
             client.delete(*batch)
