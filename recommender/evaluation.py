@@ -1,7 +1,9 @@
 """Offline evaluation: held-out splits and ranking metrics (precision, recall, nDCG, MAP, coverage).
 
 Metrics are computed from a hit matrix in one vectorised pass, so the same code scores a
-toy example in a test and 100,000 users in a benchmark.
+toy example in a test and 100,000 users in a benchmark. Binary relevance throughout; nDCG is
+Järvelin and Kekäläinen's ("Cumulated gain-based evaluation of IR techniques", ACM TOIS 2002)
+with the log2(rank + 1) discount, and AP@k divides by min(relevant, k) as ml_metrics' `apk` does.
 """
 
 from __future__ import annotations
@@ -25,12 +27,28 @@ EVAL_BATCH = 4096
 
 @dataclass
 class Split:
+    """A data set cut in two: the events a model trains on and the held-out events it is scored on."""
+
     train: EventTable
     test: EventTable
 
 
 @dataclass
 class Metrics:
+    """Ranking quality of one model on one test half, means over the evaluated users.
+
+    Attributes
+    ----------
+    k : int
+        List length the metrics are "at".
+    precision, recall, ndcg, map : float
+        precision@k, recall@k, nDCG@k and MAP@k, each in [0, 1] (`ranking_metrics`).
+    coverage : float
+        Share of the model's items that appear in at least one evaluated list, in [0, 1].
+    users : int
+        Users evaluated (those with at least one relevant test item).
+    """
+
     k: int
     precision: float
     recall: float
@@ -40,6 +58,7 @@ class Metrics:
     users: int
 
     def as_dict(self) -> dict[str, float]:
+        """Every field by name (what the training job records)."""
         return asdict(self)
 
 
@@ -64,7 +83,25 @@ def _codes(values: np.ndarray) -> np.ndarray:
 
 def random_split(events: EventTable, test_fraction: float = 0.2, seed: int = 42) -> Split:
     """Hold out a random `test_fraction` of each user's distinct items (all events of a held-out
-    (user, item) pair go to test, so no pair is in both halves)."""
+    (user, item) pair go to test, so no pair is in both halves).
+
+    Parameters
+    ----------
+    events : EventTable
+    test_fraction : float
+        In (0, 1); a user holds out floor(items x fraction) items, so users with few items keep all.
+    seed : int
+        Seed of the random choice (the same seed gives the same split).
+
+    Returns
+    -------
+    Split
+
+    Raises
+    ------
+    InputError
+        `test_fraction` is not strictly between 0 and 1.
+    """
     _check_fraction(test_fraction)
     rng = np.random.default_rng(seed)
     users = _codes(events.user_ids)
@@ -79,7 +116,24 @@ def random_split(events: EventTable, test_fraction: float = 0.2, seed: int = 42)
 
 
 def temporal_split(events: EventTable, test_fraction: float = 0.2) -> Split:
-    """Hold out the last `test_fraction` of each user's events by time: the future we must predict."""
+    """Hold out the last `test_fraction` of each user's events by time: the future we must predict.
+
+    Parameters
+    ----------
+    events : EventTable
+    test_fraction : float
+        In (0, 1); a user holds out their newest floor(events x fraction) events (ties by
+        timestamp in table order).
+
+    Returns
+    -------
+    Split
+
+    Raises
+    ------
+    InputError
+        `test_fraction` is not strictly between 0 and 1.
+    """
     _check_fraction(test_fraction)
     users = _codes(events.user_ids)
     rank, counts = _rank_within_user(users, events.timestamps)
@@ -88,6 +142,13 @@ def temporal_split(events: EventTable, test_fraction: float = 0.2) -> Split:
 
 
 def split_events(events: EventTable, split: str, test_fraction: float = 0.2, seed: int = 42) -> Split:
+    """`random_split` or `temporal_split` by name (SPLITS); `seed` is used by the random split only.
+
+    Raises
+    ------
+    InputError
+        An unknown split name, or a `test_fraction` outside (0, 1).
+    """
     if split == "random":
         return random_split(events, test_fraction, seed)
     if split == "temporal":
@@ -101,9 +162,24 @@ def _check_fraction(fraction: float) -> None:
 
 
 def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, float]:
-    """Mean precision, recall, nDCG and MAP at k from a (users, k) hit matrix (binary relevance).
+    """Mean precision, recall, nDCG and MAP at k from a hit matrix (binary relevance).
 
-    nDCG divides by the ideal DCG of min(relevant, k) hits; MAP divides by min(relevant, k).
+    Parameters
+    ----------
+    hits : numpy.ndarray
+        bool or 0/1, shape (users, >= k): whether the item at each rank is relevant (columns
+        past k are ignored).
+    n_relevant : numpy.ndarray
+        int, shape (users,): relevant items per user, each at least 1.
+    k : int
+        Cut-off.
+
+    Returns
+    -------
+    dict of str to float
+        "precision" (hits / k), "recall" (hits / relevant), "ndcg" (DCG over the ideal DCG of
+        min(relevant, k) hits) and "map" (AP@k over min(relevant, k)), each a mean over users;
+        all 0.0 when there are no users.
     """
     hits = np.asarray(hits, dtype=np.float64)[:, :k]
     n_relevant = np.asarray(n_relevant, dtype=np.float64)
@@ -127,7 +203,24 @@ def evaluate(model: Recommender, test: EventTable, k: int = 10,
              progress: Callable[[int], None] | None = None) -> Metrics:
     """Score `model` on held-out events: relevant items are test items the user had not seen in
     training and the model knows (no model can rank an item it never saw). Impressions are the
-    store showing an item, not the customer choosing it, so they are never relevant."""
+    store showing an item, not the customer choosing it, so they are never relevant.
+
+    Parameters
+    ----------
+    model : Recommender
+        Trained on the other half; its lists (`recommend_indices`, seen items removed) are scored.
+    test : EventTable
+        Held-out events; users and items the model does not know are skipped.
+    k : int
+        Cut-off.
+    progress : callable, optional
+        Called with the number of users of each batch scored.
+
+    Returns
+    -------
+    Metrics
+        Over users with at least one relevant item.
+    """
     test = test.take(test.types != EVENT_TYPES.index("impression"))
     users = model.user_ids.lookup(test.user_ids)
     items = model.item_ids.lookup(test.item_ids)
@@ -163,7 +256,26 @@ def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights 
                        fit: Callable[[EventTable, ModelParams, EventWeights | None, Catalog | None], Recommender]
                        | None = None) -> tuple[Recommender, Metrics]:
     """Fit on the train half and score on the test half with identical evaluation for every model.
-    `fit` (a `recommender.trainers.Fit`, e.g. Spark's) replaces implicit in this process."""
+
+    Parameters
+    ----------
+    split : Split
+    params : ModelParams
+    weights : EventWeights, optional
+        Default: the algorithm's `default_weights`.
+    catalog : Catalog, optional
+        For kind filters and the model's catalog; scoring itself applies no filter.
+    k : int
+        Cut-off.
+    show_progress : bool
+        implicit's progress bar while fitting.
+    fit : callable, optional
+        A `recommender.trainers.Fit` (e.g. Spark's) that replaces implicit in this process.
+
+    Returns
+    -------
+    (Recommender, Metrics)
+    """
     weights = weights or default_weights(params.algorithm)
     if fit is not None:
         model = fit(split.train, params, weights, catalog)
@@ -177,7 +289,34 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
                        algorithms: Sequence[str] = ("popular", "als", "bpr", "cosine", "bm25"),
                        base: ModelParams | None = None, weights: EventWeights | None = None,
                        on_done: Callable[[str], None] | None = None) -> list[tuple[str, Metrics, float]]:
-    """Each algorithm on the same split; returns (algorithm, metrics, training seconds)."""
+    """Each algorithm on the same split, with the same base parameters.
+
+    Parameters
+    ----------
+    events : EventTable
+    split : str
+        "random" or "temporal" (`split_events`, default fraction and seed).
+    k : int
+        Cut-off.
+    algorithms : sequence of str
+        Names in recommender.algorithms.ALGORITHMS.
+    base : ModelParams, optional
+        Parameters shared by every algorithm (its `algorithm` is replaced).
+    weights : EventWeights, optional
+        Default: each algorithm's `default_weights`.
+    on_done : callable, optional
+        Called with each algorithm's name once it is scored.
+
+    Returns
+    -------
+    list of (str, Metrics, float)
+        Per algorithm: its name, metrics and training time in seconds.
+
+    Raises
+    ------
+    InputError
+        An unknown split or algorithm, or bad parameters.
+    """
     halves = split_events(events, split)
     base = base or ModelParams()
     rows = []
@@ -191,7 +330,7 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
 
 
 def metrics_table(rows: list[tuple[str, Metrics, float]]) -> str:
-    """A markdown table: one row per model."""
+    """A markdown table: one row per model (`compare_algorithms`' rows); "" for no rows."""
     if not rows:
         return ""
     k = rows[0][1].k
