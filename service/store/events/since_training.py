@@ -8,6 +8,7 @@ replicas' mirrors (service.store.mirror) stay exact.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -15,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from recommender.units import SECONDS_PER_DAY
 from service.store.client import is_cluster
@@ -24,27 +26,34 @@ from service.store.keys import Keys
 FORGET_CHUNK = 1000
 NO_EVENTS: Mapping[str, float] = MappingProxyType({})
 
-# Every user whose since-training hash or shown set is not empty, as (position, flat field/value list,
-# flat member/score list) triples: one command for a whole chunk instead of two per user, and
-# most users send nothing back. KEYS: the since-training hashes, then (when ARGV[2] is not empty) the
-# shown sets; ARGV: the number of users, the oldest impression time that still counts.
-_STATES_MANY = """
+# One Redis: the lists and the users' states in one command. Returns each list (nil where missing),
+# then one more element: every user whose since-training hash or shown set is not empty, as
+# (position, flat field/value list, flat member/score list) triples, so most users send nothing back.
+# KEYS: the list keys, the since-training hashes, then (when ARGV[3] is not empty) the shown sets;
+# ARGV: the number of lists, the number of users, the oldest impression time that still counts.
+_READ = """
+local lists, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
-local n = tonumber(ARGV[1])
+for k = 1, lists do
+  out[k] = redis.call('GET', KEYS[k])
+end
+local states = {}
 for k = 1, n do
-  local h = redis.call('HGETALL', KEYS[k])
+  local h = redis.call('HGETALL', KEYS[lists + k])
   local s = {}
-  if ARGV[2] ~= '' then
-    s = redis.call('ZRANGEBYSCORE', KEYS[n + k], ARGV[2], '+inf', 'WITHSCORES')
+  if ARGV[3] ~= '' then
+    s = redis.call('ZRANGEBYSCORE', KEYS[lists + n + k], ARGV[3], '+inf', 'WITHSCORES')
   end
   if #h > 0 or #s > 0 then
-    out[#out + 1] = k
-    out[#out + 1] = h
-    out[#out + 1] = s
+    states[#states + 1] = k
+    states[#states + 1] = h
+    states[#states + 1] = s
   end
 end
+out[lists + 1] = states
 return out
 """
+_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
 
 
 class UserState(NamedTuple):
@@ -61,9 +70,9 @@ NO_STATE = UserState(NO_EVENTS, NO_EVENTS)
 async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Sequence[str], users: Sequence[str],
                                 fatigue_days: float) -> tuple[list[bytes | None], list[UserState]]:
     """The packed lists under `list_keys` (service.store.lists) and the since-training state of
-    `users`, in one round trip: MGET, and HGETALL plus ZRANGEBYSCORE (one user) or a script (several).
-    On a cluster, where those keys live on many nodes, a GET per list and the one-user reads per user
-    (redis-py sends one round trip per node).
+    `users`, in one round trip: one script on a single Redis (run by its SHA-1, sent whole only when
+    the server does not know it yet). On a cluster, where those keys live on many nodes, a GET per
+    list and HGETALL plus ZRANGEBYSCORE per user (redis-py sends one round trip per node).
 
     Parameters
     ----------
@@ -86,45 +95,41 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
     redis.exceptions.RedisError, OSError
         Redis could not be read (the caller's timeout included).
     """
-    cluster = is_cluster(redis)
     since_keys = [keys.since_training(u) for u in users]
     horizon = repr(time.time() - fatigue_days * SECONDS_PER_DAY) if fatigue_days > 0 else ""
-    pipe = redis.pipeline(transaction=False)
-    if list_keys and cluster:
-        for key in list_keys:
-            pipe.get(key)
-    elif list_keys:
-        pipe.mget(list_keys)
-    if len(users) == 1 or cluster:
-        for user, since_key in zip(users, since_keys):
-            pipe.hgetall(since_key)
-            if horizon:
-                pipe.zrangebyscore(keys.shown(user), horizon, "+inf", withscores=True)
-    elif users:
+    if not is_cluster(redis):
         shown_keys = [keys.shown(u) for u in users] if horizon else []
-        pipe.eval(_STATES_MANY, len(since_keys) + len(shown_keys), *since_keys, *shown_keys, len(users), horizon)
-    replies = await pipe.execute()
-    it = iter(replies)
-    if cluster:
-        blobs = [next(it) for _ in list_keys]
-    else:
-        blobs = list(next(it)) if list_keys else []
-    states: list[UserState] = []
-    if len(users) == 1 or cluster:
-        for _ in users:
-            raw = next(it)
-            since = {_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS
-            pairs = next(it) if horizon else None
-            shown = {_text(m): float(at) for m, at in pairs} if pairs else NO_EVENTS
-            states.append(UserState(since, shown) if since or shown else NO_STATE)
-    elif users:
+        script_keys = [*list_keys, *since_keys, *shown_keys]
+        args = (len(list_keys), len(users), horizon)
+        try:
+            reply = await redis.evalsha(_READ_SHA, len(script_keys), *script_keys, *args)
+        except NoScriptError:  # a restarted or flushed server: send the script itself once
+            reply = await redis.eval(_READ, len(script_keys), *script_keys, *args)
         states = [NO_STATE] * len(users)
-        flat = next(it) or []
+        flat = reply[len(list_keys)] or []
         for k in range(0, len(flat) - 2, 3):
             fields, members = flat[k + 1], flat[k + 2]
             states[int(flat[k]) - 1] = UserState(
                 {_text(fields[j]): float(fields[j + 1]) for j in range(0, len(fields), 2)} or NO_EVENTS,
                 {_text(members[j]): float(members[j + 1]) for j in range(0, len(members), 2)} or NO_EVENTS)
+        return list(reply[:len(list_keys)]), states
+    pipe = redis.pipeline(transaction=False)
+    for key in list_keys:
+        pipe.get(key)
+    for user, since_key in zip(users, since_keys):
+        pipe.hgetall(since_key)
+        if horizon:
+            pipe.zrangebyscore(keys.shown(user), horizon, "+inf", withscores=True)
+    replies = await pipe.execute()
+    it = iter(replies)
+    blobs = [next(it) for _ in list_keys]
+    states = []
+    for _ in users:
+        raw = next(it)
+        since = {_text(k): float(v) for k, v in raw.items()} if raw else NO_EVENTS
+        pairs = next(it) if horizon else None
+        shown = {_text(m): float(at) for m, at in pairs} if pairs else NO_EVENTS
+        states.append(UserState(since, shown) if since or shown else NO_STATE)
     return blobs, states
 
 

@@ -69,7 +69,7 @@ async def test_concurrent_first_reads_share_one_round_trip_and_get_the_lists_the
                         await asyncio.gather(*(serving.for_users([u], req) for u in users))]
             stats = r.info("commandstats")
         assert_same_lists(answers(together), answers(alone))
-        assert stats["cmdstat_mget"]["calls"] == 1  # twenty users, one read
+        assert stats["cmdstat_evalsha"]["calls"] == 1  # twenty users, one read
     assert "p00005" not in {i["item_id"] for i in together[0].items}
 
 
