@@ -101,9 +101,10 @@ class MappedNpz:
     zipfile.BadZipFile
         It is not a zip archive.
     ValueError
-        The file is empty (nothing to map), or a member is not a readable .npy array (unknown version, Python objects, shorter than its
-        header says, a bad local header). Other errors of zipfile and numpy's header parser may
-        come through too: callers that face untrusted bytes catch broadly.
+        The file is empty (nothing to map), or a member is not a readable .npy array (unknown
+        version, Python objects, shorter than its header says, a bad local header). Other errors
+        of zipfile and numpy's header parser may come through too: callers that face untrusted
+        bytes catch broadly.
     """
 
     def __init__(self, path: str | Path) -> None:

@@ -37,7 +37,8 @@ async def _store(client: aioredis.Redis, keys: Keys, now: float) -> None:
     await store_events(client, keys, EventBatch(events, [None] * len(rows), [None] * len(rows)), EventWeights(),
                        LIMITS, now=now)
     for user, size in (("u1", 3), ("u3", 5)):
-        await client.set(keys.user_recs(VERSION, user), pack(np.arange(size), np.linspace(1, 0, size, dtype=np.float32)))
+        blob = pack(np.arange(size), np.linspace(1, 0, size, dtype=np.float32))
+        await client.set(keys.user_recs(VERSION, user), blob)
 
 
 async def _expected(client: aioredis.Redis, keys: Keys, user: str, now: float) -> tuple[dict, dict]:
