@@ -13,6 +13,10 @@ cache), masks each user's liked items in a Python loop and selects with a heap. 
   decrease) can beat the user's threshold, so tail items are never scored for most users;
 * already-liked items are masked for the whole block at once from the CSR rows.
 
+Blocks of at most FEW_USERS users (the cache misses of one pass of the service's event loop) skip the
+chunks: one product scores every item, and each user's top n is selected above a threshold read off
+a sample of their scores (`best_positions`).
+
 The result is exact: the same items as implicit's `recommend(..., N=n)` with
 `filter_already_liked_items=True`, ties aside. Users with fewer than n candidate items get -1 ids
 and -inf scores in the free places.
@@ -33,6 +37,11 @@ ITEM_CHUNK = 4096
 FIRST_CHUNK = 1024
 #: float32 rounding can push a dot product a hair above |u| |v|; never stop early on that hair.
 BOUND_SLACK = 1.0 + 1e-4
+#: Blocks of at most this many users (a request's cache misses) score every item at once and select
+#: each user's top n above a threshold read off a sample of their scores (`_few`).
+FEW_USERS = 16
+#: The sample `_few` reads a threshold from: about this many scores per list place (every k-th item).
+SAMPLE_PER_PLACE = 8
 
 
 class ItemScorer:
@@ -97,6 +106,8 @@ class ItemScorer:
     # -- one block of users ----------------------------------------------------------------------
     def _block(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         n_users, n_ranked = users.shape[0], len(self)
+        if n_users <= FEW_USERS:
+            return self._few(users, liked, n)
         top_scores = np.full((n_users, n), -np.inf, dtype=np.float32)
         top_pos = np.full((n_users, n), -1, dtype=np.int64)
         threshold = np.full(n_users, -np.inf, dtype=np.float32)
@@ -131,6 +142,24 @@ class ItemScorer:
         found = np.isfinite(top_scores)
         ids = np.where(found, self.order[np.maximum(top_pos, 0)], -1)
         return ids, np.where(found, top_scores, -np.inf).astype(np.float32)
+
+    def _few(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A few users (a pass's cache misses): every item scored in one product, then each user's
+        top n by `best_positions`. For so few users the chunked merge costs more in numpy calls
+        than the scores its early stop saves. The product is taken as items x users: with a few
+        users, OpenBLAS runs that shape several times faster than users x items."""
+        n_users = users.shape[0]
+        block = np.ascontiguousarray((self.factors @ users.T).T)
+        rows, positions = self._liked(liked, n_users)
+        block[rows, positions] = -np.inf
+        ids = np.full((n_users, n), -1, dtype=np.int64)
+        scores = np.full((n_users, n), -np.inf, dtype=np.float32)
+        for row in range(n_users):
+            best = best_positions(block[row], n)
+            found = best[np.isfinite(block[row, best])]
+            ids[row, :len(found)] = self.order[found]
+            scores[row, :len(found)] = block[row, found]
+        return ids, scores
 
     def _liked(self, liked: csr_matrix | None, n_users: int) -> tuple[np.ndarray, np.ndarray]:
         """(row, sorted position) of every liked, ranked item in the block, by position."""
@@ -178,6 +207,43 @@ class ItemScorer:
         top_scores[users] = cand_scores
         top_pos[users] = np.take_along_axis(cand_pos, best, axis=1)
         threshold[users] = cand_scores.min(axis=1)
+
+
+def best_positions(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the n largest `scores`, largest first, ties by lower position first: exactly
+    ``np.argsort(-scores, kind="stable")[:n]``, without sorting every score.
+
+    A full selection over tens of thousands of scores costs far more than the list needs. So a
+    threshold is read off a strided sample (its q-th largest value, q chosen so that about 2n
+    scores should pass) and only the scores at or above it are sorted. If at least n pass, they
+    hold the top n (every score left out is below the threshold, which n kept scores reach); if
+    fewer pass, the threshold is the n-th largest score itself (one partition of all of them).
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        float, shape (m,), no NaN (-inf allowed: masked items, ranked last).
+    n : int
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape (min(n, m),).
+    """
+    size = len(scores)
+    keep = min(n, size)
+    if keep <= 0:
+        return np.zeros(0, dtype=np.int64)
+    step = size // (SAMPLE_PER_PLACE * keep)
+    if step >= 2:
+        sample = scores[::step]
+        q = -(-2 * keep // step) + 4
+        if q < len(sample):
+            candidates = np.flatnonzero(scores >= np.partition(sample, len(sample) - q)[len(sample) - q])
+            if len(candidates) >= keep:
+                return candidates[np.argsort(-scores[candidates], kind="stable")[:keep]]
+    candidates = np.flatnonzero(scores >= np.partition(scores, size - keep)[size - keep])
+    return candidates[np.argsort(-scores[candidates], kind="stable")[:keep]]
 
 
 def top_n(user_factors: np.ndarray, item_factors: np.ndarray, liked_rows: csr_matrix | None, n: int,
