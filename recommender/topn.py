@@ -47,8 +47,15 @@ SAMPLE_PER_PLACE = 8
 class ItemScorer:
     """Item factors prepared for repeated top-n queries (sorted by norm, float32, contiguous).
 
-    `items` restricts ranking to those item indices (a catalog filter); ids returned are always
-    indices into the full `item_factors`.
+    Parameters
+    ----------
+    item_factors : numpy.ndarray
+        shape (items, factors), any float dtype (scored as float32).
+    items : numpy.ndarray, optional
+        int: restrict ranking to these item indices (a catalog filter); ids returned are always
+        indices into the full `item_factors`.
+    chunk, first_chunk : int
+        Items per scored chunk after the first, and in the first.
     """
 
     def __init__(self, item_factors: np.ndarray, items: np.ndarray | None = None,
@@ -71,10 +78,30 @@ class ItemScorer:
 
     def top_n(self, user_factors: np.ndarray, liked: csr_matrix | None, n: int,
               block: int = USER_BLOCK, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Best n items per user (rows of `user_factors`), best first; `liked` rows are masked.
+        """Best n items per user (rows of `user_factors`), best first; `liked` items are left out.
 
-        `liked` has one row per user (the training rows, `user_items[userids]`), or is None.
-        `threads` > 1 scores user blocks in parallel (numpy releases the GIL in the heavy parts).
+        Parameters
+        ----------
+        user_factors : numpy.ndarray
+            shape (users, factors) or (factors,) for one user.
+        liked : scipy.sparse.csr_matrix or None
+            One row per user (the training rows, ``user_items[userids]``): its items are left out.
+        n : int
+        block : int
+            Users scored together (blocks of at most FEW_USERS take `_few`).
+        threads : int
+            Above 1, user blocks are scored in parallel (numpy releases the GIL in the heavy parts).
+
+        Returns
+        -------
+        (ids, scores) : tuple of numpy.ndarray
+            int64 and float32, shape (users, n); ids -1 and scores -inf where a user has fewer than
+            n candidates.
+
+        Raises
+        ------
+        ValueError
+            `liked` does not have one row per user.
         """
         users = np.asarray(user_factors, dtype=np.float32)
         if users.ndim == 1:
@@ -249,5 +276,11 @@ def best_positions(scores: np.ndarray, n: int) -> np.ndarray:
 def top_n(user_factors: np.ndarray, item_factors: np.ndarray, liked_rows: csr_matrix | None, n: int,
           block: int = USER_BLOCK, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Top-n item indices and scores per user row, best first; `liked_rows` (one CSR row per user)
-    are excluded. For repeated calls on the same model, build one `ItemScorer` and reuse it."""
+    are excluded. For repeated calls on the same model, build one `ItemScorer` and reuse it.
+
+    Returns
+    -------
+    (ids, scores) : tuple of numpy.ndarray
+        As `ItemScorer.top_n`.
+    """
     return ItemScorer(item_factors).top_n(user_factors, liked_rows, n, block=block, threads=threads)
