@@ -174,7 +174,7 @@ class ItemScorer:
         """A few users (a pass's cache misses): every item scored in one product, then each user's
         top n by `best_positions`. For so few users the chunked merge costs more in numpy calls
         than the scores its early stop saves. The product is taken as items x users: with a few
-        users, OpenBLAS runs that shape several times faster than users x items."""
+        users, OpenBLAS runs that shape faster than users x items (benchmarks/README.md, Serving)."""
         n_users = users.shape[0]
         block = np.ascontiguousarray((self.factors @ users.T).T)
         rows, positions = self._liked(liked, n_users)
