@@ -57,8 +57,15 @@ _READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
 
 
 class UserState(NamedTuple):
-    """What Redis holds about a user besides their list: events since training (item -> weight)
-    and impressions (item -> epoch seconds last shown). Mirrored per user by service.store.mirror."""
+    """What Redis holds about a user besides their list. Mirrored per user by service.store.mirror.
+
+    Attributes
+    ----------
+    since_training : mapping of str to float
+        Item id -> summed confidence weight of the user's events since the last training.
+    shown : mapping of str to float
+        Item id -> epoch seconds it was last shown, inside the fatigue window.
+    """
 
     since_training: Mapping[str, float]
     shown: Mapping[str, float]
@@ -171,7 +178,25 @@ return 1
 async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, last_id: str) -> None:
     """Drop from users' since-training events what the snapshot now holds, so those hashes (and the
     replicas' caches of them, told through the change log) stay as small as the events since the
-    last training, not a month of them."""
+    last training, not a month of them.
+
+    An entry goes when the newest event behind it has a stream id at or before `last_id`; later
+    events always get larger ids, so nothing newer is dropped, whatever the timing.
+
+    Parameters
+    ----------
+    redis : redis.asyncio.Redis or RedisCluster
+    keys : Keys
+    users : numpy.ndarray
+        object array of str: the users whose events were folded.
+    last_id : str
+        The newest stream id folded, "ms-seq".
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     ms, seq = last_id.split("-")
     for start in range(0, len(users), FORGET_CHUNK):
         chunk = users[start:start + FORGET_CHUNK].tolist()
