@@ -167,3 +167,47 @@ def ranked_lists(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, n_rows
     ids[kept_rows, column] = items[best]
     out[kept_rows, column] = scores[best]
     return ids, out
+
+
+def fill_with_popular(ids: np.ndarray, scores: np.ndarray, popular: np.ndarray,
+                      n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ranked lists topped up to `n` items with popular items they lack, at score 0.
+
+    Parameters
+    ----------
+    ids, scores : numpy.ndarray
+        int64 and float32, shape (users, >= 0): each row's items best first, -1 (and a score of
+        -inf) in the free places after them.
+    popular : numpy.ndarray
+        int64, shape (items,): the items a list may be topped up with, most popular first.
+    n : int
+
+    Returns
+    -------
+    (ids, scores) : tuple of numpy.ndarray
+        int64 and float32, shape (users, n); -1 and -inf where the popular items run out.
+    """
+    width = min(ids.shape[1], n)
+    out_ids = np.full((len(ids), n), -1, dtype=np.int64)
+    out_scores = np.full((len(ids), n), -np.inf, dtype=np.float32)
+    out_ids[:, :width], out_scores[:, :width] = ids[:, :width], scores[:, :width]
+    listed = (out_ids >= 0) & np.isfinite(out_scores) & (out_scores > -1e30)
+    out_ids[~listed], out_scores[~listed] = -1, -np.inf
+    count = listed.sum(axis=1)
+    short = np.flatnonzero(count < n)
+    if len(short) == 0 or len(popular) == 0:
+        return out_ids, out_scores
+    reach = min(len(popular), 2 * n)  # a short row holds fewer than n items, so n + n popular ones suffice
+    fill = np.broadcast_to(popular[:reach], (len(short), reach))
+    mine = out_ids[short]
+    span = int(max(popular.max(), mine.max())) + 1
+    held = mine >= 0
+    sorted_keys = np.sort(pair_keys(np.nonzero(held)[0], mine[held], span))
+    fill_rows = np.repeat(np.arange(len(short)), reach)
+    fresh = ~contains(sorted_keys, pair_keys(fill_rows, fill.ravel(), span)).reshape(fill.shape)
+    place = count[short][:, None] + np.cumsum(fresh, axis=1) - 1
+    use = fresh & (place < n)
+    rows = np.repeat(short, reach).reshape(fill.shape)
+    out_ids[rows[use], place[use]] = fill[use]
+    out_scores[rows[use], place[use]] = 0.0
+    return out_ids, out_scores

@@ -2,7 +2,7 @@
 best by nDCG@10, and never one that loses to the popularity or personal-frequency baselines.
 
 A store cannot know whether its customers rebuy (groceries, pet food, coffee) or never do (films,
-furniture); its own recent past can tell. The holdout (recommender.evaluation.time_cut_split) trains
+furniture); its own recent past can tell. The holdout (recommender.splits.time_cut_split) trains
 every candidate on the events before a time T and scores the k-item list it would serve each
 customer against what that customer did at or after T:
 
@@ -46,9 +46,8 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import BASKET_ALGORITHMS, ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.evaluation import (
-    EVAL_BATCH, SCORED_USERS, TRAIN_EVENTS, TimeCut, holdout_sample, ranking_metrics, time_cut_split,
-)
+from recommender.evaluation import EVAL_BATCH, ranking_metrics
+from recommender.splits import SCORED_USERS, TRAIN_EVENTS, TimeCut, holdout_sample, time_cut_split
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import EventWeights, InteractionMatrix, build_matrix, default_weights
 from recommender.models import Recommender
@@ -205,7 +204,7 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     catalog : Catalog, optional
         Passed to every model's fit (no filter is applied on the holdout).
     test_fraction, test_days
-        Where the cut falls (recommender.evaluation.time_cut_split): the newest `test_fraction` of
+        Where the cut falls (recommender.splits.time_cut_split): the newest `test_fraction` of
         events, or the last `test_days` days.
     k : int
         List length scored (nDCG@k, recall@k).

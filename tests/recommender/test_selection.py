@@ -9,7 +9,7 @@ import pytest
 
 from recommender.algorithms import ModelParams
 from recommender.errors import InputError
-from recommender.evaluation import holdout_sample, time_cut_split
+from recommender.splits import holdout_sample, time_cut_split
 from recommender.events import EventTable
 from recommender.selection import (
     PERSONAL_FREQUENCY, POPULARITY, Candidate, candidates_for, default_candidates, select_model,
