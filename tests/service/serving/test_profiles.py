@@ -51,6 +51,8 @@ def test_the_book_groups_purchases_by_customer_in_time_order_with_catalog_curren
     profile = customer_profile(book, StoreLifecycle(None, None), "a", 6.0e8)
     assert profile["revenue"] == {"EUR": 2.0, "JPY": 300.0} and profile["aov"] == {"EUR": 2.0, "JPY": 300.0}
     assert profile["orders"] == 3 and profile["prediction"] is None
+    earlier = customer_profile(book, StoreLifecycle(None, None), "a", 3.5e8)  # later purchases are left out
+    assert (earlier["orders"], earlier["revenue"], earlier["last_order_at"]) == (2, {"EUR": 2.0, "JPY": 300.0}, 3.0e8)
 
 
 def test_a_model_trained_before_lifecycle_fits_were_kept_says_so():
