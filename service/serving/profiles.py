@@ -123,9 +123,24 @@ def _per_currency(spend: np.ndarray, currencies: np.ndarray, days: np.ndarray) -
 def customer_profile(book: PurchaseBook, lifecycle: StoreLifecycle, user_id: str, now: float) -> dict:
     """A customer's purchase history up to `now` and, when the store's fit allows, their predictions.
 
-    Orders are purchase days (UTC; recommender.lifecycle.summary). A customer without purchases gets
-    `prediction` null and `prediction_unavailable` {"reason": "no_purchases"}; so does everyone when the
-    training could not fit the models (its reason and message).
+    Parameters
+    ----------
+    book : PurchaseBook
+        Every purchase accepted so far.
+    lifecycle : StoreLifecycle
+        The serving model's fit.
+    user_id : str
+    now : float
+        Epoch seconds; purchases after it are left out, and predictions start from its UTC day.
+
+    Returns
+    -------
+    dict
+        JSON-ready: purchases, orders (purchase days, UTC: recommender.lifecycle.summary), first and last
+        order (epoch seconds), days since the last order, mean days between orders (null with one order),
+        revenue and AOV per ISO 4217 code, the fit's status, and `prediction` (prediction_view) or null with
+        `prediction_unavailable` {"reason", "message"}: reason ``no_purchases`` for a customer without a
+        purchase, else the fit's reason when the training could not fit the models.
     """
     purchases, currencies = book.of(user_id)
     kept = purchases.timestamps <= now
@@ -159,9 +174,17 @@ def customer_profile(book: PurchaseBook, lifecycle: StoreLifecycle, user_id: str
 
 def store_predictions(book: PurchaseBook, model: LifecycleModel,
                       now: float) -> tuple[CustomerSummary, CustomerPredictions]:
-    """Every customer's summary as of `now` and their predictions, remembered per book for the last
-    (model, day, purchases up to now): the summary depends on nothing else (whole days, and the purchases up
-    to `now` are the same set when they are as many, since the book never changes)."""
+    """Every customer's summary as of `now` (epoch seconds) and their predictions, n customers in id order.
+
+    Remembered per book for the last (model, UTC day of `now`, purchases up to `now`): the summary depends on
+    nothing else (whole days; and as the book never changes, the purchases up to `now` are the same set
+    whenever they are as many). Thread-safe.
+
+    Returns
+    -------
+    (CustomerSummary, CustomerPredictions)
+        Both of the same n customers (those with a purchase up to `now`).
+    """
     key = (json.dumps(model.to_dict(), sort_keys=True), int(day_of(now)),
            int((book.purchases.timestamps <= now).sum()))
     with book.lock:
@@ -213,7 +236,24 @@ def _check_value(model: LifecycleModel, min_value: float | None) -> None:
 def audience(book: PurchaseBook, model: LifecycleModel, now: float, segment: str | None = None,
              min_value: float | None = None, max_p_alive: float | None = None) -> Ranked:
     """Customers of a segment, worth at least `min_value`, alive with probability at most `max_p_alive`
-    (each filter optional), by value_365d (module docstring)."""
+    (each filter optional), by value_365d (module docstring).
+
+    Parameters
+    ----------
+    now : float
+        Epoch seconds the summaries are as of.
+    segment : str, optional
+        One of recommender.lifecycle.SEGMENTS.
+    min_value : float, optional
+        Least value_365d, currency units.
+    max_p_alive : float, optional
+        Largest P(alive), 0 to 1.
+
+    Raises
+    ------
+    LifecycleUnavailable
+        `min_value` is asked of a model without a spend model (reason ``no_spend_model``).
+    """
     _check_value(model, min_value)
     summary, predictions = store_predictions(book, model, now)
     rows = np.flatnonzero(_selected(predictions, segment, min_value, max_p_alive))
@@ -224,8 +264,14 @@ def audience(book: PurchaseBook, model: LifecycleModel, now: float, segment: str
 
 def value_at_risk_order(book: PurchaseBook, model: LifecycleModel, now: float, min_value: float | None,
                         max_p_alive: float | None) -> Ranked:
-    """The win-back selection by lifecycle: p_alive at most `max_p_alive`, value_365d at least `min_value`,
-    by value at risk (module docstring)."""
+    """The win-back selection by lifecycle: p_alive at most `max_p_alive`, value_365d at least `min_value`
+    (currency units; each optional), by value at risk (module docstring), as of `now` (epoch seconds).
+
+    Raises
+    ------
+    LifecycleUnavailable
+        `min_value` is asked of a model without a spend model (reason ``no_spend_model``).
+    """
     _check_value(model, min_value)
     summary, predictions = store_predictions(book, model, now)
     rows = np.flatnonzero(_selected(predictions, None, min_value, max_p_alive))
