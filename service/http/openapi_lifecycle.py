@@ -74,8 +74,8 @@ STATUS = {"type": "string", "enum": ["fitted", "failed", "not_fitted"],
 PROFILE = {"type": "object", "required": ["user_id", "orders", "revenue", "prediction"], "properties": {
     "user_id": {"type": "string"}, "model_version": {"type": "string"}, "as_of": {"type": "number"},
     "purchases": {"type": "integer", "description": "purchase events up to as_of"},
-    "purchases_since_fit": {"type": "integer", "nullable": True, "description": "of those, accepted after the "
-                            "training's fit: they count in the profile without a retraining"},
+    "purchases_since_fit": {"type": "integer", "nullable": True, "description": "of those, timed after the "
+                            "training's fit (lifecycle.fitted_at): they count in the profile without a retraining"},
     "orders": {"type": "integer", "description": "days with a purchase (UTC): the lifecycle models' orders"},
     "first_order_at": EPOCH, "last_order_at": EPOCH,
     "days_since_last_order": {**NUMBER, "description": "whole days from the last order to as_of"},
