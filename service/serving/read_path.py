@@ -9,6 +9,12 @@ state, the catalog, the fatigue window or a waiting purchase's due time has move
 requests go to Redis in two commands per chunk (MGET and one script for the since-training state)
 and leave the in-process caches alone, so a sweep over every user cannot push the hot lists out.
 
+Single-user and similar-item requests that arrive together (in one pass of the event loop) share
+their Redis read, their cache-miss computation and their write-back (service.serving.coalescing):
+one round trip, one worker-thread call and one pipeline for all of them. A cache miss is computed
+as the training's precompute computes lists (Recommender.precompute_indices), so a user's list is
+the same whether the training or a request put it in Redis.
+
 With a model that serves bought items, what the user bought since training waits behind other items
 until it is due again, and bought items say `"repeat": true` (service.serving.repeats); other
 models' lists lose every item the user touched since training. Items the store recently showed the
@@ -34,10 +40,13 @@ import orjson
 import redis.asyncio as aioredis
 
 from recommender.explain import because
+from recommender.models import Recommender
 from recommender.retention.fatigue import recently_shown
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.errors import NoModel, UnknownItem
 from service.metrics import Metrics
+from service.serving.coalescing import Coalescer
+from service.serving.shared_reads import ReadOrder, SharedReads
 from service.serving.hot_lists import HotLists
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter, items_of, pick, ranked
@@ -49,7 +58,6 @@ from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import (
     NO_STATE,
     UserState,
-    read_lists_and_states,
 )
 from service.store.keys import Keys
 from service.store.lists import pack, unpack, write_blobs
@@ -72,6 +80,9 @@ MIRROR_MAX_AGE = 300.0
 REASONS = 3
 
 
+_Lists = tuple[np.ndarray, np.ndarray]
+
+
 class Serving:
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
         self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
@@ -87,6 +98,12 @@ class Serving:
         self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}
         self._misses = {kind: metrics.cache_misses.labels(kind) for kind in ("user", "similar")}
         self._hot_hits = {kind: hot_hits.labels(kind) for kind in ("user", "similar")}
+        # single-user and similar-item requests of one event-loop pass share these (service.serving.coalescing)
+        self._reads = SharedReads(redis, keys, settings)
+        self._computes: Coalescer[tuple[Recommender, np.ndarray], _Lists] = Coalescer(
+            self._compute_together, "encore-shared-compute")
+        self._writes: Coalescer[tuple[list[str], list[bytes]], None] = Coalescer(
+            self._write_together, "encore-shared-write-back")
 
     def require(self) -> ServingModel:
         current = self.current
@@ -178,8 +195,8 @@ class Serving:
             token = self.mirror.begin(readers) if mirrored else 0
             blobs = read_states = None
             try:
-                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline,
-                                                      current.folded_through)
+                order = ReadOrder([list_keys[pos] for pos in list_reads], readers, deadline, current.folded_through)
+                blobs, read_states = await (self._reads.submit(order) if interactive else self._reads.read(*order))
             finally:
                 if mirrored:
                     self.mirror.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
@@ -228,10 +245,14 @@ class Serving:
         if misses:
             self._misses["user"].inc(len(misses))
             miss_codes = codes[misses]  # type: ignore[index]
-            ids, scores = await asyncio.to_thread(model.recommend_indices, miss_codes, self.settings.precompute_n)
+            if interactive:
+                ids, scores = await self._computes.submit((model, miss_codes))
+            else:
+                ids, scores = await asyncio.to_thread(model.precompute_indices, miss_codes, self.settings.precompute_n)
             blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
             if not degraded:  # Redis just failed to answer: writing would only wait for it again
-                await self._write_back([list_keys[p] for p in misses], blobs)
+                write = ([list_keys[p] for p in misses], blobs)
+                await (self._writes.submit(write) if interactive else self._write_back(*write))
             if hot is not None:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)
@@ -328,7 +349,8 @@ class Serving:
         if found is not None:
             self._hot_hits["similar"].inc()
         else:
-            blobs, _ = await self._read([key], [])
+            loop = asyncio.get_running_loop()
+            blobs, _ = await self._reads.submit(ReadOrder([key], [], loop.time() + self.settings.redis_read_timeout))
             if blobs is None:
                 source = IN_MEMORY_MODEL
             if blobs and blobs[0] is not None:
@@ -341,7 +363,7 @@ class Serving:
             ids, scores = await asyncio.to_thread(model.similar_indices, np.array([code]), self.settings.similar_n)
             blob = pack(ids[0], scores[0])
             if source != IN_MEMORY_MODEL:
-                await self._write_back([key], [blob])
+                await self._writes.submit(([key], [blob]))
             if hot is not None:
                 hot.put(key, blob)
             ids, scores = ids[0], scores[0]
@@ -355,21 +377,29 @@ class Serving:
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None,
-                    folded_through: str | None = None) -> tuple[list[bytes | None] | None, list[UserState] | None]:
-        """Lists and since-training states in one round trip (service.store.events.since_training),
-        waiting at most until `deadline` (default RECS_REDIS_READ_TIMEOUT from now): a hung Redis must
-        not hang the page. States leave out what the model folded through `folded_through` holds.
-        Both None when Redis could not answer, so the in-memory model answers."""
-        if deadline is None:
-            deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days,
-                                                   folded_through)
-        except REDIS_ERRORS as exc:  # TimeoutError is an OSError
-            log.warning("redis read failed, serving from the in-memory model: %r", exc)
-            return None, None
+    async def _compute_together(self, orders: list[tuple[Recommender, np.ndarray]]) -> list[_Lists]:
+        """The lists of one loop pass's cache misses, computed in one worker-thread call (per model: a
+        swap may fall between two requests of a pass): what the training's precompute would have stored."""
+        n = self.settings.precompute_n
+
+        def compute() -> list[_Lists]:
+            out: list[_Lists | None] = [None] * len(orders)
+            for model in {id(m): m for m, _ in orders}.values():
+                mine = [k for k, (m, _) in enumerate(orders) if m is model]
+                ids, scores = model.precompute_indices(np.concatenate([orders[k][1] for k in mine]), n)
+                start = 0
+                for k in mine:
+                    stop = start + len(orders[k][1])
+                    out[k] = (ids[start:stop], scores[start:stop])
+                    start = stop
+            return out  # type: ignore[return-value]
+
+        return await asyncio.to_thread(compute)
+
+    async def _write_together(self, orders: list[tuple[list[str], list[bytes]]]) -> list[None]:
+        """One loop pass's write-backs of computed lists, in one pipeline."""
+        await self._write_back([k for keys, _ in orders for k in keys], [b for _, blobs in orders for b in blobs])
+        return [None] * len(orders)
 
     async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
         try:

@@ -18,6 +18,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Keys:
+    """Every key of one deployment, built from its prefix (RECS_KEY_PREFIX).
+
+    Parameters
+    ----------
+    prefix : str
+        Starts every key; no braces.
+
+    Raises
+    ------
+    ValueError
+        The prefix contains a brace (braces are Redis Cluster hash tags).
+    """
+
     prefix: str = "encore"
 
     def __post_init__(self) -> None:
@@ -97,10 +110,12 @@ class Keys:
 
     @property
     def train_lock(self) -> str:
+        """String: the token of the replica that may train now, with a TTL (service.store.training_state)."""
         return f"{self.shared}:lock:train"
 
     @property
     def retrain_requested(self) -> str:
+        """String: epoch seconds a training was asked for (POST /v1/model/retrain), until one starts."""
         return f"{self.shared}:model:retrain"
 
     def since_training(self, user_id: str) -> str:
@@ -129,7 +144,7 @@ class Keys:
         return f"{self.shared}:seen:{event_id}"
 
     def shown(self, user_id: str) -> str:
-        """Sorted set item_id -> when it was last shown to the user, trimmed to RECS_FATIGUE_DAYS."""
+        """Sorted set item_id -> when it was last shown to the user (epoch seconds), trimmed to RECS_FATIGUE_DAYS."""
         return f"{self.user(user_id)}:shown"
 
     def online(self, day: str) -> str:
@@ -169,4 +184,5 @@ class Keys:
         return f"{self.prefix}:ratelimit:{hashlib.sha256(api_key.encode()).hexdigest()[:24]}"
 
     def similar(self, version: str, item_id: str) -> str:
+        """An item's precomputed similar-items list for a model version (untagged: spread by its name)."""
         return f"{self.prefix}:sim:{version}:{item_id}"

@@ -45,7 +45,19 @@ MAX_BOUGHT_TIMES = 8
 
 @dataclass(frozen=True)
 class StoreLimits:
-    """How long things are kept, from the settings."""
+    """How long things are kept, from the settings.
+
+    Attributes
+    ----------
+    since_training_ttl : int
+        Seconds a user's since-training hashes live after their last write (RECS_SINCE_TRAINING_TTL).
+    event_id_ttl : int
+        Seconds a client event id is remembered for dedupe (RECS_EVENT_ID_TTL).
+    fatigue_days : float
+        Days impressions stay in the shown sets (RECS_FATIGUE_DAYS).
+    online_days : float
+        Days a recommendation id stays attributable (RECS_ONLINE_DAYS).
+    """
 
     since_training_ttl: int
     event_id_ttl: int
@@ -55,6 +67,7 @@ class StoreLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreLimits:
+        """The limits a service's settings give."""
         return cls(int(settings.since_training_ttl), int(settings.event_id_ttl), settings.fatigue_days,
                    settings.online_days, settings.currency)
 
@@ -64,7 +77,8 @@ class StoreLimits:
         return max(int(self.online_days * SECONDS_PER_DAY), 1)
 
     def shown_args(self, now: float) -> tuple[str, int, int]:
-        """The oldest impression kept, the shown sets' TTL and their size."""
+        """The shown sets' script arguments at `now` (epoch seconds): the oldest impression kept
+        (epoch seconds, as repr), the sets' TTL in seconds (at least 1) and their most items."""
         return (repr(now - self.fatigue_days * SECONDS_PER_DAY), max(int(self.fatigue_days * SECONDS_PER_DAY), 1),
                 MAX_SHOWN)
 
