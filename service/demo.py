@@ -72,6 +72,9 @@ Try (reads need the read key, or a write or admin key):
   curl -s {auth} '{base}/v1/users/{user}/follow-up?n=4'
   curl -s {auth} '{base}/v1/users/{user}/new?days=30&n=10'
   curl -s {auth} '{base}/v1/users/{user}/buy-again?n=10'
+  curl -s {auth} '{base}/v1/users/{user}/profile'   # orders, revenue, AOV, p_alive, expected orders, predicted value, segment
+  curl -s {auth} '{base}/v1/customers?segment=at_risk&n=5'
+  curl -s {auth} '{base}/v1/campaigns/lapsed?max_p_alive=0.5&min_value=20&n=3' | head -3   # by value at risk
   curl -s {auth} '{base}/v1/users/{user}/events?n=5'
   curl -s {auth} '{base}/v1/items/{item}'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "someone-new", "item_id": "{item}", "type": "purchase"}}'

@@ -28,6 +28,21 @@ class UnknownItem(ServiceError):
         super().__init__("unknown_item", f"item {item_id!r} is not known to the model")
 
 
+class UnknownUser(ServiceError):
+    """A customer id the service has no event of and the serving model does not know."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("unknown_user", f"user {user_id!r} has no events and is not known to the model")
+
+
+class LifecycleUnavailable(ServiceError):
+    """The serving model has no lifecycle fit (or no spend model) to answer with; `reason` is a stable code
+    (recommender.lifecycle.FitError.reason, or ``not_fitted`` for a model trained before fits were stored)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__("lifecycle_unavailable", message, reason=reason)
+
+
 class NoModel(ServiceError):
     """No model is trained yet; retry after `retry_after` seconds."""
 

@@ -22,6 +22,7 @@ from recommender.retention.campaigns import (
     abandoned_pairs,
     lapsed_users,
     win_back,
+    win_back_customers,
 )
 from recommender.retention.complements import Complements, complements_of
 from recommender.retention.fatigue import demote, recently_shown
@@ -51,4 +52,5 @@ __all__ = [
     "new_for_you",
     "recently_shown",
     "win_back",
+    "win_back_customers",
 ]

@@ -157,7 +157,28 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
     CampaignRows
         Iterates over lists of LapsedCustomer; `left_out` counts the lapsed customers in `leave_out`.
     """
-    users = lapsed_users(history, now, min_days, max_days)
+    return win_back_customers(model, history, lapsed_users(history, now, min_days, max_days), n, item_filter,
+                              chunk, leave_out)
+
+
+def win_back_customers(model: Recommender, history: History, users: np.ndarray, n: int,
+                       item_filter: ItemFilter | None = None, chunk: int = CHUNK,
+                       leave_out: Collection[str] = ()) -> CampaignRows:
+    """`win_back`'s lists for customers chosen by the caller (e.g. by predicted value at risk), in their order.
+
+    Parameters
+    ----------
+    users : numpy.ndarray, shape (m,), int
+        History user codes, in the order to list them.
+    n, item_filter, chunk, leave_out
+        As in `win_back`.
+
+    Returns
+    -------
+    CampaignRows
+        Iterates over lists of LapsedCustomer in the order of `users`, without those in `leave_out`.
+    """
+    users = np.asarray(users, dtype=np.int64)
     skip = _left_out(history.users.ids[users], leave_out)
     return CampaignRows(_win_back(model, history, users[~skip], n, item_filter or ItemFilter(), chunk),
                         int(skip.sum()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.handlers import email, feedback, insight, keys, lists, model, ops, retention, writes
+from service.http.handlers import customers, email, feedback, insight, keys, lists, model, ops, retention, writes
 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
@@ -35,6 +35,8 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/readyz", ops.readyz),
     ("GET", "/metrics", ops.metrics),
     ("GET", "/openapi.json", ops.openapi),
+    ("GET", "/v1/users/{user_id}/profile", customers.user_profile),
+    ("GET", "/v1/customers", customers.customer_audience),
 ]
 
 

@@ -28,6 +28,7 @@ from recommender.retention.blocks import RepurchaseIntervals
 from recommender.retention.complements import Complements
 from recommender.retention.history import History
 from service.serving.model_state import ServingModel
+from service.serving.purchase_book import PurchaseBook
 from service.store.events.stream import StreamCursor, StreamPages, StreamReset
 from service.store.keys import Keys
 from service.store.snapshot import load_snapshot
@@ -44,6 +45,7 @@ class RetentionIndex:
     complements: Complements
     intervals: RepurchaseIntervals
     catalog: Catalog
+    purchases: PurchaseBook  # every customer's purchases, priced, for the lifecycle routes
 
 
 def build_index(events: EventTable, current: ServingModel) -> RetentionIndex:
@@ -52,7 +54,8 @@ def build_index(events: EventTable, current: ServingModel) -> RetentionIndex:
     history = History.build(events, model.item_ids)
     attrs = model.catalog.align(history.items)
     return RetentionIndex(history, attrs, Complements.build(history, attrs.kind == "content"),
-                          RepurchaseIntervals.build(history), model.catalog)
+                          RepurchaseIntervals.build(history), model.catalog,
+                          PurchaseBook.build(events, model.catalog, current.default_currency))
 
 
 def compact(events: EventTable) -> EventTable:

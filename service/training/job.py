@@ -1,5 +1,6 @@
 """One training run, in a child process: fold the event stream into the snapshot, choose the model on a
-time cut holdout and train it (service.training.choice), save the artifact, precompute lists into Redis.
+time cut holdout and train it (service.training.choice), fit the lifecycle models (service.training.lifecycle),
+save the artifact with both, precompute lists into Redis.
 
 Why a child process: training allocates several times the model's size in short-lived arrays
 and millions of id strings, and holds the GIL for long stretches. Run inside the serving
@@ -22,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -36,8 +38,10 @@ from recommender.models import Recommender
 from recommender.trainers import open_trainer
 from service.parent_death import signal_on_parent_death
 from service.serving.model_state import FOLDED_THROUGH
+from service.serving.profiles import LIFECYCLE
 from service.settings import Settings
 from service.training.choice import choose_and_train
+from service.training.lifecycle import lifecycle_record
 from service.store.catalog import load_catalog, upsert_items
 from service.store.client import connect
 from service.store.events.since_training import record_fold
@@ -165,6 +169,7 @@ async def run_job(job: TrainingJob) -> TrainingReport:
     settings = job.settings
     redis = connect(job.redis_url, settings.cluster, socket_timeout=60, socket_connect_timeout=5)
     keys = Keys(settings.key_prefix)
+    started = time.time()  # the lifecycle fit sees what was accepted up to here
     try:
         snapshot = await fold_stream(redis, keys, settings)
         if len(snapshot.events) == 0:
@@ -174,7 +179,8 @@ async def run_job(job: TrainingJob) -> TrainingReport:
             trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit)
         if trained.model is None:
             return TrainingReport("rejected", trained.rejected, metrics=trained.metrics)
-        extra = {FOLDED_THROUGH: snapshot.cursor.last_id}
+        extra = {FOLDED_THROUGH: snapshot.cursor.last_id,
+                 LIFECYCLE: lifecycle_record(snapshot.events, started, settings.lifecycle_config)}
         if trained.selection:
             extra["selection"] = trained.selection.as_dict()
         info = save_artifact(settings, trained.model, trained.metrics, extra)
