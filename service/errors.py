@@ -28,6 +28,13 @@ class UnknownItem(ServiceError):
         super().__init__("unknown_item", f"item {item_id!r} is not known to the model")
 
 
+class NoErasure(ServiceError):
+    """A user id that was never erased (service.store.erasures)."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("no_erasure", f"user {user_id!r} has no erasure on record")
+
+
 class NoModel(ServiceError):
     """No model is trained yet; retry after `retry_after` seconds."""
 

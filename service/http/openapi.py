@@ -8,6 +8,7 @@ from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
 from service.http.openapi_insight import insight_paths, item_record_get
 from service.http.openapi_email import DISPLAY_PROPERTIES, FIELDS_BODY, FIELDS_PARAM, SHOP_FIELDS, email_paths
+from service.http.openapi_users import users_paths
 from service.http.openapi_retention import retention_paths
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -152,6 +153,7 @@ def spec() -> dict[str, Any]:
             **retention_paths(),  # service.retention_openapi: campaigns and per-customer blocks
             **insight_paths(),  # service.http.openapi_insight: key scopes, training history, store reads
             **email_paths(),  # service.http.openapi_email: email blocks, contacts
+            **users_paths(),  # service.http.openapi_users: erasure, merge
             "/v1/users/{user_id}/recommendations": {"get": {
                 "summary": "A user's recommendations (popularity fallback for unknown users)",
                 "security": SECURED,
