@@ -36,6 +36,8 @@ SEP = "\x1f"
 #: Stream entries read per page when scrubbing the change log, the contact log or the unreadable events.
 SCRUB_PAGE = 5_000
 PENDING, FOLDED, DONE = "pending", "folded", "done"
+#: The times an erasure record keeps (epoch seconds).
+TIMES = ("requested_at", "folded_at", "done_at")
 
 #: Lua: the stream's newest entry id ('0-0' when empty) and the next order number. KEYS: stream, sequence.
 POSITION_LUA = r"""
@@ -54,7 +56,7 @@ end
 _ERASE = POSITION_LUA + r"""
 local position, seq = position_and_seq(KEYS[4], KEYS[3])
 redis.call('HSET', KEYS[1], ARGV[1], seq .. '\31' .. position .. '\31' .. ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], cjson.encode({state = 'pending', requested_at = tonumber(ARGV[3])}))
+redis.call('HSET', KEYS[2], ARGV[2], cjson.encode({state = 'pending', requested_at = ARGV[3]}))
 redis.call('ZREM', KEYS[5], ARGV[1])
 return position
 """
@@ -170,7 +172,11 @@ async def erase(redis: aioredis.Redis, keys: Keys, user_id: str, versions: Seque
 async def erasure_record(redis: aioredis.Redis, keys: Keys, user_id: str) -> dict | None:
     """The erasure record of `user_id` ({state, requested_at, folded_at, done_at}), None if never erased."""
     raw = await redis.hget(keys.erasure_records, digest(user_id))
-    return None if raw is None else json.loads(raw)
+    if raw is None:
+        return None
+    record = json.loads(raw)  # times are kept as Python's repr (cjson would round them to 14 digits)
+    return {"state": record.get("state"),
+            **{k: float(record[k]) if record.get(k) is not None else None for k in TIMES}}
 
 
 async def erased_users(redis: aioredis.Redis, keys: Keys) -> frozenset[str]:
@@ -199,7 +205,7 @@ for j = 2, #ARGV, 3 do
     local raw = redis.call('HGET', KEYS[3], digest)
     local record = raw and cjson.decode(raw) or {}
     record.state = 'folded'
-    record.folded_at = tonumber(ARGV[1])
+    record.folded_at = ARGV[1]
     redis.call('HSET', KEYS[3], digest, cjson.encode(record))
   end
 end
@@ -226,7 +232,7 @@ for j = 2, #ARGV, 2 do
   local raw = redis.call('HGET', KEYS[2], ARGV[j + 1])
   local record = raw and cjson.decode(raw) or {}
   record.state = 'done'
-  record.done_at = tonumber(ARGV[1])
+  record.done_at = ARGV[1]
   redis.call('HSET', KEYS[2], ARGV[j + 1], cjson.encode(record))
 end
 return 1

@@ -155,8 +155,9 @@ async def merge(redis: aioredis.Redis, keys: Keys, visitor: str, customer: str, 
         await redis.eval(_GIVE, 4, *_state_keys(keys, customer), limits.since_training_ttl, MAX_BOUGHT_TIMES,
                          *limits.shown_args(now), *(len(part) for part in taken), *flat)
     await move_contacts(redis, keys, visitor, customer)
-    await redis.xadd(keys.change_log, change_log_entry([visitor, customer]), maxlen=CHANGE_LOG_MAXLEN,
-                     approximate=True)
+    if any(taken):  # a repeated merge moves nothing and announces nothing
+        await redis.xadd(keys.change_log, change_log_entry([visitor, customer]), maxlen=CHANGE_LOG_MAXLEN,
+                         approximate=True)
     return position.decode() if isinstance(position, bytes) else position
 
 
