@@ -114,6 +114,8 @@ async def test_an_erased_customer_leaves_nothing_in_redis_or_the_model_directory
     answer = await (await client.get(f"/v1/users/{ERASED}/recommendations?n=5")).json()
     assert answer["source"] == "fallback"
     batch = await (await client.post("/v1/recommendations/batch", json={"user_ids": [ERASED, KEPT], "n": 5})).json()
+    assert (await (await client.get(f"/v1/users/{ERASED}/events")).json())["total"] == 0  # nor in retention routes
+    assert (await (await client.get(f"/v1/users/{KEPT}/events")).json())["total"] > 0
     assert [r["source"] for r in batch["results"]] == ["fallback", "personalized"]
     with redis.Redis.from_url(settings.redis_url) as r:
         assert not r.exists(KEYS.user_recs(version, ERASED))
