@@ -306,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
             service, base = start_service(
                 workdir, workdir / "svc", redis_server.url,
                 {"RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
-                 "RECS_WRITE_KEYS": WRITE, "RECS_ADMIN_KEYS": ADMIN, "RECS_RATE_LIMIT": "0", "RECS_POLL_INTERVAL": "1"},
+                 "RECS_WRITE_KEYS": WRITE, "RECS_ADMIN_KEYS": ADMIN, "RECS_RATE_LIMIT": "0", "RECS_POLL_INTERVAL": "1",
+                 # the soak's events are random items, so the quality gate refuses every model trained on them;
+                 # the soak is about serving through model swaps (and completing erasures), so it lets them serve
+                 "RECS_MAX_QUALITY_DROP": "1"},
                 300, "training the first model")
             try:
                 users = sorted(set(data.events.user_ids))

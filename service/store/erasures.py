@@ -30,9 +30,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from service.store.events.format import CHANGE_LOG_MAXLEN, change_log_entry
+from service.store.events.rows import SEP
 from service.store.keys import Keys
 
-SEP = "\x1f"
 #: Stream entries read per page when scrubbing the change log, the contact log or the unreadable events.
 SCRUB_PAGE = 5_000
 PENDING, FOLDED, DONE = "pending", "folded", "done"
