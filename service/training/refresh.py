@@ -188,10 +188,13 @@ class Refresher:
         await training_state.point_to(self.redis, self.keys, report.version, **record)
         await self._swap(*loaded)
         self._record = None  # read again with the pointer at the next poll or GET /v1/model
-        done = await complete_erasures(self.redis, self.keys, report.version, self.settings.models_path)
-        if done:
-            log.info("erasure of %d users done", len(done))
-            self.serving.erased = await erased_users(self.redis, self.keys)
+        try:  # the model serves whatever happens here: a failure leaves the erasures folded, for the next swap
+            done = await complete_erasures(self.redis, self.keys, report.version, self.settings.models_path)
+            if done:
+                log.info("erasure of %d users done", len(done))
+                self.serving.erased = await erased_users(self.redis, self.keys)
+        except REDIS_ERRORS as exc:
+            log.warning("could not complete erasures: %s", exc)
         if previous is not None and previous.folded_through:
             # every replica serves the previous model or this one: what the previous one held, no list needs
             try:
