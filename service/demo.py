@@ -86,6 +86,9 @@ Try (reads need the read key, or a write or admin key):
   curl -s {auth} '{base}/v1/stats/online?days=7'   # impressions, clicks, purchases, orders, revenue, aov, revenue_per_mille
   curl -s -X PUT '{base}/v1/items' -H 'Authorization: Bearer {write}' -d '[{{"item_id": "new-kettle", "kind": "product", "category": "kitchen", "in_stock": true, "title": "Kettle", "price": 39.9, "currency": "EUR", "url": "https://example.com/products/new-kettle", "image_url": "https://example.com/images/new-kettle.jpg", "brand": "Acme", "attributes": {{"litres": 1.7, "cordless": true}}}}]'
   curl -s -X DELETE '{base}/v1/items/{item}' -H 'Authorization: Bearer {write}'
+  curl -s -X POST '{base}/v1/users/{user}/merge' -H 'Authorization: Bearer {write}' -d '{{"from": "someone-new"}}'   # a visitor signed in
+  curl -s -X DELETE '{base}/v1/users/someone-new' -H 'Authorization: Bearer {admin}'   # erase a customer (GDPR/CCPA)
+  curl -s '{base}/v1/users/someone-new/erasure' -H 'Authorization: Bearer {admin}'   # pending, then done after a training
   curl -s -X POST '{base}/v1/model/retrain' -H 'Authorization: Bearer {admin}'
   curl -s {auth} '{base}/v1/model'
   curl -s {auth} '{base}/v1/model/history?n=5'

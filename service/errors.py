@@ -43,6 +43,13 @@ class LifecycleUnavailable(ServiceError):
         super().__init__("lifecycle_unavailable", message, reason=reason)
 
 
+class NoErasure(ServiceError):
+    """A user id that was never erased (service.store.erasures)."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("no_erasure", f"user {user_id!r} has no erasure on record")
+
+
 class NoModel(ServiceError):
     """No model is trained yet; retry after `retry_after` seconds."""
 

@@ -95,7 +95,8 @@ async def online_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def history_ctx(app: web.Application) -> AsyncIterator[None]:
     """One retention index (every event accepted so far) per app, read by the retention routes."""
-    app[HISTORY] = HistoryStore(app[REDIS], app[REDIS_KEYS], app[REFRESHER].snapshot_path)
+    serving = app[SERVING]
+    app[HISTORY] = HistoryStore(app[REDIS], app[REDIS_KEYS], app[REFRESHER].snapshot_path, lambda: serving.erased)
     yield
 
 

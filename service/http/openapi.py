@@ -9,6 +9,7 @@ from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STA
 from service.http.openapi_insight import insight_paths, item_record_get
 from service.http.openapi_email import DISPLAY_PROPERTIES, FIELDS_BODY, FIELDS_PARAM, SHOP_FIELDS, email_paths
 from service.http.openapi_lifecycle import LIFECYCLE_MODEL, lifecycle_paths
+from service.http.openapi_users import users_paths
 from service.http.openapi_retention import retention_paths
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -154,6 +155,7 @@ def spec() -> dict[str, Any]:
             **insight_paths(),  # service.http.openapi_insight: key scopes, training history, store reads
             **email_paths(),  # service.http.openapi_email: email blocks, contacts
             **lifecycle_paths(),  # service.http.openapi_lifecycle: customer profiles and audiences
+            **users_paths(),  # service.http.openapi_users: erasure, merge
             "/v1/users/{user_id}/recommendations": {"get": {
                 "summary": "A user's recommendations (popularity fallback for unknown users)",
                 "security": SECURED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.handlers import customers, email, feedback, insight, keys, lists, model, ops, retention, writes
+from service.http.handlers import customers, email, feedback, insight, keys, lists, model, ops, retention, users, writes
 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
@@ -31,6 +31,9 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/items/{item_id}/complements", insight.item_complements),
     ("GET", "/v1/items/{item_id}", insight.item_record),
     ("GET", "/v1/stats/events", insight.event_stats),
+    ("DELETE", "/v1/users/{user_id}", users.erase_user),
+    ("GET", "/v1/users/{user_id}/erasure", users.erasure_state),
+    ("POST", "/v1/users/{user_id}/merge", users.merge_user),
     ("GET", "/healthz", ops.healthz),
     ("GET", "/readyz", ops.readyz),
     ("GET", "/metrics", ops.metrics),

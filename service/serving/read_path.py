@@ -87,6 +87,9 @@ class Serving:
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
         self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
         self.current: ServingModel | None = None
+        # customers erased whose events the serving model may still hold: served as unknown to it, never from
+        # the in-process caches, and nothing computed for them is written back (service.store.erasures)
+        self.erased: frozenset[str] = frozenset()
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
         # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
@@ -151,7 +154,7 @@ class Serving:
     async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
         """The answer served last time for this user and request, if nothing it depends on has
         changed since (served_lists); None sends the request down the full path."""
-        if req.explain or self._hot_for(current) is None:
+        if req.explain or self._hot_for(current) is None or user_id in self.erased:
             return None
         key = (self.keys.user_recs(current.version, user_id), req)
         if key not in self.served or not await self.mirror.fresh():
@@ -171,7 +174,9 @@ class Serving:
         list_keys = [self.keys.user_recs(current.version, u) for u in user_ids]
         lists: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
         states: list[UserState | None] = [None] * n
-        hot = self._hot_for(current) if interactive else None
+        erased = self.erased
+        masked = [pos for pos, u in enumerate(user_ids) if u in erased] if erased else []
+        hot = self._hot_for(current) if interactive and not masked else None
         codes: np.ndarray | None = None  # looked up only when some list is not in memory
         deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout  # for all reads below
         if hot is not None:
@@ -186,6 +191,7 @@ class Serving:
 
         if hot is None or hits < n or model.recommends_bought_items:  # the last: their purchases are by code
             codes = lookup(model.user_ids, user_ids)
+            codes[masked] = -1
         list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
         state_reads = [pos for pos in range(n) if states[pos] is None]
         degraded = False  # Redis could not be read: the lists then say they came from the model alone

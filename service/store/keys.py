@@ -186,3 +186,33 @@ class Keys:
     def similar(self, version: str, item_id: str) -> str:
         """An item's precomputed similar-items list for a model version (untagged: spread by its name)."""
         return f"{self.prefix}:sim:{version}:{item_id}"
+
+    # -- erasures and merges of customers (service.store.erasures, service.store.merges) ------------
+    @property
+    def erasures_pending(self) -> str:
+        """Hash user_id -> "seq\x1fposition\x1frequested_at" of erasures no training has folded yet (position: the
+        event stream's newest entry id when the erasure was recorded; the user's entries up to it are erased)."""
+        return f"{self.shared}:erasures:pending"
+
+    @property
+    def erasures_folded(self) -> str:
+        """Hash like `erasures_pending`: erasures the snapshot and the stream no longer hold, waiting for a model
+        trained without them to serve (until then the read path treats the user as unknown)."""
+        return f"{self.shared}:erasures:folded"
+
+    @property
+    def erasure_records(self) -> str:
+        """Hash SHA-256(user_id) hex -> JSON {state, requested_at, folded_at, done_at}: the lasting record of an
+        erasure, which keeps no id."""
+        return f"{self.shared}:erasures:records"
+
+    @property
+    def merges_pending(self) -> str:
+        """Hash "from\x1fto" -> "seq\x1fposition\x1frequested_at" of merges of a visitor into a customer whose
+        folded events no training has moved yet (position as in `erasures_pending`)."""
+        return f"{self.shared}:merges:pending"
+
+    @property
+    def identity_seq(self) -> str:
+        """Counter giving erasures and merges their order, which training applies them in."""
+        return f"{self.shared}:identity:seq"

@@ -41,8 +41,11 @@ from service.serving.model_state import FOLDED_THROUGH
 from service.serving.profiles import LIFECYCLE
 from service.settings import Settings
 from service.training.choice import choose_and_train
+from service.store import erasures, merges
 from service.training.lifecycle import lifecycle_record
+from service.training.rewrite import apply_changes
 from service.store.catalog import load_catalog, upsert_items
+from service.store.erasures import parse_position, pending_erasures
 from service.store.client import connect
 from service.store.events.since_training import record_fold
 from service.store.events.stream import (
@@ -55,6 +58,7 @@ from service.store.events.stream import (
 )
 from service.store.keys import Keys
 from service.store.lists import write_lists
+from service.store.merges import pending_merges
 from service.store.snapshot import Snapshot, load_snapshot, save_snapshot
 
 log = logging.getLogger(__name__)
@@ -84,8 +88,9 @@ def snapshot_path(settings: Settings) -> Path:
 
 
 async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> Snapshot:
-    """Append new stream events to the snapshot, persist it, queue its users for the since-training
-    forget, then trim what the snapshot now holds.
+    """Append new stream events to the snapshot, with pending erasures and merges applied (events dropped or
+    given to the customer: service.training.rewrite), persist it, queue its users for the since-training
+    forget, then trim what the snapshot now holds, and mark the erasures and merges it folded through.
 
     Users' since-training entries are not forgotten here: replicas keep counting them until a model that
     holds them serves (service.store.events.since_training), whatever happens to this training.
@@ -97,30 +102,46 @@ async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> 
     if snapshot is None:
         snapshot = Snapshot(await bootstrap_events(redis, keys, settings))
     try:
-        pages, cursor = await _read_pages(redis, keys, snapshot.cursor)
+        pages, ids, cursor = await _read_pages(redis, keys, snapshot.cursor)
     except StreamReset as exc:
         log.error("the event stream is not the one the snapshot was folded from (%s); folding all of it", exc)
-        pages, cursor = await _read_pages(redis, keys, StreamCursor())
-    if pages or not path.exists() or cursor != snapshot.cursor:
-        snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), cursor)
+        pages, ids, cursor = await _read_pages(redis, keys, StreamCursor())
+    # read after the pages: a request recorded before them has a position at or after what they hold
+    changes = sorted([*await pending_erasures(redis, keys), *await pending_merges(redis, keys)],
+                     key=lambda c: c.seq)
+    folded, rewritten = snapshot.events, 0
+    if changes:
+        folded, rewritten = apply_changes(snapshot.events, None, changes)
+        for k, page in enumerate(pages):
+            pages[k], changed = apply_changes(page, ids[k], changes)
+            rewritten += changed
+        log.info("%d erasures and merges pending: %d events dropped or moved", len(changes), rewritten)
+    if pages or rewritten or not path.exists() or cursor != snapshot.cursor:
+        snapshot = Snapshot(EventTable.concat([folded, *pages]), cursor)
         await asyncio.to_thread(save_snapshot, snapshot, path)
-    if pages:  # before the trim: a child that dies in between queues them again at the next fold
+    if any(len(p) for p in pages):  # before the trim: a child that dies in between queues them again
         await record_fold(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), cursor.last_id)
     if cursor.last_id != START:  # exact trim (not "~"), and the boundary entry too: all now in the snapshot
         await trim_folded(redis, keys, cursor.last_id)
+    reached = [c for c in changes if parse_position(c.position) <= parse_position(cursor.last_id)]
+    await erasures.mark_folded(redis, keys, [c for c in reached if c.to is None])
+    await merges.mark_folded(redis, keys, [c for c in reached if c.to is not None])
     return snapshot
 
 
 async def _read_pages(redis: aioredis.Redis, keys: Keys, cursor: StreamCursor
-                      ) -> tuple[list[EventTable], StreamCursor]:
-    """The stream's events after `cursor` and where they end; unreadable entries are set aside."""
+                      ) -> tuple[list[EventTable], list[list[str]], StreamCursor]:
+    """The stream's events after `cursor`, their entry ids, and where they end; unreadable entries are set
+    aside."""
     pages: list[EventTable] = []
+    ids: list[list[str]] = []
     reader = StreamPages(redis, keys, cursor)
     async for table, unreadable in reader:
         pages.append(table)
+        ids.append(reader.entry_ids)
         if unreadable:
             await set_aside(redis, keys, unreadable)
-    return pages, reader.cursor
+    return pages, ids, reader.cursor
 
 
 async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings) -> EventTable:

@@ -26,6 +26,8 @@ from service.settings import Settings
 from service.store import training_history, training_state
 from service.store.catalog import catalog_revision, load_catalog
 from service.store.client import REDIS_ERRORS
+from service.store.erasures import complete as complete_erasures
+from service.store.erasures import drop_lists, erased_users
 from service.store.events.since_training import forget_through
 from service.store.keys import Keys
 from service.training.job import (
@@ -62,6 +64,7 @@ class Refresher:
             await self._load(version)
         if version and self.serving.current is not None and self.serving.current.version == version:
             self._record = (version, record)
+        self.serving.erased = await erased_users(self.redis, self.keys)
         revision = await catalog_revision(self.redis, self.keys)
         if revision != self.catalog_rev and self.serving.current is not None:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
@@ -179,10 +182,19 @@ class Refresher:
             return TrainingReport("failed", f"the new artifact {report.version} could not be loaded",
                                   metrics=report.metrics)
         previous = self.serving.current
+        # lists the child wrote for users erased meanwhile; a user erased but not yet complete stays unknown
+        await drop_lists(self.redis, self.keys, report.version, await erased_users(self.redis, self.keys))
         record = self._outcome(report, time.perf_counter() - started)
         await training_state.point_to(self.redis, self.keys, report.version, **record)
         await self._swap(*loaded)
         self._record = None  # read again with the pointer at the next poll or GET /v1/model
+        try:  # the model serves whatever happens here: a failure leaves the erasures folded, for the next swap
+            done = await complete_erasures(self.redis, self.keys, report.version, self.settings.models_path)
+            if done:
+                log.info("erasure of %d users done", len(done))
+                self.serving.erased = await erased_users(self.redis, self.keys)
+        except REDIS_ERRORS as exc:
+            log.warning("could not complete erasures: %s", exc)
         if previous is not None and previous.folded_through:
             # every replica serves the previous model or this one: what the previous one held, no list needs
             try:

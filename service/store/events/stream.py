@@ -152,13 +152,17 @@ class StreamPages:
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, cursor: StreamCursor) -> None:
         self.redis, self.keys, self.cursor = redis, keys, cursor
+        self.entry_ids: list[str] = []  # the stream ids of the last page's events, row for row
 
     async def __aiter__(self) -> AsyncIterator[tuple[EventTable, list[tuple[bytes, dict]]]]:
         while True:
             entries, self.cursor = await read_after(self.redis, self.keys.events, self.keys.events_generation,
                                                     self.cursor, STREAM_PAGE)
             if entries:
-                yield stream_entries_to_table(entries)
+                table, bad = stream_entries_to_table(entries)
+                unread = {id(entry) for entry in bad}
+                self.entry_ids = [_text(entry[0]) for entry in entries if id(entry) not in unread]
+                yield table, bad
             if len(entries) < STREAM_PAGE:
                 return
 
