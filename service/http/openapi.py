@@ -7,6 +7,7 @@ from typing import Any
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
 from service.http.openapi_insight import insight_paths, item_record_get
+from service.http.openapi_experiments import experiment_paths
 from service.http.openapi_email import DISPLAY_PROPERTIES, FIELDS_BODY, FIELDS_PARAM, SHOP_FIELDS, email_paths
 from service.http.openapi_retention import retention_paths
 
@@ -152,6 +153,7 @@ def spec() -> dict[str, Any]:
             **retention_paths(),  # service.retention_openapi: campaigns and per-customer blocks
             **insight_paths(),  # service.http.openapi_insight: key scopes, training history, store reads
             **email_paths(),  # service.http.openapi_email: email blocks, contacts
+            **experiment_paths(),  # service.http.openapi_experiments: A/B tests between models
             "/v1/users/{user_id}/recommendations": {"get": {
                 "summary": "A user's recommendations (popularity fallback for unknown users)",
                 "security": SECURED,

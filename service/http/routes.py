@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.handlers import email, feedback, insight, keys, lists, model, ops, retention, writes
+from service.http.handlers import email, experiments, feedback, insight, keys, lists, model, ops, retention, writes
 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
@@ -31,6 +31,12 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/items/{item_id}/complements", insight.item_complements),
     ("GET", "/v1/items/{item_id}", insight.item_record),
     ("GET", "/v1/stats/events", insight.event_stats),
+    ("GET", "/v1/experiments", experiments.list_experiments),
+    ("PUT", "/v1/experiments/{name}", experiments.put_experiment),
+    ("GET", "/v1/experiments/{name}", experiments.get_experiment),
+    ("POST", "/v1/experiments/{name}/stop", experiments.stop_experiment),
+    ("POST", "/v1/experiments/{name}/promote/{variant}", experiments.promote_variant),
+    ("GET", "/v1/users/{user_id}/variant", experiments.user_variant),
     ("GET", "/healthz", ops.healthz),
     ("GET", "/readyz", ops.readyz),
     ("GET", "/metrics", ops.metrics),

@@ -170,3 +170,24 @@ class Keys:
 
     def similar(self, version: str, item_id: str) -> str:
         return f"{self.prefix}:sim:{version}:{item_id}"
+
+    @property
+    def experiments(self) -> str:
+        """Hash experiment name -> its definition and status as JSON (service.store.experiments)."""
+        return f"{self.shared}:experiments"
+
+    @property
+    def promoted_model(self) -> str:
+        """JSON of the model configuration an experiment's variant made the default (POST
+        /v1/experiments/{name}/promote/{variant}); training reads it. Absent: model choice as configured."""
+        return f"{self.shared}:experiments:promoted"
+
+    def experiment_exposed(self, experiment: str, variant: str) -> str:
+        """Set of the customers a variant's lists were served to (the exposed customers)."""
+        return f"{self.shared}:experiment:{experiment}:{variant}:exposed"
+
+    @property
+    def experiment_buyers(self) -> str:
+        """Hash "{experiment}/{variant}\\x1f{currency}\\x1f{user_id}" -> the customer's attributed revenue in
+        micro-units (0 for purchases without a price): who converted, and revenue per customer."""
+        return f"{self.shared}:experiment-buyers"
