@@ -9,6 +9,7 @@ from aiohttp import web
 from service.experiments import registry
 from service.experiments.assignment import assign, bounds
 from service.experiments.definition import RUNNING, check_name, parse_definition
+from service.experiments.results import experiment_results
 from service.http.app_keys import REDIS, REDIS_KEYS
 from service.http.auth import ADMIN, READ, requires
 from service.http.params import check_id, read_json
@@ -35,8 +36,9 @@ async def list_experiments(request: web.Request) -> web.Response:
 async def get_experiment(request: web.Request) -> web.Response:
     now = time.time()
     name = check_name(request.match_info["name"], "name")
-    experiment = await registry.get_experiment(request.app[REDIS], request.app[REDIS_KEYS], name)
-    return json_response(experiment.as_dict(now))
+    redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
+    experiment = await registry.get_experiment(redis, keys, name)
+    return json_response({**experiment.as_dict(now), "results": await experiment_results(redis, keys, experiment, now)})
 
 
 @requires(ADMIN)
