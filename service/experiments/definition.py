@@ -101,7 +101,7 @@ class Experiment:
     @classmethod
     def from_dict(cls, raw: dict) -> Experiment:
         """A stored record (as_dict's output) back; the store only holds what parse_definition accepted."""
-        variants = tuple(Variant(v["name"], float(v["share"]), _stored_model(v["model"])) for v in raw["variants"])
+        variants = tuple(Variant(v["name"], float(v["share"]), stored_model(v["model"])) for v in raw["variants"])
         return cls(raw["name"], variants, raw["control"], tuple(raw["routes"]), raw["salt"], float(raw["start"]),
                    raw.get("end"), float(raw.get("created_at") or 0.0), raw.get("stopped_at"), raw.get("promoted"))
 
@@ -109,7 +109,8 @@ class Experiment:
         return dataclasses.replace(self, stopped_at=now)
 
 
-def _stored_model(raw: dict | str) -> VariantModel:
+def stored_model(raw: dict | str) -> VariantModel:
+    """A stored variant model (VariantModel.as_dict's output) back."""
     if isinstance(raw, str):
         return VariantModel(raw)
     return VariantModel("trained", raw["algorithm"], dict(raw.get("params") or {}), bool(raw.get("repeat")))

@@ -44,6 +44,9 @@ from service.serving.picking import full_filter, items_of, pick, ranked
 from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
+from service.serving.variants import Split, Splits
+from service.experiments.definition import POPULARITY, SERVING as SERVING_MODEL
+from service.store.online import variant_label
 from service.settings import Settings
 from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import (
@@ -76,6 +79,7 @@ class Serving:
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
         self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
         self.current: ServingModel | None = None
+        self.splits = Splits()  # experiments splitting the list routes (service.training.refresh keeps it)
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
         # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
@@ -109,27 +113,75 @@ class Serving:
         return self.hot
 
     # -- users ------------------------------------------------------------------------------
-    async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True
-                        ) -> tuple[str, list[ListResult]]:
+    def running_split(self) -> Split | None:
+        """The experiment splitting the list routes now, if any (one attribute check when none is defined)."""
+        return self.splits.running(time.time()) if self.splits.pending else None
+
+    async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True,
+                        split: bool = True) -> tuple[str, list[ListResult]]:
         """Lists for users in input order, one Redis round trip per chunk of users (none when hot).
-        `remember=False`: every result holds its items as dicts (the batch path, even for one user)."""
+        `remember=False`: every result holds its items as dicts (the batch path, even for one user).
+        While an experiment splits the list routes (and `split`), each customer's list comes from their
+        variant (service.serving.variants) and says so (ListResult.variant)."""
         current = self.require()
+        running = self.running_split() if split else None
+        if running is not None:
+            return current.version, await self._split_users(current, running, user_ids, req, remember)
+        return current.version, await self._plain_users(current, user_ids, req, remember)
+
+    async def _plain_users(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest, remember: bool
+                           ) -> list[ListResult]:
         if len(user_ids) == 1 and remember:
             remembered = await self._remembered(current, user_ids[0], req)
             if remembered is not None:
-                return current.version, [remembered]
-            return current.version, await self._user_chunk(current, user_ids, req, interactive=True)
+                return [remembered]
+            return await self._user_chunk(current, user_ids, req, interactive=True)
         results: list[ListResult] = []
-        async for chunk in self.user_chunks(current, user_ids, req):
-            results.extend(chunk)
-        return current.version, results
+        for start in range(0, len(user_ids), READ_CHUNK):
+            results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req, interactive=False))
+        return results
 
     async def user_chunks(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest
                           ) -> AsyncIterator[list[ListResult]]:
         """Lists for many users from one model (`current`, from `require()`), READ_CHUNK users at a time
-        in input order: a caller streams them out without holding every list (the batch route)."""
+        in input order: a caller streams them out without holding every list (the batch route). The
+        experiment splitting the list routes when the batch began splits all of it."""
+        running = self.running_split()
         for start in range(0, len(user_ids), READ_CHUNK):
-            yield await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req, interactive=False)
+            chunk = user_ids[start:start + READ_CHUNK]
+            if running is None:
+                yield await self._user_chunk(current, chunk, req, interactive=False)
+            else:
+                yield await self._split_users(current, running, chunk, req, remember=False)
+
+    async def _split_users(self, current: ServingModel, running: Split, user_ids: Sequence[str], req: ListRequest,
+                           remember: bool) -> list[ListResult]:
+        """Each customer's list from their variant: the serving model, the popularity holdout, or a trained
+        variant's model (the serving model, not counted for the experiment, until a training has made it)."""
+        experiment = running.experiment
+        groups: dict[str, list[int]] = {}
+        for pos, user_id in enumerate(user_ids):
+            groups.setdefault(running.variant_of(user_id).name, []).append(pos)
+        results: list[ListResult | None] = [None] * len(user_ids)
+        for name, positions in groups.items():
+            model = experiment.variant(name).model  # type: ignore[union-attr]
+            users = [user_ids[pos] for pos in positions]
+            counted = True
+            if model.kind == POPULARITY:
+                top = await self._popular(current, req)
+                got = [ListResult(top.source, [dict(item) for item in top.items]) for _ in users]
+            elif model.kind == SERVING_MODEL:
+                got = await self._plain_users(current, users, req, remember)
+            else:
+                trained = current.variants.get(f"{experiment.name}/{name}")
+                counted = trained is not None
+                got = (await self._plain_users(trained, users, req, remember=False) if trained is not None
+                       else await self._plain_users(current, users, req, remember))
+            label = (variant_label(current.version, experiment.name, name), experiment.name, name) if counted else None
+            for pos, result in zip(positions, got):
+                result.variant = label
+                results[pos] = result
+        return results  # type: ignore[return-value]
 
     async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
         """The answer served last time for this user and request, if nothing it depends on has
