@@ -100,16 +100,20 @@ class Serving:
 
     def _hot_for(self, current: ServingModel) -> HotLists | None:
         """The in-process list cache, emptied when a new model is served; None for a request that
-        began before a swap (its keys would only crowd out the new model's)."""
-        if current is not self.current:
+        began before a swap (its keys would only crowd out the new model's). An experiment's trained
+        variant of the serving model shares it (its keys carry its own version; its folded position is
+        the serving model's)."""
+        serving = self.current
+        if current is not serving and (serving is None or not serving.variants
+                                       or all(v is not current for v in serving.variants.values())):
             return None
         # a new model object, even of the same version (its catalog_generation starts over), starts afresh;
         # so does the mirror: a user's since-training state is read relative to the model's folded position
-        if self._hot_model is None or self._hot_model() is not current:
+        if self._hot_model is None or self._hot_model() is not serving:
             self.hot.clear()
             self.served.clear()
             self.mirror.clear()
-            self._hot_model = weakref.ref(current)
+            self._hot_model = weakref.ref(serving)  # type: ignore[arg-type]
         return self.hot
 
     # -- users ------------------------------------------------------------------------------
@@ -175,8 +179,7 @@ class Serving:
             else:
                 trained = current.variants.get(f"{experiment.name}/{name}")
                 counted = trained is not None
-                got = (await self._plain_users(trained, users, req, remember=False) if trained is not None
-                       else await self._plain_users(current, users, req, remember))
+                got = await self._plain_users(current if trained is None else trained, users, req, remember)
             label = (variant_label(current.version, experiment.name, name), experiment.name, name) if counted else None
             for pos, result in zip(positions, got):
                 result.variant = label
