@@ -27,16 +27,14 @@ Writes benchmarks/results/experiments.md and experiments.json.
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+from recommender.demo import generate_storefront, write_storefront  # first: it sets OPENBLAS_NUM_THREADS=1
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -48,7 +46,6 @@ from benchmarks.harness.redis_server import running_redis  # noqa: E402
 from benchmarks.harness.report import RESULTS, md_table, results_dir  # noqa: E402
 from benchmarks.harness.service_child import start_service  # noqa: E402
 from benchmarks.harness.wrk import require_wrk, run_wrk, write_lua  # noqa: E402
-from recommender.demo import generate_storefront, write_storefront  # noqa: E402
 
 CLICK_FAVOURITE = 0.12
 CLICK_OTHER = 0.02
