@@ -173,7 +173,8 @@ class Serving:
             counted = True
             if model.kind == POPULARITY:
                 top = await self._popular(current, req)
-                got = [ListResult(top.source, [dict(item) for item in top.items]) for _ in users]
+                reasons = {"because": []} if req.explain else {}  # popularity has no reasons
+                got = [ListResult(top.source, [{**item, **reasons} for item in top.items]) for _ in users]
             elif model.kind == SERVING_MODEL:
                 got = await self._plain_users(current, users, req, remember)
             else:

@@ -101,3 +101,11 @@ async def test_a_batch_gives_each_customer_the_id_of_their_variant(client, demo)
     await client.app[ONLINE].flush()
     results = (await (await client.get("/v1/experiments/spring")).json())["results"]
     assert sum(v["exposed_customers"] for v in results["variants"]) == 5  # the new customer was assigned too
+
+
+async def test_the_holdout_list_says_it_has_no_reasons_when_asked_for_them(client, demo):
+    holdout = _users(demo, 1, 1)[0]
+    assert (await client.put("/v1/experiments/spring", json=SPLIT, headers=AUTH_ADMIN)).status == 200
+    await _running(client, True)
+    body = await (await client.get(f"/v1/users/{holdout}/recommendations?n=4&explain=true")).json()
+    assert body["source"] == "fallback" and [i["because"] for i in body["items"]] == [[]] * 4
