@@ -27,6 +27,8 @@ from service.store.online import COUNTERS, MICROS, MONEY_COUNTERS, add_counts, r
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
+#: Customers per variant a process remembers having written as exposed (about 100 bytes each).
+RECORDED_EXPOSURES = 200_000
 
 
 class OnlineRecorder:
@@ -36,6 +38,7 @@ class OnlineRecorder:
         self.redis, self.keys = redis, keys
         self._totals: Tally[tuple[str, str]] = Tally()
         self._exposed: dict[tuple[str, str], set[str]] = {}  # (experiment, variant) -> customers served
+        self._recorded: dict[tuple[str, str], set[str]] = {}  # ... and already written to Redis
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._failures = metrics.counter("encore_online_flush_failures_total",
@@ -47,8 +50,13 @@ class OnlineRecorder:
         self._totals[(day, f"{version}|{route}|impressions")] += impressions
 
     def exposed(self, experiment: str, variant: str, user_ids: list[str]) -> None:
-        """Customers an experiment's variant just served (its exposed customers); never blocks."""
-        self._exposed.setdefault((experiment, variant), set()).update(user_ids)
+        """Customers an experiment's variant just served (its exposed customers); never blocks. A customer
+        this process has already written for the variant costs one set look-up (up to RECORDED_EXPOSURES)."""
+        key = (experiment, variant)
+        recorded = self._recorded.get(key)
+        new = user_ids if recorded is None else [u for u in user_ids if u not in recorded]
+        if new:
+            self._exposed.setdefault(key, set()).update(new)
 
     def start(self) -> None:
         if self._task is None:
@@ -91,6 +99,11 @@ class OnlineRecorder:
                 self._failures.inc()
                 log.warning("could not record the exposed customers of %d variants: %s", len(exposed), exc)
                 return False
+            for key, users in exposed.items():
+                recorded = self._recorded.setdefault(key, set())
+                if len(recorded) + len(users) > RECORDED_EXPOSURES:
+                    recorded.clear()  # bounded: a customer forgotten here is only written again
+                recorded.update(users)
             return True
 
     def _keep_exposed(self, exposed: dict[tuple[str, str], set[str]]) -> None:

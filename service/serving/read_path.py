@@ -172,9 +172,7 @@ class Serving:
             users = [user_ids[pos] for pos in positions]
             counted = True
             if model.kind == POPULARITY:
-                top = await self._popular(current, req)
-                reasons = {"because": []} if req.explain else {}  # popularity has no reasons
-                got = [ListResult(top.source, [{**item, **reasons} for item in top.items]) for _ in users]
+                got = await self._holdout(current, req, len(users))
             elif model.kind == SERVING_MODEL:
                 got = await self._plain_users(current, users, req, remember)
             else:
@@ -361,6 +359,20 @@ class Serving:
             items = ranked(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
                                  np.array([i.score for i in popular], dtype=np.float32), shown, req.n, req.fields)
         return ListResult(FALLBACK, items)
+
+    async def _holdout(self, current: ServingModel, req: ListRequest, n: int) -> list[ListResult]:
+        """`n` copies of the popularity holdout's list (the same for every customer: no personal state), the
+        answer remembered per request and catalog like a similar-items list, so a hot request picks nothing."""
+        key, generation = (("holdout", current.version), req), current.catalog_generation
+        remember = not req.explain and self._hot_for(current) is not None
+        answer = self.served.get(key, None, generation, 0.0) if remember else None
+        if answer is not None:
+            return [ListResult(FALLBACK, [], answer) for _ in range(n)]
+        top = await self._popular(current, req)
+        if remember:
+            self.served.put(key, None, generation, FOREVER, top.items)
+        reasons = {"because": []} if req.explain else {}  # popularity has no reasons
+        return [ListResult(FALLBACK, [{**item, **reasons} for item in top.items]) for _ in range(n)]
 
     # -- items ------------------------------------------------------------------------------
     async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment]:
