@@ -56,6 +56,8 @@ VARIANTS = [{"name": "holdout", "share": 0.2, "model": "popularity"},
             {"name": "als", "share": 0.4, "model": "serving"},
             {"name": "als_16", "share": 0.4, "model": {"algorithm": "als", "params": {"factors": 16}}}]
 EVENT_BATCH = 1000
+#: wrk seconds before each measurement: several passes over every customer, so each answer is remembered.
+WARM_SECONDS = 6
 
 
 def favourites(events: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, set[str]]:
@@ -111,7 +113,7 @@ def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: 
 def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str) -> float:
     script = write_lua(work / f"{label}.lua", "GET", [f"/v1/users/{u}/recommendations?n=10" for u in users],
                        headers={"Authorization": f"Bearer {ADMIN}"})
-    run_wrk(wrk, base, script, 2, threads=1, connections=8)  # warm the in-process caches
+    run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=8)  # every customer's answer remembered
     return run_wrk(wrk, base, script, seconds, threads=1, connections=8).rps
 
 
@@ -172,7 +174,8 @@ def markdown(run_: dict, info: dict, command: str) -> str:
             covered = est["difference_ci_low"] <= lift <= est["difference_ci_high"]
             rows.append([v["variant"], metric, f"{true:.4f}", f"{est['value']:.4f}", f"{lift:+.4f}",
                          f"{est['difference']:+.4f} [{est['difference_ci_low']:+.4f}, {est['difference_ci_high']:+.4f}]",
-                         f"{est['p_value']:.2g}", "yes" if covered else "**no**"])
+                         "< 1e-10" if est["p_value"] < 1e-10 else f"{est['p_value']:.2g}",
+                         "yes" if covered else "**no**"])
     exposed = sum(v["exposed_customers"] for v in results["variants"])
     split = [[v["variant"], f"{v['share']:.2f}", f"{v['exposed_customers']:,}",
               f"{v['exposed_customers'] / exposed:.4f}" if exposed else "-", f"{v['impressions']:,}",
