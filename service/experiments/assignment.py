@@ -10,6 +10,7 @@ customer where they were, so a customer never switches variant while an experime
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Sequence
 
@@ -32,6 +33,7 @@ def bounds(shares: Sequence[float]) -> np.ndarray:
     return ends
 
 
-def assign(salt: str, user_id: str, ends: np.ndarray) -> int:
-    """Index of the variant whose slice holds the customer (`ends` from `bounds`)."""
-    return min(int(np.searchsorted(ends, position(salt, user_id), side="right")), len(ends) - 1)
+def assign(salt: str, user_id: str, ends: Sequence[float]) -> int:
+    """Index of the variant whose slice holds the customer (`ends` from `bounds`, or its values as a tuple:
+    bisect on a tuple costs a fraction of numpy's per-call overhead on the hot path)."""
+    return min(bisect.bisect_right(ends, position(salt, user_id)), len(ends) - 1)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from service.experiments.assignment import assign, bounds
 from service.experiments.definition import ENDED, RUNNING, Experiment, Variant
 
@@ -20,11 +18,11 @@ class Split:
     """One experiment that splits a route family, with its variants' slice ends."""
 
     experiment: Experiment
-    ends: np.ndarray
+    ends: tuple[float, ...]
 
     @classmethod
     def of(cls, experiment: Experiment) -> Split:
-        return cls(experiment, bounds([v.share for v in experiment.variants]))
+        return cls(experiment, tuple(bounds([v.share for v in experiment.variants]).tolist()))
 
     def variant_of(self, user_id: str) -> Variant:
         return self.experiment.variants[assign(self.experiment.salt, user_id, self.ends)]
