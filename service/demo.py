@@ -95,6 +95,12 @@ Try (reads need the read key, or a write or admin key):
   curl -s {auth} '{base}/v1/key'
   curl -s {auth} '{base}/v1/items/{item}/complements?n=5'
   curl -s {auth} '{base}/v1/stats/events?days=7&bucket=day'
+  curl -s -X PUT '{base}/v1/experiments/spring' -H 'Authorization: Bearer {admin}' -d '{{"variants": [{{"name": "control", "share": 0.9, "model": "serving"}}, {{"name": "holdout", "share": 0.1, "model": "popularity"}}]}}'
+  curl -s {auth} '{base}/v1/experiments'
+  curl -s {auth} '{base}/v1/users/{user}/variant'
+  curl -s {auth} '{base}/v1/experiments/spring'   # results per variant against the control
+  curl -s -X POST '{base}/v1/experiments/spring/stop' -H 'Authorization: Bearer {admin}'
+  curl -s -X POST '{base}/v1/experiments/spring/promote/control' -H 'Authorization: Bearer {admin}'
   curl -s '{base}/healthz'
   curl -s '{base}/readyz'
   curl -s '{base}/metrics' | head

@@ -61,3 +61,15 @@ class NoModel(ServiceError):
 def bad_input(message: str, code: str = "bad_request", **details: object) -> BadInput:
     """A BadInput to raise; `details` usually `index=` and `field=`."""
     return BadInput(code, message, **details)
+
+
+class NotFound(ServiceError):
+    """A named thing (an experiment, a variant of it) that does not exist."""
+
+    def __init__(self, what: str, name: str, **details: object) -> None:
+        super().__init__("not_found", f"{what} {name!r} does not exist", **details)
+
+
+class Conflict(ServiceError):
+    """The request clashes with the stored state (an experiment already started, another one running on
+    the same routes); `details` say which."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.handlers import customers, email, feedback, insight, keys, lists, model, ops, retention, users, writes
+from service.http.handlers import (
+    customers, email, experiments, feedback, insight, keys, lists, model, ops, retention, users, writes,
+)
 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
@@ -34,6 +36,12 @@ ROUTES: list[tuple[str, str, object]] = [
     ("DELETE", "/v1/users/{user_id}", users.erase_user),
     ("GET", "/v1/users/{user_id}/erasure", users.erasure_state),
     ("POST", "/v1/users/{user_id}/merge", users.merge_user),
+    ("GET", "/v1/experiments", experiments.list_experiments),
+    ("PUT", "/v1/experiments/{name}", experiments.put_experiment),
+    ("GET", "/v1/experiments/{name}", experiments.get_experiment),
+    ("POST", "/v1/experiments/{name}/stop", experiments.stop_experiment),
+    ("POST", "/v1/experiments/{name}/promote/{variant}", experiments.promote_variant),
+    ("GET", "/v1/users/{user_id}/variant", experiments.user_variant),
     ("GET", "/healthz", ops.healthz),
     ("GET", "/readyz", ops.readyz),
     ("GET", "/metrics", ops.metrics),

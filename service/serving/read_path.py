@@ -40,27 +40,27 @@ import orjson
 import redis.asyncio as aioredis
 
 from recommender.explain import because
-from recommender.models import Recommender
 from recommender.retention.fatigue import recently_shown
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.errors import NoModel, UnknownItem
 from service.metrics import Metrics
-from service.serving.coalescing import Coalescer
-from service.serving.shared_reads import ReadOrder, SharedReads
+from service.serving.shared_work import ReadOrder, SharedComputes, SharedReads, SharedWrites
 from service.serving.hot_lists import HotLists
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter, items_of, pick, ranked
 from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
+from service.serving.variants import Split, Splits
+from service.experiments.definition import POPULARITY, SERVING as SERVING_MODEL
+from service.store.online import variant_label
 from service.settings import Settings
-from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import (
     NO_STATE,
     UserState,
 )
 from service.store.keys import Keys
-from service.store.lists import pack, unpack, write_blobs
+from service.store.lists import pack, unpack
 from service.store.mirror import SinceTrainingMirror
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class Serving:
         # customers erased whose events the serving model may still hold: served as unknown to it, never from
         # the in-process caches, and nothing computed for them is written back (service.store.erasures)
         self.erased: frozenset[str] = frozenset()
+        self.splits = Splits()  # experiments splitting the list routes (service.training.refresh keeps it)
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
         # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
@@ -103,10 +104,8 @@ class Serving:
         self._hot_hits = {kind: hot_hits.labels(kind) for kind in ("user", "similar")}
         # single-user and similar-item requests of one event-loop pass share these (service.serving.coalescing)
         self._reads = SharedReads(redis, keys, settings)
-        self._computes: Coalescer[tuple[Recommender, np.ndarray], _Lists] = Coalescer(
-            self._compute_together, "encore-shared-compute")
-        self._writes: Coalescer[tuple[list[str], list[bytes]], None] = Coalescer(
-            self._write_together, "encore-shared-write-back")
+        self._computes = SharedComputes(settings.precompute_n)
+        self._writes = SharedWrites(redis, settings)
 
     def require(self) -> ServingModel:
         current = self.current
@@ -116,40 +115,90 @@ class Serving:
 
     def _hot_for(self, current: ServingModel) -> HotLists | None:
         """The in-process list cache, emptied when a new model is served; None for a request that
-        began before a swap (its keys would only crowd out the new model's)."""
-        if current is not self.current:
+        began before a swap (its keys would only crowd out the new model's). An experiment's trained
+        variant of the serving model shares it (its keys carry its own version; its folded position is
+        the serving model's)."""
+        serving = self.current
+        if current is not serving and (serving is None or not serving.variants
+                                       or all(v is not current for v in serving.variants.values())):
             return None
         # a new model object, even of the same version (its catalog_generation starts over), starts afresh;
         # so does the mirror: a user's since-training state is read relative to the model's folded position
-        if self._hot_model is None or self._hot_model() is not current:
+        if self._hot_model is None or self._hot_model() is not serving:
             self.hot.clear()
             self.served.clear()
             self.mirror.clear()
-            self._hot_model = weakref.ref(current)
+            self._hot_model = weakref.ref(serving)  # type: ignore[arg-type]
         return self.hot
 
     # -- users ------------------------------------------------------------------------------
-    async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True
-                        ) -> tuple[str, list[ListResult]]:
+    def running_split(self) -> Split | None:
+        """The experiment splitting the list routes now, if any (one attribute check when none is defined)."""
+        return self.splits.running(time.time()) if self.splits.pending else None
+
+    async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True,
+                        split: bool = True) -> tuple[str, list[ListResult]]:
         """Lists for users in input order, one Redis round trip per chunk of users (none when hot).
-        `remember=False`: every result holds its items as dicts (the batch path, even for one user)."""
+        `remember=False`: every result holds its items as dicts (the batch path, even for one user).
+        While an experiment splits the list routes (and `split`), each customer's list comes from their
+        variant (service.serving.variants) and says so (ListResult.variant)."""
         current = self.require()
+        running = self.running_split() if split else None
+        if running is not None:
+            return current.version, await self._split_users(current, running, user_ids, req, remember)
+        return current.version, await self._plain_users(current, user_ids, req, remember)
+
+    async def _plain_users(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest, remember: bool
+                           ) -> list[ListResult]:
         if len(user_ids) == 1 and remember:
             remembered = await self._remembered(current, user_ids[0], req)
             if remembered is not None:
-                return current.version, [remembered]
-            return current.version, await self._user_chunk(current, user_ids, req, interactive=True)
+                return [remembered]
+            return await self._user_chunk(current, user_ids, req, interactive=True)
         results: list[ListResult] = []
-        async for chunk in self.user_chunks(current, user_ids, req):
-            results.extend(chunk)
-        return current.version, results
+        for start in range(0, len(user_ids), READ_CHUNK):
+            results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req, interactive=False))
+        return results
 
     async def user_chunks(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest
                           ) -> AsyncIterator[list[ListResult]]:
         """Lists for many users from one model (`current`, from `require()`), READ_CHUNK users at a time
-        in input order: a caller streams them out without holding every list (the batch route)."""
+        in input order: a caller streams them out without holding every list (the batch route). The
+        experiment splitting the list routes when the batch began splits all of it."""
+        running = self.running_split()
         for start in range(0, len(user_ids), READ_CHUNK):
-            yield await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req, interactive=False)
+            chunk = user_ids[start:start + READ_CHUNK]
+            if running is None:
+                yield await self._user_chunk(current, chunk, req, interactive=False)
+            else:
+                yield await self._split_users(current, running, chunk, req, remember=False)
+
+    async def _split_users(self, current: ServingModel, running: Split, user_ids: Sequence[str], req: ListRequest,
+                           remember: bool) -> list[ListResult]:
+        """Each customer's list from their variant: the serving model, the popularity holdout, or a trained
+        variant's model (the serving model, not counted for the experiment, until a training has made it)."""
+        experiment = running.experiment
+        groups: dict[str, list[int]] = {}
+        for pos, user_id in enumerate(user_ids):
+            groups.setdefault(running.variant_of(user_id).name, []).append(pos)
+        results: list[ListResult | None] = [None] * len(user_ids)
+        for name, positions in groups.items():
+            model = experiment.variant(name).model  # type: ignore[union-attr]
+            users = [user_ids[pos] for pos in positions]
+            counted = True
+            if model.kind == POPULARITY:
+                got = await self._holdout(current, req, len(users))
+            elif model.kind == SERVING_MODEL:
+                got = await self._plain_users(current, users, req, remember)
+            else:
+                trained = current.variants.get(f"{experiment.name}/{name}")
+                counted = trained is not None
+                got = await self._plain_users(current if trained is None else trained, users, req, remember)
+            label = (variant_label(current.version, experiment.name, name), experiment.name, name) if counted else None
+            for pos, result in zip(positions, got):
+                result.variant = label
+                results[pos] = result
+        return results  # type: ignore[return-value]
 
     async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
         """The answer served last time for this user and request, if nothing it depends on has
@@ -258,7 +307,7 @@ class Serving:
             blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
             if not degraded:  # Redis just failed to answer: writing would only wait for it again
                 write = ([list_keys[p] for p in misses], blobs)
-                await (self._writes.submit(write) if interactive else self._write_back(*write))
+                await (self._writes.submit(write) if interactive else self._writes.write(*write))
             if hot is not None:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)
@@ -333,6 +382,20 @@ class Serving:
                                  np.array([i.score for i in popular], dtype=np.float32), shown, req.n, req.fields)
         return ListResult(FALLBACK, items)
 
+    async def _holdout(self, current: ServingModel, req: ListRequest, n: int) -> list[ListResult]:
+        """`n` copies of the popularity holdout's list (the same for every customer: no personal state), the
+        answer remembered per request and catalog like a similar-items list, so a hot request picks nothing."""
+        key, generation = (("holdout", current.version), req), current.catalog_generation
+        remember = not req.explain and self._hot_for(current) is not None
+        answer = self.served.get(key, None, generation, 0.0) if remember else None
+        if answer is not None:
+            return [ListResult(FALLBACK, [], answer) for _ in range(n)]
+        top = await self._popular(current, req)
+        if remember:
+            self.served.put(key, None, generation, FOREVER, top.items)
+        reasons = {"because": []} if req.explain else {}  # popularity has no reasons
+        return [ListResult(FALLBACK, [{**item, **reasons} for item in top.items]) for _ in range(n)]
+
     # -- items ------------------------------------------------------------------------------
     async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment]:
         """(model version, source, items): source is IN_MEMORY_MODEL when Redis could not be read."""
@@ -383,33 +446,3 @@ class Serving:
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _compute_together(self, orders: list[tuple[Recommender, np.ndarray]]) -> list[_Lists]:
-        """The lists of one loop pass's cache misses, computed in one worker-thread call (per model: a
-        swap may fall between two requests of a pass): what the training's precompute would have stored."""
-        n = self.settings.precompute_n
-
-        def compute() -> list[_Lists]:
-            out: list[_Lists | None] = [None] * len(orders)
-            for model in {id(m): m for m, _ in orders}.values():
-                mine = [k for k, (m, _) in enumerate(orders) if m is model]
-                ids, scores = model.precompute_indices(np.concatenate([orders[k][1] for k in mine]), n)
-                start = 0
-                for k in mine:
-                    stop = start + len(orders[k][1])
-                    out[k] = (ids[start:stop], scores[start:stop])
-                    start = stop
-            return out  # type: ignore[return-value]
-
-        return await asyncio.to_thread(compute)
-
-    async def _write_together(self, orders: list[tuple[list[str], list[bytes]]]) -> list[None]:
-        """One loop pass's write-backs of computed lists, in one pipeline."""
-        await self._write_back([k for keys, _ in orders for k in keys], [b for _, blobs in orders for b in blobs])
-        return [None] * len(orders)
-
-    async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
-        try:
-            async with asyncio.timeout(self.settings.redis_read_timeout):
-                await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
-        except REDIS_ERRORS as exc:
-            log.warning("could not cache %d computed lists: %s", len(keys), exc)

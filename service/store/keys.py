@@ -216,3 +216,23 @@ class Keys:
     def identity_seq(self) -> str:
         """Counter giving erasures and merges their order, which training applies them in."""
         return f"{self.shared}:identity:seq"
+    @property
+    def experiments(self) -> str:
+        """Hash experiment name -> its definition and status as JSON (service.store.experiments)."""
+        return f"{self.shared}:experiments"
+
+    @property
+    def promoted_model(self) -> str:
+        """JSON of the model configuration an experiment's variant made the default (POST
+        /v1/experiments/{name}/promote/{variant}); training reads it. Absent: model choice as configured."""
+        return f"{self.shared}:experiments:promoted"
+
+    def experiment_exposed(self, experiment: str, variant: str) -> str:
+        """Set of the customers a variant's lists were served to (the exposed customers)."""
+        return f"{self.shared}:experiment:{experiment}:{variant}:exposed"
+
+    @property
+    def experiment_buyers(self) -> str:
+        """Hash "{experiment}/{variant}\\x1f{currency}\\x1f{user_id}" -> the customer's attributed revenue in
+        micro-units (0 for purchases without a price): who converted, and revenue per customer."""
+        return f"{self.shared}:experiment-buyers"

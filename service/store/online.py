@@ -2,7 +2,10 @@
 counters per currency: `revenue.USD` in micro-units, `orders.USD`), and the recommendation-id format that
 names the version and route a response came from.
 
-A recommendation id is `{route}.{model version}.{served at, hex epoch seconds}{random hex}`. A click or
+A recommendation id is `{route}.{model version}.{served at, hex epoch seconds}{random hex}`; a response an
+experiment's variant served names it after the version, `{model version}@{experiment}/{variant}` (the
+variant label), so its counters are the variant's and the event script also records the buyer's revenue
+per variant (service.store.experiments). A click or
 purchase event carrying one adds to its version and route (a purchase also its price x quantity to the
 revenue of its currency, and its order once) in the script that stores the event
 (service.store.events.write, never twice for a retried event) if it was served within the window, so
@@ -45,7 +48,7 @@ for k = 1, #KEYS do
 end
 return 1
 """
-_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}(?:@[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64})?")
 _STAMP = re.compile(r"[0-9a-f]{8}[0-9a-f]{8}")
 
 
@@ -67,6 +70,21 @@ def utc_day(timestamp: float) -> str:
 @functools.lru_cache(maxsize=16)
 def _day_name(day: int) -> str:  # every served response asks; strftime costs more than a cache hit
     return time.strftime("%Y-%m-%d", time.gmtime(day * SECONDS_PER_DAY))
+
+
+def variant_label(version: str, experiment: str, variant: str) -> str:
+    """What an experiment's variant serves under, in ids and counters: `{version}@{experiment}/{variant}`."""
+    return f"{version}@{experiment}/{variant}"
+
+
+def split_label(label: str) -> tuple[str, str | None, str | None]:
+    """(model version, experiment, variant) of a counter's version label; (label, None, None) outside
+    experiments."""
+    version, at, rest = label.partition("@")
+    if not at:
+        return label, None, None
+    experiment, _, variant = rest.partition("/")
+    return version, experiment, variant
 
 
 def new_recommendation_id(version: str, route: str, now: float | None = None) -> str:

@@ -33,6 +33,7 @@ import pandas as pd
 import redis.asyncio as aioredis
 
 from recommender.artifacts import ArtifactInfo, save_model
+from recommender.catalog import Catalog
 from recommender.events import EventTable, active_users, read_events
 from recommender.models import Recommender
 from recommender.trainers import open_trainer
@@ -40,10 +41,11 @@ from service.parent_death import signal_on_parent_death
 from service.serving.model_state import FOLDED_THROUGH
 from service.serving.profiles import LIFECYCLE
 from service.settings import Settings
-from service.training.choice import choose_and_train
 from service.store import erasures, merges
+from service.training.choice import choose_and_train, train
 from service.training.lifecycle import lifecycle_record
 from service.training.rewrite import apply_changes
+from service.training.variants import VARIANTS, promoted_candidate, variant_candidates
 from service.store.catalog import load_catalog, upsert_items
 from service.store.erasures import parse_position, pending_erasures
 from service.store.client import connect
@@ -185,6 +187,23 @@ async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, mode
     log.info("precomputed %d users and %d items for %s", len(active), len(item_ids), version)
 
 
+async def train_variants(redis: aioredis.Redis, keys: Keys, settings: Settings, snapshot: Snapshot,
+                         catalog: Catalog) -> tuple[dict[str, str], float]:
+    """Fit, save and precompute every trained variant of the experiments not yet ended (service.training.variants);
+    `{experiment}/{variant}` -> its artifact's version, and the seconds it took (wall clock)."""
+    started = time.perf_counter()
+    versions: dict[str, str] = {}
+    for candidate in await variant_candidates(redis, keys):
+        model = train(snapshot.events, catalog, candidate)
+        experiment, _, variant = candidate.name.partition("/")
+        info = save_artifact(settings, model, {}, {FOLDED_THROUGH: snapshot.cursor.last_id, "experiment": experiment,
+                                                  "variant": variant})
+        await precompute(redis, keys, settings, model, info.version, snapshot.events)
+        versions[candidate.name] = info.version
+        log.info("trained experiment variant %s (%s) as %s", candidate.name, candidate.params.algorithm, info.version)
+    return versions, time.perf_counter() - started
+
+
 async def run_job(job: TrainingJob) -> TrainingReport:
     """The whole run; in the child this is the only thing on its event loop, so CPU work runs inline."""
     settings = job.settings
@@ -197,13 +216,18 @@ async def run_job(job: TrainingJob) -> TrainingReport:
             return TrainingReport("failed", "no events to train on")
         catalog, _, _ = await load_catalog(redis, keys)
         with open_trainer(settings.trainer, settings.models_path) as fit:
-            trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit)
+            trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit,
+                                       await promoted_candidate(redis, keys))
         if trained.model is None:
             return TrainingReport("rejected", trained.rejected, metrics=trained.metrics)
-        extra = {FOLDED_THROUGH: snapshot.cursor.last_id,
-                 LIFECYCLE: lifecycle_record(snapshot.events, started, settings.lifecycle_config)}
+        extra: dict = {FOLDED_THROUGH: snapshot.cursor.last_id,
+                       LIFECYCLE: lifecycle_record(snapshot.events, started, settings.lifecycle_config)}
         if trained.selection:
             extra["selection"] = trained.selection.as_dict()
+        variants, seconds = await train_variants(redis, keys, settings, snapshot, catalog)
+        if variants:  # saved and precomputed before the serving artifact that names them
+            extra[VARIANTS] = variants
+            extra["variants_seconds"] = round(seconds, 3)
         info = save_artifact(settings, trained.model, trained.metrics, extra)
         await precompute(redis, keys, settings, trained.model, info.version, snapshot.events)
         chosen = f" ({trained.selection.chosen})" if trained.selection else ""

@@ -22,6 +22,9 @@ from recommender.matrix import EventWeights
 from service.metrics import Metrics
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
+from service.serving.variants import LISTS, Splits
+from service.training.variants import VARIANTS
+from service.experiments.registry import all_experiments
 from service.settings import Settings
 from service.store import training_history, training_state
 from service.store.catalog import catalog_revision, load_catalog
@@ -65,6 +68,7 @@ class Refresher:
         if version and self.serving.current is not None and self.serving.current.version == version:
             self._record = (version, record)
         self.serving.erased = await erased_users(self.redis, self.keys)
+        self.serving.splits = Splits.of(await all_experiments(self.redis, self.keys), LISTS, time.time())
         revision = await catalog_revision(self.redis, self.keys)
         if revision != self.catalog_rev and self.serving.current is not None:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
@@ -81,8 +85,12 @@ class Refresher:
         path = self.settings.models_path / f"{version}.npz"
         try:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
-            return await asyncio.to_thread(ServingModel.load, path, catalog, removed,
-                                           self.settings.currency), revision
+            loaded = await asyncio.to_thread(ServingModel.load, path, catalog, removed, self.settings.currency)
+            for name, variant_version in (loaded.info.extra.get(VARIANTS) or {}).items():  # experiments' models
+                loaded.variants[name] = await asyncio.to_thread(
+                    ServingModel.load, self.settings.models_path / f"{variant_version}.npz", catalog, removed,
+                    self.settings.currency)
+            return loaded, revision
         except ArtifactError as exc:
             log.error("refusing model %s, keeping %s: %s", version,
                       self.serving.current.version if self.serving.current else "none", exc)

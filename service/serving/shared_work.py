@@ -1,6 +1,7 @@
-"""Reads of precomputed lists and users' since-training state for the read path: one round trip
-(service.store.events.since_training) under a deadline, so a hung Redis cannot hang the page, and
-the reads of one event-loop pass coalesced into one (service.serving.coalescing).
+"""The read path's work that requests of one event-loop pass share (service.serving.coalescing): the
+Redis read of precomputed lists and users' since-training state (one round trip,
+service.store.events.since_training, under a deadline, so a hung Redis cannot hang the page), the
+computation of cache misses (one worker-thread call) and their write-back (one pipeline).
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import redis.asyncio as aioredis
+
+from recommender.models import Recommender
 
 from service.serving.coalescing import Coalescer
 from service.settings import Settings
 from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import UserState, read_lists_and_states
 from service.store.keys import Keys
+from service.store.lists import write_blobs
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +89,64 @@ class SharedReads:
                 replies[member] = (blobs[k:k + len(order.list_keys)], states[u:u + len(order.users)])
                 k, u = k + len(order.list_keys), u + len(order.users)
         return replies
+
+
+Lists = tuple[np.ndarray, np.ndarray]
+
+
+class SharedComputes:
+    """Cache misses computed as the training's precompute computes them (Recommender.precompute_indices,
+    top `n`), the misses of one loop pass in one worker-thread call."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._coalescer: Coalescer[tuple[Recommender, np.ndarray], Lists] = Coalescer(
+            self._together, "encore-shared-compute")
+
+    async def submit(self, order: tuple[Recommender, np.ndarray]) -> Lists:
+        """(ids, scores), int64 and float32 of shape (len(codes), n), for `order` = (model, user codes)."""
+        return await self._coalescer.submit(order)
+
+    async def _together(self, orders: list[tuple[Recommender, np.ndarray]]) -> list[Lists]:
+        """One worker-thread call, per model (a swap may fall between two requests of a pass)."""
+        n = self.n
+
+        def compute() -> list[Lists]:
+            out: list[Lists | None] = [None] * len(orders)
+            for model in {id(m): m for m, _ in orders}.values():
+                mine = [k for k, (m, _) in enumerate(orders) if m is model]
+                ids, scores = model.precompute_indices(np.concatenate([orders[k][1] for k in mine]), n)
+                start = 0
+                for k in mine:
+                    stop = start + len(orders[k][1])
+                    out[k] = (ids[start:stop], scores[start:stop])
+                    start = stop
+            return out  # type: ignore[return-value]
+
+        return await asyncio.to_thread(compute)
+
+
+class SharedWrites:
+    """Computed lists written back to Redis (RECS_CACHE_TTL), one loop pass's in one pipeline; a
+    failed write is logged, never raised (the answer was already computed)."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis, self.settings = redis, settings
+        self._coalescer: Coalescer[tuple[list[str], list[bytes]], None] = Coalescer(
+            self._together, "encore-shared-write-back")
+
+    async def submit(self, order: tuple[list[str], list[bytes]]) -> None:
+        """Write `order` = (keys, packed lists) with the other write-backs of this loop pass."""
+        await self._coalescer.submit(order)
+
+    async def _together(self, orders: list[tuple[list[str], list[bytes]]]) -> list[None]:
+        await self.write([k for keys, _ in orders for k in keys], [b for _, blobs in orders for b in blobs])
+        return [None] * len(orders)
+
+    async def write(self, keys: list[str], blobs: list[bytes]) -> None:
+        """Write `blobs` under `keys` now, within RECS_REDIS_READ_TIMEOUT."""
+        try:
+            async with asyncio.timeout(self.settings.redis_read_timeout):
+                await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
+        except REDIS_ERRORS as exc:
+            log.warning("could not cache %d computed lists: %s", len(keys), exc)
