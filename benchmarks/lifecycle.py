@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy
-from scipy.stats import rankdata
 
 from benchmarks.datasets import (
     DEFAULT_CACHE, DatasetError, cdnow_sample, demo_storefront, ta_feng_frame,
@@ -39,6 +38,7 @@ from recommender.lifecycle import (
     BGNBDParams, Purchases, conditional_expected_purchases, expected_purchases_new, fit_lifecycle,
 )
 from recommender.lifecycle.bgnbd import log_likelihood
+from recommender.lifecycle.holdout import auc
 from recommender.lifecycle.summary import SECONDS_PER_DAY, day_of
 
 RESULTS_DIR = Path("benchmarks/results")
@@ -92,16 +92,6 @@ def order_days(purchases: Purchases, customers: np.ndarray, start: float, end: f
     pairs = pd.DataFrame({"customer": purchases.customer_ids[inside], "day": day_of(purchases.timestamps[inside])})
     counts = pairs.drop_duplicates().groupby("customer").size()
     return counts.reindex(customers, fill_value=0).to_numpy(np.int64)
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve of `scores` for boolean `labels` (Mann-Whitney U, ties counted half)."""
-    labels = np.asarray(labels, dtype=bool)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 @dataclass

@@ -48,7 +48,8 @@ from benchmarks.quality import (  # noqa: E402
 )
 from recommender.algorithms import ModelParams, scale_confidence  # noqa: E402
 from recommender.ease import ease_weights  # noqa: E402
-from recommender.evaluation import Metrics, Split  # noqa: E402
+from recommender.evaluation import Metrics# noqa: E402
+from recommender.splits import Split# noqa: E402
 from recommender.events import EVENT_TYPES, EventTable  # noqa: E402
 from recommender.matrix import build_matrix, default_weights  # noqa: E402
 

@@ -46,7 +46,8 @@ from benchmarks.harness.report import RESULTS, pyplot, results_dir
 from recommender.algorithms import ModelParams
 from recommender.events import EventTable
 from recommender.matrix import EventWeights, build_matrix, default_weights
-from recommender.evaluation import Metrics, Split, evaluate, split_events
+from recommender.evaluation import Metrics, evaluate
+from recommender.splits import Split, split_events
 from recommender.models import Recommender
 
 DATASETS: tuple[str, ...] = ("ml-100k", "demo")

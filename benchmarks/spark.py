@@ -37,7 +37,8 @@ def run_worker(args: argparse.Namespace) -> dict:
     """One engine on one size: generate, split, fit on the training half, evaluate."""
     from benchmarks.synthetic import generate_events
     from recommender.algorithms import ModelParams
-    from recommender.evaluation import evaluate, temporal_split
+    from recommender.evaluation import evaluate
+    from recommender.splits import temporal_split
     from recommender.trainers import fit_implicit
 
     events = generate_events(args.worker, seed=args.seed)

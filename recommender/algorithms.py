@@ -5,6 +5,13 @@ with DAN normalisation (recommender.ease_dan), a popularity baseline, and the ba
 All of them answer implicit's `recommend` and `similar_items`, so one code path ranks, filters and
 batches for every algorithm. This module also turns each into plain arrays and back,
 for artifacts.
+
+Sources: ALS is implicit's conjugate-gradient solver (Hu, Koren and Volinsky, "Collaborative
+Filtering for Implicit Feedback Datasets", ICDM 2008; Takács, Pilászy and Tikk, RecSys 2011); BPR is
+Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback" (UAI 2009); cosine and
+BM25 are implicit's item-item nearest neighbours (BM25 weighting after Robertson and Zaragoza);
+the basket models follow TIFU-KNN (Hu et al., SIGIR 2020) and the Reality Check's GP-TopFreq (Li et
+al., ACM TOIS 2023).
 """
 
 from __future__ import annotations
@@ -45,7 +52,50 @@ Algorithm = RecommenderBase | BasketRecommender
 
 @dataclass(frozen=True)
 class ModelParams:
-    """Hyper-parameters for every algorithm; each algorithm reads the ones it uses."""
+    """Hyper-parameters for every algorithm; each algorithm reads the ones it uses.
+
+    Attributes
+    ----------
+    algorithm : str
+        One of ALGORITHMS.
+    factors : int
+        Latent factors (ALS, BPR).
+    regularization : float
+        ALS's L2 weight; in implicit 0.7 it is not scaled by counts (useful values about 1 to 30).
+    alpha : float
+        ALS's confidence scale: an interaction's confidence is alpha x its (scaled) weight, an
+        unobserved pair's is 1.
+    iterations : int
+        ALS sweeps.
+    learning_rate, bpr_regularization : float
+        BPR's SGD step and L2 weight (scaled unlike ALS's, hence its own).
+    bpr_iterations : int
+        BPR epochs.
+    neighbours : int
+        Item-kNN's K (cosine, BM25).
+    bm25_k1, bm25_b : float
+        BM25's term-frequency saturation and length normalisation.
+    confidence : str
+        "log": train on log1p(weight), which tames heavy users; "linear": as given (CONFIDENCE_SCALINGS).
+    random_state : int
+        Seed of every random start.
+    repeat_base : str
+        The repeat model's collaborative model for never-bought items, one of REPEAT_BASES.
+    repeat_neighbours : int
+        TIFU-KNN's k: nearest customers whose vectors are averaged.
+    within_decay, group_decay : float
+        TIFU-KNN's r_b (per basket back from the customer's newest) and r_g (per group back), in (0, 1].
+    group_size : int
+        TIFU-KNN's m: groups a customer's baskets are split into.
+    mix_customers : int
+        Customers whose newest basket is held out to learn the repeat model's mix.
+
+    Raises
+    ------
+    InputError
+        An unknown algorithm, confidence scaling or repeat base, a count below 1, or a decay
+        outside (0, 1].
+    """
 
     algorithm: str = "als"
     factors: int = 64
@@ -102,6 +152,7 @@ class ModelParams:
                 raise InputError(f"{name} must be in (0, 1]")
 
     def repeat_settings(self) -> RepeatSettings:
+        """The repeat model's settings (recommender.repeat_model) from these parameters."""
         return RepeatSettings(neighbours=self.repeat_neighbours, within_decay=self.within_decay,
                               group_decay=self.group_decay, group_size=self.group_size,
                               mix_customers=self.mix_customers, random_state=self.random_state)
@@ -111,10 +162,18 @@ class ModelParams:
         return dataclasses.replace(self, algorithm=self.repeat_base)
 
     def to_dict(self) -> dict[str, object]:
+        """Every parameter by name (what artifacts store)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, object]) -> ModelParams:
+        """Parameters from `to_dict`'s output; unknown names (from newer or older versions) are ignored.
+
+        Raises
+        ------
+        InputError
+            A value is invalid (see the class).
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -127,16 +186,25 @@ class PopularityRecommender(MatrixFactorizationBase):
     """
 
     def fit(self, user_items: csr_matrix, show_progress: bool = False, callback=None) -> None:
+        """Count each item's users in `user_items` (users x items CSR); the other arguments are implicit's."""
         counts = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float32)
         self.item_factors = counts[:, None]
         self.user_factors = np.ones((user_items.shape[0], 1), dtype=np.float32)
 
     def recalculate_user(self, userid, user_items):
+        """Every user's factor is 1: float32, shape (1,) for one user, (users, 1) for several."""
         users = 1 if np.isscalar(userid) else len(userid)
         return np.ones((users, 1), dtype=np.float32) if users > 1 else np.ones(1, dtype=np.float32)
 
     def similar_items(self, itemid, N=10, recalculate_item=False, item_users=None, filter_items=None, items=None):
-        """The most popular items, which is all a popularity model knows about similarity."""
+        """The most popular items, which is all a popularity model knows about similarity.
+
+        Returns
+        -------
+        (ids, scores) : tuple of numpy.ndarray
+            Shape (N,) for one item id, (len(itemid), N) for several; scores are user counts
+            (float32). `items` restricts the candidates; the other arguments are ignored.
+        """
         single = np.isscalar(itemid)
         ids = np.atleast_1d(itemid)
         candidates = np.asarray(items) if items is not None else np.arange(self.item_factors.shape[0])
@@ -150,7 +218,16 @@ class PopularityRecommender(MatrixFactorizationBase):
 
 
 def make_algorithm(params: ModelParams) -> Algorithm:
-    """A fresh, untrained implicit model for `params`; one thread, as OpenBLAS is pinned to one."""
+    """A fresh, untrained model for `params`.
+
+    ALS and BPR use implicit's own threads on every core (num_threads=0), while OpenBLAS stays at
+    one thread (recommender/__init__.py).
+
+    Returns
+    -------
+    Algorithm
+        An implicit model, a basket model, or PopularityRecommender for "popular".
+    """
     if params.algorithm == "als":
         return AlternatingLeastSquares(
             factors=params.factors, regularization=params.regularization, alpha=params.alpha,
@@ -179,6 +256,8 @@ def make_algorithm(params: ModelParams) -> Algorithm:
 
 
 def scale_confidence(matrix: csr_matrix, params: ModelParams) -> csr_matrix:
+    """`matrix` on the scale models train on: itself for "linear", a copy with log1p(data) (float32)
+    for "log" (`ModelParams.confidence`). Same shape and sparsity either way."""
     if params.confidence == "linear":
         return matrix
     scaled = matrix.copy()
@@ -187,7 +266,15 @@ def scale_confidence(matrix: csr_matrix, params: ModelParams) -> csr_matrix:
 
 
 def algorithm_state(model: Algorithm) -> dict[str, np.ndarray]:
-    """The arrays that fully describe a trained model."""
+    """The arrays that fully describe a trained model (`restore_algorithm` rebuilds it from them).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Factor models: user_factors (users x factors) and item_factors (items x factors); item-kNN:
+        the similarity matrix's CSR arrays and shape; basket models: their own state, and the
+        repeat model's collaborative model's arrays prefixed "base_".
+    """
     if isinstance(model, BasketRecommender):
         base = algorithm_state(model.base) if isinstance(model, RepeatRecommender) else {}
         return {**model.state(), **{_BASE_PREFIX + k: v for k, v in base.items()}}
@@ -220,7 +307,13 @@ def writable_state(algorithm: str) -> frozenset[str]:
 
 
 def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Algorithm:
-    """Rebuild a trained model from `algorithm_state` arrays."""
+    """Rebuild a trained model from `algorithm_state` arrays.
+
+    Raises
+    ------
+    ArtifactError
+        An array the algorithm needs is missing.
+    """
     model = make_algorithm(params)
     if isinstance(model, BasketRecommender):
         if isinstance(model, RepeatRecommender):

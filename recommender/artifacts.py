@@ -40,7 +40,25 @@ _PURCHASES = "purchases_"  # recommender.repurchase.PurchaseIndex, when the mode
 
 @dataclass
 class ArtifactInfo:
-    """What an artifact says about itself, readable without loading the model."""
+    """What an artifact says about itself, readable without loading the model.
+
+    Attributes
+    ----------
+    version : str
+        `make_version`: UTC training time and the first 8 hex digits of the content checksum.
+    algorithm : str
+        The algorithm's name (recommender.algorithms.ALGORITHMS).
+    params, weights : dict
+        `ModelParams.to_dict()` and `EventWeights.to_dict()` of the model.
+    trained_at : float
+        Epoch seconds the model was trained at.
+    users, items, interactions : int
+        Shape of the training matrix and its non-zero entries.
+    metrics : dict
+        Offline metrics the caller stored with it (the training job: holdout metrics).
+    extra : dict
+        Anything else the caller stored (JSON-serialisable).
+    """
 
     version: str
     algorithm: str
@@ -69,13 +87,50 @@ def _blob(data: bytes) -> np.ndarray:
 
 
 def make_version(checksum: str, trained_at: float) -> str:
-    """Timestamp plus short content hash: sortable by time and unique per content."""
+    """Timestamp plus short content hash: sortable by time and unique per content.
+
+    Parameters
+    ----------
+    checksum : str
+        Hex SHA-256 of the artifact's arrays.
+    trained_at : float
+        Epoch seconds.
+
+    Returns
+    -------
+    str
+        "YYYYmmddTHHMMSSZ-" (UTC) and the checksum's first 8 hex digits.
+    """
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(trained_at)) + "-" + checksum[:8]
 
 
 def save_model(model: Recommender, path: str | Path, metrics: dict | None = None,
                extra: dict | None = None) -> ArtifactInfo:
-    """Write `model` to `path` atomically and return its info (with the new version)."""
+    """Write `model` to `path` atomically and return its info (with the new version).
+
+    The arrays go to a temporary file in the same directory, which is fsynced and renamed over
+    `path`: readers see the old file or the new one, never half of one.
+
+    Parameters
+    ----------
+    model : Recommender
+        A trained model (its training matrix, maps, catalog and algorithm state are stored).
+    path : str or Path
+        Where to write; parent directories are created.
+    metrics, extra : dict, optional
+        JSON-serialisable data stored in the artifact's info.
+
+    Returns
+    -------
+    ArtifactInfo
+
+    Raises
+    ------
+    RuntimeError
+        The model is not trained.
+    OSError
+        The file cannot be written (the temporary file is removed, any old artifact stays).
+    """
     interactions = model._trained()
     matrix = interactions.matrix
     arrays = {
@@ -136,12 +191,38 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def read_info(path: str | Path) -> ArtifactInfo:
+    """An artifact's info, after the same checks as `load_model` (the arrays are verified, not used).
+
+    Raises
+    ------
+    ArtifactError
+        As `load_model`.
+    """
     meta, _ = _read(Path(path))
     return ArtifactInfo(**meta["info"])
 
 
 def load_model(path: str | Path) -> tuple[Recommender, ArtifactInfo]:
-    """Load and verify an artifact; raise ArtifactError if it is not exactly what was saved."""
+    """Load and verify an artifact.
+
+    Arrays are views into a copy-on-write memory map of the file (recommender.npz): read-only,
+    except the few implicit needs writable (`writable_state`), which it never writes.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    (Recommender, ArtifactInfo)
+        The model, ready to serve, and what the artifact says about itself.
+
+    Raises
+    ------
+    ArtifactError
+        The file is missing, truncated or corrupted, has no readable metadata or an unknown
+        format, or fails its SHA-256 checksum: anything that is not exactly what was saved.
+    """
     meta, arrays = _read(Path(path))
     info = ArtifactInfo(**meta["info"])
     params = ModelParams.from_dict(info.params)

@@ -11,6 +11,7 @@ recommender.repeat_model builds the repeat-aware model on the same base.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,10 +22,11 @@ from recommender.baskets import Baskets, baskets_from_codes, baskets_from_events
 from recommender.errors import ArtifactError, InputError
 from recommender.events import EventTable
 from recommender.matrix import InteractionMatrix
+from recommender.pairs import contains, csr_keys, distinct, lookup, pair_keys, ranked_lists
 from recommender.repeat import PurchaseProfile, purchase_profile
 
-#: Dense cells (customers x items) scored at once: a block is a few float32 arrays of this size.
-DENSE_BLOCK_CELLS = 1 << 21
+#: Customers scored together: their candidates (a few hundred pairs each) are held at once.
+USER_BLOCK = 512
 
 
 def row_baskets(rows: csr_matrix) -> Baskets:
@@ -36,29 +38,21 @@ def row_baskets(rows: csr_matrix) -> Baskets:
                               rows.shape[0], rows.shape[1])
 
 
-def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The n best of each row of a dense float32 score block, best first; -1 / -inf where fewer are finite.
+@dataclass
+class Scored:
+    """Candidate items of a block of customers with their scores: one entry per (row, item) pair.
 
-    Ties keep the lower item code first.
+    Attributes
+    ----------
+    rows, items : numpy.ndarray
+        int64, shape (pairs,): the customer's row in the block, the item code.
+    scores : numpy.ndarray
+        float32, shape (pairs,); items that are no pair are not ranked for that customer.
     """
-    rows, columns = scores.shape
-    take = min(n, columns)
-    ids = np.full((rows, n), -1, dtype=np.int64)
-    out = np.full((rows, n), -np.inf, dtype=np.float32)
-    if take == 0 or rows == 0:
-        return ids, out
-    if take < columns:
-        part = np.argpartition(-scores, take - 1, axis=1)[:, :take]
-    else:
-        part = np.tile(np.arange(columns), (rows, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    best = np.take_along_axis(part, order, axis=1)
-    best_scores = np.take_along_axis(part_scores, order, axis=1)
-    finite = np.isfinite(best_scores)
-    ids[:, :take] = np.where(finite, best, -1)
-    out[:, :take] = best_scores
-    return ids, out
+
+    rows: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
 
 
 @dataclass
@@ -80,7 +74,7 @@ class Customers:
 class BasketRecommender:
     """Common base: fit from events, block-wise scoring, implicit's `recommend` and `similar_items` shape.
 
-    Subclasses implement `fit_baskets` and `score_block`.
+    Subclasses implement `fit_baskets` and `score_candidates`.
     """
 
     #: Recommender.fit passes the events (timestamps make the baskets) to `fit_events`.
@@ -118,25 +112,32 @@ class BasketRecommender:
         return Customers(purchase_profile(baskets, 1.0, 1.0, 1), np.zeros(baskets.n_users, dtype=np.float32))
 
     # -- scoring ----------------------------------------------------------------------------
-    def score_block(self, codes: np.ndarray, rows: csr_matrix, customers: Customers | None,
-                    allowed: np.ndarray) -> np.ndarray:
-        """float32 (len(codes), items) scores, -inf for what must not be ranked.
+    def score_candidates(self, codes: np.ndarray, rows: csr_matrix, customers: Customers | None,
+                         allowed: np.ndarray, listed: np.ndarray) -> Scored:
+        """The candidate items of a block of customers, scored (only items where `allowed` is true).
 
         `codes` are user codes of the trained model, or with `customers` (fold-in) rows of theirs;
-        `rows` are the customers' confidence rows, on the training scale.
+        `rows` are the customers' confidence rows, on the training scale; `listed` (int64, one per
+        customer) is how many items the caller may list from that customer's candidates, so a model
+        that could rank every item (popularity fill) proposes at least that many.
         """
         raise NotImplementedError
 
+    def prepare_scoring(self) -> None:
+        """Build what scoring builds on first use, before threads share it (a hook; nothing here)."""
+
     def recommend(self, userid, user_items: csr_matrix, N: int = 10, filter_already_liked_items: bool = True,
                   filter_items=None, recalculate_user: bool = False, items=None,
-                  baskets: Baskets | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  baskets: Baskets | None = None, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """implicit's `recommend`: top-N item codes and scores per customer, shape (customers, N).
 
         `userid` are user codes (a scalar gives 1-D output). With `recalculate_user` the customers
         are unseen at training: their purchases come from `baskets` (customer i = row i of
         `user_items`), or, without baskets, each row's items make one basket. `items` restricts
         the ranking to those item codes, `filter_items` removes codes, and
-        `filter_already_liked_items` removes the items of each `user_items` row.
+        `filter_already_liked_items` removes the items of each `user_items` row. `threads` > 1
+        scores blocks of USER_BLOCK customers in parallel (numpy, scipy and implicit's scorer
+        release the GIL in their heavy parts); the lists are the same.
         """
         single = np.isscalar(userid)
         codes = np.atleast_1d(np.asarray(userid, dtype=np.int64))
@@ -153,15 +154,28 @@ class BasketRecommender:
         customers = self.fold_in(baskets if baskets is not None else row_baskets(rows)) if recalculate_user else None
         ids = np.full((len(codes), N), -1, dtype=np.int64)
         scores = np.full((len(codes), N), -np.inf, dtype=np.float32)
-        block = max(1, DENSE_BLOCK_CELLS // max(self.n_items, 1))
-        for start in range(0, len(codes), block):
-            part = slice(start, start + block)
-            own_rows = np.arange(start, min(start + block, len(codes))) if recalculate_user else codes[part]
-            dense = self.score_block(own_rows, rows[part], customers, allowed)
+
+        def rank(start: int) -> None:
+            part = slice(start, start + USER_BLOCK)
+            block_rows = rows[part]
+            own_rows = np.arange(start, min(start + USER_BLOCK, len(codes))) if recalculate_user else codes[part]
+            listed = np.full(len(own_rows), N, dtype=np.int64)
             if filter_already_liked_items:
-                liked = rows[part].tocoo()
-                dense[liked.row, liked.col] = -np.inf
-            ids[part], scores[part] = top_n(dense, N)
+                listed += np.diff(block_rows.indptr)
+            scored = self.score_candidates(own_rows, block_rows, customers, allowed, listed)
+            if filter_already_liked_items:
+                keep = ~contains(distinct(csr_keys(block_rows)), pair_keys(scored.rows, scored.items, self.n_items))
+                scored = Scored(scored.rows[keep], scored.items[keep], scored.scores[keep])
+            ids[part], scores[part] = ranked_lists(scored.rows, scored.items, scored.scores, len(own_rows), N)
+
+        starts = range(0, len(codes), USER_BLOCK)
+        if threads > 1 and len(starts) > 1:
+            self.prepare_scoring()
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(rank, starts))
+        else:
+            for start in starts:
+                rank(start)
         return (ids[0], scores[0]) if single else (ids, scores)
 
     def similar_items(self, itemid, N=10, recalculate_item=False, item_users=None, filter_items=None, items=None):
@@ -189,9 +203,38 @@ class BasketRecommender:
             raise ArtifactError(f"artifact lacks model array {exc}") from None
 
 
-def dense_rows(profile: PurchaseProfile, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """float32 (len(rows), items): one of the profile's value arrays for the given customers."""
-    return profile.matrix(values)[rows].toarray()
+@dataclass
+class ProfileRows:
+    """Some customers' rows of a PurchaseProfile as pairs (recommender.pairs keys, sorted).
+
+    Attributes
+    ----------
+    indptr : numpy.ndarray
+        int64, shape (rows + 1,): row r's pairs are ``indptr[r]:indptr[r + 1]``.
+    keys : numpy.ndarray
+        int64, shape (pairs,): ``row * items + item``.
+    score, count, since : numpy.ndarray
+        float32, shape (pairs,): the profile's values.
+    """
+
+    indptr: np.ndarray
+    keys: np.ndarray
+    score: np.ndarray
+    count: np.ndarray
+    since: np.ndarray
+
+
+def profile_rows(profile: PurchaseProfile, rows: np.ndarray) -> ProfileRows:
+    """The profile's entries of the given customers (user codes, or fold-in rows), in that order."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts, ends = profile.indptr[rows], profile.indptr[rows + 1]
+    lengths = ends - starts
+    position = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - (np.cumsum(lengths) - lengths),
+                                                                          lengths)
+    block_rows = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+    return ProfileRows(np.r_[0, np.cumsum(lengths)].astype(np.int64),
+                       pair_keys(block_rows, profile.indices[position], profile.n_items),
+                       profile.score[position], profile.count[position], profile.since[position])
 
 
 class PersonalFrequencyRecommender(BasketRecommender):
@@ -206,10 +249,20 @@ class PersonalFrequencyRecommender(BasketRecommender):
         self.profile = purchase_profile(baskets, 1.0, 1.0, 1)
         self.popularity = np.bincount(baskets.items, minlength=baskets.n_items).astype(np.float32)
 
-    def score_block(self, codes: np.ndarray, rows: csr_matrix, customers: Customers | None,
-                    allowed: np.ndarray) -> np.ndarray:
+    def score_candidates(self, codes: np.ndarray, rows: csr_matrix, customers: Customers | None,
+                         allowed: np.ndarray, listed: np.ndarray) -> Scored:
+        """Bought items and, per customer, the first `listed` + bought allowed bestsellers (enough to
+        fill a list after the bought ones), scored as the class docstring says."""
         profile = customers.profile if customers is not None else self.trained_profile()
-        counts = dense_rows(profile, profile.count, codes)
-        scores = counts + (self.popularity / (self.popularity.max(initial=0.0) + 1.0))[None, :]
-        scores[:, ~allowed] = -np.inf
-        return scores.astype(np.float32)
+        bought = profile_rows(profile, codes)
+        tie = (self.popularity / (self.popularity.max(initial=0.0) + 1.0)).astype(np.float32)
+        allowed_codes = np.flatnonzero(allowed)
+        popular = allowed_codes[np.argsort(-self.popularity[allowed_codes], kind="stable")]
+        reach = np.minimum(np.asarray(listed, dtype=np.int64) + np.diff(bought.indptr), len(popular))
+        fill_rows = np.repeat(np.arange(len(codes), dtype=np.int64), reach)
+        fill = popular[np.arange(len(fill_rows)) - np.repeat(np.cumsum(reach) - reach, reach)]
+        keys = distinct(np.r_[bought.keys, pair_keys(fill_rows, fill, self.n_items)])
+        items = keys % max(self.n_items, 1)
+        keys, items = keys[allowed[items]], items[allowed[items]]
+        counts = lookup(bought.keys, bought.count, keys)
+        return Scored(keys // max(self.n_items, 1), items, (counts + tie[items]).astype(np.float32))

@@ -26,10 +26,28 @@ _FALSE = {"false", "0", "no", "n", "f"}
 
 @dataclass(frozen=True)
 class Item:
-    """One catalog entry; `kind` is product or content (guides, how-tos, posts).
+    """One catalog entry.
 
-    `price` is the unit price in `currency` (ISO 4217; None: the store's default currency), `url` and
-    `image_url` absolute http(s) links, `attributes` a flat dict of strings, numbers and booleans.
+    Attributes
+    ----------
+    item_id : str
+    kind : str
+        "product" or "content" (guides, how-tos, posts).
+    category : str
+        "" for none.
+    in_stock : bool
+    created_at : float or None
+        Epoch seconds the item was created; None when unknown.
+    title : str or None
+    price : float or None
+        Unit price in `currency`.
+    currency : str or None
+        ISO 4217 code; None: the store's default currency.
+    url, image_url : str or None
+        Absolute http(s) links.
+    brand : str or None
+    attributes : dict or None
+        A flat dict of strings, numbers and booleans.
     """
 
     item_id: str
@@ -48,7 +66,21 @@ class Item:
 
 @dataclass
 class ItemAttributes:
-    """Catalog columns aligned to a model's item indices; unknown items match no kind."""
+    """Catalog columns aligned to a model's item indices; unknown items match no kind.
+
+    Attributes
+    ----------
+    kind : numpy.ndarray
+        object, shape (items,): "product", "content", or "" when the item is not in the catalog.
+    category : numpy.ndarray
+        object, shape (items,): "" for none or unknown.
+    in_stock : numpy.ndarray
+        bool, shape (items,): True for items not in the catalog.
+    created_at : numpy.ndarray
+        float64, shape (items,): epoch seconds, NaN when unknown.
+    known : numpy.ndarray
+        bool, shape (items,): the item is in the catalog.
+    """
 
     kind: np.ndarray  # object: "product", "content" or "" when not in the catalog
     category: np.ndarray  # object
@@ -58,7 +90,13 @@ class ItemAttributes:
 
 
 class Catalog:
-    """Items indexed by id, held as one DataFrame so loading and aligning are vectorised."""
+    """Items indexed by id, held as one DataFrame so loading and aligning are vectorised.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame, optional
+        Already validated CATALOG_COLUMNS (use `from_frame` for input); default: no items.
+    """
 
     def __init__(self, frame: pd.DataFrame | None = None) -> None:
         if frame is None:
@@ -67,12 +105,35 @@ class Catalog:
 
     @classmethod
     def from_items(cls, items: list[Item]) -> Catalog:
+        """A catalog of `Item` records, validated as `from_frame` validates (InputError)."""
         return cls.from_frame(pd.DataFrame([asdict(i) for i in items], columns=list(CATALOG_COLUMNS)))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, check_times: bool = False) -> Catalog:
-        """Validate and normalise a frame; raise InputError naming the first bad row. `check_times`: a
-        `created_at` outside the plausible range (recommender.times) is bad too (input, not stored data)."""
+        """Validate and normalise a frame.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            `item_id` required; `kind` (default "product"), `category` (default ""), `in_stock`
+            (booleans as `parse_bools` reads them, default true), `created_at` (epoch seconds or
+            ISO 8601, missing allowed), `title` and the shop columns (SHOP_COLUMNS) optional. A
+            repeated id keeps its last row.
+        check_times : bool
+            A `created_at` outside the plausible range (recommender.times) is bad too (for input,
+            not for stored data).
+
+        Returns
+        -------
+        Catalog
+
+        Raises
+        ------
+        InputError
+            Naming the first bad row and its field: no item_id column, a bad id (`validate_ids`),
+            an unknown kind, an in_stock that is not a boolean, a created_at that is neither
+            epoch seconds nor ISO 8601 (or implausible with `check_times`), or a bad shop field.
+        """
         if "item_id" not in frame.columns:
             raise InputError("missing column(s): item_id", None, "item_id")
         frame = frame.reset_index(drop=True)
@@ -119,6 +180,7 @@ class Catalog:
         return item_id in self._frame.index
 
     def get(self, item_id: str) -> Item | None:
+        """The item, or None when it is not in the catalog."""
         if item_id not in self._frame.index:
             return None
         row = self._frame.loc[item_id]
@@ -139,6 +201,7 @@ class Catalog:
         )
 
     def items(self) -> list[Item]:
+        """Every item, in catalog order."""
         return [i for i in (self.get(item_id) for item_id in self._frame.index) if i is not None]
 
     def upsert(self, other: Catalog) -> Catalog:
@@ -147,10 +210,23 @@ class Catalog:
         return Catalog(merged.drop_duplicates("item_id", keep="last").reset_index(drop=True))
 
     def without(self, item_ids: list[str]) -> Catalog:
+        """A new catalog without `item_ids` (ids not in it are ignored)."""
         return Catalog(self._frame[~self._frame["item_id"].isin(item_ids)].reset_index(drop=True))
 
     def align(self, items: IdMap) -> ItemAttributes:
-        """Catalog attributes in the order of a model's item indices."""
+        """Catalog attributes in the order of a model's item indices.
+
+        Parameters
+        ----------
+        items : IdMap
+            The model's item map.
+
+        Returns
+        -------
+        ItemAttributes
+            Arrays of shape (len(items),); items missing from the catalog get kind "", category
+            "", in stock, created_at NaN, known False.
+        """
         positions = self._frame.index.get_indexer(items.ids) if len(self._frame) else np.full(len(items), -1)
         known = positions >= 0
         take = np.where(known, positions, 0)
@@ -217,23 +293,46 @@ class Catalog:
         return out
 
     def to_jsonl(self) -> bytes:
+        """The items as UTF-8 JSON lines (what a model artifact stores; `from_jsonl` reads it)."""
         return self._frame.reset_index(drop=True).to_json(orient="records", lines=True).encode("utf-8")
 
     @classmethod
     def from_jsonl(cls, blob: bytes) -> Catalog:
+        """The catalog `to_jsonl` wrote (empty bytes: no items).
+
+        Raises
+        ------
+        InputError
+            A row is bad (`from_frame`).
+        ValueError
+            The bytes are not JSON lines.
+        """
         if not blob.strip():
             return cls()
         frame = pd.read_json(io.BytesIO(blob), lines=True, dtype=False)  # no guessing: created_at stays as written
         return cls.from_frame(frame)
 
     def to_csv(self, path: str | Path) -> None:
+        """Write the items as CSV with CATALOG_COLUMNS (`read_catalog` reads it back); `attributes`
+        is a JSON object in one cell."""
         frame = self._frame.copy()
         frame["attributes"] = [None if a is None else json.dumps(a) for a in frame["attributes"]]
         frame.to_csv(path, index=False)
 
 
 def parse_bools(column: pd.Series) -> np.ndarray:
-    """true/false, 1/0, yes/no (any case) and real booleans; empty means true."""
+    """true/false, 1/0, yes/no, y/n, t/f (any case) and real booleans; empty or missing means true.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape (len(column),).
+
+    Raises
+    ------
+    InputError
+        The first row that is none of these (field "in_stock").
+    """
     text = column.fillna(True).astype(str).str.strip().str.lower()
     text = text.where(text != "", "true")
     is_true = text.isin(_TRUE)
@@ -245,8 +344,14 @@ def parse_bools(column: pd.Series) -> np.ndarray:
 
 
 def read_catalog(path: str | Path) -> Catalog:
-    """Load a catalog from CSV or JSON lines (columns: CATALOG_COLUMNS, all but item_id optional; in a CSV,
-    `attributes` is a JSON object in one cell). InputError names the first bad row and field; `created_at` is checked against the plausible range."""
+    """Load a catalog from CSV or JSON lines (columns as `Catalog.from_frame` takes them; in a CSV,
+    `attributes` is a JSON object in one cell); `created_at` is checked against the plausible range.
+
+    Raises
+    ------
+    InputError
+        The file is missing or cannot be parsed, or a row is bad (naming the row and field).
+    """
     frame = read_frame(path, "catalog", {"item_id": str, "category": str, "kind": str, "title": str,
                                          "currency": str, "url": str, "image_url": str, "brand": str,
                                          "attributes": str, "price": str},

@@ -18,7 +18,8 @@ from recommender.algorithms import ALGORITHMS, ModelParams
 from recommender.artifacts import load_model, save_model
 from recommender.catalog import Catalog, read_catalog
 from recommender.errors import ArtifactError, InputError
-from recommender.evaluation import SPLITS, compare_algorithms, metrics_table
+from recommender.evaluation import compare_algorithms, metrics_table
+from recommender.splits import SPLITS
 from recommender.events import read_events
 from recommender.filters import ItemFilter
 from recommender.matrix import (

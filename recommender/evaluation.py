@@ -1,8 +1,10 @@
-"""Offline evaluation: held-out splits (random, per-user temporal, global time cut) and ranking
-metrics (precision, recall, nDCG, MAP, coverage).
+"""Offline evaluation: ranking metrics (precision, recall, nDCG, MAP, coverage) of a model on a
+held-out split (recommender.splits).
 
 Metrics are computed from a hit matrix in one vectorised pass, so the same code scores a
-toy example in a test and 100,000 users in a benchmark.
+toy example in a test and 100,000 users in a benchmark. Binary relevance throughout; nDCG is
+Järvelin and Kekäläinen's ("Cumulated gain-based evaluation of IR techniques", ACM TOIS 2002)
+with the log2(rank + 1) discount, and AP@k divides by min(relevant, k) as ml_metrics' `apk` does.
 """
 
 from __future__ import annotations
@@ -15,31 +17,30 @@ from scipy.sparse import csr_matrix
 
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
-from recommender.errors import InputError
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import EventWeights, build_matrix, default_weights
-from recommender.units import SECONDS_PER_DAY
 from recommender.models import Recommender
+from recommender.splits import Split, split_events
 
-SPLITS: tuple[str, ...] = ("random", "temporal", "time_cut")
 EVAL_BATCH = 4096
 
 
 @dataclass
-class Split:
-    train: EventTable
-    test: EventTable
-
-
-@dataclass
-class TimeCut(Split):
-    """A global time cut: `train` holds every event before `cut_time`, `test` every event at or after it."""
-
-    cut_time: float  # epoch seconds
-
-
-@dataclass
 class Metrics:
+    """Ranking quality of one model on one test half, means over the evaluated users.
+
+    Attributes
+    ----------
+    k : int
+        List length the metrics are "at".
+    precision, recall, ndcg, map : float
+        precision@k, recall@k, nDCG@k and MAP@k, each in [0, 1] (`ranking_metrics`).
+    coverage : float
+        Share of the model's items that appear in at least one evaluated list, in [0, 1].
+    users : int
+        Users evaluated (those with at least one relevant test item).
+    """
+
     k: int
     precision: float
     recall: float
@@ -49,117 +50,29 @@ class Metrics:
     users: int
 
     def as_dict(self) -> dict[str, float]:
+        """Every field by name (what the training job records)."""
         return asdict(self)
 
 
-def _rank_within_user(user_codes: np.ndarray, order_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row: its 0-based position among its user's rows by `order_key`, and the user's count."""
-    order = np.lexsort((order_key, user_codes))
-    sorted_users = user_codes[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
-    sizes = np.diff(np.r_[starts, len(order)])
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)
-    counts = np.empty(len(order), dtype=np.int64)
-    counts[order] = np.repeat(sizes, sizes)
-    return rank, counts
-
-
-def _codes(values: np.ndarray) -> np.ndarray:
-    import pandas as pd  # local: only splitting needs factorize
-
-    return pd.factorize(values)[0]
-
-
-def random_split(events: EventTable, test_fraction: float = 0.2, seed: int = 42) -> Split:
-    """Hold out a random `test_fraction` of each user's distinct items (all events of a held-out
-    (user, item) pair go to test, so no pair is in both halves)."""
-    _check_fraction(test_fraction)
-    rng = np.random.default_rng(seed)
-    users = _codes(events.user_ids)
-    pairs = _codes(users.astype(np.int64) * (1 << 32) + _codes(events.item_ids))
-    n_pairs = int(pairs.max()) + 1 if len(pairs) else 0
-    pair_user = np.zeros(n_pairs, dtype=np.int64)
-    pair_user[pairs] = users
-    rank, counts = _rank_within_user(pair_user, rng.random(n_pairs))
-    test_pair = rank < np.floor(counts * test_fraction)
-    is_test = test_pair[pairs]
-    return Split(events.take(~is_test), events.take(is_test))
-
-
-def temporal_split(events: EventTable, test_fraction: float = 0.2) -> Split:
-    """Hold out the last `test_fraction` of each user's events by time: the future we must predict."""
-    _check_fraction(test_fraction)
-    users = _codes(events.user_ids)
-    rank, counts = _rank_within_user(users, events.timestamps)
-    is_test = rank >= counts - np.floor(counts * test_fraction)
-    return Split(events.take(~is_test), events.take(is_test))
-
-
-def time_cut_split(events: EventTable, test_fraction: float = 0.2, test_days: float | None = None) -> TimeCut:
-    """One time T for every user: train on the events before T, test on the events at or after it.
-
-    Unlike `temporal_split` (each user's own latest events), no model trains on anything that
-    happened after a moment it is scored on, as in production: a model trained at T serves what
-    customers do next. T is the newest event's time minus `test_days` days when given, else the
-    time of the event that leaves `test_fraction` of the events (by count, impressions included)
-    at or after it; events tied at T all go to test, so test may hold a little more.
+def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, float]:
+    """Mean precision, recall, nDCG and MAP at k from a hit matrix (binary relevance).
 
     Parameters
     ----------
-    events : EventTable
-        Timestamps in epoch seconds.
-    test_fraction : float
-        Share of events after the cut, in (0, 1); ignored when `test_days` is given.
-    test_days : float, optional
-        Length of the test period in days, counted back from the newest event.
+    hits : numpy.ndarray
+        bool or 0/1, shape (users, >= k): whether the item at each rank is relevant (columns
+        past k are ignored).
+    n_relevant : numpy.ndarray
+        int, shape (users,): relevant items per user, each at least 1.
+    k : int
+        Cut-off.
 
-    Raises
-    ------
-    InputError
-        a bad fraction or period, or a cut that leaves no event on one side (for example when all
-        events share one timestamp).
-    """
-    if test_days is not None:
-        if not test_days > 0:
-            raise InputError("test_days must be positive")
-    else:
-        _check_fraction(test_fraction)
-    if len(events) == 0:
-        raise InputError("cannot cut an empty event table in time")
-    times = events.timestamps
-    if test_days is not None:
-        cut = float(times.max()) - test_days * SECONDS_PER_DAY
-    else:
-        n_test = max(1, int(np.ceil(len(times) * test_fraction)))
-        cut = float(np.partition(times, len(times) - n_test)[len(times) - n_test])
-    is_test = times >= cut
-    if is_test.all() or not is_test.any():
-        side = "before" if is_test.all() else "at or after"
-        raise InputError(f"the time cut at {cut:.0f} (epoch seconds) leaves no events {side} it: "
-                         "the events need more than one distinct time")
-    return TimeCut(events.take(~is_test), events.take(is_test), cut)
-
-
-def split_events(events: EventTable, split: str, test_fraction: float = 0.2, seed: int = 42) -> Split:
-    if split == "random":
-        return random_split(events, test_fraction, seed)
-    if split == "temporal":
-        return temporal_split(events, test_fraction)
-    if split == "time_cut":
-        return time_cut_split(events, test_fraction)
-    raise InputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-
-
-def _check_fraction(fraction: float) -> None:
-    if not 0.0 < fraction < 1.0:
-        raise InputError("test fraction must be between 0 and 1")
-
-
-def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, float]:
-    """Mean precision, recall, nDCG and MAP at k from a (users, k) hit matrix (binary relevance).
-
-    nDCG divides by the ideal DCG of min(relevant, k) hits; MAP divides by min(relevant, k).
+    Returns
+    -------
+    dict of str to float
+        "precision" (hits / k), "recall" (hits / relevant), "ndcg" (DCG over the ideal DCG of
+        min(relevant, k) hits) and "map" (AP@k over min(relevant, k)), each a mean over users;
+        all 0.0 when there are no users.
     """
     hits = np.asarray(hits, dtype=np.float64)[:, :k]
     n_relevant = np.asarray(n_relevant, dtype=np.float64)
@@ -198,10 +111,26 @@ def evaluate(model: Recommender, test: EventTable, k: int = 10,
     training and the model knows (no model can rank an item it never saw). Impressions are the
     store showing an item, not the customer choosing it, so they are never relevant.
 
-    `exclude` holds events whose (user, item) pairs are taken out of both the ranking and the
-    relevant set, as RecBole's full ranking leaves out a user's validation items when it scores the
-    test part of a train / validation / test split: the model ranks k plus as many items as the
-    user has excluded, and the excluded ones are dropped from that list before the top k is scored.
+    Parameters
+    ----------
+    model : Recommender
+        Trained on the other half; its lists (`recommend_indices`, seen items removed) are scored.
+    test : EventTable
+        Held-out events; users and items the model does not know are skipped.
+    k : int
+        Cut-off.
+    progress : callable, optional
+        Called with the number of users of each batch scored.
+    exclude : EventTable, optional
+        Events whose (user, item) pairs are taken out of both the ranking and the relevant set, as
+        RecBole's full ranking leaves out a user's validation items when it scores the test part of
+        a train / validation / test split: the model ranks k plus as many items as the user has
+        excluded, and the excluded ones are dropped from that list before the top k is scored.
+
+    Returns
+    -------
+    Metrics
+        Over users with at least one relevant item.
     """
     relevant = _pairs(model, test)
     relevant = relevant - relevant.multiply(model.user_items > 0)
@@ -250,7 +179,26 @@ def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights 
                        fit: Callable[[EventTable, ModelParams, EventWeights | None, Catalog | None], Recommender]
                        | None = None) -> tuple[Recommender, Metrics]:
     """Fit on the train half and score on the test half with identical evaluation for every model.
-    `fit` (a `recommender.trainers.Fit`, e.g. Spark's) replaces implicit in this process."""
+
+    Parameters
+    ----------
+    split : Split
+    params : ModelParams
+    weights : EventWeights, optional
+        Default: the algorithm's `default_weights`.
+    catalog : Catalog, optional
+        For kind filters and the model's catalog; scoring itself applies no filter.
+    k : int
+        Cut-off.
+    show_progress : bool
+        implicit's progress bar while fitting.
+    fit : callable, optional
+        A `recommender.trainers.Fit` (e.g. Spark's) that replaces implicit in this process.
+
+    Returns
+    -------
+    (Recommender, Metrics)
+    """
     weights = weights or default_weights(params.algorithm)
     if fit is not None:
         model = fit(split.train, params, weights, catalog)
@@ -264,7 +212,34 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
                        algorithms: Sequence[str] = ("popular", "als", "bpr", "cosine", "bm25"),
                        base: ModelParams | None = None, weights: EventWeights | None = None,
                        on_done: Callable[[str], None] | None = None) -> list[tuple[str, Metrics, float]]:
-    """Each algorithm on the same split; returns (algorithm, metrics, training seconds)."""
+    """Each algorithm on the same split, with the same base parameters.
+
+    Parameters
+    ----------
+    events : EventTable
+    split : str
+        "random" or "temporal" (`split_events`, default fraction and seed).
+    k : int
+        Cut-off.
+    algorithms : sequence of str
+        Names in recommender.algorithms.ALGORITHMS.
+    base : ModelParams, optional
+        Parameters shared by every algorithm (its `algorithm` is replaced).
+    weights : EventWeights, optional
+        Default: each algorithm's `default_weights`.
+    on_done : callable, optional
+        Called with each algorithm's name once it is scored.
+
+    Returns
+    -------
+    list of (str, Metrics, float)
+        Per algorithm: its name, metrics and training time in seconds.
+
+    Raises
+    ------
+    InputError
+        An unknown split or algorithm, or bad parameters.
+    """
     halves = split_events(events, split)
     base = base or ModelParams()
     rows = []
@@ -278,7 +253,7 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
 
 
 def metrics_table(rows: list[tuple[str, Metrics, float]]) -> str:
-    """A markdown table: one row per model."""
+    """A markdown table: one row per model (`compare_algorithms`' rows); "" for no rows."""
     if not rows:
         return ""
     k = rows[0][1].k

@@ -40,8 +40,21 @@ _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 @dataclass(frozen=True)
 class Event:
-    """One interaction; `value` is the star rating for reviews and ignored otherwise; purchases and
-    add-to-cart events may carry a unit `price`, a `quantity` and an `order_id`."""
+    """One interaction.
+
+    Attributes
+    ----------
+    user_id, item_id : str
+    type : str
+        One of EVENT_TYPES.
+    timestamp : float
+        Epoch seconds.
+    value : float
+        The star rating (0 to 5) for a review; ignored otherwise.
+    price, quantity, order_id : optional
+        Purchases and add-to-cart events may carry a unit `price` (currency units), a `quantity`
+        (units) and an `order_id`.
+    """
 
     user_id: str
     item_id: str
@@ -114,10 +127,12 @@ class EventTable:
 
     @classmethod
     def empty(cls) -> EventTable:
+        """A table without events (columns of the right dtypes)."""
         return cls.from_frame(pd.DataFrame({c: [] for c in EVENT_COLUMNS}))
 
     @classmethod
     def concat(cls, tables: Iterable[EventTable]) -> EventTable:
+        """The tables' rows one after another (an empty table for none)."""
         tables = list(tables)
         if not tables:
             return cls.empty()
@@ -130,13 +145,40 @@ class EventTable:
 
     @classmethod
     def from_events(cls, events: Iterable[Event]) -> EventTable:
+        """A table of `Event` records, validated as `from_frame` validates.
+
+        Raises
+        ------
+        InputError
+            As `from_frame`.
+        """
         rows = [dataclasses.astuple(e) for e in events]
         return cls.from_frame(pd.DataFrame(rows, columns=[*EVENT_COLUMNS, *ORDER_COLUMNS]))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, default_timestamp: float | None = None) -> EventTable:
-        """Validate a frame with the event columns (and the optional ORDER_COLUMNS); raise InputError
-        naming the first bad row."""
+        """Validate a frame with the event columns (EVENT_COLUMNS; `value` and ORDER_COLUMNS optional).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One row per event: ids as strings, `type` a name in EVENT_TYPES, `timestamp` epoch
+            seconds or ISO 8601, `value` a number (a review's star rating); `price`, `quantity`
+            and `order_id` as `parse_order_columns` reads them.
+        default_timestamp : float, optional
+            Epoch seconds for rows (or a whole column) without a timestamp.
+
+        Returns
+        -------
+        EventTable
+
+        Raises
+        ------
+        InputError
+            Naming the first bad row and its field: a missing column, a bad id (`validate_ids`), an
+            unknown type, a timestamp that is neither epoch seconds nor ISO 8601 or not finite, a
+            value that is not a number, a review rating outside 0 to 5, or a bad order field.
+        """
         missing = [c for c in ("user_id", "item_id", "type") if c not in frame.columns]
         if missing:
             raise InputError(f"missing column(s): {', '.join(missing)}", None, missing[0])
@@ -157,6 +199,8 @@ class EventTable:
         )
 
     def to_frame(self) -> pd.DataFrame:
+        """The table as a frame with EVENT_COLUMNS (type names, epoch-second timestamps) and the
+        order columns it has."""
         frame = pd.DataFrame({
             "user_id": self.user_ids,
             "item_id": self.item_ids,
@@ -174,6 +218,13 @@ class EventTable:
 
 
 def parse_types(column: pd.Series) -> np.ndarray:
+    """Event type names to their int8 codes (positions in EVENT_TYPES).
+
+    Raises
+    ------
+    InputError
+        The first row whose type is not in EVENT_TYPES.
+    """
     codes = pd.Index(EVENT_TYPES).get_indexer(column.astype(str))
     bad = codes < 0
     if bad.any():
@@ -186,7 +237,25 @@ def parse_types(column: pd.Series) -> np.ndarray:
 
 
 def parse_timestamps(column: pd.Series, default: float | None = None) -> np.ndarray:
-    """Epoch seconds or ISO 8601 strings, to float64 epoch seconds."""
+    """Epoch seconds or ISO 8601 strings (timezone-naive ones read as UTC), to epoch seconds.
+
+    Parameters
+    ----------
+    column : pandas.Series
+        One timestamp per event.
+    default : float, optional
+        Epoch seconds for missing entries.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape (events,).
+
+    Raises
+    ------
+    InputError
+        The first row that is neither, or is missing (without a default) or not finite.
+    """
     if default is not None:
         column = column.where(column.notna(), default)
     numeric = pd.to_numeric(column, errors="coerce")
@@ -208,7 +277,28 @@ def parse_timestamps(column: pd.Series, default: float | None = None) -> np.ndar
 
 
 def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndarray:
-    """Values default to 1; a review needs a rating between 0 and 5 stars."""
+    """Event values: missing ones default to 1; a review needs a rating between 0 and 5 stars.
+
+    Parameters
+    ----------
+    column : pandas.Series or None
+        One value per event, or None for no value column.
+    types : numpy.ndarray
+        int8 type codes, shape (n,).
+    n : int
+        Number of events.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape (n,).
+
+    Raises
+    ------
+    InputError
+        The first row whose value is not a finite number float32 can hold, or a review whose
+        rating is outside 0 to MAX_REVIEW_VALUE.
+    """
     if column is None:
         values = np.ones(n, dtype=np.float32)
     else:

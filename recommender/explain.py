@@ -3,7 +3,8 @@ say "because you bought X".
 
 Each algorithm's score splits into per-history-item parts:
 
-* ALS: implicit's `explain` (Hu, Koren and Volinsky, section 5): the user's factors are
+* ALS: implicit's `explain` (Hu, Koren and Volinsky, "Collaborative Filtering for Implicit
+  Feedback Datasets", ICDM 2008, section 5): the user's factors are
   W_u Y^T C_u p_u, so item j contributes c_uj * y_i^T W_u y_j. Computed here for all of a
   user's items and all candidates in two matrix products (one Cholesky per user), the same
   numbers implicit's explain gives one item at a time in a Python loop.
@@ -45,7 +46,26 @@ DEFAULT_TOP = 3
 
 def because(model: Recommender, user: UserHistory, item_codes: Sequence[int] | np.ndarray,
             top: int = DEFAULT_TOP) -> list[list[str]]:
-    """For each item code, up to `top` of the user's item ids that contributed most, best first."""
+    """For each item code, up to `top` of the user's item ids that contributed most, best first.
+
+    Parameters
+    ----------
+    model : Recommender
+        A trained model.
+    user : int, mapping of str to float, or sequence of str
+        A user code (row of the training matrix; out of range: no history), or a history as item
+        id -> confidence weight (or item ids, each weighing 1); unknown items are skipped.
+    item_codes : sequence of int or numpy.ndarray
+        Shape (k,): the recommended items to explain, as item codes.
+    top : int
+        Reasons per item at most (fewer when fewer history items contribute positively).
+
+    Returns
+    -------
+    list of list of str
+        One list per item code, in order (empty for the popularity model, an empty history or
+        `top` < 1).
+    """
     codes = np.asarray(item_codes, dtype=np.int64).reshape(-1)
     if len(codes) == 0:
         return []
@@ -64,9 +84,24 @@ def because(model: Recommender, user: UserHistory, item_codes: Sequence[int] | n
 
 def contributions(model: Recommender, history: np.ndarray, confidence: np.ndarray,
                   item_codes: np.ndarray) -> np.ndarray:
-    """(history items, candidates) matrix: how much each history item adds to each candidate's score.
+    """How much each history item adds to each candidate's score (see the module docstring).
 
-    `confidence` is on the scale the model was trained on (scale_confidence applied).
+    Parameters
+    ----------
+    model : Recommender
+        A trained model (not the popularity model: its reasons are empty before this is called).
+    history : numpy.ndarray
+        int64, shape (h,): the user's item codes.
+    confidence : numpy.ndarray
+        float, shape (h,): their confidences on the scale the model was trained on
+        (`scale_confidence` applied).
+    item_codes : numpy.ndarray
+        int64, shape (k,): candidate item codes.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape (h, k); all zeros for personal frequency, which has no collaborative part.
     """
     algorithm = model.algorithm
     if model.uses_baskets:  # the repeat model's collaborative part explains; personal frequency has none

@@ -8,10 +8,28 @@ import numpy as np
 
 from recommender.catalog import ItemAttributes
 
+#: How many more candidates to fetch than asked for when a category cap will thin the list.
+CAP_OVERSAMPLE = 4
+
 
 @dataclass(frozen=True)
 class ItemFilter:
-    """What a caller allows in a list; the default allows everything."""
+    """What a caller allows in a list; the default allows everything.
+
+    Attributes
+    ----------
+    kind : str or None
+        Only items of this kind ("product", "content"); None: any.
+    category : str or None
+        Only items of this category; None: any.
+    in_stock_only : bool
+        Only items in stock (items without catalog data count as in stock).
+    exclude : frozenset of str
+        Item ids never to return.
+    max_per_category : int or None
+        At most this many items of one category per list (items without a category share one);
+        None: no cap.
+    """
 
     kind: str | None = None
     category: str | None = None
@@ -21,14 +39,28 @@ class ItemFilter:
 
     @property
     def restricts_items(self) -> bool:
+        """Whether some item is filtered out (the category cap aside, which depends on the list)."""
         return bool(self.kind or self.category or self.in_stock_only or self.exclude)
 
 
 def allowed_mask(item_filter: ItemFilter, attrs: ItemAttributes, item_ids: np.ndarray,
                  removed: np.ndarray | None = None) -> np.ndarray:
-    """Boolean mask over item indices of what `item_filter` lets through.
+    """Boolean mask over item indices of what `item_filter` lets through (the category cap aside).
 
-    `removed` is a mask of items taken out of the catalog (never recommended again).
+    Parameters
+    ----------
+    item_filter : ItemFilter
+    attrs : ItemAttributes
+        The catalog aligned to the model's items (recommender.catalog), arrays of shape (items,).
+    item_ids : numpy.ndarray
+        object array of str, shape (items,): the id of each item index (for `exclude`).
+    removed : numpy.ndarray, optional
+        bool, shape (items,): items taken out of the catalog (never recommended again).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape (items,).
     """
     mask = np.ones(len(item_ids), dtype=bool)
     if removed is not None:
@@ -47,7 +79,19 @@ def allowed_mask(item_filter: ItemFilter, attrs: ItemAttributes, item_ids: np.nd
 def cap_per_category(indices: np.ndarray, categories: np.ndarray, cap: int | None) -> np.ndarray:
     """Positions in a ranked list kept when each category may appear at most `cap` times.
 
-    Ranked order is preserved; items without a category share the "" category.
+    Parameters
+    ----------
+    indices : numpy.ndarray
+        int, shape (k,): item indices, best first.
+    categories : numpy.ndarray
+        Shape (items,): each item index's category; items without one share the "" category.
+    cap : int or None
+        None keeps everything.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, ascending positions into `indices` (so ranked order is preserved).
     """
     if cap is None or len(indices) == 0:
         return np.arange(len(indices))
@@ -64,7 +108,29 @@ def cap_per_category(indices: np.ndarray, categories: np.ndarray, cap: int | Non
 
 def filter_ranked(indices: np.ndarray, scores: np.ndarray, allowed: np.ndarray,
                   categories: np.ndarray, item_filter: ItemFilter, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a filter to any ranked list of item indices and keep the best `n`."""
+    """Apply a filter to any ranked list of item indices and keep the best `n`.
+
+    Parameters
+    ----------
+    indices : numpy.ndarray
+        int, shape (k,): item indices, best first; negative entries (padding) are dropped.
+    scores : numpy.ndarray
+        float, shape (k,): their scores; entries that are not finite or at most -1e30 (implicit's
+        padding of liked items at -FLT_MAX) are dropped.
+    allowed : numpy.ndarray
+        bool, shape (items,): `allowed_mask`.
+    categories : numpy.ndarray
+        Shape (items,): each item index's category, for the cap.
+    item_filter : ItemFilter
+        Only its `max_per_category` is read here (the rest is in `allowed`).
+    n : int
+        How many to keep.
+
+    Returns
+    -------
+    (indices, scores) : tuple of numpy.ndarray
+        At most n entries each, in ranked order, dtypes as given.
+    """
     valid = (indices >= 0) & np.isfinite(scores) & (scores > -1e30)
     indices, scores = indices[valid], scores[valid]
     keep = allowed[indices]

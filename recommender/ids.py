@@ -1,4 +1,9 @@
-"""Stable, bidirectional maps between external string ids and matrix row/column indices."""
+"""Stable, bidirectional maps between external string ids and matrix row/column indices.
+
+A code is an id's position in the map (int64, 0-based); -1 means "not in the map". Maps only grow
+by appending, so a code, once given, keeps naming the same id (model artifacts, precomputed lists
+and the service's caches rely on it).
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,22 @@ def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) 
     """Reject empty, over-long or control-character ids (they would break storage and logs), and ids
     that are not valid Unicode text (a lone surrogate, which JSON's \\ud800 escapes can carry).
 
-    `rows`, when given, is the row number of each value (for a column checked only where it is set),
-    used in the error; by default a value's position is its row.
+    Parameters
+    ----------
+    values : pandas.Series
+        The ids of one input column, in row order.
+    field : str
+        The column's name, for the error.
+    rows : numpy.ndarray, optional
+        int, shape (len(values),): the row number of each value (for a column checked only where it
+        is set), used in the error; by default a value's position is its row.
+
+    Raises
+    ------
+    InputError
+        The first bad row: a missing or empty id, one longer than MAX_ID_BYTES bytes in UTF-8, one
+        holding a control character (U+0000 to U+001F, U+007F) or a lone surrogate; `row` and
+        `field` name it.
     """
     as_str = values.astype(str)
 
@@ -46,7 +65,13 @@ def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) 
 
 
 class IdMap:
-    """Ids in index order; new ids are appended so existing indices never move."""
+    """Ids in index order; new ids are appended so existing indices never move.
+
+    Parameters
+    ----------
+    ids : iterable of str
+        The ids, code 0 first; they must be distinct (not checked).
+    """
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self._ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=object)
@@ -54,11 +79,29 @@ class IdMap:
 
     @classmethod
     def from_values(cls, values: np.ndarray | pd.Series) -> tuple[IdMap, np.ndarray]:
-        """Map values to codes, with ids sorted so the same data always gives the same map."""
+        """Map values to codes, with ids sorted so the same data always gives the same map.
+
+        Returns
+        -------
+        (IdMap, numpy.ndarray)
+            The map of the distinct values, and int64 codes of `values`, shape (len(values),).
+        """
         return cls().extend(values)
 
     def extend(self, values: np.ndarray | pd.Series) -> tuple[IdMap, np.ndarray]:
-        """Return a map that also knows the new values, and the codes of all values."""
+        """Return a map that also knows the new values, and the codes of all values.
+
+        Parameters
+        ----------
+        values : numpy.ndarray or pandas.Series
+            Ids, shape (n,); duplicates allowed.
+
+        Returns
+        -------
+        (IdMap, numpy.ndarray)
+            This map when every value is known, else a new map with the unknown values appended
+            (sorted); and int64 codes of `values` in it, shape (n,).
+        """
         codes = self.lookup(values)
         unknown = codes < 0
         if not unknown.any():
@@ -69,23 +112,37 @@ class IdMap:
         return grown, grown.lookup(values)
 
     def lookup(self, values: np.ndarray | pd.Series | list[str]) -> np.ndarray:
-        """Codes of values, -1 where a value is unknown (vectorised hash look-up)."""
+        """Codes of values, -1 where a value is unknown (vectorised hash look-up).
+
+        Parameters
+        ----------
+        values : array-like of str
+            Shape (n,).
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, shape (n,).
+        """
         if len(self._ids) == 0:
             return np.full(len(values), -1, dtype=np.int64)
         return self.index.get_indexer(np.asarray(values, dtype=object)).astype(np.int64)
 
     def get(self, value: str) -> int | None:
+        """The code of one id, or None when it is not in the map."""
         code = int(self.lookup([value])[0])
         return None if code < 0 else code
 
     @property
     def index(self) -> pd.Index:
+        """The ids as a pandas Index (built on first use): the hash table look-ups go through."""
         if self._index is None:
             self._index = pd.Index(self._ids, dtype=object)
         return self._index
 
     @property
     def ids(self) -> np.ndarray:
+        """object array of str, shape (len(self),): the id of each code."""
         return self._ids
 
     def __len__(self) -> int:
@@ -101,9 +158,10 @@ class IdMap:
         return isinstance(other, IdMap) and np.array_equal(self._ids, other._ids)
 
     def to_bytes(self) -> bytes:
-        """Newline-joined UTF-8; ids never contain control characters, so this is lossless."""
+        """Newline-joined UTF-8; ids never contain control characters, so this is lossless (`from_bytes`)."""
         return "\n".join(map(str, self._ids)).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> IdMap:
+        """The map `to_bytes` wrote (b"" is the empty map)."""
         return cls(blob.decode("utf-8").split("\n") if blob else [])

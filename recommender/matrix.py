@@ -2,7 +2,10 @@
 
 Each event's confidence is its type's weight (times the stars for a review), optionally decayed by
 age (`half_life_days`) and by the user's own newer activity (`history_half_life`); confidences of the
-same (user, item) add up. The library's default weights per algorithm are here too.
+same (user, item) add up. The matrix is the confidence matrix of implicit-feedback matrix
+factorisation (Hu, Koren and Volinsky, "Collaborative Filtering for Implicit Feedback Datasets",
+ICDM 2008), which implicit's ALS takes as its input. The library's default weights per algorithm are
+here too.
 """
 
 from __future__ import annotations
@@ -23,7 +26,28 @@ from recommender.units import SECONDS_PER_DAY
 
 @dataclass(frozen=True)
 class EventWeights:
-    """How much each event type says about preference, and how fast old events fade."""
+    """How much each event type says about preference, and how fast old events fade.
+
+    Attributes
+    ----------
+    view, click, add_to_cart, purchase : float
+        Confidence weight of one event of that type.
+    review : float
+        Weight per star: a review of `value` stars weighs ``review * value``.
+    impression : float
+        Weight of an impression (the store showed the item); 0 drops them before training.
+    half_life_days : float or None
+        Clock decay: an event's weight halves every this many days before the reference time;
+        None for no clock decay.
+    history_half_life : float or None
+        Per-user recency, relative to the user's own history rather than the clock: an event's
+        weight halves for every `history_half_life` share of the user's events that came after it
+        (0.1: the events behind the user's newest 10% count half, behind the newest 20% a quarter).
+        A customer's next choices follow their latest ones (a session, a current interest) whether
+        they were last here yesterday or a year ago, which a clock decay cannot see; being a share,
+        it treats a 20-event and a 500-event history alike. None: off (the library turns it on for
+        ALS: `default_weights`).
+    """
 
     view: float = 1.0
     click: float = 1.0
@@ -33,25 +57,32 @@ class EventWeights:
     impression: float = 0.0  # being shown something says nothing about liking it
     notify_me: float = 0.0  # a back-in-stock request: a campaign trigger, not a training signal
     half_life_days: float | None = None  # None: no time decay
-    #: Per-user recency, relative to the user's own history rather than the clock: an event's
-    #: weight halves for every `history_half_life` share of the user's events that came after it
-    #: (0.1: the events behind the user's newest 10% count half, behind the newest 20% a quarter).
-    #: A customer's next choices follow their latest ones (a session, a current interest) whether
-    #: they were last here yesterday or a year ago, which a global clock decay cannot see; being a
-    #: share, it treats a 20-event and a 500-event history alike. None: off (the library turns it
-    #: on for ALS: default_weights).
     history_half_life: float | None = None
 
     def by_type_code(self) -> np.ndarray:
+        """float32, shape (len(EVENT_TYPES),): the weight of each event type code (recommender.events)."""
         return np.array([getattr(self, name) for name in EVENT_TYPES], dtype=np.float32)
 
     def to_dict(self) -> dict[str, float | None]:
+        """Every field by name, as stored in a model artifact's parameters."""
         return dataclasses.asdict(self)
 
 
 @dataclass
 class InteractionMatrix:
-    """The training input: confidences per (user, item) plus the maps back to external ids."""
+    """The training input: confidences per (user, item) plus the maps back to external ids.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix
+        float32, shape (users, items): summed confidences, explicit zeros removed.
+    users, items : IdMap
+        Row and column code of every external id.
+    weights : EventWeights
+        The weights the matrix was built with.
+    reference_time : float
+        Epoch seconds: "now" for the clock decay.
+    """
 
     matrix: csr_matrix
     users: IdMap
@@ -61,11 +92,27 @@ class InteractionMatrix:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(users, items)."""
         return self.matrix.shape
 
 
 def event_confidence(events: EventTable, weights: EventWeights, reference_time: float) -> np.ndarray:
-    """Per-event confidence: type weight, times stars for reviews, times exponential decay."""
+    """Per-event confidence: type weight, times stars for reviews, times exponential clock decay.
+
+    Parameters
+    ----------
+    events : EventTable
+        The events to weigh.
+    weights : EventWeights
+        Type weights and `half_life_days`.
+    reference_time : float
+        Epoch seconds the events' age is measured from (events after it count as age 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape (events,).
+    """
     confidence = weights.by_type_code()[events.types]
     review = events.types == EVENT_TYPES.index("review")
     confidence = np.where(review, confidence * events.values, confidence).astype(np.float32)
@@ -76,26 +123,55 @@ def event_confidence(events: EventTable, weights: EventWeights, reference_time: 
 
 
 #: Per-user recency in the library's default weights, by algorithm (default_weights). 0.4 for ALS
-#: was chosen on validation data (benchmarks/README.md): it raised the untuned ALS's temporal-split
-#: validation nDCG@10 on MovieLens-100k (0.190 -> 0.216) and the demo store (0.128 -> 0.130) and cost
-#: at most 0.006 on random splits; it lowered the untuned item-kNN scores on 3 of 4 splits, and BPR
-#: reads no confidence values.
+#: was chosen on validation splits (benchmarks/README.md, Quality); item-kNN is left without it,
+#: and BPR reads no confidence values.
 DEFAULT_HISTORY_HALF_LIFE: dict[str, float] = {"als": 0.4}
 
 
 def default_weights(algorithm: str) -> EventWeights:
-    """The library's default weights for `algorithm` (what a caller that passes none gets)."""
+    """The library's default weights for `algorithm` (what a caller that passes none gets).
+
+    Parameters
+    ----------
+    algorithm : str
+        An algorithm name (recommender.algorithms.ALGORITHMS); unknown names get the plain weights.
+
+    Returns
+    -------
+    EventWeights
+        The type weights above, with `history_half_life` from DEFAULT_HISTORY_HALF_LIFE.
+    """
     return EventWeights(history_half_life=DEFAULT_HISTORY_HALF_LIFE.get(algorithm))
 
 
 def history_recency(events: EventTable, half_life: float, user_codes: np.ndarray | None = None) -> np.ndarray:
-    """Per-event factor 2^(-newer share / half_life), where the newer share is the fraction of the
-    same user's events with a later timestamp (0 for a user's newest events, ties included).
+    """Per-event factor ``2 ** (-newer share / half_life)``, where the newer share is the fraction
+    of the same user's events with a later timestamp (0 for a user's newest events, ties included).
 
-    `user_codes` (any integer code per event, one per user) saves factorizing the ids again when
-    the caller has them (build_matrix's rows). Temporaries are int32 and dropped as soon as they
-    are used: at 20M events the first version, which factorized the ids again, added 0.26 GiB to
-    the refresh's peak RSS (benchmarks/README.md, Scale).
+    Encore's per-user recency: a decay by position in the user's own history rather than by the
+    clock, so a customer's latest interests lead whether they came yesterday or a year ago; being a
+    share, it treats short and long histories alike. Temporaries are int32 and freed as soon as
+    they are used (memory at scale: benchmarks/README.md, Scale).
+
+    Parameters
+    ----------
+    events : EventTable
+        The events, in any order.
+    half_life : float
+        Share of the user's events (0 < half_life; 0.1: the events behind the newest 10% count half).
+    user_codes : numpy.ndarray, optional
+        Integer code per event, one per user (build_matrix's row codes), shape (events,); saves
+        factorising the ids again.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape (events,): each event's factor in (0, 1].
+
+    Raises
+    ------
+    InputError
+        `half_life` is not positive.
     """
     if half_life <= 0:
         raise InputError("history_half_life must be positive")
@@ -139,12 +215,33 @@ def build_matrix(
 ) -> InteractionMatrix:
     """Sum event confidences into a float32 CSR matrix.
 
-    Events of a type weighted 0 (impressions, by default) are dropped first, so they do not
-    count in a user's history for `history_half_life` either (which needs every event of a user
-    at once, so it is applied here rather than in the per-event `event_confidence`).
-    `reference_time` is "now" for the decay; it defaults to the newest event so that
-    offline data sets are not decayed to nothing. Passing existing `users`/`items` maps
-    keeps their indices and appends new ids, so a model's ids stay valid across refreshes.
+    Events of a type weighted 0 (impressions, by default) are dropped first, so they add no users
+    or items and do not count in a user's history for `history_half_life` either (which needs every
+    event of a user at once, so it is applied here rather than in the per-event `event_confidence`).
+
+    Parameters
+    ----------
+    events : EventTable
+        The events.
+    weights : EventWeights, optional
+        Default: ``EventWeights()`` (no decay of either kind).
+    reference_time : float, optional
+        Epoch seconds, "now" for the clock decay; default the newest event's time, so offline data
+        sets are not decayed to nothing (the current time when there are no events).
+    users, items : IdMap, optional
+        Existing maps: their codes are kept and new ids appended (sorted), so a model's indices
+        stay valid across refreshes.
+
+    Returns
+    -------
+    InteractionMatrix
+        The float32 CSR matrix, shape (users, items), duplicates summed and zeros removed, with
+        its maps, weights and reference time.
+
+    Raises
+    ------
+    InputError
+        `weights.history_half_life` is set but not positive.
     """
     weights = weights or EventWeights()
     silent = weights.by_type_code() == 0

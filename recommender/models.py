@@ -37,36 +37,55 @@ from recommender.algorithms import (
 )
 from recommender.baskets import Baskets, bought_mask, history_baskets
 from recommender.catalog import Catalog, ItemAttributes
-from recommender.errors import InputError, UnknownItemError
+from recommender.errors import InputError
 from recommender.events import EventTable, parse_types
-from recommender.filters import ItemFilter, allowed_mask, filter_ranked
+from recommender.filters import CAP_OVERSAMPLE, ItemFilter, allowed_mask, filter_ranked
 from recommender.matrix import InteractionMatrix
+from recommender.pairs import fill_with_popular
 from recommender.repurchase import PurchaseIndex
+from recommender.similar import SimilarItems
 from recommender.sources import FALLBACK, PERSONALIZED
 from recommender.topn import ItemScorer
 
 log = logging.getLogger(__name__)
-#: How many more candidates to fetch than asked for when a category cap will thin the list.
-CAP_OVERSAMPLE = 4
+#: Threads that precompute lists (the machine's two cores; recommender.topn for factor models).
+PRECOMPUTE_THREADS = 2
 
 
 @dataclass(frozen=True)
 class ScoredItem:
+    """One item of a list and its score (the model's own scale; popularity lists: count / top count)."""
+
     item_id: str
     score: float
 
 
 @dataclass
 class Recommendation:
-    """One user's list; `source` says whether it is personal or the popularity fallback."""
+    """One user's list.
+
+    Attributes
+    ----------
+    user_id : str
+    source : str
+        recommender.sources.PERSONALIZED or FALLBACK (the popularity list).
+    items : list of ScoredItem
+        Best first.
+    """
 
     user_id: str
     source: str
     items: list[ScoredItem] = field(default_factory=list)
 
 
-class Recommender:
-    """A trained model plus the id maps, catalog and training matrix it needs to serve."""
+class Recommender(SimilarItems):
+    """A trained model plus the id maps, catalog and training matrix it needs to serve.
+
+    Parameters
+    ----------
+    params : ModelParams, optional
+        Default: ``ModelParams()`` (ALS).
+    """
 
     def __init__(self, params: ModelParams | None = None, filter_interacted: bool = True) -> None:
         self.params = params or ModelParams()
@@ -87,7 +106,29 @@ class Recommender:
     def fit(self, interactions: InteractionMatrix, catalog: Catalog | None = None,
             show_progress: bool = False, events: EventTable | None = None) -> Recommender:
         """Train on `interactions`; the basket models also need the `events` it was built from
-        (their timestamps make the baskets), which other algorithms ignore."""
+        (their timestamps make the baskets), which other algorithms ignore.
+
+        Parameters
+        ----------
+        interactions : InteractionMatrix
+            The confidence matrix (recommender.matrix); scaled by `scale_confidence` before fitting.
+        catalog : Catalog, optional
+            For filters; default: the model's current catalog (empty for a new model).
+        show_progress : bool
+            implicit's progress bar.
+        events : EventTable, optional
+            Required by the basket models.
+
+        Returns
+        -------
+        Recommender
+            self, trained.
+
+        Raises
+        ------
+        InputError
+            The matrix is empty, or a basket model gets no events.
+        """
         if interactions.matrix.nnz == 0:
             raise InputError("cannot train on an empty interaction matrix")
         if self.uses_baskets and events is None:
@@ -107,7 +148,8 @@ class Recommender:
         return self
 
     def attach(self, interactions: InteractionMatrix, catalog: Catalog) -> None:
-        """Bind the training data and catalog (also used when loading an artifact)."""
+        """Bind the training data and catalog (also used when loading an artifact); computes the
+        popularity counts (users per item) and their order."""
         self.interactions = interactions
         self.popularity = np.bincount(interactions.matrix.indices,
                                       minlength=interactions.shape[1]).astype(np.float32)
@@ -115,20 +157,24 @@ class Recommender:
         self.set_catalog(catalog)
 
     def set_catalog(self, catalog: Catalog) -> None:
+        """Use `catalog` for filters from now on (aligned to the model's items)."""
         self.catalog = catalog
         self.attrs = catalog.align(self.item_ids)
 
     # -- the maps ---------------------------------------------------------------------------
     @property
     def user_ids(self):
+        """IdMap of the training matrix's rows. RuntimeError before training."""
         return self._trained().users
 
     @property
     def item_ids(self):
+        """IdMap of the training matrix's columns. RuntimeError before training."""
         return self._trained().items
 
     @property
     def user_items(self) -> csr_matrix:
+        """The training matrix, float32 CSR, shape (users, items). RuntimeError before training."""
         return self._trained().matrix
 
     def _trained(self) -> InteractionMatrix:
@@ -139,11 +185,27 @@ class Recommender:
     # -- recommending -----------------------------------------------------------------------
     def recommend(self, user_id: str, n: int = 10, item_filter: ItemFilter | None = None,
                   filter_interacted: bool = True) -> Recommendation:
+        """One user's list (`recommend_batch` for one)."""
         return self.recommend_batch([user_id], n, item_filter, filter_interacted)[0]
 
     def recommend_batch(self, user_ids: Sequence[str], n: int = 10, item_filter: ItemFilter | None = None,
                         filter_interacted: bool = True) -> list[Recommendation]:
-        """Lists for many users: known users in one batched implicit call, the rest get popularity."""
+        """Lists for many users: known users in one batched implicit call, the rest get popularity.
+
+        Parameters
+        ----------
+        user_ids : sequence of str
+        n : int
+            Items per list (short only when the filter allows fewer items).
+        item_filter : ItemFilter, optional
+        filter_interacted : bool
+            Leave out what the user interacted with in training (not for the basket models).
+
+        Returns
+        -------
+        list of Recommendation
+            One per user id, in order.
+        """
         item_filter = item_filter or ItemFilter()
         codes = self.user_ids.lookup(list(user_ids))
         known = codes >= 0
@@ -162,12 +224,29 @@ class Recommender:
     def recommend_indices(self, user_codes: np.ndarray, n: int, item_filter: ItemFilter | None = None,
                           filter_interacted: bool = True, user_items: csr_matrix | None = None,
                           baskets: Baskets | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n item indices and scores for known users, shape (users, n), -1 where short.
+        """Top-n item indices and scores for known users: implicit's batched `recommend` (asked for
+        CAP_OVERSAMPLE times more under a category cap), then the filter and cap, then popular
+        allowed items (score 0) to fill lists the model left short.
 
-        `user_items` replaces the training rows (fold-in of new interactions); `baskets` gives the
-        basket models those users' purchases (recommender.baskets; row i is user code i).
-        `filter_interacted` leaves out what the users interacted with, unless the model
-        `recommends_bought_items`.
+        Parameters
+        ----------
+        user_codes : numpy.ndarray
+            int, shape (users,): rows of the training matrix (with `user_items`, any codes: see below).
+        n : int
+        item_filter : ItemFilter, optional
+        filter_interacted : bool
+            Leave out what the users interacted with, unless the model `recommends_bought_items`.
+        user_items : scipy.sparse.csr_matrix, optional
+            Replaces the training rows, one row per user code (fold-in of new interactions: ALS
+            solves the users' factors again).
+        baskets : Baskets, optional
+            The basket models' view of those users' purchases (recommender.baskets; row i is user
+            code i).
+
+        Returns
+        -------
+        (ids, scores) : tuple of numpy.ndarray
+            int64 and float32, shape (users, n); ids -1 and scores -inf where a list is short.
         """
         item_filter = item_filter or ItemFilter()
         allowed = self.allowed(item_filter)
@@ -194,37 +273,40 @@ class Recommender:
             out_scores[row, :len(kept_ids)] = kept_scores
         return out_ids, out_scores
 
-    def item_user_scores(self, item_code: int, chunk: int = 20_000) -> np.ndarray:
-        """Every known user's score for one item (the model's own scale: a factor dot product, a kNN or EASE sum
-        over the user's items, a basket model's score), float32 shape (users,) in user code order. Matrix
-        factorisation models score with one matrix-vector product; others through `recommend` restricted to the
-        item, `chunk` users per call."""
-        if isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
-            return (self.algorithm.user_factors @ self.algorithm.item_factors[item_code]).astype(np.float32)
-        out = np.zeros(len(self.user_ids), dtype=np.float32)
-        only = np.array([item_code], dtype=np.int64)
-        for start in range(0, len(out), chunk):
-            codes = np.arange(start, min(start + chunk, len(out)))
-            rows = scale_confidence(self.user_items[codes], self.params)
-            ids, scores = self.algorithm.recommend(codes, rows, N=1, filter_already_liked_items=False, items=only)
-            ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
-            out[codes] = np.where(ids[:, 0] == item_code, scores[:, 0], 0.0)
-        return out
-
     def precompute_indices(self, user_codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Unfiltered top-n lists (interacted items removed, unless the model `recommends_bought_items`)
         for many users: what the cache holds.
 
-        Matrix-factorisation models use the blocked exact scorer in recommender.topn (several
-        times implicit's batched rate, same items); short lists and other models go through
-        recommend_indices, which back-fills with popular items.
+        Matrix-factorisation models use the blocked exact scorer in recommender.topn (the same
+        items as implicit's `recommend`, ties aside); the basket models (which keep bought items)
+        rank in blocks and are back-filled with popular items without a loop over users; short
+        lists and other models go through recommend_indices, which back-fills likewise. Every
+        path returns what recommend_indices(user_codes, n) returns.
+
+        Parameters
+        ----------
+        user_codes : numpy.ndarray
+            int, shape (users,): rows of the training matrix.
+        n : int
+
+        Returns
+        -------
+        (ids, scores) : tuple of numpy.ndarray
+            int64 and float32, shape (users, n), best first.
         """
+        if getattr(self.algorithm, "recommends_bought_items", False):  # a basket model
+            allowed = self.allowed(ItemFilter())
+            rows = scale_confidence(self.user_items[user_codes], self.params)
+            ids, scores = self.algorithm.recommend(user_codes, rows, N=n, filter_already_liked_items=False,
+                                                   threads=PRECOMPUTE_THREADS)
+            return fill_with_popular(ids, scores, self._popular_order(allowed), n)
         if not isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
             return self.recommend_indices(user_codes, n)
         if self._scorer is None:
             self._scorer = ItemScorer(self.algorithm.item_factors)
         liked = None if self.recommends_bought_items else self.user_items[user_codes]
-        ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], liked, n, threads=2)
+        ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], liked, n,
+                                         threads=PRECOMPUTE_THREADS)
         short = (ids < 0).any(axis=1)
         if short.any():
             ids[short], scores[short] = self.recommend_indices(user_codes[short], n)
@@ -264,7 +346,13 @@ class Recommender:
         return self.popular_order[candidates[self.popular_order]]
 
     def popular(self, n: int = 10, item_filter: ItemFilter | None = None) -> list[ScoredItem]:
-        """The popularity list: what unknown users get."""
+        """The popularity list: what unknown users get.
+
+        Returns
+        -------
+        list of ScoredItem
+            At most n allowed items, most interacted-with first, scores count / largest count in (0, 1].
+        """
         item_filter = item_filter or ItemFilter()
         allowed = self.allowed(item_filter)
         order = self._popular_order(allowed)[: n * CAP_OVERSAMPLE if item_filter.max_per_category else n]
@@ -286,6 +374,26 @@ class Recommender:
         nothing counts as bought (a viewed guide must not come back as "buy again"), and their
         lists come from the collaborative model and the bestsellers. Other models fall back to
         popularity.
+
+        Parameters
+        ----------
+        user_id : str
+            Named in the result only.
+        item_ids : sequence of str
+            The user's items (unknown ones are skipped; none known: the popularity list).
+        weights : sequence of float
+            Confidence weight per item (recommender.matrix's scale, before `scale_confidence`).
+        n : int
+        item_filter : ItemFilter, optional
+        timestamps : sequence of float, optional
+            Epoch seconds per item (basket models).
+        types : sequence of str, optional
+            Event type name per item (basket models).
+
+        Returns
+        -------
+        Recommendation
+            PERSONALIZED, or FALLBACK for models that cannot fold in and histories of unknown items.
 
         Raises
         ------
@@ -311,36 +419,8 @@ class Recommender:
                                              baskets=baskets)
         return Recommendation(user_id, PERSONALIZED, self._scored(ids[0], scores[0]))
 
-    def similar_items(self, item_id: str, n: int = 10, item_filter: ItemFilter | None = None) -> list[ScoredItem]:
-        code = self.item_ids.get(item_id)
-        if code is None:
-            raise UnknownItemError(f"unknown item {item_id!r}")
-        ids, scores = self.similar_indices(np.array([code]), n, item_filter)
-        return self._scored(ids[0], scores[0])
-
-    def similar_indices(self, item_codes: np.ndarray, n: int,
-                        item_filter: ItemFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n similar items for many items at once, shape (items, n), -1 where short."""
-        item_filter = item_filter or ItemFilter()
-        allowed = self.allowed(item_filter)
-        n_allowed = int(allowed.sum())
-        ask = min((n * CAP_OVERSAMPLE if item_filter.max_per_category else n) + 1, n_allowed)
-        out_ids = np.full((len(item_codes), n), -1, dtype=np.int64)
-        out_scores = np.full((len(item_codes), n), -np.inf, dtype=np.float32)
-        if ask == 0:
-            return out_ids, out_scores
-        items = None if n_allowed == len(allowed) else np.flatnonzero(allowed)
-        ids, scores = self.algorithm.similar_items(item_codes, N=ask, items=items)
-        ids, scores = np.atleast_2d(ids).astype(np.int64), np.atleast_2d(scores).astype(np.float32)
-        for row, code in enumerate(item_codes):
-            not_self = ids[row] != code
-            kept_ids, kept_scores = filter_ranked(ids[row][not_self], scores[row][not_self], allowed,
-                                                  self.attrs.category, item_filter, n)
-            out_ids[row, :len(kept_ids)] = kept_ids
-            out_scores[row, :len(kept_scores)] = kept_scores
-        return out_ids, out_scores
-
     def allowed(self, item_filter: ItemFilter) -> np.ndarray:
+        """bool, shape (items,): what `item_filter` lets through (recommender.filters.allowed_mask)."""
         return allowed_mask(item_filter, self.attrs, self.item_ids.ids)
 
     def _scored(self, ids: np.ndarray, scores: np.ndarray) -> list[ScoredItem]:
@@ -349,6 +429,7 @@ class Recommender:
 
     @property
     def is_popularity(self) -> bool:
+        """Whether the algorithm is the popularity baseline."""
         return isinstance(self.algorithm, PopularityRecommender)
 
     @property
@@ -361,3 +442,4 @@ class Recommender:
         """Whether lists may hold items the user interacted with (the basket models, and any model
         made with filter_interacted=False)."""
         return not self.filter_interacted or bool(getattr(self.algorithm, "recommends_bought_items", False))
+

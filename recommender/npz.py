@@ -7,7 +7,9 @@ instead of N private copies.
 The writer stores members uncompressed (as np.savez does) and pads each member's zip local
 header with an extra field (id 0xD935, as Android's zipalign does) so that, with the 64-byte
 aligned .npy header, every array's data starts on a 64-byte boundary of the file: views need no
-copy and are aligned for BLAS. The files stay ordinary .npz files that np.load reads.
+copy and are aligned for BLAS. The files stay ordinary .npz files that np.load reads. Formats
+followed: the .npy format (NumPy NEP 1, versions 1.0 and 2.0) inside a zip archive (PKWARE's
+APPNOTE.TXT: local file header, extra field), padded the way Android's zipalign pads.
 
 The reader maps the file once, copy-on-write (MAP_PRIVATE): arrays are read-only views unless
 asked for as `writable`, and even then a write only copies the page it touches into the writing
@@ -38,7 +40,20 @@ _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.f
 
 
 def write_npz(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write `arrays` to the seekable `handle` as an uncompressed .npz with 64-byte aligned data."""
+    """Write `arrays` to the seekable `handle` as an uncompressed .npz with 64-byte aligned data.
+
+    Parameters
+    ----------
+    handle : binary file
+        Open for writing and seekable (`tell` gives the member's position); not closed here.
+    arrays : mapping of str to numpy.ndarray
+        Member name (without ".npy") to array, any dtype without Python objects, any shape.
+
+    Raises
+    ------
+    ValueError
+        An array holds Python objects (pickles are never written).
+    """
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, array in arrays.items():
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
@@ -52,7 +67,18 @@ def write_npz(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
 
 @dataclass(frozen=True)
 class Member:
-    """Where one array lives in the file; `offset` is None when it cannot be viewed in place."""
+    """Where one array lives in the file.
+
+    Attributes
+    ----------
+    dtype : numpy.dtype
+    shape : tuple of int
+    fortran_order : bool
+        Column-major data (as the .npy header says).
+    offset : int or None
+        Byte offset of the data in the file; None when it cannot be viewed in place (compressed,
+        encrypted, or not aligned for its dtype).
+    """
 
     dtype: np.dtype
     shape: tuple[int, ...]
@@ -63,8 +89,22 @@ class Member:
 class MappedNpz:
     """The arrays of one .npz file as views into a copy-on-write map of it.
 
-    Raises (zipfile.BadZipFile, ValueError, OSError, ...) on a file that is not a readable .npz;
-    callers that face untrusted bytes catch broadly.
+    Parameters
+    ----------
+    path : str or Path
+        The .npz file; it must not be rewritten in place while mapped (replace it by rename).
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened or mapped.
+    zipfile.BadZipFile
+        It is not a zip archive.
+    ValueError
+        The file is empty (nothing to map), or a member is not a readable .npy array (unknown
+        version, Python objects, shorter than its header says, a bad local header). Other errors
+        of zipfile and numpy's header parser may come through too: callers that face untrusted
+        bytes catch broadly.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -80,11 +120,31 @@ class MappedNpz:
 
     @property
     def names(self) -> list[str]:
+        """Member names, without ".npy", in archive order."""
         return list(self._members)
 
     def array(self, name: str, writable: bool = False) -> np.ndarray:
-        """A view of member `name`: read-only unless `writable`. A write to a writable view copies
-        the touched page into this process (every view of it in this process sees the write)."""
+        """A view of member `name`: read-only unless `writable`.
+
+        Parameters
+        ----------
+        name : str
+            A member name (`names`).
+        writable : bool
+            A write to a writable view copies the touched page into this process (every view of it
+            in this process sees the write); the file never changes. A member read into memory is
+            copied for a writable request, so its shared copy stays unchanged.
+
+        Returns
+        -------
+        numpy.ndarray
+            The member's dtype and shape.
+
+        Raises
+        ------
+        KeyError
+            No member has that name.
+        """
         member = self._members[name]
         if member.offset is None:
             array = self._copies[name].copy() if writable else self._copies[name]

@@ -25,12 +25,17 @@ from scipy.sparse import csr_matrix
 
 from recommender.baskets import Baskets
 from recommender.errors import InputError
+from recommender.pairs import contains, distinct, pair_keys, rank_in_row, smallest_in_rows, top_in_rows
 
 #: Pseudo-counts that pull an item's repurchase rate and a customer's repeat share towards the
 #: store's mean when there are few observations (additive smoothing).
 SMOOTHING = 5.0
-#: Dense cells per block of the neighbour search (query rows x reference customers), about 64 MB.
+#: (query, reference) pairs searched together, about 128 MB as float64 distances when held densely.
 NEIGHBOUR_BLOCK_CELLS = 1 << 24
+#: Above this share of (query, reference) pairs that overlap, a block's distances are computed
+#: densely and partially sorted, as a plain search does (cheaper per pair than the sparse search's
+#: bookkeeping, which wins when few pairs overlap, as in a large catalog).
+DENSE_OVERLAP = 0.1
 
 
 def group_layout(n: np.ndarray, position: np.ndarray, group_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,6 +228,119 @@ def repeat_rates(baskets: Baskets) -> RepeatRates:
     return RepeatRates(smoothed_share(rebuys, chances, item_mean), smoothed_share(repeats, later, store), store)
 
 
+class NeighbourIndex:
+    """Exact k-nearest-neighbour search by Euclidean distance (TIFU-KNN's kNN) over reference vectors.
+
+    The distance ``|q|^2 + |r|^2 - 2 q.r`` of a query q to a reference r it shares no item with is
+    ``|q|^2 + |r|^2``: it only grows with |r|. So each query's k nearest are found among the
+    references it overlaps (one sparse product, q.r for those only) and the k references of
+    smallest norm it does not overlap, never over all references: the cost follows the overlaps
+    (a few hundred per customer in a store), not the reference size. The result is exact; ties in
+    distance go to the lower reference row (a dense search's partial sort picks among ties
+    arbitrarily). Distances are computed in float64 with the same formula and product as a dense
+    search, so every distance has the same value.
+
+    Parameters
+    ----------
+    reference : scipy.sparse.csr_matrix
+        float, shape (reference customers, items): the vectors neighbours are drawn from.
+    """
+
+    def __init__(self, reference: csr_matrix) -> None:
+        self.reference = csr_matrix(reference, dtype=np.float64)
+        self.reference.sort_indices()
+        self.norms = np.asarray(self.reference.multiply(self.reference).sum(axis=1)).ravel()
+        self.transposed = self.reference.T.tocsr()  # items x references, for q.r by one product
+        n = self.reference.shape[0]
+        self.by_norm = np.lexsort((np.arange(n), self.norms))  # smallest norm first, ties by row
+        self.rank = np.empty(n, dtype=np.int64)  # reference row -> its place in by_norm
+        self.rank[self.by_norm] = np.arange(n)
+
+    def __len__(self) -> int:
+        return self.reference.shape[0]
+
+    def weights(self, queries: csr_matrix, k: int, exclude: np.ndarray | None = None) -> csr_matrix:
+        """float64, shape (queries, references): 1 / k' at each query's k' nearest references, where
+        k' = min(k, references, minus one when `exclude` is given); an empty row for a query whose
+        vector is zero (no purchases). Arguments as `nearest_mean`'s."""
+        if k < 1:
+            raise InputError("the number of neighbours must be at least 1")
+        n_queries, n_reference = queries.shape[0], len(self)
+        take = min(k, n_reference - (1 if exclude is not None else 0))
+        empty = csr_matrix((n_queries, n_reference), dtype=np.float64)
+        if n_queries == 0 or take <= 0:
+            return empty
+        queries = csr_matrix(queries, dtype=np.float64)
+        norms = np.asarray(queries.multiply(queries).sum(axis=1)).ravel()
+        live = np.flatnonzero(norms > 0)
+        if len(live) == 0:
+            return empty
+        own = (np.full(n_queries, -1, dtype=np.int64) if exclude is None
+               else np.asarray(exclude, dtype=np.int64))
+        size = max(1, NEIGHBOUR_BLOCK_CELLS // n_reference)
+        parts = [self._nearest(queries[block], norms[block], own[block], take, block)
+                 for block in np.array_split(live, -(-len(live) // size))]
+        rows = np.concatenate([p[0] for p in parts])
+        columns = np.concatenate([p[1] for p in parts])
+        order = np.lexsort((columns, rows))
+        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_queries))]
+        return csr_matrix((np.full(len(rows), 1.0 / take), columns[order], indptr), shape=(n_queries, n_reference))
+
+    def _nearest(self, rows: csr_matrix, norms: np.ndarray, own: np.ndarray, take: int,
+                 codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query code, reference row) of the `take` nearest of each query in a block."""
+        n_reference, n_rows = len(self), rows.shape[0]
+        product = (rows @ self.transposed).tocsr()  # q.r of every overlapping pair
+        if product.nnz > DENSE_OVERLAP * n_rows * n_reference:
+            distance = norms[:, None] + self.norms[None, :] - 2.0 * product.toarray()
+            mine = np.flatnonzero(own >= 0)
+            distance[mine, own[mine]] = np.inf
+            chosen_rows, chosen = np.nonzero(smallest_in_rows(distance, take))
+            return codes[chosen_rows], chosen
+        o_row = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(product.indptr))
+        o_ref = product.indices.astype(np.int64)
+        o_distance = (norms[o_row] + self.norms[o_ref]) - 2.0 * product.data
+        mine = o_ref == own[o_row]
+        # the others in order of norm: the first take of them that overlap nothing and are not the
+        # query itself (their places in by_norm skip those of the blocked: overlapping or own)
+        has_own = np.flatnonzero(own >= 0)
+        blocked = distinct(np.r_[pair_keys(o_row, self.rank[o_ref], n_reference),
+                                 pair_keys(has_own, self.rank[own[has_own]], n_reference)])
+        b_row, b_rank = np.divmod(blocked, n_reference)
+        inside = (b_rank - rank_in_row(b_row)) < take
+        prefix = np.minimum(take + np.bincount(b_row[inside], minlength=n_rows), n_reference)
+        p_row = np.repeat(np.arange(n_rows, dtype=np.int64), prefix)
+        p_rank = np.arange(len(p_row), dtype=np.int64) - np.repeat(np.cumsum(prefix) - prefix, prefix)
+        free = ~contains(blocked, pair_keys(p_row, p_rank, n_reference))
+        p_row, p_ref = p_row[free], self.by_norm[p_rank[free]]
+        p_distance = norms[p_row] + self.norms[p_ref]
+        # an overlapping reference can only be among the nearest if it is no farther than the
+        # take-th of the others
+        count = np.bincount(p_row, minlength=n_rows)
+        bound = np.full(n_rows, np.inf)
+        full = count >= take
+        bound[full] = p_distance[(np.cumsum(count) - 1)[full]]
+        keep = ~mine & (o_distance <= bound[o_row])
+        c_row = np.r_[o_row[keep], p_row]
+        c_ref = np.r_[o_ref[keep], p_ref]
+        c_distance = np.r_[o_distance[keep], p_distance]
+        order = np.argsort(pair_keys(c_row, c_ref, n_reference))  # by row, then reference
+        c_row, c_ref, c_distance = c_row[order], c_ref[order], c_distance[order]
+        chosen = top_in_rows(np.bincount(c_row, minlength=n_rows), -c_distance, take)
+        return codes[c_row[chosen]], c_ref[chosen]
+
+    def mean(self, queries: csr_matrix, k: int, exclude: np.ndarray | None = None) -> csr_matrix:
+        """float32, shape (queries, items), with sorted indices: the mean vector of each query's k
+        nearest references.
+
+        Computed as (references^T weights^T)^T: the same sums, added in the same order (by reference
+        row) as weights @ references, and the transposition back sorts each row's items for free.
+        """
+        weights = self.weights(queries, k, exclude)
+        mean = (self.transposed @ weights.T.tocsr()).T.tocsr()
+        return csr_matrix((mean.data.astype(np.float32), mean.indices, mean.indptr), shape=mean.shape)
+
+
 def nearest_mean(queries: csr_matrix, reference: csr_matrix, k: int,
                  exclude: np.ndarray | None = None) -> np.ndarray:
     """The mean vector of each query's k nearest reference customers (Euclidean distance, TIFU-KNN's kNN).
@@ -243,32 +361,13 @@ def nearest_mean(queries: csr_matrix, reference: csr_matrix, k: int,
     -------
     numpy.ndarray
         float32, shape (queries, items), dense; zero for a query whose vector is zero (no purchases).
+        `NeighbourIndex.mean` gives the same as a sparse matrix, for many queries against one reference.
+
+    Raises
+    ------
+    InputError
+        k < 1.
     """
     if k < 1:
         raise InputError("the number of neighbours must be at least 1")
-    n_queries, n_reference = queries.shape[0], reference.shape[0]
-    out = np.zeros((n_queries, reference.shape[1]), dtype=np.float32)
-    if n_queries == 0 or n_reference == 0:
-        return out
-    reference = reference.tocsr().astype(np.float64)
-    ref_norms = np.asarray(reference.multiply(reference).sum(axis=1)).ravel()
-    block = max(1, NEIGHBOUR_BLOCK_CELLS // n_reference)
-    for start in range(0, n_queries, block):
-        rows = queries[start:start + block].astype(np.float64)
-        norms = np.asarray(rows.multiply(rows).sum(axis=1)).ravel()
-        distance = norms[:, None] + ref_norms[None, :] - 2.0 * (rows @ reference.T).toarray()
-        available = n_reference
-        if exclude is not None:
-            own = np.asarray(exclude[start:start + block], dtype=np.int64)
-            mine = own >= 0
-            distance[np.flatnonzero(mine), own[mine]] = np.inf
-            available -= 1
-        take = min(k, max(available, 0))
-        if take == 0:
-            continue
-        nearest = np.argpartition(distance, take - 1, axis=1)[:, :take]
-        share = np.where(norms > 0, 1.0 / take, 0.0)  # a customer who bought nothing has no neighbours
-        weights = csr_matrix((np.repeat(share, take), nearest.ravel(),
-                              np.arange(0, nearest.size + 1, take)), shape=(len(norms), n_reference))
-        out[start:start + len(norms)] = (weights @ reference).toarray()
-    return out
+    return NeighbourIndex(reference).mean(queries, k, exclude).toarray()

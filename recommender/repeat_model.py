@@ -19,26 +19,29 @@ next basket.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from implicit.nearest_neighbours import ItemItemRecommender
 from implicit.recommender_base import RecommenderBase
 from implicit.utils import ParameterWarning
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, diags
 
-from recommender.basket_models import BasketRecommender, Customers, dense_rows
+from recommender.basket_models import USER_BLOCK, BasketRecommender, Customers, Scored, profile_rows
 from recommender.baskets import Baskets
 from recommender.errors import ArtifactError, InputError
 from recommender.events import EventTable
 from recommender.matrix import InteractionMatrix, build_matrix
 from recommender.units import SECONDS_PER_DAY
+from recommender.pairs import lookup, pair_keys, row_max
 from recommender.repeat import (
-    RepeatRates, nearest_mean, purchase_profile, repeat_counts, repeat_rates, smoothed_share,
+    NeighbourIndex, RepeatRates, purchase_profile, repeat_counts, repeat_rates, smoothed_share,
 )
-from recommender.repeat_mix import FEATURES, MixInputs, candidate_mask, fit_mix, mix_scores, training_rows
+from recommender.repeat_mix import FEATURES, MixInputs, candidates, fit_mix, mix_scores, training_rows
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,11 @@ class RepeatRecommender(BasketRecommender):
         self.weights = np.zeros(len(FEATURES) + 1)
         self.rates = RepeatRates(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32), 0.0)
         self.reference = np.zeros(0, dtype=np.int64)  # user codes the neighbours are drawn from
-        self._reference_rows: csr_matrix | None = None
+        self._reference_index: NeighbourIndex | None = None
         self._reference_position: np.ndarray | None = None
+        self._scorer_lock = threading.Lock()
+        self._idle_scorers: list = []  # item-kNN scorers not in use (see _take_scorer)
+        self._scorers_made = False
 
     # -- fitting ----------------------------------------------------------------------------
     def fit_baskets(self, baskets: Baskets, interactions: InteractionMatrix, events: EventTable) -> None:
@@ -93,12 +99,11 @@ class RepeatRecommender(BasketRecommender):
         probe.fit_state(baskets.without_last(held), matrix)
         targets = baskets.last_baskets(held)
         features, labels = [], []
-        block = max(1, (1 << 21) // max(baskets.n_items, 1))
         allowed = np.ones(baskets.n_items, dtype=bool)
-        for start in range(0, len(held), block):
-            codes = held[start:start + block]
+        for start in range(0, len(held), USER_BLOCK):
+            codes = held[start:start + USER_BLOCK]
             inputs = probe.mix_inputs(codes, matrix[codes], None, allowed)
-            rows_x, rows_y = training_rows(inputs, targets[start:start + block].toarray() > 0)
+            rows_x, rows_y = training_rows(inputs, targets[start:start + USER_BLOCK])
             features.append(rows_x)
             labels.append(rows_y)
         self.weights = fit_mix(np.concatenate(features), np.concatenate(labels))
@@ -115,7 +120,8 @@ class RepeatRecommender(BasketRecommender):
         active = np.flatnonzero(baskets.per_user() > 0)
         last_day = baskets.days[baskets.user_start[active + 1] - 1]
         self.reference = np.sort(active[np.argsort(-last_day, kind="stable")[:MAX_REFERENCE]])
-        self._reference_rows = self._reference_position = None
+        self._reference_index = self._reference_position = None
+        self._idle_scorers, self._scorers_made = [], False
         self.base = self.make_base()
         with warnings.catch_warnings():  # implicit's item-kNN converts its own COO input and says so
             warnings.simplefilter("ignore", ParameterWarning)
@@ -127,54 +133,88 @@ class RepeatRecommender(BasketRecommender):
         profile = purchase_profile(baskets, s.within_decay, s.group_decay, s.group_size)
         return Customers(profile, smoothed_share(*repeat_counts(baskets), self.rates.store_share))
 
-    def score_block(self, codes: np.ndarray, rows: csr_matrix, customers: Customers | None,
-                    allowed: np.ndarray) -> np.ndarray:
-        return mix_scores(self.mix_inputs(codes, rows, customers, allowed), self.weights)
+    def score_candidates(self, codes: np.ndarray, rows: csr_matrix, customers: Customers | None,
+                         allowed: np.ndarray, listed: np.ndarray) -> Scored:
+        inputs = self.mix_inputs(codes, rows, customers, allowed)
+        return Scored(inputs.rows, inputs.items, mix_scores(inputs, self.weights))
 
     def mix_inputs(self, codes: np.ndarray, rows: csr_matrix, customers: Customers | None,
                    allowed: np.ndarray) -> MixInputs:
         """The mix's inputs for a block of customers (known user codes, or rows of `customers`)."""
         profile = customers.profile if customers is not None else self.trained_profile()
-        own = profile.matrix(profile.score)[codes]
+        bought = profile_rows(profile, codes)
+        own = csr_matrix((bought.score, bought.keys % max(self.n_items, 1), bought.indptr),
+                         shape=(len(codes), self.n_items))
         exclude = None if customers is not None else self._positions()[codes]
-        neighbours = nearest_mean(own, self._reference(), self.settings.neighbours, exclude)
-        count = dense_rows(profile, profile.count, codes)
-        collaborative = self._collaborative(codes, rows, allowed, customers is not None)
+        neighbours = self._reference().mean(own, self.settings.neighbours, exclude)
+        collaborative_keys, collaborative_values = self._collaborative(codes, rows, allowed, customers is not None)
+        found = candidates([bought.keys, collaborative_keys], neighbours, self.popularity, allowed, CANDIDATES)
+        keys = found.keys
+        n_items = max(self.n_items, 1)
         top = float(np.log1p(self.popularity.max(initial=0.0)))
         popularity = (np.log1p(self.popularity) / top if top > 0 else np.zeros_like(self.popularity)).astype(np.float32)
         share = customers.user_share if customers is not None else self.rates.user_share
         return MixInputs(
-            count=count, own=own.toarray(), since=dense_rows(profile, profile.since, codes),
-            neighbours=neighbours, collaborative=collaborative,
-            candidates=candidate_mask(count, neighbours, collaborative, self.popularity, allowed, CANDIDATES),
+            rows=keys // n_items, items=keys % n_items,
+            count=lookup(bought.keys, bought.count, keys), own=lookup(bought.keys, bought.score, keys),
+            since=lookup(bought.keys, bought.since, keys), neighbours=found.neighbours,
+            collaborative=lookup(collaborative_keys, collaborative_values, keys),
+            own_top=row_max(own), neighbours_top=found.neighbours_top,
             user_share=share[codes], item_rate=self.rates.item_rate, popularity=popularity,
         )
 
-    def _collaborative(self, codes: np.ndarray, rows: csr_matrix, allowed: np.ndarray, fold_in: bool) -> np.ndarray:
-        """float32 (customers, items): 1 - rank / CANDIDATES over the collaborative model's best unseen items."""
-        out = np.zeros((len(codes), self.n_items), dtype=np.float32)
+    def _collaborative(self, codes: np.ndarray, rows: csr_matrix, allowed: np.ndarray,
+                       fold_in: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The collaborative model's best unseen items: sorted pair keys and float32 ``1 - rank / CANDIDATES``."""
         n_allowed = int(allowed.sum())
         take = min(CANDIDATES, n_allowed)
         if take == 0 or len(codes) == 0:
-            return out
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         items = None if n_allowed == len(allowed) else np.flatnonzero(allowed)
-        knn = isinstance(self.base, ItemItemRecommender)
-        extra = {"recalculate_user": True} if fold_in and not knn else {}
-        ids, scores = self.base.recommend(codes, rows, N=take, filter_already_liked_items=True, items=items, **extra)
+        if isinstance(self.base, ItemItemRecommender) and getattr(self.base, "scorer", None) is not None:
+            scorer = self._take_scorer()
+            try:
+                ids, scores = knn_lists(self.base, rows, take, items, scorer)
+            finally:
+                self._give_back(scorer)
+        else:
+            extra = {"recalculate_user": True} if fold_in and not isinstance(self.base, ItemItemRecommender) else {}
+            ids, scores = self.base.recommend(codes, rows, N=take, filter_already_liked_items=True, items=items,
+                                              **extra)
         ids, scores = np.atleast_2d(ids).astype(np.int64), np.atleast_2d(scores)
         valid = (ids >= 0) & np.isfinite(scores)
-        if knn:  # implicit's item-kNN pads with liked or unrelated items at score 0
+        if isinstance(self.base, ItemItemRecommender):  # implicit's item-kNN pads with liked or unrelated items at 0
             valid &= scores > 0
         rank_value = (1.0 - np.arange(take) / take).astype(np.float32)
         row_index = np.repeat(np.arange(len(codes)), take).reshape(len(codes), take)
-        out[row_index[valid], ids[valid]] = np.broadcast_to(rank_value, ids.shape)[valid]
-        return out
+        keys = pair_keys(row_index[valid], ids[valid], self.n_items)
+        values = np.broadcast_to(rank_value, ids.shape)[valid]
+        order = np.argsort(keys, kind="stable")
+        return keys[order], values[order]
 
-    def _reference(self) -> csr_matrix:
-        if self._reference_rows is None:
+    def prepare_scoring(self) -> None:
+        self._reference()
+        self._positions()
+
+    def _take_scorer(self):
+        """An idle implicit item-kNN scorer on the base's similarity: the base's own first, then new
+        ones, so threads scoring blocks at once do not queue on one (each scorer locks itself)."""
+        with self._scorer_lock:
+            if self._idle_scorers:
+                return self._idle_scorers.pop()
+            first = not self._scorers_made
+            self._scorers_made = True
+        return self.base.scorer if first else type(self.base.scorer)(self.base.similarity)
+
+    def _give_back(self, scorer) -> None:
+        with self._scorer_lock:
+            self._idle_scorers.append(scorer)
+
+    def _reference(self) -> NeighbourIndex:
+        if self._reference_index is None:
             profile = self.trained_profile()
-            self._reference_rows = profile.matrix(profile.score)[self.reference]
-        return self._reference_rows
+            self._reference_index = NeighbourIndex(profile.matrix(profile.score)[self.reference])
+        return self._reference_index
 
     def _positions(self) -> np.ndarray:
         """int64 (users,): each user's row in the reference, -1 if not in it."""
@@ -206,6 +246,39 @@ class RepeatRecommender(BasketRecommender):
             raise ArtifactError(f"artifact's repeat mix has {len(self.weights)} weights; expected {len(FEATURES) + 1}")
 
 
+def knn_lists(model: ItemItemRecommender, rows: csr_matrix, n: int, items: np.ndarray | None = None,
+              scorer=None) -> tuple[np.ndarray, np.ndarray]:
+    """What implicit's ``model.recommend(userids, rows, N=n, filter_already_liked_items=True, items=items)``
+    returns for a trained item-kNN model, computed by the same scorer (``model.scorer``), one call per
+    row on the block's own arrays: implicit's batch loop slices a CSR row per customer, which costs
+    more than the scoring.
+
+    `scorer` is another scorer on the model's similarity matrix (default: the model's own).
+
+    Returns
+    -------
+    (ids, scores) : tuple of numpy.ndarray
+        int64 and float32 of shape (rows, n), best first as the scorer orders them; -1 and -inf
+        where a row has fewer items.
+    """
+    scorer = model.scorer if scorer is None else scorer
+    rows = csr_matrix(rows)
+    indptr, indices = rows.indptr.astype(np.int32), rows.indices.astype(np.int32)
+    data = rows.data if rows.data.dtype in (np.float32, np.float64) else rows.data.astype(np.float32)
+    width = n if items is None else model.similarity.shape[0]
+    ids = np.full((rows.shape[0], n), -1, dtype=np.int64)
+    scores = np.full((rows.shape[0], n), -np.inf, dtype=np.float32)
+    for row in range(rows.shape[0]):
+        got_ids, got_scores = scorer.recommend(indptr[row:row + 2], indices, data, K=width,
+                                                     remove_own_likes=True)
+        if items is not None:
+            mask = np.isin(got_ids, items)
+            got_ids, got_scores = got_ids[mask], got_scores[mask]
+        got = min(n, len(got_ids))
+        ids[row, :got], scores[row, :got] = got_ids[:got], got_scores[:got]
+    return ids, scores
+
+
 def matrix_before(interactions: InteractionMatrix, events: EventTable, users: np.ndarray,
                   days: np.ndarray) -> csr_matrix:
     """The confidence matrix of `events` without each of `users`' events on or after their day.
@@ -221,15 +294,31 @@ def matrix_before(interactions: InteractionMatrix, events: EventTable, users: np
     -------
     scipy.sparse.csr_matrix
         float32, the shape of `interactions.matrix`, built with its weights and reference time.
+
+    Only the given users' rows are built again, from their own events: a row's confidences depend
+    on that customer's events alone (per-user recency included), so every other row is
+    `interactions.matrix`'s, which must have been built from `events`.
+
+    Raises
+    ------
+    InputError
+        the given users' events hold ids the interaction matrix lacks.
     """
+    held_ids = interactions.users.ids[users]
+    theirs = events.take(pd.Series(events.user_ids, dtype=object, copy=False).isin(held_ids).to_numpy())
     cut = np.full(len(interactions.users), np.iinfo(np.int64).max, dtype=np.int64)
     cut[users] = days
-    codes = interactions.users.lookup(events.user_ids)
-    event_days = np.floor(events.timestamps / SECONDS_PER_DAY).astype(np.int64)
-    held = (codes >= 0) & (event_days >= cut[np.maximum(codes, 0)])
-    matrix = build_matrix(events.take(~held), interactions.weights, interactions.reference_time,
-                          users=interactions.users, items=interactions.items).matrix
-    if matrix.shape != interactions.shape:
+    codes = interactions.users.lookup(theirs.user_ids)
+    event_days = np.floor(theirs.timestamps / SECONDS_PER_DAY).astype(np.int64)
+    kept = theirs.take(event_days < cut[np.maximum(codes, 0)])
+    rebuilt = build_matrix(kept, interactions.weights, interactions.reference_time,
+                           users=interactions.users, items=interactions.items).matrix
+    if rebuilt.shape != interactions.shape:
         raise InputError("the events hold users or items the interaction matrix lacks: "
                          "pass the events it was built from")
-    return matrix
+    others = np.ones(len(interactions.users), dtype=np.float32)
+    others[users] = 0.0
+    matrix = diags(others, format="csr") @ interactions.matrix
+    matrix.eliminate_zeros()
+    return (matrix + rebuilt).tocsr()
+

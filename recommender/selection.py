@@ -2,7 +2,7 @@
 best by nDCG@10, and never one that loses to the popularity or personal-frequency baselines.
 
 A store cannot know whether its customers rebuy (groceries, pet food, coffee) or never do (films,
-furniture); its own recent past can tell. The holdout (recommender.evaluation.time_cut_split) trains
+furniture); its own recent past can tell. The holdout (recommender.splits.time_cut_split) trains
 every candidate on the events before a time T and scores the k-item list it would serve each
 customer against what that customer did at or after T:
 
@@ -24,8 +24,11 @@ customer against what that customer did at or after T:
   them (False); baselines that serve the other way are then not scored.
 
 A candidate that cannot train on this store (EASE above its catalog limit) is reported with the
-reason and skipped. The cost is one extra training per candidate on the events before T, plus
-scoring; benchmarks/README.md (Model choice) has the measured figures.
+reason and skipped. The cost is one extra training per distinct fit (candidates that differ only in
+`filter_interacted` share theirs, and candidates weighting events alike share one matrix) on the
+events before T, plus scoring. On a large store both are bounded (`holdout_sample`): at most
+SCORED_USERS customers are scored and the candidates train on at most about TRAIN_EVENTS events,
+those of a sample of customers; benchmarks/README.md (Model choice) has the measured figures.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import BASKET_ALGORITHMS, ModelParams
 from recommender.catalog import Catalog
 from recommender.errors import InputError
-from recommender.evaluation import EVAL_BATCH, TimeCut, ranking_metrics, time_cut_split
+from recommender.evaluation import EVAL_BATCH, ranking_metrics
+from recommender.splits import SCORED_USERS, TRAIN_EVENTS, TimeCut, holdout_sample, time_cut_split
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import EventWeights, InteractionMatrix, build_matrix, default_weights
 from recommender.models import Recommender
@@ -169,6 +173,8 @@ class SelectionReport:
     chosen_candidate: Candidate
     reason: str
     seconds: float
+    events_before_cut: int = 0  # all of them; `train_events` is how many the candidates trained on
+    prepare_seconds: float = 0.0  # the cut, the samples, the reference maps and the relevant items
 
     def result(self, name: str) -> CandidateResult:
         return next(r for r in self.results if r.name == name)
@@ -185,7 +191,8 @@ class SelectionReport:
 def select_model(events: EventTable, candidates: Sequence[Candidate] | None = None, catalog: Catalog | None = None,
                  test_fraction: float = TEST_FRACTION, test_days: float | None = None, k: int = K,
                  min_users: int = MIN_USERS, progress: Callable[[str], None] | None = None,
-                 repeats: bool | None = None) -> SelectionReport:
+                 repeats: bool | None = None, max_users: int | None = SCORED_USERS,
+                 max_train_events: int | None = TRAIN_EVENTS, seed: int = 0) -> SelectionReport:
     """Score `candidates` (default_candidates() when None) and the baselines on a global time cut.
 
     Parameters
@@ -197,7 +204,7 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     catalog : Catalog, optional
         Passed to every model's fit (no filter is applied on the holdout).
     test_fraction, test_days
-        Where the cut falls (recommender.evaluation.time_cut_split): the newest `test_fraction` of
+        Where the cut falls (recommender.splits.time_cut_split): the newest `test_fraction` of
         events, or the last `test_days` days.
     k : int
         List length scored (nDCG@k, recall@k).
@@ -209,6 +216,14 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
         None: choose among all. True: every candidate must serve bought items, and so do the
         baselines scored (popularity with the customer's own items; personal frequency). False:
         every candidate must remove them, and so does the one baseline scored (popularity as served).
+    max_users : int or None
+        Customers scored at most (SCORED_USERS); None scores every customer with events on both
+        sides of the cut.
+    max_train_events : int or None
+        Events before the cut the candidates train on at most (TRAIN_EVENTS); None trains them on
+        every event before the cut. See `holdout_sample`.
+    seed : int
+        Seed of both samples.
 
     Returns
     -------
@@ -226,18 +241,25 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
     candidates = default_candidates() if candidates is None else list(candidates)
     _check(candidates, k, repeats)
     split = time_cut_split(events, test_fraction, test_days)
+    before_cut = len(split.train)
+    train, scored = holdout_sample(split, max_users, max_train_events, seed)
+    split = TimeCut(train, split.test, split.cut_time)
     reference = build_matrix(split.train, EventWeights())  # the maps every candidate's matrix extends
     relevant = _relevance(reference, split.test)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    if scored is not None:
+        users = np.intersect1d(users, reference.users.lookup(scored))
+    prepare_seconds = time.perf_counter() - started
     if len(users) < min_users:
         raise InputError(f"only {len(users)} customers have events both before and after the time cut at "
                          f"{split.cut_time:.0f} (epoch seconds); model choice needs at least {min_users}")
     results = [_popularity(reference, catalog, relevant, users, k, repeats)]
     baselines = [] if repeats is False else [PERSONAL_BASELINE]
     fitted: dict[tuple[ModelParams, EventWeights], tuple[Recommender | None, float, str | None]] = {}
+    matrices = {EventWeights(): reference}  # one matrix per weighting, shared by the candidates using it
     uses = Counter((c.params, c.event_weights()) for c in [*baselines, *candidates])
     for candidate in [*baselines, *candidates]:
-        result = _score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted)
+        result = _score_candidate(candidate, split, reference, catalog, relevant, users, k, fitted, matrices)
         result.baseline = candidate in baselines
         results.append(result)
         key = (candidate.params, candidate.event_weights())
@@ -257,7 +279,8 @@ def select_model(events: EventTable, candidates: Sequence[Candidate] | None = No
         Candidate(POPULARITY, ModelParams(algorithm="popular"), EventWeights(), popularity.filter_interacted)
         if chosen.name == POPULARITY else PERSONAL_BASELINE)
     report = SelectionReport(k, split.cut_time, len(split.train), len(split.test), len(users), results,
-                             chosen.name, chosen_candidate, reason, time.perf_counter() - started)
+                             chosen.name, chosen_candidate, reason, time.perf_counter() - started,
+                             before_cut, prepare_seconds)
     log.info("model choice: %s (%s)", chosen.name, reason)
     return report
 
@@ -312,7 +335,8 @@ def _lists(model: Recommender, users: np.ndarray, k: int, filter_interacted: boo
 
 
 def _score_candidate(candidate: Candidate, split: TimeCut, reference: InteractionMatrix, catalog: Catalog | None,
-                     relevant: csr_matrix, users: np.ndarray, k: int, fitted: dict) -> CandidateResult:
+                     relevant: csr_matrix, users: np.ndarray, k: int, fitted: dict,
+                     matrices: dict[EventWeights, InteractionMatrix]) -> CandidateResult:
     """Fit (once per configuration: variants differing in filter_interacted share it) and score."""
     weights = candidate.event_weights()
     result = CandidateResult(candidate.name, candidate.params.algorithm, candidate.filter_interacted, False,
@@ -321,8 +345,10 @@ def _score_candidate(candidate: Candidate, split: TimeCut, reference: Interactio
     if key not in fitted:
         started = time.perf_counter()
         try:
-            matrix = build_matrix(split.train, weights, reference.reference_time, reference.users, reference.items)
-            model = Recommender(candidate.params).fit(matrix, catalog, events=split.train)
+            if weights not in matrices:
+                matrices[weights] = build_matrix(split.train, weights, reference.reference_time, reference.users,
+                                                 reference.items)
+            model = Recommender(candidate.params).fit(matrices[weights], catalog, events=split.train)
             fitted[key] = (model, time.perf_counter() - started, None)
         except InputError as exc:  # e.g. EASE above its catalog limit: reported, not fatal
             fitted[key] = (None, time.perf_counter() - started, str(exc))

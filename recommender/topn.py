@@ -13,6 +13,10 @@ cache), masks each user's liked items in a Python loop and selects with a heap. 
   decrease) can beat the user's threshold, so tail items are never scored for most users;
 * already-liked items are masked for the whole block at once from the CSR rows.
 
+Blocks of at most FEW_USERS users (the cache misses of one pass of the service's event loop) skip the
+chunks: one product scores every item, and each user's top n is selected above a threshold read off
+a sample of their scores (`best_positions`).
+
 The result is exact: the same items as implicit's `recommend(..., N=n)` with
 `filter_already_liked_items=True`, ties aside. Users with fewer than n candidate items get -1 ids
 and -inf scores in the free places.
@@ -33,13 +37,25 @@ ITEM_CHUNK = 4096
 FIRST_CHUNK = 1024
 #: float32 rounding can push a dot product a hair above |u| |v|; never stop early on that hair.
 BOUND_SLACK = 1.0 + 1e-4
+#: Blocks of at most this many users (a request's cache misses) score every item at once and select
+#: each user's top n above a threshold read off a sample of their scores (`_few`).
+FEW_USERS = 16
+#: The sample `_few` reads a threshold from: about this many scores per list place (every k-th item).
+SAMPLE_PER_PLACE = 8
 
 
 class ItemScorer:
     """Item factors prepared for repeated top-n queries (sorted by norm, float32, contiguous).
 
-    `items` restricts ranking to those item indices (a catalog filter); ids returned are always
-    indices into the full `item_factors`.
+    Parameters
+    ----------
+    item_factors : numpy.ndarray
+        shape (items, factors), any float dtype (scored as float32).
+    items : numpy.ndarray, optional
+        int: restrict ranking to these item indices (a catalog filter); ids returned are always
+        indices into the full `item_factors`.
+    chunk, first_chunk : int
+        Items per scored chunk after the first, and in the first.
     """
 
     def __init__(self, item_factors: np.ndarray, items: np.ndarray | None = None,
@@ -62,10 +78,30 @@ class ItemScorer:
 
     def top_n(self, user_factors: np.ndarray, liked: csr_matrix | None, n: int,
               block: int = USER_BLOCK, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Best n items per user (rows of `user_factors`), best first; `liked` rows are masked.
+        """Best n items per user (rows of `user_factors`), best first; `liked` items are left out.
 
-        `liked` has one row per user (the training rows, `user_items[userids]`), or is None.
-        `threads` > 1 scores user blocks in parallel (numpy releases the GIL in the heavy parts).
+        Parameters
+        ----------
+        user_factors : numpy.ndarray
+            shape (users, factors) or (factors,) for one user.
+        liked : scipy.sparse.csr_matrix or None
+            One row per user (the training rows, ``user_items[userids]``): its items are left out.
+        n : int
+        block : int
+            Users scored together (blocks of at most FEW_USERS take `_few`).
+        threads : int
+            Above 1, user blocks are scored in parallel (numpy releases the GIL in the heavy parts).
+
+        Returns
+        -------
+        (ids, scores) : tuple of numpy.ndarray
+            int64 and float32, shape (users, n); ids -1 and scores -inf where a user has fewer than
+            n candidates.
+
+        Raises
+        ------
+        ValueError
+            `liked` does not have one row per user.
         """
         users = np.asarray(user_factors, dtype=np.float32)
         if users.ndim == 1:
@@ -97,6 +133,8 @@ class ItemScorer:
     # -- one block of users ----------------------------------------------------------------------
     def _block(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         n_users, n_ranked = users.shape[0], len(self)
+        if n_users <= FEW_USERS:
+            return self._few(users, liked, n)
         top_scores = np.full((n_users, n), -np.inf, dtype=np.float32)
         top_pos = np.full((n_users, n), -1, dtype=np.int64)
         threshold = np.full(n_users, -np.inf, dtype=np.float32)
@@ -131,6 +169,24 @@ class ItemScorer:
         found = np.isfinite(top_scores)
         ids = np.where(found, self.order[np.maximum(top_pos, 0)], -1)
         return ids, np.where(found, top_scores, -np.inf).astype(np.float32)
+
+    def _few(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A few users (a pass's cache misses): every item scored in one product, then each user's
+        top n by `best_positions`. For so few users the chunked merge costs more in numpy calls
+        than the scores its early stop saves. The product is taken as items x users: with a few
+        users, OpenBLAS runs that shape faster than users x items (benchmarks/README.md, Serving)."""
+        n_users = users.shape[0]
+        block = np.ascontiguousarray((self.factors @ users.T).T)
+        rows, positions = self._liked(liked, n_users)
+        block[rows, positions] = -np.inf
+        ids = np.full((n_users, n), -1, dtype=np.int64)
+        scores = np.full((n_users, n), -np.inf, dtype=np.float32)
+        for row in range(n_users):
+            best = best_positions(block[row], n)
+            found = best[np.isfinite(block[row, best])]
+            ids[row, :len(found)] = self.order[found]
+            scores[row, :len(found)] = block[row, found]
+        return ids, scores
 
     def _liked(self, liked: csr_matrix | None, n_users: int) -> tuple[np.ndarray, np.ndarray]:
         """(row, sorted position) of every liked, ranked item in the block, by position."""
@@ -180,8 +236,51 @@ class ItemScorer:
         threshold[users] = cand_scores.min(axis=1)
 
 
+def best_positions(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the n largest `scores`, largest first, ties by lower position first: exactly
+    ``np.argsort(-scores, kind="stable")[:n]``, without sorting every score.
+
+    A full selection over tens of thousands of scores costs far more than the list needs. So a
+    threshold is read off a strided sample (its q-th largest value, q chosen so that about 2n
+    scores should pass) and only the scores at or above it are sorted. If at least n pass, they
+    hold the top n (every score left out is below the threshold, which n kept scores reach); if
+    fewer pass, the threshold is the n-th largest score itself (one partition of all of them).
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        float, shape (m,), no NaN (-inf allowed: masked items, ranked last).
+    n : int
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape (min(n, m),).
+    """
+    size = len(scores)
+    keep = min(n, size)
+    if keep <= 0:
+        return np.zeros(0, dtype=np.int64)
+    step = size // (SAMPLE_PER_PLACE * keep)
+    if step >= 2:
+        sample = scores[::step]
+        q = -(-2 * keep // step) + 4
+        if q < len(sample):
+            candidates = np.flatnonzero(scores >= np.partition(sample, len(sample) - q)[len(sample) - q])
+            if len(candidates) >= keep:
+                return candidates[np.argsort(-scores[candidates], kind="stable")[:keep]]
+    candidates = np.flatnonzero(scores >= np.partition(scores, size - keep)[size - keep])
+    return candidates[np.argsort(-scores[candidates], kind="stable")[:keep]]
+
+
 def top_n(user_factors: np.ndarray, item_factors: np.ndarray, liked_rows: csr_matrix | None, n: int,
           block: int = USER_BLOCK, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Top-n item indices and scores per user row, best first; `liked_rows` (one CSR row per user)
-    are excluded. For repeated calls on the same model, build one `ItemScorer` and reuse it."""
+    are excluded. For repeated calls on the same model, build one `ItemScorer` and reuse it.
+
+    Returns
+    -------
+    (ids, scores) : tuple of numpy.ndarray
+        As `ItemScorer.top_n`.
+    """
     return ItemScorer(item_factors).top_n(user_factors, liked_rows, n, block=block, threads=threads)

@@ -81,6 +81,9 @@ Try (reads need the read key, or a write or admin key):
   curl -s {auth} '{base}/v1/users/{user}/follow-up?n=4'
   curl -s {auth} '{base}/v1/users/{user}/new?days=30&n=10'
   curl -s {auth} '{base}/v1/users/{user}/buy-again?n=10'
+  curl -s {auth} '{base}/v1/users/{user}/profile'   # orders, revenue, AOV, p_alive, expected orders, predicted value, segment
+  curl -s {auth} '{base}/v1/customers?segment=at_risk&n=5'
+  curl -s {auth} '{base}/v1/campaigns/lapsed?max_p_alive=0.5&min_value=20&n=3' | head -3   # by value at risk
   curl -s {auth} '{base}/v1/users/{user}/events?n=5'
   curl -s {auth} '{base}/v1/items/{item}'
   curl -s -X POST '{base}/v1/events' -H 'Authorization: Bearer {write}' -d '{{"user_id": "someone-new", "item_id": "{item}", "type": "purchase"}}'
@@ -92,12 +95,21 @@ Try (reads need the read key, or a write or admin key):
   curl -s {auth} '{base}/v1/stats/online?days=7'   # impressions, clicks, purchases, orders, revenue, aov, revenue_per_mille
   curl -s -X PUT '{base}/v1/items' -H 'Authorization: Bearer {write}' -d '[{{"item_id": "new-kettle", "kind": "product", "category": "kitchen", "in_stock": true, "title": "Kettle", "price": 39.9, "currency": "EUR", "url": "https://example.com/products/new-kettle", "image_url": "https://example.com/images/new-kettle.jpg", "brand": "Acme", "attributes": {{"litres": 1.7, "cordless": true}}}}]'
   curl -s -X DELETE '{base}/v1/items/{item}' -H 'Authorization: Bearer {write}'
+  curl -s -X POST '{base}/v1/users/{user}/merge' -H 'Authorization: Bearer {write}' -d '{{"from": "someone-new"}}'   # a visitor signed in
+  curl -s -X DELETE '{base}/v1/users/someone-new' -H 'Authorization: Bearer {admin}'   # erase a customer (GDPR/CCPA)
+  curl -s '{base}/v1/users/someone-new/erasure' -H 'Authorization: Bearer {admin}'   # pending, then done after a training
   curl -s -X POST '{base}/v1/model/retrain' -H 'Authorization: Bearer {admin}'
   curl -s {auth} '{base}/v1/model'
   curl -s {auth} '{base}/v1/model/history?n=5'
   curl -s {auth} '{base}/v1/key'
   curl -s {auth} '{base}/v1/items/{item}/complements?n=5'
   curl -s {auth} '{base}/v1/stats/events?days=7&bucket=day'
+  curl -s -X PUT '{base}/v1/experiments/spring' -H 'Authorization: Bearer {admin}' -d '{{"variants": [{{"name": "control", "share": 0.9, "model": "serving"}}, {{"name": "holdout", "share": 0.1, "model": "popularity"}}]}}'
+  curl -s {auth} '{base}/v1/experiments'
+  curl -s {auth} '{base}/v1/users/{user}/variant'
+  curl -s {auth} '{base}/v1/experiments/spring'   # results per variant against the control
+  curl -s -X POST '{base}/v1/experiments/spring/stop' -H 'Authorization: Bearer {admin}'
+  curl -s -X POST '{base}/v1/experiments/spring/promote/control' -H 'Authorization: Bearer {admin}'
   curl -s '{base}/healthz'
   curl -s '{base}/readyz'
   curl -s '{base}/metrics' | head

@@ -28,6 +28,28 @@ class UnknownItem(ServiceError):
         super().__init__("unknown_item", f"item {item_id!r} is not known to the model")
 
 
+class UnknownUser(ServiceError):
+    """A customer id the service has no event of and the serving model does not know."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("unknown_user", f"user {user_id!r} has no events and is not known to the model")
+
+
+class LifecycleUnavailable(ServiceError):
+    """The serving model has no lifecycle fit (or no spend model) to answer with; `reason` is a stable code
+    (recommender.lifecycle.FitError.reason, or ``not_fitted`` for a model trained before fits were stored)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__("lifecycle_unavailable", message, reason=reason)
+
+
+class NoErasure(ServiceError):
+    """A user id that was never erased (service.store.erasures)."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("no_erasure", f"user {user_id!r} has no erasure on record")
+
+
 class NoModel(ServiceError):
     """No model is trained yet; retry after `retry_after` seconds."""
 
@@ -39,3 +61,15 @@ class NoModel(ServiceError):
 def bad_input(message: str, code: str = "bad_request", **details: object) -> BadInput:
     """A BadInput to raise; `details` usually `index=` and `field=`."""
     return BadInput(code, message, **details)
+
+
+class NotFound(ServiceError):
+    """A named thing (an experiment, a variant of it) that does not exist."""
+
+    def __init__(self, what: str, name: str, **details: object) -> None:
+        super().__init__("not_found", f"{what} {name!r} does not exist", **details)
+
+
+class Conflict(ServiceError):
+    """The request clashes with the stored state (an experiment already started, another one running on
+    the same routes); `details` say which."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recommender.lifecycle import LifecycleConfig
 
 
 class SettingsError(ValueError):
@@ -62,6 +66,9 @@ class Settings:
     contact_cap_hours: float = 16.0  # campaigns leave out customers contacted this recently (0: off)
     fallback: str = "popular"  # what customers the model cannot place get: popular (all time) or trending
     trending_hours: float = 24.0  # the trending fallback's window (hours), compared with the 7 before it
+    annual_discount: float = 0.10  # yearly discount rate of predicted customer value (recommender.lifecycle)
+    churn_medium: float = 0.5  # churn risk is medium from this 1 - p_alive on
+    churn_high: float = 0.8  # and high from this one on
 
     @property
     def cluster(self) -> bool:
@@ -113,6 +120,7 @@ class Settings:
         if "{" in self.key_prefix or "}" in self.key_prefix:
             raise SettingsError("RECS_KEY_PREFIX must not contain braces (Redis Cluster hash tags)")
         self.validate_email()
+        self.validate_lifecycle()
         for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes",
                      "online_days", "workers", "redis_read_timeout"):
             if getattr(self, name) <= 0:
@@ -137,6 +145,25 @@ class Settings:
             raise SettingsError(f"RECS_TRENDING_HOURS must be from 1 to {MAX_TRENDING_HOURS}")
         if self.template_dir is not None and not self.template_dir.is_dir():
             raise SettingsError(f"RECS_TEMPLATE_DIR={str(self.template_dir)!r} is not a directory")
+
+    @property
+    def lifecycle_config(self) -> LifecycleConfig:
+        """RECS_ANNUAL_DISCOUNT and the churn thresholds as recommender.lifecycle takes them (LifecycleConfig)."""
+        from recommender.lifecycle import LifecycleConfig
+
+        return LifecycleConfig(self.annual_discount, self.churn_medium, self.churn_high)
+
+    def validate_lifecycle(self) -> None:
+        """A usable discount rate and churn thresholds in order."""
+        from recommender.errors import InputError
+
+        if not 0 <= self.annual_discount <= 10:
+            raise SettingsError("RECS_ANNUAL_DISCOUNT must be a yearly rate from 0 to 10 (0.10 is 10% a year)")
+        try:
+            self.lifecycle_config
+        except InputError:
+            raise SettingsError("RECS_CHURN_MEDIUM and RECS_CHURN_HIGH need 0 <= medium <= high <= 1") from None
+
     @property
     def repeats(self) -> bool | None:
         """RECS_REPEAT as recommender.selection takes it: None (decide from the holdout), True or False."""

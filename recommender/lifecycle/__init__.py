@@ -11,6 +11,7 @@ and `LifecycleModel.predict` gives every customer P(alive), expected orders, the
 - bgnbd.py, gamma_gamma.py: likelihoods, fits, expectations; fitting.py: the shared optimiser and FitError
 - segments.py: RFM scores and segments, churn risk bands
 - predictions.py: per-customer predictions; model.py: fit everything as one record
+- holdout.py: the churn-ranking check on the last days held out (AUC of p_alive against days since last)
 """
 
 from recommender.lifecycle.bgnbd import (
@@ -27,6 +28,7 @@ from recommender.lifecycle.gamma_gamma import (
     conditional_expected_spend,
     fit_gamma_gamma,
 )
+from recommender.lifecycle.holdout import HoldoutCheck, holdout_check
 from recommender.lifecycle.model import LifecycleModel, fit_lifecycle
 from recommender.lifecycle.predictions import (
     DEFAULT_ANNUAL_DISCOUNT,
@@ -52,6 +54,7 @@ __all__ = [
     "CustomerSummary",
     "FitError",
     "GammaGammaParams",
+    "HoldoutCheck",
     "LifecycleConfig",
     "LifecycleModel",
     "Purchases",
@@ -63,6 +66,7 @@ __all__ = [
     "fit_gamma_gamma",
     "fit_lifecycle",
     "fit_rfm_edges",
+    "holdout_check",
     "p_alive",
     "p_no_purchases_new",
     "predict_customers",

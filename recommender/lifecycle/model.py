@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from recommender.errors import InputError
 from recommender.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
 from recommender.lifecycle.fitting import FitError
 from recommender.lifecycle.gamma_gamma import GammaGammaParams, fit_gamma_gamma
@@ -56,6 +57,40 @@ class LifecycleModel:
                 "gamma_gamma": self.gamma_gamma.to_dict() if self.gamma_gamma else None,
                 "spend_unavailable": self.spend_unavailable, "rfm_edges": self.rfm.to_dict(),
                 "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, record: dict, config: LifecycleConfig | None = None) -> LifecycleModel:
+        """The model that `to_dict` wrote (an artifact keeps it as JSON).
+
+        Parameters
+        ----------
+        record : dict
+            `to_dict`'s output.
+        config : LifecycleConfig, optional
+            Replaces the recorded settings (a service predicts with the settings in force when it serves).
+
+        Raises
+        ------
+        InputError
+            `record` is not such a record (a key is missing or a value is not a number).
+        """
+        try:
+            bgnbd = record["bgnbd"]
+            spend = record["gamma_gamma"]
+            edges = record["rfm_edges"]
+            return cls(
+                as_of=float(record["as_of"]),
+                bgnbd=BGNBDParams(float(bgnbd["r"]), float(bgnbd["alpha_days"]), float(bgnbd["a"]),
+                                  float(bgnbd["b"]), float(bgnbd["log_likelihood"]), int(bgnbd["customers"])),
+                gamma_gamma=None if spend is None else GammaGammaParams(
+                    float(spend["p"]), float(spend["q"]), float(spend["gamma"]), float(spend["log_likelihood"]),
+                    int(spend["customers"])),
+                spend_unavailable=record["spend_unavailable"],
+                rfm=RfmEdges(*(tuple(float(v) for v in edges[name]) for name in ("recency_days", "orders", "aov"))),
+                config=config or LifecycleConfig(**record["config"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a lifecycle model record: {type(exc).__name__}: {exc}") from None
 
 
 def fit_lifecycle(purchases: Purchases, as_of: float,

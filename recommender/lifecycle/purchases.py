@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InputError
-from recommender.events import EVENT_TYPES, read_events
+from recommender.events import EVENT_TYPES, EventTable, read_events
 
 _PURCHASE = EVENT_TYPES.index("purchase")
 
@@ -85,6 +85,25 @@ class Purchases:
         return cls(frame[customer].astype(str).to_numpy(object), frame[timestamp].to_numpy(np.float64), spent)
 
 
+    @classmethod
+    def from_events(cls, events: EventTable) -> Purchases:
+        """The `purchase` events of an event table, with spend = price x quantity (NaN where the price is
+        unknown); other event types are left out.
+
+        Parameters
+        ----------
+        events : EventTable
+            n events (recommender.events).
+
+        Returns
+        -------
+        Purchases
+            One purchase per purchase event, in table order.
+        """
+        rows = np.flatnonzero(events.types == _PURCHASE)
+        return cls(events.user_ids[rows], events.timestamps[rows], events.spend()[rows])
+
+
 def _first_bad(bad: np.ndarray, message: str, field: str) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -117,6 +136,4 @@ def read_purchases(path: str | Path) -> Purchases:
         of at least 0, a quantity that is not a positive integer, a timestamp outside the plausible range
         (`row` is the 0-based data row).
     """
-    events = read_events(path)
-    rows = np.flatnonzero(events.types == _PURCHASE)
-    return Purchases(events.user_ids[rows], events.timestamps[rows], events.spend()[rows])
+    return Purchases.from_events(read_events(path))

@@ -23,6 +23,7 @@ from recommender.retention.campaigns import (
     abandoned_pairs,
     lapsed_users,
     win_back,
+    win_back_customers,
 )
 from recommender.retention.browse import AbandonedBrowse, browse_abandonment
 from recommender.retention.complements import Complements, complements_of
@@ -60,4 +61,5 @@ __all__ = [
     "price_drop",
     "recently_shown",
     "win_back",
+    "win_back_customers",
 ]

@@ -15,8 +15,8 @@ import numpy as np
 
 from recommender.algorithms import scale_confidence
 from recommender.catalog import ItemAttributes
-from recommender.filters import ItemFilter
-from recommender.models import CAP_OVERSAMPLE, Recommender
+from recommender.filters import CAP_OVERSAMPLE, ItemFilter
+from recommender.models import Recommender
 from recommender.repurchase import expected_interval, item_medians, order_gaps
 from recommender.retention.complements import Complements, seed_matrix
 from recommender.retention.history import History, UserEvents
@@ -51,12 +51,36 @@ RECENCY_TIEBREAK = 1e-3
 
 @dataclass
 class Block:
+    """A block's answer.
+
+    Attributes
+    ----------
+    source : str
+        What the list is based on, a value of recommender.sources (PERSONALIZED, CATEGORY_AFFINITY,
+        FALLBACK, PURCHASES, UNKNOWN_USER, NO_REPEAT_PURCHASES).
+    items : list of BlockItem
+    """
+
     source: str
     items: list[BlockItem] = field(default_factory=list)
 
 
 @dataclass
 class FollowUp:
+    """The follow-up block's answer.
+
+    Attributes
+    ----------
+    source : str
+        PURCHASES, or UNKNOWN_USER / NO_PURCHASES with empty lists (recommender.sources).
+    purchased : list of BlockItem
+        The purchases followed up (score 1.0, `extra` purchased_at in epoch seconds).
+    items : list of BlockItem
+        Their complements; `extra` "via": "co_purchase" or "similar".
+    content : list of BlockItem
+        Content items (guides) read by buyers of those purchases.
+    """
+
     source: str
     purchased: list[BlockItem] = field(default_factory=list)  # the purchases the block follows up
     items: list[BlockItem] = field(default_factory=list)  # complements
@@ -69,7 +93,29 @@ def follow_up(history: History, complements: Complements, attrs: ItemAttributes,
               seeds: int = FOLLOW_UP_SEEDS) -> FollowUp:
     """Complements of the user's most recent purchases (co-purchase; topped up with the model's
     similar items when co-purchases run short, marked "via": "similar") and the content items
-    buyers of those items read. Never anything the user already bought or read."""
+    buyers of those items read. Never anything the user already bought or read.
+
+    Parameters
+    ----------
+    history : History
+    complements : Complements
+        Built from the same history.
+    attrs : ItemAttributes
+        Catalog aligned to the history's item codes.
+    user_id : str
+    n, content_n : int
+        Complements and content items wanted.
+    item_filter : ItemFilter, optional
+        Category, stock, exclusions and the cap apply to both lists (kind is fixed per list).
+    model : Recommender, optional
+        For the similar-items top-up; without it a short list stays short.
+    seeds : int
+        The last this many distinct purchases are followed up, newest weighing most (1, 1/2, 1/3, ...).
+
+    Returns
+    -------
+    FollowUp
+    """
     item_filter = item_filter or ItemFilter()
     events = history.for_user(user_id)
     if history.user_code(user_id) is None:
@@ -136,7 +182,7 @@ def _top_up_with_similar(history: History, model: Recommender, seed_codes: np.nd
 # -- new for you ---------------------------------------------------------------------------
 def new_for_you(model: Recommender, history: History, attrs: ItemAttributes, user_id: str, now: float,
                 days: int, n: int, item_filter: ItemFilter | None = None) -> Block:
-    """Catalog items created in the last `days` before `now`, ranked by the user's taste.
+    """Catalog items created in the last `days` before `now` (epoch seconds), ranked by the user's taste.
 
     * a user the model knows: items with a vector get the model's score, as a rank score
       1 - rank / count in (0, 1]; items too new for a vector get their category's share of the
@@ -144,7 +190,29 @@ def new_for_you(model: Recommender, history: History, attrs: ItemAttributes, use
     * a user with events but no vector (arrived since training): every item by category share
       (source "category_affinity");
     * a user with no events: newest first (source "fallback").
-    Items the user has already had any event with are left out.
+    Items the user has already had any event with are left out; a tiny recency term
+    (RECENCY_TIEBREAK) breaks ties towards the newer item.
+
+    Parameters
+    ----------
+    model : Recommender
+        Its catalog lists the candidates (created_at in epoch seconds).
+    history : History
+    attrs : ItemAttributes
+        Catalog aligned to the history's item codes (the user's category shares).
+    user_id : str
+    now : float
+        Epoch seconds.
+    days : int
+        The window, in days.
+    n : int
+    item_filter : ItemFilter, optional
+
+    Returns
+    -------
+    Block
+        `extra` of each item: created_at (epoch seconds) and scored_by ("model", "category" or
+        "recency").
     """
     item_filter = item_filter or ItemFilter()
     frame = model.catalog.frame
@@ -214,14 +282,24 @@ def _model_rank(model: Recommender, user_code: int, item_codes: np.ndarray) -> n
 @dataclass
 class RepurchaseIntervals:
     """Per history item: the median days between one customer's repeat purchases, and how
-    many such intervals there are (median is NaN with fewer than
-    recommender.repurchase.MIN_ITEM_INTERVALS)."""
+    many such intervals there are.
+
+    Attributes
+    ----------
+    median_days : numpy.ndarray
+        float64, shape (history.n_items,): days; NaN with fewer than
+        recommender.repurchase.MIN_ITEM_INTERVALS intervals.
+    count : numpy.ndarray
+        int64, shape (history.n_items,): intervals of at least MIN_GAP_DAYS between consecutive
+        purchases of the item by the same customer.
+    """
 
     median_days: np.ndarray
     count: np.ndarray
 
     @classmethod
     def build(cls, history: History) -> RepurchaseIntervals:
+        """Count every customer's intervals between repeat purchases (purchase events only)."""
         positions = history.of_type("purchase")
         return cls(*item_medians(history.user_codes[positions].astype(np.int64),
                                  history.item_codes[positions].astype(np.int64), history.timestamps[positions],
@@ -235,6 +313,25 @@ def buy_again(history: History, intervals: RepurchaseIntervals, attrs: ItemAttri
     overdue = days since the last purchase / the expected interval (recommender.repurchase's rule:
     the user's own median interval with 2 or more intervals, else the item's median across
     customers when it rests on enough intervals, else the user's one interval). 1.0 means due today.
+
+    Parameters
+    ----------
+    history : History
+    intervals : RepurchaseIntervals
+        Built from the same history.
+    attrs : ItemAttributes
+        Catalog aligned to the history's item codes.
+    user_id : str
+    now : float
+        Epoch seconds.
+    n : int
+    item_filter : ItemFilter, optional
+
+    Returns
+    -------
+    Block
+        Scores are `overdue`; `extra`: purchases (orders), last_purchase (epoch seconds),
+        interval_days and interval_source ("own" or "item").
     """
     item_filter = item_filter or ItemFilter()
     if history.user_code(user_id) is None:

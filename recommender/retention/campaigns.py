@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recommender.catalog import ItemAttributes
-from recommender.filters import ItemFilter
-from recommender.models import CAP_OVERSAMPLE, Recommender
+from recommender.filters import CAP_OVERSAMPLE, ItemFilter
+from recommender.models import Recommender
 from recommender.retention.complements import Complements, seed_matrix
 from recommender.retention.history import History, activity_codes, type_code
 from recommender.retention.pairs import last_by_key, left_out_mask
@@ -48,6 +48,19 @@ MAX_ABANDONED = 10
 
 @dataclass
 class LapsedCustomer:
+    """One row of the win-back campaign.
+
+    Attributes
+    ----------
+    user_id : str
+    last_active : float
+        Epoch seconds of the customer's newest activity event.
+    source : str
+        "personalized" (the model knows them) or "fallback" (popular items).
+    items : list of BlockItem
+        Scores are the re-rank score; `extra` says whether each item is "new" to them.
+    """
+
     user_id: str
     last_active: float
     source: str  # "personalized" (the model knows them) or "fallback" (popular items)
@@ -56,6 +69,17 @@ class LapsedCustomer:
 
 @dataclass
 class AbandonedCart:
+    """One row of the abandoned-cart campaign.
+
+    Attributes
+    ----------
+    user_id : str
+    abandoned : list of BlockItem
+        The abandoned items, newest cart first, score 1.0, `extra` carted_at (epoch seconds).
+    items : list of BlockItem
+        Items bought together with them (co-purchase complements).
+    """
+
     user_id: str
     abandoned: list[BlockItem] = field(default_factory=list)  # score: 1.0; extra carted_at
     items: list[BlockItem] = field(default_factory=list)  # complements of the abandoned items
@@ -74,7 +98,21 @@ class CampaignRows:
 
 # -- win-back ------------------------------------------------------------------------------
 def lapsed_users(history: History, now: float, min_days: float, max_days: float) -> np.ndarray:
-    """History user codes (in user id order) whose last activity is min_days..max_days before now."""
+    """History user codes whose last activity is min_days..max_days before now (both included).
+
+    Parameters
+    ----------
+    history : History
+    now : float
+        Epoch seconds.
+    min_days, max_days : float
+        Days of inactivity.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, ascending codes (user id order); users without activity are never lapsed.
+    """
     idle_days = (now - history.last_active) / SECONDS_PER_DAY
     return np.flatnonzero(np.isfinite(idle_days) & (idle_days >= min_days) & (idle_days <= max_days))
 
@@ -87,15 +125,54 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
     Items are the model's candidates for the customer (what fits their history) re-ranked so
     items created after their last visit come forward (NEW_BOOST); each item says `"new"`, and
     with a model that serves bought items (`recommends_bought_items`) an item the customer bought
-    before also says `"repeat": true`. Customers the model does not know get popular items,
-    re-ranked the same way.
+    before also says `"repeat": true`. Customers the model does not know get popular items (minus
+    what they had), re-ranked the same way.
+
+    Parameters
+    ----------
+    model : Recommender
+    history : History
+        Built with the model's item map or not (`History.model_index` translates).
+    now : float
+        Epoch seconds placing the window.
+    min_days, max_days : float
+        Days since the customer's last activity (`lapsed_users`).
+    n : int
+        Items per customer.
+    item_filter : ItemFilter, optional
+        Kind, category, stock, exclusions and the per-category cap.
+    chunk : int
+        Customers per list (one batched model call each).
+    leave_out : collection of str
+        User ids to skip (the contact cap's recently contacted customers).
 
     Returns
     -------
     CampaignRows
         Iterates over lists of LapsedCustomer; `left_out` counts the lapsed customers in `leave_out`.
     """
-    users = lapsed_users(history, now, min_days, max_days)
+    return win_back_customers(model, history, lapsed_users(history, now, min_days, max_days), n, item_filter,
+                              chunk, leave_out)
+
+
+def win_back_customers(model: Recommender, history: History, users: np.ndarray, n: int,
+                       item_filter: ItemFilter | None = None, chunk: int = CHUNK,
+                       leave_out: Collection[str] = ()) -> CampaignRows:
+    """`win_back`'s lists for customers chosen by the caller (e.g. by predicted value at risk), in their order.
+
+    Parameters
+    ----------
+    users : numpy.ndarray, shape (m,), int
+        History user codes, in the order to list them.
+    n, item_filter, chunk, leave_out
+        As in `win_back`.
+
+    Returns
+    -------
+    CampaignRows
+        Iterates over lists of LapsedCustomer in the order of `users`, without those in `leave_out`.
+    """
+    users = np.asarray(users, dtype=np.int64)
     skip = left_out_mask(history.users.ids[users], leave_out)
     return CampaignRows(_win_back(model, history, users[~skip], n, item_filter or ItemFilter(), chunk),
                         int(skip.sum()))
@@ -125,11 +202,15 @@ def _win_back(model: Recommender, history: History, users: np.ndarray, n: int, i
                 popular = model.item_ids.lookup([i.item_id for i in model.popular(ask, base)])
             ids[~known, :len(popular)] = popular
         # leave out what each customer already had: the model filters only what it was trained on, and
-        # the index also holds every event since (a purchase an hour ago, a late import of an old one)
-        before = (ids >= 0).sum(axis=1)
-        _drop_had(history, part, to_model, ids, len(model.item_ids))
-        after = (ids >= 0).sum(axis=1)
-        for row in np.flatnonzero((after < n) & (after < before)):  # the removal left the list short
+        # the index also holds every event since (a purchase an hour ago, a late import of an old one);
+        # a model that serves bought items keeps them for the customers it knows
+        drop = np.flatnonzero(~known if model.recommends_bought_items else np.ones(len(part), dtype=bool))
+        before = (ids[drop] >= 0).sum(axis=1)
+        dropped = ids[drop]
+        _drop_had(history, part[drop], to_model, dropped, len(model.item_ids))
+        ids[drop] = dropped
+        after = (dropped >= 0).sum(axis=1)
+        for row in drop[(after < n) & (after < before)]:  # the removal left the list short
             ids[row] = _without_had(model, history, int(part[row]), int(codes[row]), ask, base)
         # one re-rank for the whole chunk: rank score, plus the boost for what is new to them
         valid = ids >= 0
@@ -186,7 +267,13 @@ def _candidates(model: Recommender, codes: np.ndarray, ask: int, item_filter: It
                 n: int) -> np.ndarray:
     """The model's top `ask` allowed, unseen items per user, in one batched call: the exact blocked
     scorer (unfiltered, so twice as many, then masked) for matrix factorisation models, and
-    recommend_indices for users whose masked list came out short and for other models."""
+    recommend_indices for users whose masked list came out short and for other models.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape (len(codes), ask): item indices, best first, -1 where short.
+    """
     ids, _ = model.precompute_indices(codes, 2 * ask)
     ids = np.where((ids >= 0) & allowed[np.maximum(ids, 0)], ids, -1)
     order = np.argsort(ids < 0, axis=1, kind="stable")  # allowed items first, rank order kept
@@ -200,11 +287,27 @@ def _candidates(model: Recommender, codes: np.ndarray, ask: int, item_filter: It
 # -- abandoned carts -----------------------------------------------------------------------
 def abandoned_pairs(history: History, now: float, older_than_hours: float,
                     within_days: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(user codes, item codes, carted_at) of every abandoned cart item, by user then newest.
+    """Every abandoned cart item, by user then newest.
 
     A (user, item) is abandoned when the user's latest add_to_cart of it lies between
     `within_days` and `older_than_hours` before now and no purchase of it came at or after that
     cart. (A fresher cart of the same item means the cart is still live: not yet abandoned.)
+
+    Parameters
+    ----------
+    history : History
+    now : float
+        Epoch seconds.
+    older_than_hours : float
+        The cart is at least this many hours old.
+    within_days : float
+        ... and at most this many days old.
+
+    Returns
+    -------
+    (users, items, carted_at) : tuple of numpy.ndarray
+        int64 history user codes, int64 history item codes and float64 epoch seconds of the
+        latest cart, one entry per abandoned (user, item).
     """
     width = max(history.n_items, 1)
     cart_pos = history.of_type("add_to_cart")
@@ -231,6 +334,24 @@ def abandoned_carts(history: History, complements: Complements, attrs: ItemAttri
     """Every customer not in `leave_out` with abandoned cart items that pass the filter, `chunk` customers
     per list: their abandoned items (newest first, at most MAX_ABANDONED) and `n` items bought together
     with them (co-purchase), never an item the customer has bought or carted.
+
+    Parameters
+    ----------
+    history : History
+    complements : Complements
+        Built from the same history.
+    attrs : ItemAttributes
+        Catalog aligned to the history's item codes.
+    now, older_than_hours, within_days : float
+        The window, as `abandoned_pairs` (epoch seconds, hours, days).
+    n : int
+        Complements per customer.
+    item_filter : ItemFilter, optional
+        Applies to the abandoned items and the complements alike.
+    chunk : int
+        Customers per list (one sparse product each).
+    leave_out : collection of str
+        User ids to skip (the contact cap's recently contacted customers).
 
     Returns
     -------

@@ -33,13 +33,39 @@ SHRINK = 1.0
 
 @dataclass
 class Complements:
+    """Co-purchase complements and content read by buyers, over a History's item codes.
+
+    Attributes
+    ----------
+    purchases : scipy.sparse.csr_matrix
+        float32, shape (users, items): 1 where the user bought the item (each user's MAX_BASKET
+        most recently bought distinct items).
+    copurchase : scipy.sparse.csr_matrix
+        float32, shape (items, items): normalised co-purchase counts, zero diagonal.
+    reads : scipy.sparse.csr_matrix
+        float32, shape (items, items): buyers of the row item who clicked or viewed the column
+        content item, normalised the same way.
+    """
+
     purchases: csr_matrix  # users x items, 1 where the user bought the item (history codes)
     copurchase: csr_matrix  # items x items, normalised co-purchase counts, zero diagonal
     reads: csr_matrix  # items x items: buyers of the row item reading the column content item
 
     @classmethod
     def build(cls, history: History, is_content: np.ndarray) -> Complements:
-        """`is_content` is a mask over history item codes (catalog kind == "content")."""
+        """Count and normalise co-purchases and reads (see the module docstring).
+
+        Parameters
+        ----------
+        history : History
+            Every event; only purchases, and clicks and views of content, are read.
+        is_content : numpy.ndarray
+            bool, shape (history.n_items,): catalog kind == "content" per history item code.
+
+        Returns
+        -------
+        Complements
+        """
         bought = _binary(history, history.of_type("purchase"), MAX_BASKET)
         read_pos = np.concatenate([history.of_type("click"), history.of_type("view")])
         read_pos = np.sort(read_pos[is_content[history.item_codes[read_pos]]])
@@ -50,15 +76,43 @@ class Complements:
         return cls(bought, copurchase, _normalised(bought, read))
 
     def complement_scores(self, seeds: csr_matrix) -> csr_matrix:
-        """rows x items: each row's seed items (weighted) times their complements."""
+        """Each row's seed items (weighted) times their complements.
+
+        Parameters
+        ----------
+        seeds : scipy.sparse.csr_matrix
+            shape (rows, items): `seed_matrix`.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            float32, shape (rows, items): complement scores (seed items themselves score 0 through
+            the zero diagonal, but other seeds may score).
+        """
         return (seeds @ self.copurchase).tocsr()
 
     def read_scores(self, seeds: csr_matrix) -> csr_matrix:
+        """As `complement_scores`, for content read by buyers of the seed items: shape (rows, items)."""
         return (seeds @ self.reads).tocsr()
 
 
 def seed_matrix(rows: list[np.ndarray], weights: list[np.ndarray], n_items: int) -> csr_matrix:
-    """One sparse row per entry of `rows` (item codes) with `weights`: the items to expand."""
+    """One sparse row per entry of `rows`: the items to expand, with their weights.
+
+    Parameters
+    ----------
+    rows : list of numpy.ndarray
+        int item codes per row (repeats add up).
+    weights : list of numpy.ndarray
+        float, one per item code of the matching row.
+    n_items : int
+        Columns.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        float32, shape (len(rows), n_items).
+    """
     lengths = [len(r) for r in rows]
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     indices = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)

@@ -23,16 +23,28 @@ NEVER = -np.inf
 
 
 def type_code(name: str) -> int:
+    """The int8 code of an event type name (its position in EVENT_TYPES); ValueError if unknown."""
     return EVENT_TYPES.index(name)
 
 
 def activity_codes() -> np.ndarray:
+    """int8 codes of ACTIVITY_TYPES."""
     return np.array([type_code(t) for t in ACTIVITY_TYPES if t in EVENT_TYPES], dtype=np.int8)
 
 
 @dataclass(frozen=True)
 class UserEvents:
-    """One user's events, oldest first; `items` are codes into History.items."""
+    """One user's events, oldest first.
+
+    Attributes
+    ----------
+    items : numpy.ndarray
+        int32, shape (events,): item codes into `History.items`.
+    types : numpy.ndarray
+        int8, shape (events,): event type codes (recommender.events.EVENT_TYPES).
+    timestamps : numpy.ndarray
+        float64, shape (events,): epoch seconds, ascending.
+    """
 
     items: np.ndarray
     types: np.ndarray
@@ -42,6 +54,7 @@ class UserEvents:
         return len(self.items)
 
     def of_type(self, name: str) -> UserEvents:
+        """Only the events of one type (a name in EVENT_TYPES)."""
         return self._take(self.types == type_code(name))
 
     def activity(self) -> UserEvents:
@@ -54,7 +67,24 @@ class UserEvents:
 
 @dataclass
 class History:
-    """Events grouped by user (users in `users` order, each user's events by time)."""
+    """Events grouped by user (users in `users` order, each user's events by time).
+
+    Attributes
+    ----------
+    users, items : IdMap
+        User and item codes of this index.
+    offsets : numpy.ndarray
+        int64, shape (users + 1,): user u's events are ``offsets[u]:offsets[u + 1]``.
+    user_codes, item_codes : numpy.ndarray
+        int32, shape (events,): the user and item of each event, in (user, time) order.
+    types : numpy.ndarray
+        int8, shape (events,): event type codes.
+    timestamps : numpy.ndarray
+        float64, shape (events,): epoch seconds.
+    last_active : numpy.ndarray
+        float64, shape (users,): epoch seconds of each user's newest activity event (ACTIVITY_TYPES),
+        -inf if none.
+    """
 
     users: IdMap
     items: IdMap
@@ -68,8 +98,19 @@ class History:
 
     @classmethod
     def build(cls, events: EventTable, items: IdMap | None = None) -> History:
-        """Index `events`; passing a model's item map keeps its indices as this index's codes
-        (new items are appended), so model arrays and history codes line up without a lookup."""
+        """Index `events` (one stable sort by user, then time).
+
+        Parameters
+        ----------
+        events : EventTable
+        items : IdMap, optional
+            A model's item map: its indices become this index's item codes (new items are
+            appended), so model arrays and history codes line up without a look-up.
+
+        Returns
+        -------
+        History
+        """
         users, user_codes = IdMap().extend(events.user_ids)
         items, item_codes = (items or IdMap()).extend(events.item_ids)
         order = np.lexsort((events.timestamps, user_codes))
@@ -86,19 +127,23 @@ class History:
 
     @property
     def n_users(self) -> int:
+        """Users with at least one event."""
         return len(self.users)
 
     @property
     def n_items(self) -> int:
+        """Items in the item map (the model's too, when one was passed to `build`)."""
         return len(self.items)
 
     def __len__(self) -> int:
         return len(self.item_codes)
 
     def user_code(self, user_id: str) -> int | None:
+        """The user's code in this index, or None for a user without events."""
         return self.users.get(user_id) if self.n_users else None
 
     def events_of(self, code: int) -> UserEvents:
+        """The events of user code `code` (views into the index, no copy)."""
         lo, hi = self.offsets[code], self.offsets[code + 1]
         return UserEvents(self.item_codes[lo:hi], self.types[lo:hi], self.timestamps[lo:hi])
 
@@ -111,11 +156,17 @@ class History:
         return self.events_of(code)
 
     def of_type(self, name: str) -> np.ndarray:
-        """Positions of every event of one type, in (user, time) order."""
+        """Positions (int64) of every event of one type, in (user, time) order."""
         return np.flatnonzero(self.types == type_code(name))
 
     def model_index(self, model_items: IdMap) -> np.ndarray:
-        """Per history item code, its index in a model's item map (-1: the model lacks it); cached."""
+        """Per history item code, its index in a model's item map; cached for one model at a time.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, shape (n_items,): -1 where the model lacks the item.
+        """
         key = id(model_items)
         cached = self._model_maps.get(key)
         if cached is None or cached[0] is not model_items:

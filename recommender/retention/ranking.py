@@ -15,7 +15,18 @@ from recommender.retention.history import History
 
 @dataclass(frozen=True)
 class BlockItem:
-    """One item of a block; `extra` holds block-specific fields (carted_at, overdue, new, ...)."""
+    """One item of a block.
+
+    Attributes
+    ----------
+    item_id : str
+    score : float
+        The block's own score (its meaning is the block's: see recommender.retention.blocks).
+    kind, category : str or None
+        From the catalog; None when it lacks them.
+    extra : dict
+        Block-specific, JSON-serialisable fields (carted_at in epoch seconds, overdue, new, ...).
+    """
 
     item_id: str
     score: float
@@ -24,6 +35,7 @@ class BlockItem:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The JSON object of an API response: the fields, score rounded to 6 decimals, `extra` merged in."""
         return {"item_id": self.item_id, "score": round(float(self.score), 6), "kind": self.kind,
                 "category": self.category, **self.extra}
 
@@ -31,7 +43,27 @@ class BlockItem:
 def top_ranked(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, categories: np.ndarray,
                cap: int | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Best `n` of unordered candidates: sort by score (ties: lower index first), drop what
-    `allowed` refuses, apply the per-category cap."""
+    `allowed` refuses, apply the per-category cap.
+
+    Parameters
+    ----------
+    ids : numpy.ndarray
+        int, shape (k,): item indices, any order.
+    scores : numpy.ndarray
+        float, shape (k,).
+    allowed : numpy.ndarray
+        bool, shape (items,).
+    categories : numpy.ndarray
+        shape (items,): each item index's category.
+    cap : int or None
+        At most this many per category.
+    n : int
+
+    Returns
+    -------
+    (ids, scores) : tuple of numpy.ndarray
+        int64 and float32, at most n each, best first.
+    """
     if len(ids) == 0:
         return ids.astype(np.int64), scores.astype(np.float32)
     order = np.lexsort((ids, -scores))
@@ -41,7 +73,25 @@ def top_ranked(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, categor
 
 def block_items(ids: np.ndarray, scores: np.ndarray, item_ids: np.ndarray, attrs: ItemAttributes,
                 extras: list[dict] | None = None) -> list[BlockItem]:
-    """Index/score arrays to BlockItems (kind and category None when the catalog lacks them)."""
+    """Index/score arrays to BlockItems (kind and category None when the catalog lacks them).
+
+    Parameters
+    ----------
+    ids : numpy.ndarray
+        int, shape (k,): item indices into `item_ids` and `attrs`.
+    scores : numpy.ndarray
+        shape (k,).
+    item_ids : numpy.ndarray
+        object array of str, shape (items,).
+    attrs : ItemAttributes
+        Catalog aligned to the same item indices.
+    extras : list of dict, optional
+        One per item, its `BlockItem.extra`.
+
+    Returns
+    -------
+    list of BlockItem
+    """
     out = []
     for k, (i, s) in enumerate(zip(ids.tolist(), scores.tolist())):
         out.append(BlockItem(str(item_ids[i]), float(s), attrs.kind[i] or None, attrs.category[i] or None,
@@ -51,7 +101,20 @@ def block_items(ids: np.ndarray, scores: np.ndarray, item_ids: np.ndarray, attrs
 
 def category_share(item_codes: np.ndarray, categories: np.ndarray) -> dict[str, float]:
     """Share of a user's events per category (items without a category ignored): their taste
-    when nothing better is known."""
+    when nothing better is known.
+
+    Parameters
+    ----------
+    item_codes : numpy.ndarray
+        int, shape (events,): the items of the user's events (repeats count again).
+    categories : numpy.ndarray
+        shape (items,): each item code's category ("" for none).
+
+    Returns
+    -------
+    dict of str to float
+        Category -> share of the counted events, summing to 1 (empty when nothing counts).
+    """
     if len(item_codes) == 0:
         return {}
     cats = categories[item_codes].astype(str)
@@ -63,20 +126,55 @@ def category_share(item_codes: np.ndarray, categories: np.ndarray) -> dict[str, 
 
 
 def item_mask(item_filter: ItemFilter, attrs: ItemAttributes, history: History) -> np.ndarray:
-    """`allowed_mask` over history item codes (the filter's kind, category, stock, exclusions)."""
+    """`allowed_mask` over history item codes (the filter's kind, category, stock, exclusions).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape (history items,); `attrs` must be aligned to `history.items`.
+    """
     return allowed_mask(item_filter, attrs, history.items.ids)
 
 
 def category_codes(categories: np.ndarray) -> np.ndarray:
-    """Small integer codes for a category column ("" is a category too), for vectorised caps."""
+    """Small integer codes for a category column ("" is a category too), for vectorised caps.
+
+    Parameters
+    ----------
+    categories : numpy.ndarray
+        shape (items,): str, "" or missing (missing counts as "").
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape (items,): codes from 0, one per distinct category.
+    """
     codes, _ = pd.factorize(pd.Series(categories, dtype=object).fillna("").astype(str))
     return codes.astype(np.int64)
 
 
 def capped_top(ids: np.ndarray, valid: np.ndarray, cat_codes: np.ndarray, cap: int | None, n: int) -> np.ndarray:
-    """For ranked rows of item indices (rows x k, best first), a mask of the first `n` valid
-    items of each row with at most `cap` per category: the per-category cap for a whole chunk
-    of lists at once."""
+    """For ranked rows of item indices, a mask of the first `n` valid items of each row with at
+    most `cap` per category: the per-category cap for a whole chunk of lists at once.
+
+    Parameters
+    ----------
+    ids : numpy.ndarray
+        int, shape (rows, k): item indices, best first (negative entries must be invalid).
+    valid : numpy.ndarray
+        bool, shape (rows, k): which entries may be kept at all.
+    cat_codes : numpy.ndarray
+        int64, shape (items,): `category_codes`.
+    cap : int or None
+        At most this many per category in a row; None: no cap.
+    n : int
+        At most this many kept per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape (rows, k).
+    """
     keep = valid.copy()
     rows, width = ids.shape
     if cap is not None and ids.size:

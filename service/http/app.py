@@ -96,9 +96,10 @@ async def online_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def history_ctx(app: web.Application) -> AsyncIterator[None]:
     """One retention index (every event accepted so far) per app, read by the retention routes."""
-    app[HISTORY] = HistoryStore(app[REDIS], app[REDIS_KEYS], app[REFRESHER].snapshot_path)
+    serving = app[SERVING]
+    app[HISTORY] = HistoryStore(app[REDIS], app[REDIS_KEYS], app[REFRESHER].snapshot_path, lambda: serving.erased)
     if app[SETTINGS].fallback == "trending":  # unknown customers get trending items (service.serving.trending)
-        app[SERVING].trending = TrendingFallback(app[HISTORY], app[SETTINGS].trending_hours)
+        serving.trending = TrendingFallback(app[HISTORY], app[SETTINGS].trending_hours)
     yield
 
 

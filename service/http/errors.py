@@ -11,7 +11,9 @@ import logging
 
 from aiohttp import web
 
-from service.errors import BadInput, NoModel, ServiceError, UnknownItem
+from service.errors import (
+    BadInput, Conflict, LifecycleUnavailable, NoErasure, NoModel, NotFound, ServiceError, UnknownItem, UnknownUser,
+)
 from service.http.metrics import route_label
 from service.store.client import REDIS_ERRORS
 from service.store.server import refusal_message, write_refusal
@@ -40,9 +42,11 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 #: Status of each domain error (service.errors).
-DOMAIN_STATUS: dict[type[ServiceError], int] = {BadInput: 400, UnknownItem: 404, NoModel: 503}
+DOMAIN_STATUS: dict[type[ServiceError], int] = {BadInput: 400, UnknownItem: 404, NoErasure: 404, NoModel: 503,
+                                                 UnknownUser: 404, LifecycleUnavailable: 409, NotFound: 404,
+                                                 Conflict: 409}
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+               405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
                415: "unsupported_media_type", 429: "rate_limited"}
 
 

@@ -26,3 +26,6 @@ PARSED_QUERIES = 1024
 MAX_USER_EVENTS = 1000
 #: Time buckets of GET /v1/stats/events: name -> seconds (UTC hours and days).
 EVENT_BUCKETS = {"hour": 3600, "day": 86400}
+#: Customers per GET /v1/customers audience (n), and the largest min_value (currency units) it takes.
+MAX_AUDIENCE = 1_000_000
+MAX_VALUE = 1e12

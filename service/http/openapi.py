@@ -7,7 +7,10 @@ from typing import Any
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
 from service.http.openapi_insight import insight_paths, item_record_get
+from service.http.openapi_experiments import experiment_paths
 from service.http.openapi_email import DISPLAY_PROPERTIES, FIELDS_BODY, FIELDS_PARAM, SHOP_FIELDS, email_paths
+from service.http.openapi_lifecycle import LIFECYCLE_MODEL, lifecycle_paths
+from service.http.openapi_users import users_paths
 from service.http.openapi_retention import retention_paths
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -60,7 +63,9 @@ READY = {"type": "object", "properties": {
 EXPLAIN = _query("explain", {"type": "boolean"}, "add `because` to each item: up to 3 of the user's own items "
                  "that contributed most to it (empty for popularity fallback items)")
 RECOMMENDATION_ID = {"type": "string", "description": "id of this response; send it with click and purchase "
-                     "events (`recommendation_id`) to attribute them (GET /v1/stats/online)"}
+                     "events (`recommendation_id`) to attribute them (GET /v1/stats/online). Under an experiment "
+                     "its version part is `{model version}@{experiment}/{variant}`, and a batch gives each "
+                     "result its variant's id"}
 PER_CURRENCY = {"type": "object", "additionalProperties": {"type": "number"}}
 REPEAT = ("present (true) when the customer bought the item before, at training or since: only a model that "
           "serves bought items (GET /v1/model `serves_bought_items`) lists them; a storefront can label them "
@@ -144,6 +149,10 @@ def spec() -> dict[str, Any]:
                 "UserList": {"type": "object", "required": ["user_id", "source", "items"], "properties": {
                     "user_id": {"type": "string"}, "model_version": {"type": "string"},
                     "recommendation_id": RECOMMENDATION_ID,
+                    "experiment": {"type": "object", "properties": {"name": {"type": "string"},
+                                                                    "variant": {"type": "string"}},
+                                   "description": "present while an experiment splits the list routes: the "
+                                   "variant whose model served this list (its recommendation_id names it too)"},
                     "source": {"type": "string", "enum": [PERSONALIZED, FALLBACK, IN_MEMORY_MODEL],
                                "description": "in_memory_model: Redis could not be read, so the list comes from "
                                "the in-process model alone, without the user's events since training"},
@@ -154,6 +163,9 @@ def spec() -> dict[str, Any]:
             **retention_paths(),  # service.retention_openapi: campaigns and per-customer blocks
             **insight_paths(),  # service.http.openapi_insight: key scopes, training history, store reads
             **email_paths(),  # service.http.openapi_email: email blocks, contacts
+            **lifecycle_paths(),  # service.http.openapi_lifecycle: customer profiles and audiences
+            **users_paths(),  # service.http.openapi_users: erasure, merge
+            **experiment_paths(),  # service.http.openapi_experiments: A/B tests between models
             "/v1/users/{user_id}/recommendations": {"get": {
                 "summary": "A user's recommendations (popularity fallback for unknown users)",
                 "security": SECURED,
@@ -274,7 +286,7 @@ def spec() -> dict[str, Any]:
                                          "description": "the version the last successful training produced"}}},
                     "serves_bought_items": {"type": "boolean", "description": "lists may hold items the customer "
                                             "had before (flagged repeat); else they are removed"},
-                    "selection": SELECTION}})},
+                    "selection": SELECTION, "lifecycle": LIFECYCLE_MODEL}})},
                     **_errors(401, 403)}}},
             "/v1/model/retrain": {"post": {
                 "summary": "Start a training now", "security": SECURED,

@@ -16,6 +16,7 @@ from recommender.sources import (
 )
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
 from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM
+from service.http.openapi_lifecycle import LAPSED_FIELDS, LAPSED_PARAMS
 from service.settings import MAX_TRENDING_HOURS
 
 ID = {"type": "string", "minLength": 1, "maxLength": 256}
@@ -30,7 +31,9 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     texts = {400: "Bad parameter", 401: "Missing key", 403: "Wrong key", 404: "Unknown item",
-             503: "No model yet, or Redis unavailable"}
+             503: "No model yet, or Redis unavailable",
+             409: "Win-back by lifecycle (max_p_alive, min_value) when the serving model has no lifecycle fit (code "
+                  "lifecycle_unavailable, with its reason)"}
     return {str(c): {"description": texts[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
@@ -63,12 +66,12 @@ def _n(default: int, what: str) -> dict:
     return _query("n", {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": default}, what)
 
 
-def _campaign(summary: str, window: list[dict], description: str, line: dict) -> dict:
+def _campaign(summary: str, window: list[dict], description: str, line: dict, errors: tuple = ()) -> dict:
     """A streaming campaign route: its window and n, then the filters every campaign takes."""
     return {"get": {
         "summary": summary, "security": SECURED, "parameters": [*window, KIND, *FILTERS, NOW, CAP_HOURS],
         "responses": {"200": {"description": description, "content": {NDJSON: {"schema": line}}},
-                      **_errors(400, 401, 403, 503)}}}
+                      **_errors(400, 401, 403, *errors, 503)}}}
 
 
 def retention_paths() -> dict[str, Any]:
@@ -79,7 +82,9 @@ def retention_paths() -> dict[str, Any]:
                    "description": "fallback: the model does not know the customer; popular items"},
         "items": _items({"new": {"type": "boolean", "description": "created after the customer's last visit"},
                          "repeat": {"type": "boolean", "enum": [True], "description": "present (true) when the "
-                                    "customer bought the item before (models that serve bought items only)"}})}}
+                                    "customer bought the item before (models that serve bought items only)"}}),
+        **{name: {**schema, "description": "selection by lifecycle only: " + schema.get("description", name)}
+           for name, schema in LAPSED_FIELDS.items()}}}
     cart_line = {"type": "object", "required": ["user_id", "abandoned", "items"], "properties": {
         "user_id": {"type": "string"},
         "abandoned": _items({"carted_at": {"type": "number"}}),
@@ -180,14 +185,16 @@ def _trigger_paths() -> dict[str, Any]:
 def _campaign_paths(lapsed_line: dict, cart_line: dict) -> dict[str, Any]:
     return {
         "/v1/campaigns/lapsed": _campaign(
-            "Win-back: every customer whose last activity is min_days..max_days ago, with items that fit their "
-            "history, new items since their last visit first among equals (NDJSON stream)",
+            "Win-back: every customer whose last activity is min_days..max_days ago, or (max_p_alive, min_value) "
+            "whom the lifecycle models find slipping away, by value at risk; with items that fit their history, "
+            "new items since their last visit first among equals (NDJSON stream)",
             [_query("min_days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "default": 240},
                     "idle at least this many days"),
              _query("max_days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS, "default": 365},
                     "idle at most this many days (not below min_days)"),
-             _n(4, "items per customer")],
-            "One line per lapsed customer, in user id order", lapsed_line),
+             *LAPSED_PARAMS, _n(4, "items per customer")],
+            "One line per lapsed customer, in user id order (by value at risk when selected by lifecycle)",
+            lapsed_line, (409,)),
         "/v1/campaigns/abandoned-carts": _campaign(
             "Abandoned carts: customers whose latest add-to-cart of an item is older_than_hours..within_days old "
             "and was not followed by a purchase of it; the items and complements bought together with them, "

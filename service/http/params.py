@@ -20,7 +20,7 @@ from service.errors import bad_input
 from service.http.app_keys import SETTINGS
 from service.http.errors import ApiError
 from recommender.times import latest_timestamp
-from service.http.limits import MAX_N, MIN_NOW, PARSED_QUERIES
+from service.http.limits import MAX_N, MAX_VALUE, MIN_NOW, PARSED_QUERIES
 from service.serving.requests import ListRequest
 
 
@@ -37,6 +37,29 @@ def int_param(raw: object, name: str, low: int, high: int, default: int) -> int:
     if not low <= value <= high:
         raise bad_input(f"{name} must be from {low} to {high}, got {value}", "invalid_parameter", field=name)
     return value
+
+
+def float_param(raw: object, name: str, low: float, high: float) -> float | None:
+    """A finite number from low to high (a query string or a JSON number); None when absent."""
+    if raw is None:
+        return None
+    message = f"{name} must be a number from {low:g} to {high:g}"
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise bad_input(message, "invalid_parameter", field=name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad_input(message, "invalid_parameter", field=name) from None
+    if not low <= value <= high:  # NaN fails too
+        raise bad_input(f"{message}, got {raw}", "invalid_parameter", field=name)
+    return value
+
+
+def lifecycle_filters(params: dict) -> tuple[float | None, float | None]:
+    """`min_value` (predicted 365-day value, currency units, 0 to MAX_VALUE) and `max_p_alive` (0 to 1) of the
+    lifecycle selections, each None when absent."""
+    return (float_param(params.get("min_value"), "min_value", 0.0, MAX_VALUE),
+            float_param(params.get("max_p_alive"), "max_p_alive", 0.0, 1.0))
 
 
 def optional_now(raw: object) -> float | None:

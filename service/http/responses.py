@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Iterator, Mapping
 
 from aiohttp import web
 
@@ -13,3 +14,17 @@ NDJSON = "application/x-ndjson"
 
 def json_response(payload: object, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(body=dumps(payload), status=status, headers=headers, content_type="application/json")
+
+
+async def stream_ndjson(request: web.Request, chunks: Iterator[list[bytes]]) -> web.StreamResponse:
+    """Write each chunk of JSON lines the generator yields (computed in a worker thread) as NDJSON."""
+    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    await response.prepare(request)
+    while True:
+        lines = await asyncio.to_thread(next, chunks, None)
+        if lines is None:
+            break
+        if lines:
+            await response.write(b"\n".join(lines) + b"\n")  # waits for the client to drain
+    await response.write_eof()
+    return response

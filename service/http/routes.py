@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.handlers import email, feedback, insight, keys, lists, model, ops, retention, writes
+from service.http.handlers import (
+    customers, email, experiments, feedback, insight, keys, lists, model, ops, retention, users, writes,
+)
 
 ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/users/{user_id}/recommendations", lists.user_recommendations),
@@ -36,10 +38,21 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/items/{item_id}/audience", retention.item_audience_route),
     ("GET", "/v1/items/{item_id}", insight.item_record),
     ("GET", "/v1/stats/events", insight.event_stats),
+    ("DELETE", "/v1/users/{user_id}", users.erase_user),
+    ("GET", "/v1/users/{user_id}/erasure", users.erasure_state),
+    ("POST", "/v1/users/{user_id}/merge", users.merge_user),
+    ("GET", "/v1/experiments", experiments.list_experiments),
+    ("PUT", "/v1/experiments/{name}", experiments.put_experiment),
+    ("GET", "/v1/experiments/{name}", experiments.get_experiment),
+    ("POST", "/v1/experiments/{name}/stop", experiments.stop_experiment),
+    ("POST", "/v1/experiments/{name}/promote/{variant}", experiments.promote_variant),
+    ("GET", "/v1/users/{user_id}/variant", experiments.user_variant),
     ("GET", "/healthz", ops.healthz),
     ("GET", "/readyz", ops.readyz),
     ("GET", "/metrics", ops.metrics),
     ("GET", "/openapi.json", ops.openapi),
+    ("GET", "/v1/users/{user_id}/profile", customers.user_profile),
+    ("GET", "/v1/customers", customers.customer_audience),
 ]
 
 

@@ -55,7 +55,7 @@ async def recommended_lists(serving: Serving, user_ids: Sequence[str], request: 
     (never a remembered answer's JSON, which a template cannot read)."""
     if "recommended" not in request.blocks:
         return None
-    _, results = await serving.for_users(user_ids, request.req, remember=False)
+    _, results = await serving.for_users(user_ids, request.req, remember=False, split=False)  # lists family only
     return results
 
 

@@ -66,6 +66,8 @@ class ServingModel:
     removed: frozenset[str] = frozenset()
     catalog_generation: int = 0  # bumped by every catalog change, after it is complete
     default_currency: str = "USD"  # of catalog items that name none (RECS_CURRENCY)
+    #: models of experiments' trained variants, `{experiment}/{variant}` -> model, trained with this one
+    variants: dict[str, ServingModel] = field(default_factory=dict)
     _masks: dict[tuple, np.ndarray] = field(default_factory=dict)
     _allowed: dict[tuple, bytes] = field(default_factory=dict)
     _fields: tuple[list, list, list] | None = None
@@ -106,6 +108,8 @@ class ServingModel:
             self._fields = None
             self._display = {}
             self.catalog_generation += 1
+        for variant in self.variants.values():
+            variant.update_catalog(catalog, removed)
 
     def base_mask(self, kind: str | None, category: str | None, in_stock_only: bool) -> np.ndarray:
         """Allowed items for a filter, minus removed items; cached per filter."""

@@ -21,11 +21,14 @@ import redis.asyncio as aioredis
 from recommender.units import SECONDS_PER_DAY
 from service.metrics import Metrics
 from service.store.client import REDIS_ERRORS
+from service.store.experiments import add_exposures
 from service.store.keys import Keys
 from service.store.online import COUNTERS, MICROS, MONEY_COUNTERS, add_counts, read_days, split_field, utc_day
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
+#: Customers per variant a process remembers having written as exposed (about 100 bytes each).
+RECORDED_EXPOSURES = 200_000
 
 
 class OnlineRecorder:
@@ -34,6 +37,8 @@ class OnlineRecorder:
     def __init__(self, redis: aioredis.Redis, keys: Keys, metrics: Metrics) -> None:
         self.redis, self.keys = redis, keys
         self._totals: Tally[tuple[str, str]] = Tally()
+        self._exposed: dict[tuple[str, str], set[str]] = {}  # (experiment, variant) -> customers served
+        self._recorded: dict[tuple[str, str], set[str]] = {}  # ... and already written to Redis
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._failures = metrics.counter("encore_online_flush_failures_total",
@@ -43,6 +48,15 @@ class OnlineRecorder:
         """Count what a response showed; never blocks, never raises."""
         day = utc_day(time.time() if now is None else now)
         self._totals[(day, f"{version}|{route}|impressions")] += impressions
+
+    def exposed(self, experiment: str, variant: str, user_ids: list[str]) -> None:
+        """Customers an experiment's variant just served (its exposed customers); never blocks. A customer
+        this process has already written for the variant costs one set look-up (up to RECORDED_EXPOSURES)."""
+        key = (experiment, variant)
+        recorded = self._recorded.get(key)
+        new = user_ids if recorded is None else [u for u in user_ids if u not in recorded]
+        if new:
+            self._exposed.setdefault(key, set()).update(new)
 
     def start(self) -> None:
         if self._task is None:
@@ -67,16 +81,34 @@ class OnlineRecorder:
         """Add the tallies to Redis in one script; on failure keep them for the next flush."""
         async with self._lock:
             totals, self._totals = self._totals, Tally()
-            if not totals:
-                return True
+            exposed, self._exposed = self._exposed, {}
             try:
-                await add_counts(self.redis, self.keys, dict(totals))
+                if totals:
+                    await add_counts(self.redis, self.keys, dict(totals))
             except REDIS_ERRORS as exc:
                 self._totals.update(totals)  # all or nothing (one script): safe to add again later
+                self._keep_exposed(exposed)
                 self._failures.inc()
                 log.warning("could not record impressions of %d version/route pairs: %s", len(totals), exc)
                 return False
+            try:
+                if exposed:
+                    await add_exposures(self.redis, self.keys, exposed)
+            except REDIS_ERRORS as exc:
+                self._keep_exposed(exposed)  # adding a customer to a set twice changes nothing
+                self._failures.inc()
+                log.warning("could not record the exposed customers of %d variants: %s", len(exposed), exc)
+                return False
+            for key, users in exposed.items():
+                recorded = self._recorded.setdefault(key, set())
+                if len(recorded) + len(users) > RECORDED_EXPOSURES:
+                    recorded.clear()  # bounded: a customer forgotten here is only written again
+                recorded.update(users)
             return True
+
+    def _keep_exposed(self, exposed: dict[tuple[str, str], set[str]]) -> None:
+        for key, users in exposed.items():
+            self._exposed.setdefault(key, set()).update(users)
 
 
 @dataclass

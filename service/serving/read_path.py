@@ -9,6 +9,12 @@ state, the catalog, the fatigue window or a waiting purchase's due time has move
 requests go to Redis in two commands per chunk (MGET and one script for the since-training state)
 and leave the in-process caches alone, so a sweep over every user cannot push the hot lists out.
 
+Single-user and similar-item requests that arrive together (in one pass of the event loop) share
+their Redis read, their cache-miss computation and their write-back (service.serving.coalescing):
+one round trip, one worker-thread call and one pipeline for all of them. A cache miss is computed
+as the training's precompute computes lists (Recommender.precompute_indices), so a user's list is
+the same whether the training or a request put it in Redis.
+
 With a model that serves bought items, what the user bought since training waits behind other items
 until it is due again, and bought items say `"repeat": true` (service.serving.repeats); other
 models' lists lose every item the user touched since training. Items the store recently showed the
@@ -38,6 +44,7 @@ from recommender.retention.fatigue import recently_shown
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.errors import NoModel, UnknownItem
 from service.metrics import Metrics
+from service.serving.shared_work import ReadOrder, SharedComputes, SharedReads, SharedWrites
 from service.serving.hot_lists import HotLists
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter, items_of, pick, ranked
@@ -45,15 +52,16 @@ from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
 from service.serving.trending import TrendingFallback
+from service.serving.variants import Split, Splits
+from service.experiments.definition import POPULARITY, SERVING as SERVING_MODEL
+from service.store.online import variant_label
 from service.settings import Settings
-from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import (
     NO_STATE,
     UserState,
-    read_lists_and_states,
 )
 from service.store.keys import Keys
-from service.store.lists import pack, unpack, write_blobs
+from service.store.lists import pack, unpack
 from service.store.mirror import SinceTrainingMirror
 
 log = logging.getLogger(__name__)
@@ -73,12 +81,18 @@ MIRROR_MAX_AGE = 300.0
 REASONS = 3
 
 
+_Lists = tuple[np.ndarray, np.ndarray]
+
+
 class Serving:
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings, metrics: Metrics) -> None:
         self.redis, self.keys, self.settings, self.metrics = redis, keys, settings, metrics
         self.current: ServingModel | None = None
-        #: with RECS_FALLBACK=trending, where the fallback list comes from (set by the app: service.serving.trending)
-        self.trending: TrendingFallback | None = None
+        self.trending: TrendingFallback | None = None  # RECS_FALLBACK=trending's source (set by the app)
+        # customers erased whose events the serving model may still hold: served as unknown to it, never from
+        # the in-process caches, and nothing computed for them is written back (service.store.erasures)
+        self.erased: frozenset[str] = frozenset()
+        self.splits = Splits()  # experiments splitting the list routes (service.training.refresh keeps it)
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
         # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
@@ -90,6 +104,10 @@ class Serving:
         self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}
         self._misses = {kind: metrics.cache_misses.labels(kind) for kind in ("user", "similar")}
         self._hot_hits = {kind: hot_hits.labels(kind) for kind in ("user", "similar")}
+        # single-user and similar-item requests of one event-loop pass share these (service.serving.coalescing)
+        self._reads = SharedReads(redis, keys, settings)
+        self._computes = SharedComputes(settings.precompute_n)
+        self._writes = SharedWrites(redis, settings)
 
     def require(self) -> ServingModel:
         current = self.current
@@ -99,45 +117,95 @@ class Serving:
 
     def _hot_for(self, current: ServingModel) -> HotLists | None:
         """The in-process list cache, emptied when a new model is served; None for a request that
-        began before a swap (its keys would only crowd out the new model's)."""
-        if current is not self.current:
+        began before a swap (its keys would only crowd out the new model's). An experiment's trained
+        variant of the serving model shares it (its keys carry its own version; its folded position is
+        the serving model's)."""
+        serving = self.current
+        if current is not serving and (serving is None or not serving.variants
+                                       or all(v is not current for v in serving.variants.values())):
             return None
         # a new model object, even of the same version (its catalog_generation starts over), starts afresh;
         # so does the mirror: a user's since-training state is read relative to the model's folded position
-        if self._hot_model is None or self._hot_model() is not current:
+        if self._hot_model is None or self._hot_model() is not serving:
             self.hot.clear()
             self.served.clear()
             self.mirror.clear()
-            self._hot_model = weakref.ref(current)
+            self._hot_model = weakref.ref(serving)  # type: ignore[arg-type]
         return self.hot
 
     # -- users ------------------------------------------------------------------------------
-    async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True
-                        ) -> tuple[str, list[ListResult]]:
+    def running_split(self) -> Split | None:
+        """The experiment splitting the list routes now, if any (one attribute check when none is defined)."""
+        return self.splits.running(time.time()) if self.splits.pending else None
+
+    async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True,
+                        split: bool = True) -> tuple[str, list[ListResult]]:
         """Lists for users in input order, one Redis round trip per chunk of users (none when hot).
-        `remember=False`: every result holds its items as dicts (the batch path, even for one user)."""
+        `remember=False`: every result holds its items as dicts (the batch path, even for one user).
+        While an experiment splits the list routes (and `split`), each customer's list comes from their
+        variant (service.serving.variants) and says so (ListResult.variant)."""
         current = self.require()
+        running = self.running_split() if split else None
+        if running is not None:
+            return current.version, await self._split_users(current, running, user_ids, req, remember)
+        return current.version, await self._plain_users(current, user_ids, req, remember)
+
+    async def _plain_users(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest, remember: bool
+                           ) -> list[ListResult]:
         if len(user_ids) == 1 and remember:
             remembered = await self._remembered(current, user_ids[0], req)
             if remembered is not None:
-                return current.version, [remembered]
-            return current.version, await self._user_chunk(current, user_ids, req, interactive=True)
+                return [remembered]
+            return await self._user_chunk(current, user_ids, req, interactive=True)
         results: list[ListResult] = []
-        async for chunk in self.user_chunks(current, user_ids, req):
-            results.extend(chunk)
-        return current.version, results
+        for start in range(0, len(user_ids), READ_CHUNK):
+            results.extend(await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req, interactive=False))
+        return results
 
     async def user_chunks(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest
                           ) -> AsyncIterator[list[ListResult]]:
         """Lists for many users from one model (`current`, from `require()`), READ_CHUNK users at a time
-        in input order: a caller streams them out without holding every list (the batch route)."""
+        in input order: a caller streams them out without holding every list (the batch route). The
+        experiment splitting the list routes when the batch began splits all of it."""
+        running = self.running_split()
         for start in range(0, len(user_ids), READ_CHUNK):
-            yield await self._user_chunk(current, user_ids[start:start + READ_CHUNK], req, interactive=False)
+            chunk = user_ids[start:start + READ_CHUNK]
+            if running is None:
+                yield await self._user_chunk(current, chunk, req, interactive=False)
+            else:
+                yield await self._split_users(current, running, chunk, req, remember=False)
+
+    async def _split_users(self, current: ServingModel, running: Split, user_ids: Sequence[str], req: ListRequest,
+                           remember: bool) -> list[ListResult]:
+        """Each customer's list from their variant: the serving model, the popularity holdout, or a trained
+        variant's model (the serving model, not counted for the experiment, until a training has made it)."""
+        experiment = running.experiment
+        groups: dict[str, list[int]] = {}
+        for pos, user_id in enumerate(user_ids):
+            groups.setdefault(running.variant_of(user_id).name, []).append(pos)
+        results: list[ListResult | None] = [None] * len(user_ids)
+        for name, positions in groups.items():
+            model = experiment.variant(name).model  # type: ignore[union-attr]
+            users = [user_ids[pos] for pos in positions]
+            counted = True
+            if model.kind == POPULARITY:
+                got = await self._holdout(current, req, len(users))
+            elif model.kind == SERVING_MODEL:
+                got = await self._plain_users(current, users, req, remember)
+            else:
+                trained = current.variants.get(f"{experiment.name}/{name}")
+                counted = trained is not None
+                got = await self._plain_users(current if trained is None else trained, users, req, remember)
+            label = (variant_label(current.version, experiment.name, name), experiment.name, name) if counted else None
+            for pos, result in zip(positions, got):
+                result.variant = label
+                results[pos] = result
+        return results  # type: ignore[return-value]
 
     async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
         """The answer served last time for this user and request, if nothing it depends on has
         changed since (served_lists); None sends the request down the full path."""
-        if req.explain or self._hot_for(current) is None:
+        if req.explain or self._hot_for(current) is None or user_id in self.erased:
             return None
         key = (self.keys.user_recs(current.version, user_id), req)
         if key not in self.served or not await self.mirror.fresh():
@@ -157,7 +225,9 @@ class Serving:
         list_keys = [self.keys.user_recs(current.version, u) for u in user_ids]
         lists: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
         states: list[UserState | None] = [None] * n
-        hot = self._hot_for(current) if interactive else None
+        erased = self.erased
+        masked = [pos for pos, u in enumerate(user_ids) if u in erased] if erased else []
+        hot = self._hot_for(current) if interactive and not masked else None
         codes: np.ndarray | None = None  # looked up only when some list is not in memory
         deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout  # for all reads below
         if hot is not None:
@@ -172,6 +242,7 @@ class Serving:
 
         if hot is None or hits < n or model.recommends_bought_items:  # the last: their purchases are by code
             codes = lookup(model.user_ids, user_ids)
+            codes[masked] = -1
         list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
         state_reads = [pos for pos in range(n) if states[pos] is None]
         degraded = False  # Redis could not be read: the lists then say they came from the model alone
@@ -181,8 +252,8 @@ class Serving:
             token = self.mirror.begin(readers) if mirrored else 0
             blobs = read_states = None
             try:
-                blobs, read_states = await self._read([list_keys[pos] for pos in list_reads], readers, deadline,
-                                                      current.folded_through)
+                order = ReadOrder([list_keys[pos] for pos in list_reads], readers, deadline, current.folded_through)
+                blobs, read_states = await (self._reads.submit(order) if interactive else self._reads.read(*order))
             finally:
                 if mirrored:
                     self.mirror.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
@@ -231,10 +302,14 @@ class Serving:
         if misses:
             self._misses["user"].inc(len(misses))
             miss_codes = codes[misses]  # type: ignore[index]
-            ids, scores = await asyncio.to_thread(model.recommend_indices, miss_codes, self.settings.precompute_n)
+            if interactive:
+                ids, scores = await self._computes.submit((model, miss_codes))
+            else:
+                ids, scores = await asyncio.to_thread(model.precompute_indices, miss_codes, self.settings.precompute_n)
             blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
             if not degraded:  # Redis just failed to answer: writing would only wait for it again
-                await self._write_back([list_keys[p] for p in misses], blobs)
+                write = ([list_keys[p] for p in misses], blobs)
+                await (self._writes.submit(write) if interactive else self._writes.write(*write))
             if hot is not None:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)
@@ -300,12 +375,7 @@ class Serving:
 
     async def _popular(self, current: ServingModel, req: ListRequest,
                        shown: frozenset[str] = frozenset()) -> ListResult:
-        ids, scores = current.popular_candidates()
-        if self.trending is not None:  # rising items first, then the popular ones not among them (score 0)
-            trend_ids, trend_scores = await self.trending.candidates(current)
-            rest = ~np.isin(ids, trend_ids)
-            ids = np.concatenate([trend_ids, ids[rest]])
-            scores = np.concatenate([trend_scores, np.zeros(int(rest.sum()), dtype=np.float32)])
+        ids, scores = current.popular_candidates() if self.trending is None else await self.trending.fallback(current)
         items = pick(current, ids, scores, req, set(), shown)
         if len(items) < req.n and len(ids) < len(current.model.item_ids):
             popular = await asyncio.to_thread(current.model.popular, req.n + len(shown),
@@ -313,6 +383,20 @@ class Serving:
             items = ranked(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
                                  np.array([i.score for i in popular], dtype=np.float32), shown, req.n, req.fields)
         return ListResult(FALLBACK, items)
+
+    async def _holdout(self, current: ServingModel, req: ListRequest, n: int) -> list[ListResult]:
+        """`n` copies of the popularity holdout's list (the same for every customer: no personal state), the
+        answer remembered per request and catalog like a similar-items list, so a hot request picks nothing."""
+        key, generation = (("holdout", current.version), req), current.catalog_generation
+        remember = not req.explain and self._hot_for(current) is not None
+        answer = self.served.get(key, None, generation, 0.0) if remember else None
+        if answer is not None:
+            return [ListResult(FALLBACK, [], answer) for _ in range(n)]
+        top = await self._popular(current, req)
+        if remember:
+            self.served.put(key, None, generation, FOREVER, top.items)
+        reasons = {"because": []} if req.explain else {}  # popularity has no reasons
+        return [ListResult(FALLBACK, [{**item, **reasons} for item in top.items]) for _ in range(n)]
 
     # -- items ------------------------------------------------------------------------------
     async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment]:
@@ -336,7 +420,8 @@ class Serving:
         if found is not None:
             self._hot_hits["similar"].inc()
         else:
-            blobs, _ = await self._read([key], [])
+            loop = asyncio.get_running_loop()
+            blobs, _ = await self._reads.submit(ReadOrder([key], [], loop.time() + self.settings.redis_read_timeout))
             if blobs is None:
                 source = IN_MEMORY_MODEL
             if blobs and blobs[0] is not None:
@@ -349,7 +434,7 @@ class Serving:
             ids, scores = await asyncio.to_thread(model.similar_indices, np.array([code]), self.settings.similar_n)
             blob = pack(ids[0], scores[0])
             if source != IN_MEMORY_MODEL:
-                await self._write_back([key], [blob])
+                await self._writes.submit(([key], [blob]))
             if hot is not None:
                 hot.put(key, blob)
             ids, scores = ids[0], scores[0]
@@ -363,25 +448,3 @@ class Serving:
         return current.version, source, items
 
     # -- shared pieces ----------------------------------------------------------------------
-    async def _read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None,
-                    folded_through: str | None = None) -> tuple[list[bytes | None] | None, list[UserState] | None]:
-        """Lists and since-training states in one round trip (service.store.events.since_training),
-        waiting at most until `deadline` (default RECS_REDIS_READ_TIMEOUT from now): a hung Redis must
-        not hang the page. States leave out what the model folded through `folded_through` holds.
-        Both None when Redis could not answer, so the in-memory model answers."""
-        if deadline is None:
-            deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days,
-                                                   folded_through)
-        except REDIS_ERRORS as exc:  # TimeoutError is an OSError
-            log.warning("redis read failed, serving from the in-memory model: %r", exc)
-            return None, None
-
-    async def _write_back(self, keys: list[str], blobs: list[bytes]) -> None:
-        try:
-            async with asyncio.timeout(self.settings.redis_read_timeout):
-                await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
-        except REDIS_ERRORS as exc:
-            log.warning("could not cache %d computed lists: %s", len(keys), exc)

@@ -50,6 +50,8 @@ class ListResult:
     source: str
     items: list[dict]
     remembered: Remembered | None = None  # an answer served from memory (items is then empty)
+    #: (variant label `{version}@{experiment}/{variant}`, experiment, variant) when an experiment's variant served it
+    variant: tuple[str, str, str] | None = None
 
     @property
     def count(self) -> int:

@@ -6,7 +6,8 @@ yesterday must not get a win-back mail, and a cart bought an hour ago is not aba
 index covers both. It is cached under (snapshot file, last stream id read, model item map,
 catalog): a request reads only the stream entries it has not seen (usually none: one XRANGE
 that returns nothing), and rebuilds the index in a worker thread only when something changed.
-One lock makes concurrent requests share a build instead of starting their own.
+One lock makes concurrent requests share a build instead of starting their own. Customers erased
+(service.store.erasures) are left out from the erasure on, until the training that removes their events.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from recommender.retention.blocks import RepurchaseIntervals
 from recommender.retention.complements import Complements
 from recommender.retention.history import History
 from service.serving.model_state import ServingModel
+from service.serving.purchase_book import PurchaseBook
 from service.store.events.stream import StreamCursor, StreamPages, StreamReset
 from service.store.keys import Keys
 from service.store.snapshot import load_snapshot
@@ -44,6 +47,7 @@ class RetentionIndex:
     complements: Complements
     intervals: RepurchaseIntervals
     catalog: Catalog
+    purchases: PurchaseBook  # every customer's purchases, priced, for the lifecycle routes
 
 
 def build_index(events: EventTable, current: ServingModel) -> RetentionIndex:
@@ -52,7 +56,8 @@ def build_index(events: EventTable, current: ServingModel) -> RetentionIndex:
     history = History.build(events, model.item_ids)
     attrs = model.catalog.align(history.items)
     return RetentionIndex(history, attrs, Complements.build(history, attrs.kind == "content"),
-                          RepurchaseIntervals.build(history), model.catalog)
+                          RepurchaseIntervals.build(history), model.catalog,
+                          PurchaseBook.build(events, model.catalog, current.default_currency))
 
 
 def compact(events: EventTable) -> EventTable:
@@ -64,8 +69,11 @@ def compact(events: EventTable) -> EventTable:
 
 
 class HistoryStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, snapshot_path: Path) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, snapshot_path: Path,
+                 erased: Callable[[], frozenset[str]] = frozenset) -> None:
         self.redis, self.keys, self.snapshot_path = redis, keys, snapshot_path
+        # customers erased whose events the snapshot or stream may still hold (the read path's set): left out
+        self.erased = erased
         self._lock = asyncio.Lock()
         self._snapshot_stamp: tuple | None = None
         self._snapshot_events = EventTable.empty()
@@ -94,9 +102,12 @@ class HistoryStore:
                 if self._stamp() == stamp:
                     break
             model = current.model
-            key = (stamp, self._resets, self._delta_cursor.last_id, id(model.item_ids), id(model.catalog))
+            erased = self.erased()
+            key = (stamp, self._resets, self._delta_cursor.last_id, id(model.item_ids), id(model.catalog), erased)
             if self._index is None or key != self._key:
                 events = EventTable.concat([self._snapshot_events, *self._delta])
+                if erased:
+                    events = events.take(np.flatnonzero(~pd.Series(events.user_ids).isin(erased).to_numpy()))
                 self._index = await asyncio.to_thread(build_index, events, current)
                 self._key = key
                 self._current = current

@@ -33,7 +33,18 @@ class TrendingFallback:
         self._made: tuple[int, float] | None = None  # (id of the model, monotonic time)
         self._candidates = (np.zeros(0, np.int64), np.zeros(0, np.float32))
 
+    async def fallback(self, current: ServingModel) -> tuple[np.ndarray, np.ndarray]:
+        """The fallback's ranked candidates, model item codes (int64) and scores (float32): rising items
+        first, then the popular ones not among them (score 0)."""
+        ids, scores = current.popular_candidates()
+        trend_ids, trend_scores = await self.candidates(current)
+        rest = ~np.isin(ids, trend_ids)
+        return (np.concatenate([trend_ids, ids[rest]]),
+                np.concatenate([trend_scores, np.zeros(int(rest.sum()), dtype=np.float32)]))
+
     async def candidates(self, current: ServingModel) -> tuple[np.ndarray, np.ndarray]:
+        """The rising items (model item codes, scores over the top one's), recomputed at most every
+        REFRESH_SECONDS and whenever the model changes."""
         async with self._lock:
             made = self._made
             if made is None or made[0] != id(current.model) or time.monotonic() - made[1] > REFRESH_SECONDS:

@@ -59,9 +59,28 @@ return redis.call('INCR', KEYS[2])
 
 
 async def upsert_items(redis: aioredis.Redis, keys: Keys, catalog: Catalog, now: float | None = None) -> int:
-    """Write validated items (each replaces the item of its id), their offers, price and stock changes (at
-    `now`, epoch seconds, default the clock) and bump the revision, in one atomic script; how many were
-    written."""
+    """Write every item of `catalog` (each replaces the item of its id, taking it out of the removed
+    set), their offers, price and stock changes, and bump the revision, in one atomic script.
+
+    Parameters
+    ----------
+    redis : redis.asyncio.Redis
+    keys : Keys
+    catalog : Catalog
+        Validated items (service.ingest); created_at in epoch seconds or missing.
+    now : float, optional
+        Epoch seconds the price and stock changes are recorded at; default the clock.
+
+    Returns
+    -------
+    int
+        Items written.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     now = time.time() if now is None else now
     records = catalog.frame.to_dict(orient="records")
     args: list[str] = []
@@ -80,6 +99,13 @@ async def upsert_items(redis: aioredis.Redis, keys: Keys, catalog: Catalog, now:
 
 
 async def remove_item(redis: aioredis.Redis, keys: Keys, item_id: str) -> None:
+    """Add `item_id` to the removed set (never recommended again) and bump the revision, atomically.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     await redis.eval(_REMOVE, 2, keys.removed, keys.catalog_revision, item_id)
 
 
@@ -91,7 +117,19 @@ return {redis.call('GET', KEYS[1]), redis.call('HVALS', KEYS[2]), redis.call('SM
 
 
 async def load_catalog(redis: aioredis.Redis, keys: Keys) -> tuple[Catalog, frozenset[str], int]:
-    """The whole catalog, the removed ids and the revision they belong to."""
+    """The whole catalog, the removed ids and the revision they belong to, read at one instant.
+
+    Returns
+    -------
+    (Catalog, frozenset of str, int)
+        The items (empty Catalog when there are none), the removed item ids, and the revision
+        (0 before the first write).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     revision, values, removed = await redis.eval(_LOAD, 3, keys.catalog_revision, keys.catalog, keys.removed)
     catalog = Catalog()
     if values:
@@ -101,4 +139,11 @@ async def load_catalog(redis: aioredis.Redis, keys: Keys) -> tuple[Catalog, froz
 
 
 async def catalog_revision(redis: aioredis.Redis, keys: Keys) -> int:
+    """The catalog's revision (0 before the first write): replicas reload when it moves.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     return int(await redis.get(keys.catalog_revision) or 0)

@@ -20,6 +20,7 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
 def names_cluster(url: str) -> bool:
+    """Whether `url`'s scheme is one of CLUSTER_SCHEMES (redis+cluster, rediss+cluster)."""
     return url.split("://", 1)[0] in CLUSTER_SCHEMES
 
 
@@ -30,7 +31,29 @@ def plain_url(url: str) -> str:
 
 
 def connect(url: str, cluster: bool = False, **options: Any) -> aioredis.Redis | RedisCluster:
-    """A client for `url`; `options` are redis-py's connection options (timeouts)."""
+    """A client for `url`.
+
+    Parameters
+    ----------
+    url : str
+        redis://, rediss://, unix:// (plain), or redis+cluster:// / rediss+cluster:// (one node of
+        a cluster).
+    cluster : bool
+        Treat any URL as a cluster node (RECS_REDIS_CLUSTER=1).
+    **options
+        redis-py's connection options (timeouts in seconds, health check interval, ...);
+        `retry_on_timeout` is dropped for a cluster, whose client retries by itself.
+
+    Returns
+    -------
+    redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster
+        Not connected yet: the first command connects.
+
+    Raises
+    ------
+    ValueError
+        redis-py cannot parse the URL.
+    """
     if cluster or names_cluster(url):
         options.pop("retry_on_timeout", None)  # not an option there: it retries moved or failed nodes itself
         return RedisCluster.from_url(plain_url(url), **options)
@@ -38,4 +61,5 @@ def connect(url: str, cluster: bool = False, **options: Any) -> aioredis.Redis |
 
 
 def is_cluster(client: object) -> bool:
+    """Whether `client` is a cluster client (scripts may then touch one slot only)."""
     return isinstance(client, RedisCluster)

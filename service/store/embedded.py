@@ -33,7 +33,21 @@ def free_port() -> int:
 
 
 def wait_until_answering(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Block until a redis-server child on 127.0.0.1:`port` answers PING (or fail if it exits)."""
+    """Block until a redis-server child on 127.0.0.1:`port` answers PING.
+
+    Parameters
+    ----------
+    port : int
+    process : subprocess.Popen
+        The redis-server child (its exit ends the wait).
+    timeout : float
+        Seconds.
+
+    Raises
+    ------
+    RedisServerError
+        The child exited, or did not answer (or was still loading its data) within `timeout`.
+    """
     client = redis.Redis(port=port)
     deadline = time.monotonic() + timeout
     try:
@@ -50,7 +64,15 @@ def wait_until_answering(port: int, process: subprocess.Popen, timeout: float = 
 
 
 class EmbeddedRedis:
-    """Start and stop one redis-server process whose files live in `directory`."""
+    """Start and stop one redis-server process whose files live in `directory`.
+
+    Parameters
+    ----------
+    directory : Path
+        The server's directory (created, mode 0700): its unix socket, AOF and log.
+    binary : str
+        The redis-server executable, looked up on PATH.
+    """
 
     def __init__(self, directory: Path, binary: str = "redis-server") -> None:
         self.directory = Path(directory).resolve()  # redis-server changes into --dir before opening files
@@ -59,13 +81,37 @@ class EmbeddedRedis:
 
     @property
     def socket_path(self) -> Path:
+        """The unix socket the server listens on (it listens on no TCP port)."""
         return self.directory / "redis.sock"
 
     @property
     def url(self) -> str:
+        """unix:// URL of the socket, for `service.store.client.connect`."""
         return f"unix://{self.socket_path}"
 
     def start(self, timeout: float = 10.0) -> str:
+        """Start redis-server (AOF on, fsync on every write) and wait until its socket exists.
+
+        Call it from the main thread: the server gets SIGTERM when the starting thread dies, so a
+        SIGKILLed service does not leave it behind. A server still running on the directory from
+        a killed service is waited for first (two servers must never share one AOF directory).
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for an old server to go and for the new socket to appear.
+
+        Returns
+        -------
+        str
+            The server's URL (`url`).
+
+        Raises
+        ------
+        RedisServerError
+            redis-server is not on PATH, another server keeps answering on the socket, or the new
+            one exited or did not open its socket in time.
+        """
         executable = shutil.which(self.binary)
         if executable is None:
             raise RedisServerError(
@@ -116,7 +162,8 @@ class EmbeddedRedis:
             time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM makes redis-server flush its AOF and exit cleanly."""
+        """Stop the server: SIGTERM makes it flush its AOF and exit; SIGKILL after `timeout` seconds.
+        Does nothing when it is not running."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

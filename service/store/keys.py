@@ -18,6 +18,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Keys:
+    """Every key of one deployment, built from its prefix (RECS_KEY_PREFIX).
+
+    Parameters
+    ----------
+    prefix : str
+        Starts every key; no braces.
+
+    Raises
+    ------
+    ValueError
+        The prefix contains a brace (braces are Redis Cluster hash tags).
+    """
+
     prefix: str = "encore"
 
     def __post_init__(self) -> None:
@@ -107,10 +120,12 @@ class Keys:
 
     @property
     def train_lock(self) -> str:
+        """String: the token of the replica that may train now, with a TTL (service.store.training_state)."""
         return f"{self.shared}:lock:train"
 
     @property
     def retrain_requested(self) -> str:
+        """String: epoch seconds a training was asked for (POST /v1/model/retrain), until one starts."""
         return f"{self.shared}:model:retrain"
 
     def since_training(self, user_id: str) -> str:
@@ -139,7 +154,7 @@ class Keys:
         return f"{self.shared}:seen:{event_id}"
 
     def shown(self, user_id: str) -> str:
-        """Sorted set item_id -> when it was last shown to the user, trimmed to RECS_FATIGUE_DAYS."""
+        """Sorted set item_id -> when it was last shown to the user (epoch seconds), trimmed to RECS_FATIGUE_DAYS."""
         return f"{self.user(user_id)}:shown"
 
     def online(self, day: str) -> str:
@@ -179,4 +194,55 @@ class Keys:
         return f"{self.prefix}:ratelimit:{hashlib.sha256(api_key.encode()).hexdigest()[:24]}"
 
     def similar(self, version: str, item_id: str) -> str:
+        """An item's precomputed similar-items list for a model version (untagged: spread by its name)."""
         return f"{self.prefix}:sim:{version}:{item_id}"
+
+    # -- erasures and merges of customers (service.store.erasures, service.store.merges) ------------
+    @property
+    def erasures_pending(self) -> str:
+        """Hash user_id -> "seq\x1fposition\x1frequested_at" of erasures no training has folded yet (position: the
+        event stream's newest entry id when the erasure was recorded; the user's entries up to it are erased)."""
+        return f"{self.shared}:erasures:pending"
+
+    @property
+    def erasures_folded(self) -> str:
+        """Hash like `erasures_pending`: erasures the snapshot and the stream no longer hold, waiting for a model
+        trained without them to serve (until then the read path treats the user as unknown)."""
+        return f"{self.shared}:erasures:folded"
+
+    @property
+    def erasure_records(self) -> str:
+        """Hash SHA-256(user_id) hex -> JSON {state, requested_at, folded_at, done_at}: the lasting record of an
+        erasure, which keeps no id."""
+        return f"{self.shared}:erasures:records"
+
+    @property
+    def merges_pending(self) -> str:
+        """Hash "from\x1fto" -> "seq\x1fposition\x1frequested_at" of merges of a visitor into a customer whose
+        folded events no training has moved yet (position as in `erasures_pending`)."""
+        return f"{self.shared}:merges:pending"
+
+    @property
+    def identity_seq(self) -> str:
+        """Counter giving erasures and merges their order, which training applies them in."""
+        return f"{self.shared}:identity:seq"
+    @property
+    def experiments(self) -> str:
+        """Hash experiment name -> its definition and status as JSON (service.store.experiments)."""
+        return f"{self.shared}:experiments"
+
+    @property
+    def promoted_model(self) -> str:
+        """JSON of the model configuration an experiment's variant made the default (POST
+        /v1/experiments/{name}/promote/{variant}); training reads it. Absent: model choice as configured."""
+        return f"{self.shared}:experiments:promoted"
+
+    def experiment_exposed(self, experiment: str, variant: str) -> str:
+        """Set of the customers a variant's lists were served to (the exposed customers)."""
+        return f"{self.shared}:experiment:{experiment}:{variant}:exposed"
+
+    @property
+    def experiment_buyers(self) -> str:
+        """Hash "{experiment}/{variant}\\x1f{currency}\\x1f{user_id}" -> the customer's attributed revenue in
+        micro-units (0 for purchases without a price): who converted, and revenue per customer."""
+        return f"{self.shared}:experiment-buyers"

@@ -29,6 +29,18 @@ class SinceTrainingMirror:
 
     Entries also expire after `max_age` seconds (the hashes' own TTL runs out unannounced) and
     the cache holds at most `max_entries` users, least recently used out first.
+
+    Parameters
+    ----------
+    redis : redis.asyncio.Redis
+    log_key : str
+        The change log's key (`Keys.change_log`).
+    max_entries : int
+        Users mirrored at most.
+    max_age : float
+        Seconds an entry may be used after it was read.
+    timeout : float
+        Seconds a change-log read may take before callers give up on the mirror (RECS_REDIS_READ_TIMEOUT).
     """
 
     def __init__(self, redis: aioredis.Redis, log_key: str, max_entries: int, max_age: float,
@@ -54,7 +66,14 @@ class SinceTrainingMirror:
         return not self._started or any(u in self._entries for u in users)
 
     def get(self, user: str, now: float) -> dict[str, float] | None:
-        """The cached entry, or None; call only right after `fresh()` returned True."""
+        """The cached entry, or None; call only right after `fresh()` returned True.
+
+        Parameters
+        ----------
+        user : str
+        now : float
+            `time.monotonic()` seconds, to expire entries older than `max_age`.
+        """
         entry = self._entries.get(user)
         if entry is None:
             return None
@@ -66,14 +85,33 @@ class SinceTrainingMirror:
 
     # -- filling it from Redis --------------------------------------------------------------
     def begin(self, users: Sequence[str]) -> int:
-        """Mark reads of `users` as started; returns the token to hand to `finish`."""
+        """Mark reads of `users` as started, before the read is sent.
+
+        Returns
+        -------
+        int
+            The token to hand to `finish` (-1 while no change-log position is known: nothing read
+            then is cached).
+        """
         for user in users:
             self._reading[user] = self._reading.get(user, 0) + 1
         return self._epoch if self._started else -1
 
     def finish(self, token: int, users: Sequence[str], values: Sequence[dict[str, float]] | None,
                now: float) -> None:
-        """Cache what the reads returned, unless a change to a user may have raced with its read."""
+        """Cache what the reads returned, unless a change to a user may have raced with its read.
+
+        Parameters
+        ----------
+        token : int
+            What `begin` returned for these reads.
+        users : sequence of str
+            The users passed to `begin`, in the same order.
+        values : sequence or None
+            One value per user; None when the read failed (nothing is cached, the marks are cleared).
+        now : float
+            `time.monotonic()` seconds.
+        """
         cacheable = values is not None and token == self._epoch and token >= 0
         for k, user in enumerate(users):
             if cacheable and user not in self._stale:
@@ -89,12 +127,14 @@ class SinceTrainingMirror:
             self._entries.popitem(last=False)
 
     def invalidate(self, users: Sequence[str]) -> None:
+        """Drop `users`' entries, and keep any read of them now in flight from being cached."""
         for user in users:
             self._entries.pop(user, None)
             if user in self._reading:
                 self._stale.add(user)
 
     def clear(self) -> None:
+        """Drop every entry; reads in flight are not cached (changes may have been missed)."""
         self._entries.clear()
         self._stale.update(self._reading)
         self._epoch += 1
@@ -105,7 +145,18 @@ class SinceTrainingMirror:
 
         Callers in the same event-loop pass share one read, issued on the next pass; reads of
         successive passes may overlap, so nobody waits behind a slow read that began before
-        they arrived. False when Redis could not be read: the cache is then empty.
+        they arrived.
+
+        Returns
+        -------
+        bool
+            True when the entries may be used; False when Redis could not be read within the
+            timeout (the cache is then empty) or the shared read was cancelled.
+
+        Raises
+        ------
+        asyncio.CancelledError
+            This caller was cancelled.
         """
         group = self._pending
         if group is None:

@@ -2,12 +2,15 @@
 counters per currency: `revenue.USD` in micro-units, `orders.USD`), and the recommendation-id format that
 names the version and route a response came from.
 
-A recommendation id is `{route}.{model version}.{served at, hex epoch seconds}{random hex}`. A click or
+A recommendation id is `{route}.{model version}.{served at, hex epoch seconds}{random hex}`; a response an
+experiment's variant served names it after the version, `{model version}@{experiment}/{variant}` (the
+variant label), so its counters are the variant's and the event script also records the buyer's revenue
+per variant (service.store.experiments). A click or
 purchase event carrying one adds to its version and route (a purchase also its price x quantity to the
 revenue of its currency, and its order once) in the script that stores the event
 (service.store.events.write, never twice for a retried event) if it was served within the window, so
-nothing is stored per response: an earlier design kept an id -> version key per response, which at a
-few thousand responses a second is hundreds of millions of keys a week. Ids are not secret; only
+nothing is stored per response (a key per response would be hundreds of millions of keys a week at a
+few thousand responses a second). Ids are not secret; only
 clients with a write key send events, so a forged id can only skew the statistics of its own store.
 """
 
@@ -45,12 +48,22 @@ for k = 1, #KEYS do
 end
 return 1
 """
-_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}(?:@[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64})?")
 _STAMP = re.compile(r"[0-9a-f]{8}[0-9a-f]{8}")
 
 
 def utc_day(timestamp: float) -> str:
-    """YYYY-MM-DD of an epoch time (seconds) in UTC: the counters are kept per day."""
+    """YYYY-MM-DD of an epoch time in UTC: the counters are kept per day.
+
+    Parameters
+    ----------
+    timestamp : float
+        Epoch seconds.
+
+    Returns
+    -------
+    str
+    """
     return _day_name(int(timestamp // SECONDS_PER_DAY))
 
 
@@ -59,8 +72,38 @@ def _day_name(day: int) -> str:  # every served response asks; strftime costs mo
     return time.strftime("%Y-%m-%d", time.gmtime(day * SECONDS_PER_DAY))
 
 
+def variant_label(version: str, experiment: str, variant: str) -> str:
+    """What an experiment's variant serves under, in ids and counters: `{version}@{experiment}/{variant}`."""
+    return f"{version}@{experiment}/{variant}"
+
+
+def split_label(label: str) -> tuple[str, str | None, str | None]:
+    """(model version, experiment, variant) of a counter's version label; (label, None, None) outside
+    experiments."""
+    version, at, rest = label.partition("@")
+    if not at:
+        return label, None, None
+    experiment, _, variant = rest.partition("/")
+    return version, experiment, variant
+
+
 def new_recommendation_id(version: str, route: str, now: float | None = None) -> str:
-    """A response's id: route, model version, when it was served (epoch seconds) and 32 random bits."""
+    """A response's id: route, model version, when it was served and 32 random bits.
+
+    Parameters
+    ----------
+    version : str
+        The model version that served the response.
+    route : str
+        One of ROUTES.
+    now : float, optional
+        Epoch seconds it was served at (default: the current time).
+
+    Returns
+    -------
+    str
+        ``{route}.{version}.{served at: 8 hex digits of epoch seconds}{8 random hex digits}``.
+    """
     served_at = int(time.time() if now is None else now)
     # Python's own generator, not secrets: ids are not secret (above), and os.urandom is a
     # system call on every hot request. It is seeded from the OS per process and after fork.
@@ -69,7 +112,21 @@ def new_recommendation_id(version: str, route: str, now: float | None = None) ->
 
 def attribution(recommendation_id: str, now: float, window_days: float) -> str | None:
     """`version|route` a recommendation_id was served by, if it is one of ours and was served in the
-    last `window_days` before `now` (epoch seconds; an hour of clock skew tolerated); None otherwise."""
+    last `window_days` before `now`; None otherwise.
+
+    Parameters
+    ----------
+    recommendation_id : str
+        As a client sent it (anything: ids that are not ours give None).
+    now : float
+        Epoch seconds; ids stamped up to an hour after it are accepted (clock skew between replicas).
+    window_days : float
+        Days an id stays attributable (RECS_ONLINE_DAYS).
+
+    Returns
+    -------
+    str or None
+    """
     route, _, rest = recommendation_id.partition(".")
     version, _, stamp = rest.partition(".")
     if route not in ROUTES or not _VERSION.fullmatch(version) or not _STAMP.fullmatch(stamp):
@@ -81,14 +138,43 @@ def attribution(recommendation_id: str, now: float, window_days: float) -> str |
 
 
 async def add_counts(redis: aioredis.Redis, keys: Keys, counts: dict[tuple[str, str], int]) -> None:
-    """Add `counts` ((day, `version|route|counter`) -> n) to the days' hashes in one atomic script."""
+    """Add counts to the days' hashes in one atomic script; each hash is kept ONLINE_KEEP_SECONDS.
+
+    Parameters
+    ----------
+    redis : redis.asyncio.Redis
+    keys : Keys
+    counts : dict of (str, str) to int
+        (day YYYY-MM-DD, `version|route|counter`) -> amount to add; at least one entry.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     days = {day: k + 1 for k, day in enumerate(sorted({day for day, _ in counts}))}  # -> KEYS index
     fields = [value for (day, field), count in counts.items() for value in (days[day], field, count)]
     await redis.eval(_ADD, len(days), *(keys.online(d) for d in days), ONLINE_KEEP_SECONDS, *fields)
 
 
 async def read_days(redis: aioredis.Redis, keys: Keys, days: list[str]) -> list[dict[str, int]]:
-    """The counters of each day (YYYY-MM-DD), `version|route|counter` -> count; one round trip."""
+    """The counters of each day, in one round trip.
+
+    Parameters
+    ----------
+    days : list of str
+        YYYY-MM-DD (UTC).
+
+    Returns
+    -------
+    list of dict of str to int
+        Per day, in order: `version|route|counter` -> count (empty for a day without counts).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     pipe = redis.pipeline(transaction=False)
     for day in days:
         pipe.hgetall(keys.online(day))
@@ -97,7 +183,8 @@ async def read_days(redis: aioredis.Redis, keys: Keys, days: list[str]) -> list[
 
 
 def split_field(field: str) -> tuple[str, str, str]:
-    """`version|route|counter` to its parts; a version may hold '|', routes and counters never do."""
+    """`version|route|counter` to (version, route, counter); a version may hold '|', routes and
+    counters never do."""
     head, _, counter = field.rpartition("|")
     version, _, route = head.rpartition("|")
     return version, route, counter

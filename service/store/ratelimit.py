@@ -35,9 +35,27 @@ return {allowed, tostring(wait)}
 
 
 async def take_token(redis: aioredis.Redis, keys: Keys, key: str, rate: float, burst: float) -> int | None:
-    """Take one token from the bucket of API key `key` (refilled at `rate` per second, holding at most
-    `burst`). Returns None when allowed (also when Redis cannot answer: the limiter fails open), else
-    the whole seconds to wait before a token is there."""
+    """Take one token from the bucket of API key `key`: the token bucket algorithm, run in one
+    script on Redis's clock so every replica shares the bucket.
+
+    Parameters
+    ----------
+    redis : redis.asyncio.Redis
+    keys : Keys
+        Names the bucket by a hash of `key` (`Keys.rate_limit`).
+    key : str
+        The caller's API key.
+    rate : float
+        Tokens added per second.
+    burst : float
+        Most tokens the bucket holds (the requests a key may send at once).
+
+    Returns
+    -------
+    int or None
+        None when allowed (also when Redis cannot answer: the limiter fails open), else the whole
+        seconds to wait before a token is there (at least 1).
+    """
     try:
         allowed, wait = await redis.eval(_BUCKET, 1, keys.rate_limit(key), rate, burst)
     except REDIS_ERRORS as exc:

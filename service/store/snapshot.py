@@ -21,15 +21,33 @@ from service.store.events.stream import StreamCursor
 
 @dataclass
 class Snapshot:
+    """Every event folded so far, and where in the stream folding stopped.
+
+    Attributes
+    ----------
+    events : EventTable
+    cursor : StreamCursor
+        The newest stream entry folded in, and the stream's generation (an emptied and restarted
+        stream has a new one).
+    """
+
     events: EventTable
     cursor: StreamCursor = StreamCursor()  # the newest stream entry folded in, and the stream's generation
 
     @property
     def last_id(self) -> str:
+        """The newest stream id folded in ("0-0" before the first fold)."""
         return self.cursor.last_id
 
 
 def load_snapshot(path: Path) -> Snapshot | None:
+    """The snapshot at `path`, or None when there is no file yet.
+
+    Raises
+    ------
+    OSError, ValueError, KeyError
+        The file cannot be read or is not a snapshot .npz (a torn write cannot happen: saves are atomic).
+    """
     if not path.is_file():
         return None
     with np.load(path, allow_pickle=False) as data:
@@ -51,7 +69,14 @@ def load_snapshot(path: Path) -> Snapshot | None:
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:
-    """Atomic and durable: write a temp file, fsync, rename."""
+    """Write `snapshot` to `path`, atomically and durably: a temporary file in the same directory,
+    fsynced, then renamed over `path` (parent directories are created).
+
+    Raises
+    ------
+    OSError
+        The file cannot be written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     events = snapshot.events

@@ -25,7 +25,13 @@ _READ = "return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}"
 
 
 async def current_version(redis: aioredis.Redis, keys: Keys) -> str | None:
-    """The model version the pointer names; None before the first training."""
+    """The model version the pointer names; None before the first training.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     version = await redis.get(keys.current_version)
     return version.decode() if version else None
 
@@ -51,37 +57,89 @@ def _text(value: bytes | str) -> str:
 
 
 async def acquire_lock(redis: aioredis.Redis, keys: Keys, token: str, ttl_ms: int) -> bool:
-    """Take the training lock for `ttl_ms` milliseconds under `token`; False if another holds it."""
+    """Take the training lock for `ttl_ms` milliseconds under `token`; False if another holds it.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     return bool(await redis.set(keys.train_lock, token, nx=True, px=ttl_ms))
 
 
 async def extend_lock(redis: aioredis.Redis, keys: Keys, token: str, ttl_ms: int) -> None:
+    """Give the lock `ttl_ms` more milliseconds from now, if `token` still holds it (else nothing).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     await redis.eval(_EXTEND, 1, keys.train_lock, token, ttl_ms)
 
 
 async def release_lock(redis: aioredis.Redis, keys: Keys, token: str) -> None:
+    """Free the lock if `token` holds it (a lock that expired and was taken by another stays theirs).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     await redis.eval(_RELEASE, 1, keys.train_lock, token)
 
 
 async def record_status(redis: aioredis.Redis, keys: Keys, **fields: object) -> None:
-    """Set fields of the training record (values stored as strings)."""
+    """Set fields of the training record (values stored as their str(); times in epoch seconds).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     await redis.hset(keys.training_status, mapping={k: str(v) for k, v in fields.items()})
 
 
 async def read_status(redis: aioredis.Redis, keys: Keys) -> dict[str, str]:
-    """The training record: field -> value (running, last_outcome, last_message, last_*_at, ...)."""
+    """The training record: field -> value (running, last_outcome, last_message, last_*_at, ...).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     raw = await redis.hgetall(keys.training_status)
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 async def request_retrain(redis: aioredis.Redis, keys: Keys, at: float) -> None:
-    """Ask for a training now (`at`: epoch seconds); whichever replica's loop sees it first trains."""
+    """Ask for a training now (`at`: epoch seconds); whichever replica's loop sees it first trains.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     await redis.set(keys.retrain_requested, str(at))
 
 
 async def retrain_requested(redis: aioredis.Redis, keys: Keys) -> bool:
+    """Whether a training was asked for and not yet taken up (`clear_retrain_request`).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     return bool(await redis.get(keys.retrain_requested))
 
 
 async def clear_retrain_request(redis: aioredis.Redis, keys: Keys) -> None:
+    """Forget the retrain request (the training that answers it has started).
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     await redis.delete(keys.retrain_requested)

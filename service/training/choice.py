@@ -65,7 +65,7 @@ def gate(metrics: dict, serving: dict | None, max_drop: float) -> str:
 
 
 def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, serving: dict | None,
-                     fit: Fit = fit_implicit) -> Trained:
+                     fit: Fit = fit_implicit, promoted: Candidate | None = None) -> Trained:
     """Score the allowed candidates, gate the best, and fit it on every event.
 
     Parameters
@@ -77,12 +77,18 @@ def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, s
     fit : Fit
         The trainer (RECS_TRAINER) for the final fit of an ALS configuration; model choice itself
         fits with implicit, and so does the final fit of any other algorithm (Spark fits ALS only).
+    promoted : Candidate, optional
+        An experiment's variant made the default (POST /v1/experiments/{name}/promote/{variant}): it
+        trains unscored instead of model choice, as the experiment measured it online.
 
     Raises
     ------
     InputError
         the events cannot train any model.
     """
+    if promoted is not None:
+        log.info("training %s, promoted from an experiment, instead of model choice", promoted.name)
+        return Trained(train(events, catalog, promoted, fit))
     candidates = allowed_candidates(settings)
     try:
         report = select_model(events, candidates, catalog, repeats=settings.repeats)

@@ -1,5 +1,6 @@
 """One training run, in a child process: fold the event stream into the snapshot, choose the model on a
-time cut holdout and train it (service.training.choice), save the artifact, precompute lists into Redis.
+time cut holdout and train it (service.training.choice), fit the lifecycle models (service.training.lifecycle),
+save the artifact with both, precompute lists into Redis.
 
 Why a child process: training allocates several times the model's size in short-lived arrays
 and millions of id strings, and holds the GIL for long stretches. Run inside the serving
@@ -22,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -31,14 +33,21 @@ import pandas as pd
 import redis.asyncio as aioredis
 
 from recommender.artifacts import ArtifactInfo, save_model
+from recommender.catalog import Catalog
 from recommender.events import EventTable, active_users, read_events
 from recommender.models import Recommender
 from recommender.trainers import open_trainer
 from service.parent_death import signal_on_parent_death
 from service.serving.model_state import FOLDED_THROUGH
+from service.serving.profiles import LIFECYCLE
 from service.settings import Settings
-from service.training.choice import choose_and_train
+from service.store import erasures, merges
+from service.training.choice import choose_and_train, train
+from service.training.lifecycle import lifecycle_record
+from service.training.rewrite import apply_changes
+from service.training.variants import VARIANTS, promoted_candidate, variant_candidates
 from service.store.catalog import load_catalog, upsert_items
+from service.store.erasures import parse_position, pending_erasures
 from service.store.client import connect
 from service.store.events.since_training import record_fold
 from service.store.events.stream import (
@@ -51,6 +60,7 @@ from service.store.events.stream import (
 )
 from service.store.keys import Keys
 from service.store.lists import write_lists
+from service.store.merges import pending_merges
 from service.store.snapshot import Snapshot, load_snapshot, save_snapshot
 
 log = logging.getLogger(__name__)
@@ -80,8 +90,9 @@ def snapshot_path(settings: Settings) -> Path:
 
 
 async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> Snapshot:
-    """Append new stream events to the snapshot, persist it, queue its users for the since-training
-    forget, then trim what the snapshot now holds.
+    """Append new stream events to the snapshot, with pending erasures and merges applied (events dropped or
+    given to the customer: service.training.rewrite), persist it, queue its users for the since-training
+    forget, then trim what the snapshot now holds, and mark the erasures and merges it folded through.
 
     Users' since-training entries are not forgotten here: replicas keep counting them until a model that
     holds them serves (service.store.events.since_training), whatever happens to this training.
@@ -93,30 +104,46 @@ async def fold_stream(redis: aioredis.Redis, keys: Keys, settings: Settings) -> 
     if snapshot is None:
         snapshot = Snapshot(await bootstrap_events(redis, keys, settings))
     try:
-        pages, cursor = await _read_pages(redis, keys, snapshot.cursor)
+        pages, ids, cursor = await _read_pages(redis, keys, snapshot.cursor)
     except StreamReset as exc:
         log.error("the event stream is not the one the snapshot was folded from (%s); folding all of it", exc)
-        pages, cursor = await _read_pages(redis, keys, StreamCursor())
-    if pages or not path.exists() or cursor != snapshot.cursor:
-        snapshot = Snapshot(EventTable.concat([snapshot.events, *pages]), cursor)
+        pages, ids, cursor = await _read_pages(redis, keys, StreamCursor())
+    # read after the pages: a request recorded before them has a position at or after what they hold
+    changes = sorted([*await pending_erasures(redis, keys), *await pending_merges(redis, keys)],
+                     key=lambda c: c.seq)
+    folded, rewritten = snapshot.events, 0
+    if changes:
+        folded, rewritten = apply_changes(snapshot.events, None, changes)
+        for k, page in enumerate(pages):
+            pages[k], changed = apply_changes(page, ids[k], changes)
+            rewritten += changed
+        log.info("%d erasures and merges pending: %d events dropped or moved", len(changes), rewritten)
+    if pages or rewritten or not path.exists() or cursor != snapshot.cursor:
+        snapshot = Snapshot(EventTable.concat([folded, *pages]), cursor)
         await asyncio.to_thread(save_snapshot, snapshot, path)
-    if pages:  # before the trim: a child that dies in between queues them again at the next fold
+    if any(len(p) for p in pages):  # before the trim: a child that dies in between queues them again
         await record_fold(redis, keys, pd.unique(np.concatenate([p.user_ids for p in pages])), cursor.last_id)
     if cursor.last_id != START:  # exact trim (not "~"), and the boundary entry too: all now in the snapshot
         await trim_folded(redis, keys, cursor.last_id)
+    reached = [c for c in changes if parse_position(c.position) <= parse_position(cursor.last_id)]
+    await erasures.mark_folded(redis, keys, [c for c in reached if c.to is None])
+    await merges.mark_folded(redis, keys, [c for c in reached if c.to is not None])
     return snapshot
 
 
 async def _read_pages(redis: aioredis.Redis, keys: Keys, cursor: StreamCursor
-                      ) -> tuple[list[EventTable], StreamCursor]:
-    """The stream's events after `cursor` and where they end; unreadable entries are set aside."""
+                      ) -> tuple[list[EventTable], list[list[str]], StreamCursor]:
+    """The stream's events after `cursor`, their entry ids, and where they end; unreadable entries are set
+    aside."""
     pages: list[EventTable] = []
+    ids: list[list[str]] = []
     reader = StreamPages(redis, keys, cursor)
     async for table, unreadable in reader:
         pages.append(table)
+        ids.append(reader.entry_ids)
         if unreadable:
             await set_aside(redis, keys, unreadable)
-    return pages, reader.cursor
+    return pages, ids, reader.cursor
 
 
 async def bootstrap_events(redis: aioredis.Redis, keys: Keys, settings: Settings) -> EventTable:
@@ -165,23 +192,47 @@ async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, mode
     log.info("precomputed %d users and %d items for %s", len(active), len(item_ids), version)
 
 
+async def train_variants(redis: aioredis.Redis, keys: Keys, settings: Settings, snapshot: Snapshot,
+                         catalog: Catalog) -> tuple[dict[str, str], float]:
+    """Fit, save and precompute every trained variant of the experiments not yet ended (service.training.variants);
+    `{experiment}/{variant}` -> its artifact's version, and the seconds it took (wall clock)."""
+    started = time.perf_counter()
+    versions: dict[str, str] = {}
+    for candidate in await variant_candidates(redis, keys):
+        model = train(snapshot.events, catalog, candidate)
+        experiment, _, variant = candidate.name.partition("/")
+        info = save_artifact(settings, model, {}, {FOLDED_THROUGH: snapshot.cursor.last_id, "experiment": experiment,
+                                                  "variant": variant})
+        await precompute(redis, keys, settings, model, info.version, snapshot.events)
+        versions[candidate.name] = info.version
+        log.info("trained experiment variant %s (%s) as %s", candidate.name, candidate.params.algorithm, info.version)
+    return versions, time.perf_counter() - started
+
+
 async def run_job(job: TrainingJob) -> TrainingReport:
     """The whole run; in the child this is the only thing on its event loop, so CPU work runs inline."""
     settings = job.settings
     redis = connect(job.redis_url, settings.cluster, socket_timeout=60, socket_connect_timeout=5)
     keys = Keys(settings.key_prefix)
+    started = time.time()  # the lifecycle fit sees what was accepted up to here
     try:
         snapshot = await fold_stream(redis, keys, settings)
         if len(snapshot.events) == 0:
             return TrainingReport("failed", "no events to train on")
         catalog, _, _ = await load_catalog(redis, keys)
         with open_trainer(settings.trainer, settings.models_path) as fit:
-            trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit)
+            trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit,
+                                       await promoted_candidate(redis, keys))
         if trained.model is None:
             return TrainingReport("rejected", trained.rejected, metrics=trained.metrics)
-        extra = {FOLDED_THROUGH: snapshot.cursor.last_id}
+        extra: dict = {FOLDED_THROUGH: snapshot.cursor.last_id,
+                       LIFECYCLE: lifecycle_record(snapshot.events, started, settings.lifecycle_config)}
         if trained.selection:
             extra["selection"] = trained.selection.as_dict()
+        variants, seconds = await train_variants(redis, keys, settings, snapshot, catalog)
+        if variants:  # saved and precomputed before the serving artifact that names them
+            extra[VARIANTS] = variants
+            extra["variants_seconds"] = round(seconds, 3)
         info = save_artifact(settings, trained.model, trained.metrics, extra)
         await precompute(redis, keys, settings, trained.model, info.version, snapshot.events)
         chosen = f" ({trained.selection.chosen})" if trained.selection else ""

@@ -22,10 +22,15 @@ from recommender.matrix import EventWeights
 from service.metrics import Metrics
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
+from service.serving.variants import LISTS, Splits
+from service.training.variants import VARIANTS
+from service.experiments.registry import all_experiments
 from service.settings import Settings
 from service.store import training_history, training_state
 from service.store.catalog import catalog_revision, load_catalog
 from service.store.client import REDIS_ERRORS
+from service.store.erasures import complete as complete_erasures
+from service.store.erasures import drop_lists, erased_users
 from service.store.events.since_training import forget_through
 from service.store.keys import Keys
 from service.training.job import (
@@ -62,6 +67,8 @@ class Refresher:
             await self._load(version)
         if version and self.serving.current is not None and self.serving.current.version == version:
             self._record = (version, record)
+        self.serving.erased = await erased_users(self.redis, self.keys)
+        self.serving.splits = Splits.of(await all_experiments(self.redis, self.keys), LISTS, time.time())
         revision = await catalog_revision(self.redis, self.keys)
         if revision != self.catalog_rev and self.serving.current is not None:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
@@ -78,8 +85,12 @@ class Refresher:
         path = self.settings.models_path / f"{version}.npz"
         try:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
-            return await asyncio.to_thread(ServingModel.load, path, catalog, removed,
-                                           self.settings.currency), revision
+            loaded = await asyncio.to_thread(ServingModel.load, path, catalog, removed, self.settings.currency)
+            for name, variant_version in (loaded.info.extra.get(VARIANTS) or {}).items():  # experiments' models
+                loaded.variants[name] = await asyncio.to_thread(
+                    ServingModel.load, self.settings.models_path / f"{variant_version}.npz", catalog, removed,
+                    self.settings.currency)
+            return loaded, revision
         except ArtifactError as exc:
             log.error("refusing model %s, keeping %s: %s", version,
                       self.serving.current.version if self.serving.current else "none", exc)
@@ -179,10 +190,19 @@ class Refresher:
             return TrainingReport("failed", f"the new artifact {report.version} could not be loaded",
                                   metrics=report.metrics)
         previous = self.serving.current
+        # lists the child wrote for users erased meanwhile; a user erased but not yet complete stays unknown
+        await drop_lists(self.redis, self.keys, report.version, await erased_users(self.redis, self.keys))
         record = self._outcome(report, time.perf_counter() - started)
         await training_state.point_to(self.redis, self.keys, report.version, **record)
         await self._swap(*loaded)
         self._record = None  # read again with the pointer at the next poll or GET /v1/model
+        try:  # the model serves whatever happens here: a failure leaves the erasures folded, for the next swap
+            done = await complete_erasures(self.redis, self.keys, report.version, self.settings.models_path)
+            if done:
+                log.info("erasure of %d users done", len(done))
+                self.serving.erased = await erased_users(self.redis, self.keys)
+        except REDIS_ERRORS as exc:
+            log.warning("could not complete erasures: %s", exc)
         if previous is not None and previous.folded_through:
             # every replica serves the previous model or this one: what the previous one held, no list needs
             try:

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-ENTRY_POINTS = ("benchmarks.serve", "benchmarks.soak", "benchmarks.scale", "benchmarks.spark", "benchmarks.quality")
+ENTRY_POINTS = ("benchmarks.serve", "benchmarks.soak", "benchmarks.scale", "benchmarks.spark", "benchmarks.quality",
+                "benchmarks.refresh", "benchmarks.basket_lists", "benchmarks.experiments")
 
 #: Import the module named in argv[1] and print OPENBLAS_NUM_THREADS as it was when numpy began to load.
 PROBE = """

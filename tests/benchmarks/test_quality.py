@@ -18,7 +18,8 @@ from benchmarks.quality import (
 )
 from recommender.algorithms import ModelParams
 from recommender.demo import generate_storefront
-from recommender.evaluation import Metrics, split_events
+from recommender.evaluation import Metrics
+from recommender.splits import split_events
 from recommender.matrix import EventWeights
 
 

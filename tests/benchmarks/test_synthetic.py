@@ -7,7 +7,8 @@ import pytest
 
 from benchmarks.synthetic import NOW, TYPE_SHARES, SyntheticSpec, generate, parse_size, size_label, top_share
 from recommender.algorithms import ModelParams
-from recommender.evaluation import random_split, train_and_evaluate
+from recommender.evaluation import train_and_evaluate
+from recommender.splits import random_split
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import build_matrix
 

@@ -6,10 +6,8 @@ import pytest
 
 from recommender.algorithms import ALGORITHMS, ModelParams
 from recommender.errors import InputError
-from recommender.evaluation import (
-    SPLITS, Metrics, TimeCut, compare_algorithms, evaluate, metrics_table, random_split, ranking_metrics,
-    split_events, temporal_split, time_cut_split, train_and_evaluate,
-)
+from recommender.evaluation import Metrics, compare_algorithms, evaluate, metrics_table, ranking_metrics, train_and_evaluate
+from recommender.splits import SPLITS, TimeCut, random_split, split_events, temporal_split, time_cut_split
 from recommender.events import EventTable
 from recommender.matrix import EventWeights, build_matrix
 from recommender.models import Recommender

@@ -11,7 +11,8 @@ import pytest
 from recommender.algorithms import ALGORITHMS, ModelParams
 from recommender.demo import generate_storefront
 from recommender.errors import InputError, UnknownItemError
-from recommender.evaluation import random_split, train_and_evaluate
+from recommender.evaluation import train_and_evaluate
+from recommender.splits import random_split
 from recommender.events import EventTable
 from recommender.filters import ItemFilter
 from recommender.matrix import build_matrix
@@ -498,3 +499,21 @@ def test_precompute_indices_matches_recommend_indices():
         same = [set(a) == set(b) for a, b in zip(fast_ids, ids)]
         assert np.mean(same) > 0.99, algorithm  # ties in scores may swap the last item
         assert np.allclose(np.sort(fast_scores, axis=1), np.sort(scores, axis=1), atol=1e-4)
+
+
+@pytest.mark.parametrize("algorithm", ["als", "bpr"])
+def test_precompute_indices_for_a_few_users_at_a_time_matches_recommend_indices(trained, algorithm):
+    """What the service computes for a pass's cache misses (one user, or a handful) is the list the
+    general path gives."""
+    from recommender.topn import FEW_USERS
+
+    model = trained(algorithm)
+    codes = np.arange(0, model.user_items.shape[0], 7)
+    for size in (1, 3, FEW_USERS):
+        for start in range(0, len(codes), size):
+            batch = codes[start:start + size]
+            fast_ids, fast_scores = model.precompute_indices(batch, 30)
+            ids, scores = model.recommend_indices(batch, 30)
+            for got, want, got_scores, want_scores in zip(fast_ids, ids, fast_scores, scores):
+                assert set(got[got >= 0].tolist()) == set(want[want >= 0].tolist())
+                np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5, atol=1e-5)

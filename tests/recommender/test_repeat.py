@@ -15,10 +15,13 @@ from recommender.matrix import build_matrix
 from recommender.ids import IdMap
 from recommender.models import Recommender
 from recommender.next_basket import next_basket_metrics, rank_customers
+from recommender import basket_models, repeat
+from recommender.matrix import default_weights
 from recommender.repeat import (
-    basket_weights, group_layout, nearest_mean, purchase_profile, repeat_rates,
+    NeighbourIndex, basket_weights, group_layout, nearest_mean, purchase_profile, repeat_rates,
 )
 from recommender.repeat_mix import FEATURES, fit_mix
+from recommender.repeat_model import knn_lists, matrix_before
 from tests.recommender.conftest import DAY, NOW, small_params
 
 
@@ -116,6 +119,75 @@ def test_nearest_mean_averages_the_k_closest_and_skips_the_customer_themself():
     assert not mean[1].any()  # nothing bought, no neighbours
     np.testing.assert_allclose(nearest_mean(queries[:1], reference, 2)[0], [0.95, 0.05, 0], rtol=1e-6)
     np.testing.assert_allclose(nearest_mean(queries[:1], reference, 10)[0], reference.toarray().mean(axis=0), rtol=1e-6)
+
+
+def brute_force_neighbours(queries: csr_matrix, reference: csr_matrix, k: int, exclude: np.ndarray | None) -> list:
+    """Every distance computed densely; the k smallest, ties to the lower reference row."""
+    q, r = queries.toarray().astype(np.float64), reference.toarray().astype(np.float64)
+    distance = (q * q).sum(1)[:, None] + (r * r).sum(1)[None, :] - 2.0 * q @ r.T
+    take = min(k, len(r) - (exclude is not None))
+    out = []
+    for row, d in enumerate(distance):
+        if exclude is not None and exclude[row] >= 0:
+            d[exclude[row]] = np.inf
+        out.append(set() if not q[row].any() else set(np.lexsort((np.arange(len(d)), d))[:take].tolist()))
+    return out
+
+
+@pytest.mark.parametrize("dense_overlap", [0.1, -1.0, 2.0])  # the default, always dense, always sparse
+def test_neighbour_index_finds_the_exact_nearest_with_ties_to_the_lower_row(monkeypatch, dense_overlap):
+    monkeypatch.setattr(repeat, "DENSE_OVERLAP", dense_overlap)
+    rng = np.random.default_rng(0)
+    for trial in range(25):
+        n_reference, n_items = int(rng.integers(2, 300)), int(rng.integers(2, 50))
+        reference = csr_matrix(rng.random((n_reference, n_items)) < rng.uniform(0.02, 0.3), dtype=np.float32)
+        reference.data = np.round(rng.random(reference.nnz) * 3) / 4 + 0.25  # few distinct values: ties
+        picked = rng.integers(0, n_reference, int(rng.integers(1, 40)))
+        queries = reference[picked]
+        exclude = np.where(rng.random(len(picked)) < 0.3, -1, picked)
+        k = int(rng.integers(1, 30))
+        for own in (None, exclude):
+            weights = NeighbourIndex(reference).weights(queries, k, own)
+            assert [set(weights[row].indices.tolist()) for row in range(len(picked))] == \
+                brute_force_neighbours(queries, reference, k, own), trial
+
+
+def test_matrix_before_rebuilds_only_the_held_customers_rows_exactly():
+    events = basket_store(rebuy=True, customers=60)
+    for weights in (default_weights("cosine"), default_weights("als")):  # ALS's has per-customer recency
+        interactions = build_matrix(events, weights)
+        held = np.array([3, 17, 40])
+        days = np.floor(events.timestamps.max() / DAY).astype(np.int64) - np.array([5, 20, 80])
+        got = matrix_before(interactions, events, held, days)
+        codes = interactions.users.lookup(events.user_ids)
+        cut = np.full(len(interactions.users), np.iinfo(np.int64).max)
+        cut[held] = days
+        kept = events.take(np.floor(events.timestamps / DAY).astype(np.int64) < cut[codes])
+        expected = build_matrix(kept, weights, interactions.reference_time, interactions.users,
+                                interactions.items).matrix
+        assert got.shape == expected.shape and (got != expected).nnz == 0
+
+
+def test_knn_lists_are_implicits_item_knn_lists():
+    model = Recommender(small_params("cosine")).fit(build_matrix(basket_store(rebuy=False, customers=80)))
+    rows = model.user_items[:50]
+    for items in (None, np.arange(0, rows.shape[1], 3)):
+        want_ids, want_scores = model.algorithm.recommend(np.arange(50), rows, N=20, items=items)
+        got_ids, got_scores = knn_lists(model.algorithm, rows, 20, items)
+        listed = (want_ids >= 0) & (want_scores > 0)
+        np.testing.assert_array_equal(np.where(listed, want_ids, -1), np.where(got_scores > 0, got_ids, -1))
+
+
+@pytest.mark.parametrize("algorithm", ["repeat", "personal"])
+def test_precomputed_lists_of_basket_models_are_the_lists_they_serve(monkeypatch, algorithm):
+    monkeypatch.setattr(basket_models, "USER_BLOCK", 16)  # many blocks: precompute scores them in two threads
+    events = basket_store(rebuy=True, customers=120)
+    model = Recommender(small_params(algorithm)).fit(build_matrix(events), events=events)
+    codes = np.arange(len(model.user_ids))
+    for n in (5, 60, 400):  # 400: more than the catalog's 300 items
+        precomputed, served = model.precompute_indices(codes, n), model.recommend_indices(codes, n)
+        np.testing.assert_array_equal(precomputed[0], served[0])
+        np.testing.assert_array_equal(precomputed[1], served[1])
 
 
 def test_fit_mix_learns_which_feature_predicts_and_refuses_one_class():

@@ -9,6 +9,7 @@ import pytest
 
 from recommender.algorithms import ModelParams
 from recommender.errors import InputError
+from recommender.splits import holdout_sample, time_cut_split
 from recommender.events import EventTable
 from recommender.selection import (
     PERSONAL_FREQUENCY, POPULARITY, Candidate, candidates_for, default_candidates, select_model,
@@ -162,3 +163,28 @@ def test_candidates_for_a_store_setting():
         candidates_for("personal", repeats=False)
     with pytest.raises(InputError, match="unknown algorithm"):
         candidates_for("magic")
+
+
+def test_a_large_holdout_is_sampled_whole_customers_at_a_time():
+    events = rebuying_store(users=150)
+    split = time_cut_split(events)
+    train, scored = holdout_sample(split, max_users=40, max_train_events=3_000, seed=1)
+    assert len(scored) == 40 and 0 < len(train) < len(split.train)
+    kept = set(train.user_ids.tolist())
+    assert set(scored.tolist()) <= kept
+    for user in list(kept)[:20]:  # every kept customer keeps their whole history before the cut
+        assert (train.user_ids == user).sum() == (split.train.user_ids == user).sum()
+    assert len(train) <= 3_000 + max((split.train.user_ids == u).sum() for u in scored)
+    same, none = holdout_sample(split, max_users=None, max_train_events=None)
+    assert same is split.train and none is None
+    with pytest.raises(InputError, match="max_users"):
+        holdout_sample(split, max_users=0)
+
+
+def test_model_choice_scores_at_most_max_users_customers_on_fewer_events():
+    events = rebuying_store()
+    full = select_model(events, COLLABORATIVE[:1], max_users=None, max_train_events=None)
+    sampled = select_model(events, COLLABORATIVE[:1], max_users=50, max_train_events=2_000)
+    assert 0 < sampled.users_scored <= 50 < full.users_scored
+    assert sampled.train_events < sampled.events_before_cut == full.train_events == full.events_before_cut
+    assert all(r.users == sampled.users_scored for r in sampled.results if r.error is None)

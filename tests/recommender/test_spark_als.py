@@ -17,7 +17,8 @@ from recommender.algorithms import ModelParams  # noqa: E402
 from recommender.artifacts import load_model, save_model  # noqa: E402
 from recommender.demo import DemoData  # noqa: E402
 from recommender.errors import InputError  # noqa: E402
-from recommender.evaluation import evaluate, temporal_split  # noqa: E402
+from recommender.evaluation import evaluate# noqa: E402
+from recommender.splits import temporal_split# noqa: E402
 from recommender.events import EVENT_TYPES, EventTable  # noqa: E402
 from recommender.matrix import EventWeights, build_matrix  # noqa: E402
 from recommender.spark_als import SparkALSTrainer, spark_reg_param  # noqa: E402

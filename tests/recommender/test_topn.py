@@ -8,7 +8,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from scipy.sparse import csr_matrix
 from scipy.sparse import random as sparse_random
 
-from recommender.topn import ItemScorer, top_n
+from recommender.topn import FEW_USERS, ItemScorer, best_positions, top_n
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,30 @@ def test_random_factors_match_a_full_sort() -> None:
     ids, scores = top_n(user_factors, item_factors, liked, 40)
     np.testing.assert_array_equal(ids, np.argsort(-full, axis=1, kind="stable")[:, :40])
     np.testing.assert_allclose(scores, -np.sort(-full, axis=1)[:, :40], rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["normal", "ascending", "descending", "ties", "mostly-masked", "short"])
+@pytest.mark.parametrize("n", [1, 10, 100])
+def test_best_is_the_stable_full_sort_cut_to_n(case: str, n: int) -> None:
+    """The sampled threshold (and its fallback) pick exactly the first n of a stable full sort."""
+    rng = np.random.default_rng(7)
+    scores = {
+        "normal": rng.standard_normal(20_000),
+        "ascending": np.sort(rng.standard_normal(20_000)),
+        "descending": -np.sort(rng.standard_normal(20_000)),
+        "ties": rng.integers(0, 4, 20_000).astype(float),
+        "mostly-masked": np.where(rng.random(20_000) < 0.999, -np.inf, rng.standard_normal(20_000)),
+        "short": rng.standard_normal(37),
+    }[case].astype(np.float32)
+    expected = np.argsort(-scores, kind="stable")[:n]
+    assert best_positions(scores, n).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("users", [1, 3, FEW_USERS])
+def test_a_few_users_scored_at_once_get_implicits_lists(model, users: int) -> None:
+    als, user_items = model
+    scorer = ItemScorer(als.item_factors)
+    for start in range(0, 60, users):
+        rows = np.arange(start, start + users)
+        expected = als.recommend(rows, user_items[rows], N=30)
+        assert_same(*expected, *scorer.top_n(als.user_factors[rows], user_items[rows], 30))

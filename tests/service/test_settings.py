@@ -72,3 +72,21 @@ def test_a_bad_repeat_or_algorithm_setting_is_a_clear_start_up_error(env, words,
         monkeypatch.setenv(name, value)
     assert main([]) == 2  # the service does not start, and says why
     assert words.split(",")[0] in capsys.readouterr().err
+
+
+def test_the_lifecycle_settings_default_to_ten_percent_and_the_documented_churn_bands():
+    config = Settings.from_env({}).lifecycle_config
+    assert (config.annual_discount, config.churn_medium, config.churn_high) == (0.10, 0.5, 0.8)
+    custom = Settings.from_env({"RECS_ANNUAL_DISCOUNT": "0", "RECS_CHURN_MEDIUM": "0.3", "RECS_CHURN_HIGH": "0.3"})
+    assert custom.lifecycle_config.churn_medium == custom.lifecycle_config.churn_high == 0.3
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"RECS_ANNUAL_DISCOUNT": "-0.1"}, "RECS_ANNUAL_DISCOUNT must be"),
+    ({"RECS_ANNUAL_DISCOUNT": "nan"}, "RECS_ANNUAL_DISCOUNT must be"),
+    ({"RECS_CHURN_MEDIUM": "0.9"}, "RECS_CHURN_MEDIUM and RECS_CHURN_HIGH need"),
+    ({"RECS_CHURN_HIGH": "1.5"}, "RECS_CHURN_MEDIUM and RECS_CHURN_HIGH need"),
+])
+def test_a_bad_lifecycle_setting_is_a_clear_start_up_error(env, words):
+    with pytest.raises(SettingsError, match=words):
+        Settings.from_env(env)

@@ -36,9 +36,16 @@ async def user_recommendations(request: web.Request) -> web.Response:
     user_id = check_id(request.match_info["user_id"], "user_id")
     req = parsed_query(request, personal_request)
     version, (result,) = await request.app[SERVING].for_users([user_id], req)
-    rid = served(request, version, "recommendations", [result])
+    if result.variant is None:
+        rid = served(request, version, "recommendations", [result])
+        return json_response({"user_id": user_id, "model_version": version, "source": result.source,
+                              "recommendation_id": rid, "items": result.payload})
+    label, experiment, variant = result.variant
+    rid = served(request, label, "recommendations", [result])
+    request.app[ONLINE].exposed(experiment, variant, [user_id])
     return json_response({"user_id": user_id, "model_version": version, "source": result.source,
-                          "recommendation_id": rid, "items": result.payload})
+                          "recommendation_id": rid, "experiment": {"name": experiment, "variant": variant},
+                          "items": result.payload})
 
 
 @requires(READ)
@@ -86,10 +93,11 @@ async def _stream_batch(request: web.Request, user_ids: list[str], req: ListRequ
         await response.write(b'{"model_version":' + dumps(version) + b',"recommendation_id":' + dumps(rid)
                              + b',"results":[')
     done = 0
+    variant_ids: dict[str, str] = {}  # variant label -> its id in this response
     async for results in serving.user_chunks(current, user_ids, req):
         part = user_ids[done:done + len(results)]
-        served(request, version, "batch", results, rid)
-        chunk = await asyncio.to_thread(_encode, part, results, version, rid, ndjson, done > 0)
+        rids = _variant_ids(request, part, results, version, rid, variant_ids)
+        chunk = await asyncio.to_thread(_encode, part, results, version, rids, ndjson, done > 0)
         done += len(results)
         await response.write(chunk)  # waits while the client is behind
     if not ndjson:
@@ -98,12 +106,39 @@ async def _stream_batch(request: web.Request, user_ids: list[str], req: ListRequ
     return response
 
 
-def _encode(user_ids: list[str], results: list[ListResult], version: str, rid: str, ndjson: bool,
+def _variant_ids(request: web.Request, user_ids: list[str], results: list[ListResult], version: str, rid: str,
+                 variant_ids: dict[str, str]) -> str | list[str]:
+    """Count a chunk as served and give each result its id: `rid` for all (no experiment), or per result the
+    id of its variant (one per variant for the whole response) with the customer counted as exposed."""
+    if all(r.variant is None for r in results):
+        served(request, version, "batch", results, rid)
+        return rid
+    online = request.app[ONLINE]
+    groups: dict[tuple[str, str, str] | None, list[int]] = {}
+    for pos, result in enumerate(results):
+        groups.setdefault(result.variant, []).append(pos)
+    rids: list[str] = [rid] * len(results)
+    for variant, positions in groups.items():
+        if variant is None:
+            served(request, version, "batch", [results[p] for p in positions], rid)
+            continue
+        label, experiment, name = variant
+        variant_rid = variant_ids.setdefault(label, new_recommendation_id(label, "batch"))
+        served(request, label, "batch", [results[p] for p in positions], variant_rid)
+        online.exposed(experiment, name, [user_ids[p] for p in positions])
+        for pos in positions:
+            rids[pos] = variant_rid
+    return rids
+
+
+def _encode(user_ids: list[str], results: list[ListResult], version: str, rids: str | list[str], ndjson: bool,
             more: bool) -> bytes:
-    """One chunk of a batch's answer: NDJSON lines, or array elements (after a comma when `more`)."""
+    """One chunk of a batch's answer: NDJSON lines, or array elements (after a comma when `more`); `rids`
+    is the response's id, or each result's (an experiment splits the batch)."""
+    ids = [rids] * len(results) if isinstance(rids, str) else rids
     if ndjson:
-        return b"".join(dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": rid,
-                               "items": r.payload}) + b"\n" for u, r in zip(user_ids, results))
-    body = b",".join(dumps({"user_id": u, "source": r.source, "recommendation_id": rid, "items": r.payload})
-                     for u, r in zip(user_ids, results))
+        return b"".join(dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": i,
+                               "items": r.payload}) + b"\n" for u, r, i in zip(user_ids, results, ids))
+    body = b",".join(dumps({"user_id": u, "source": r.source, "recommendation_id": i, "items": r.payload})
+                     for u, r, i in zip(user_ids, results, ids))
     return (b"," + body) if more else body

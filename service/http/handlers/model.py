@@ -11,6 +11,7 @@ from service.http.app_keys import REDIS, REDIS_KEYS, REFRESHER, SERVING
 from service.http.auth import ADMIN, READ, requires
 from service.http.params import int_param, query
 from service.http.responses import json_response
+from service.serving.profiles import LIFECYCLE, NOT_FITTED, StoreLifecycle
 from service.store import training_state
 from service.store.training_history import TRAININGS_KEPT, read_trainings
 from service.store.client import REDIS_ERRORS
@@ -47,6 +48,7 @@ async def get_model(request: web.Request) -> web.Response:
         "params": info.params, "metrics": info.metrics, "next_version": next_version, "training": training,
         "serves_bought_items": current.model.recommends_bought_items,
         "selection": selection_view(info.extra.get("selection")),
+        "lifecycle": lifecycle_view(info.extra.get(LIFECYCLE)),
     })
 
 
@@ -65,6 +67,20 @@ def selection_view(report: dict | None) -> dict | None:
             "users": r["users"], "fit_seconds": r["fit_seconds"], "refused": r["error"],
             "serving": r["name"] == report["chosen"]} for r in report["results"]],
     }
+
+
+def lifecycle_view(record: dict | None) -> dict:
+    """The artifact's lifecycle record (service.training.lifecycle) as GET /v1/model shows it: the fitted
+    BG/NBD and Gamma-Gamma parameters, the RFM edges, the settings and the holdout check, or why the fit
+    failed; status "not_fitted" for a model trained before lifecycle fits were stored."""
+    if not record:
+        return {"status": NOT_FITTED, "reason": NOT_FITTED, "message": StoreLifecycle(None, None).unavailable[1]}
+    view = {name: record.get(name) for name in ("status", "as_of", "purchases", "customers", "repeat_buyers",
+                                                 "seconds", "reason", "message", "holdout")}
+    model = record.get("model") or {}
+    for name in ("bgnbd", "gamma_gamma", "spend_unavailable", "rfm_edges", "config"):
+        view[name] = model.get(name)
+    return view
 
 
 def _float(raw: str | None) -> float | None:

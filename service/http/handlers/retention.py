@@ -12,6 +12,11 @@ only moves the windows, every event known still counts (see recommender.retentio
 The campaigns leave out customers contacted within `cap_hours` before `now` (default RECS_CONTACT_CAP_HOURS;
 0: off; service.store.contacts) and count them in encore_campaign_customers_left_out_total. `fields` embeds
 catalog fields in every item (as in the list routes).
+
+The win-back campaign takes `max_p_alive` and `min_value` as an alternative to the idle window: its
+customers are then those the lifecycle fit gives at most that P(alive) and at least that predicted 365-day
+value, listed by value at risk (service.serving.profiles), each row with its p_alive, churn risk, value and
+value at risk.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from recommender.retention import (
     follow_up,
     new_for_you,
     win_back,
+    win_back_customers,
 )
 from recommender.retention.audience import item_audience
 from recommender.retention.browse import BROWSE_GROUPS
@@ -39,17 +45,21 @@ from service.encoding import dumps
 from service.errors import UnknownItem, bad_input
 from service.http.app_keys import HISTORY, METRICS, REDIS, REDIS_KEYS, SERVING, SETTINGS
 from service.http.auth import READ, requires
+from service.http.handlers.customers import lifecycle_index
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS
-from service.http.params import check_id, int_param, list_request, now_param, query
-from service.http.responses import NDJSON, json_response
+from service.http.params import check_id, int_param, lifecycle_filters, list_request, now_param, query
+from service.http.responses import json_response, stream_ndjson
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
+from service.serving.profiles import prediction_view, value_at_risk_order
 from service.serving.retention_index import RetentionIndex
 from service.settings import MAX_TRENDING_HOURS
 from service.store.contacts import MAX_CAP_HOURS, contacted_since
 from service.store.prices import price_histories, repriced_since
 from service.store.stock import restocked_since, stock_histories
 
+#: What a win-back row selected by lifecycle (max_p_alive, min_value) adds: service.serving.profiles.
+LAPSED_RISK_FIELDS = ("p_alive", "churn_risk", "value_365d", "value_at_risk")
 #: The contact cap's reason label in encore_campaign_customers_left_out_total.
 CONTACT_CAP = "contact_cap"
 
@@ -75,24 +85,16 @@ def _dicts(current: ServingModel, items, fields: tuple[str, ...]) -> list[dict]:
     return out
 
 
-async def _stream(request: web.Request, chunks) -> web.StreamResponse:
-    """Write each chunk the generator yields (computed in a worker thread) as NDJSON lines."""
-    response = web.StreamResponse(headers={"Content-Type": NDJSON})
-    await response.prepare(request)
-    while True:
-        lines = await asyncio.to_thread(next, chunks, None)
-        if lines is None:
-            break
-        if lines:
-            await response.write(b"\n".join(lines) + b"\n")  # waits for the client to drain
-    await response.write_eof()
-    return response
-
-
 # -- campaigns ------------------------------------------------------------------------------
 @requires(READ)
 async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
     params = query(request)
+    min_value, max_p_alive = lifecycle_filters(params)
+    by_lifecycle = min_value is not None or max_p_alive is not None
+    if by_lifecycle and (params.get("min_days") is not None or params.get("max_days") is not None):
+        raise bad_input("choose the customers by the idle window (min_days, max_days) or by lifecycle "
+                        "(max_p_alive, min_value), not both", "invalid_parameter",
+                        field="max_p_alive" if max_p_alive is not None else "min_value")
     min_days = int_param(params.get("min_days"), "min_days", 0, MAX_DAYS, 240)
     max_days = int_param(params.get("max_days"), "max_days", 0, MAX_DAYS, 365)
     if min_days > max_days:
@@ -101,18 +103,35 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
     req = list_request(params, default_n=4)
     now = now_param(params)
     contacted = await _contacted(request, params, now)
-    current, index = await _index(request)
-    rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req),
-                    leave_out=contacted)
+    if by_lifecycle:
+        current, index, lifecycle = await lifecycle_index(request)
+        ranked = await asyncio.to_thread(value_at_risk_order, index.purchases, lifecycle.require(), now, min_value,
+                                         max_p_alive)
+        users = index.history.users.lookup(ranked.customer_ids)
+        rows = win_back_customers(current.model, index.history, users[users >= 0], req.n, full_filter(current, req),
+                                  leave_out=contacted)
+        position = {user_id: k for k, user_id in enumerate(ranked.customer_ids.tolist())}
+
+        def risk(user_id: str) -> dict:
+            view = prediction_view(ranked.predictions, int(ranked.rows[position[user_id]]))
+            return {name: view[name] for name in LAPSED_RISK_FIELDS}
+    else:
+        current, index = await _index(request)
+        rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req),
+                        leave_out=contacted)
+
+        def risk(user_id: str) -> dict:
+            return {}
     request.app[METRICS].campaign_left_out.labels("lapsed", CONTACT_CAP).inc(rows.left_out)
     version = current.version
 
     def lines():
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "last_active": r.last_active, "model_version": version,
-                           "source": r.source, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
+                          "source": r.source, "items": _dicts(current, r.items, req.fields), **risk(r.user_id)})
+                   for r in chunk]
 
-    return await _stream(request, lines())
+    return await stream_ndjson(request, lines())
 
 
 @requires(READ)
@@ -136,7 +155,7 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
             yield [dumps({"user_id": r.user_id, "abandoned": _dicts(current, r.abandoned, req.fields),
                            "items": _dicts(current, r.items, req.fields)}) for r in chunk]
 
-    return await _stream(request, lines())
+    return await stream_ndjson(request, lines())
 
 
 @requires(READ)
@@ -158,7 +177,7 @@ async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
             yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields),
                           "recommended": _dicts(current, r.recommended, req.fields)}) for r in chunk]
 
-    return await _stream(request, lines())
+    return await stream_ndjson(request, lines())
 
 
 @requires(READ)
@@ -182,7 +201,7 @@ async def price_drop_campaign(request: web.Request) -> web.StreamResponse:
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
 
-    return await _stream(request, lines())
+    return await stream_ndjson(request, lines())
 
 
 @requires(READ)
@@ -209,7 +228,7 @@ async def browse_abandonment_campaign(request: web.Request) -> web.StreamRespons
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
 
-    return await _stream(request, lines())
+    return await stream_ndjson(request, lines())
 
 
 @requires(READ)
@@ -235,7 +254,7 @@ async def item_audience_route(request: web.Request) -> web.StreamResponse:
         for chunk in rows:
             yield [dumps({"user_id": r.user_id, "score": round(r.score, 6), "scored_by": ranking}) for r in chunk]
 
-    return await _stream(request, lines())
+    return await stream_ndjson(request, lines())
 
 
 @requires(READ)

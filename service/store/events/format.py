@@ -8,7 +8,7 @@ price (as sent, or for a purchase sent without one the catalog's price at ingest
 (absent: 1) and `o` its order id (ORDER_STREAM_FIELDS). Its generation key holds a random nonce
 set whenever the stream is created (stream.py).
 
-Change log `{prefix}:since-training-log`, one entry per write of users' since-training state or shown
+Change log `{prefix}:change-log` (service.store.keys), one entry per write of users' since-training state or shown
 sets: `u` the users written, newline-separated (ids never hold control characters), and `n` a random
 nonce naming the entry (the mirror remembers (id, nonce): ids can repeat after the log is deleted
 and written again, nonces do not).
@@ -27,10 +27,16 @@ CHANGE_LOG_MAXLEN = 100_000
 
 
 def nonce() -> str:
-    """64 random bits, hex: a change-log entry's `n`, or a stream generation."""
+    """64 random bits as 16 hex digits: a change-log entry's `n`, or a stream generation."""
     return secrets.token_hex(8)
 
 
 def change_log_entry(users: Sequence[str]) -> dict[str, str]:
-    """The fields of one change-log entry announcing `users`, for writers that XADD from Python."""
+    """The fields of one change-log entry announcing `users`, for writers that XADD from Python.
+
+    Returns
+    -------
+    dict of str to str
+        `u`: the user ids, newline-separated; `n`: a fresh `nonce`.
+    """
     return {"u": "\n".join(users), "n": nonce()}

@@ -17,6 +17,7 @@ the old or the new model reads never changes under it.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -24,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from recommender.units import SECONDS_PER_DAY
 from service.store.client import is_cluster
@@ -97,36 +99,52 @@ end
 local h = newer(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
 return {h, s, bought_of(KEYS[4], h)}
 """
-# Every user whose entries or shown set is not empty, as (position, entries, shown, purchases) quadruples:
-# one command for a whole chunk instead of one per user, and most users send nothing back. KEYS: the
-# since-training hashes, their stream-id hashes, their since-training purchases, then (when ARGV[2] is not
-# empty) the shown sets; ARGV: the number of users, the oldest impression time that still counts, the folded
+# One Redis: the lists and the users' states in one command. Returns each list (nil where missing), then
+# one more element: every user whose entries or shown set is not empty, as (position, entries, shown,
+# purchases) quadruples, so most users send nothing back. KEYS: the list keys, the since-training hashes,
+# their stream-id hashes, their since-training purchases, then (when ARGV[3] is not empty) the shown sets;
+# ARGV: the number of lists, the number of users, the oldest impression time that still counts, the folded
 # position's ms and seq.
-_STATES_MANY = _NEWER + r"""
+_READ = _NEWER + r"""
+local lists, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ms, seq = tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
-local n = tonumber(ARGV[1])
-local ms, seq = tonumber(ARGV[3]), tonumber(ARGV[4])
+for k = 1, lists do
+  out[k] = redis.call('GET', KEYS[k])
+end
+local states = {}
 for k = 1, n do
-  local h = newer(KEYS[k], KEYS[n + k], ms, seq)
+  local h = newer(KEYS[lists + k], KEYS[lists + n + k], ms, seq)
   local s = {}
-  if ARGV[2] ~= '' then
-    s = redis.call('ZRANGEBYSCORE', KEYS[3 * n + k], ARGV[2], '+inf', 'WITHSCORES')
+  if ARGV[3] ~= '' then
+    s = redis.call('ZRANGEBYSCORE', KEYS[lists + 3 * n + k], ARGV[3], '+inf', 'WITHSCORES')
   end
   if #h > 0 or #s > 0 then
-    out[#out + 1] = k
-    out[#out + 1] = h
-    out[#out + 1] = s
-    out[#out + 1] = bought_of(KEYS[2 * n + k], h)
+    states[#states + 1] = k
+    states[#states + 1] = h
+    states[#states + 1] = s
+    states[#states + 1] = bought_of(KEYS[lists + 2 * n + k], h)
   end
 end
+out[lists + 1] = states
 return out
 """
+_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
 
 
 class UserState(NamedTuple):
-    """What Redis holds about a user besides their list: events since training (item -> weight),
-    impressions (item -> epoch seconds last shown) and purchases since training (item -> their
-    epoch seconds, at most write.MAX_BOUGHT_TIMES). Mirrored per user by service.store.mirror."""
+    """What Redis holds about a user besides their list. Mirrored per user by service.store.mirror.
+
+    Attributes
+    ----------
+    since_training : mapping of str to float
+        Item id -> summed confidence weight of the user's events since the model that serves.
+    shown : mapping of str to float
+        Item id -> epoch seconds it was last shown, inside the fatigue window.
+    bought : mapping of str to tuple of float
+        Item id -> epoch seconds of the user's purchases of it since that model (at most
+        write.MAX_BOUGHT_TIMES).
+    """
 
     since_training: Mapping[str, float]
     shown: Mapping[str, float]
@@ -140,9 +158,9 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
                                 fatigue_days: float, folded_through: str | None = None
                                 ) -> tuple[list[bytes | None], list[UserState]]:
     """The packed lists under `list_keys` (service.store.lists) and the since-training state of
-    `users`, in one round trip: MGET and one script (a script per user, pipelined, for one user). On a
-    cluster, where those keys live on many nodes, a GET per list and the one-user script per user
-    (redis-py sends one round trip per node).
+    `users`, in one round trip: one script on a single Redis (run by its SHA-1, sent whole only when
+    the server does not know it yet). On a cluster, where those keys live on many nodes, a GET per
+    list and the one-user script per user (redis-py sends one round trip per node).
 
     Parameters
     ----------
@@ -168,40 +186,33 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
     redis.exceptions.RedisError, OSError
         Redis could not be read (the caller's timeout included).
     """
-    cluster = is_cluster(redis)
     ms, seq = _position(folded_through)
     horizon = repr(time.time() - fatigue_days * SECONDS_PER_DAY) if fatigue_days > 0 else ""
-    pipe = redis.pipeline(transaction=False)
-    if list_keys and cluster:
-        for key in list_keys:
-            pipe.get(key)
-    elif list_keys:
-        pipe.mget(list_keys)
-    one_by_one = len(users) == 1 or cluster
-    if one_by_one:
-        for user in users:
-            pipe.eval(_STATE_ONE, 4, keys.since_training(user), keys.since_training_ids(user), keys.shown(user),
-                      keys.since_training_bought(user), ms, seq, horizon)
-    elif users:
-        since_keys = [keys.since_training(u) for u in users]
-        id_keys = [keys.since_training_ids(u) for u in users]
-        shown_keys = [keys.shown(u) for u in users] if horizon else []
-        bought_keys = [keys.since_training_bought(u) for u in users]
-        pipe.eval(_STATES_MANY, 3 * len(since_keys) + len(shown_keys), *since_keys, *id_keys, *bought_keys,
-                  *shown_keys, len(users), horizon, ms, seq)
-    replies = await pipe.execute()
-    it = iter(replies)
-    if cluster:
-        blobs = [next(it) for _ in list_keys]
-    else:
-        blobs = list(next(it)) if list_keys else []
-    if one_by_one:
-        return blobs, [_state(*next(it)) for _ in users]
-    states = [NO_STATE] * len(users)
-    if users:
-        flat = next(it) or []
+    if not is_cluster(redis):
+        script_keys = [*list_keys, *(keys.since_training(u) for u in users),
+                       *(keys.since_training_ids(u) for u in users),
+                       *(keys.since_training_bought(u) for u in users),
+                       *((keys.shown(u) for u in users) if horizon else ())]
+        args = (len(list_keys), len(users), horizon, ms, seq)
+        try:
+            reply = await redis.evalsha(_READ_SHA, len(script_keys), *script_keys, *args)
+        except NoScriptError:  # a restarted or flushed server: send the script itself once
+            reply = await redis.eval(_READ, len(script_keys), *script_keys, *args)
+        states = [NO_STATE] * len(users)
+        flat = reply[len(list_keys)] or []
         for k in range(0, len(flat) - 3, 4):
             states[int(flat[k]) - 1] = _state(flat[k + 1], flat[k + 2], flat[k + 3])
+        return list(reply[:len(list_keys)]), states
+    pipe = redis.pipeline(transaction=False)
+    for key in list_keys:
+        pipe.get(key)
+    for user in users:
+        pipe.eval(_STATE_ONE, 4, keys.since_training(user), keys.since_training_ids(user), keys.shown(user),
+                  keys.since_training_bought(user), ms, seq, horizon)
+    replies = await pipe.execute()
+    it = iter(replies)
+    blobs = [next(it) for _ in list_keys]
+    states = [_state(*next(it)) for _ in users]
     return blobs, states
 
 
@@ -307,8 +318,27 @@ async def forget_through(redis: aioredis.Redis, keys: Keys, last_id: str) -> int
 
 
 async def forget_folded(redis: aioredis.Redis, keys: Keys, users: np.ndarray, last_id: str) -> None:
-    """Drop from users' since-training events every entry whose newest event is at or before stream id
-    `last_id`, announcing the users in the change log (the replicas' mirrors re-read them)."""
+    """Drop from users' since-training events (and their purchase times) what the snapshot now
+    holds, so those hashes (and the replicas' caches of them, told through the change log) stay as
+    small as the events since the last training, not a month of them.
+
+    An entry goes when the newest event behind it has a stream id at or before `last_id`; later
+    events always get larger ids, so nothing newer is dropped, whatever the timing.
+
+    Parameters
+    ----------
+    redis : redis.asyncio.Redis or RedisCluster
+    keys : Keys
+    users : numpy.ndarray
+        object array of str: the users whose events were folded.
+    last_id : str
+        The newest stream id folded, "ms-seq".
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     ms, seq = last_id.split("-")
     if not len(users):
         return

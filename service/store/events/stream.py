@@ -127,17 +127,42 @@ def _text(value: bytes | str) -> str:
 class StreamPages:
     """The event stream's entries after a cursor, a page at a time: iterate for (events, entries that
     do not parse); `cursor` is then where the reading ended. Training folds them; the retention index
-    reads the same pages. Raises StreamReset when the stream is not the one the cursor was taken on."""
+    reads the same pages.
+
+    Parameters
+    ----------
+    redis : redis.asyncio.Redis or RedisCluster
+    keys : Keys
+    cursor : StreamCursor
+        Where to start (exclusive).
+
+    Yields
+    ------
+    (EventTable, list of entries)
+        Per page of at most STREAM_PAGE entries: the events that parse, and the entries that do not
+        (`stream_entries_to_table`).
+
+    Raises
+    ------
+    StreamReset
+        The stream is not the one the cursor was taken on (`read_after`).
+    redis.exceptions.RedisError, OSError
+        Redis could not be read.
+    """
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, cursor: StreamCursor) -> None:
         self.redis, self.keys, self.cursor = redis, keys, cursor
+        self.entry_ids: list[str] = []  # the stream ids of the last page's events, row for row
 
     async def __aiter__(self) -> AsyncIterator[tuple[EventTable, list[tuple[bytes, dict]]]]:
         while True:
             entries, self.cursor = await read_after(self.redis, self.keys.events, self.keys.events_generation,
                                                     self.cursor, STREAM_PAGE)
             if entries:
-                yield stream_entries_to_table(entries)
+                table, bad = stream_entries_to_table(entries)
+                unread = {id(entry) for entry in bad}
+                self.entry_ids = [_text(entry[0]) for entry in entries if id(entry) not in unread]
+                yield table, bad
             if len(entries) < STREAM_PAGE:
                 return
 
@@ -145,7 +170,18 @@ class StreamPages:
 def stream_entries_to_table(entries: list[tuple[bytes, dict]]) -> tuple[EventTable, list[tuple[bytes, dict]]]:
     """Stream entries (as write.store_events writes them) back to an EventTable, vectorised, and the
     entries that do not parse. Ingestion validates every event, so there should be none; but one
-    bad entry (written by an older version, or by hand) must not fail every training after it."""
+    bad entry (written by an older version, or by hand) must not fail every training after it.
+
+    Parameters
+    ----------
+    entries : list of (bytes, dict of bytes to bytes)
+        Entry ids and fields (format.py: u, i, t, ts in epoch seconds, v).
+
+    Returns
+    -------
+    (EventTable, list of entries)
+        The events of the entries that parse, in order, and the entries that do not (each logged).
+    """
     try:
         return _entries_table(entries), []
     except (InputError, KeyError, ValueError, UnicodeDecodeError):
@@ -187,13 +223,31 @@ return redis.call('XDEL', KEYS[1], ARGV[1])
 
 
 async def trim_folded(redis: aioredis.Redis, keys: Keys, last_id: str) -> None:
-    """Drop the stream's entries up to and including `last_id`: the snapshot holds them now."""
+    """Drop the stream's entries up to and including `last_id`: the snapshot holds them now.
+
+    Parameters
+    ----------
+    last_id : str
+        A stream id, "ms-seq".
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     await redis.eval(_TRIM, 1, keys.events, last_id)
 
 
 async def set_aside(redis: aioredis.Redis, keys: Keys, unreadable: list[Entry]) -> None:
-    """Copy entries training could not parse to their own stream (with their original id), for a
-    person to look at, out of the way of every later training."""
+    """Copy entries training could not parse to their own stream (`Keys.unreadable_events`, each
+    with its original id in field `id`), for a person to look at, out of the way of every later
+    training.
+
+    Raises
+    ------
+    redis.exceptions.RedisError, OSError
+        Redis could not answer (service.store.client.REDIS_ERRORS).
+    """
     pipe = redis.pipeline(transaction=False)
     for entry_id, fields in unreadable:
         pipe.xadd(keys.unreadable_events, {**fields, b"id": entry_id})

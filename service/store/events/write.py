@@ -45,7 +45,19 @@ MAX_BOUGHT_TIMES = 8
 
 @dataclass(frozen=True)
 class StoreLimits:
-    """How long things are kept, from the settings."""
+    """How long things are kept, from the settings.
+
+    Attributes
+    ----------
+    since_training_ttl : int
+        Seconds a user's since-training hashes live after their last write (RECS_SINCE_TRAINING_TTL).
+    event_id_ttl : int
+        Seconds a client event id is remembered for dedupe (RECS_EVENT_ID_TTL).
+    fatigue_days : float
+        Days impressions stay in the shown sets (RECS_FATIGUE_DAYS).
+    online_days : float
+        Days a recommendation id stays attributable (RECS_ONLINE_DAYS).
+    """
 
     since_training_ttl: int
     event_id_ttl: int
@@ -55,6 +67,7 @@ class StoreLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreLimits:
+        """The limits a service's settings give."""
         return cls(int(settings.since_training_ttl), int(settings.event_id_ttl), settings.fatigue_days,
                    settings.online_days, settings.currency)
 
@@ -64,7 +77,8 @@ class StoreLimits:
         return max(int(self.online_days * SECONDS_PER_DAY), 1)
 
     def shown_args(self, now: float) -> tuple[str, int, int]:
-        """The oldest impression kept, the shown sets' TTL and their size."""
+        """The shown sets' script arguments at `now` (epoch seconds): the oldest impression kept
+        (epoch seconds, as repr), the sets' TTL in seconds (at least 1) and their most items."""
         return (repr(now - self.fatigue_days * SECONDS_PER_DAY), max(int(self.fatigue_days * SECONDS_PER_DAY), 1),
                 MAX_SHOWN)
 
@@ -182,7 +196,7 @@ local function append(stream, seen_key, cut, user, item, kind, at, value, rid, p
   end
   return redis.call('XADD', stream, '*', unpack(entry))
 end
-local function attribute(online, counts_for, kind, price, quantity, currency, order_key, order_ttl)
+local function attribute(online, counts_for, kind, price, quantity, currency, order_key, order_ttl, buyers, user)
   if counts_for == '\002' then
     return 0
   end
@@ -191,9 +205,15 @@ local function attribute(online, counts_for, kind, price, quantity, currency, or
     return 1
   end
   redis.call('HINCRBY', online, counts_for .. '|purchases', 1)
+  local micros = 0
   if price then
-    local micros = math.floor(tonumber(price) * tonumber(quantity) * 1000000 + 0.5)
+    micros = math.floor(tonumber(price) * tonumber(quantity) * 1000000 + 0.5)
     redis.call('HINCRBY', online, counts_for .. '|revenue.' .. currency, string.format('%.0f', micros))
+  end
+  local at = string.find(counts_for, '@', 1, true)
+  if at then  -- an experiment's variant: who bought, and for how much (service.store.experiments)
+    local label = string.sub(counts_for, at + 1, string.find(counts_for, '|', at, true) - 1)
+    redis.call('HINCRBY', buyers, label .. '\031' .. currency .. '\031' .. user, string.format('%.0f', micros))
   end
   if order_key == nil or redis.call('SET', order_key, '1', 'NX', 'EX', order_ttl) then
     redis.call('HINCRBY', online, counts_for .. '|orders.' .. currency, 1)
@@ -238,7 +258,7 @@ end
 
 # -- one Redis: one atomic script ---------------------------------------------------------------
 # KEYS: the event stream, the change log, today's online hash, the catalog's offers (service.store.prices),
-# per user their since-training hash, its stream-id hash and their since-training purchases, one shown set per user with impressions, one seen
+# the experiments' buyers hash, per user their since-training hash, its stream-id hash and their since-training purchases, one shown set per user with impressions, one seen
 # key per client event id, one order key per attributed purchase with an order id, then the stream's
 # generation key. ARGV: per event eleven fields joined by \x1f: user, item, type, timestamp, value,
 # confidence weight, the KEYS index of its user's since-training hash (of their shown set for an impression; 0:
@@ -275,7 +295,7 @@ for j = 1, #f, 11 do
       shown[k] = true
     end
     attributed = attributed + attribute(KEYS[3], f[j + 9], f[j + 2], price, q, currency or ARGV[13],
-                                        o > 0 and KEYS[o] or nil, ARGV[14])
+                                        o > 0 and KEYS[o] or nil, ARGV[14], KEYS[5], f[j])
     stored = stored + 1
   end
 end
@@ -294,8 +314,8 @@ end
 return stored
 """
 
-#: Shared-slot keys before the users' in the atomic script: stream, change log, online hash, offers.
-_FIRST_USER_KEY = 5
+#: Shared-slot keys before the users' in the atomic script: stream, change log, online hash, offers, buyers.
+_FIRST_USER_KEY = 6
 
 
 async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow], limits: StoreLimits,
@@ -317,7 +337,7 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
         slot = shown_slot.get(row.user, 0) if row.kind == "impression" else user_slot[row.user]
         fields += (row.user, row.item, row.kind, row.stamp, row.value, row.weight, str(slot), str(seen),
                    row.recommendation_id, row.counts_for, order_field(row, order))
-    script_keys = [keys.events, keys.change_log, keys.online(utc_day(now)), keys.catalog_offers,
+    script_keys = [keys.events, keys.change_log, keys.online(utc_day(now)), keys.catalog_offers, keys.experiment_buyers,
                    *(key for u in user_slot for key in (keys.since_training(u), keys.since_training_ids(u),
                                                         keys.since_training_bought(u))),
                    *(keys.shown(u) for u in shown_slot), *seen_keys, *order_keys, keys.events_generation]
@@ -328,7 +348,8 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
 
 
 # -- a Redis Cluster: the shared slot, then each user's, then the change log ----------------------
-# KEYS: the stream, today's online hash, the catalog's offers, the seen keys, the order keys, the stream's
+# KEYS: the stream, today's online hash, the catalog's offers, the experiments' buyers, the seen keys, the order
+# keys, the stream's
 # generation key. ARGV: per event nine fields (user, item, type, timestamp, value, seen key's KEYS index or
 # 0, recommendation_id, what it counts for, order data as in the atomic script), the
 # event-id TTL, the seen keys' prefix length, the online hash's TTL, a new stream generation, the default
@@ -350,7 +371,7 @@ for j = 1, #f, 9 do
     ids[#ids + 1] = append(KEYS[1], seen_key, tonumber(ARGV[3]), f[j], f[j + 1], f[j + 2], f[j + 3], f[j + 4],
                            f[j + 6], price, q, order)
     attributed = attributed + attribute(KEYS[2], f[j + 7], f[j + 2], price, q, currency or ARGV[6],
-                                        o > 0 and KEYS[o] or nil, ARGV[7])
+                                        o > 0 and KEYS[o] or nil, ARGV[7], KEYS[4], f[j])
   else
     ids[#ids + 1] = ''
   end
@@ -389,14 +410,14 @@ return 1
 
 async def _store_sharded(redis: aioredis.Redis, keys: Keys, rows: list[EventRow], limits: StoreLimits,
                          now: float) -> int:
-    seen_keys, seen_index = seen_key_slots(keys, rows, 4)
-    order_keys, order_index = order_key_slots(rows, 4 + len(seen_keys))
+    seen_keys, seen_index = seen_key_slots(keys, rows, 5)
+    order_keys, order_index = order_key_slots(rows, 5 + len(seen_keys))
     fields: list[str] = []
     for row, seen, order in zip(rows, seen_index, order_index):
         fields += (row.user, row.item, row.kind, row.stamp, row.value, str(seen), row.recommendation_id,
                    row.counts_for, order_field(row, order))
-    script_keys = [keys.events, keys.online(utc_day(now)), keys.catalog_offers, *seen_keys, *order_keys,
-                   keys.events_generation]
+    script_keys = [keys.events, keys.online(utc_day(now)), keys.catalog_offers, keys.experiment_buyers, *seen_keys,
+                   *order_keys, keys.events_generation]
     ids = await redis.eval(_STORE_STREAM, len(script_keys), *script_keys, SEP.join(fields), limits.event_id_ttl,
                            len(keys.event_seen("")), ONLINE_KEEP_SECONDS, nonce(), limits.currency, limits.order_ttl)
     per_user: dict[str, list[str]] = {}

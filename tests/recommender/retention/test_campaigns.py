@@ -12,6 +12,7 @@ from recommender.retention.campaigns import (
     abandoned_pairs,
     lapsed_users,
     win_back,
+    win_back_customers,
 )
 from recommender.retention.complements import Complements
 from recommender.retention.history import History
@@ -32,6 +33,20 @@ def test_lapsed_users_are_those_idle_in_the_window(storefront):
     expected = sorted(idle.index[(idle >= 240) & (idle <= 365)])
     assert len(expected) > 10
     assert list(history.users.ids[lapsed_users(history, NOW, 240, 365)]) == expected
+
+
+def test_win_back_for_chosen_customers_keeps_their_order_and_leaves_out_who_it_is_told(storefront, trained):
+    model = trained("als")
+    history, _, _ = setup(storefront, model)
+    users = np.array([7, 3, 11, 5, 2])  # history codes, in the caller's order (e.g. value at risk)
+    skip = {str(history.users.ids[11])}
+    rows = win_back_customers(model, history, users, 3, chunk=2, leave_out=skip)
+    listed = [r for chunk in rows for r in chunk]
+    assert [r.user_id for r in listed] == [str(history.users.ids[u]) for u in (7, 3, 5, 2)] and rows.left_out == 1
+    assert all(len(r.items) == 3 for r in listed)
+    window = lapsed_users(history, NOW, 240, 365)
+    assert ([r.user_id for c in win_back(model, history, NOW, 240, 365, 2) for r in c]
+            == [r.user_id for c in win_back_customers(model, history, window, 2) for r in c])
 
 
 def test_win_back_chunks_lists_new_items_and_falls_back_for_strangers(storefront, trained):

@@ -127,7 +127,15 @@ def test_a_customers_page_shows_their_events_and_what_each_route_gives_them(sign
     assert table.count() == len(recommended) == 10
     assert first_item(table) == recommended[0]["item_id"]
     assert all(b in table.first.inner_text() for b in recommended[0]["because"])
-    assert page.locator("[data-missing='GET /v1/users/{user_id}/profile']").count() == 1
+    # the lifecycle profile (issue 18): history and what the models fitted at training expect of the customer
+    profile = demo_store.json(f"/v1/users/{user}/profile")
+    assert page.locator("[data-missing='GET /v1/users/{user_id}/profile']").count() == 0
+    drawn = page.inner_text("#profile")
+    assert profile["orders"] > 1 and f"{profile['orders']:,} ({profile['purchases']:,} purchases)" in drawn
+    assert " · ".join(f"{v:.2f} {c}" for c, v in profile["revenue"].items()) in drawn
+    prediction = profile["prediction"]  # the demo store's training fits the lifecycle models
+    assert prediction is not None and f"{100 * prediction['p_alive']:.1f}%" in drawn
+    assert f"{prediction['churn_risk']} churn risk" in drawn and prediction["segment"].replace("_", " ") in drawn
     email = page.frame_locator("iframe.email")  # the email block (issue 16), rendered as the customer sees it
     assert email.locator("body").inner_text().strip()
 
@@ -183,11 +191,13 @@ def test_each_campaigns_count_equals_the_ndjson_routes_line_count(signed_in, dem
     assert int(card.locator("[data-capped]").get_attribute("data-capped")) == len(uncapped) - len(fewer)
 
 
-def test_the_experiments_page_says_what_is_missing_and_compares_model_versions(signed_in, demo_store):
+def test_the_experiments_page_lists_the_experiments_and_compares_model_versions(signed_in, demo_store):
     page = signed_in
     page.goto(f"{demo_store.dashboard}#/experiments")
     page.wait_for_selector("main[data-ready='experiments']")
-    assert page.locator("[data-missing='GET /v1/experiments']").count() == 1
+    assert page.locator("[data-missing='GET /v1/experiments']").count() == 0  # the route exists (issue 19)
+    assert demo_store.json("/v1/experiments")["experiments"] == []
+    assert "No experiment has been defined." in page.locator("main").inner_text()
     versions = page.locator("section[aria-label='Model versions compared across time'] tbody tr")
     assert demo_store.json("/v1/model")["version"] in versions.first.inner_text()
 

@@ -215,6 +215,13 @@ def test_shown(live, user, body):
     send(live, "POST", f"/v1/users/{quoted(user)}/shown", body, key=WRITE, writes=True)
 
 
+@settings(max_examples=60, deadline=None)
+@given(user=ANY_TEXT | st.just("u000001"),
+       body=json_body(st.fixed_dictionaries({}, optional={"from": IDS}) | JSON) | RAW_BODIES)
+def test_merges(live, user, body):
+    send(live, "POST", f"/v1/users/{quoted(user)}/merge", body, key=WRITE, writes=True)
+
+
 @FUZZ
 @given(body=json_body(st.lists(ITEM, min_size=1, max_size=4) | ITEM | JSON) | RAW_BODIES)
 def test_catalog_upserts(live, body):

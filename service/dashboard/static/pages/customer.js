@@ -24,7 +24,7 @@ export async function render(page, { arg, params, signal }) {
   await Promise.all([
     card(grid, "Events", async (body) => drawTimeline(body, await get("/v1/users/{user_id}/events", { n: TIMELINE })),
       { wide: true, id: "timeline" }),
-    card(grid, "Lifecycle profile", async (body) => drawProfile(body)),
+    card(grid, "Lifecycle profile", async (body) => drawProfile(body), { id: "profile" }),
     card(grid, "Recommendations", async (body) => {
       const list = await get("/v1/users/{user_id}/recommendations", { n: 10, explain: true });
       body.append(sourceLine(list.source, list.model_version), itemTable(list.items, {
@@ -63,12 +63,15 @@ export async function render(page, { arg, params, signal }) {
         `GET ${route}`));
       return;
     }
-    const profile = await get(route, {});
-    const scalars = Object.entries(profile).filter(([k, v]) => k !== "user_id" && (v === null || typeof v !== "object"));
-    const nested = Object.entries(profile).filter(([, v]) => v !== null && typeof v === "object" && !Array.isArray(v));
-    body.append(facts([...scalars, ...nested.flatMap(([k, v]) => Object.entries(v)
-      .filter(([, x]) => x === null || typeof x !== "object").map(([kk, x]) => [`${k} ${kk}`, x]))]
-      .map(([k, v]) => [k.replaceAll("_", " "), typeof v === "number" ? fmt.num(v, Number.isInteger(v) ? 0 : 2) : v])));
+    let profile;
+    try {
+      profile = await get(route, { now });
+    } catch (error) {
+      if (!(error instanceof api.ApiError) || error.status !== 404) throw error;
+      body.append(note("No profile: the service has no event of this customer and the model does not know them."));
+      return;
+    }
+    drawLifecycle(body, profile);
   }
 
   async function drawEmail(body) {
@@ -81,6 +84,48 @@ export async function render(page, { arg, params, signal }) {
     // the service escapes every catalog string; the frame runs no script and cannot reach this page
     body.append(h("iframe", { class: "email", title: `Email block for ${arg}`, sandbox: "", srcdoc: html }));
   }
+}
+
+/** A customer's lifecycle profile: their history, then what the BG/NBD and Gamma-Gamma models expect of them. */
+function drawLifecycle(body, profile) {
+  const perCurrency = (amounts) => {
+    const entries = Object.entries(amounts ?? {});
+    return entries.length ? entries.map(([currency, value]) => `${fmt.num(value, 2)} ${currency}`).join(" · ") : "—";
+  };
+  const history = h("div", { class: "profile-history" }, facts([
+    ["orders", `${fmt.int(profile.orders)} (${fmt.int(profile.purchases)} purchases)`],
+    ["revenue", perCurrency(profile.revenue)],
+    ["AOV", perCurrency(profile.aov)],
+    ["first order", fmt.date(profile.first_order_at)],
+    ["last order", profile.last_order_at === null ? "—"
+      : `${fmt.date(profile.last_order_at)} (${fmt.int(profile.days_since_last_order)} days before)`],
+    ["mean days between orders", fmt.num(profile.mean_days_between_orders, 1)],
+  ]));
+  body.append(history);
+  const p = profile.prediction;
+  if (!p) {
+    const why = profile.prediction_unavailable;
+    body.append(h("p", { class: "note", dataset: { noPrediction: why?.reason ?? "" } }, "No prediction: ",
+      why?.message ?? "unavailable", "."));
+    return;
+  }
+  body.append(h("div", { class: "profile-prediction" },
+    h("p", {}, badge(p.segment.replaceAll("_", " "), `segment segment-${p.segment}`), " ",
+      badge(`${p.churn_risk} churn risk`, `churn churn-${p.churn_risk}`)),
+    facts([
+      ["P(alive)", fmt.pct(p.p_alive, 1)],
+      ["expected orders", `${fmt.num(p.expected_orders_30d, 2)} in 30 d · ${fmt.num(p.expected_orders_90d, 2)} in 90 d · ` +
+        `${fmt.num(p.expected_orders_365d, 2)} in 365 d`],
+      ["next order by", p.next_order_at === null ? "not expected" : fmt.date(p.next_order_at)],
+      ["expected order value", fmt.num(p.expected_order_value, 2)],
+      ["predicted 365-day value", fmt.num(p.value_365d, 2)],
+      ["value at risk", fmt.num(p.value_at_risk, 2)],
+      ["RFM scores", `R ${p.rfm.r} · F ${p.rfm.f} · M ${p.rfm.m}`],
+    ])),
+    h("p", { class: "muted small" }, "BG/NBD and Gamma-Gamma fitted at the training ",
+      profile.lifecycle.fitted_at ? `of ${fmt.date(profile.lifecycle.fitted_at)}` : "",
+      profile.purchases_since_fit ? `; ${fmt.int(profile.purchases_since_fit)} purchases since then counted` : "",
+      ". Times in UTC."));
 }
 
 function sourceLine(source, version) {

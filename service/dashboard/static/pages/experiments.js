@@ -29,6 +29,9 @@ export async function render(page, { signal, admin }) {
 function metric(m, format = (v) => fmt.num(v, 4)) {
   if (m === null || m === undefined) return "—";
   if (typeof m !== "object") return typeof m === "number" ? format(m) : String(m);
+  if (!("value" in m) && !("estimate" in m)) { // per currency: {"USD": {value, ...}, ...}
+    return Object.entries(m).map(([k, v]) => `${k} ${metric(v, format)}`).join("; ") || "—";
+  }
   const low = m.ci_low ?? m.ci?.[0];
   const high = m.ci_high ?? m.ci?.[1];
   return [format(m.value ?? m.estimate), low !== undefined ? ` [${format(low)}, ${format(high)}]` : "",
@@ -36,13 +39,16 @@ function metric(m, format = (v) => fmt.num(v, 4)) {
 }
 
 function drawExperiment(body, experiment, admin) {
-  const variants = experiment.variants ?? [];
-  const srm = experiment.sample_ratio ?? experiment.srm;
+  const results = experiment.results ?? {};
+  const variants = results.variants ?? experiment.variants ?? [];
+  const srm = results.sample_ratio ?? experiment.sample_ratio ?? experiment.srm;
+  const started = experiment.start ?? experiment.started_at;
   body.append(h("p", {}, badge(experiment.status ?? (experiment.running ? "running" : "stopped")), " ",
-    experiment.started_at ? `started ${fmt.time(experiment.started_at)}` : ""));
-  const keys = [...new Set(variants.flatMap((v) => Object.keys(v)))].filter((k) => !["name", "config", "model"].includes(k));
-  body.append(table([{ label: "variant", value: (v) => v.name }, ...keys.map((k) => ({ label: k.replaceAll("_", " "),
-    value: (v) => metric(v[k]) }))], variants, { caption: "Variants" }));
+    started ? `starts ${fmt.time(started)}` : "", experiment.control ? `, control ${experiment.control}` : ""));
+  const skip = ["name", "variant", "config", "model", "control"];
+  const keys = [...new Set(variants.flatMap((v) => Object.keys(v)))].filter((k) => !skip.includes(k));
+  body.append(table([{ label: "variant", value: (v) => v.name ?? v.variant }, ...keys.map((k) => ({
+    label: k.replaceAll("_", " "), value: (v) => metric(v[k]) }))], variants, { caption: "Variants" }));
   if (srm) {
     const p = srm.p_value ?? srm.p;
     body.append(h("p", {}, "Sample-ratio check: ", p !== undefined ? `p = ${fmt.num(p, 4)} ` : "",

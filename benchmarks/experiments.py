@@ -1,0 +1,236 @@
+"""An A/B test through the HTTP API on a synthetic store whose customers click and buy with known
+probabilities: does the measured lift's 95% interval cover the true lift, how exact is the split, and what
+does an experiment cost the hot path in requests/s?
+
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.experiments                    # 4,000 customers
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.experiments --users 1000 --wrk-seconds 5
+
+The store is recommender.demo's storefront (each customer has two favourite categories). Its customers
+click an item shown to them with probability CLICK_FAVOURITE when it is in one of their two most frequent
+categories in their history, CLICK_OTHER otherwise, and buy a clicked item with probability BUY: so a list's
+true click-through rate and each customer's chance to buy are known from the list itself. The real service
+(`python -m service`, RECS_ALGORITHM=als, a private redis-server) runs an experiment of three variants: the
+popularity holdout (the control), ALS as the service trains it (`serving`) and a trained ALS variant with 16
+factors. Every customer asks for their list once (n=10), clicks and buys at random with those
+probabilities, and sends the events with the list's recommendation_id. Then GET /v1/experiments/{name}:
+
+* lift coverage: the true lift of each variant over the control (the mean click probability of the lists
+  actually served, and the mean buying probability of the customers) against the measured difference and its
+  95% interval;
+* the split: each variant's share of exposed customers against its configured share, and the
+  sample-ratio chi-square p-value;
+* the hot path: wrk on the user route (known customers, n=10) without an experiment, with it running, and
+  after its stop, in this order; the overhead is 1 - with / mean(without, after stop).
+
+Writes benchmarks/results/experiments.md and experiments.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from recommender.demo import generate_storefront, write_storefront  # first: it sets OPENBLAS_NUM_THREADS=1
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from benchmarks.harness.machine import machine  # noqa: E402
+from benchmarks.harness.proc import tree_cpu_seconds  # noqa: E402
+from benchmarks.harness.processes import BenchError, http  # noqa: E402
+from benchmarks.harness.redis_server import running_redis  # noqa: E402
+from benchmarks.harness.report import RESULTS, md_table, results_dir  # noqa: E402
+from benchmarks.harness.service_child import start_service  # noqa: E402
+from benchmarks.harness.wrk import require_wrk, run_wrk, write_lua  # noqa: E402
+
+CLICK_FAVOURITE = 0.12
+CLICK_OTHER = 0.02
+BUY = 0.3
+ADMIN, WRITE = "bench-admin", "bench-write"
+NAME = "bench"
+VARIANTS = [{"name": "holdout", "share": 0.2, "model": "popularity"},
+            {"name": "als", "share": 0.4, "model": "serving"},
+            {"name": "als_16", "share": 0.4, "model": {"algorithm": "als", "params": {"factors": 16}}}]
+EVENT_BATCH = 1000
+#: wrk seconds before each measurement: several passes over every customer, so each answer is remembered.
+WARM_SECONDS = 6
+
+
+def favourites(events: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, set[str]]:
+    """Each customer's two most frequent categories in their history."""
+    category = events["item_id"].map(catalog.set_index("item_id")["category"])
+    counts = pd.DataFrame({"user": events["user_id"], "category": category}).value_counts()
+    out: dict[str, set[str]] = {}
+    for (user, cat), _ in counts.items():
+        picked = out.setdefault(user, set())
+        if len(picked) < 2:
+            picked.add(cat)
+    return out
+
+
+def _json(method: str, url: str, body: object | None = None, key: str = ADMIN) -> dict:
+    status, raw = http(method, url, body, {"Authorization": f"Bearer {key}"})
+    if status >= 300:
+        raise BenchError(f"{method} {url}: {status} {raw[:300]!r}")
+    return json.loads(raw) if raw else {}
+
+
+def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: dict[str, str], seed: int) -> dict:
+    """Every customer asks for their list once, clicks and buys with the known probabilities; the true
+    expected click-through rate and conversion per variant."""
+    rng = np.random.default_rng(seed)
+    truth: dict[str, dict[str, float]] = {}
+    events: list[dict] = []
+    for user in tqdm(users, desc="customers", unit="customer"):
+        body = _json("GET", f"{base}/v1/users/{user}/recommendations?n=10")
+        variant = body["experiment"]["variant"]
+        probs = np.array([CLICK_FAVOURITE if category.get(i["item_id"]) in taste.get(user, ()) else CLICK_OTHER
+                          for i in body["items"]])
+        t = truth.setdefault(variant, {"impressions": 0, "expected_clicks": 0.0, "customers": 0, "p_buyer": 0.0})
+        t["impressions"] += len(probs)
+        t["expected_clicks"] += float(probs.sum())
+        t["customers"] += 1
+        t["p_buyer"] += float(1 - np.prod(1 - probs * BUY))
+        for item, p in zip(body["items"], probs):
+            if rng.random() < p:
+                event = {"user_id": user, "item_id": item["item_id"], "recommendation_id": body["recommendation_id"]}
+                events.append({**event, "type": "click"})
+                if rng.random() < BUY:
+                    events.append({**event, "type": "purchase"})
+        if len(events) >= EVENT_BATCH:
+            _json("POST", f"{base}/v1/events", events, WRITE)
+            events = []
+    if events:
+        _json("POST", f"{base}/v1/events", events, WRITE)
+    return {v: {"ctr": t["expected_clicks"] / t["impressions"], "conversion": t["p_buyer"] / t["customers"],
+                "customers": t["customers"]} for v, t in truth.items()}
+
+
+def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int) -> dict:
+    """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine)."""
+    script = write_lua(work / f"{label}.lua", "GET", [f"/v1/users/{u}/recommendations?n=10" for u in users],
+                       headers={"Authorization": f"Bearer {ADMIN}"})
+    run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=8)  # every customer's answer remembered
+    cpu = tree_cpu_seconds(pid)
+    result = run_wrk(wrk, base, script, seconds, threads=1, connections=8)
+    return {"rps": result.rps, "cpu_us": 1e6 * (tree_cpu_seconds(pid) - cpu) / result.requests}
+
+
+def run(n_users: int, wrk_seconds: float, seed: int) -> dict:
+    wrk = require_wrk()
+    with tempfile.TemporaryDirectory(prefix="encore-experiments-") as tmp:
+        work = Path(tmp)
+        data = generate_storefront(n_users=n_users, n_products=400, n_content=40, seed=seed)
+        events_path, catalog_path = write_storefront(data, work / "store")
+        events, catalog = pd.read_csv(events_path), pd.read_csv(catalog_path)
+        taste, category = favourites(events, catalog), dict(zip(catalog["item_id"], catalog["category"]))
+        users = sorted(events["user_id"].unique().tolist())
+        settings = {"RECS_ALGORITHM": "als", "RECS_REPEAT": "off", "RECS_BOOTSTRAP_EVENTS": str(events_path),
+                    "RECS_BOOTSTRAP_CATALOG": str(catalog_path), "RECS_ADMIN_KEYS": ADMIN, "RECS_WRITE_KEYS": WRITE,
+                    "RECS_POLL_INTERVAL": "0.5", "RECS_RATE_LIMIT": "0", "RECS_ACTIVE_DAYS": "3650",
+                    "RECS_LOG_LEVEL": "WARNING"}
+        with running_redis(work / "redis", durable=False) as redis:
+            service, base = start_service(work, work / "data", redis.url, settings, 900, "first training")
+            try:
+                before = throughput(wrk, base, users, work, wrk_seconds, "before", service.pid)
+                first = _json("GET", f"{base}/v1/model")
+                _json("PUT", f"{base}/v1/experiments/{NAME}", {"variants": VARIANTS, "control": "holdout"})
+                started = time.perf_counter()
+                _json("POST", f"{base}/v1/model/retrain")
+                model = first
+                while model["version"] == first["version"]:
+                    time.sleep(0.5)
+                    model = _json("GET", f"{base}/v1/model")
+                retrain_seconds = time.perf_counter() - started
+                time.sleep(2)  # a poll: the definitions and the new model in every process
+                truth = simulate(base, users, taste, category, seed)
+                time.sleep(2)  # the online recorder's flush
+                results = _json("GET", f"{base}/v1/experiments/{NAME}")
+                during = throughput(wrk, base, users, work, wrk_seconds, "during", service.pid)
+                _json("POST", f"{base}/v1/experiments/{NAME}/stop")
+                time.sleep(2)
+                after = throughput(wrk, base, users, work, wrk_seconds, "after", service.pid)
+                history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
+            finally:
+                service.stop()
+    return {"users": len(users), "truth": truth, "results": results, "rps": {"before": before, "during": during,
+            "after": after}, "retrain_seconds": retrain_seconds, "first_training": first["training"],
+            "history": history, "events": len(events)}
+
+
+def markdown(run_: dict, info: dict, command: str) -> str:
+    results, truth = run_["results"]["results"], run_["truth"]
+    rows = []
+    for v in results["variants"]:
+        for metric, key in (("click-through rate", "click_through_rate"), ("conversion", "conversion")):
+            est = v[key]
+            true = truth[v["variant"]]["ctr" if key == "click_through_rate" else "conversion"]
+            control_true = truth["holdout"]["ctr" if key == "click_through_rate" else "conversion"]
+            if v["control"]:
+                rows.append([v["variant"], metric, f"{true:.4f}", f"{est['value']:.4f}", "control", "", "", ""])
+                continue
+            lift = true - control_true
+            covered = est["difference_ci_low"] <= lift <= est["difference_ci_high"]
+            rows.append([v["variant"], metric, f"{true:.4f}", f"{est['value']:.4f}", f"{lift:+.4f}",
+                         f"{est['difference']:+.4f} [{est['difference_ci_low']:+.4f}, {est['difference_ci_high']:+.4f}]",
+                         "< 1e-10" if est["p_value"] < 1e-10 else f"{est['p_value']:.2g}",
+                         "yes" if covered else "**no**"])
+    exposed = sum(v["exposed_customers"] for v in results["variants"])
+    split = [[v["variant"], f"{v['share']:.2f}", f"{v['exposed_customers']:,}",
+              f"{v['exposed_customers'] / exposed:.4f}" if exposed else "-", f"{v['impressions']:,}",
+              f"{v['clicks']:,}", f"{v['purchases']:,}", f"{v['buyers']:,}"] for v in results["variants"]]
+    rps = {k: v["rps"] for k, v in run_["rps"].items()}
+    cpu = {k: v["cpu_us"] for k, v in run_["rps"].items()}
+    overhead = 1 - rps["during"] / ((rps["before"] + rps["after"]) / 2)
+    cpu_overhead = cpu["during"] / ((cpu["before"] + cpu["after"]) / 2) - 1
+    srm = results["sample_ratio"]
+    return "\n".join([
+        "# Experiments: an A/B test through the HTTP API", "",
+        f"`{command}`, {time.strftime('%Y-%m-%d %H:%M')}: {info['cores']} cores ({info['cpu']}), load average "
+        f"{info['load']}; {run_['users']:,} customers of the demo storefront, {run_['events']:,} history events.", "",
+        f"Customers click an item in one of their two favourite categories with probability {CLICK_FAVOURITE}, "
+        f"another with {CLICK_OTHER}, and buy a clicked item with probability {BUY}. True values are those "
+        "probabilities averaged over the lists actually served (click-through) and over the customers (chance "
+        "to buy at least once).", "",
+        md_table(["variant", "metric", "true", "measured", "true lift", "measured lift [95% CI]", "p", "CI covers"],
+                 "llrrrrrl", rows), "",
+        md_table(["variant", "share", "exposed", "exposed share", "impressions", "clicks", "purchases", "buyers"],
+                 "lrrrrrrr", split), "",
+        f"Sample-ratio check: chi-square {srm['chi_square']:.3f}, p = {srm['p_value']:.3f} "
+        f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
+        f"Hot path (wrk, 1 thread, 8 connections, the user route for every customer in turn): "
+        f"{rps['before']:,.0f} requests/s without an experiment, {rps['during']:,.0f} with it running, "
+        f"{rps['after']:,.0f} after its stop: {overhead:.1%} fewer requests/s with it. The service's CPU time per "
+        f"request: {cpu['before']:,.0f} us, {cpu['during']:,.0f} us, {cpu['after']:,.0f} us: overhead "
+        f"**{cpu_overhead:+.1%}** (target under 5%; CPU per request moves less with the other jobs on the machine "
+        "than requests/s do).", "",
+        f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
+        f"took {run_['retrain_seconds']:.1f} s from the request to the new model served; the trainings "
+        f"(seconds, newest first): {', '.join(str(t['seconds']) for t in run_['history'])}.", ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--wrk-seconds", type=float, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    command = "python -m benchmarks.experiments " + " ".join(argv if argv is not None else sys.argv[1:])
+    run_ = run(args.users, args.wrk_seconds, args.seed)
+    info = machine()
+    text = markdown(run_, info, command.strip())
+    out = results_dir(args.out)
+    (out / "experiments.md").write_text(text)
+    (out / "experiments.json").write_text(json.dumps({"machine": info, **run_}, indent=1, default=float))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

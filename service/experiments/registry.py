@@ -1,0 +1,88 @@
+"""Defining, stopping and promoting experiments against the stored definitions: the rules (a started
+experiment is not redefined, one running experiment per route family, promote only after a stop) checked
+on a read and written by compare-and-set, retried when another writer got there first."""
+
+from __future__ import annotations
+
+import orjson
+import redis.asyncio as aioredis
+
+from service.errors import Conflict, NotFound
+from service.experiments.definition import ENDED, SCHEDULED, SERVING, Experiment, overlapping
+from service.store import experiments as store
+from service.store.keys import Keys
+
+#: Compare-and-set attempts before giving up (only concurrent admin writes make one fail).
+ATTEMPTS = 10
+
+
+async def all_experiments(redis: aioredis.Redis, keys: Keys) -> list[Experiment]:
+    """Every stored experiment, oldest definition first."""
+    records = await store.read_all(redis, keys)
+    return sorted((Experiment.from_dict(r) for r in records.values()), key=lambda e: (e.created_at, e.name))
+
+
+async def get_experiment(redis: aioredis.Redis, keys: Keys, name: str) -> Experiment:
+    """The experiment called `name`; NotFound when there is none."""
+    raw = await store.read_raw(redis, keys, name)
+    if raw is None:
+        raise NotFound("experiment", name)
+    return Experiment.from_dict(orjson.loads(raw))
+
+
+async def define(redis: aioredis.Redis, keys: Keys, experiment: Experiment, now: float) -> Experiment:
+    """Store a new definition, or replace one that has not started; Conflict when it has, or when another
+    experiment would split one of its route families at the same time."""
+    for _ in range(ATTEMPTS):
+        records = await store.read_all(redis, keys)
+        raw = await store.read_raw(redis, keys, experiment.name)
+        if raw is not None:
+            old = Experiment.from_dict(orjson.loads(raw))
+            if old.status(now) != SCHEDULED:
+                raise Conflict("experiment_started", f"experiment {experiment.name!r} has started: it cannot be "
+                               "changed (stop it and define a new one)", field="name")
+        clash = overlapping(experiment, [Experiment.from_dict(r) for r in records.values()])
+        if clash is not None:
+            raise Conflict("route_family_busy", f"experiment {clash.name!r} splits {', '.join(clash.routes)} at the "
+                           "same time; stop it first or choose other times", field="routes", experiment=clash.name)
+        if await store.compare_and_set(redis, keys, experiment.name, raw, experiment.as_dict(now)):
+            return experiment
+    raise Conflict("concurrent_change", "experiments changed while this one was written; retry")
+
+
+async def stop(redis: aioredis.Redis, keys: Keys, name: str, now: float) -> Experiment:
+    """End an experiment now (it stops splitting at once); an ended one is returned as it is."""
+    for _ in range(ATTEMPTS):
+        raw = await store.read_raw(redis, keys, name)
+        if raw is None:
+            raise NotFound("experiment", name)
+        experiment = Experiment.from_dict(orjson.loads(raw))
+        if experiment.stopped_at is not None:
+            return experiment
+        stopped = experiment.stopped(now)
+        if await store.compare_and_set(redis, keys, name, raw, stopped.as_dict(now)):
+            return stopped
+    raise Conflict("concurrent_change", "the experiment changed while it was stopped; retry")
+
+
+async def promote(redis: aioredis.Redis, keys: Keys, name: str, variant_name: str, now: float) -> Experiment:
+    """Make an ended experiment's variant configuration the default that every training uses ("serving":
+    back to model choice as configured). Conflict while it still runs."""
+    for _ in range(ATTEMPTS):
+        raw = await store.read_raw(redis, keys, name)
+        if raw is None:
+            raise NotFound("experiment", name)
+        experiment = Experiment.from_dict(orjson.loads(raw))
+        variant = experiment.variant(variant_name)
+        if variant is None:
+            raise NotFound("variant", variant_name, field="variant")
+        if experiment.status(now) != ENDED:
+            raise Conflict("experiment_not_ended", f"experiment {name!r} has not ended: stop it before promoting "
+                           "a variant", field="name")
+        promoted = Experiment.from_dict({**experiment.as_dict(now), "promoted": variant_name})
+        if await store.compare_and_set(redis, keys, name, raw, promoted.as_dict(now)):
+            model = variant.model.as_dict()
+            await store.set_promoted(redis, keys, None if model == SERVING else {
+                "experiment": name, "variant": variant_name, "model": model, "at": now})
+            return promoted
+    raise Conflict("concurrent_change", "the experiment changed while it was promoted; retry")

@@ -1,0 +1,152 @@
+"""The read path's work that requests of one event-loop pass share (service.serving.coalescing): the
+Redis read of precomputed lists and users' since-training state (one round trip,
+service.store.events.since_training, under a deadline, so a hung Redis cannot hang the page), the
+computation of cache misses (one worker-thread call) and their write-back (one pipeline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from recommender.models import Recommender
+
+from service.serving.coalescing import Coalescer
+from service.settings import Settings
+from service.store.client import REDIS_ERRORS
+from service.store.events.since_training import UserState, read_lists_and_states
+from service.store.keys import Keys
+from service.store.lists import write_blobs
+
+log = logging.getLogger(__name__)
+
+
+class ReadOrder(NamedTuple):
+    """One request's share of a coalesced Redis read."""
+
+    list_keys: list[str]
+    users: list[str]
+    deadline: float
+    folded_through: str | None = None  # the serving model's (`SharedReads.read`); a batch reads under one
+
+
+ReadReply = tuple[list[bytes | None] | None, list[UserState] | None]
+
+
+class SharedReads:
+    """Lists and since-training states read with a deadline (RECS_REDIS_READ_TIMEOUT), alone or
+    shared by the requests of one loop pass (`submit`)."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings) -> None:
+        self.redis, self.keys, self.settings = redis, keys, settings
+        self._coalescer: Coalescer[ReadOrder, ReadReply] = Coalescer(self._together, "encore-shared-read")
+
+    async def submit(self, order: ReadOrder) -> ReadReply:
+        """`order`'s lists and states, read with the other orders of this loop pass."""
+        return await self._coalescer.submit(order)
+
+    async def read(self, list_keys: list[str], users: Sequence[str], deadline: float | None = None,
+                    folded_through: str | None = None) -> tuple[list[bytes | None] | None, list[UserState] | None]:
+        """Lists and since-training states in one round trip (service.store.events.since_training),
+        waiting at most until `deadline` (default RECS_REDIS_READ_TIMEOUT from now): a hung Redis must
+        not hang the page. States leave out what the model folded through `folded_through` holds.
+        Both None when Redis could not answer, so the in-memory model answers."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.settings.redis_read_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days,
+                                                   folded_through)
+        except REDIS_ERRORS as exc:  # TimeoutError is an OSError
+            log.warning("redis read failed, serving from the in-memory model: %r", exc)
+            return None, None
+
+    async def _together(self, orders: list[ReadOrder]) -> list[ReadReply]:
+        """The reads of one loop pass as one `read` (one round trip) per serving model they were
+        made under (two only across a swap), split back per request; a batch waits until the
+        earliest of its requests' deadlines."""
+        groups: dict[str | None, list[int]] = {}
+        for k, order in enumerate(orders):
+            groups.setdefault(order.folded_through, []).append(k)
+        replies: list[ReadReply] = [(None, None)] * len(orders)
+        for folded_through, members in groups.items():
+            group = [orders[k] for k in members]
+            if len(group) == 1:
+                replies[members[0]] = await self.read(*group[0])
+                continue
+            blobs, states = await self.read([key for o in group for key in o.list_keys],
+                                             [u for o in group for u in o.users],
+                                             min(o.deadline for o in group), folded_through)
+            if blobs is None or states is None:
+                continue
+            k = u = 0
+            for member, order in zip(members, group):
+                replies[member] = (blobs[k:k + len(order.list_keys)], states[u:u + len(order.users)])
+                k, u = k + len(order.list_keys), u + len(order.users)
+        return replies
+
+
+Lists = tuple[np.ndarray, np.ndarray]
+
+
+class SharedComputes:
+    """Cache misses computed as the training's precompute computes them (Recommender.precompute_indices,
+    top `n`), the misses of one loop pass in one worker-thread call."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._coalescer: Coalescer[tuple[Recommender, np.ndarray], Lists] = Coalescer(
+            self._together, "encore-shared-compute")
+
+    async def submit(self, order: tuple[Recommender, np.ndarray]) -> Lists:
+        """(ids, scores), int64 and float32 of shape (len(codes), n), for `order` = (model, user codes)."""
+        return await self._coalescer.submit(order)
+
+    async def _together(self, orders: list[tuple[Recommender, np.ndarray]]) -> list[Lists]:
+        """One worker-thread call, per model (a swap may fall between two requests of a pass)."""
+        n = self.n
+
+        def compute() -> list[Lists]:
+            out: list[Lists | None] = [None] * len(orders)
+            for model in {id(m): m for m, _ in orders}.values():
+                mine = [k for k, (m, _) in enumerate(orders) if m is model]
+                ids, scores = model.precompute_indices(np.concatenate([orders[k][1] for k in mine]), n)
+                start = 0
+                for k in mine:
+                    stop = start + len(orders[k][1])
+                    out[k] = (ids[start:stop], scores[start:stop])
+                    start = stop
+            return out  # type: ignore[return-value]
+
+        return await asyncio.to_thread(compute)
+
+
+class SharedWrites:
+    """Computed lists written back to Redis (RECS_CACHE_TTL), one loop pass's in one pipeline; a
+    failed write is logged, never raised (the answer was already computed)."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis, self.settings = redis, settings
+        self._coalescer: Coalescer[tuple[list[str], list[bytes]], None] = Coalescer(
+            self._together, "encore-shared-write-back")
+
+    async def submit(self, order: tuple[list[str], list[bytes]]) -> None:
+        """Write `order` = (keys, packed lists) with the other write-backs of this loop pass."""
+        await self._coalescer.submit(order)
+
+    async def _together(self, orders: list[tuple[list[str], list[bytes]]]) -> list[None]:
+        await self.write([k for keys, _ in orders for k in keys], [b for _, blobs in orders for b in blobs])
+        return [None] * len(orders)
+
+    async def write(self, keys: list[str], blobs: list[bytes]) -> None:
+        """Write `blobs` under `keys` now, within RECS_REDIS_READ_TIMEOUT."""
+        try:
+            async with asyncio.timeout(self.settings.redis_read_timeout):
+                await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
+        except REDIS_ERRORS as exc:
+            log.warning("could not cache %d computed lists: %s", len(keys), exc)
