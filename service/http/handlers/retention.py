@@ -85,6 +85,18 @@ def _dicts(current: ServingModel, items, fields: tuple[str, ...]) -> list[dict]:
     return out
 
 
+async def _stream_campaign(request: web.Request, name: str, rows, line) -> web.StreamResponse:
+    """Stream a campaign's rows (recommender.retention CampaignRows: lists of customers) as NDJSON,
+    one `line(row)` dict per customer, after counting the customers the contact cap left out."""
+    request.app[METRICS].campaign_left_out.labels(name, CONTACT_CAP).inc(rows.left_out)
+
+    def lines():
+        for chunk in rows:
+            yield [dumps(line(r)) for r in chunk]
+
+    return await stream_ndjson(request, lines())
+
+
 # -- campaigns ------------------------------------------------------------------------------
 @requires(READ)
 async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
@@ -122,16 +134,10 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
 
         def risk(user_id: str) -> dict:
             return {}
-    request.app[METRICS].campaign_left_out.labels("lapsed", CONTACT_CAP).inc(rows.left_out)
     version = current.version
-
-    def lines():
-        for chunk in rows:
-            yield [dumps({"user_id": r.user_id, "last_active": r.last_active, "model_version": version,
-                          "source": r.source, "items": _dicts(current, r.items, req.fields), **risk(r.user_id)})
-                   for r in chunk]
-
-    return await stream_ndjson(request, lines())
+    return await _stream_campaign(request, "lapsed", rows, lambda r: {
+        "user_id": r.user_id, "last_active": r.last_active, "model_version": version, "source": r.source,
+        "items": _dicts(current, r.items, req.fields), **risk(r.user_id)})
 
 
 @requires(READ)
@@ -148,14 +154,9 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
     current, index = await _index(request)
     rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
                            full_filter(current, req), leave_out=contacted)
-    request.app[METRICS].campaign_left_out.labels("abandoned_carts", CONTACT_CAP).inc(rows.left_out)
-
-    def lines():
-        for chunk in rows:
-            yield [dumps({"user_id": r.user_id, "abandoned": _dicts(current, r.abandoned, req.fields),
-                           "items": _dicts(current, r.items, req.fields)}) for r in chunk]
-
-    return await stream_ndjson(request, lines())
+    return await _stream_campaign(request, "abandoned_carts", rows, lambda r: {
+        "user_id": r.user_id, "abandoned": _dicts(current, r.abandoned, req.fields),
+        "items": _dicts(current, r.items, req.fields)})
 
 
 @requires(READ)
@@ -170,14 +171,9 @@ async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
     changes = await stock_histories(redis, keys, await restocked_since(redis, keys, now - within * SECONDS_PER_DAY, now))
     rows = back_in_stock(index.history, index.attrs, changes, current.model, now, within, req.n,
                          full_filter(current, req), leave_out=contacted)
-    request.app[METRICS].campaign_left_out.labels("back_in_stock", CONTACT_CAP).inc(rows.left_out)
-
-    def lines():
-        for chunk in rows:
-            yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields),
-                          "recommended": _dicts(current, r.recommended, req.fields)}) for r in chunk]
-
-    return await stream_ndjson(request, lines())
+    return await _stream_campaign(request, "back_in_stock", rows, lambda r: {
+        "user_id": r.user_id, "items": _dicts(current, r.items, req.fields),
+        "recommended": _dicts(current, r.recommended, req.fields)})
 
 
 @requires(READ)
@@ -195,13 +191,8 @@ async def price_drop_campaign(request: web.Request) -> web.StreamResponse:
                for item, steps in (await price_histories(redis, keys, list(repriced))).items()}
     rows = price_drop(index.history, index.attrs, changes, now, within, min_drop, req.n, full_filter(current, req),
                       leave_out=contacted)
-    request.app[METRICS].campaign_left_out.labels("price_drop", CONTACT_CAP).inc(rows.left_out)
-
-    def lines():
-        for chunk in rows:
-            yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
-
-    return await stream_ndjson(request, lines())
+    return await _stream_campaign(request, "price_drop", rows, lambda r: {
+        "user_id": r.user_id, "items": _dicts(current, r.items, req.fields)})
 
 
 @requires(READ)
@@ -222,13 +213,8 @@ async def browse_abandonment_campaign(request: web.Request) -> web.StreamRespons
     current, index = await _index(request)
     rows = browse_abandonment(index.history, index.attrs, current.model, now, older, within, min_views, req.n, by,
                               full_filter(current, req), leave_out=contacted)
-    request.app[METRICS].campaign_left_out.labels("browse_abandonment", CONTACT_CAP).inc(rows.left_out)
-
-    def lines():
-        for chunk in rows:
-            yield [dumps({"user_id": r.user_id, "items": _dicts(current, r.items, req.fields)}) for r in chunk]
-
-    return await stream_ndjson(request, lines())
+    return await _stream_campaign(request, "browse_abandonment", rows, lambda r: {
+        "user_id": r.user_id, "items": _dicts(current, r.items, req.fields)})
 
 
 @requires(READ)
@@ -248,13 +234,8 @@ async def item_audience_route(request: web.Request) -> web.StreamResponse:
     ranking, rows = await asyncio.to_thread(
         item_audience, model, index.history, index.attrs, index.intervals, item_id, item.category if item else None,
         now, exclude_days, n, leave_out=contacted)
-    request.app[METRICS].campaign_left_out.labels("audience", CONTACT_CAP).inc(rows.left_out)
-
-    def lines():
-        for chunk in rows:
-            yield [dumps({"user_id": r.user_id, "score": round(r.score, 6), "scored_by": ranking}) for r in chunk]
-
-    return await stream_ndjson(request, lines())
+    return await _stream_campaign(request, "audience", rows, lambda r: {
+        "user_id": r.user_id, "score": round(r.score, 6), "scored_by": ranking})
 
 
 @requires(READ)
