@@ -112,7 +112,10 @@ function drawCandidates(body, model) {
     .filter((k) => typeof (c.metrics ?? c)[k] === "number")))];
   body.append(table([
     { label: "candidate", value: (c) => c.name ?? c.algorithm ?? "—" },
-    ...numeric.map((k) => ({ label: k, num: true, value: (c) => fmt.num((c.metrics ?? c)[k]) })),
+    ...numeric.map((k) => ({ label: k, num: true, value: (c) => {
+      const v = (c.metrics ?? c)[k];
+      return Number.isInteger(v) ? fmt.int(v) : fmt.num(v);
+    } })),
     { label: "", value: (c) => (c.chosen || c.serving ? badge("serving", "good") : c.rejected ?? c.reason ?? "") },
   ], candidates, { caption: "Candidates" }));
 }
