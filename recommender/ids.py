@@ -7,6 +7,7 @@ and the service's caches rely on it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -16,7 +17,7 @@ from recommender.errors import InputError
 
 MAX_ID_BYTES = 256
 _CONTROL_CHARS = r"[\x00-\x1f\x7f]"
-_SURROGATES = "[\ud800-\udfff]"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) -> None:
@@ -40,6 +41,11 @@ def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) 
         holding a control character (U+0000 to U+001F, U+007F) or a lone surrogate; `row` and
         `field` name it.
     """
+    surrogate = _lone_surrogates(values)  # before astype(str): Arrow-backed strings cannot hold one
+    if surrogate.any():
+        row = int(np.flatnonzero(surrogate)[0])
+        row = row if rows is None else int(rows[row])
+        raise InputError(f"{field} at row {row} is not valid Unicode text (a lone surrogate)", row, field)
     as_str = values.astype(str)
 
     def first(bad: pd.Series) -> int:
@@ -50,10 +56,6 @@ def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) 
     if bad.any():
         row = first(bad)
         raise InputError(f"{field} is empty at row {row}", row, field)
-    surrogate = as_str.str.contains(_SURROGATES, regex=True)
-    if surrogate.any():
-        row = int(np.flatnonzero(surrogate.to_numpy())[0])
-        raise InputError(f"{field} at row {row} is not valid Unicode text (a lone surrogate)", row, field)
     too_long = as_str.str.encode("utf-8").str.len() > MAX_ID_BYTES
     if too_long.any():
         row = first(too_long)
@@ -62,6 +64,16 @@ def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) 
     if control.any():
         row = first(control)
         raise InputError(f"{field} at row {row} contains control characters", row, field)
+
+
+def _lone_surrogates(values: pd.Series) -> np.ndarray:
+    """bool, shape (len(values),): which values are Python strings holding a lone surrogate (U+D800 to
+    U+DFFF). Strings stored by Arrow (pandas' str dtype with pyarrow installed) are valid UTF-8 and
+    cannot hold one, and pyarrow refuses a pattern that names them, so only Python strings are searched."""
+    if getattr(values.dtype, "storage", None) == "pyarrow":
+        return np.zeros(len(values), dtype=bool)
+    return np.fromiter((isinstance(v, str) and not v.isascii() and _SURROGATE.search(v) is not None
+                        for v in values.to_numpy(dtype=object)), dtype=bool, count=len(values))
 
 
 class IdMap:
