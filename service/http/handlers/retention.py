@@ -52,6 +52,7 @@ from service.http.responses import json_response, stream_ndjson
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
 from service.serving.profiles import prediction_view, value_at_risk_order
+from service.serving.requests import ListRequest
 from service.serving.retention_index import RetentionIndex
 from service.settings import MAX_TRENDING_HOURS
 from service.store.contacts import MAX_CAP_HOURS, contacted_since
@@ -83,6 +84,17 @@ def _dicts(current: ServingModel, items, fields: tuple[str, ...]) -> list[dict]:
     out = [i.to_dict() for i in items]
     current.display_by_id(out, fields)
     return out
+
+
+async def _campaign_inputs(request: web.Request, params: dict
+                          ) -> tuple[ListRequest, float, frozenset[str], ServingModel, RetentionIndex]:
+    """What every trigger campaign reads after its own parameters: the list request (default n=3),
+    `now` (epoch seconds), the customers the contact cap leaves out, the serving model and the index."""
+    req = list_request(params, default_n=3)
+    now = now_param(params)
+    contacted = await _contacted(request, params, now)
+    current, index = await _index(request)
+    return req, now, contacted, current, index
 
 
 async def _stream_campaign(request: web.Request, name: str, rows, line) -> web.StreamResponse:
@@ -148,10 +160,7 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
     if older > within * 24:
         raise bad_input(f"older_than_hours ({older}) must not exceed within_days * 24 ({within * 24})",
                           "invalid_parameter", field="older_than_hours")
-    req = list_request(params, default_n=3)
-    now = now_param(params)
-    contacted = await _contacted(request, params, now)
-    current, index = await _index(request)
+    req, now, contacted, current, index = await _campaign_inputs(request, params)
     rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
                            full_filter(current, req), leave_out=contacted)
     return await _stream_campaign(request, "abandoned_carts", rows, lambda r: {
@@ -163,10 +172,7 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
 async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
     params = query(request)
     within = int_param(params.get("within_days"), "within_days", 1, MAX_DAYS, 30)
-    req = list_request(params, default_n=3)
-    now = now_param(params)
-    contacted = await _contacted(request, params, now)
-    current, index = await _index(request)
+    req, now, contacted, current, index = await _campaign_inputs(request, params)
     redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
     changes = await stock_histories(redis, keys, await restocked_since(redis, keys, now - within * SECONDS_PER_DAY, now))
     rows = back_in_stock(index.history, index.attrs, changes, current.model, now, within, req.n,
@@ -181,10 +187,7 @@ async def price_drop_campaign(request: web.Request) -> web.StreamResponse:
     params = query(request)
     min_drop = int_param(params.get("min_drop_pct"), "min_drop_pct", 1, 100, 10)
     within = int_param(params.get("within_days"), "within_days", 1, MAX_DAYS, 30)
-    req = list_request(params, default_n=3)
-    now = now_param(params)
-    contacted = await _contacted(request, params, now)
-    current, index = await _index(request)
+    req, now, contacted, current, index = await _campaign_inputs(request, params)
     redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
     repriced = await repriced_since(redis, keys, now - within * SECONDS_PER_DAY, now)
     changes = {item: [(c.at, c.price, c.currency) for c in steps]
@@ -207,10 +210,7 @@ async def browse_abandonment_campaign(request: web.Request) -> web.StreamRespons
     by = params.get("by") or "item"
     if by not in BROWSE_GROUPS:
         raise bad_input(f"by must be one of {', '.join(BROWSE_GROUPS)}", "invalid_parameter", field="by")
-    req = list_request(params, default_n=3)
-    now = now_param(params)
-    contacted = await _contacted(request, params, now)
-    current, index = await _index(request)
+    req, now, contacted, current, index = await _campaign_inputs(request, params)
     rows = browse_abandonment(index.history, index.attrs, current.model, now, older, within, min_views, req.n, by,
                               full_filter(current, req), leave_out=contacted)
     return await _stream_campaign(request, "browse_abandonment", rows, lambda r: {
