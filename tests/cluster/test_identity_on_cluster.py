@@ -10,6 +10,7 @@ from redis.cluster import RedisCluster
 
 from service.store.keys import Keys
 from tests.cluster.conftest import ClusterProcesses
+from tests.redis_values import key_values
 from tests.cluster.test_service_on_cluster import _env
 from tests.reliability.conftest import ADMIN, WRITE, ServiceProcess, call, storefront  # noqa: F401
 from tests.reliability.test_replicas import _wait
@@ -24,20 +25,7 @@ def _mentions(cluster: ClusterProcesses, user: str) -> list[bytes]:
     for port, _ in cluster.masters():
         r = redis.Redis(port=port)
         for key in r.scan_iter(count=1000):
-            kind = r.type(key).decode()
-            if kind == "string":
-                values = [r.get(key) or b""]
-            elif kind == "hash":
-                values = [v for pair in r.hgetall(key).items() for v in pair]
-            elif kind == "list":
-                values = r.lrange(key, 0, -1)
-            elif kind == "set":
-                values = list(r.smembers(key))
-            elif kind == "zset":
-                values = r.zrange(key, 0, -1)
-            else:
-                values = [v for _, fields in r.xrange(key) for pair in fields.items() for v in pair]
-            if needle in key or any(needle in v for v in values):
+            if needle in key or any(needle in v for v in key_values(r, key)):
                 found.append(key)
     return found
 

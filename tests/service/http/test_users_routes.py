@@ -16,6 +16,7 @@ from service.store.erasures import digest
 from service.store.keys import Keys
 from service.store.snapshot import load_snapshot
 from service.training.job import snapshot_path
+from tests.redis_values import key_values
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
 
 KEYS = Keys()
@@ -27,22 +28,7 @@ def dump_values(url: str) -> dict[bytes, list[bytes]]:
     out: dict[bytes, list[bytes]] = {}
     with redis.Redis.from_url(url) as r:
         for key in r.scan_iter(count=1000):
-            kind = r.type(key).decode()
-            if kind == "string":
-                values = [r.get(key) or b""]
-            elif kind == "hash":
-                values = [v for pair in r.hgetall(key).items() for v in pair]
-            elif kind == "list":
-                values = r.lrange(key, 0, -1)
-            elif kind == "set":
-                values = list(r.smembers(key))
-            elif kind == "zset":
-                values = r.zrange(key, 0, -1)
-            elif kind == "stream":
-                values = [v for _, fields in r.xrange(key) for pair in fields.items() for v in pair]
-            else:
-                raise AssertionError(f"{key!r} is a {kind}")
-            out[key] = values
+            out[key] = key_values(r, key)
     return out
 
 
