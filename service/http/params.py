@@ -20,7 +20,7 @@ from service.errors import bad_input
 from service.http.app_keys import SETTINGS
 from service.http.errors import ApiError
 from recommender.times import latest_timestamp
-from service.http.limits import MAX_N, MAX_VALUE, MIN_NOW, PARSED_QUERIES
+from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_VALUE, MIN_NOW, PARSED_QUERIES
 from service.serving.requests import ListRequest
 
 
@@ -164,6 +164,23 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> objec
         raise bad_input("body is not valid UTF-8", "invalid_json") from None
     except ValueError as exc:
         raise bad_input(f"body is not valid JSON: {exc}", "invalid_json") from None
+
+
+async def read_batch(request: web.Request) -> tuple[dict, list[str]]:
+    """A batch route's JSON body (at most RECS_MAX_BATCH_BODY_BYTES) and its `user_ids`: a non-empty
+    list of at most MAX_BATCH_USERS valid ids. Raises ApiError (400, naming the field) otherwise."""
+    body = await read_json(request, request.app[SETTINGS].max_batch_body_bytes)
+    if not isinstance(body, dict):
+        raise bad_input("body must be an object with user_ids", "invalid_body")
+    user_ids = body.get("user_ids")
+    if not isinstance(user_ids, list) or not user_ids:
+        raise bad_input("user_ids must be a non-empty list", "invalid_parameter", field="user_ids")
+    if len(user_ids) > MAX_BATCH_USERS:
+        raise bad_input(f"at most {MAX_BATCH_USERS} user_ids per call, got {len(user_ids)}", "too_many_users",
+                        field="user_ids")
+    for index, user_id in enumerate(user_ids):
+        check_id(user_id, f"user_ids[{index}]")
+    return body, user_ids
 
 
 def _not_json(name: str) -> float:

@@ -18,8 +18,7 @@ from service.encoding import dumps
 from service.errors import bad_input
 from service.http.app_keys import HISTORY, ONLINE, REDIS, REDIS_KEYS, SERVING, SETTINGS
 from service.http.auth import READ, WRITE, requires
-from service.http.limits import MAX_BATCH_USERS
-from service.http.params import check_id, list_request, optional_now, query, read_json
+from service.http.params import check_id, list_request, optional_now, query, read_batch, read_json
 from service.http.responses import NDJSON, json_response
 from service.serving.email_blocks import BlockIds, BlockRequest, block_route, parse_blocks, recommended_lists, user_blocks
 from service.serving.email_html import HTML_FIELDS, render
@@ -90,17 +89,7 @@ async def user_email_block(request: web.Request) -> web.Response:
 @requires(READ)
 async def email_blocks_batch(request: web.Request) -> web.StreamResponse:
     """NDJSON, one line per recipient in input order, written a chunk at a time."""
-    body = await read_json(request, request.app[SETTINGS].max_batch_body_bytes)
-    if not isinstance(body, dict):
-        raise bad_input("body must be an object with user_ids", "invalid_body")
-    user_ids = body.get("user_ids")
-    if not isinstance(user_ids, list) or not user_ids:
-        raise bad_input("user_ids must be a non-empty list", "invalid_parameter", field="user_ids")
-    if len(user_ids) > MAX_BATCH_USERS:
-        raise bad_input(f"at most {MAX_BATCH_USERS} user_ids per call, got {len(user_ids)}", "too_many_users",
-                        field="user_ids")
-    for index, user_id in enumerate(user_ids):
-        check_id(user_id, f"user_ids[{index}]")
+    body, user_ids = await read_batch(request)
     fmt = _format(body)
     block_request = _block_request(body, fmt == "html")
     request.app[SERVING].require()  # a clean 503 before the 200 header goes out

@@ -7,16 +7,14 @@ import asyncio
 from aiohttp import web
 
 from service.encoding import dumps
-from service.errors import bad_input
-from service.http.app_keys import ONLINE, SERVING, SETTINGS
+from service.http.app_keys import ONLINE, SERVING
 from service.http.auth import READ, requires
-from service.http.limits import MAX_BATCH_USERS
 from service.http.params import (
     check_id,
     list_request,
     parsed_query,
     personal_request,
-    read_json,
+    read_batch,
 )
 from service.http.responses import NDJSON, json_response
 from service.serving.requests import ListRequest, ListResult
@@ -58,17 +56,7 @@ async def similar_items(request: web.Request) -> web.Response:
 
 @requires(READ)
 async def batch_recommendations(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request, request.app[SETTINGS].max_batch_body_bytes)
-    if not isinstance(body, dict):
-        raise bad_input("body must be an object with user_ids", "invalid_body")
-    user_ids = body.get("user_ids")
-    if not isinstance(user_ids, list) or not user_ids:
-        raise bad_input("user_ids must be a non-empty list", "invalid_parameter", field="user_ids")
-    if len(user_ids) > MAX_BATCH_USERS:
-        raise bad_input(f"at most {MAX_BATCH_USERS} user_ids per call, got {len(user_ids)}",
-                          "too_many_users", field="user_ids")
-    for index, user_id in enumerate(user_ids):
-        check_id(user_id, f"user_ids[{index}]")
+    body, user_ids = await read_batch(request)
     req = personal_request(body, default_n=10)
     return await _stream_batch(request, user_ids, req, ndjson=NDJSON in request.headers.get("Accept", ""))
 
