@@ -45,7 +45,9 @@ class ArtifactInfo:
     Attributes
     ----------
     version : str
-        `make_version`: UTC training time and the first 8 hex digits of the content checksum.
+        `make_version`: UTC training time and the first 8 hex digits of `_version_digest`, which
+        covers the arrays' checksum and this info (training time included): every save of a model,
+        even of the same data within the same second, has its own version.
     algorithm : str
         The algorithm's name (recommender.algorithms.ALGORITHMS).
     params, weights : dict
@@ -86,13 +88,19 @@ def _blob(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
+def _version_digest(checksum: str, info: dict) -> str:
+    """Hex SHA-256 of the arrays' checksum and the artifact's info (JSON, keys sorted)."""
+    text = checksum + json.dumps(info, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def make_version(checksum: str, trained_at: float) -> str:
-    """Timestamp plus short content hash: sortable by time and unique per content.
+    """Timestamp plus short content hash: sortable by time and unique per artifact.
 
     Parameters
     ----------
     checksum : str
-        Hex SHA-256 of the artifact's arrays.
+        Hex SHA-256 of the artifact's content (`save_model` passes `_version_digest`).
     trained_at : float
         Epoch seconds.
 
@@ -144,11 +152,12 @@ def save_model(model: Recommender, path: str | Path, metrics: dict | None = None
     checksum = _checksum(arrays)
     trained_at = model.trained_at or time.time()
     info = ArtifactInfo(
-        version=make_version(checksum, trained_at), algorithm=model.params.algorithm,
+        version="", algorithm=model.params.algorithm,
         params=model.params.to_dict(), weights=interactions.weights.to_dict(), trained_at=trained_at,
         users=matrix.shape[0], items=matrix.shape[1], interactions=int(matrix.nnz),
         metrics=metrics or {}, extra=extra or {}, filter_interacted=model.filter_interacted,
     )
+    info.version = make_version(_version_digest(checksum, info.__dict__), trained_at)
     meta = {"format": FORMAT, "checksum": checksum, "reference_time": interactions.reference_time,
             "info": info.__dict__}
     path = Path(path)

@@ -74,6 +74,18 @@ def test_info_and_version(trained, tmp_path):
     assert read_info(tmp_path / "m.npz") == info
 
 
+def test_every_artifact_of_a_model_has_its_own_version(trained, tmp_path):
+    # the same data trained twice within one second differs only in what the info says (for example
+    # the experiment variants trained with it): replicas load by version, so the versions must differ
+    model = trained("bm25")
+    plain = save_model(model, tmp_path / "a.npz")
+    assert save_model(model, tmp_path / "b.npz").version == plain.version  # deterministic
+    with_variants = save_model(model, tmp_path / "c.npz", extra={"variants": {"spring/bm25": "v"}})
+    assert with_variants.version != plain.version and with_variants.version[:16] == plain.version[:16]
+    model.trained_at += 0.001
+    assert save_model(model, tmp_path / "d.npz").version != plain.version
+
+
 def test_make_version_format():
     assert make_version("abcdef0123456789" + "0" * 48, 0.0) == "19700101T000000Z-abcdef01"
     assert make_version("ff" * 32, 1_700_000_000.9) == "20231114T221320Z-ffffffff"
