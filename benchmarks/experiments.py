@@ -41,7 +41,7 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.harness.machine import machine  # noqa: E402
-from benchmarks.harness.proc import tree_cpu_seconds  # noqa: E402
+from benchmarks.harness.proc import process_memory, tree_cpu_seconds  # noqa: E402
 from benchmarks.harness.processes import BenchError, http  # noqa: E402
 from benchmarks.harness.redis_server import running_redis  # noqa: E402
 from benchmarks.harness.report import RESULTS, md_table, results_dir  # noqa: E402
@@ -138,6 +138,7 @@ def run(n_users: int, wrk_seconds: float, seed: int) -> dict:
             service, base = start_service(work, work / "data", redis.url, settings, 900, "first training")
             try:
                 before = throughput(wrk, base, users, work, wrk_seconds, "before", service.pid)
+                memory = {"before": process_memory(service.pid, "before").__dict__}
                 first = _json("GET", f"{base}/v1/model")
                 _json("PUT", f"{base}/v1/experiments/{NAME}", {"variants": VARIANTS, "control": "holdout"})
                 started = time.perf_counter()
@@ -152,6 +153,8 @@ def run(n_users: int, wrk_seconds: float, seed: int) -> dict:
                 time.sleep(2)  # the online recorder's flush
                 results = _json("GET", f"{base}/v1/experiments/{NAME}")
                 during = throughput(wrk, base, users, work, wrk_seconds, "during", service.pid)
+                memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
+                served = _json("GET", f"{base}/v1/model")
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
                 time.sleep(2)
                 after = throughput(wrk, base, users, work, wrk_seconds, "after", service.pid)
@@ -160,7 +163,8 @@ def run(n_users: int, wrk_seconds: float, seed: int) -> dict:
                 service.stop()
     return {"users": len(users), "truth": truth, "results": results, "rps": {"before": before, "during": during,
             "after": after}, "retrain_seconds": retrain_seconds, "first_training": first["training"],
-            "history": history, "events": len(events)}
+            "history": history, "events": len(events), "memory": memory,
+            "variants_seconds": served["training"].get("variants_seconds")}
 
 
 def markdown(run_: dict, info: dict, command: str) -> str:
@@ -211,7 +215,20 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         "than requests/s do).", "",
         f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
         f"took {run_['retrain_seconds']:.1f} s from the request to the new model served; the trainings "
-        f"(seconds, newest first): {', '.join(str(t['seconds']) for t in run_['history'])}.", ""])
+        f"(seconds, newest first): {', '.join(str(t['seconds']) for t in run_['history'])}; of the newest, the "
+        f"variant's fit and precompute: {_seconds(run_['variants_seconds'])}.", "",
+        "Memory of the service process (`/proc/PID/smaps_rollup`; artifact: its mappings of model .npz files) "
+        "before the experiment and with the trained variant's model loaded beside the serving model:", "",
+        md_table(["", "RSS MiB", "PSS MiB", "artifact RSS MiB", "artifact PSS MiB"], "lrrrr",
+                 [[name, *(f"{m[k]:,.1f}" for k in ("rss_mib", "pss_mib", "artifact_rss_mib", "artifact_pss_mib"))]
+                  for name, m in run_["memory"].items()]), ""])
+
+
+def _seconds(value: object) -> str:
+    """`variants_seconds` as the training recorded it (a number, or seconds per variant)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{name} {float(v):.1f} s" for name, v in value.items())
+    return "not recorded" if value is None else f"{float(value):.1f} s"
 
 
 def main(argv: list[str] | None = None) -> int:

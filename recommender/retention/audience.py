@@ -13,7 +13,7 @@ purchase that is due for them: the item's median repurchase interval across cust
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,7 @@ from recommender.models import Recommender
 from recommender.retention.blocks import RepurchaseIntervals
 from recommender.retention.campaigns import CHUNK, CampaignRows
 from recommender.retention.history import History, activity_codes
-from recommender.retention.pairs import left_out_mask
+from recommender.retention.pairs import LeaveOut, left_out_mask
 from recommender.units import SECONDS_PER_DAY
 
 #: How an audience was ranked.
@@ -65,7 +65,7 @@ def category_scores(history: History, attrs: ItemAttributes, category: str) -> n
 
 def item_audience(model: Recommender, history: History, attrs: ItemAttributes, intervals: RepurchaseIntervals,
                   item_id: str, category: str | None, now: float, exclude_bought_days: float, n: int,
-                  chunk: int = CHUNK, leave_out: Collection[str] = ()) -> tuple[str, CampaignRows]:
+                  chunk: int = CHUNK, leave_out: LeaveOut = ()) -> tuple[str, CampaignRows]:
     """The `n` customers most likely to want `item_id`, best first, `chunk` per list.
 
     Parameters

@@ -13,7 +13,7 @@ counts only inside an out-of-stock period. The item must be in stock now (the cu
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +25,7 @@ from recommender.models import Recommender
 from recommender.retention.campaigns import CHUNK, CampaignRows
 from recommender.retention.history import History, type_code
 from recommender.retention.pairs import (
+    LeaveOut,
     alternatives,
     done_since,
     last_by_key,
@@ -146,7 +147,7 @@ def _newest_positions(history: History, positions: np.ndarray, keys: np.ndarray)
 def back_in_stock(history: History, attrs: ItemAttributes, changes: Mapping[str, Sequence[tuple[float, bool]]],
                   model: Recommender | None, now: float, within_days: float, n: int,
                   item_filter: ItemFilter | None = None, chunk: int = CHUNK,
-                  leave_out: Collection[str] = ()) -> CampaignRows:
+                  leave_out: LeaveOut = ()) -> CampaignRows:
     """Every customer not in `leave_out` with restocked items that pass the filter, `chunk` customers per list.
 
     Parameters

@@ -12,7 +12,7 @@ alternatives (similar items), `n` items in all.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +23,7 @@ from recommender.filters import ItemFilter
 from recommender.models import Recommender
 from recommender.retention.campaigns import CHUNK, CampaignRows
 from recommender.retention.history import History, type_code
-from recommender.retention.pairs import alternatives, last_by_key, left_out_mask, newer_than, user_spans
+from recommender.retention.pairs import LeaveOut, alternatives, last_by_key, left_out_mask, newer_than, user_spans
 from recommender.retention.ranking import BlockItem, block_items, category_codes, item_mask
 
 #: What a view count adds up over.
@@ -104,7 +104,7 @@ def browsed(history: History, attrs: ItemAttributes, now: float, older_than_hour
 def browse_abandonment(history: History, attrs: ItemAttributes, model: Recommender | None, now: float,
                        older_than_hours: float, within_hours: float, min_views: int, n: int, by: str = "item",
                        item_filter: ItemFilter | None = None, chunk: int = CHUNK,
-                       leave_out: Collection[str] = ()) -> CampaignRows:
+                       leave_out: LeaveOut = ()) -> CampaignRows:
     """Every customer not in `leave_out` with an abandoned browse of items that pass the filter, `chunk`
     customers per list: `n` items each, the viewed ones (`browsed`) first, then in-stock similar items.
 

@@ -14,7 +14,7 @@ mailed recently), and say how many of the customers selected were left out (`Cam
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +24,7 @@ from recommender.filters import CAP_OVERSAMPLE, ItemFilter
 from recommender.models import Recommender
 from recommender.retention.complements import Complements, seed_matrix
 from recommender.retention.history import History, activity_codes, type_code
-from recommender.retention.pairs import last_by_key, left_out_mask
+from recommender.retention.pairs import LeaveOut, last_by_key, left_out_mask
 from recommender.retention.ranking import (
     BlockItem,
     block_items,
@@ -119,7 +119,7 @@ def lapsed_users(history: History, now: float, min_days: float, max_days: float)
 
 def win_back(model: Recommender, history: History, now: float, min_days: float, max_days: float, n: int,
              item_filter: ItemFilter | None = None, chunk: int = CHUNK,
-             leave_out: Collection[str] = ()) -> CampaignRows:
+             leave_out: LeaveOut = ()) -> CampaignRows:
     """Lists for every lapsed customer not in `leave_out`, `chunk` customers per list, in user id order.
 
     Items are the model's candidates for the customer (what fits their history) re-ranked so
@@ -143,7 +143,7 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
         Kind, category, stock, exclusions and the per-category cap.
     chunk : int
         Customers per list (one batched model call each).
-    leave_out : collection of str
+    leave_out : collection of str, or callable (recommender.retention.pairs.LeaveOut)
         User ids to skip (the contact cap's recently contacted customers).
 
     Returns
@@ -157,7 +157,7 @@ def win_back(model: Recommender, history: History, now: float, min_days: float, 
 
 def win_back_customers(model: Recommender, history: History, users: np.ndarray, n: int,
                        item_filter: ItemFilter | None = None, chunk: int = CHUNK,
-                       leave_out: Collection[str] = ()) -> CampaignRows:
+                       leave_out: LeaveOut = ()) -> CampaignRows:
     """`win_back`'s lists for customers chosen by the caller (e.g. by predicted value at risk), in their order.
 
     Parameters
@@ -330,7 +330,7 @@ def abandoned_pairs(history: History, now: float, older_than_hours: float,
 
 def abandoned_carts(history: History, complements: Complements, attrs: ItemAttributes, now: float,
                     older_than_hours: float, within_days: float, n: int, item_filter: ItemFilter | None = None,
-                    chunk: int = CHUNK, leave_out: Collection[str] = ()) -> CampaignRows:
+                    chunk: int = CHUNK, leave_out: LeaveOut = ()) -> CampaignRows:
     """Every customer not in `leave_out` with abandoned cart items that pass the filter, `chunk` customers
     per list: their abandoned items (newest first, at most MAX_ABANDONED) and `n` items bought together
     with them (co-purchase), never an item the customer has bought or carted.
@@ -350,7 +350,7 @@ def abandoned_carts(history: History, complements: Complements, attrs: ItemAttri
         Applies to the abandoned items and the complements alike.
     chunk : int
         Customers per list (one sparse product each).
-    leave_out : collection of str
+    leave_out : collection of str, or callable (recommender.retention.pairs.LeaveOut)
         User ids to skip (the contact cap's recently contacted customers).
 
     Returns

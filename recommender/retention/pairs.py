@@ -7,7 +7,7 @@ customers' pairs are one sorted int64 array and "did they buy it after" is one s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -56,9 +56,19 @@ def newer_than(sorted_keys: np.ndarray, newest: np.ndarray, keys: np.ndarray, si
     return (sorted_keys[where] == keys) & (newest[where] >= since)
 
 
-def left_out_mask(user_ids: np.ndarray, leave_out: Collection[str]) -> np.ndarray:
-    """Which of `user_ids` (object array) are in `leave_out` (bool array): the contact cap."""
-    if not leave_out or not len(user_ids):
+#: Customers a campaign skips however well they fit: a collection of user ids (the service's contact cap), or a
+#: function from an object array of user ids, shape (m,), to a bool array, shape (m,), True for those to skip
+#: (the service's experiments: the customers another variant serves).
+LeaveOut = Collection[str] | Callable[[np.ndarray], np.ndarray]
+
+
+def left_out_mask(user_ids: np.ndarray, leave_out: LeaveOut) -> np.ndarray:
+    """Which of `user_ids` (object array, shape (m,)) `leave_out` skips: bool array, shape (m,)."""
+    if not len(user_ids):
+        return np.zeros(0, dtype=bool)
+    if callable(leave_out):
+        return np.asarray(leave_out(user_ids), dtype=bool)
+    if not leave_out:
         return np.zeros(len(user_ids), dtype=bool)
     return np.isin(user_ids, np.asarray(list(leave_out), dtype=object))
 

@@ -12,7 +12,7 @@ current price the price at `now`. A price in another currency than the one the c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +21,7 @@ from recommender.catalog import ItemAttributes
 from recommender.filters import ItemFilter
 from recommender.retention.campaigns import CHUNK, CampaignRows
 from recommender.retention.history import History, type_code
-from recommender.retention.pairs import done_since, last_by_key, left_out_mask, pair_keys, split_keys, user_spans
+from recommender.retention.pairs import LeaveOut, done_since, last_by_key, left_out_mask, pair_keys, split_keys, user_spans
 from recommender.retention.ranking import BlockItem, block_items, item_mask
 from recommender.units import SECONDS_PER_DAY
 
@@ -104,7 +104,7 @@ def price_drops(history: History, changes: Mapping[str, Sequence[tuple[float, fl
 
 def price_drop(history: History, attrs: ItemAttributes, changes: Mapping[str, Sequence[tuple[float, float, str | None]]],
                now: float, within_days: float, min_drop_pct: float, n: int, item_filter: ItemFilter | None = None,
-               chunk: int = CHUNK, leave_out: Collection[str] = ()) -> CampaignRows:
+               chunk: int = CHUNK, leave_out: LeaveOut = ()) -> CampaignRows:
     """Every customer not in `leave_out` with price drops on items that pass the filter, `chunk` customers per
     list, each with at most `n` items, biggest drop first (`price_drops` selects them).
 

@@ -24,8 +24,11 @@ from service.errors import bad_input
 MAX_VARIANTS = 4
 MIN_VARIANTS = 2
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-#: Route families an experiment may split; at most one running experiment per family.
-ROUTE_FAMILIES = ("lists",)
+#: Route families an experiment may split; at most one running experiment per family. `lists`: a user's list
+#: and the batch route; `email`: the email blocks; `campaigns`: the campaigns whose items come from the model
+#: (win-back, back in stock, browse abandonment).
+LISTS, EMAIL, CAMPAIGNS = "lists", "email", "campaigns"
+ROUTE_FAMILIES = (LISTS, EMAIL, CAMPAIGNS)
 SERVING = "serving"
 POPULARITY = "popularity"
 #: Shares must sum to 1 within this (JSON decimals such as 0.1 + 0.2 are not exact).
@@ -132,7 +135,7 @@ def parse_definition(name: str, body: object, now: float) -> Experiment:
         The experiment's name (from the path).
     body : object
         The decoded JSON body: `variants` (2 to 4 objects with `name`, `share` in (0, 1], `model`),
-        optional `control` (a variant's name; default the first), `routes` (default ["lists"]),
+        optional `control` (a variant's name; default the first), `routes` (default every family),
         `salt` (default the name), `start` and `end` (epoch seconds; default now and none).
     now : float
         Epoch seconds: the default start and the record's created_at.

@@ -8,7 +8,14 @@ from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
 from service.http.openapi_insight import insight_paths, item_record_get
 from service.http.openapi_experiments import experiment_paths
-from service.http.openapi_email import DISPLAY_PROPERTIES, FIELDS_BODY, FIELDS_PARAM, SHOP_FIELDS, email_paths
+from service.http.openapi_email import (
+    DISPLAY_PROPERTIES,
+    FIELDS_BODY,
+    FIELDS_PARAM,
+    SHOP_FIELDS,
+    email_paths,
+    experiment_tag,
+)
 from service.http.openapi_lifecycle import LIFECYCLE_MODEL, lifecycle_paths
 from service.http.openapi_users import users_paths
 from service.http.openapi_retention import retention_paths
@@ -149,10 +156,7 @@ def spec() -> dict[str, Any]:
                 "UserList": {"type": "object", "required": ["user_id", "source", "items"], "properties": {
                     "user_id": {"type": "string"}, "model_version": {"type": "string"},
                     "recommendation_id": RECOMMENDATION_ID,
-                    "experiment": {"type": "object", "properties": {"name": {"type": "string"},
-                                                                    "variant": {"type": "string"}},
-                                   "description": "present while an experiment splits the list routes: the "
-                                   "variant whose model served this list (its recommendation_id names it too)"},
+                    "experiment": experiment_tag("list"),
                     "source": {"type": "string", "enum": [PERSONALIZED, FALLBACK, IN_MEMORY_MODEL],
                                "description": "in_memory_model: Redis could not be read, so the list comes from "
                                "the in-process model alone, without the user's events since training"},
@@ -286,7 +290,13 @@ def spec() -> dict[str, Any]:
                                          "description": "the version the last successful training produced"}}},
                     "serves_bought_items": {"type": "boolean", "description": "lists may hold items the customer "
                                             "had before (flagged repeat); else they are removed"},
-                    "selection": SELECTION, "lifecycle": LIFECYCLE_MODEL}})},
+                    "selection": SELECTION, "lifecycle": LIFECYCLE_MODEL,
+                    "variants": {"type": "object", "nullable": True, "description": "experiments' trained variants "
+                                 "fitted and precomputed with this model: `versions` ({experiment}/{variant} to its "
+                                 "model version) and `seconds` (what they added to the training); null without any",
+                                 "properties": {"versions": {"type": "object",
+                                                             "additionalProperties": {"type": "string"}},
+                                                "seconds": {"type": "number"}}}}})},
                     **_errors(401, 403)}}},
             "/v1/model/retrain": {"post": {
                 "summary": "Start a training now", "security": SECURED,

@@ -57,6 +57,13 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": texts[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
+def experiment_tag(family: str) -> dict:
+    """The `experiment` field of an answer an experiment's variant gave (route family `family`)."""
+    return {"type": "object", "properties": {"name": {"type": "string"}, "variant": {"type": "string"}},
+            "description": f"present while an experiment splits the {family} routes: the variant whose model gave "
+                           "this answer (its recommendation ids name it too); the customer counts as exposed to it"}
+
+
 def email_paths() -> dict[str, Any]:
     item = {"type": "object", "required": ["item_id", "score"], "properties": {
         "item_id": {"type": "string"}, "score": {"type": "number"}, "kind": {"type": "string", "nullable": True},
@@ -70,7 +77,8 @@ def email_paths() -> dict[str, Any]:
         "purchased": {"type": "array", "items": item, "description": "follow_up only: the purchases it follows"}}}
     blocks = {"type": "object", "properties": {name: block for name in EMAIL_BLOCKS}}
     line = {"type": "object", "required": ["user_id", "model_version"], "properties": {
-        "user_id": {"type": "string"}, "model_version": {"type": "string"}, "blocks": blocks,
+        "user_id": {"type": "string"}, "model_version": {"type": "string"}, "experiment": experiment_tag("email"),
+        "blocks": blocks,
         "html": {"type": "string", "description": "format=html: the recipient's fragment"},
         "recommendation_ids": {"type": "object", "additionalProperties": {"type": "string"},
                                "description": "format=html: each block's id"}}}

@@ -30,8 +30,9 @@ DEFINITION = {"type": "object", "required": ["variants"], "properties": {
     "variants": {"type": "array", "minItems": MIN_VARIANTS, "maxItems": MAX_VARIANTS, "items": VARIANT},
     "control": {**NAME, "description": "the variant the others are compared with (default: the first)"},
     "routes": {"type": "array", "items": {"type": "string", "enum": list(ROUTE_FAMILIES)},
-               "description": "route families split (lists: a user's list and the batch route); at most one "
-                              "experiment splits a family at a time"},
+               "description": "route families split (default: all). lists: a user's list and the batch route; "
+                              "email: the email blocks; campaigns: the items of the win-back, back-in-stock and "
+                              "browse-abandonment campaigns. At most one experiment splits a family at a time"},
     "salt": {"type": "string", "minLength": 1, "maxLength": 256, "description": "hashed with the user id to assign "
              "variants (default: the name)"},
     "start": {"type": "number", "description": "epoch seconds (default: now)"},

@@ -15,7 +15,7 @@ from recommender.sources import (
     UNKNOWN_USER,
 )
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
-from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM
+from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM, experiment_tag
 from service.http.openapi_lifecycle import LAPSED_FIELDS, LAPSED_PARAMS
 from service.settings import MAX_TRENDING_HOURS
 
@@ -77,7 +77,7 @@ def _campaign(summary: str, window: list[dict], description: str, line: dict, er
 def retention_paths() -> dict[str, Any]:
     lapsed_line = {"type": "object", "required": ["user_id", "last_active", "source", "items"], "properties": {
         "user_id": {"type": "string"}, "last_active": {"type": "number", "description": "epoch seconds"},
-        "model_version": {"type": "string"},
+        "model_version": {"type": "string"}, "experiment": experiment_tag("campaign"),
         "source": {"type": "string", "enum": [PERSONALIZED, FALLBACK],
                    "description": "fallback: the model does not know the customer; popular items"},
         "items": _items({"new": {"type": "boolean", "description": "created after the customer's last visit"},
@@ -95,7 +95,7 @@ def retention_paths() -> dict[str, Any]:
 def _trigger_paths() -> dict[str, Any]:
     """Back in stock, price drop and browse abandonment."""
     restock_line = {"type": "object", "required": ["user_id", "items", "recommended"], "properties": {
-        "user_id": {"type": "string"},
+        "user_id": {"type": "string"}, "experiment": experiment_tag("campaign"),
         "items": _items({"interested_at": {"type": "number", "description": "epoch seconds of the customer's "
                                            "newest interest while the item was out of stock"},
                          "event": {"type": "string", "enum": ["view", "add_to_cart", "notify_me"]}}),
@@ -108,7 +108,7 @@ def _trigger_paths() -> dict[str, Any]:
                                       "score is drop_pct / 100"},
                          "looked_at": {"type": "number", "description": "epoch seconds of the last view or cart"}})}}
     browse_line = {"type": "object", "required": ["user_id", "items"], "properties": {
-        "user_id": {"type": "string"},
+        "user_id": {"type": "string"}, "experiment": experiment_tag("campaign"),
         "items": _items({"via": {"type": "string", "enum": ["viewed", "similar"]},
                          "views": {"type": "integer", "description": "viewed items: views in the window"},
                          "last_viewed": {"type": "number", "description": "viewed items: epoch seconds"}})}}

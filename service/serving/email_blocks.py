@@ -21,6 +21,7 @@ from service.serving.picking import full_filter
 from service.serving.read_path import Serving
 from service.serving.requests import ListRequest, ListResult
 from service.serving.retention_index import RetentionIndex
+from service.serving.variants import Split
 from service.store.online import EMAIL_BLOCKS, new_recommendation_id
 
 #: Items created this many days back count as new in the `new_for_you` block.
@@ -49,19 +50,20 @@ class BlockIds:
         self.ids = {block: new_recommendation_id(version, block_route(block)) for block in blocks}
 
 
-async def recommended_lists(serving: Serving, user_ids: Sequence[str], request: BlockRequest
-                            ) -> list[ListResult] | None:
+async def recommended_lists(serving: Serving, current: ServingModel, running: Split | None, user_ids: Sequence[str],
+                            request: BlockRequest) -> list[ListResult] | None:
     """The `recommended` block of each user (None when not asked for): the read path's lists as dicts
-    (never a remembered answer's JSON, which a template cannot read)."""
+    (never a remembered answer's JSON, which a template cannot read), each from the user's variant while
+    `running` (the experiment splitting the email family) runs."""
     if "recommended" not in request.blocks:
         return None
-    _, results = await serving.for_users(user_ids, request.req, remember=False, split=False)  # lists family only
-    return results
+    return await serving.lists_for(current, running, user_ids, request.req)
 
 
 def user_blocks(current: ServingModel, index: RetentionIndex, user_id: str, recommended: ListResult | None,
                 request: BlockRequest, ids: BlockIds) -> dict[str, dict]:
-    """Every requested block of one recipient, in request order (CPU work: call it in a worker thread).
+    """Every requested block of one recipient, in request order (CPU work: call it in a worker thread);
+    `current` is the model the recipient's variant serves (service.serving.variants.models_for).
 
     Returns
     -------

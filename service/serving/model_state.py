@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import gc
 import threading
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recommender.algorithms import ModelParams
 from recommender.artifacts import ArtifactInfo, load_model
 from recommender.catalog import Catalog
 from recommender.filters import ItemFilter, allowed_mask
@@ -73,6 +75,7 @@ class ServingModel:
     _fields: tuple[list, list, list] | None = None
     _display: dict[str, list] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _popularity: ServingModel | None = None
 
     def __post_init__(self) -> None:
         freeze_heap()
@@ -110,6 +113,28 @@ class ServingModel:
             self.catalog_generation += 1
         for variant in self.variants.values():
             variant.update_catalog(catalog, removed)
+        if self._popularity is not None:
+            self._popularity.update_catalog(catalog, removed)
+
+    def popularity_model(self) -> ServingModel:
+        """A popularity model (recommender.algorithms.PopularityRecommender) over this model's training matrix
+        and catalog, sharing both: an experiment's holdout where a route needs a model (email blocks,
+        campaigns). Built on first use: two passes over the matrix's indices, O(users + items) memory."""
+        popularity = self._popularity
+        if popularity is None:
+            with self._lock:
+                if self._popularity is None:
+                    model = Recommender(ModelParams(algorithm="popular"))
+                    interactions = self.model.interactions
+                    model.algorithm.fit(interactions.matrix)
+                    model.trained_at = self.model.trained_at
+                    model.attach(interactions, self.model.catalog)
+                    info = dataclasses.replace(self.info, algorithm="popular", params=model.params.to_dict(),
+                                               metrics={}, extra={})
+                    self._popularity = ServingModel(model, info, self.removed, self.catalog_generation,
+                                                    self.default_currency)
+                popularity = self._popularity
+        return popularity
 
     def base_mask(self, kind: str | None, category: str | None, in_stock_only: bool) -> np.ndarray:
         """Allowed items for a filter, minus removed items; cached per filter."""

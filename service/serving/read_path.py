@@ -52,9 +52,8 @@ from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
 from service.serving.trending import TrendingFallback
-from service.serving.variants import Split, Splits
-from service.experiments.definition import POPULARITY, SERVING as SERVING_MODEL
-from service.store.online import variant_label
+from service.serving.variants import Split, Splits, VariantTag
+from service.experiments.definition import LISTS, POPULARITY
 from service.settings import Settings
 from service.store.events.since_training import (
     NO_STATE,
@@ -92,7 +91,8 @@ class Serving:
         # customers erased whose events the serving model may still hold: served as unknown to it, never from
         # the in-process caches, and nothing computed for them is written back (service.store.erasures)
         self.erased: frozenset[str] = frozenset()
-        self.splits = Splits()  # experiments splitting the list routes (service.training.refresh keeps it)
+        # experiments splitting each route family (service.training.refresh keeps them)
+        self.splits: dict[str, Splits] = {}
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
         # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
@@ -134,21 +134,27 @@ class Serving:
         return self.hot
 
     # -- users ------------------------------------------------------------------------------
-    def running_split(self) -> Split | None:
-        """The experiment splitting the list routes now, if any (one attribute check when none is defined)."""
-        return self.splits.running(time.time()) if self.splits.pending else None
+    def running_split(self, family: str = LISTS) -> Split | None:
+        """The experiment splitting a route family now, if any (a dictionary look-up when none is defined)."""
+        splits = self.splits.get(family)
+        return splits.running(time.time()) if splits is not None and splits.pending else None
 
     async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True,
-                        split: bool = True) -> tuple[str, list[ListResult]]:
+                        family: str = LISTS) -> tuple[str, list[ListResult]]:
         """Lists for users in input order, one Redis round trip per chunk of users (none when hot).
         `remember=False`: every result holds its items as dicts (the batch path, even for one user).
-        While an experiment splits the list routes (and `split`), each customer's list comes from their
-        variant (service.serving.variants) and says so (ListResult.variant)."""
+        While an experiment splits the route `family` (service.experiments.definition), each customer's list
+        comes from their variant (service.serving.variants) and says so (ListResult.variant)."""
         current = self.require()
-        running = self.running_split() if split else None
+        return current.version, await self.lists_for(current, self.running_split(family), user_ids, req, remember)
+
+    async def lists_for(self, current: ServingModel, running: Split | None, user_ids: Sequence[str],
+                        req: ListRequest, remember: bool = False) -> list[ListResult]:
+        """`for_users` with the serving model and the running experiment (or None) chosen by the caller, who
+        needs the same split for more than the lists (the email blocks)."""
         if running is not None:
-            return current.version, await self._split_users(current, running, user_ids, req, remember)
-        return current.version, await self._plain_users(current, user_ids, req, remember)
+            return await self._split_users(current, running, user_ids, req, remember)
+        return await self._plain_users(current, user_ids, req, remember)
 
     async def _plain_users(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest, remember: bool
                            ) -> list[ListResult]:
@@ -169,11 +175,7 @@ class Serving:
         experiment splitting the list routes when the batch began splits all of it."""
         running = self.running_split()
         for start in range(0, len(user_ids), READ_CHUNK):
-            chunk = user_ids[start:start + READ_CHUNK]
-            if running is None:
-                yield await self._user_chunk(current, chunk, req, interactive=False)
-            else:
-                yield await self._split_users(current, running, chunk, req, remember=False)
+            yield await self.lists_for(current, running, user_ids[start:start + READ_CHUNK], req)
 
     async def _split_users(self, current: ServingModel, running: Split, user_ids: Sequence[str], req: ListRequest,
                            remember: bool) -> list[ListResult]:
@@ -185,20 +187,16 @@ class Serving:
             groups.setdefault(running.variant_of(user_id).name, []).append(pos)
         results: list[ListResult | None] = [None] * len(user_ids)
         for name, positions in groups.items():
-            model = experiment.variant(name).model  # type: ignore[union-attr]
+            variant = experiment.variant(name)
             users = [user_ids[pos] for pos in positions]
-            counted = True
-            if model.kind == POPULARITY:
-                got = await self._holdout(current, req, len(users))
-            elif model.kind == SERVING_MODEL:
-                got = await self._plain_users(current, users, req, remember)
+            if variant.model.kind == POPULARITY:
+                tag: VariantTag | None = running.tag(current, variant)
+                got = await self._holdout(current, req, len(users), remember)
             else:
-                trained = current.variants.get(f"{experiment.name}/{name}")
-                counted = trained is not None
-                got = await self._plain_users(current if trained is None else trained, users, req, remember)
-            label = (variant_label(current.version, experiment.name, name), experiment.name, name) if counted else None
+                model, tag = running.model_of(current, variant)
+                got = await self._plain_users(model, users, req, remember)
             for pos, result in zip(positions, got):
-                result.variant = label
+                result.variant = tag
                 results[pos] = result
         return results  # type: ignore[return-value]
 
@@ -384,11 +382,12 @@ class Serving:
                                  np.array([i.score for i in popular], dtype=np.float32), shown, req.n, req.fields)
         return ListResult(FALLBACK, items)
 
-    async def _holdout(self, current: ServingModel, req: ListRequest, n: int) -> list[ListResult]:
+    async def _holdout(self, current: ServingModel, req: ListRequest, n: int, remember: bool) -> list[ListResult]:
         """`n` copies of the popularity holdout's list (the same for every customer: no personal state), the
-        answer remembered per request and catalog like a similar-items list, so a hot request picks nothing."""
+        answer remembered per request and catalog like a similar-items list, so a hot request picks nothing
+        (`remember=False`: items as dicts, never a remembered answer's JSON)."""
         key, generation = (("holdout", current.version), req), current.catalog_generation
-        remember = not req.explain and self._hot_for(current) is not None
+        remember = remember and not req.explain and self._hot_for(current) is not None
         answer = self.served.get(key, None, generation, 0.0) if remember else None
         if answer is not None:
             return [ListResult(FALLBACK, [], answer) for _ in range(n)]

@@ -1,6 +1,7 @@
-"""Which variant serves a customer's list: the running experiment that splits the list routes, kept in
-process (the refresh loop reads the definitions at every poll), and each customer's variant by the
-sticky hash (service.experiments.assignment). With no experiment defined this is one attribute check."""
+"""Which variant serves a customer: the running experiment that splits a route family, kept in process (the
+refresh loop reads the definitions at every poll), each customer's variant by the sticky hash
+(service.experiments.assignment), and the model a variant serves. With no experiment defined this is one
+attribute check."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.experiments.assignment import assign, bounds
-from service.experiments.definition import ENDED, RUNNING, Experiment, Variant
+from service.experiments.definition import ENDED, POPULARITY, ROUTE_FAMILIES, RUNNING, SERVING, Experiment, Variant
+from service.serving.model_state import ServingModel
+from service.store.online import variant_label
 
-LISTS = "lists"
+#: What a counted variant's answers carry: (version label for recommendation ids and online statistics,
+#: experiment name, variant name); service.store.online.variant_label makes the label.
+VariantTag = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,23 @@ class Split:
     def variant_of(self, user_id: str) -> Variant:
         return self.experiment.variants[assign(self.experiment.salt, user_id, self.ends)]
 
+    def tag(self, current: ServingModel, variant: Variant) -> VariantTag:
+        """What `variant`'s answers next to the serving model `current` carry (VariantTag)."""
+        return variant_label(current.version, self.experiment.name, variant.name), self.experiment.name, variant.name
+
+    def model_of(self, current: ServingModel, variant: Variant) -> tuple[ServingModel, VariantTag | None]:
+        """The model `variant` serves next to `current` (the serving model) and its tag; the tag is None for a
+        trained variant no training has made yet (the serving model answers, not counted for the experiment).
+        The popularity holdout's model is `current.popularity_model()` (routes that need a model: email
+        blocks and campaigns; the list routes serve the holdout's list from their own cache)."""
+        tag = self.tag(current, variant)
+        if variant.model.kind == SERVING:
+            return current, tag
+        if variant.model.kind == POPULARITY:
+            return current.popularity_model(), tag
+        trained = current.variants.get(f"{self.experiment.name}/{variant.name}")
+        return (current, None) if trained is None else (trained, tag)
+
 
 @dataclass(frozen=True)
 class Splits:
@@ -41,8 +63,30 @@ class Splits:
                       key=lambda e: e.start)
         return cls(tuple(Split.of(e) for e in kept))
 
+    @classmethod
+    def by_family(cls, experiments: Sequence[Experiment], now: float) -> dict[str, Splits]:
+        """`Splits` of every route family (service.experiments.definition.ROUTE_FAMILIES)."""
+        return {family: cls.of(experiments, family, now) for family in ROUTE_FAMILIES}
+
     def running(self, now: float) -> Split | None:
         for split in self.pending:
             if split.experiment.status(now) == RUNNING:
                 return split
         return None
+
+
+def models_for(running: Split | None, current: ServingModel, user_ids: Sequence[str]
+               ) -> list[tuple[ServingModel, VariantTag | None]]:
+    """Each customer's model and tag under `running` (every customer: `current`, untagged, when None); a
+    variant's model is looked up once however many of its customers there are."""
+    if running is None:
+        return [(current, None)] * len(user_ids)
+    chosen: dict[str, tuple[ServingModel, VariantTag | None]] = {}
+    out = []
+    for user_id in user_ids:
+        variant = running.variant_of(user_id)
+        found = chosen.get(variant.name)
+        if found is None:
+            found = chosen[variant.name] = running.model_of(current, variant)
+        out.append(found)
+    return out

@@ -45,7 +45,7 @@ from service.store import erasures, merges
 from service.training.choice import choose_and_train, train
 from service.training.lifecycle import lifecycle_record
 from service.training.rewrite import apply_changes
-from service.training.variants import VARIANTS, promoted_candidate, variant_candidates
+from service.training.variants import VARIANTS, VARIANTS_SECONDS, promoted_candidate, variant_candidates
 from service.store.catalog import load_catalog, upsert_items
 from service.store.erasures import parse_position, pending_erasures
 from service.store.client import connect
@@ -232,7 +232,7 @@ async def run_job(job: TrainingJob) -> TrainingReport:
         variants, seconds = await train_variants(redis, keys, settings, snapshot, catalog)
         if variants:  # saved and precomputed before the serving artifact that names them
             extra[VARIANTS] = variants
-            extra["variants_seconds"] = round(seconds, 3)
+            extra[VARIANTS_SECONDS] = round(seconds, 3)
         info = save_artifact(settings, trained.model, trained.metrics, extra)
         await precompute(redis, keys, settings, trained.model, info.version, snapshot.events)
         chosen = f" ({trained.selection.chosen})" if trained.selection else ""

@@ -22,7 +22,7 @@ from recommender.matrix import EventWeights
 from service.metrics import Metrics
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
-from service.serving.variants import LISTS, Splits
+from service.serving.variants import Splits
 from service.training.variants import VARIANTS
 from service.experiments.registry import all_experiments
 from service.settings import Settings
@@ -68,7 +68,7 @@ class Refresher:
         if version and self.serving.current is not None and self.serving.current.version == version:
             self._record = (version, record)
         self.serving.erased = await erased_users(self.redis, self.keys)
-        self.serving.splits = Splits.of(await all_experiments(self.redis, self.keys), LISTS, time.time())
+        self.serving.splits = Splits.by_family(await all_experiments(self.redis, self.keys), time.time())
         revision = await catalog_revision(self.redis, self.keys)
         if revision != self.catalog_rev and self.serving.current is not None:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)

@@ -18,6 +18,8 @@ from service.store.keys import Keys
 
 #: The serving artifact's extra field naming its variants' artifacts: `{experiment}/{variant}` -> version.
 VARIANTS = "variants"
+#: ... and the seconds fitting, saving and precomputing them added to the training.
+VARIANTS_SECONDS = "variants_seconds"
 
 
 async def promoted_candidate(redis: aioredis.Redis, keys: Keys) -> Candidate | None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -22,6 +24,8 @@ from service.http.params import check_id, list_request, optional_now, query, rea
 from service.http.responses import NDJSON, json_response
 from service.serving.email_blocks import BlockIds, BlockRequest, block_route, parse_blocks, recommended_lists, user_blocks
 from service.serving.email_html import HTML_FIELDS, render
+from service.serving.variants import VariantTag, models_for
+from service.experiments.definition import EMAIL
 from service.store.contacts import record_contact
 from service.store.online import EMAIL_BLOCKS
 
@@ -47,30 +51,62 @@ def _format(params: dict) -> str:
     return fmt
 
 
-async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: BlockRequest, ids: BlockIds | None,
-                  html: bool) -> tuple[BlockIds, list[tuple[str, dict, str | None]]]:
-    """(ids, [(user, blocks, html or None)]) for a chunk of recipients; the CPU work in a worker thread."""
+@dataclass
+class Recipient:
+    """One recipient's blocks, their HTML when asked for, their block ids and, under an experiment splitting
+    the email family, their variant's tag (service.serving.variants.VariantTag)."""
+
+    user_id: str
+    blocks: dict
+    html: str | None
+    ids: BlockIds
+    tag: VariantTag | None
+
+    def experiment(self) -> dict:
+        """The `experiment` field of the recipient's answer (empty outside experiments)."""
+        return {} if self.tag is None else {"experiment": {"name": self.tag[1], "variant": self.tag[2]}}
+
+
+async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: BlockRequest,
+                  ids: dict[str, BlockIds], html: bool) -> list[Recipient]:
+    """The blocks of a chunk of recipients, each from the model of their variant while an experiment splits
+    the email family; `ids` holds one BlockIds per version label for the whole response (filled here). The CPU
+    work runs in a worker thread; impressions and exposures are counted per variant."""
     serving = request.app[SERVING]
     current = serving.require()
     index = await request.app[HISTORY].get(current)
-    ids = ids or BlockIds(current.version, block_request.blocks)
-    recommended = await recommended_lists(serving, user_ids, block_request)
+    running = serving.running_split(EMAIL)
+    models = models_for(running, current, user_ids)
+    recommended = await recommended_lists(serving, current, running, user_ids, block_request)
     settings = request.app[SETTINGS]
+    for _, tag in models:
+        label = current.version if tag is None else tag[0]
+        if label not in ids:
+            ids[label] = BlockIds(label, block_request.blocks)
 
-    def work() -> list[tuple[str, dict, str | None]]:
+    def work() -> list[Recipient]:
         out = []
         for k, user in enumerate(user_ids):
-            blocks = user_blocks(current, index, user, None if recommended is None else recommended[k],
-                                 block_request, ids)
-            out.append((user, blocks, render(blocks, user, settings.link_param, settings.template_dir)
-                        if html else None))
+            model, tag = models[k]
+            block_ids = ids[current.version if tag is None else tag[0]]
+            blocks = user_blocks(model, index, user, None if recommended is None else recommended[k],
+                                 block_request, block_ids)
+            page = render(blocks, user, settings.link_param, settings.template_dir) if html else None
+            out.append(Recipient(user, blocks, page, block_ids, tag))
         return out
 
     results = await asyncio.to_thread(work)
     online = request.app[ONLINE]
-    for block in block_request.blocks:
-        online.served(current.version, block_route(block), sum(len(b[block]["items"]) for _, b, _ in results))
-    return ids, results
+    shown: Counter[tuple[str, str]] = Counter()  # (version label, block) -> items
+    for recipient in results:
+        label = current.version if recipient.tag is None else recipient.tag[0]
+        for block in block_request.blocks:
+            shown[(label, block)] += len(recipient.blocks[block]["items"])
+        if recipient.tag is not None:
+            online.exposed(recipient.tag[1], recipient.tag[2], [recipient.user_id])
+    for (label, block), items in shown.items():
+        online.served(label, block_route(block), items)
+    return results
 
 
 @requires(READ)
@@ -80,10 +116,11 @@ async def user_email_block(request: web.Request) -> web.Response:
     fmt = _format(params)
     block_request = _block_request(params, fmt == "html")
     version = request.app[SERVING].require().version
-    _, [(_, blocks, html)] = await _blocks(request, [user_id], block_request, None, fmt == "html")
-    if html is not None:
-        return web.Response(text=html, content_type="text/html", charset="utf-8")
-    return json_response({"user_id": user_id, "model_version": version, "blocks": blocks})
+    [recipient] = await _blocks(request, [user_id], block_request, {}, fmt == "html")
+    if recipient.html is not None:
+        return web.Response(text=recipient.html, content_type="text/html", charset="utf-8")
+    return json_response({"user_id": user_id, "model_version": version, **recipient.experiment(),
+                          "blocks": recipient.blocks})
 
 
 @requires(READ)
@@ -95,14 +132,14 @@ async def email_blocks_batch(request: web.Request) -> web.StreamResponse:
     request.app[SERVING].require()  # a clean 503 before the 200 header goes out
     response = web.StreamResponse(headers={"Content-Type": NDJSON})
     await response.prepare(request)
-    ids = None
+    ids: dict[str, BlockIds] = {}
     for start in range(0, len(user_ids), EMAIL_CHUNK):
-        ids, results = await _blocks(request, user_ids[start:start + EMAIL_CHUNK], block_request, ids,
-                                     fmt == "html")
+        results = await _blocks(request, user_ids[start:start + EMAIL_CHUNK], block_request, ids, fmt == "html")
         version = request.app[SERVING].require().version
-        lines = [dumps({"user_id": user, "model_version": version,
-                        **({"html": html, "recommendation_ids": ids.ids} if html is not None else {"blocks": blocks})})
-                 for user, blocks, html in results]
+        lines = [dumps({"user_id": r.user_id, "model_version": version, **r.experiment(),
+                        **({"html": r.html, "recommendation_ids": r.ids.ids} if r.html is not None
+                           else {"blocks": r.blocks})})
+                 for r in results]
         await response.write(b"\n".join(lines) + b"\n")  # waits for the client to drain
     await response.write_eof()
     return response

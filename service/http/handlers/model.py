@@ -15,6 +15,7 @@ from service.serving.profiles import LIFECYCLE, NOT_FITTED, StoreLifecycle
 from service.store import training_state
 from service.store.training_history import TRAININGS_KEPT, read_trainings
 from service.store.client import REDIS_ERRORS
+from service.training.variants import VARIANTS, VARIANTS_SECONDS
 
 
 @requires(READ)
@@ -49,6 +50,8 @@ async def get_model(request: web.Request) -> web.Response:
         "serves_bought_items": current.model.recommends_bought_items,
         "selection": selection_view(info.extra.get("selection")),
         "lifecycle": lifecycle_view(info.extra.get(LIFECYCLE)),
+        "variants": ({"versions": info.extra[VARIANTS], "seconds": info.extra.get(VARIANTS_SECONDS)}
+                     if info.extra.get(VARIANTS) else None),
     })
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 from aiohttp import web
 
 from recommender.retention import (
@@ -38,17 +39,20 @@ from recommender.retention import (
 )
 from recommender.retention.audience import item_audience
 from recommender.retention.browse import BROWSE_GROUPS
+from recommender.retention.campaigns import CampaignRows
 from recommender.retention.trending import trending
 from recommender.sources import TRENDING
 from recommender.units import SECONDS_PER_DAY
 from service.encoding import dumps
 from service.errors import UnknownItem, bad_input
-from service.http.app_keys import HISTORY, METRICS, REDIS, REDIS_KEYS, SERVING, SETTINGS
+from service.experiments.definition import CAMPAIGNS
+from service.http.app_keys import HISTORY, METRICS, ONLINE, REDIS, REDIS_KEYS, SERVING, SETTINGS
 from service.http.auth import READ, requires
 from service.http.handlers.customers import lifecycle_index
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS
 from service.http.params import check_id, int_param, lifecycle_filters, list_request, now_param, query
 from service.http.responses import json_response, stream_ndjson
+from service.serving.campaign_split import OrderKeys, SplitCampaign, split_campaign
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
 from service.serving.profiles import prediction_view, value_at_risk_order
@@ -97,16 +101,34 @@ async def _campaign_inputs(request: web.Request, params: dict
     return req, now, contacted, current, index
 
 
-async def _stream_campaign(request: web.Request, name: str, rows, line) -> web.StreamResponse:
+async def _stream_campaign(request: web.Request, name: str, rows: CampaignRows | SplitCampaign, line
+                           ) -> web.StreamResponse:
     """Stream a campaign's rows (recommender.retention CampaignRows: lists of customers) as NDJSON,
-    one `line(row)` dict per customer, after counting the customers the contact cap left out."""
-    request.app[METRICS].campaign_left_out.labels(name, CONTACT_CAP).inc(rows.left_out)
+    one `line(row)` dict per customer, after counting the customers the contact cap left out. Rows of a split
+    campaign (service.serving.campaign_split) also name the customer's experiment and variant, and the customer
+    counts as exposed to it."""
+    split = rows if isinstance(rows, SplitCampaign) else SplitCampaign(rows)
+    request.app[METRICS].campaign_left_out.labels(name, CONTACT_CAP).inc(split.rows.left_out)
+    loop, online = asyncio.get_running_loop(), request.app[ONLINE]
 
-    def lines():
-        for chunk in rows:
-            yield [dumps(line(r)) for r in chunk]
+    def lines():  # runs in worker threads (stream_ndjson): exposures go to the event loop's thread
+        for chunk in split.rows:
+            out = []
+            for r in chunk:
+                tag = split.tag(r.user_id)
+                if tag is None:
+                    out.append(dumps(line(r)))
+                else:
+                    out.append(dumps({**line(r), "experiment": {"name": tag[1], "variant": tag[2]}}))
+                    loop.call_soon_threadsafe(online.exposed, tag[1], tag[2], [r.user_id])
+            yield out
 
     return await stream_ndjson(request, lines())
+
+
+def _user_order(index: RetentionIndex) -> OrderKeys:
+    """A campaign listed in user id order (history codes) as merge keys for split_campaign."""
+    return lambda user_ids: index.history.users.lookup(user_ids)
 
 
 # -- campaigns ------------------------------------------------------------------------------
@@ -127,22 +149,26 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
     req = list_request(params, default_n=4)
     now = now_param(params)
     contacted = await _contacted(request, params, now)
+    running = request.app[SERVING].running_split(CAMPAIGNS)
     if by_lifecycle:
         current, index, lifecycle = await lifecycle_index(request)
         ranked = await asyncio.to_thread(value_at_risk_order, index.purchases, lifecycle.require(), now, min_value,
                                          max_p_alive)
         users = index.history.users.lookup(ranked.customer_ids)
-        rows = win_back_customers(current.model, index.history, users[users >= 0], req.n, full_filter(current, req),
-                                  leave_out=contacted)
+        chosen = users[users >= 0]
         position = {user_id: k for k, user_id in enumerate(ranked.customer_ids.tolist())}
+        rows = split_campaign(running, current, contacted, lambda model, skip: win_back_customers(
+            model.model, index.history, chosen, req.n, full_filter(model, req), leave_out=skip),
+            lambda user_ids: np.array([position[u] for u in user_ids], dtype=np.int64))
 
         def risk(user_id: str) -> dict:
             view = prediction_view(ranked.predictions, int(ranked.rows[position[user_id]]))
             return {name: view[name] for name in LAPSED_RISK_FIELDS}
     else:
         current, index = await _index(request)
-        rows = win_back(current.model, index.history, now, min_days, max_days, req.n, full_filter(current, req),
-                        leave_out=contacted)
+        rows = split_campaign(running, current, contacted, lambda model, skip: win_back(
+            model.model, index.history, now, min_days, max_days, req.n, full_filter(model, req), leave_out=skip),
+            _user_order(index))
 
         def risk(user_id: str) -> dict:
             return {}
@@ -175,8 +201,9 @@ async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
     req, now, contacted, current, index = await _campaign_inputs(request, params)
     redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
     changes = await stock_histories(redis, keys, await restocked_since(redis, keys, now - within * SECONDS_PER_DAY, now))
-    rows = back_in_stock(index.history, index.attrs, changes, current.model, now, within, req.n,
-                         full_filter(current, req), leave_out=contacted)
+    rows = split_campaign(request.app[SERVING].running_split(CAMPAIGNS), current, contacted, lambda model, skip: (
+        back_in_stock(index.history, index.attrs, changes, model.model, now, within, req.n, full_filter(model, req),
+                      leave_out=skip)), _user_order(index))
     return await _stream_campaign(request, "back_in_stock", rows, lambda r: {
         "user_id": r.user_id, "items": _dicts(current, r.items, req.fields),
         "recommended": _dicts(current, r.recommended, req.fields)})
@@ -211,8 +238,9 @@ async def browse_abandonment_campaign(request: web.Request) -> web.StreamRespons
     if by not in BROWSE_GROUPS:
         raise bad_input(f"by must be one of {', '.join(BROWSE_GROUPS)}", "invalid_parameter", field="by")
     req, now, contacted, current, index = await _campaign_inputs(request, params)
-    rows = browse_abandonment(index.history, index.attrs, current.model, now, older, within, min_views, req.n, by,
-                              full_filter(current, req), leave_out=contacted)
+    rows = split_campaign(request.app[SERVING].running_split(CAMPAIGNS), current, contacted, lambda model, skip: (
+        browse_abandonment(index.history, index.attrs, model.model, now, older, within, min_views, req.n, by,
+                           full_filter(model, req), leave_out=skip)), _user_order(index))
     return await _stream_campaign(request, "browse_abandonment", rows, lambda r: {
         "user_id": r.user_id, "items": _dicts(current, r.items, req.fields)})
 

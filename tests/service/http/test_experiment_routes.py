@@ -28,7 +28,7 @@ async def test_a_defined_experiment_is_listed_read_back_and_survives_a_new_proce
     response = await admin_client.put("/v1/experiments/spring", json=THREE, headers=AUTH_ADMIN)
     assert response.status == 200
     stored = await response.json()
-    assert stored["status"] == "running" and stored["salt"] == "spring" and stored["routes"] == ["lists"]
+    assert stored["status"] == "running" and stored["salt"] == "spring" and stored["routes"] == ["lists", "email", "campaigns"]
     assert [v["name"] for v in stored["variants"]] == ["control", "als_small", "holdout"]
     assert stored["variants"][1]["model"] == {"algorithm": "als", "params": {"factors": 16, "regularization": 5},
                                               "repeat": False}
@@ -125,7 +125,8 @@ async def test_a_customers_variant_is_the_hash_assignment_and_a_stopped_experime
         answer = await (await admin_client.get(f"/v1/users/{user}/variant")).json()
         expected = THREE["variants"][assign("spring", user, ends)]["name"]
         assert answer["experiments"] == [{"experiment": "spring", "variant": expected,
-                                          "model": answer["experiments"][0]["model"], "routes": ["lists"]}]
+                                          "model": answer["experiments"][0]["model"],
+                                          "routes": ["lists", "email", "campaigns"]}]
     await admin_client.post("/v1/experiments/spring/stop", headers=AUTH_ADMIN)
     answer = await (await admin_client.get("/v1/users/u000001/variant")).json()
     assert answer["experiments"] == []

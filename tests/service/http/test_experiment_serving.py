@@ -50,7 +50,7 @@ async def test_with_no_experiment_running_the_read_path_is_unchanged(client, dem
 
 
 async def _has_pending(client) -> bool:
-    return bool(client.app[SERVING].splits.pending)
+    return bool(client.app[SERVING].splits["lists"].pending)
 
 
 async def test_each_customer_gets_their_variant_and_events_count_for_it_until_the_stop(client, demo):
