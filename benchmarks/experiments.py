@@ -3,7 +3,7 @@ probabilities: does the measured lift's 95% interval cover the true lift, how ex
 does an experiment cost the hot path in requests/s?
 
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.experiments                    # 4,000 customers
-    OPENBLAS_NUM_THREADS=1 python -m benchmarks.experiments --users 1000 --wrk-seconds 5
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.experiments --users 1000 --rounds 4
 
 The store is recommender.demo's storefront (each customer has two favourite categories). Its customers
 click an item shown to them with probability CLICK_FAVOURITE when it is in one of their two most frequent
@@ -19,8 +19,9 @@ probabilities, and sends the events with the list's recommendation_id. Then GET 
   95% interval;
 * the split: each variant's share of exposed customers against its configured share, and the
   sample-ratio chi-square p-value;
-* the hot path: wrk on the user route (known customers, n=10) without an experiment, with it running, and
-  after its stop, in this order; the overhead is 1 - with / mean(without, after stop).
+* the hot path: wrk on the user route (known customers, n=10) in alternating time windows with and without
+  an experiment of the same three variants running (`--rounds` of each); the overhead is the median CPU per
+  request with one over the median without, minus 1.
 
 Writes benchmarks/results/experiments.md and experiments.json.
 """
@@ -41,7 +42,7 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.harness.machine import machine  # noqa: E402
-from benchmarks.harness.proc import process_memory, tree_cpu_seconds  # noqa: E402
+from benchmarks.harness.proc import process_memory, profiling, tree_cpu_seconds  # noqa: E402
 from benchmarks.harness.processes import BenchError, http  # noqa: E402
 from benchmarks.harness.redis_server import running_redis  # noqa: E402
 from benchmarks.harness.report import RESULTS, md_table, results_dir  # noqa: E402
@@ -57,8 +58,12 @@ VARIANTS = [{"name": "holdout", "share": 0.2, "model": "popularity"},
             {"name": "als", "share": 0.4, "model": "serving"},
             {"name": "als_16", "share": 0.4, "model": {"algorithm": "als", "params": {"factors": 16}}}]
 EVENT_BATCH = 1000
-#: wrk seconds before each measurement: several passes over every customer, so each answer is remembered.
-WARM_SECONDS = 6
+#: wrk seconds before each measurement: several passes over every hot-path customer, so each answer is remembered.
+WARM_SECONDS = 2
+#: Seconds of each hot-path window beyond the warm-up and the measurement (half before, half after).
+SLOT_MARGIN = 1
+#: Customers the hot-path measurement asks for, in turn (the first by id).
+HOT_USERS = 1000
 
 
 def favourites(events: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, set[str]]:
@@ -111,17 +116,20 @@ def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: 
                 "customers": t["customers"]} for v, t in truth.items()}
 
 
-def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int) -> dict:
-    """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine)."""
+def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int,
+               profile: Path | None = None) -> dict:
+    """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine);
+    with `profile`, py-spy's collapsed stacks of the service during the measurement go to that directory."""
     script = write_lua(work / f"{label}.lua", "GET", [f"/v1/users/{u}/recommendations?n=10" for u in users],
                        headers={"Authorization": f"Bearer {ADMIN}"})
     run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=8)  # every customer's answer remembered
     cpu = tree_cpu_seconds(pid)
-    result = run_wrk(wrk, base, script, seconds, threads=1, connections=8)
+    with profiling(profile, pid, f"experiments-{label}", seconds, fmt="raw"):
+        result = run_wrk(wrk, base, script, seconds, threads=1, connections=8)
     return {"rps": result.rps, "cpu_us": 1e6 * (tree_cpu_seconds(pid) - cpu) / result.requests}
 
 
-def run(n_users: int, wrk_seconds: float, seed: int) -> dict:
+def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None) -> dict:
     wrk = require_wrk()
     with tempfile.TemporaryDirectory(prefix="encore-experiments-") as tmp:
         work = Path(tmp)
@@ -137,34 +145,59 @@ def run(n_users: int, wrk_seconds: float, seed: int) -> dict:
         with running_redis(work / "redis", durable=False) as redis:
             service, base = start_service(work, work / "data", redis.url, settings, 900, "first training")
             try:
-                before = throughput(wrk, base, users, work, wrk_seconds, "before", service.pid)
                 memory = {"before": process_memory(service.pid, "before").__dict__}
                 first = _json("GET", f"{base}/v1/model")
                 _json("PUT", f"{base}/v1/experiments/{NAME}", {"variants": VARIANTS, "control": "holdout"})
-                started = time.perf_counter()
-                _json("POST", f"{base}/v1/model/retrain")
-                model = first
-                while model["version"] == first["version"]:
-                    time.sleep(0.5)
-                    model = _json("GET", f"{base}/v1/model")
-                retrain_seconds = time.perf_counter() - started
+                retrain_seconds, served = retrain(base, first["version"])
                 time.sleep(2)  # a poll: the definitions and the new model in every process
                 truth = simulate(base, users, taste, category, seed)
                 time.sleep(2)  # the online recorder's flush
                 results = _json("GET", f"{base}/v1/experiments/{NAME}")
-                during = throughput(wrk, base, users, work, wrk_seconds, "during", service.pid)
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
-                served = _json("GET", f"{base}/v1/model")
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
-                time.sleep(2)
-                after = throughput(wrk, base, users, work, wrk_seconds, "after", service.pid)
+                hot = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, profile)
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
                 service.stop()
-    return {"users": len(users), "truth": truth, "results": results, "rps": {"before": before, "during": during,
-            "after": after}, "retrain_seconds": retrain_seconds, "first_training": first["training"],
+    return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "wrk_seconds": wrk_seconds,
+            "retrain_seconds": retrain_seconds, "first_training": first["training"],
             "history": history, "events": len(events), "memory": memory,
-            "variants_seconds": served["training"].get("variants_seconds")}
+            "variants_seconds": (served.get("variants") or {}).get("seconds")}
+
+
+def retrain(base: str, version: str) -> tuple[float, dict]:
+    """Ask for a training and wait until the service serves a model other than `version`: (seconds, GET /v1/model)."""
+    started = time.perf_counter()
+    _json("POST", f"{base}/v1/model/retrain")
+    model = _json("GET", f"{base}/v1/model")
+    while model["version"] == version:
+        time.sleep(0.5)
+        model = _json("GET", f"{base}/v1/model")
+    return time.perf_counter() - started, model
+
+
+def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, rounds: int, pid: int,
+             profile: Path | None) -> dict:
+    """The user route's requests/s and CPU per request with and without an experiment running, in alternating
+    windows: `rounds` experiments of the same three variants, each running in its own short time window with a
+    window of none between them (one training fits every trained variant beforehand), so the drifts of a shared
+    machine fall on both sides alike. Medians per side."""
+    slot = WARM_SECONDS + seconds + SLOT_MARGIN
+    start = time.time() + 2 * slot  # after the training below
+    for k in range(rounds):
+        window = {"start": start + 2 * k * slot, "end": start + (2 * k + 1) * slot}
+        _json("PUT", f"{base}/v1/experiments/{NAME}-{k}", {"variants": VARIANTS, "control": "holdout", **window})
+    _, served = retrain(base, _json("GET", f"{base}/v1/model")["version"])
+    assert time.time() < start, "the training took longer than the slots allow for"
+    runs: dict[str, list[dict]] = {"with": [], "without": []}
+    for k in range(2 * rounds):
+        time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
+        side = "with" if k % 2 == 0 else "without"
+        runs[side].append(throughput(wrk, base, users, work, seconds, f"{side}-{k // 2}", pid,
+                                     profile if k < 2 else None))
+    median = {side: {key: float(np.median([r[key] for r in got])) for key in ("rps", "cpu_us")}
+              for side, got in runs.items()}
+    return {"runs": runs, "median": median, "variants": sorted((served.get("variants") or {}).get("versions", {}))}
 
 
 def markdown(run_: dict, info: dict, command: str) -> str:
@@ -188,10 +221,12 @@ def markdown(run_: dict, info: dict, command: str) -> str:
     split = [[v["variant"], f"{v['share']:.2f}", f"{v['exposed_customers']:,}",
               f"{v['exposed_customers'] / exposed:.4f}" if exposed else "-", f"{v['impressions']:,}",
               f"{v['clicks']:,}", f"{v['purchases']:,}", f"{v['buyers']:,}"] for v in results["variants"]]
-    rps = {k: v["rps"] for k, v in run_["rps"].items()}
-    cpu = {k: v["cpu_us"] for k, v in run_["rps"].items()}
-    overhead = 1 - rps["during"] / ((rps["before"] + rps["after"]) / 2)
-    cpu_overhead = cpu["during"] / ((cpu["before"] + cpu["after"]) / 2) - 1
+    hot = run_["hot_path"]
+    with_, without = hot["median"]["with"], hot["median"]["without"]
+    cpu_overhead = with_["cpu_us"] / without["cpu_us"] - 1
+    rps_change = with_["rps"] / without["rps"] - 1
+    runs = [[side, str(k + 1), f"{r['rps']:,.0f}", f"{r['cpu_us']:,.0f}"]
+            for k in range(len(hot["runs"]["with"])) for side in ("with", "without") for r in [hot["runs"][side][k]]]
     srm = results["sample_ratio"]
     return "\n".join([
         "# Experiments: an A/B test through the HTTP API", "",
@@ -207,12 +242,15 @@ def markdown(run_: dict, info: dict, command: str) -> str:
                  "lrrrrrrr", split), "",
         f"Sample-ratio check: chi-square {srm['chi_square']:.3f}, p = {srm['p_value']:.3f} "
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
-        f"Hot path (wrk, 1 thread, 8 connections, the user route for every customer in turn): "
-        f"{rps['before']:,.0f} requests/s without an experiment, {rps['during']:,.0f} with it running, "
-        f"{rps['after']:,.0f} after its stop: {overhead:.1%} fewer requests/s with it. The service's CPU time per "
-        f"request: {cpu['before']:,.0f} us, {cpu['during']:,.0f} us, {cpu['after']:,.0f} us: overhead "
-        f"**{cpu_overhead:+.1%}** (target under 5%; CPU per request moves less with the other jobs on the machine "
-        "than requests/s do).", "",
+        f"Hot path (wrk, 1 thread, 8 connections, the user route for {HOT_USERS:,} customers in turn, answers "
+        f"remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured per window): "
+        f"{len(hot['runs']['with'])} windows with an experiment of the same three variants running and as many "
+        "without, alternating, so the machine's drifts fall on both sides (the experiments' trained variants "
+        f"fitted beforehand). Medians: {without['rps']:,.0f} requests/s and {without['cpu_us']:,.0f} us of the "
+        f"service's CPU per request without, {with_['rps']:,.0f} and {with_['cpu_us']:,.0f} us with: "
+        f"requests/s {rps_change:+.1%}, CPU per request **{cpu_overhead:+.1%}** (target: under 5% overhead; "
+        "CPU per request moves less with other jobs on the machine than requests/s do).", "",
+        md_table(["window", "round", "requests/s", "CPU us/request"], "lrrr", runs), "",
         f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
         f"took {run_['retrain_seconds']:.1f} s from the request to the new model served; the trainings "
         f"(seconds, newest first): {', '.join(str(t['seconds']) for t in run_['history'])}; of the newest, the "
@@ -234,12 +272,15 @@ def _seconds(value: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=4000)
-    parser.add_argument("--wrk-seconds", type=float, default=10)
+    parser.add_argument("--wrk-seconds", type=float, default=3, help="each hot-path measurement")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=10, help="hot-path windows with and without an experiment")
+    parser.add_argument("--profile", type=Path, help="py-spy record the service on each hot-path run into this "
+                        "directory (collapsed stacks)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = "python -m benchmarks.experiments " + " ".join(argv if argv is not None else sys.argv[1:])
-    run_ = run(args.users, args.wrk_seconds, args.seed)
+    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile)
     info = machine()
     text = markdown(run_, info, command.strip())
     out = results_dir(args.out)

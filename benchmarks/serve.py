@@ -54,7 +54,8 @@ from benchmarks.harness.redis_server import HOST, start_redis
 from benchmarks.harness.report import RESULTS, results_dir
 from benchmarks.harness.service_child import start_service
 from benchmarks.harness.wrk import WrkResult, require_wrk, run_wrk, write_lua
-from benchmarks.serve_probes import drain, implicit_rate, profiling, service_counters, service_memory, wait_workers
+from benchmarks.harness.proc import profiling
+from benchmarks.serve_probes import drain, implicit_rate, service_counters, service_memory, wait_workers
 from benchmarks.serve_report import RouteResult, markdown, memory_table, plot, table, verdicts
 from benchmarks.serve_routes import (BARE_KEY, HOT_USERS, KEY_PREFIX, LIST_N, ROUTE_NAMES, WRITE_KEY, Route,
                                      build_routes, check_routes, prepare_catalog, prepare_events, reset_state)

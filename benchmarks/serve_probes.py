@@ -7,11 +7,7 @@ import contextlib
 import dataclasses
 import json
 import re
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -92,31 +88,6 @@ def service_memory(pid: int) -> list[ProcessMemory]:
     if len(out) == 1:
         out[0] = dataclasses.replace(out[0], role="single process")
     return out
-
-
-@contextlib.contextmanager
-def profiling(directory: Path | None, pid: int, name: str, seconds: float, fmt: str = "flamegraph") -> Iterator[None]:
-    """py-spy record the service while a route runs, when --profile is given: a flame graph to look
-    at, or (raw) collapsed stacks to add up per function."""
-    if directory is None:
-        yield
-        return
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        raise BenchError("--profile needs py-spy: pip install py-spy")
-    directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{name}.{'svg' if fmt == 'flamegraph' else 'txt'}"
-    child = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", f"{max(1, int(seconds))}",
-                              "--rate", "250", "--nonblocking", "--format", fmt, "--output", str(out)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        yield
-    finally:
-        try:
-            child.wait(seconds + 60)
-        except subprocess.TimeoutExpired:
-            child.terminate()
-            child.wait()
 
 
 def implicit_rate(model_path: Path, user_batches: list[list[str]], n: int, min_seconds: float = 3.0) -> dict:

@@ -1,4 +1,4 @@
-"""CPU time and memory of the processes a benchmark measures, read with psutil.
+"""CPU time and memory of the processes a benchmark measures, read with psutil; py-spy profiles of them.
 
 A process tree is a process and all its live descendants: the service's workers and their training
 processes, a Spark driver's JVM. Processes that exit between listing and reading are skipped.
@@ -7,11 +7,18 @@ processes, a Spark driver's JVM. Processes that exit between listing and reading
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
+
+from benchmarks.harness.processes import BenchError
 
 #: 1 MiB in bytes.
 MIB = 2 ** 20
@@ -103,3 +110,28 @@ def process_memory(pid: int, role: str, artifact_suffix: str = ".npz") -> Proces
     mapped = [m for m in process.memory_maps(grouped=True) if m.path.endswith(artifact_suffix)]
     return ProcessMemory(pid, role, full.rss / MIB, full.pss / MIB,
                          sum(m.rss for m in mapped) / MIB, sum(m.pss for m in mapped) / MIB)
+
+
+@contextlib.contextmanager
+def profiling(directory: Path | None, pid: int, name: str, seconds: float, fmt: str = "flamegraph") -> Iterator[None]:
+    """py-spy record the service while a route runs, when --profile is given: a flame graph to look
+    at, or (raw) collapsed stacks to add up per function."""
+    if directory is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise BenchError("--profile needs py-spy: pip install py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{name}.{'svg' if fmt == 'flamegraph' else 'txt'}"
+    child = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", f"{max(1, int(seconds))}",
+                              "--rate", "250", "--nonblocking", "--format", fmt, "--output", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        try:
+            child.wait(seconds + 60)
+        except subprocess.TimeoutExpired:
+            child.terminate()
+            child.wait()

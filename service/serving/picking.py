@@ -2,20 +2,26 @@
 in stock, exclusions, items the user touched since training, removed items, the per-category cap,
 items bought since training and not due again moved behind the rest (service.serving.repeats), then
 recently shown items moved behind the rest (recommender.retention.fatigue); items the user bought
-before carry `"repeat": true` (only with a model that serves them: other lists never hold one)."""
+before carry `"repeat": true` (only with a model that serves them: other lists never hold one). With
+explain=true, the final items get their reasons (`add_reasons`)."""
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Mapping, Sequence, Set
 
 import numpy as np
 
+from recommender.explain import because
 from recommender.filters import ItemFilter, filter_ranked
 from recommender.retention.fatigue import demote
+from recommender.sources import FALLBACK
 from service.serving.model_state import ServingModel
-from service.serving.requests import ListRequest, lookup
+from service.serving.requests import ListRequest, ListResult, lookup
 
 _INF = float("inf")
+
+#: `because` reasons per item when explain=true.
+REASONS = 3
 
 
 def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRequest,
@@ -128,3 +134,25 @@ def walk(ids: np.ndarray, scores: np.ndarray, head: int):
     yield from zip(ids[:head].tolist(), scores[:head].tolist())
     if len(ids) > head:
         yield from zip(ids[head:].tolist(), scores[head:].tolist())
+
+
+def add_reasons(current: ServingModel, user_ids: Sequence[str], codes: np.ndarray | None,
+                results: Sequence[ListResult | None], histories: Mapping[int, dict[str, float]]) -> None:
+    """Add `because` (recommender.explain, REASONS per item) to every item of the final lists, in place (CPU
+    work: a worker thread, explain=true only); `codes` are the users' codes in the model or None, `histories` the
+    events of folded-in users by position:
+    known users from their training row, folded-in users from their events, fallback none."""
+    model = current.model
+    if codes is None:
+        codes = lookup(model.user_ids, user_ids)
+    for pos, result in enumerate(results):
+        if result is None or not result.items:
+            continue
+        basis = int(codes[pos]) if codes[pos] >= 0 else histories.get(pos)
+        if basis is None or result.source == FALLBACK:
+            reasons: list[list[str]] = [[] for _ in result.items]
+        else:
+            item_codes = lookup(model.item_ids, [item["item_id"] for item in result.items])
+            reasons = because(model, basis, item_codes, REASONS)
+        for item, why in zip(result.items, reasons):
+            item["because"] = why

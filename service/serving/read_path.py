@@ -33,13 +33,12 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
 
-from recommender.explain import because
 from recommender.retention.fatigue import recently_shown
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.errors import NoModel, UnknownItem
@@ -47,13 +46,13 @@ from service.metrics import Metrics
 from service.serving.shared_work import ReadOrder, SharedComputes, SharedReads, SharedWrites
 from service.serving.hot_lists import HotLists
 from service.serving.model_state import ServingModel
-from service.serving.picking import full_filter, items_of, pick, ranked
+from service.serving.picking import add_reasons, full_filter, items_of, pick, ranked
 from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
 from service.serving.trending import TrendingFallback
 from service.serving.variants import Split, Splits, VariantTag
-from service.experiments.definition import LISTS, POPULARITY
+from service.experiments.definition import LISTS, POPULARITY, Variant
 from service.settings import Settings
 from service.store.events.since_training import (
     NO_STATE,
@@ -76,8 +75,6 @@ SERVED_LISTS = 10_000
 #: (writes invalidate at once; this only bounds how late an expiring hash is noticed).
 MIRRORED_USERS = 100_000
 MIRROR_MAX_AGE = 300.0
-#: `because` reasons per item when explain=true.
-REASONS = 3
 
 
 _Lists = tuple[np.ndarray, np.ndarray]
@@ -181,24 +178,32 @@ class Serving:
                            remember: bool) -> list[ListResult]:
         """Each customer's list from their variant: the serving model, the popularity holdout, or a trained
         variant's model (the serving model, not counted for the experiment, until a training has made it)."""
-        experiment = running.experiment
-        groups: dict[str, list[int]] = {}
+        variants = running.experiment.variants
+        if len(user_ids) == 1:  # a user's list, the hot path: one variant, nothing to group
+            return await self._variant_lists(current, running, variants[running.index_of(user_ids[0])], user_ids,
+                                             req, remember)
+        groups: dict[int, list[int]] = {}
         for pos, user_id in enumerate(user_ids):
-            groups.setdefault(running.variant_of(user_id).name, []).append(pos)
+            groups.setdefault(running.index_of(user_id), []).append(pos)
         results: list[ListResult | None] = [None] * len(user_ids)
-        for name, positions in groups.items():
-            variant = experiment.variant(name)
-            users = [user_ids[pos] for pos in positions]
-            if variant.model.kind == POPULARITY:
-                tag: VariantTag | None = running.tag(current, variant)
-                got = await self._holdout(current, req, len(users), remember)
-            else:
-                model, tag = running.model_of(current, variant)
-                got = await self._plain_users(model, users, req, remember)
+        for index, positions in groups.items():
+            got = await self._variant_lists(current, running, variants[index], [user_ids[p] for p in positions], req,
+                                            remember)
             for pos, result in zip(positions, got):
-                result.variant = tag
                 results[pos] = result
         return results  # type: ignore[return-value]
+
+    async def _variant_lists(self, current: ServingModel, running: Split, variant: Variant, user_ids: Sequence[str],
+                             req: ListRequest, remember: bool) -> list[ListResult]:
+        if variant.model.kind == POPULARITY:
+            tag: VariantTag | None = running.tag(current, variant)
+            got = await self._holdout(current, req, len(user_ids), remember)
+        else:
+            model, tag = running.model_of(current, variant)
+            got = await self._plain_users(model, user_ids, req, remember)
+        for result in got:
+            result.variant = tag
+        return got
 
     async def _remembered(self, current: ServingModel, user_id: str, req: ListRequest) -> ListResult | None:
         """The answer served last time for this user and request, if nothing it depends on has
@@ -317,30 +322,11 @@ class Serving:
                 results[pos] = await self._personal(current, int(miss_codes[row]), ids[row], scores[row], req,
                                                     own_sets[pos], shown=shown_sets[pos])
         if req.explain:
-            await asyncio.to_thread(self._explain, current, user_ids, codes, results, histories)
+            await asyncio.to_thread(add_reasons, current, user_ids, codes, results, histories)
         if degraded:
             for result in results:
                 result.source = IN_MEMORY_MODEL  # type: ignore[union-attr]
         return results  # type: ignore[return-value]
-
-    def _explain(self, current: ServingModel, user_ids: Sequence[str], codes: np.ndarray | None,
-                 results: Sequence[ListResult | None], histories: Mapping[int, dict[str, float]]) -> None:
-        """Add `because` to every item of the final lists (a worker thread, explain=true only):
-        known users from their training row, folded-in users from their events, fallback none."""
-        model = current.model
-        if codes is None:
-            codes = lookup(model.user_ids, user_ids)
-        for pos, result in enumerate(results):
-            if result is None or not result.items:
-                continue
-            basis = int(codes[pos]) if codes[pos] >= 0 else histories.get(pos)
-            if basis is None or result.source == FALLBACK:
-                reasons: list[list[str]] = [[] for _ in result.items]
-            else:
-                item_codes = lookup(model.item_ids, [item["item_id"] for item in result.items])
-                reasons = because(model, basis, item_codes, REASONS)
-            for item, why in zip(result.items, reasons):
-                item["because"] = why
 
     async def _personal(self, current: ServingModel, code: int | None, ids: np.ndarray, scores: np.ndarray,
                         req: ListRequest, own: OwnItems, user_id: str = "",

@@ -6,7 +6,7 @@ attribute check."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.experiments.assignment import assign, bounds
 from service.experiments.definition import ENDED, POPULARITY, ROUTE_FAMILIES, RUNNING, SERVING, Experiment, Variant
@@ -24,17 +24,30 @@ class Split:
 
     experiment: Experiment
     ends: tuple[float, ...]
+    #: tags made so far, by (serving version, variant name): the hot path formats no label
+    _tags: dict[tuple[str, str], VariantTag] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, experiment: Experiment) -> Split:
         return cls(experiment, tuple(bounds([v.share for v in experiment.variants]).tolist()))
 
+    def index_of(self, user_id: str) -> int:
+        """The position of the customer's variant in the experiment's variants."""
+        return assign(self.experiment.salt, user_id, self.ends)
+
     def variant_of(self, user_id: str) -> Variant:
-        return self.experiment.variants[assign(self.experiment.salt, user_id, self.ends)]
+        return self.experiment.variants[self.index_of(user_id)]
 
     def tag(self, current: ServingModel, variant: Variant) -> VariantTag:
         """What `variant`'s answers next to the serving model `current` carry (VariantTag)."""
-        return variant_label(current.version, self.experiment.name, variant.name), self.experiment.name, variant.name
+        key = (current.version, variant.name)
+        tag = self._tags.get(key)
+        if tag is None:
+            if len(self._tags) > 64:  # a few per served version
+                self._tags.clear()
+            name = self.experiment.name
+            tag = self._tags[key] = (variant_label(current.version, name, variant.name), name, variant.name)
+        return tag
 
     def model_of(self, current: ServingModel, variant: Variant) -> tuple[ServingModel, VariantTag | None]:
         """The model `variant` serves next to `current` (the serving model) and its tag; the tag is None for a

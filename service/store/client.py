@@ -7,11 +7,13 @@ act differently on a cluster (a script may touch only one slot there) asks `is_c
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 #: What "Redis could not answer" looks like: redis-py's errors, the cluster client's own (a slot no
 #: live node serves yet, in a failover, is not a RedisError) and the socket's.
@@ -63,3 +65,31 @@ def connect(url: str, cluster: bool = False, **options: Any) -> aioredis.Redis |
 def is_cluster(client: object) -> bool:
     """Whether `client` is a cluster client (scripts may then touch one slot only)."""
     return isinstance(client, RedisCluster)
+
+
+class Script:
+    """A Lua script run by its SHA-1 digest (EVALSHA), sent whole only when the server does not know it yet
+    (a restarted or flushed server): one round trip per call, the source over the wire about once per server.
+
+    Parameters
+    ----------
+    source : str
+        The Lua source.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, redis: aioredis.Redis, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+        """The script's reply for `keys` and `args`.
+
+        Raises
+        ------
+        redis.exceptions.RedisError, OSError
+            Redis could not run it.
+        """
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await redis.eval(self.source, len(keys), *keys, *args)

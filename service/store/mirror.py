@@ -9,10 +9,31 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from service.store.client import REDIS_ERRORS
+from service.store.client import REDIS_ERRORS, Script
 
 log = logging.getLogger(__name__)
 CHANGE_LOG_PAGE = 1000
+
+# KEYS: the change log. ARGV: the id and nonce ("" for none) of the last entry applied, the most entries to
+# return. While that entry is still in the log, {1, the entries after it}: in the steady state an empty list,
+# not the last entry's users again. Otherwise (trimmed away, or the log reset: a new entry may even have its
+# id, but not its nonce) {0, the log's newest entry, or none}.
+_FOLLOW = Script(r"""
+local got = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', tonumber(ARGV[3]) + 1)
+local first = got[1]
+if first ~= nil and first[1] == ARGV[1] then
+  local nonce = ''
+  local fields = first[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'n' then nonce = fields[i + 1] end
+  end
+  if nonce == ARGV[2] then
+    table.remove(got, 1)
+    return {1, got}
+  end
+end
+return {0, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)}
+""")
 
 
 class SinceTrainingMirror:
@@ -200,25 +221,24 @@ class SinceTrainingMirror:
         epoch = self._epoch
         while True:
             start = self._position
-            entries = await self.redis.xrange(self.log_key, min=start[0] if start is not None else "-",
-                                              count=CHANGE_LOG_PAGE)
+            if start is None:
+                ok, entries = True, await self.redis.xrange(self.log_key, min="-", count=CHANGE_LOG_PAGE)
+            else:
+                ok, raw = await _FOLLOW(self.redis, (self.log_key,), (start[0], start[1] or b"", CHANGE_LOG_PAGE))
+                entries = [(entry_id, dict(zip(fields[::2], fields[1::2]))) for entry_id, fields in raw]
             if epoch != self._epoch:  # the cache was dropped meanwhile and the position re-established
                 return
-            if start is not None:
-                if not entries or _mark(entries[0]) != start:
-                    # our last entry was trimmed away, or the log was reset (a new entry may even have its
-                    # id, but not its nonce): changes may be lost
-                    self.clear()
-                    self._position = _mark(entries[-1]) if entries else None
-                    return
-                entries = entries[1:]
+            if not ok:  # our last entry was trimmed away, or the log was reset: changes may be lost
+                self.clear()
+                self._position = _mark(entries[-1]) if entries else None
+                return
             for _, fields in entries:
                 users = fields.get(b"u") or fields.get("u") or b""
                 self.invalidate((users.decode() if isinstance(users, bytes) else users).split("\n"))
             if entries and (self._position is None
                             or _stream_id(entries[-1][0]) > _stream_id(self._position[0])):
                 self._position = _mark(entries[-1])
-            if len(entries) < CHANGE_LOG_PAGE - 1:
+            if len(entries) < CHANGE_LOG_PAGE:
                 return
 
 

@@ -17,7 +17,6 @@ the old or the new model reads never changes under it.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -25,10 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from recommender.units import SECONDS_PER_DAY
-from service.store.client import is_cluster
+from service.store.client import Script, is_cluster
 from service.store.events.format import CHANGE_LOG_MAXLEN, change_log_entry, nonce
 from service.store.keys import Keys
 
@@ -129,7 +127,7 @@ end
 out[lists + 1] = states
 return out
 """
-_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
+_READ_SCRIPT = Script(_READ)
 
 
 class UserState(NamedTuple):
@@ -194,10 +192,7 @@ async def read_lists_and_states(redis: aioredis.Redis, keys: Keys, list_keys: Se
                        *(keys.since_training_bought(u) for u in users),
                        *((keys.shown(u) for u in users) if horizon else ())]
         args = (len(list_keys), len(users), horizon, ms, seq)
-        try:
-            reply = await redis.evalsha(_READ_SHA, len(script_keys), *script_keys, *args)
-        except NoScriptError:  # a restarted or flushed server: send the script itself once
-            reply = await redis.eval(_READ, len(script_keys), *script_keys, *args)
+        reply = await _READ_SCRIPT(redis, script_keys, args)
         states = [NO_STATE] * len(users)
         flat = reply[len(list_keys)] or []
         for k in range(0, len(flat) - 3, 4):

@@ -16,7 +16,6 @@ page in one atomic script: a generation other than the cursor's means every entr
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from recommender.errors import InputError
 from recommender.events import ORDER_COLUMNS, EventTable
+from service.store.client import Script
 from service.store.events.format import ORDER_STREAM_FIELDS, STREAM_FIELDS
 from service.store.keys import Keys
 
@@ -47,10 +46,9 @@ end
 
 # KEYS: the stream, its generation key. ARGV: the id to read after (exclusive), the most entries to
 # return. Returns {generation or false, entries}.
-_READ_AFTER = r"""
+_READ_AFTER = Script(r"""
 return {redis.call('GET', KEYS[2]), redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
-"""
-_READ_AFTER_SHA = hashlib.sha1(_READ_AFTER.encode()).hexdigest()
+""")
 
 
 class StreamReset(Exception):
@@ -107,11 +105,7 @@ async def read_after(redis: aioredis.Redis, stream: str, generation_key: str, cu
     redis.exceptions.RedisError, OSError
         Redis could not be read.
     """
-    args = (2, stream, generation_key, cursor.last_id, count)
-    try:  # by its digest: the script is sent once per connection pool's server, not with every page
-        generation, raw = await redis.evalsha(_READ_AFTER_SHA, *args)
-    except NoScriptError:
-        generation, raw = await redis.eval(_READ_AFTER, *args)
+    generation, raw = await _READ_AFTER(redis, (stream, generation_key), (cursor.last_id, count))
     generation = _text(generation) if generation else None
     if cursor.generation is not None and generation != cursor.generation:
         raise StreamReset(f"{stream} is generation {generation}, not {cursor.generation} as when "
