@@ -23,6 +23,7 @@ from service.http.app_keys import (
 )
 from service.http.dashboard import setup_dashboard
 from service.http.errors import error_middleware
+from service.http.limits import MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES
 from service.http.metrics import metrics_middleware
 from service.http.routes import setup_routes
 from service.metrics import Metrics
@@ -107,7 +108,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     metrics = Metrics()
     app = web.Application(client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes),
-                          middlewares=[metrics_middleware(metrics), error_middleware])
+                          middlewares=[metrics_middleware(metrics), error_middleware],
+                          handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES, "max_field_size": MAX_HEADER_BYTES})
     app[SETTINGS] = settings
     app[METRICS] = metrics
     setup_routes(app)

@@ -5,6 +5,11 @@ from recommender.times import EARLIEST_TIMESTAMP
 
 #: Items per list (n).
 MAX_N = 100
+#: Bytes of a request line (method, path and query string) and of one header the HTTP parser accepts: room for
+#: every id and parameter within their own bounds, percent-encoded, so those get this service's JSON errors.
+#: Longer lines are refused by aiohttp's parser itself (a plain-text 400: it answers before any middleware).
+MAX_REQUEST_LINE_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 16 * 1024
 #: Users per batch request.
 MAX_BATCH_USERS = 100_000
 #: Items per POST /v1/users/{user_id}/shown (an email or a page shows a few dozen at most).

@@ -93,6 +93,18 @@ async def test_bad_query_parameters_give_400(client, query):
     assert body["error"]["code"] == "invalid_parameter" and body["error"]["message"]
 
 
+async def test_long_ids_and_query_strings_get_the_services_answer_not_the_parsers(client):
+    # 2,000 four-byte characters are 24 KB percent-encoded: past aiohttp's default 8,190-byte request line,
+    # within MAX_REQUEST_LINE_BYTES, so the service answers: the id check (over MAX_ID_BYTES) ...
+    long_id = "\U0001F600" * 2000
+    response = await client.get(f"/v1/items/{long_id}/similar")
+    assert response.status == 400 and response.content_type == "application/json"
+    assert (await response.json())["error"]["field"] == "item_id"
+    # ... or the list, which an exclusion of an item nobody knows does not change
+    response = await client.get(f"/v1/users/u000001/recommendations?n=3&exclude={long_id}")
+    assert response.status == 200 and len((await response.json())["items"]) == 3
+
+
 async def test_similar_items(client, demo):
     item = demo[0].events.item_ids[0]
     body = await (await client.get(f"/v1/items/{item}/similar?n=5")).json()
