@@ -1,7 +1,7 @@
 """Which variant serves a customer: the running experiment that splits a route family, kept in process (the
 refresh loop reads the definitions at every poll), each customer's variant by the sticky hash
 (service.experiments.assignment), and the model a variant serves. With no experiment defined this is one
-attribute check."""
+dictionary look-up."""
 
 from __future__ import annotations
 
