@@ -7,8 +7,11 @@ import redis
 
 def key_values(r: redis.Redis, key: bytes) -> list[bytes]:
     """The strings `key`'s value holds: a string, a hash's fields and values, a list's, set's or sorted set's
-    members, a stream's field names and values. Raises AssertionError for any other type."""
+    members, a stream's field names and values; none for a key that expired since it was listed (a rate-limit
+    window, a cache entry's TTL). Raises AssertionError for any other type."""
     kind = r.type(key).decode()
+    if kind == "none":
+        return []
     if kind == "string":
         return [r.get(key) or b""]
     if kind == "hash":
