@@ -60,19 +60,18 @@ def split_campaign(running: Split | None, current: ServingModel, contacted: froz
     """
     if running is None:
         return SplitCampaign(campaign(current, contacted))
-    variants = running.experiment.variants
-    assigned: dict[str, int] = {}
+    assigned: dict[str, int] = {}  # each customer hashed once, however many runs ask
 
     def variant_of(user_id: str) -> int:
         index = assigned.get(user_id)
         if index is None:
-            index = assigned[user_id] = variants.index(running.variant_of(user_id))
+            index = assigned[user_id] = running.index_of(user_id)
         return index
 
     capped = 0
     runs: list[CampaignRows] = []
     tags: list[VariantTag | None] = []
-    for k, variant in enumerate(variants):
+    for k, variant in enumerate(running.experiment.variants):
         def others(user_ids: np.ndarray, k: int = k) -> np.ndarray:
             nonlocal capped
             mine = np.fromiter((variant_of(u) == k for u in user_ids.tolist()), dtype=bool, count=len(user_ids))

@@ -88,6 +88,11 @@ class Splits:
         return None
 
 
+def version_label(current: ServingModel, tag: VariantTag | None) -> str:
+    """What an answer's recommendation ids and online counters name: the serving version, or the variant's label."""
+    return current.version if tag is None else tag[0]
+
+
 def models_for(running: Split | None, current: ServingModel, user_ids: Sequence[str]
                ) -> list[tuple[ServingModel, VariantTag | None]]:
     """Each customer's model and tag under `running` (every customer: `current`, untagged, when None); a

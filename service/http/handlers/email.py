@@ -24,7 +24,7 @@ from service.http.params import check_id, list_request, optional_now, query, rea
 from service.http.responses import NDJSON, json_response
 from service.serving.email_blocks import BlockIds, BlockRequest, block_route, parse_blocks, recommended_lists, user_blocks
 from service.serving.email_html import HTML_FIELDS, render
-from service.serving.variants import VariantTag, models_for
+from service.serving.variants import VariantTag, models_for, version_label
 from service.experiments.definition import EMAIL
 from service.store.contacts import record_contact
 from service.store.online import EMAIL_BLOCKS
@@ -80,7 +80,7 @@ async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: 
     recommended = await recommended_lists(serving, current, running, user_ids, block_request)
     settings = request.app[SETTINGS]
     for _, tag in models:
-        label = current.version if tag is None else tag[0]
+        label = version_label(current, tag)
         if label not in ids:
             ids[label] = BlockIds(label, block_request.blocks)
 
@@ -88,7 +88,7 @@ async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: 
         out = []
         for k, user in enumerate(user_ids):
             model, tag = models[k]
-            block_ids = ids[current.version if tag is None else tag[0]]
+            block_ids = ids[version_label(current, tag)]
             blocks = user_blocks(model, index, user, None if recommended is None else recommended[k],
                                  block_request, block_ids)
             page = render(blocks, user, settings.link_param, settings.template_dir) if html else None
@@ -99,7 +99,7 @@ async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: 
     online = request.app[ONLINE]
     shown: Counter[tuple[str, str]] = Counter()  # (version label, block) -> items
     for recipient in results:
-        label = current.version if recipient.tag is None else recipient.tag[0]
+        label = version_label(current, recipient.tag)
         for block in block_request.blocks:
             shown[(label, block)] += len(recipient.blocks[block]["items"])
         if recipient.tag is not None:
