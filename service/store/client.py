@@ -93,3 +93,9 @@ class Script:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return await redis.eval(self.source, len(keys), *keys, *args)
+
+
+def script_entries(raw: Sequence[Sequence[Any]]) -> list[tuple[bytes, dict]]:
+    """Stream entries as a script returns them (`XRANGE` inside Lua: [id, [field, value, ...]] each) in the
+    shape redis-py gives `xrange`: (id, {field: value})."""
+    return [(entry_id, dict(zip(fields[::2], fields[1::2]))) for entry_id, fields in raw]

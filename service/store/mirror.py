@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from service.store.client import REDIS_ERRORS, Script
+from service.store.client import REDIS_ERRORS, Script, script_entries
 
 log = logging.getLogger(__name__)
 CHANGE_LOG_PAGE = 1000
@@ -225,7 +225,7 @@ class SinceTrainingMirror:
                 ok, entries = True, await self.redis.xrange(self.log_key, min="-", count=CHANGE_LOG_PAGE)
             else:
                 ok, raw = await _FOLLOW(self.redis, (self.log_key,), (start[0], start[1] or b"", CHANGE_LOG_PAGE))
-                entries = [(entry_id, dict(zip(fields[::2], fields[1::2]))) for entry_id, fields in raw]
+                entries = script_entries(raw)
             if epoch != self._epoch:  # the cache was dropped meanwhile and the position re-established
                 return
             if not ok:  # our last entry was trimmed away, or the log was reset: changes may be lost

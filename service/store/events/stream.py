@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 
 from recommender.errors import InputError
 from recommender.events import ORDER_COLUMNS, EventTable
-from service.store.client import Script
+from service.store.client import Script, script_entries
 from service.store.events.format import ORDER_STREAM_FIELDS, STREAM_FIELDS
 from service.store.keys import Keys
 
@@ -110,7 +110,7 @@ async def read_after(redis: aioredis.Redis, stream: str, generation_key: str, cu
     if cursor.generation is not None and generation != cursor.generation:
         raise StreamReset(f"{stream} is generation {generation}, not {cursor.generation} as when "
                           f"{cursor.last_id} was read")
-    entries = [(entry_id, dict(zip(fields[::2], fields[1::2]))) for entry_id, fields in raw]
+    entries = script_entries(raw)
     return entries, StreamCursor(_text(entries[-1][0]) if entries else cursor.last_id, generation)
 
 
