@@ -265,6 +265,18 @@ def scale_confidence(matrix: csr_matrix, params: ModelParams) -> csr_matrix:
     return scaled
 
 
+def float32_scores(scores: np.ndarray) -> np.ndarray:
+    """implicit's `recommend` scores (float64 for item-kNN, float32 otherwise) as float32, any shape.
+
+    implicit marks an item it has no score for (an item-kNN user whose neighbours do not reach an item
+    asked for with `items=`) with the most negative float64; that marker becomes -inf here, explicitly,
+    instead of overflowing in the cast."""
+    scores = np.asarray(scores)
+    if scores.dtype == np.float32:
+        return scores
+    return np.where(scores < np.finfo(np.float32).min, -np.inf, scores).astype(np.float32)
+
+
 def algorithm_state(model: Algorithm) -> dict[str, np.ndarray]:
     """The arrays that fully describe a trained model (`restore_algorithm` rebuilds it from them).
 

@@ -31,6 +31,7 @@ from scipy.sparse import csr_matrix
 from recommender.algorithms import (
     ModelParams,
     PopularityRecommender,
+    float32_scores,
     make_algorithm,
     scale_confidence,
     supports_fold_in,
@@ -328,7 +329,7 @@ class Recommender(SimilarItems):
             user_codes, rows, N=min(n, n_allowed), filter_already_liked_items=filter_interacted,
             items=items, **extra,
         )
-        return np.atleast_2d(ids).astype(np.int64), np.atleast_2d(scores).astype(np.float32)
+        return np.atleast_2d(ids).astype(np.int64), float32_scores(np.atleast_2d(scores))
 
     def _backfill(self, ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, seen: np.ndarray,
                   item_filter: ItemFilter, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 
 from recommender.errors import UnknownItemError
-from recommender.algorithms import scale_confidence
+from recommender.algorithms import float32_scores, scale_confidence
 from recommender.filters import CAP_OVERSAMPLE, ItemFilter, filter_ranked
 
 
@@ -71,7 +71,8 @@ class SimilarItems:
 
     def item_user_scores(self, item_code: int, chunk: int = 20_000) -> np.ndarray:
         """Every known user's score for one item (the model's own scale: a factor dot product, a kNN or EASE sum
-        over the user's items, a basket model's score), float32 shape (users,) in user code order. Matrix
+        over the user's items, a basket model's score; -inf for a user the model has no score for, such as a
+        kNN user whose neighbours do not reach the item), float32 shape (users,) in user code order. Matrix
         factorisation models score with one matrix-vector product; others through `recommend` restricted to the
         item, `chunk` users per call."""
         if isinstance(self.algorithm, (AlternatingLeastSquares, BayesianPersonalizedRanking)):
@@ -82,6 +83,6 @@ class SimilarItems:
             codes = np.arange(start, min(start + chunk, len(out)))
             rows = scale_confidence(self.user_items[codes], self.params)
             ids, scores = self.algorithm.recommend(codes, rows, N=1, filter_already_liked_items=False, items=only)
-            ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
+            ids, scores = np.atleast_2d(ids), float32_scores(np.atleast_2d(scores))
             out[codes] = np.where(ids[:, 0] == item_code, scores[:, 0], 0.0)
         return out

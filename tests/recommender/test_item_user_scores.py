@@ -22,3 +22,13 @@ def test_an_items_score_for_every_user_matches_the_users_own_lists(trained, algo
                 assert column[users[row]] == pytest.approx(scores[row, col], rel=1e-4, abs=1e-5)
                 checked += 1
     assert checked > 10
+
+
+@pytest.mark.parametrize("algorithm", ["cosine", "bm25"])
+def test_a_knn_user_whose_neighbours_miss_the_item_scores_minus_infinity(trained, algorithm):
+    model = trained(algorithm)
+    with np.errstate(over="raise"):  # implicit's "no score" marker must not overflow in the cast
+        columns = [model.item_user_scores(item) for item in range(0, len(model.item_ids), 5)]
+    scores = np.concatenate(columns)
+    assert np.isneginf(scores).any() and np.isfinite(scores).any()
+    assert not (np.isfinite(scores) & (scores < -1e30)).any()
