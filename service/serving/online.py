@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from recommender.units import SECONDS_PER_DAY
 from service.metrics import Metrics
+from service.periodic import pause
 from service.store.client import REDIS_ERRORS
 from service.store.experiments import add_exposures
 from service.store.keys import Keys
@@ -41,6 +42,7 @@ class OnlineRecorder:
         self._recorded: dict[tuple[str, str], set[str]] = {}  # ... and already written to Redis
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
+        self._stop = asyncio.Event()
         self._failures = metrics.counter("encore_online_flush_failures_total",
                                          "Impression flushes that failed (the tallies are kept for the next one)")
 
@@ -60,21 +62,21 @@ class OnlineRecorder:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="encore-online-recorder")
+            self._stop = asyncio.Event()
+            self._task = asyncio.create_task(self._run(self._stop), name="encore-online-recorder")
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Stop the task, then write what is tallied (for up to `timeout` seconds)."""
+        """Stop the flush loop (service.periodic: an event, not cancellation, which a flush mid-command could
+        swallow), then write what is tallied (for up to `timeout` seconds)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stop.set()
+            await self._task  # at most the flush in progress
             self._task = None
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.flush(), timeout)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+    async def _run(self, stop: asyncio.Event) -> None:
+        while not await pause(stop, FLUSH_SECONDS):
             await self.flush()
 
     async def flush(self) -> bool:
