@@ -8,7 +8,6 @@ a replica that dies mid-training simply lets the lock expire.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -20,6 +19,7 @@ import redis.asyncio as aioredis
 from recommender.errors import ArtifactError
 from recommender.matrix import EventWeights
 from service.metrics import Metrics
+from service.periodic import pause
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
 from service.serving.variants import Splits
@@ -135,7 +135,8 @@ class Refresher:
         ttl_ms = int(self.settings.lock_ttl * 1000)
         if not await training_state.acquire_lock(self.redis, self.keys, token, ttl_ms):
             return TrainingReport("skipped", "another replica is training")
-        keeper = asyncio.create_task(self._keep_lock(token, ttl_ms))
+        keeping = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lock(token, ttl_ms, keeping), name="encore-training-lock")
         started = time.perf_counter()
         await self._status(last_attempt_at=time.time(), running=1)
         await training_state.clear_retrain_request(self.redis, self.keys)
@@ -145,7 +146,8 @@ class Refresher:
             log.exception("training failed")
             report = TrainingReport("failed", f"{type(exc).__name__}: {exc}")
         finally:
-            keeper.cancel()
+            keeping.set()
+            await keeper  # at most the extension in progress (service.periodic)
             await training_state.release_lock(self.redis, self.keys, token)
         seconds = time.perf_counter() - started
         self.metrics.training_seconds.observe(seconds)
@@ -232,10 +234,14 @@ class Refresher:
             return kept[1], pointer
         return record, pointer
 
-    async def _keep_lock(self, token: str, ttl_ms: int) -> None:
-        while True:
-            await asyncio.sleep(ttl_ms / 3000)
-            await training_state.extend_lock(self.redis, self.keys, token, ttl_ms)
+    async def _keep_lock(self, token: str, ttl_ms: int, stop: asyncio.Event) -> None:
+        """Extend the training lock every third of its TTL until `stop` is set; a failed extension is
+        tried again at the next (the lock outlives two misses)."""
+        while not await pause(stop, ttl_ms / 3000):
+            try:
+                await training_state.extend_lock(self.redis, self.keys, token, ttl_ms)
+            except REDIS_ERRORS as exc:
+                log.warning("could not extend the training lock: %s", exc)
 
     async def _status(self, **fields: object) -> None:
         await training_state.record_status(self.redis, self.keys, **fields)
@@ -246,8 +252,7 @@ class Refresher:
     # -- the background loop ----------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: follow the pointer, and train when due (in its own task, so polling
-        goes on). A stop event, not cancellation: redis-py may turn a cancellation mid-command into
-        a connection error, which this loop is meant to survive."""
+        goes on). A stop event, not cancellation (service.periodic)."""
         while not stop.is_set():
             try:
                 await self.sync()
@@ -256,5 +261,4 @@ class Refresher:
                     self.start_training(reason)
             except REDIS_ERRORS as exc:
                 log.warning("refresh loop: redis unavailable: %s", exc)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.poll_interval)
+            await pause(stop, self.settings.poll_interval)
