@@ -4,7 +4,9 @@ whose app has finished its first training."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from recommender.demo import generate_storefront, write_storefront
 from service.http.app import create_app
-from service.http.app_keys import REFRESHER
+from service.http.app_keys import ONLINE, REFRESHER
 from service.settings import Settings
 
 WRITE, ADMIN = "write-key", "admin-key"
@@ -73,3 +75,15 @@ def make_client(aiohttp_client):
 @pytest.fixture
 async def client(make_client, settings: Settings) -> TestClient:
     return await make_client(settings)
+
+
+@contextlib.asynccontextmanager
+async def recorder_paused(client: TestClient) -> AsyncIterator[None]:
+    """The online recorder's flush loop stopped (what it tallied written first) and started again after: Redis
+    command counts taken inside are the requests' own, never a flush (a script, every second) that fell between."""
+    recorder = client.app[ONLINE]
+    await recorder.stop()
+    try:
+        yield
+    finally:
+        recorder.start()

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from service.experiments.assignment import assign, bounds
-from service.http.app_keys import ONLINE, SERVING
-from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
+from service.http.app_keys import ONLINE, REFRESHER, SERVING
+from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, recorder_paused, wait_for
 
 SPLIT = {"variants": [{"name": "control", "share": 0.5, "model": "serving"},
                       {"name": "holdout", "share": 0.5, "model": "popularity"}]}
@@ -31,26 +31,25 @@ async def _running(client, expected: bool) -> None:
     await wait_for(check, timeout=10)
 
 
-async def test_with_no_experiment_running_the_read_path_is_unchanged(client, demo, settings):
+async def test_with_no_experiment_running_the_read_path_is_unchanged(make_client, demo, settings):
+    client = await make_client(settings, poll_interval=3600)  # no poll (a script) while commands are counted
     user = _users(demo, 0, 1)[0]
     before = await (await client.get(f"/v1/users/{user}/recommendations?n=5")).json()
     later = {**SPLIT, "start": time.time() + 86400}  # defined, not running
     assert (await client.put("/v1/experiments/spring", json=later, headers=AUTH_ADMIN)).status == 200
-    await wait_for(lambda: _has_pending(client), timeout=10)
-    sync = redis.Redis.from_url(settings.redis_url)
-    sync.config_resetstat()
-    after = await (await client.get(f"/v1/users/{user}/recommendations?n=5")).json()
-    assert not {"cmdstat_hgetall", "cmdstat_mget", "cmdstat_eval", "cmdstat_get"} & set(sync.info("commandstats"))
-    sync.close()
+    await client.app[REFRESHER].sync()  # the poll that reads the definitions
+    assert client.app[SERVING].splits["lists"].pending
+    async with recorder_paused(client):
+        sync = redis.Redis.from_url(settings.redis_url)
+        sync.config_resetstat()
+        after = await (await client.get(f"/v1/users/{user}/recommendations?n=5")).json()
+        assert not {"cmdstat_hgetall", "cmdstat_mget", "cmdstat_eval", "cmdstat_get"} & set(sync.info("commandstats"))
+        sync.close()
     assert after["items"] == before["items"] and set(after) == set(before) and "experiment" not in after
     assert PLAIN_ID.fullmatch(after["recommendation_id"])
     await client.app[ONLINE].flush()
     assert (await (await client.get("/v1/experiments/spring")).json())["results"]["variants"][0][
         "exposed_customers"] == 0
-
-
-async def _has_pending(client) -> bool:
-    return bool(client.app[SERVING].splits["lists"].pending)
 
 
 async def test_each_customer_gets_their_variant_and_events_count_for_it_until_the_stop(client, demo):

@@ -14,7 +14,7 @@ from service.http.app_keys import METRICS
 from service.store.keys import Keys
 from service.metrics import Metrics
 from service.serving.online import OnlineRecorder
-from tests.service.conftest import AUTH_WRITE, wait_for
+from tests.service.conftest import AUTH_WRITE, recorder_paused, wait_for
 
 KEYS = Keys()
 
@@ -157,15 +157,17 @@ async def test_a_hot_list_needs_no_redis_read_for_the_shown_set(make_client, set
     await _ids(client, user)
     await _ids(client, user)  # list and user state now cached in process
     sync = redis.Redis.from_url(settings.redis_url)
-    sync.config_resetstat()
-    await _ids(client, user)
-    stats = sync.info("commandstats")
+    async with recorder_paused(client):
+        sync.config_resetstat()
+        await _ids(client, user)
+        stats = sync.info("commandstats")
     reads = {"cmdstat_zrangebyscore", "cmdstat_hgetall", "cmdstat_mget", "cmdstat_eval", "cmdstat_evalsha"}
     assert not reads & set(stats)
     await client.post(f"/v1/users/{user}/shown", json={"item_ids": ["p00001"]}, headers=AUTH_WRITE)
-    sync.config_resetstat()
-    await _ids(client, user)  # the change log dropped the cached state: one script re-reads it
-    stats = sync.info("commandstats")  # the shown set and the since-training hash (empty: no more)
+    async with recorder_paused(client):
+        sync.config_resetstat()
+        await _ids(client, user)  # the change log dropped the cached state: one script re-reads it
+        stats = sync.info("commandstats")  # the shown set and the since-training hash (empty: no more)
     scripts = sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("eval", "evalsha"))
     assert scripts == 1 and stats["cmdstat_zrangebyscore"]["calls"] == 1 and stats["cmdstat_hgetall"]["calls"] == 1
     sync.close()

@@ -22,7 +22,7 @@ from service.store.mirror import SinceTrainingMirror
 from service.ingest import _plain_table, parse_batch
 from service.store.keys import Keys
 from service.training.job import fold_stream
-from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
+from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, recorder_paused, wait_for
 
 KEYS = Keys()
 
@@ -72,9 +72,10 @@ async def test_a_repeated_request_reads_no_list_from_redis(make_client, settings
     client = await make_client(settings, poll_interval=3600)  # no training-status reads (HGETALL) meanwhile
     first = await _items(client, USER)
     with redis.Redis.from_url(settings.redis_url) as r:
-        r.config_resetstat()
-        assert await _items(client, USER) == first
-        stats = r.info("commandstats")
+        async with recorder_paused(client):
+            r.config_resetstat()
+            assert await _items(client, USER) == first
+            stats = r.info("commandstats")
     # (GET is the refresh loop polling the version pointer; lists are read by a script)
     assert not {"cmdstat_mget", "cmdstat_hgetall", "cmdstat_eval", "cmdstat_evalsha"} & set(stats)
 
