@@ -42,7 +42,7 @@ class OnlineRecorder:
         self._recorded: dict[tuple[str, str], set[str]] = {}  # ... and already written to Redis
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
-        self._stop = asyncio.Event()
+        self._stop = asyncio.Event()  # set by stop(): the flush loop ends after its round
         self._failures = metrics.counter("encore_online_flush_failures_total",
                                          "Impression flushes that failed (the tallies are kept for the next one)")
 
@@ -62,8 +62,8 @@ class OnlineRecorder:
 
     def start(self) -> None:
         if self._task is None:
-            self._stop = asyncio.Event()
-            self._task = asyncio.create_task(self._run(self._stop), name="encore-online-recorder")
+            self._stop.clear()  # stop() set it and awaited the last loop: a restart needs it clear
+            self._task = asyncio.create_task(self._run(), name="encore-online-recorder")
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop the flush loop (service.periodic: an event, not cancellation, which a flush mid-command could
@@ -75,8 +75,8 @@ class OnlineRecorder:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.flush(), timeout)
 
-    async def _run(self, stop: asyncio.Event) -> None:
-        while not await pause(stop, FLUSH_SECONDS):
+    async def _run(self) -> None:
+        while not await pause(self._stop, FLUSH_SECONDS):
             await self.flush()
 
     async def flush(self) -> bool:

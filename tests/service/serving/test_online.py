@@ -20,15 +20,14 @@ async def test_stop_ends_the_loop_even_when_a_flush_in_progress_swallows_a_cance
     entered, release = asyncio.Event(), asyncio.Event()
     write = online.add_counts
 
-    async def slow_write(redis, keys, counts):
+    async def slow_write(client, keys, counts):
         entered.set()
         try:
             await release.wait()
         except asyncio.CancelledError:  # the command broken off: redis-py reports a lost connection
-            raise redis_errors.ConnectionError("connection closed while cancelled") from None
-        await write(redis, keys, counts)
+            raise redis.exceptions.ConnectionError("connection closed while cancelled") from None
+        await write(client, keys, counts)
 
-    redis_errors = redis.exceptions
     monkeypatch.setattr(online, "add_counts", slow_write)
     client = aioredis.Redis.from_url(redis_url)
     recorder = OnlineRecorder(client, Keys(), Metrics())
