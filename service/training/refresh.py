@@ -53,6 +53,9 @@ class Refresher:
         self.weights = EventWeights()  # the since-training hashes' confidence weights (types only)
         # the training record as last read together with a pointer naming the model this replica serves
         self._record: tuple[str, dict[str, str]] | None = None
+        # held from reading the pointer (or moving it) to installing its model, so a poll's slow load of the
+        # model the pointer named can never be swapped in over a newer model this replica trained meanwhile
+        self._installing = asyncio.Lock()
 
     @property
     def snapshot_path(self) -> Path:
@@ -61,12 +64,13 @@ class Refresher:
     # -- serving the pointer's version ------------------------------------------------------
     async def sync(self) -> None:
         """Load the version the pointer names and any catalog change; keep serving on failure."""
-        version, record = await training_state.read_pointer_and_record(self.redis, self.keys)
-        current = self.serving.current
-        if version and (current is None or current.version != version):
-            await self._load(version)
-        if version and self.serving.current is not None and self.serving.current.version == version:
-            self._record = (version, record)
+        async with self._installing:
+            version, record = await training_state.read_pointer_and_record(self.redis, self.keys)
+            current = self.serving.current
+            if version and (current is None or current.version != version):
+                await self._load(version)
+            if version and self.serving.current is not None and self.serving.current.version == version:
+                self._record = (version, record)
         self.serving.erased = await erased_users(self.redis, self.keys)
         self.serving.splits = Splits.by_family(await all_experiments(self.redis, self.keys), time.time())
         revision = await catalog_revision(self.redis, self.keys)
@@ -195,8 +199,10 @@ class Refresher:
         # lists the child wrote for users erased meanwhile; a user erased but not yet complete stays unknown
         await drop_lists(self.redis, self.keys, report.version, await erased_users(self.redis, self.keys))
         record = self._outcome(report, time.perf_counter() - started)
-        await training_state.point_to(self.redis, self.keys, report.version, **record)
-        await self._swap(*loaded)
+        async with self._installing:
+            await training_state.point_to(self.redis, self.keys, report.version, **record)
+            self.install(*loaded)
+        await asyncio.to_thread(return_free_memory)  # the replaced model's arrays
         self._record = None  # read again with the pointer at the next poll or GET /v1/model
         try:  # the model serves whatever happens here: a failure leaves the erasures folded, for the next swap
             done = await complete_erasures(self.redis, self.keys, report.version, self.settings.models_path)

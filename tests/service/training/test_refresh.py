@@ -7,10 +7,12 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import time
 
 import redis
 
 from service.http.app_keys import REFRESHER, SERVING
+from service.serving.model_state import ServingModel
 from service.store.events.since_training import read_lists_and_states
 from service.store.keys import Keys
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, wait_for
@@ -244,6 +246,33 @@ async def test_the_model_route_pairs_each_model_with_its_own_training_record(mak
     caught_up = await (await lagging.get("/v1/model")).json()
     assert caught_up["version"] == second["version"] and caught_up["training"] == second["training"]
     assert caught_up["next_version"] is None
+
+
+async def test_a_slow_load_of_the_pointer_never_replaces_a_newer_model_this_replica_trained(
+        make_client, settings, monkeypatch):
+    """A replica behind the pointer starts loading the model it names (a poll) and, before that load ends,
+    trains and serves a newer model itself: the older model must not be swapped in over it."""
+    trainer = await make_client(settings)
+    lagging = await make_client(settings, poll_interval=3600)
+    first = lagging.app[SERVING].current.version
+    assert (await trainer.app[REFRESHER].train("elsewhere")).outcome == "trained"
+    pointed = trainer.app[SERVING].current.version
+    real_load = ServingModel.load.__func__
+
+    def slow_load(cls, path, *args, **kwargs):  # the pointed model's load ends once a newer one serves (1 s at most)
+        deadline = time.monotonic() + 1.0
+        while path.stem == pointed and lagging.app[SERVING].current.version == first and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real_load(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(ServingModel, "load", classmethod(slow_load))
+    poll = asyncio.create_task(lagging.app[REFRESHER].sync())
+    await asyncio.sleep(0.05)  # the poll has read the pointer and is loading
+    report = await lagging.app[REFRESHER].train("on the lagging replica")
+    await poll
+    assert report.outcome == "trained" and report.version not in (first, pointed)
+    assert lagging.app[SERVING].current.version == report.version == await _version(lagging)
+    assert await lagging.app[REFRESHER].redis.get(KEYS.current_version) == report.version.encode()
 
 
 async def test_the_service_trains_serves_and_folds_in_with_ease_dan(make_client, settings):
