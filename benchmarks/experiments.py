@@ -62,6 +62,8 @@ EVENT_BATCH = 1000
 WARM_SECONDS = 2
 #: Seconds of each hot-path window beyond the warm-up and the measurement (half before, half after).
 SLOT_MARGIN = 1
+#: Seconds between a window's experiment ending and the next window's starting (two "with" windows in a row).
+WINDOW_GAP = 0.1
 #: Customers the hot-path measurement asks for, in turn (the first by id).
 HOT_USERS = 1000
 
@@ -156,10 +158,13 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
                 hot = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, profile)
+                control = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, None,
+                                   experiment=False)
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
                 service.stop()
-    return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "wrk_seconds": wrk_seconds,
+    return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "control": control,
+            "wrk_seconds": wrk_seconds,
             "retrain_seconds": retrain_seconds, "first_training": first["training"],
             "history": history, "events": len(events), "memory": memory,
             "variants_seconds": (served.get("variants") or {}).get("seconds")}
@@ -176,28 +181,43 @@ def retrain(base: str, version: str) -> tuple[float, dict]:
     return time.perf_counter() - started, model
 
 
+def abba(rounds: int) -> list[str]:
+    """The sides of `2 * rounds` hot-path windows in ABBA order (with, without, without, with, ...): a drift
+    of the machine and a window's place in its pair fall on both sides alike."""
+    return [side for k in range(rounds) for side in (("with", "without") if k % 2 == 0 else ("without", "with"))]
+
+
 def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, rounds: int, pid: int,
-             profile: Path | None) -> dict:
-    """The user route's requests/s and CPU per request with and without an experiment running, in alternating
-    windows: `rounds` experiments of the same three variants, each running in its own short time window with a
-    window of none between them (one training fits every trained variant beforehand), so the drifts of a shared
-    machine fall on both sides alike. Medians per side."""
+             profile: Path | None, experiment: bool = True) -> dict:
+    """The user route's requests/s and CPU per request in `2 * rounds` short windows in ABBA order (abba): in
+    each "with" window an experiment of the same three variants runs (one experiment per window, one training
+    fits every trained variant beforehand), in each "without" window none. `experiment=False` is the A/A
+    control: the same windows with no experiment in any, so the two sides differ only by the measurement's own
+    noise and bias. Medians per side."""
     slot = WARM_SECONDS + seconds + SLOT_MARGIN
-    start = time.time() + 2 * slot  # after the training below
-    for k in range(rounds):
-        window = {"start": start + 2 * k * slot, "end": start + (2 * k + 1) * slot}
-        _json("PUT", f"{base}/v1/experiments/{NAME}-{k}", {"variants": VARIANTS, "control": "holdout", **window})
-    _, served = retrain(base, _json("GET", f"{base}/v1/model")["version"])
-    assert time.time() < start, "the training took longer than the slots allow for"
+    order = abba(rounds)
+    served: dict = {}
+    if experiment:
+        start = time.time() + 2 * slot  # after the training below
+        for k, side in enumerate(order):
+            if side == "with":
+                window = {"start": start + k * slot, "end": start + (k + 1) * slot - WINDOW_GAP}
+                _json("PUT", f"{base}/v1/experiments/{NAME}-{k}", {"variants": VARIANTS, "control": "holdout",
+                                                                    **window})
+        _, served = retrain(base, _json("GET", f"{base}/v1/model")["version"])
+        assert time.time() < start, "the training took longer than the slots allow for"
+    else:
+        start = time.time() + SLOT_MARGIN
     runs: dict[str, list[dict]] = {"with": [], "without": []}
-    for k in range(2 * rounds):
+    for k, side in enumerate(order):
         time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
-        side = "with" if k % 2 == 0 else "without"
-        runs[side].append(throughput(wrk, base, users, work, seconds, f"{side}-{k // 2}", pid,
-                                     profile if k < 2 else None))
+        label = f"{side}-{k}" if experiment else f"aa-{side}-{k}"
+        runs[side].append(throughput(wrk, base, users, work, seconds, label, pid,
+                                     profile if k < 2 and experiment else None))
     median = {side: {key: float(np.median([r[key] for r in got])) for key in ("rps", "cpu_us")}
               for side, got in runs.items()}
-    return {"runs": runs, "median": median, "variants": sorted((served.get("variants") or {}).get("versions", {}))}
+    return {"order": order, "runs": runs, "median": median,
+            "variants": sorted((served.get("variants") or {}).get("versions", {}))}
 
 
 def markdown(run_: dict, info: dict, command: str) -> str:
@@ -221,12 +241,11 @@ def markdown(run_: dict, info: dict, command: str) -> str:
     split = [[v["variant"], f"{v['share']:.2f}", f"{v['exposed_customers']:,}",
               f"{v['exposed_customers'] / exposed:.4f}" if exposed else "-", f"{v['impressions']:,}",
               f"{v['clicks']:,}", f"{v['purchases']:,}", f"{v['buyers']:,}"] for v in results["variants"]]
-    hot = run_["hot_path"]
+    hot, control = run_["hot_path"], run_["control"]
     with_, without = hot["median"]["with"], hot["median"]["without"]
-    cpu_overhead = with_["cpu_us"] / without["cpu_us"] - 1
-    rps_change = with_["rps"] / without["rps"] - 1
-    runs = [[side, str(k + 1), f"{r['rps']:,.0f}", f"{r['cpu_us']:,.0f}"]
-            for k in range(len(hot["runs"]["with"])) for side in ("with", "without") for r in [hot["runs"][side][k]]]
+    cpu_overhead, rps_change = _change(hot, "cpu_us"), _change(hot, "rps")
+    runs = [[str(k + 1), side, f"{ab['rps']:,.0f}", f"{ab['cpu_us']:,.0f}", f"{aa['rps']:,.0f}", f"{aa['cpu_us']:,.0f}"]
+            for k, (side, ab, aa) in enumerate(zip(hot["order"], in_window_order(hot), in_window_order(control)))]
     srm = results["sample_ratio"]
     return "\n".join([
         "# Experiments: an A/B test through the HTTP API", "",
@@ -244,13 +263,17 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
         f"Hot path (wrk, 1 thread, 8 connections, the user route for {HOT_USERS:,} customers in turn, answers "
         f"remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured per window): "
-        f"{len(hot['runs']['with'])} windows with an experiment of the same three variants running and as many "
-        "without, alternating, so the machine's drifts fall on both sides (the experiments' trained variants "
-        f"fitted beforehand). Medians: {without['rps']:,.0f} requests/s and {without['cpu_us']:,.0f} us of the "
-        f"service's CPU per request without, {with_['rps']:,.0f} and {with_['cpu_us']:,.0f} us with: "
-        f"requests/s {rps_change:+.1%}, CPU per request **{cpu_overhead:+.1%}** (target: under 5% overhead; "
-        "CPU per request moves less with other jobs on the machine than requests/s do).", "",
-        md_table(["window", "round", "requests/s", "CPU us/request"], "lrrr", runs), "",
+        f"{len(hot['order'])} windows in ABBA order (with, without, without, with, ...), so a drift of the machine "
+        "and a window's place in its pair fall on both sides alike; in each \"with\" window an experiment of the "
+        "same three variants runs (the trained variant fitted beforehand). Medians: "
+        f"{without['rps']:,.0f} requests/s and {without['cpu_us']:,.0f} us of the service's CPU per request "
+        f"without, {with_['rps']:,.0f} and {with_['cpu_us']:,.0f} us with: requests/s {rps_change:+.1%}, CPU per "
+        f"request **{cpu_overhead:+.1%}** (target: under 5% overhead; CPU per request moves less with other jobs "
+        "on the machine than requests/s do). A/A control, the same windows again with no experiment in any: the "
+        f"\"with\" windows against the \"without\" ones, CPU per request {_change(control, 'cpu_us'):+.1%} and "
+        f"requests/s {_change(control, 'rps'):+.1%}, the measurement's own bias and noise.", "",
+        md_table(["window", "side", "A/B requests/s", "A/B CPU us/request", "A/A requests/s", "A/A CPU us/request"],
+                 "llrrrr", runs), "",
         f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
         f"took {run_['retrain_seconds']:.1f} s from the request to the new model served; the trainings "
         f"(seconds, newest first): {', '.join(str(t['seconds']) for t in run_['history'])}; of the newest, the "
@@ -260,6 +283,17 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         md_table(["", "RSS MiB", "PSS MiB", "artifact RSS MiB", "artifact PSS MiB"], "lrrrr",
                  [[name, *(f"{m[k]:,.1f}" for k in ("rss_mib", "pss_mib", "artifact_rss_mib", "artifact_pss_mib"))]
                   for name, m in run_["memory"].items()]), ""])
+
+
+def _change(hot: dict, key: str) -> float:
+    """The "with" side's median of `key` relative to the "without" side's (+0.05: 5% higher)."""
+    return hot["median"]["with"][key] / hot["median"]["without"][key] - 1
+
+
+def in_window_order(hot: dict) -> list[dict]:
+    """A hot_path's runs in the order the windows ran."""
+    taken = {"with": iter(hot["runs"]["with"]), "without": iter(hot["runs"]["without"])}
+    return [next(taken[side]) for side in hot["order"]]
 
 
 def _seconds(value: object) -> str:
