@@ -225,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
         steps.set_postfix_str("request mixes")
         precomputed = np.sort(active_users(events, args.active_days))
         known = np.unique(events.user_ids)
-        pool = np.setdiff1d(known, precomputed)
+        # known users not precomputed, sorted; hashed: np.setdiff1d compares every pair of an object array
+        pool = np.array(sorted(set(known.tolist()).difference(precomputed.tolist())), dtype=object)
         rng.shuffle(pool)
         items, counts = np.unique(events.item_ids, return_counts=True)
         popular_items = items[np.argsort(-counts, kind="stable")]

@@ -45,16 +45,28 @@ class Target:
     met: bool
 
 
+#: Read routes judged against the bare Redis GET app of the same run: (route, label, wanted share of its
+#: requests/s); each also has p99 at most 2x the bare app's (issue 14).
+READ_TARGETS = (("cached", "cached user recommendations", 1.0), ("first_read", "user recommendations, first read", 0.7),
+                ("miss", "user recommendations, cache miss", 0.25), ("similar", "similar items", 1.0))
+
+
+def _times(share: float) -> str:
+    """'' for 1.0, else '0.7x ' (how a target's wanted share of the bare app reads)."""
+    return "" if share == 1.0 else f"{share:g}x "
+
+
 def verdicts(results: dict[str, RouteResult], implicit: dict | None) -> list[Target]:
     """The serving targets, each against a rate measured in the same run (the bare GET, implicit's own)."""
     bare = results["bare_get"]
     out: list[Target] = []
-    for key, label in (("cached", "cached user recommendations"), ("similar", "similar items")):
+    for key, label, share in READ_TARGETS:
         if key not in results:
             continue
         r = results[key]
-        out.append(Target(f"{label}: throughput", f">= bare Redis GET ({bare.rps:,.0f} req/s)",
-                          f"{r.rps:,.0f} req/s ({r.rps / bare.rps:.2f}x)", r.rps >= bare.rps))
+        want = share * bare.rps
+        out.append(Target(f"{label}: throughput", f">= {_times(share)}bare Redis GET ({want:,.0f} req/s)",
+                          f"{r.rps:,.0f} req/s ({r.rps / bare.rps:.2f}x)", r.rps >= want))
         limit = 2 * bare.median("p99_ms")
         out.append(Target(f"{label}: p99", f"<= 2x bare GET p99 ({limit:.1f} ms)",
                           f"{r.median('p99_ms'):.1f} ms ({r.median('p99_ms') / bare.median('p99_ms'):.2f}x)",

@@ -23,6 +23,8 @@ def results() -> dict[str, RouteResult]:
         "cached": route_result("cached", "service", [5500, 4800, 5200], 5.0),  # median 5200 >= 5000
         "similar": route_result("similar", "service", [3000], 7.0),  # slower, p99 over 2x
         "events": route_result("events", "service", [30, 50], 9.0, per_request=500),
+        "first_read": route_result("first_read", "service", [3600], 6.0),  # 0.72x, p99 at exactly 2x
+        "miss": route_result("miss", "service", [1200], 6.5),  # 0.24x, p99 over 2x
     }
 
 
@@ -34,6 +36,12 @@ def test_targets_compare_medians_with_the_bare_get_of_the_same_run() -> None:
     assert not targets["similar items: p99"].met  # 7.0 > 6.0
     assert targets["event ingestion"].met  # median 40 req/s x 500 events
     assert "batch route" not in targets  # not measured, not judged
+    # issue 14: a first read at 0.7x the bare GET's requests/s or more, a cache miss at 0.25x or more
+    assert targets["user recommendations, first read: throughput"].met
+    assert targets["user recommendations, first read: throughput"].wanted == ">= 0.7x bare Redis GET (3,500 req/s)"
+    assert targets["user recommendations, first read: p99"].met
+    assert not targets["user recommendations, cache miss: throughput"].met
+    assert not targets["user recommendations, cache miss: p99"].met
 
 
 def test_markdown_and_plot(tmp_path: Path) -> None:
