@@ -201,8 +201,7 @@ class Refresher:
         record = self._outcome(report, time.perf_counter() - started)
         async with self._installing:
             await training_state.point_to(self.redis, self.keys, report.version, **record)
-            self.install(*loaded)
-        await asyncio.to_thread(return_free_memory)  # the replaced model's arrays
+            await self._swap(*loaded)
         self._record = None  # read again with the pointer at the next poll or GET /v1/model
         try:  # the model serves whatever happens here: a failure leaves the erasures folded, for the next swap
             done = await complete_erasures(self.redis, self.keys, report.version, self.settings.models_path)

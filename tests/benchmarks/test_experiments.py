@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmarks.experiments import in_window_order, abba, favourites
+from benchmarks.experiments import abba, favourites, in_window_order
 
 
 def test_favourites_are_each_customers_two_most_frequent_categories():
