@@ -74,8 +74,10 @@ class SinceTrainingMirror:
         self._epoch = 0  # bumped whenever changes may have been missed: reads begun before may not be cached
         self._position: tuple[bytes, bytes | None] | None = None  # last change-log entry applied: id, nonce
         self._started = False  # a position has been established
-        self._pending: asyncio.Future | None = None  # callers waiting for a read not issued yet
-        self._tasks: set[asyncio.Task] = set()
+        # callers waiting for a read not issued yet: their shared future, and the loop time the first of them gives
+        # up at (the read is cut off then)
+        self._pending: tuple[asyncio.Future, float] | None = None
+        self._reader: asyncio.Task | None = None  # the change-log read in flight (at most one)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -164,9 +166,10 @@ class SinceTrainingMirror:
     async def fresh(self) -> bool:
         """Return once a change-log read that began after this call has been applied.
 
-        Callers in the same event-loop pass share one read, issued on the next pass; reads of
-        successive passes may overlap, so nobody waits behind a slow read that began before
-        they arrived.
+        At most one read is in flight: callers that arrive while none is share one, issued on the
+        next event-loop pass; callers that arrive during a read share the next, issued as soon as it
+        is done. Under load one round trip then serves every request of a loop cycle, not of one
+        pass, and no caller waits longer than the timeout from its group's first arrival.
 
         Returns
         -------
@@ -179,26 +182,30 @@ class SinceTrainingMirror:
         asyncio.CancelledError
             This caller was cancelled.
         """
-        group = self._pending
-        if group is None:
-            group = self._pending = asyncio.get_running_loop().create_future()
-            task = asyncio.create_task(self._read_for(group), name="encore-change-log")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        pending = self._pending
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            pending = self._pending = (loop.create_future(), loop.time() + self.timeout)
+            if self._reader is None:
+                self._start()
         try:
-            return await group  # shared by the group: no asyncio.shield per caller, it costs
+            return await pending[0]  # shared by the group: no asyncio.shield per caller, it costs
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # this caller was cancelled
             return False  # another caller's cancellation cancelled the group's future: go to Redis
 
-    async def _read_for(self, group: asyncio.Future) -> None:
-        if self._pending is group:
+    def _start(self) -> None:
+        self._reader = asyncio.create_task(self._read_for(self._pending), name="encore-change-log")  # type: ignore
+
+    async def _read_for(self, pending: tuple[asyncio.Future, float]) -> None:
+        group, deadline = pending
+        if self._pending is pending:
             self._pending = None  # later callers need a read that starts after them
         ok = False
         try:
-            async with asyncio.timeout(self.timeout):  # requests wait for this read
+            async with asyncio.timeout_at(deadline):  # the group's first caller gives up then
                 await self._apply()
             ok = True
         except REDIS_ERRORS as exc:  # TimeoutError is an OSError
@@ -209,6 +216,14 @@ class SinceTrainingMirror:
         finally:
             if not group.done():
                 group.set_result(ok)
+            self._reader = None
+            if self._pending is not None:  # callers arrived during this read: theirs starts now ...
+                task = asyncio.current_task()
+                if task is None or not task.cancelling():
+                    self._start()
+                else:  # ... unless the service is shutting down: they go to Redis, or are cancelled too
+                    waiting, self._pending = self._pending[0], None
+                    waiting.set_result(False)
 
     async def _apply(self) -> None:
         if not self._started:
