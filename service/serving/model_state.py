@@ -61,7 +61,7 @@ def return_free_memory() -> None:
         _MALLOC_TRIM(0)
 
 
-@dataclass
+@dataclass(eq=False)  # a model is itself: compared (and found in containers) by identity, never field by field
 class ServingModel:
     model: Recommender
     info: ArtifactInfo

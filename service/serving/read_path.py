@@ -51,8 +51,8 @@ from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
 from service.serving.trending import TrendingFallback
-from service.serving.variants import Split, Splits, VariantTag
-from service.experiments.definition import LISTS, POPULARITY, Variant
+from service.serving.variants import Choice, Split, Splits
+from service.experiments.definition import LISTS
 from service.settings import Settings
 from service.store.events.since_training import (
     NO_STATE,
@@ -118,8 +118,7 @@ class Serving:
         variant of the serving model shares it (its keys carry its own version; its folded position is
         the serving model's)."""
         serving = self.current
-        if current is not serving and (serving is None or not serving.variants
-                                       or all(v is not current for v in serving.variants.values())):
+        if current is not serving and (serving is None or current not in serving.variants.values()):
             return None
         # a new model object, even of the same version (its catalog_generation starts over), starts afresh;
         # so does the mirror: a user's since-training state is read relative to the model's folded position
@@ -149,9 +148,11 @@ class Serving:
                         req: ListRequest, remember: bool = False) -> list[ListResult]:
         """`for_users` with the serving model and the running experiment (or None) chosen by the caller, who
         needs the same split for more than the lists (the email blocks)."""
-        if running is not None:
-            return await self._split_users(current, running, user_ids, req, remember)
-        return await self._plain_users(current, user_ids, req, remember)
+        if running is None:
+            return await self._plain_users(current, user_ids, req, remember)
+        if len(user_ids) == 1:  # a user's list, the hot path: one variant, nothing to group
+            return await self._chosen_lists(current, running.choice(current, user_ids[0]), user_ids, req, remember)
+        return await self._split_users(current, running, user_ids, req, remember)
 
     async def _plain_users(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest, remember: bool
                            ) -> list[ListResult]:
@@ -176,30 +177,26 @@ class Serving:
 
     async def _split_users(self, current: ServingModel, running: Split, user_ids: Sequence[str], req: ListRequest,
                            remember: bool) -> list[ListResult]:
-        """Each customer's list from their variant: the serving model, the popularity holdout, or a trained
-        variant's model (the serving model, not counted for the experiment, until a training has made it)."""
-        variants = running.experiment.variants
-        if len(user_ids) == 1:  # a user's list, the hot path: one variant, nothing to group
-            return await self._variant_lists(current, running, variants[running.index_of(user_ids[0])], user_ids,
-                                             req, remember)
+        """Each customer's list from their variant (service.serving.variants.Choice), grouped by variant."""
         groups: dict[int, list[int]] = {}
         for pos, user_id in enumerate(user_ids):
             groups.setdefault(running.index_of(user_id), []).append(pos)
+        choices = running.choices(current)
         results: list[ListResult | None] = [None] * len(user_ids)
         for index, positions in groups.items():
-            got = await self._variant_lists(current, running, variants[index], [user_ids[p] for p in positions], req,
-                                            remember)
+            got = await self._chosen_lists(current, choices[index], [user_ids[p] for p in positions], req, remember)
             for pos, result in zip(positions, got):
                 results[pos] = result
         return results  # type: ignore[return-value]
 
-    async def _variant_lists(self, current: ServingModel, running: Split, variant: Variant, user_ids: Sequence[str],
-                             req: ListRequest, remember: bool) -> list[ListResult]:
-        if variant.model.kind == POPULARITY:
-            tag: VariantTag | None = running.tag(current, variant)
+    async def _chosen_lists(self, current: ServingModel, choice: Choice, user_ids: Sequence[str], req: ListRequest,
+                            remember: bool) -> list[ListResult]:
+        """The lists of customers of one variant: the popularity holdout's (model None), or their model's (the
+        serving model, or a trained variant's: the serving model, not counted, until a training has made it)."""
+        model, tag = choice
+        if model is None:
             got = await self._holdout(current, req, len(user_ids), remember)
         else:
-            model, tag = running.model_of(current, variant)
             got = await self._plain_users(model, user_ids, req, remember)
         for result in got:
             result.variant = tag

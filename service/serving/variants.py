@@ -5,6 +5,7 @@ dictionary look-up."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,11 @@ from service.store.online import variant_label
 #: What a counted variant's answers carry: (version label for recommendation ids and online statistics,
 #: experiment name, variant name); service.store.online.variant_label makes the label.
 VariantTag = tuple[str, str, str]
+#: What a customer's list comes from on the list routes: the model (None for the popularity holdout, whose list
+#: the read path keeps itself) and the tag (None: not counted for the experiment).
+Choice = tuple["ServingModel | None", "VariantTag | None"]
+#: Customers whose variant a Split remembers for the list routes (about 100 bytes each), then it starts over.
+ASSIGNED_USERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,10 @@ class Split:
     ends: tuple[float, ...]
     #: tags made so far, by (serving version, variant name): the hot path formats no label
     _tags: dict[tuple[str, str], VariantTag] = field(default_factory=dict, compare=False, repr=False)
+    #: customers' variant indices on the list routes, and [the serving model, each variant's Choice beside it],
+    #: all weakly referenced (_resolve): a hot request hashes nothing and resolves no variant (choice)
+    _assigned: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _choices: list = field(default_factory=lambda: [None, ()], compare=False, repr=False)
 
     @classmethod
     def of(cls, experiment: Experiment) -> Split:
@@ -37,6 +47,32 @@ class Split:
 
     def variant_of(self, user_id: str) -> Variant:
         return self.experiment.variants[self.index_of(user_id)]
+
+    def choice(self, current: ServingModel, user_id: str) -> Choice:
+        """The customer's Choice next to the serving model `current` on the list routes (the hot path: one
+        dictionary look-up for a customer seen before)."""
+        ref, resolved = self._choices
+        if ref is None or ref() is not current:
+            resolved = self._resolve(current)
+        index = self._assigned.get(user_id)
+        if index is None:
+            if len(self._assigned) >= ASSIGNED_USERS:
+                self._assigned.clear()
+            index = self._assigned[user_id] = self.index_of(user_id)
+        model, tag = resolved[index]
+        return (None if model is None else model()), tag
+
+    def choices(self, current: ServingModel) -> tuple[Choice, ...]:
+        """Each variant's Choice next to the serving model `current`, in the variants' order."""
+        return tuple(((None if model is None else model()), tag) for model, tag in self._resolve(current))
+
+    def _resolve(self, current: ServingModel) -> tuple[tuple[weakref.ref | None, VariantTag | None], ...]:
+        """The variants' Choices with weak references to their models, kept until the serving model changes
+        (weak: a replaced model's memory is never held here; `current` holds its variants' models)."""
+        resolved = tuple((None, self.tag(current, v)) if v.model.kind == POPULARITY
+                         else _weakly(self.model_of(current, v)) for v in self.experiment.variants)
+        self._choices[:] = [weakref.ref(current), resolved]
+        return resolved
 
     def tag(self, current: ServingModel, variant: Variant) -> VariantTag:
         """What `variant`'s answers next to the serving model `current` carry (VariantTag)."""
@@ -71,21 +107,31 @@ class Splits:
     pending: tuple[Split, ...] = ()
 
     @classmethod
-    def of(cls, experiments: Sequence[Experiment], family: str, now: float) -> Splits:
+    def of(cls, experiments: Sequence[Experiment], family: str, now: float, previous: Splits | None = None
+           ) -> Splits:
+        """`previous`: the family's Splits until now, whose Split of an unchanged definition is kept (with what
+        it remembers)."""
         kept = sorted((e for e in experiments if family in e.routes and e.status(now) != ENDED),
                       key=lambda e: e.start)
-        return cls(tuple(Split.of(e) for e in kept))
+        known = previous.pending if previous is not None else ()
+        return cls(tuple(next((s for s in known if s.experiment == e), None) or Split.of(e) for e in kept))
 
     @classmethod
-    def by_family(cls, experiments: Sequence[Experiment], now: float) -> dict[str, Splits]:
-        """`Splits` of every route family (service.experiments.definition.ROUTE_FAMILIES)."""
-        return {family: cls.of(experiments, family, now) for family in ROUTE_FAMILIES}
+    def by_family(cls, experiments: Sequence[Experiment], now: float, previous: dict[str, Splits] | None = None
+                  ) -> dict[str, Splits]:
+        """`Splits` of every route family (service.experiments.definition.ROUTE_FAMILIES); `previous`: as `of`."""
+        previous = previous or {}
+        return {family: cls.of(experiments, family, now, previous.get(family)) for family in ROUTE_FAMILIES}
 
     def running(self, now: float) -> Split | None:
         for split in self.pending:
             if split.experiment.status(now) == RUNNING:
                 return split
         return None
+
+
+def _weakly(chosen: tuple[ServingModel, VariantTag | None]) -> tuple[weakref.ref, VariantTag | None]:
+    return weakref.ref(chosen[0]), chosen[1]
 
 
 def version_label(current: ServingModel, tag: VariantTag | None) -> str:

@@ -72,7 +72,8 @@ class Refresher:
             if version and self.serving.current is not None and self.serving.current.version == version:
                 self._record = (version, record)
         self.serving.erased = await erased_users(self.redis, self.keys)
-        self.serving.splits = Splits.by_family(await all_experiments(self.redis, self.keys), time.time())
+        self.serving.splits = Splits.by_family(await all_experiments(self.redis, self.keys), time.time(),
+                                               self.serving.splits)
         revision = await catalog_revision(self.redis, self.keys)
         if revision != self.catalog_rev and self.serving.current is not None:
             catalog, removed, revision = await load_catalog(self.redis, self.keys)
