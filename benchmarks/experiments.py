@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -39,6 +40,7 @@ from recommender.demo import generate_storefront, write_storefront  # first: it 
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.harness.machine import machine  # noqa: E402
@@ -119,11 +121,12 @@ def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: 
 
 
 def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int,
-               profile: Path | None = None) -> dict:
+               profile: Path | None = None, delay_ms: int = 0) -> dict:
     """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine);
-    with `profile`, py-spy's collapsed stacks of the service during the measurement go to that directory."""
+    with `profile`, py-spy's collapsed stacks of the service during the measurement go to that directory;
+    `delay_ms` > 0: each connection pauses that long between requests (benchmarks.harness.wrk.write_lua)."""
     script = write_lua(work / f"{label}.lua", "GET", [f"/v1/users/{u}/recommendations?n=10" for u in users],
-                       headers={"Authorization": f"Bearer {ADMIN}"})
+                       headers={"Authorization": f"Bearer {ADMIN}"}, delay_ms=delay_ms)
     run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=8)  # every customer's answer remembered
     cpu = tree_cpu_seconds(pid)
     with profiling(profile, pid, f"experiments-{label}", seconds, fmt="raw"):
@@ -131,7 +134,8 @@ def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float
     return {"rps": result.rps, "cpu_us": 1e6 * (tree_cpu_seconds(pid) - cpu) / result.requests}
 
 
-def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None) -> dict:
+def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None,
+        delay_ms: int = 0) -> dict:
     wrk = require_wrk()
     with tempfile.TemporaryDirectory(prefix="encore-experiments-") as tmp:
         work = Path(tmp)
@@ -157,14 +161,15 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 results = _json("GET", f"{base}/v1/experiments/{NAME}")
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
-                hot = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, profile)
+                hot = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, profile,
+                               delay_ms=delay_ms)
                 control = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, None,
-                                   experiment=False)
+                                   experiment=False, delay_ms=delay_ms)
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
                 service.stop()
     return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "control": control,
-            "wrk_seconds": wrk_seconds,
+            "wrk_seconds": wrk_seconds, "delay_ms": delay_ms,
             "retrain_seconds": retrain_seconds, "first_training": first["training"],
             "history": history, "events": len(events), "memory": memory,
             "variants_seconds": (served.get("variants") or {}).get("seconds")}
@@ -188,7 +193,7 @@ def abba(rounds: int) -> list[str]:
 
 
 def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, rounds: int, pid: int,
-             profile: Path | None, experiment: bool = True) -> dict:
+             profile: Path | None, experiment: bool = True, delay_ms: int = 0) -> dict:
     """The user route's requests/s and CPU per request in `2 * rounds` short windows in ABBA order (abba): in
     each "with" window an experiment of the same three variants runs (one experiment per window, one training
     fits every trained variant beforehand), in each "without" window none. `experiment=False` is the A/A
@@ -213,7 +218,7 @@ def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, 
         time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
         label = f"{side}-{k}" if experiment else f"aa-{side}-{k}"
         runs[side].append(throughput(wrk, base, users, work, seconds, label, pid,
-                                     profile if k < 2 and experiment else None))
+                                     profile if k < 2 and experiment else None, delay_ms))
     median = {side: {key: float(np.median([r[key] for r in got])) for key in ("rps", "cpu_us")}
               for side, got in runs.items()}
     return {"order": order, "runs": runs, "median": median,
@@ -261,7 +266,8 @@ def markdown(run_: dict, info: dict, command: str) -> str:
                  "lrrrrrrr", split), "",
         f"Sample-ratio check: chi-square {srm['chi_square']:.3f}, p = {srm['p_value']:.3f} "
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
-        f"Hot path (wrk, 1 thread, 8 connections, the user route for {HOT_USERS:,} customers in turn, answers "
+        f"Hot path (wrk, 1 thread, 8 connections{_pause(run_.get('delay_ms', 0))}, the user route for "
+        f"{HOT_USERS:,} customers in turn, answers "
         f"remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured per window): "
         f"{len(hot['order'])} windows in ABBA order (with, without, without, with, ...), so a drift of the machine "
         "and a window's place in its pair fall on both sides alike; in each \"with\" window an experiment of the "
@@ -272,6 +278,11 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         "on the machine than requests/s do). A/A control, the same windows again with no experiment in any: the "
         f"\"with\" windows against the \"without\" ones, CPU per request {_change(control, 'cpu_us'):+.1%} and "
         f"requests/s {_change(control, 'rps'):+.1%}, the measurement's own bias and noise.", "",
+        "Paired by ABBA pair (the geometric mean of each pair's with/without ratio, minus 1, and its 95% confidence "
+        "interval; the target is met when the interval's upper end of CPU per request is under +5%):", "",
+        md_table(["", "CPU per request", "requests/s"], "lrr",
+                 [[name, *(_interval(paired_change(h, key)) for key in ("cpu_us", "rps"))]
+                  for name, h in (("A/B", hot), ("A/A", control))]), "",
         md_table(["window", "side", "A/B requests/s", "A/B CPU us/request", "A/A requests/s", "A/A CPU us/request"],
                  "llrrrr", runs), "",
         f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
@@ -290,10 +301,35 @@ def _change(hot: dict, key: str) -> float:
     return hot["median"]["with"][key] / hot["median"]["without"][key] - 1
 
 
+def paired_change(hot: dict, key: str) -> tuple[float, float, float]:
+    """The "with" side's `key` relative to the "without" side's from the ABBA pairs (windows 1-2, 3-4, ...: each
+    holds one of each side, next to each other in time): the geometric mean of the pairs' ratios, minus 1, and
+    its 95% confidence interval (Student's t on the log ratios, scipy.stats). NaN bounds with fewer than 2 pairs."""
+    windows = in_window_order(hot)
+    logs = []
+    for k in range(0, len(windows) - 1, 2):
+        pair = dict(zip(hot["order"][k:k + 2], windows[k:k + 2]))
+        logs.append(math.log(pair["with"][key] / pair["without"][key]))
+    mean = float(np.mean(logs))
+    if len(logs) < 2:
+        return math.expm1(mean), math.nan, math.nan
+    half = float(stats.t.ppf(0.975, len(logs) - 1) * np.std(logs, ddof=1) / math.sqrt(len(logs)))
+    return math.expm1(mean), math.expm1(mean - half), math.expm1(mean + half)
+
+
 def in_window_order(hot: dict) -> list[dict]:
     """A hot_path's runs in the order the windows ran."""
     taken = {"with": iter(hot["runs"]["with"]), "without": iter(hot["runs"]["without"])}
     return [next(taken[side]) for side in hot["order"]]
+
+
+def _pause(delay_ms: int) -> str:
+    return f" each pausing {delay_ms} ms between requests" if delay_ms else ""
+
+
+def _interval(change: tuple[float, float, float]) -> str:
+    estimate, low, high = change
+    return f"{estimate:+.1%} [{low:+.1%}, {high:+.1%}]"
 
 
 def _seconds(value: object) -> str:
@@ -309,12 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk-seconds", type=float, default=3, help="each hot-path measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=10, help="hot-path windows with and without an experiment")
+    parser.add_argument("--delay-ms", type=int, default=0, help="hot path: each connection's pause between "
+                        "requests (0: as fast as the service answers)")
     parser.add_argument("--profile", type=Path, help="py-spy record the service on each hot-path run into this "
                         "directory (collapsed stacks)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = "python -m benchmarks.experiments " + " ".join(argv if argv is not None else sys.argv[1:])
-    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile)
+    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile, args.delay_ms)
     info = machine()
     text = markdown(run_, info, command.strip())
     out = results_dir(args.out)
