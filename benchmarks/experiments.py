@@ -121,12 +121,11 @@ def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: 
 
 
 def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int,
-               profile: Path | None = None, delay_ms: int = 0) -> dict:
+               profile: Path | None = None) -> dict:
     """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine);
-    with `profile`, py-spy's collapsed stacks of the service during the measurement go to that directory;
-    `delay_ms` > 0: each connection pauses that long between requests (benchmarks.harness.wrk.write_lua)."""
+    with `profile`, py-spy's collapsed stacks of the service during the measurement go to that directory."""
     script = write_lua(work / f"{label}.lua", "GET", [f"/v1/users/{u}/recommendations?n=10" for u in users],
-                       headers={"Authorization": f"Bearer {ADMIN}"}, delay_ms=delay_ms)
+                       headers={"Authorization": f"Bearer {ADMIN}"})
     run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=8)  # every customer's answer remembered
     cpu = tree_cpu_seconds(pid)
     with profiling(profile, pid, f"experiments-{label}", seconds, fmt="raw"):
@@ -134,8 +133,7 @@ def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float
     return {"rps": result.rps, "cpu_us": 1e6 * (tree_cpu_seconds(pid) - cpu) / result.requests}
 
 
-def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None,
-        delay_ms: int = 0) -> dict:
+def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None) -> dict:
     wrk = require_wrk()
     with tempfile.TemporaryDirectory(prefix="encore-experiments-") as tmp:
         work = Path(tmp)
@@ -161,15 +159,14 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 results = _json("GET", f"{base}/v1/experiments/{NAME}")
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
-                hot = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, profile,
-                               delay_ms=delay_ms)
+                hot = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, profile)
                 control = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, None,
-                                   experiment=False, delay_ms=delay_ms)
+                                   experiment=False)
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
                 service.stop()
     return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "control": control,
-            "wrk_seconds": wrk_seconds, "delay_ms": delay_ms,
+            "wrk_seconds": wrk_seconds,
             "retrain_seconds": retrain_seconds, "first_training": first["training"],
             "history": history, "events": len(events), "memory": memory,
             "variants_seconds": (served.get("variants") or {}).get("seconds")}
@@ -193,7 +190,7 @@ def abba(rounds: int) -> list[str]:
 
 
 def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, rounds: int, pid: int,
-             profile: Path | None, experiment: bool = True, delay_ms: int = 0) -> dict:
+             profile: Path | None, experiment: bool = True) -> dict:
     """The user route's requests/s and CPU per request in `2 * rounds` short windows in ABBA order (abba): in
     each "with" window an experiment of the same three variants runs (one experiment per window, one training
     fits every trained variant beforehand), in each "without" window none. `experiment=False` is the A/A
@@ -218,7 +215,7 @@ def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, 
         time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
         label = f"{side}-{k}" if experiment else f"aa-{side}-{k}"
         runs[side].append(throughput(wrk, base, users, work, seconds, label, pid,
-                                     profile if k < 2 and experiment else None, delay_ms))
+                                     profile if k < 2 and experiment else None))
     median = {side: {key: float(np.median([r[key] for r in got])) for key in ("rps", "cpu_us")}
               for side, got in runs.items()}
     return {"order": order, "runs": runs, "median": median,
@@ -266,8 +263,7 @@ def markdown(run_: dict, info: dict, command: str) -> str:
                  "lrrrrrrr", split), "",
         f"Sample-ratio check: chi-square {srm['chi_square']:.3f}, p = {srm['p_value']:.3f} "
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
-        f"Hot path (wrk, 1 thread, 8 connections{_pause(run_.get('delay_ms', 0))}, the user route for "
-        f"{HOT_USERS:,} customers in turn, answers "
+        f"Hot path (wrk, 1 thread, 8 connections, the user route for {HOT_USERS:,} customers in turn, answers "
         f"remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured per window): "
         f"{len(hot['order'])} windows in ABBA order (with, without, without, with, ...), so a drift of the machine "
         "and a window's place in its pair fall on both sides alike; in each \"with\" window an experiment of the "
@@ -323,10 +319,6 @@ def in_window_order(hot: dict) -> list[dict]:
     return [next(taken[side]) for side in hot["order"]]
 
 
-def _pause(delay_ms: int) -> str:
-    return f" each pausing {delay_ms} ms between requests" if delay_ms else ""
-
-
 def _interval(change: tuple[float, float, float]) -> str:
     estimate, low, high = change
     return f"{estimate:+.1%} [{low:+.1%}, {high:+.1%}]"
@@ -345,14 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk-seconds", type=float, default=3, help="each hot-path measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=10, help="hot-path windows with and without an experiment")
-    parser.add_argument("--delay-ms", type=int, default=0, help="hot path: each connection's pause between "
-                        "requests (0: as fast as the service answers)")
     parser.add_argument("--profile", type=Path, help="py-spy record the service on each hot-path run into this "
                         "directory (collapsed stacks)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = "python -m benchmarks.experiments " + " ".join(argv if argv is not None else sys.argv[1:])
-    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile, args.delay_ms)
+    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile)
     info = machine()
     text = markdown(run_, info, command.strip())
     out = results_dir(args.out)

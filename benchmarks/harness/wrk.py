@@ -47,7 +47,6 @@ function request()
   return prepared[i]
 end
 
-%(delay)s
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("ENCORE_DONE requests=%%d duration_us=%%d p50_us=%%d p90_us=%%d p95_us=%%d p99_us=%%d max_us=%%d "
@@ -95,12 +94,10 @@ def lua_string(text: str) -> str:
 
 
 def write_lua(path: Path, method: str, paths: Sequence[str], bodies: Sequence[str] = (),
-              headers: dict[str, str] | None = None, offset: int = 0, delay_ms: int = 0) -> Path:
+              headers: dict[str, str] | None = None, offset: int = 0) -> Path:
     """Write a wrk script sending `method` to each of `paths` in turn, starting after `offset`.
 
-    Bodies are reused in turn when there are fewer of them than paths. `delay_ms` > 0: each connection waits
-    that many milliseconds after a response before its next request (wrk's `delay()` hook), so the offered
-    load stays below the service's capacity and about the same from run to run. Returns `path`.
+    Bodies are reused in turn when there are fewer of them than paths. Returns `path`.
     """
     header_lines = "\n".join(f"wrk.headers[ {lua_string(k)} ] = {lua_string(v)}" for k, v in (headers or {}).items())
     path.write_text(LUA % {
@@ -109,7 +106,6 @@ def write_lua(path: Path, method: str, paths: Sequence[str], bodies: Sequence[st
         "bodies": ",\n".join(lua_string(b) for b in bodies),
         "headers": header_lines,
         "offset": offset,
-        "delay": f"function delay()\n  return {int(delay_ms)}\nend\n" if delay_ms > 0 else "",
     })
     return path
 

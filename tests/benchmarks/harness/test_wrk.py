@@ -123,13 +123,3 @@ def test_the_script_cycles_paths_from_the_offset_with_bodies_and_headers(recorde
     expected = [("/c", '{"n": 1}'), ("/a", '{"n": 1}'), ("/b", '{"n": 2}')] * 2
     assert [(path, body) for _, path, body, _ in seen[:6]] == expected
     assert {(method, header) for method, _, _, header in seen} == {("POST", "yes")}
-
-
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make bench installs it)")
-def test_a_delay_spaces_each_connections_requests(recorder: tuple[str, list], tmp_path: Path) -> None:
-    url, seen = recorder
-    wrk = shutil.which("wrk")
-    eager = run_wrk(wrk, url, write_lua(tmp_path / "eager.lua", "GET", ["/a"]), seconds=1, threads=1, connections=1)
-    spaced = run_wrk(wrk, url, write_lua(tmp_path / "spaced.lua", "GET", ["/a"], delay_ms=100), seconds=1,
-                     threads=1, connections=1)
-    assert spaced.requests <= 11 < eager.requests  # at most one request per 100 ms, and the first at once
