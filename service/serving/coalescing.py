@@ -6,7 +6,9 @@ ready in the same `epoll` wake-up). Done one by one, each pays the fixed costs o
 (a command through redis-py, a socket send and receive) or of a worker-thread hand-off on its own;
 done together, those costs are shared, and a small batch of users is also scored faster per user
 than one (recommender.topn). A request alone in its pass waits for nothing: its batch is itself.
-This is the grouping the change-log check of service.store.mirror already does for its reads.
+With `one_in_flight`, a batch waits for the one before it, so under load every request that arrives
+during a round trip shares the next one (a loop cycle's requests, not a pass's): the grouping the
+change-log check of service.store.mirror does for its reads.
 """
 
 from __future__ import annotations
@@ -29,28 +31,52 @@ class Coalescer(Generic[T, R]):
         raised to every caller of the batch.
     name : str
         Names the batch tasks (asyncio task names, for debugging).
+    one_in_flight : bool
+        At most one `run` at a time: what is submitted while one runs is run together as soon as it
+        is done (items that need a bound on their wait carry their own deadline).
     """
 
-    def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R]]], name: str) -> None:
+    def __init__(self, run: Callable[[list[T]], Awaitable[Sequence[R]]], name: str, one_in_flight: bool = False
+                 ) -> None:
         self._run = run
         self._name = name
+        self._one_in_flight = one_in_flight
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._running = False  # a batch is being run (one_in_flight)
 
     async def submit(self, item: T) -> R:
         """`item`'s result, from the batch of the pass it was handed in."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        if not self._pending:
-            # the batch task's first step runs in the next pass, after every request of this one
-            task = loop.create_task(self._serve(), name=self._name)
-            self._tasks.add(task)  # a reference, so the task cannot be collected while it runs
-            task.add_done_callback(self._tasks.discard)
+        if not self._pending and not (self._one_in_flight and self._running):
+            self._start()  # otherwise the batch already pending, or the one after the batch running, takes it
         self._pending.append((item, future))
         return await future  # a cancelled caller cancels only its own future
 
+    def _start(self) -> None:
+        # the batch task's first step runs in the next pass, after every request of this one
+        task = asyncio.get_running_loop().create_task(self._serve(), name=self._name)
+        self._tasks.add(task)  # a reference, so the task cannot be collected while it runs
+        task.add_done_callback(self._tasks.discard)
+
     async def _serve(self) -> None:
         batch, self._pending = self._pending, []
+        self._running = True
+        try:
+            await self._serve_batch(batch)
+        finally:
+            self._running = False
+            if self._one_in_flight and self._pending:  # what arrived meanwhile goes next ...
+                task = asyncio.current_task()
+                if task is None or not task.cancelling():
+                    self._start()
+                else:  # ... unless the app is stopping: those callers are cancelled too
+                    waiting, self._pending = self._pending, []
+                    for _, future in waiting:
+                        future.cancel()
+
+    async def _serve_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self._run([item for item, _ in batch])
         except BaseException as exc:

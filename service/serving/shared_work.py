@@ -40,11 +40,12 @@ ReadReply = tuple[list[bytes | None] | None, list[UserState] | None]
 
 class SharedReads:
     """Lists and since-training states read with a deadline (RECS_REDIS_READ_TIMEOUT), alone or
-    shared by the requests of one loop pass (`submit`)."""
+    shared (`submit`): one read in flight at most, shared by every request that arrived meanwhile."""
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, settings: Settings) -> None:
         self.redis, self.keys, self.settings = redis, keys, settings
-        self._coalescer: Coalescer[ReadOrder, ReadReply] = Coalescer(self._together, "encore-shared-read")
+        self._coalescer: Coalescer[ReadOrder, ReadReply] = Coalescer(self._together, "encore-shared-read",
+                                                                     one_in_flight=True)
 
     async def submit(self, order: ReadOrder) -> ReadReply:
         """`order`'s lists and states, read with the other orders of this loop pass."""

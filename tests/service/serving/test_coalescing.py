@@ -1,5 +1,6 @@
 """Coalescer: what the requests of one event-loop pass hand in is done in one call, each caller
-gets its own result, errors reach every caller of the batch, and a cancelled caller cancels only itself."""
+gets its own result, errors reach every caller of the batch, a cancelled caller cancels only itself,
+and with at most one batch in flight, what arrives meanwhile is the next batch."""
 
 from __future__ import annotations
 
@@ -64,3 +65,61 @@ async def test_a_cancelled_caller_does_not_cancel_the_others() -> None:
     with pytest.raises(asyncio.CancelledError):
         await doomed
     assert recorder.batches == [[1, 2]]
+
+
+async def test_with_one_in_flight_what_arrives_during_a_batch_is_the_next_batch() -> None:
+    release = asyncio.Event()
+
+    async def held(items: list[int]) -> list[int]:
+        batches.append(list(items))
+        await release.wait()
+        return [2 * item for item in items]
+
+    batches: list[list[int]] = []
+    coalescer = Coalescer(held, "test", one_in_flight=True)
+    first = asyncio.create_task(coalescer.submit(1))
+    while not batches:  # the first batch is running
+        await asyncio.sleep(0)
+    later = [asyncio.create_task(coalescer.submit(k)) for k in (2, 3)]
+    await asyncio.sleep(0)
+    later.append(asyncio.create_task(coalescer.submit(4)))  # another pass, still during the first batch
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert batches == [[1]]  # nothing starts while the first batch runs
+    release.set()
+    assert await first == 2 and await asyncio.gather(*later) == [4, 6, 8]
+    assert batches == [[1], [2, 3, 4]]
+    assert await coalescer.submit(5) == 10 and batches[-1] == [5]  # idle again: a batch of its own at once
+
+
+async def test_with_one_in_flight_a_failed_batch_still_starts_the_next() -> None:
+    recorder = Recorder(fail_on=1)
+    coalescer = Coalescer(recorder.run, "test", one_in_flight=True)
+    first = asyncio.create_task(coalescer.submit(1))
+    while not recorder.batches:
+        await asyncio.sleep(0)
+    second = asyncio.create_task(coalescer.submit(2))
+    with pytest.raises(ValueError):
+        await first
+    assert await second == 4 and recorder.batches == [[1], [2]]
+
+
+async def test_with_one_in_flight_stopping_the_running_batch_cancels_the_waiting_callers() -> None:
+    started = asyncio.Event()
+
+    async def hung(items: list[int]) -> list[int]:
+        started.set()
+        await asyncio.Event().wait()
+        return items
+
+    coalescer = Coalescer(hung, "test", one_in_flight=True)
+    first = asyncio.create_task(coalescer.submit(1))
+    await started.wait()
+    waiting = asyncio.create_task(coalescer.submit(2))
+    await asyncio.sleep(0)
+    (running,) = coalescer._tasks
+    running.cancel()  # as the app's shutdown cancels its tasks
+    for task in (first, waiting):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not coalescer._tasks and not coalescer._pending

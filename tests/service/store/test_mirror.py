@@ -73,3 +73,17 @@ async def test_a_caller_waits_no_longer_than_the_timeout_from_its_groups_first_a
     assert not await first
     assert mirror.get("a", time.monotonic()) is None  # a failed read drops the mirror
     await client.aclose()
+
+
+async def test_cancelling_the_read_in_flight_sends_the_callers_waiting_for_the_next_to_redis(redis_url):
+    client, mirror = await _mirror(redis_url)
+    first = asyncio.create_task(mirror.fresh())
+    while mirror.reads == 0:
+        await asyncio.sleep(0.005)
+    waiting = asyncio.create_task(mirror.fresh())
+    await asyncio.sleep(0.01)
+    mirror._reader.cancel()  # as the app's shutdown cancels its tasks
+    assert not await waiting  # no read starts for them: they go to Redis (or are cancelled with the app)
+    assert not await first
+    assert mirror._reader is None and mirror._pending is None and mirror.reads == 1
+    await client.aclose()
