@@ -199,15 +199,11 @@ def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, 
     slot = WARM_SECONDS + seconds + SLOT_MARGIN
     order = abba(rounds)
     served: dict = {}
-    if experiment:
-        start = time.time() + 2 * slot  # after the training below
-        for k, side in enumerate(order):
-            if side == "with":
-                window = {"start": start + k * slot, "end": start + (k + 1) * slot - WINDOW_GAP}
-                _json("PUT", f"{base}/v1/experiments/{NAME}-{k}", {"variants": VARIANTS, "control": "holdout",
-                                                                    **window})
+    if experiment:  # defined a day ahead, trained, then moved to their windows (a scheduled one may be)
+        _define_windows(base, order, time.time() + 86_400, slot)
         _, served = retrain(base, _json("GET", f"{base}/v1/model")["version"])
-        assert time.time() < start, "the training took longer than the slots allow for"
+        start = time.time() + SLOT_MARGIN
+        _define_windows(base, order, start, slot)
     else:
         start = time.time() + SLOT_MARGIN
     runs: dict[str, list[dict]] = {"with": [], "without": []}
@@ -322,6 +318,14 @@ def in_window_order(hot: dict) -> list[dict]:
 def _interval(change: tuple[float, float, float]) -> str:
     estimate, low, high = change
     return f"{estimate:+.1%} [{low:+.1%}, {high:+.1%}]"
+
+
+def _define_windows(base: str, order: list[str], start: float, slot: float) -> None:
+    """One experiment of VARIANTS per "with" window of `order`, slot k from `start + k * slot` (epoch seconds)."""
+    for k, side in enumerate(order):
+        if side == "with":
+            window = {"start": start + k * slot, "end": start + (k + 1) * slot - WINDOW_GAP}
+            _json("PUT", f"{base}/v1/experiments/{NAME}-{k}", {"variants": VARIANTS, "control": "holdout", **window})
 
 
 def _seconds(value: object) -> str:
