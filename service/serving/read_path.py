@@ -11,7 +11,8 @@ and leave the in-process caches alone, so a sweep over every user cannot push th
 
 Single-user and similar-item requests that arrive together (in one pass of the event loop) share
 their Redis read, their cache-miss computation and their write-back (service.serving.coalescing):
-one round trip, one worker-thread call and one pipeline for all of them. A cache miss is computed
+one round trip, one worker-thread call and one pipeline for all of them. The read keeps one round trip
+in flight, so requests that arrive while it is out share the next one. A cache miss is computed
 as the training's precompute computes lists (Recommender.precompute_indices), so a user's list is
 the same whether the training or a request put it in Redis.
 
