@@ -79,6 +79,7 @@ async def serving_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     stop.set()
     await loop_task
+    await app[SERVING].flush_writes()
     if refresher.training is not None and not refresher.training.done():
         refresher.training.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

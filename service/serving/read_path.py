@@ -10,9 +10,10 @@ requests go to Redis in two commands per chunk (MGET and one script for the sinc
 and leave the in-process caches alone, so a sweep over every user cannot push the hot lists out.
 
 Single-user and similar-item requests that arrive together (in one pass of the event loop) share
-their Redis read, their cache-miss computation and their write-back (service.serving.coalescing):
-one round trip, one worker-thread call and one pipeline for all of them. The read keeps one round trip
-in flight, so requests that arrive while it is out share the next one. A cache miss is computed
+their Redis read and their cache-miss computation (service.serving.coalescing): one round trip and one
+worker-thread call for all of them. The read keeps one round trip in flight, so requests that arrive
+while it is out share the next one. Computed lists are written back behind the answers, one pipeline
+in flight carrying every list computed meanwhile (shared_work.SharedWrites). A cache miss is computed
 as the training's precompute computes lists (Recommender.precompute_indices), so a user's list is
 the same whether the training or a request put it in Redis.
 
@@ -106,6 +107,10 @@ class Serving:
         self._reads = SharedReads(redis, keys, settings)
         self._computes = SharedComputes(settings.precompute_n)
         self._writes = SharedWrites(redis, settings)
+
+    async def flush_writes(self) -> None:
+        """Wait until the lists computed so far are written back (shutdown, before the app closes Redis)."""
+        await self._writes.flush()
 
     def require(self) -> ServingModel:
         current = self.current
@@ -309,8 +314,11 @@ class Serving:
                 ids, scores = await asyncio.to_thread(model.precompute_indices, miss_codes, self.settings.precompute_n)
             blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
             if not degraded:  # Redis just failed to answer: writing would only wait for it again
-                write = ([list_keys[p] for p in misses], blobs)
-                await (self._writes.submit(write) if interactive else self._writes.write(*write))
+                keys = [list_keys[p] for p in misses]
+                if interactive:
+                    self._writes.later(keys, blobs)
+                else:
+                    await self._writes.write(keys, blobs)
             if hot is not None:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)
@@ -417,7 +425,7 @@ class Serving:
             ids, scores = await asyncio.to_thread(model.similar_indices, np.array([code]), self.settings.similar_n)
             blob = pack(ids[0], scores[0])
             if source != IN_MEMORY_MODEL:
-                await self._writes.submit(([key], [blob]))
+                self._writes.later([key], [blob])
             if hot is not None:
                 hot.put(key, blob)
             ids, scores = ids[0], scores[0]

@@ -1,7 +1,8 @@
 """The read path's work that requests of one event-loop pass share (service.serving.coalescing): the
 Redis read of precomputed lists and users' since-training state (one round trip,
 service.store.events.since_training, under a deadline, so a hung Redis cannot hang the page), the
-computation of cache misses (one worker-thread call) and their write-back (one pipeline).
+computation of cache misses (one worker-thread call), and their write-back, which the answers do not wait
+for (one pipeline in flight, carrying what was computed meanwhile).
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ class SharedReads:
 
 
 Lists = tuple[np.ndarray, np.ndarray]
+#: Computed lists waiting to be written back at most (about 1.2 KB each at n=100): beyond, while Redis is slow
+#: to take them, more are dropped (they are only a cache).
+WRITE_BEHIND_LISTS = 20_000
 
 
 class SharedComputes:
@@ -128,21 +132,41 @@ class SharedComputes:
 
 
 class SharedWrites:
-    """Computed lists written back to Redis (RECS_CACHE_TTL), one loop pass's in one pipeline; a
-    failed write is logged, never raised (the answer was already computed)."""
+    """Computed lists written back to Redis (RECS_CACHE_TTL) behind the answers: a request hands its lists
+    in (`later`) and answers at once, and one pipeline at most is in flight, carrying every list handed in
+    while the one before it was out. The lists are only a cache (a replica that misses them computes them
+    again), so a failed write is logged, never raised, and lists handed in beyond WRITE_BEHIND_LISTS while
+    Redis is slow are dropped rather than held."""
 
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self.redis, self.settings = redis, settings
-        self._coalescer: Coalescer[tuple[list[str], list[bytes]], None] = Coalescer(
-            self._together, "encore-shared-write-back")
+        self._keys: list[str] = []
+        self._blobs: list[bytes] = []
+        self._task: asyncio.Task | None = None
 
-    async def submit(self, order: tuple[list[str], list[bytes]]) -> None:
-        """Write `order` = (keys, packed lists) with the other write-backs of this loop pass."""
-        await self._coalescer.submit(order)
+    def later(self, keys: list[str], blobs: list[bytes]) -> None:
+        """Write `blobs` under `keys` with the next pipeline; returns at once."""
+        if len(self._keys) + len(keys) > WRITE_BEHIND_LISTS:
+            log.warning("write-behind queue full: %d computed lists not cached", len(keys))
+            return
+        self._keys.extend(keys)
+        self._blobs.extend(blobs)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain(), name="encore-write-behind")
 
-    async def _together(self, orders: list[tuple[list[str], list[bytes]]]) -> list[None]:
-        await self.write([k for keys, _ in orders for k in keys], [b for _, blobs in orders for b in blobs])
-        return [None] * len(orders)
+    async def flush(self) -> None:
+        """Wait until every list handed in so far was written or given up on (shutdown; tests)."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        try:
+            while self._keys:
+                keys, blobs = self._keys, self._blobs
+                self._keys, self._blobs = [], []
+                await self.write(keys, blobs)
+        finally:
+            self._task = None
 
     async def write(self, keys: list[str], blobs: list[bytes]) -> None:
         """Write `blobs` under `keys` now, within RECS_REDIS_READ_TIMEOUT."""

@@ -26,8 +26,9 @@ async def erase_user(request: web.Request) -> web.Response:
     redis, keys = app[REDIS], app[REDIS_KEYS]
     versions = await stored_versions(redis, keys, app[SETTINGS].models_path)
     now = time.time()
-    position = await erase(redis, keys, user_id, versions, now)
     serving = app[SERVING]
+    await serving.flush_writes()  # a list computed for them before now cannot land after the erasure
+    position = await erase(redis, keys, user_id, versions, now)
     serving.erased = serving.erased | {user_id}  # this replica at once; the others at their next poll
     return json_response({"user_id": user_id, "state": "pending", "requested_at": now, "erased_through": position},
                          status=202)

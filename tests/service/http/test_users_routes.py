@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import redis
 
-from service.http.app_keys import REFRESHER
+from service.http.app_keys import REFRESHER, SERVING
+from service.serving import shared_work
 from service.store.erasures import digest
 from service.store.keys import Keys
+from service.store.lists import write_blobs
 from service.store.snapshot import load_snapshot
 from service.training.job import snapshot_path
 from tests.redis_values import key_values
@@ -81,6 +83,7 @@ async def test_an_erased_customer_leaves_nothing_in_redis_or_the_model_directory
     assert (await client.post(f"/v1/users/{ERASED}/contacted", json={"campaign": "win_back"},
                               headers=AUTH_WRITE)).status == 202
     version = (await (await client.get("/v1/model")).json())["version"]
+    await client.app[SERVING].flush_writes()
     with redis.Redis.from_url(settings.redis_url) as r:
         assert r.exists(KEYS.since_training(ERASED), KEYS.shown(ERASED), KEYS.user_recs(version, ERASED)) == 3
         assert r.zscore(KEYS.contacted, ERASED) is not None
@@ -103,6 +106,7 @@ async def test_an_erased_customer_leaves_nothing_in_redis_or_the_model_directory
     assert (await (await client.get(f"/v1/users/{ERASED}/events")).json())["total"] == 0  # nor in retention routes
     assert (await (await client.get(f"/v1/users/{KEPT}/events")).json())["total"] > 0
     assert [r["source"] for r in batch["results"]] == ["fallback", "personalized"]
+    await client.app[SERVING].flush_writes()
     with redis.Redis.from_url(settings.redis_url) as r:
         assert not r.exists(KEYS.user_recs(version, ERASED))
     state = await _erasure(client, ERASED)
@@ -168,6 +172,7 @@ async def test_a_delete_during_a_training_is_completed_by_the_next_one(client, s
     # whichever side of the fold the delete fell on, the model that now serves shows nothing of theirs
     answer = await (await client.get(f"/v1/users/{ERASED}/recommendations?n=5")).json()
     assert answer["source"] == "fallback"
+    await client.app[SERVING].flush_writes()
     with redis.Redis.from_url(settings.redis_url) as r:
         assert not r.exists(KEYS.user_recs(report.version, ERASED))
     assert (await _erasure(client, ERASED))["state"] in ("pending", "folded", "done")
@@ -271,3 +276,24 @@ async def test_a_bad_merge_is_a_400_naming_the_field_and_writes_nothing(client, 
 async def test_merge_needs_a_write_key(client):
     response = await client.post(f"/v1/users/{KEPT}/merge", json={"from": "anon-1"})
     assert response.status == 401
+
+
+async def test_a_list_computed_before_an_erasure_is_not_written_back_after_it(client, settings, monkeypatch) -> None:
+    """Computed lists are written behind the answers (service.serving.shared_work); the erasure waits for the
+    ones already handed in, so none lands after it."""
+    async def slow(redis_client, keys, blobs, ttl):
+        await asyncio.sleep(0.3)
+        await write_blobs(redis_client, keys, blobs, ttl)
+
+    monkeypatch.setattr(shared_work, "write_blobs", slow)
+    serving = client.app[SERVING]
+    version = serving.current.version
+    with redis.Redis.from_url(settings.redis_url) as r:
+        r.delete(KEYS.user_recs(version, ERASED))
+        serving.hot.clear()
+        serving.served.clear()
+        answer = await (await client.get(f"/v1/users/{ERASED}/recommendations?n=3")).json()
+        assert answer["source"] == "personalized"  # computed: its write-back is out
+        assert (await client.delete(f"/v1/users/{ERASED}", headers=AUTH_ADMIN)).status == 202
+        await serving.flush_writes()
+        assert not r.exists(KEYS.user_recs(version, ERASED))

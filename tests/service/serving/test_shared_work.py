@@ -1,6 +1,6 @@
-"""Single-user requests that arrive together share their Redis read, their cache-miss computation and
-their write-back (service.serving.coalescing), and every one still gets exactly the list it gets alone;
-a cache miss is computed as the training's precompute would have stored it."""
+"""Single-user requests that arrive together share their Redis read and their cache-miss computation
+(service.serving.coalescing), and every one still gets exactly the list it gets alone; a cache miss is
+computed as the training's precompute would have stored it, and written back behind the answer."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import asyncio
 import numpy as np
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from service.http.app_keys import REDIS_KEYS, SERVING
+from service.serving import shared_work
 from service.serving.requests import ListRequest, lookup
-from service.store.lists import pack, unpack
+from service.serving.shared_work import SharedWrites
+from service.store.embedded import free_port
+from service.store.lists import pack, unpack, write_blobs
 from tests.service.conftest import AUTH_WRITE
 
 #: Request-time filters a page may ask for (the demo catalog has these categories and kinds).
@@ -89,6 +93,7 @@ async def test_cache_misses_computed_together_match_the_general_ranking_for_ever
             forget_in_process(serving)
             together = [result for _, (result,) in
                         await asyncio.gather(*(serving.for_users([u], req) for u in users))]
+            await serving.flush_writes()
             written = [r.get(key) for key in list_keys]
             assert all(blob is not None for blob in written), name  # written back
             fast_ids, fast_scores = current.model.precompute_indices(codes, settings.precompute_n)
@@ -105,3 +110,86 @@ async def test_cache_misses_computed_together_match_the_general_ranking_for_ever
             alone = [(await serving.for_users([u], req))[1][0] for u in users]
             assert_same_lists(answers(together), answers(alone))
             assert all(len(result.items) == req.n for result in together), name
+
+
+# -- write-behind of computed lists (SharedWrites) ----------------------------------------------------------------
+def _writes(redis_url: str, settings, monkeypatch) -> tuple[SharedWrites, list[list[str]]]:
+    """SharedWrites on the test's Redis, recording the keys of every pipeline it sends."""
+    pipelines: list[list[str]] = []
+
+    async def recording(client, keys, blobs, ttl):
+        pipelines.append(list(keys))
+        await write_blobs(client, keys, blobs, ttl)
+
+    monkeypatch.setattr(shared_work, "write_blobs", recording)
+    return SharedWrites(aioredis.Redis.from_url(redis_url), settings), pipelines
+
+
+async def test_lists_handed_in_are_written_behind_one_pipeline_in_flight_carrying_what_came_meanwhile(
+        redis_url, settings, monkeypatch) -> None:
+    writes, pipelines = _writes(redis_url, settings, monkeypatch)
+    keys = [f"wb:{k}" for k in range(5)]
+    blobs = [pack(np.array([k, k + 1]), np.array([1.0, 0.5], dtype=np.float32)) for k in range(5)]
+    for k in range(3):  # one pass: nothing is written before the pass ends, then all three together
+        writes.later([keys[k]], [blobs[k]])
+    assert pipelines == []
+    await asyncio.sleep(0)
+    assert pipelines == [keys[:3]]  # the first pipeline is out ...
+    writes.later(keys[3:], blobs[3:])  # ... so these wait for it, then go together
+    await writes.flush()
+    assert pipelines == [keys[:3], keys[3:]]
+    with redis.Redis.from_url(redis_url) as r:
+        assert [r.get(key) for key in keys] == blobs
+        assert 0 < r.ttl(keys[4]) <= int(settings.cache_ttl)
+    await writes.flush()  # nothing pending: returns at once
+    await writes.redis.aclose()
+
+
+async def test_beyond_the_write_behind_bound_lists_are_dropped_not_held(redis_url, settings, monkeypatch) -> None:
+    writes, pipelines = _writes(redis_url, settings, monkeypatch)
+    monkeypatch.setattr(shared_work, "WRITE_BEHIND_LISTS", 3)
+    blob = pack(np.array([1]), np.array([1.0], dtype=np.float32))
+    writes.later(["wb:a", "wb:b"], [blob, blob])
+    writes.later(["wb:c", "wb:d"], [blob, blob])  # would make 4: dropped
+    writes.later(["wb:e"], [blob])
+    await writes.flush()
+    assert pipelines == [["wb:a", "wb:b", "wb:e"]]
+    await writes.redis.aclose()
+
+
+async def test_a_write_behind_that_redis_refuses_is_logged_and_the_next_one_still_goes(
+        redis_url, settings, monkeypatch, caplog) -> None:
+    writes, _ = _writes(redis_url, settings, monkeypatch)
+    working = writes.redis
+    writes.redis = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)  # nobody there
+    blob = pack(np.array([1]), np.array([1.0], dtype=np.float32))
+    writes.later(["wb:lost"], [blob])
+    await writes.flush()  # no exception reaches anyone
+    assert "could not cache 1 computed lists" in caplog.text
+    writes.redis = working
+    writes.later(["wb:kept"], [blob])
+    await writes.flush()
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.get("wb:kept") == blob and r.get("wb:lost") is None
+    await working.aclose()
+
+
+async def test_a_cache_miss_answers_before_its_list_is_written_and_shutdown_writes_it(make_client, settings,
+                                                                                      monkeypatch) -> None:
+    async def slow(client, keys, blobs, ttl):  # a write still out when the app stops
+        await asyncio.sleep(0.5)
+        await write_blobs(client, keys, blobs, ttl)
+
+    monkeypatch.setattr(shared_work, "write_blobs", slow)
+    client = await make_client(settings)
+    serving = client.app[SERVING]
+    user = str(serving.current.model.user_ids.ids[3])
+    key = client.app[REDIS_KEYS].user_recs(serving.current.version, user)
+    with redis.Redis.from_url(settings.redis_url) as r:
+        r.delete(key)
+        forget_in_process(serving)
+        body = await (await client.get(f"/v1/users/{user}/recommendations?n=5")).json()
+        assert body["source"] == "personalized" and r.get(key) is None  # answered first
+        await client.close()  # the app's shutdown writes what the answers left behind
+        ids, _ = unpack(r.get(key))
+        assert [i["item_id"] for i in body["items"]] == [serving.current.model.item_ids.ids[i] for i in ids[:5]]
