@@ -14,8 +14,9 @@ cache), masks each user's liked items in a Python loop and selects with a heap. 
 * already-liked items are masked for the whole block at once from the CSR rows.
 
 Blocks of at most FEW_USERS users (the cache misses of one pass of the service's event loop) skip the
-chunks: one product scores every item, and each user's top n is selected above a threshold read off
-a sample of their scores (`best_positions`).
+chunks: one product scores the first chunk, which gives each user a threshold, and one more scores
+every item the bound leaves in play for any of them; each user's top n is then selected above a
+threshold read off a sample of their scores (`best_positions`).
 
 The result is exact: the same items as implicit's `recommend(..., N=n)` with
 `filter_already_liked_items=True`, ties aside. Users with fewer than n candidate items get -1 ids
@@ -37,8 +38,8 @@ ITEM_CHUNK = 4096
 FIRST_CHUNK = 1024
 #: float32 rounding can push a dot product a hair above |u| |v|; never stop early on that hair.
 BOUND_SLACK = 1.0 + 1e-4
-#: Blocks of at most this many users (a request's cache misses) score every item at once and select
-#: each user's top n above a threshold read off a sample of their scores (`_few`).
+#: Blocks of at most this many users (a request's cache misses) score the items in play in two products and
+#: select each user's top n above a threshold read off a sample of their scores (`_few`).
 FEW_USERS = 16
 #: The sample `_few` reads a threshold from: about this many scores per list place (every k-th item).
 SAMPLE_PER_PLACE = 8
@@ -171,18 +172,35 @@ class ItemScorer:
         return ids, np.where(found, top_scores, -np.inf).astype(np.float32)
 
     def _few(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """A few users (a pass's cache misses): every item scored in one product, then each user's
-        top n by `best_positions`. For so few users the chunked merge costs more in numpy calls
-        than the scores its early stop saves. The product is taken as items x users: with a few
+        """A few users (a pass's cache misses): the first chunk scored, then every item that the
+        Cauchy-Schwarz bound leaves in play for some user in one more product, then each user's top n
+        by `best_positions`. For so few users the chunked merge costs more in numpy calls than the
+        scores its finer early stop saves. The products are taken as items x users: with a few
         users, OpenBLAS runs that shape faster than users x items (benchmarks/README.md, Serving)."""
-        n_users = users.shape[0]
-        block = np.ascontiguousarray((self.factors @ users.T).T)
+        n_users, n_ranked = users.shape[0], len(self)
+        first = min(max(self.first_chunk, 4 * n), n_ranked)
         rows, positions = self._liked(liked, n_users)
-        block[rows, positions] = -np.inf
+        head = np.ascontiguousarray((self.factors[:first] @ users.T).T)
+        inside = positions < first
+        head[rows[inside], positions[inside]] = -np.inf
+        keep = min(n, first)
+        threshold = np.partition(head, first - keep, axis=1)[:, first - keep]  # each user's n-th best so far
+        # items whose norm is below threshold / |u| cannot beat it (norms are sorted, largest first)
+        reach = np.linalg.norm(users, axis=1) * BOUND_SLACK
+        with np.errstate(divide="ignore", invalid="ignore"):
+            least = np.where(threshold > 0, threshold / reach, -np.inf)
+        cut = np.maximum(np.searchsorted(-self.norms, -least, side="right"), first)
+        stop = int(cut.max())
+        block = head
+        if stop > first:
+            tail = np.ascontiguousarray((self.factors[first:stop] @ users.T).T)
+            later = ~inside & (positions < stop)
+            tail[rows[later], positions[later] - first] = -np.inf
+            block = np.concatenate([head, tail], axis=1)
         ids = np.full((n_users, n), -1, dtype=np.int64)
         scores = np.full((n_users, n), -np.inf, dtype=np.float32)
         for row in range(n_users):
-            best = best_positions(block[row], n)
+            best = best_positions(block[row, :cut[row]], n)
             found = best[np.isfinite(block[row, best])]
             ids[row, :len(found)] = self.order[found]
             scores[row, :len(found)] = block[row, found]

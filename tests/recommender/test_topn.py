@@ -128,3 +128,27 @@ def test_a_few_users_scored_at_once_get_implicits_lists(model, users: int) -> No
         rows = np.arange(start, start + users)
         expected = als.recommend(rows, user_items[rows], N=30)
         assert_same(*expected, *scorer.top_n(als.user_factors[rows], user_items[rows], 30))
+
+
+@pytest.mark.parametrize("first_chunk", [5, 40, 10_000])
+@pytest.mark.parametrize("users", [1, 4])
+def test_a_few_users_scored_past_the_bound_match_a_full_sort(first_chunk: int, users: int) -> None:
+    """`_few` scores the first chunk, then only the items the Cauchy-Schwarz bound leaves in play (norms spread
+    over orders of magnitude, so most are never scored); the lists are still a full sort's."""
+    rng = np.random.default_rng(11)
+    item_factors = (rng.standard_normal((3000, 8)) * rng.pareto(1.5, (3000, 1))).astype(np.float32)
+    user_factors = rng.standard_normal((12, 8)).astype(np.float32)
+    user_factors[3] = 0.0  # every score 0: all tied, the whole catalog in play
+    liked = sparse_random(12, 3000, density=0.02, format="csr", random_state=4, dtype=np.float32)
+    scorer = ItemScorer(item_factors, first_chunk=first_chunk)
+    full = user_factors @ item_factors.T
+    full[liked.nonzero()] = -np.inf
+    for n in (1, 10, 50):
+        for start in range(0, 12, users):
+            rows = np.arange(start, start + users)
+            ids, scores = scorer._few(user_factors[rows], liked[rows], n)
+            expected = np.argsort(-full[rows], axis=1, kind="stable")[:, :n]
+            np.testing.assert_allclose(scores, np.take_along_axis(full[rows], expected, axis=1), rtol=1e-6)
+            assert not liked[rows][np.arange(users)[:, None], ids].toarray().any()
+            untied = rows != 3  # the zero user's ties are broken by norm order, not by index
+            np.testing.assert_array_equal(ids[untied], expected[untied])
