@@ -19,9 +19,14 @@ probabilities, and sends the events with the list's recommendation_id. Then GET 
   95% interval;
 * the split: each variant's share of exposed customers against its configured share, and the
   sample-ratio chi-square p-value;
-* the hot path: wrk on the user route (known customers, n=10) in alternating time windows with and without
-  an experiment of the same three variants running (`--rounds` of each); the overhead is the median CPU per
-  request with one over the median without, minus 1.
+* the hot path: two identical services (each with its own redis-server, trained on the same store) are driven
+  at once by two wrk processes on the user route (known customers, n=10), in `2 * --rounds` time windows; in
+  each window an experiment of the same three variants runs on one of them, on the other in the next window.
+  Both sides of a comparison share the machine's moment (on this shared machine CPU per request moves by 10%
+  and more between windows seconds apart); alternating the sides cancels any difference between the two
+  services. The overhead is the geometric mean over window pairs of CPU per request with the experiment over
+  without, with its 95% interval; an A/A control (the same windows, no experiment on either) measures the
+  measurement's own bias.
 
 Writes benchmarks/results/experiments.md and experiments.json.
 """
@@ -34,6 +39,8 @@ import math
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 
 from recommender.demo import generate_storefront, write_storefront  # first: it sets OPENBLAS_NUM_THREADS=1
@@ -146,9 +153,15 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                     "RECS_BOOTSTRAP_CATALOG": str(catalog_path), "RECS_ADMIN_KEYS": ADMIN, "RECS_WRITE_KEYS": WRITE,
                     "RECS_POLL_INTERVAL": "0.5", "RECS_RATE_LIMIT": "0", "RECS_ACTIVE_DAYS": "3650",
                     "RECS_LOG_LEVEL": "WARNING"}
-        with running_redis(work / "redis", durable=False) as redis:
+        twin = work / "twin"  # the second service of the hot-path measurement
+        twin.mkdir()
+        with running_redis(work / "redis", durable=False) as redis, \
+                running_redis(twin / "redis", durable=False) as twin_redis:
             service, base = start_service(work, work / "data", redis.url, settings, 900, "first training")
+            other = None
             try:
+                other, other_base = start_service(twin, twin / "data", twin_redis.url, settings, 900,
+                                                  "first training (twin)")
                 memory = {"before": process_memory(service.pid, "before").__dict__}
                 first = _json("GET", f"{base}/v1/model")
                 _json("PUT", f"{base}/v1/experiments/{NAME}", {"variants": VARIANTS, "control": "holdout"})
@@ -159,12 +172,14 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 results = _json("GET", f"{base}/v1/experiments/{NAME}")
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
-                hot = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, profile)
-                control = hot_path(wrk, base, users[:HOT_USERS], work, wrk_seconds, rounds, service.pid, None,
-                                   experiment=False)
+                twins = [(base, service.pid), (other_base, other.pid)]
+                hot = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, profile)
+                control = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, None, experiment=False)
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
                 service.stop()
+                if other is not None:
+                    other.stop()
     return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "control": control,
             "wrk_seconds": wrk_seconds,
             "retrain_seconds": retrain_seconds, "first_training": first["training"],
@@ -183,38 +198,41 @@ def retrain(base: str, version: str) -> tuple[float, dict]:
     return time.perf_counter() - started, model
 
 
-def abba(rounds: int) -> list[str]:
-    """The sides of `2 * rounds` hot-path windows in ABBA order (with, without, without, with, ...): a drift
-    of the machine and a window's place in its pair fall on both sides alike."""
-    return [side for k in range(rounds) for side in (("with", "without") if k % 2 == 0 else ("without", "with"))]
-
-
-def hot_path(wrk: str, base: str, users: list[str], work: Path, seconds: float, rounds: int, pid: int,
+def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Path, seconds: float, rounds: int,
              profile: Path | None, experiment: bool = True) -> dict:
-    """The user route's requests/s and CPU per request in `2 * rounds` short windows in ABBA order (abba): in
-    each "with" window an experiment of the same three variants runs (one experiment per window, one training
-    fits every trained variant beforehand), in each "without" window none. `experiment=False` is the A/A
-    control: the same windows with no experiment in any, so the two sides differ only by the measurement's own
-    noise and bias. Medians per side."""
+    """The user route's requests/s and CPU per request of the two services `twins` ((base URL, pid) each),
+    measured at once by two wrk processes in each of `2 * rounds` windows. In window k an experiment of the same
+    three variants runs on service k % 2 (one experiment per window, defined a day ahead, trained, then moved to
+    its window), so each window compares a service with an experiment to one without at the same moment.
+    `experiment=False` is the A/A control: the same windows with no experiment on either, service k % 2 taken
+    as the "with" side. Medians per side, and the windows in order."""
     slot = WARM_SECONDS + seconds + SLOT_MARGIN
-    order = abba(rounds)
+    windows = 2 * rounds
     served: dict = {}
     if experiment:  # defined a day ahead, trained, then moved to their windows (a scheduled one may be)
-        _define_windows(base, order, time.time() + 86_400, slot)
-        _, served = retrain(base, _json("GET", f"{base}/v1/model")["version"])
+        for side, (base, _) in enumerate(twins):
+            _define_windows(base, range(side, windows, 2), time.time() + 86_400, slot)
+        for base, _ in twins:
+            _, model = retrain(base, _json("GET", f"{base}/v1/model")["version"])
+            served = served or model
         start = time.time() + SLOT_MARGIN
-        _define_windows(base, order, start, slot)
+        for side, (base, _) in enumerate(twins):
+            _define_windows(base, range(side, windows, 2), start, slot)
     else:
         start = time.time() + SLOT_MARGIN
-    runs: dict[str, list[dict]] = {"with": [], "without": []}
-    for k, side in enumerate(order):
-        time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
-        label = f"{side}-{k}" if experiment else f"aa-{side}-{k}"
-        runs[side].append(throughput(wrk, base, users, work, seconds, label, pid,
-                                     profile if k < 2 and experiment else None))
-    median = {side: {key: float(np.median([r[key] for r in got])) for key in ("rps", "cpu_us")}
-              for side, got in runs.items()}
-    return {"order": order, "runs": runs, "median": median,
+    runs: list[dict[str, dict]] = []
+    with ThreadPoolExecutor(len(twins)) as pool:
+        for k in range(windows):
+            time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
+            label = f"{'ab' if experiment else 'aa'}-{k}"
+            measured = [pool.submit(throughput, wrk, base, users, work, seconds, f"{label}-{side}", pid,
+                                    profile if k < 2 and experiment and side == k % 2 else None)
+                        for side, (base, pid) in enumerate(twins)]
+            got = [m.result() for m in measured]
+            runs.append({"with": got[k % 2], "without": got[1 - k % 2]})
+    median = {side: {key: float(np.median([r[side][key] for r in runs])) for key in ("rps", "cpu_us")}
+              for side in ("with", "without")}
+    return {"windows": runs, "median": median,
             "variants": sorted((served.get("variants") or {}).get("versions", {}))}
 
 
@@ -242,8 +260,9 @@ def markdown(run_: dict, info: dict, command: str) -> str:
     hot, control = run_["hot_path"], run_["control"]
     with_, without = hot["median"]["with"], hot["median"]["without"]
     cpu_overhead, rps_change = _change(hot, "cpu_us"), _change(hot, "rps")
-    runs = [[str(k + 1), side, f"{ab['rps']:,.0f}", f"{ab['cpu_us']:,.0f}", f"{aa['rps']:,.0f}", f"{aa['cpu_us']:,.0f}"]
-            for k, (side, ab, aa) in enumerate(zip(hot["order"], in_window_order(hot), in_window_order(control)))]
+    runs = [[str(k + 1), "ab"[k % 2], *(f"{w[side][key]:,.0f}" for w in (ab, aa) for side in ("with", "without")
+                                        for key in ("rps", "cpu_us"))]
+            for k, (ab, aa) in enumerate(zip(hot["windows"], control["windows"]))]
     srm = results["sample_ratio"]
     return "\n".join([
         "# Experiments: an A/B test through the HTTP API", "",
@@ -259,24 +278,25 @@ def markdown(run_: dict, info: dict, command: str) -> str:
                  "lrrrrrrr", split), "",
         f"Sample-ratio check: chi-square {srm['chi_square']:.3f}, p = {srm['p_value']:.3f} "
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
-        f"Hot path (wrk, 1 thread, 8 connections, the user route for {HOT_USERS:,} customers in turn, answers "
-        f"remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured per window): "
-        f"{len(hot['order'])} windows in ABBA order (with, without, without, with, ...), so a drift of the machine "
-        "and a window's place in its pair fall on both sides alike; in each \"with\" window an experiment of the "
-        "same three variants runs (the trained variant fitted beforehand). Medians: "
-        f"{without['rps']:,.0f} requests/s and {without['cpu_us']:,.0f} us of the service's CPU per request "
+        f"Hot path: two identical services (a and b, each with its own redis-server, trained on the same store), "
+        f"driven at once by two wrk processes (1 thread, 8 connections each) on the user route for {HOT_USERS:,} "
+        f"customers in turn, answers remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured "
+        f"per window; {len(hot['windows'])} windows, in each an experiment of the same three variants runs on one "
+        "service (a in odd windows, b in even ones; the trained variant fitted beforehand), so each window compares "
+        "a service with the experiment to one without at the same moment. Medians: "
+        f"{without['rps']:,.0f} requests/s and {without['cpu_us']:,.0f} us of a service's CPU per request "
         f"without, {with_['rps']:,.0f} and {with_['cpu_us']:,.0f} us with: requests/s {rps_change:+.1%}, CPU per "
-        f"request **{cpu_overhead:+.1%}** (target: under 5% overhead; CPU per request moves less with other jobs "
-        "on the machine than requests/s do). A/A control, the same windows again with no experiment in any: the "
-        f"\"with\" windows against the \"without\" ones, CPU per request {_change(control, 'cpu_us'):+.1%} and "
-        f"requests/s {_change(control, 'rps'):+.1%}, the measurement's own bias and noise.", "",
-        "Paired by ABBA pair (the geometric mean of each pair's with/without ratio, minus 1, and its 95% confidence "
-        "interval; the target is met when the interval's upper end of CPU per request is under +5%):", "",
+        f"request {cpu_overhead:+.1%}. A/A control, the same windows with no experiment on either: CPU per "
+        f"request {_change(control, 'cpu_us'):+.1%}, requests/s {_change(control, 'rps'):+.1%}.", "",
+        "Paired (the geometric mean of the windows' with/without ratios, minus 1, and its 95% confidence interval "
+        "over window pairs, each holding the experiment once on each service; target: CPU per request under +5% "
+        "overhead, met when the interval's upper end is under +5%):", "",
         md_table(["", "CPU per request", "requests/s"], "lrr",
                  [[name, *(_interval(paired_change(h, key)) for key in ("cpu_us", "rps"))]
                   for name, h in (("A/B", hot), ("A/A", control))]), "",
-        md_table(["window", "side", "A/B requests/s", "A/B CPU us/request", "A/A requests/s", "A/A CPU us/request"],
-                 "llrrrr", runs), "",
+        md_table(["window", "experiment on", "A/B with: requests/s", "CPU us/request", "A/B without: requests/s",
+                  "CPU us/request", "A/A with: requests/s", "CPU us/request", "A/A without: requests/s",
+                  "CPU us/request"], "llrrrrrrrr", runs), "",
         f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
         f"took {run_['retrain_seconds']:.1f} s from the request to the new model served; the trainings "
         f"(seconds, newest first): {', '.join(str(t['seconds']) for t in run_['history'])}; of the newest, the "
@@ -294,25 +314,17 @@ def _change(hot: dict, key: str) -> float:
 
 
 def paired_change(hot: dict, key: str) -> tuple[float, float, float]:
-    """The "with" side's `key` relative to the "without" side's from the ABBA pairs (windows 1-2, 3-4, ...: each
-    holds one of each side, next to each other in time): the geometric mean of the pairs' ratios, minus 1, and
-    its 95% confidence interval (Student's t on the log ratios, scipy.stats). NaN bounds with fewer than 2 pairs."""
-    windows = in_window_order(hot)
-    logs = []
-    for k in range(0, len(windows) - 1, 2):
-        pair = dict(zip(hot["order"][k:k + 2], windows[k:k + 2]))
-        logs.append(math.log(pair["with"][key] / pair["without"][key]))
-    mean = float(np.mean(logs))
-    if len(logs) < 2:
+    """The "with" side's `key` relative to the "without" side's, measured at once in each window: the geometric
+    mean of the windows' with/without ratios, minus 1, and its 95% confidence interval (Student's t over window
+    pairs 1-2, 3-4, ...: a pair holds the experiment once on each service, so what differs between the two
+    services cancels in it; scipy.stats). NaN bounds with fewer than 2 pairs."""
+    logs = [math.log(w["with"][key] / w["without"][key]) for w in hot["windows"]]
+    pairs = [(logs[k] + logs[k + 1]) / 2 for k in range(0, len(logs) - 1, 2)]
+    mean = float(np.mean(pairs))
+    if len(pairs) < 2:
         return math.expm1(mean), math.nan, math.nan
-    half = float(stats.t.ppf(0.975, len(logs) - 1) * np.std(logs, ddof=1) / math.sqrt(len(logs)))
+    half = float(stats.t.ppf(0.975, len(pairs) - 1) * np.std(pairs, ddof=1) / math.sqrt(len(pairs)))
     return math.expm1(mean), math.expm1(mean - half), math.expm1(mean + half)
-
-
-def in_window_order(hot: dict) -> list[dict]:
-    """A hot_path's runs in the order the windows ran."""
-    taken = {"with": iter(hot["runs"]["with"]), "without": iter(hot["runs"]["without"])}
-    return [next(taken[side]) for side in hot["order"]]
 
 
 def _interval(change: tuple[float, float, float]) -> str:
@@ -320,12 +332,11 @@ def _interval(change: tuple[float, float, float]) -> str:
     return f"{estimate:+.1%} [{low:+.1%}, {high:+.1%}]"
 
 
-def _define_windows(base: str, order: list[str], start: float, slot: float) -> None:
-    """One experiment of VARIANTS per "with" window of `order`, slot k from `start + k * slot` (epoch seconds)."""
-    for k, side in enumerate(order):
-        if side == "with":
-            window = {"start": start + k * slot, "end": start + (k + 1) * slot - WINDOW_GAP}
-            _json("PUT", f"{base}/v1/experiments/{NAME}-{k}", {"variants": VARIANTS, "control": "holdout", **window})
+def _define_windows(base: str, windows: Iterable[int], start: float, slot: float) -> None:
+    """One experiment of VARIANTS per window k of `windows`, from `start + k * slot` (epoch seconds)."""
+    for k in windows:
+        window = {"start": start + k * slot, "end": start + (k + 1) * slot - WINDOW_GAP}
+        _json("PUT", f"{base}/v1/experiments/{NAME}-{k}", {"variants": VARIANTS, "control": "holdout", **window})
 
 
 def _seconds(value: object) -> str:
