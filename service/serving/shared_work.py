@@ -143,6 +143,9 @@ class SharedWrites:
         self._keys: list[str] = []
         self._blobs: list[bytes] = []
         self._task: asyncio.Task | None = None
+        self._handed = 0  # lists handed in so far (not dropped)
+        self._settled = 0  # of those, written or given up on
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # flush calls: (lists handed in before, future)
 
     def later(self, keys: list[str], blobs: list[bytes]) -> None:
         """Write `blobs` under `keys` with the next pipeline; returns at once."""
@@ -151,22 +154,43 @@ class SharedWrites:
             return
         self._keys.extend(keys)
         self._blobs.extend(blobs)
+        self._handed += len(keys)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._drain(), name="encore-write-behind")
 
     async def flush(self) -> None:
-        """Wait until every list handed in so far was written or given up on (shutdown; tests)."""
-        while self._task is not None:
-            await asyncio.shield(self._task)
+        """Wait until every list handed in before this call was written or given up on (an erasure; shutdown).
+        Lists handed in later are not waited for, so a flush ends under a steady stream of cache misses."""
+        if self._settled >= self._handed:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._handed, future))
+        await future
+
+    def _settle(self, count: int) -> None:
+        self._settled += count
+        waiting = []
+        for target, future in self._waiters:
+            if self._settled < target:
+                waiting.append((target, future))
+            elif not future.done():
+                future.set_result(None)
+        self._waiters = waiting
 
     async def _drain(self) -> None:
         try:
             while self._keys:
                 keys, blobs = self._keys, self._blobs
                 self._keys, self._blobs = [], []
-                await self.write(keys, blobs)
+                try:
+                    await self.write(keys, blobs)
+                finally:
+                    self._settle(len(keys))
         finally:
             self._task = None
+            if self._keys:  # cancelled, or an unexpected error: what waits is given up on
+                left, self._keys, self._blobs = len(self._keys), [], []
+                self._settle(left)
 
     async def write(self, keys: list[str], blobs: list[bytes]) -> None:
         """Write `blobs` under `keys` now, within RECS_REDIS_READ_TIMEOUT."""

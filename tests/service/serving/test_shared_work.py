@@ -193,3 +193,26 @@ async def test_a_cache_miss_answers_before_its_list_is_written_and_shutdown_writ
         await client.close()  # the app's shutdown writes what the answers left behind
         ids, _ = unpack(r.get(key))
         assert [i["item_id"] for i in body["items"]] == [serving.current.model.item_ids.ids[i] for i in ids[:5]]
+
+
+async def test_a_flush_waits_for_the_lists_handed_in_before_it_not_for_those_after(redis_url, settings,
+                                                                                  monkeypatch) -> None:
+    """An erasure flushes while misses keep coming: it must not wait for lists handed in after it."""
+    async def slow(client, keys, blobs, ttl):
+        await asyncio.sleep(0.2)
+        await write_blobs(client, keys, blobs, ttl)
+
+    monkeypatch.setattr(shared_work, "write_blobs", slow)
+    writes = SharedWrites(aioredis.Redis.from_url(redis_url), settings)
+    blob = pack(np.array([1]), np.array([1.0], dtype=np.float32))
+    writes.later(["wb:before"], [blob])
+    flushing = asyncio.create_task(writes.flush())
+    await asyncio.sleep(0.05)  # the first pipeline is out
+    writes.later(["wb:after"], [blob])  # goes in the next one, which the flush does not wait for
+    await asyncio.wait_for(flushing, 0.35)
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.get("wb:before") == blob and r.get("wb:after") is None
+    await writes.flush()
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.get("wb:after") == blob
+    await writes.redis.aclose()
