@@ -51,9 +51,7 @@ class Split:
     def choice(self, current: ServingModel, user_id: str) -> Choice:
         """The customer's Choice next to the serving model `current` on the list routes (the hot path: one
         dictionary look-up for a customer seen before)."""
-        ref, resolved = self._choices
-        if ref is None or ref() is not current:
-            resolved = self._resolve(current)
+        resolved = self._resolved(current)
         index = self._assigned.get(user_id)
         if index is None:
             if len(self._assigned) >= ASSIGNED_USERS:
@@ -64,7 +62,12 @@ class Split:
 
     def choices(self, current: ServingModel) -> tuple[Choice, ...]:
         """Each variant's Choice next to the serving model `current`, in the variants' order."""
-        return tuple(((None if model is None else model()), tag) for model, tag in self._resolve(current))
+        return tuple(((None if model is None else model()), tag) for model, tag in self._resolved(current))
+
+    def _resolved(self, current: ServingModel) -> tuple[tuple[weakref.ref | None, VariantTag | None], ...]:
+        """The variants' weakly referenced Choices next to `current`, resolved again only when it changed."""
+        ref, resolved = self._choices
+        return resolved if ref is not None and ref() is current else self._resolve(current)
 
     def _resolve(self, current: ServingModel) -> tuple[tuple[weakref.ref | None, VariantTag | None], ...]:
         """The variants' Choices with weak references to their models, kept until the serving model changes
