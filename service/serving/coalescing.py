@@ -47,12 +47,16 @@ class Coalescer(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """`item`'s result, from the batch of the pass it was handed in."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
+        return await self.post(item)  # a cancelled caller cancels only its own future
+
+    def post(self, item: T) -> asyncio.Future[R]:
+        """Hand `item` in without waiting: the future of its result (`submit` awaits it). Batches run in the
+        order they were handed in, so when this future is done every item posted before it is done too."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         if not self._pending and not (self._one_in_flight and self._running):
             self._start()  # otherwise the batch already pending, or the one after the batch running, takes it
         self._pending.append((item, future))
-        return await future  # a cancelled caller cancels only its own future
+        return future
 
     def _start(self) -> None:
         # the batch task's first step runs in the next pass, after every request of this one

@@ -140,57 +140,30 @@ class SharedWrites:
 
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self.redis, self.settings = redis, settings
-        self._keys: list[str] = []
-        self._blobs: list[bytes] = []
-        self._task: asyncio.Task | None = None
-        self._handed = 0  # lists handed in so far (not dropped)
-        self._settled = 0  # of those, written or given up on
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # flush calls: (lists handed in before, future)
+        self._pipelines: Coalescer[tuple[list[str], list[bytes]], None] = Coalescer(
+            self._write_batch, "encore-write-behind", one_in_flight=True)
+        self._waiting = 0  # lists handed in and not yet sent
+        self._last: asyncio.Future[None] | None = None  # the last hand-in's: done when all before it are
 
     def later(self, keys: list[str], blobs: list[bytes]) -> None:
         """Write `blobs` under `keys` with the next pipeline; returns at once."""
-        if len(self._keys) + len(keys) > WRITE_BEHIND_LISTS:
+        if self._waiting + len(keys) > WRITE_BEHIND_LISTS:
             log.warning("write-behind queue full: %d computed lists not cached", len(keys))
             return
-        self._keys.extend(keys)
-        self._blobs.extend(blobs)
-        self._handed += len(keys)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._drain(), name="encore-write-behind")
+        self._waiting += len(keys)
+        self._last = self._pipelines.post((keys, blobs))
 
     async def flush(self) -> None:
         """Wait until every list handed in before this call was written or given up on (an erasure; shutdown).
         Lists handed in later are not waited for, so a flush ends under a steady stream of cache misses."""
-        if self._settled >= self._handed:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((self._handed, future))
-        await future
+        if self._last is not None and not self._last.done():
+            await asyncio.wait([self._last])  # written, failed or cancelled: never raises here
 
-    def _settle(self, count: int) -> None:
-        self._settled += count
-        waiting = []
-        for target, future in self._waiters:
-            if self._settled < target:
-                waiting.append((target, future))
-            elif not future.done():
-                future.set_result(None)
-        self._waiters = waiting
-
-    async def _drain(self) -> None:
-        try:
-            while self._keys:
-                keys, blobs = self._keys, self._blobs
-                self._keys, self._blobs = [], []
-                try:
-                    await self.write(keys, blobs)
-                finally:
-                    self._settle(len(keys))
-        finally:
-            self._task = None
-            if self._keys:  # cancelled, or an unexpected error: what waits is given up on
-                left, self._keys, self._blobs = len(self._keys), [], []
-                self._settle(left)
+    async def _write_batch(self, batch: list[tuple[list[str], list[bytes]]]) -> list[None]:
+        keys = [key for part, _ in batch for key in part]
+        self._waiting -= len(keys)
+        await self.write(keys, [blob for _, part in batch for blob in part])
+        return [None] * len(batch)
 
     async def write(self, keys: list[str], blobs: list[bytes]) -> None:
         """Write `blobs` under `keys` now, within RECS_REDIS_READ_TIMEOUT."""
