@@ -314,11 +314,13 @@ class Serving:
                 ids, scores = await asyncio.to_thread(model.precompute_indices, miss_codes, self.settings.precompute_n)
             blobs = [pack(ids[row], scores[row]) for row in range(len(misses))]
             if not degraded:  # Redis just failed to answer: writing would only wait for it again
-                keys = [list_keys[p] for p in misses]
+                erased = self.erased  # as it is now: a customer erased during the compute is not cached
+                kept = [row for row, p in enumerate(misses) if user_ids[p] not in erased]
+                keys, kept_blobs = [list_keys[misses[row]] for row in kept], [blobs[row] for row in kept]
                 if interactive:
-                    self._writes.later(keys, blobs)
-                else:
-                    await self._writes.write(keys, blobs)
+                    self._writes.later(keys, kept_blobs)
+                elif keys:
+                    await self._writes.write(keys, kept_blobs)
             if hot is not None:
                 for pos, blob in zip(misses, blobs):
                     hot.put(list_keys[pos], blob)

@@ -147,6 +147,8 @@ class SharedWrites:
 
     def later(self, keys: list[str], blobs: list[bytes]) -> None:
         """Write `blobs` under `keys` with the next pipeline; returns at once."""
+        if not keys:
+            return
         if self._waiting + len(keys) > WRITE_BEHIND_LISTS:
             log.warning("write-behind queue full: %d computed lists not cached", len(keys))
             return

@@ -27,9 +27,11 @@ async def erase_user(request: web.Request) -> web.Response:
     versions = await stored_versions(redis, keys, app[SETTINGS].models_path)
     now = time.time()
     serving = app[SERVING]
-    await serving.flush_writes()  # a list computed for them before now cannot land after the erasure
+    # this replica at once (the others at their next poll): from now on no list is cached for them, and the
+    # lists computed for them before now are written before the erasure deletes them
+    serving.erased = serving.erased | {user_id}
+    await serving.flush_writes()
     position = await erase(redis, keys, user_id, versions, now)
-    serving.erased = serving.erased | {user_id}  # this replica at once; the others at their next poll
     return json_response({"user_id": user_id, "state": "pending", "requested_at": now, "erased_through": position},
                          status=202)
 

@@ -297,3 +297,27 @@ async def test_a_list_computed_before_an_erasure_is_not_written_back_after_it(cl
         assert (await client.delete(f"/v1/users/{ERASED}", headers=AUTH_ADMIN)).status == 202
         await serving.flush_writes()
         assert not r.exists(KEYS.user_recs(version, ERASED))
+
+
+async def test_a_list_still_computing_when_the_erasure_arrives_is_not_written_back(client, settings) -> None:
+    """A cache miss computing for the customer while they are erased must not cache its list after the erasure."""
+    serving = client.app[SERVING]
+    version = serving.current.version
+    computes = serving._computes
+    submit = computes.submit
+
+    async def slow(order):
+        await asyncio.sleep(0.3)  # the erasure comes in meanwhile
+        return await submit(order)
+
+    computes.submit = slow
+    with redis.Redis.from_url(settings.redis_url) as r:
+        r.delete(KEYS.user_recs(version, ERASED))
+        serving.hot.clear()
+        serving.served.clear()
+        reading = asyncio.create_task(client.get(f"/v1/users/{ERASED}/recommendations?n=3"))
+        await asyncio.sleep(0.1)
+        assert (await client.delete(f"/v1/users/{ERASED}", headers=AUTH_ADMIN)).status == 202
+        assert (await reading).status == 200
+        await serving.flush_writes()
+        assert not r.exists(KEYS.user_recs(version, ERASED))
