@@ -56,7 +56,7 @@ class OnlineRecorder:
         this process has already written for the variant costs one set look-up (up to RECORDED_EXPOSURES)."""
         key = (experiment, variant)
         recorded = self._recorded.get(key)
-        new = user_ids if recorded is None else set(user_ids).difference(recorded)
+        new = user_ids if recorded is None else [u for u in user_ids if u not in recorded]
         if new:
             self._exposed.setdefault(key, set()).update(new)
 

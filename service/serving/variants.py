@@ -128,6 +128,8 @@ class Splits:
 
     def running(self, now: float) -> Split | None:
         for split in self.pending:
+            if split.experiment.start > now:
+                return None  # soonest start first: no later one has started either
             if split.experiment.status(now) == RUNNING:
                 return split
         return None
