@@ -19,8 +19,9 @@ probabilities, and sends the events with the list's recommendation_id. Then GET 
   95% interval;
 * the split: each variant's share of exposed customers against its configured share, and the
   sample-ratio chi-square p-value;
-* the hot path: two identical services (each with its own redis-server, trained on the same store) are driven
-  at once by two wrk processes on the user route (known customers, n=10), in `2 * --rounds` time windows; in
+* the hot path: two identical services (each with its own redis-server, trained on the same store and sent the
+  same events) are driven at once by two wrk processes on the user route (known customers, n=10), in
+  `2 * --rounds` time windows; in
   each window an experiment of the same three variants runs on one of them, on the other in the next window.
   Both sides of a comparison share the machine's moment (on this shared machine CPU per request moves by 10%
   and more between windows seconds apart); alternating the sides cancels any difference between the two
@@ -96,9 +97,11 @@ def _json(method: str, url: str, body: object | None = None, key: str = ADMIN) -
     return json.loads(raw) if raw else {}
 
 
-def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: dict[str, str], seed: int) -> dict:
+def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: dict[str, str], seed: int,
+             twin: str | None = None) -> dict:
     """Every customer asks for their list once, clicks and buys with the known probabilities; the true
-    expected click-through rate and conversion per variant."""
+    expected click-through rate and conversion per variant. The events also go to `twin` (the hot path's
+    second service), so both hold the same customers' events since training."""
     rng = np.random.default_rng(seed)
     truth: dict[str, dict[str, float]] = {}
     events: list[dict] = []
@@ -119,12 +122,18 @@ def simulate(base: str, users: list[str], taste: dict[str, set[str]], category: 
                 if rng.random() < BUY:
                     events.append({**event, "type": "purchase"})
         if len(events) >= EVENT_BATCH:
-            _json("POST", f"{base}/v1/events", events, WRITE)
+            _send(events, base, twin)
             events = []
     if events:
-        _json("POST", f"{base}/v1/events", events, WRITE)
+        _send(events, base, twin)
     return {v: {"ctr": t["expected_clicks"] / t["impressions"], "conversion": t["p_buyer"] / t["customers"],
                 "customers": t["customers"]} for v, t in truth.items()}
+
+
+def _send(events: list[dict], *bases: str | None) -> None:
+    for base in bases:
+        if base is not None:
+            _json("POST", f"{base}/v1/events", events, WRITE)
 
 
 def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int,
@@ -167,7 +176,7 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 _json("PUT", f"{base}/v1/experiments/{NAME}", {"variants": VARIANTS, "control": "holdout"})
                 retrain_seconds, served = retrain(base, first["version"])
                 time.sleep(2)  # a poll: the definitions and the new model in every process
-                truth = simulate(base, users, taste, category, seed)
+                truth = simulate(base, users, taste, category, seed, twin=other_base)
                 time.sleep(2)  # the online recorder's flush
                 results = _json("GET", f"{base}/v1/experiments/{NAME}")
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
@@ -278,7 +287,8 @@ def markdown(run_: dict, info: dict, command: str) -> str:
                  "lrrrrrrr", split), "",
         f"Sample-ratio check: chi-square {srm['chi_square']:.3f}, p = {srm['p_value']:.3f} "
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
-        f"Hot path: two identical services (a and b, each with its own redis-server, trained on the same store), "
+        f"Hot path: two identical services (a and b, each with its own redis-server, trained on the same store and "
+        f"sent the same events), "
         f"driven at once by two wrk processes (1 thread, 8 connections each) on the user route for {HOT_USERS:,} "
         f"customers in turn, answers remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured "
         f"per window; {len(hot['windows'])} windows, in each an experiment of the same three variants runs on one "
