@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from recommender.catalog import KINDS
 from recommender.item_fields import DISPLAY_FIELDS
@@ -152,11 +153,16 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> objec
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
     chunks, size = [], 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        while chunk := await request.content.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except RequestPayloadError as exc:  # e.g. a body marked Content-Encoding: gzip that is not gzip
+        # the rest of the body cannot be read past either: the connection ends with this answer
+        reason = str(exc).strip().splitlines()[-1].strip()  # aiohttp's "400, message:" line dropped
+        raise ApiError(400, "invalid_body", f"body could not be read: {reason}", {"Connection": "close"}) from None
     body = b"".join(chunks)
     try:
         return json.loads(body, parse_constant=_not_json)
@@ -164,6 +170,8 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> objec
         raise bad_input("body is not valid UTF-8", "invalid_json") from None
     except ValueError as exc:
         raise bad_input(f"body is not valid JSON: {exc}", "invalid_json") from None
+    except RecursionError:
+        raise bad_input("body is not valid JSON: nested too deeply", "invalid_json") from None
 
 
 async def read_batch(request: web.Request) -> tuple[dict, list[str]]:

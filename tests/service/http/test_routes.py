@@ -161,6 +161,24 @@ async def test_batch_bad_input(client):
     assert malformed.status == 400 and (await malformed.json())["error"]["code"] == "invalid_json"
 
 
+@pytest.mark.parametrize("path, method, headers", [("/v1/events", "post", AUTH_WRITE),
+                                                   ("/v1/recommendations/batch", "post", {}),
+                                                   ("/v1/experiments/deep", "put", AUTH_ADMIN)])
+async def test_bodies_nested_too_deeply_or_not_in_their_encoding_are_400_and_write_nothing(
+        client, settings, path, method, headers):
+    with redis.Redis.from_url(settings.redis_url) as r:
+        before = r.xlen(KEYS.events)
+        for body in (b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+            response = await getattr(client, method)(path, data=body, headers=headers)
+            assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_json"
+        not_gzip = await getattr(client, method)(path, data=b'{"user_id": "u1"}',
+                                                 headers={**headers, "Content-Encoding": "gzip"})
+        assert not_gzip.status == 400 and (await not_gzip.json())["error"]["code"] == "invalid_body"
+        assert not_gzip.headers["Connection"] == "close"  # its body cannot be read to its end
+        assert r.xlen(KEYS.events) == before
+    assert (await client.get("/v1/experiments/deep", headers=AUTH_ADMIN)).status == 404
+
+
 async def test_events_are_accepted_and_land_in_the_stream(client, settings):
     events = [{"user_id": "e-user", "item_id": "p00001", "type": "view", "timestamp": "2026-11-01T10:00:00Z"},
               {"user_id": "e-user", "item_id": "p00002", "type": "review", "value": 4, "timestamp": NOW},
