@@ -45,6 +45,10 @@ BASKET_ALGORITHMS: tuple[str, ...] = ("personal", "repeat")
 CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
 #: Collaborative models the repeat model can use for never-bought items (they fold in new customers).
 REPEAT_BASES: tuple[str, ...] = ("als", "cosine", "bm25")
+#: Largest value of each count parameter: beyond these a training runs out of memory or time (factors and
+#: neighbours size the model, iterations its training time) long before it helps.
+MAX_COUNTS: dict[str, int] = {"factors": 1024, "iterations": 1000, "bpr_iterations": 10_000, "neighbours": 10_000,
+                              "repeat_neighbours": 10_000, "group_size": 1000, "mix_customers": 10_000_000}
 _BASE_PREFIX = "base_"
 #: What Recommender holds: an implicit model or a basket model (same `recommend` and `similar_items`).
 Algorithm = RecommenderBase | BasketRecommender
@@ -93,8 +97,9 @@ class ModelParams:
     Raises
     ------
     InputError
-        An unknown algorithm, confidence scaling or repeat base, a count below 1, or a decay
-        outside (0, 1].
+        A value of the wrong type (an integer parameter given 1.5, a number given a string or a
+        non-finite float), an unknown algorithm, confidence scaling or repeat base, a count outside
+        1 to its MAX_COUNTS bound, or a decay outside (0, 1].
     """
 
     algorithm: str = "als"
@@ -128,14 +133,22 @@ class ModelParams:
     mix_customers: int = 5000  # customers whose newest basket is held out to learn the mix
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # values from JSON (experiment variants) arrive untyped
+            value = getattr(self, f.name)
+            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+                raise InputError(f"{f.name} must be an integer, got {value!r}")
+            if f.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                                      or not np.isfinite(value)):
+                raise InputError(f"{f.name} must be a finite number, got {value!r}")
+            if f.type == "str" and not isinstance(value, str):
+                raise InputError(f"{f.name} must be a string, got {value!r}")
         if self.algorithm not in ALGORITHMS:
             raise InputError(f"unknown algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
         if self.confidence not in CONFIDENCE_SCALINGS:
             raise InputError(f"unknown confidence scaling {self.confidence!r}")
-        for name in ("factors", "iterations", "bpr_iterations", "neighbours", "repeat_neighbours", "group_size",
-                     "mix_customers"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1")
+        for name, most in MAX_COUNTS.items():
+            if not 1 <= getattr(self, name) <= most:
+                raise InputError(f"{name} must be from 1 to {most:,}")
         if not self.ease_regularization > 0:
             raise InputError("ease_regularization must be positive")
         if not self.dan_regularization > 0:

@@ -61,8 +61,10 @@ def check_timestamps(seconds: np.ndarray, field: str = "timestamp", now: float |
     bad = (seconds < EARLIEST_TIMESTAMP) | (seconds > latest)  # NaN compares False: not refused
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{field} {float(seconds[row])!r} at row {row} is not a plausible time: epoch seconds from "
-                         f"{plausible_range(now)} are accepted (milliseconds are 1,000 times too large)", row, field)
+        value = float(seconds[row])
+        hint = " (milliseconds are 1,000 times too large)" if value > 1000 * EARLIEST_TIMESTAMP else ""
+        raise InputError(f"{field} {value!r} at row {row} is not a plausible time: epoch seconds from "
+                         f"{plausible_range(now)} are accepted{hint}", row, field)
 
 
 def _iso(seconds: float) -> str:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from recommender.algorithms import ALGORITHMS, BASKET_ALGORITHMS, ModelParams
 from recommender.errors import InputError
+from recommender.times import EARLIEST_TIMESTAMP
+from recommender.units import SECONDS_PER_DAY
 from service.errors import bad_input
 
 #: Variants per experiment, and the names experiments and variants may have: they appear inside
@@ -33,6 +35,8 @@ SERVING = "serving"
 POPULARITY = "popularity"
 #: Shares must sum to 1 within this (JSON decimals such as 0.1 + 0.2 are not exact).
 SHARE_TOLERANCE = 1e-6
+#: How far ahead of now a start or end may lie: a time past it is a unit error (milliseconds), not a plan.
+MAX_DAYS_AHEAD = 10 * 366
 SCHEDULED, RUNNING, ENDED = "scheduled", "running", "ended"
 
 
@@ -177,19 +181,21 @@ def parse_definition(name: str, body: object, now: float) -> Experiment:
     salt = body.get("salt", name)
     if not isinstance(salt, str) or not 1 <= len(salt) <= 256:
         raise bad_input("salt must be a string of 1 to 256 characters", "invalid_parameter", field="salt")
-    start = _time(body.get("start"), "start", now)
-    end = _time(body.get("end"), "end", None)
+    start = now if body.get("start") is None else _time(body["start"], "start", now)
+    end = None if body.get("end") is None else _time(body["end"], "end", now)
     if end is not None and end <= start:
         raise bad_input("end must be after start", "invalid_parameter", field="end")
     return Experiment(name, variants, control, tuple(routes), salt, start, end, created_at=now)
 
 
-def _time(raw: object, field_name: str, default: float | None) -> float | None:
-    if raw is None:
-        return default
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw < 0:
-        raise bad_input(f"{field_name} must be epoch seconds (a non-negative number)", "invalid_parameter",
-                        field=field_name)
+def _time(raw: object, field_name: str, now: float) -> float:
+    """`raw` as epoch seconds from EARLIEST_TIMESTAMP to MAX_DAYS_AHEAD after `now` (epoch seconds)."""
+    latest = now + MAX_DAYS_AHEAD * SECONDS_PER_DAY
+    if (isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw)
+            or not EARLIEST_TIMESTAMP <= raw <= latest):
+        hint = " (milliseconds are 1,000 times too large)" if isinstance(raw, (int, float)) and raw > latest else ""
+        raise bad_input(f"{field_name} must be epoch seconds from 1990-01-01 to {MAX_DAYS_AHEAD:,} days ahead{hint}",
+                        "invalid_parameter", field=field_name)
     return float(raw)
 
 

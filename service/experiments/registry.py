@@ -39,8 +39,8 @@ async def define(redis: aioredis.Redis, keys: Keys, experiment: Experiment, now:
         if raw is not None:
             old = Experiment.from_dict(orjson.loads(raw))
             if old.status(now) != SCHEDULED:
-                raise Conflict("experiment_started", f"experiment {experiment.name!r} has started: it cannot be "
-                               "changed (stop it and define a new one)", field="name")
+                raise Conflict("experiment_started", f"experiment {experiment.name!r} {_no_longer(old, now)}: it "
+                               "cannot be changed (define a new one under another name)", field="name")
         clash = overlapping(experiment, [Experiment.from_dict(r) for r in records.values()])
         if clash is not None:
             raise Conflict("route_family_busy", f"experiment {clash.name!r} splits {', '.join(clash.routes)} at the "
@@ -48,6 +48,14 @@ async def define(redis: aioredis.Redis, keys: Keys, experiment: Experiment, now:
         if await store.compare_and_set(redis, keys, experiment.name, raw, experiment.as_dict(now)):
             return experiment
     raise Conflict("concurrent_change", "experiments changed while this one was written; retry")
+
+
+def _no_longer(experiment: Experiment, now: float) -> str:
+    """Why a definition can no longer change, for a 409: it was stopped (perhaps before it started), it has
+    ended, or it is running."""
+    if experiment.stopped_at is not None:
+        return "was stopped"
+    return "has ended" if experiment.status(now) == ENDED else "has started"
 
 
 async def stop(redis: aioredis.Redis, keys: Keys, name: str, now: float) -> Experiment:

@@ -411,11 +411,11 @@ def test_untrained_model_refuses_to_serve():
 @pytest.mark.parametrize("values, words", [
     ({"algorithm": "svd"}, "unknown algorithm 'svd'"),
     ({"confidence": "sqrt"}, "unknown confidence scaling"),
-    ({"factors": 0}, "factors must be at least 1"),
-    ({"iterations": 0}, "iterations must be at least 1"),
-    ({"neighbours": 0}, "neighbours must be at least 1"),
-    ({"repeat_neighbours": 0}, "repeat_neighbours must be at least 1"),
-    ({"group_size": 0}, "group_size must be at least 1"),
+    ({"factors": 0}, "factors must be from 1 to"),
+    ({"iterations": 0}, "iterations must be from 1 to"),
+    ({"neighbours": 0}, "neighbours must be from 1 to"),
+    ({"repeat_neighbours": 0}, "repeat_neighbours must be from 1 to"),
+    ({"group_size": 0}, "group_size must be from 1 to"),
     ({"within_decay": 0.0}, r"within_decay must be in \(0, 1\]"),
     ({"group_decay": 1.5}, r"group_decay must be in \(0, 1\]"),
     ({"repeat_base": "bpr"}, "unknown repeat_base 'bpr'"),
@@ -423,7 +423,14 @@ def test_untrained_model_refuses_to_serve():
     ({"dan_regularization": -1.0}, "dan_regularization must be positive"),
     ({"dan_dropout": 1.0}, r"dan_dropout must be in \[0, 1\)"),
     ({"dan_user_exponent": -0.5}, "dan_user_exponent must be at least 0"),
-    ({"dan_item_exponent": float("nan")}, "dan_item_exponent must be at least 0"),
+    ({"dan_item_exponent": float("nan")}, "dan_item_exponent must be a finite number"),
+    ({"factors": 1.5}, r"factors must be an integer, got 1\.5"),
+    ({"factors": True}, "factors must be an integer"),
+    ({"factors": 1025}, "factors must be from 1 to 1,024"),
+    ({"neighbours": 10_001}, "neighbours must be from 1 to 10,000"),
+    ({"regularization": "high"}, "regularization must be a finite number"),
+    ({"alpha": float("inf")}, "alpha must be a finite number"),
+    ({"confidence": 1}, "confidence must be a string"),
 ])
 def test_bad_params_raise_input_error(values, words):
     with pytest.raises(InputError, match=words):

@@ -26,6 +26,8 @@ def test_milliseconds_far_futures_and_small_numbers_are_refused_naming_the_row(b
         check_timestamps(np.array([NOW, NOW, bad, bad]), "created_at", now=NOW)
     assert (caught.value.row, caught.value.field) == (2, "created_at")
     assert "1990-01-01T00:00:00Z to 2026-09-22T" in str(caught.value)
+    # the hint about milliseconds only where the value could be milliseconds
+    assert ("milliseconds are 1,000 times too large" in str(caught.value)) == (bad > 1e12)
 
 
 def test_event_files_with_a_timestamp_in_milliseconds_are_refused(tmp_path):

@@ -67,6 +67,12 @@ def _with(change) -> dict:
      "variants[1].model.params"),
     (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"colour": 1}})),
      "variants[1].model.params"),
+    (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"factors": 1.5}})),
+     "variants[1].model.params"),  # accepted once, then every training failed
+    (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"factors": 100_000_000}})),
+     "variants[1].model.params"),
+    (_with(lambda b: b.update(start=time.time() * 1000)), "start"),  # milliseconds
+    (_with(lambda b: b.update(end=time.time() * 1000)), "end"),
     (_with(lambda b: b["variants"][1].update(model={"algorithm": "personal", "repeat": False})),
      "variants[1].model.repeat"),
     (_with(lambda b: b["variants"][1].update(weight=2)), "variants[1].weight"),
@@ -95,6 +101,7 @@ async def test_one_running_experiment_per_route_family_and_a_started_one_cannot_
     assert clash.status == 409 and (await clash.json())["error"]["experiment"] == "first"
     changed = await admin_client.put("/v1/experiments/first", json=THREE, headers=AUTH_ADMIN)
     assert changed.status == 409 and (await changed.json())["error"]["code"] == "experiment_started"
+    assert "'first' has started" in (await changed.json())["error"]["message"]
     later = {**THREE, "start": time.time() + 86400}
     assert (await admin_client.put("/v1/experiments/second", json=later, headers=AUTH_ADMIN)).status == 409
     stopped = await admin_client.post("/v1/experiments/first/stop", headers=AUTH_ADMIN)
@@ -130,3 +137,13 @@ async def test_a_customers_variant_is_the_hash_assignment_and_a_stopped_experime
     await admin_client.post("/v1/experiments/spring/stop", headers=AUTH_ADMIN)
     answer = await (await admin_client.get("/v1/users/u000001/variant")).json()
     assert answer["experiments"] == []
+
+
+async def test_a_definition_stopped_before_it_started_says_so_when_changed(admin_client):
+    later = {**THREE, "start": time.time() + 86400}
+    assert (await admin_client.put("/v1/experiments/later", json=later, headers=AUTH_ADMIN)).status == 200
+    assert (await admin_client.post("/v1/experiments/later/stop", headers=AUTH_ADMIN)).status == 200
+    changed = await admin_client.put("/v1/experiments/later", json=later, headers=AUTH_ADMIN)
+    error = (await changed.json())["error"]
+    assert changed.status == 409 and error["code"] == "experiment_started"
+    assert "'later' was stopped" in error["message"] and "has started" not in error["message"]
