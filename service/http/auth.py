@@ -15,6 +15,7 @@ from service.settings import Settings
 from service.store.ratelimit import take_token
 
 READ, WRITE, ADMIN = "read", "write", "admin"
+UNKNOWN_KEY = "this key is not one of the service's keys"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -28,11 +29,13 @@ def allowed_keys(settings: Settings, scope: str) -> tuple[str, ...]:
 
 
 def bearer_key(header: str | None) -> str:
-    """The key of an `Authorization: Bearer KEY` header; raise 401 without one."""
-    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+    """The key of an `Authorization: Bearer KEY` header (the scheme in any case, RFC 9110 11.1); raise 401
+    without one."""
+    scheme, _, key = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "unauthorized", "missing bearer key (Authorization: Bearer KEY)",
                        headers={"WWW-Authenticate": "Bearer"})
-    return header[7:].strip()
+    return key.strip()
 
 
 def is_one_of(given: str, keys: tuple[str, ...]) -> bool:
@@ -43,12 +46,16 @@ def is_one_of(given: str, keys: tuple[str, ...]) -> bool:
     return matched
 
 
-def check_key(header: str | None, keys: tuple[str, ...], scope: str) -> str | None:
-    """The caller's key; raise 401 without a key, 403 with a wrong one. Unset read keys mean open."""
+def check_key(header: str | None, settings: Settings, scope: str) -> str | None:
+    """The caller's key; raise 401 without a key, 403 with a wrong one (saying whether it is one of the
+    service's keys at all). Unset read keys mean open."""
+    keys = allowed_keys(settings, scope)
     if scope == READ and not keys:
         return None
     given = bearer_key(header)
     if not is_one_of(given, keys):
+        if not is_one_of(given, settings.read_keys + settings.write_keys + settings.admin_keys):
+            raise ApiError(403, "forbidden", UNKNOWN_KEY)
         raise ApiError(403, "forbidden", f"this key may not use {scope} routes")
     return given
 
@@ -59,7 +66,7 @@ def key_scopes(settings: Settings, header: str | None) -> list[str]:
     given = bearer_key(header)
     every = settings.read_keys + settings.write_keys + settings.admin_keys
     if not is_one_of(given, every):
-        raise ApiError(403, "forbidden", "this key is not one of the service's keys")
+        raise ApiError(403, "forbidden", UNKNOWN_KEY)
     return [READ] + [scope for scope in (WRITE, ADMIN) if is_one_of(given, allowed_keys(settings, scope))]
 
 
@@ -70,7 +77,7 @@ def requires(scope: str) -> Callable[[Handler], Handler]:
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             settings = request.app[SETTINGS]
-            key = check_key(request.headers.get("Authorization"), allowed_keys(settings, scope), scope)
+            key = check_key(request.headers.get("Authorization"), settings, scope)
             if key is not None and settings.rate_limit > 0:
                 wait = await take_token(request.app[REDIS], request.app[REDIS_KEYS], key, settings.rate_limit,
                                         settings.rate_limit_burst)

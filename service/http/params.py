@@ -81,7 +81,7 @@ def bool_param(raw: object, name: str) -> bool:
         return bool(raw)
     if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "false", "0", "no", ""):
         return raw.lower() in ("true", "1", "yes")
-    raise bad_input(f"{name} must be true or false", "invalid_parameter", field=name)
+    raise bad_input(f"{name} must be true or false (or 1/0, yes/no)", "invalid_parameter", field=name)
 
 
 def check_id(value: object, name: str) -> str:

@@ -257,14 +257,21 @@ async def test_write_routes_need_a_write_key(client, method, path, body):
     missing = await client.request(method, path, json=body)
     assert missing.status == 401 and (await missing.json())["error"]["code"] == "unauthorized"
     wrong = await client.request(method, path, json=body, headers={"Authorization": "Bearer not-the-key"})
-    assert wrong.status == 403 and (await wrong.json())["error"]["code"] == "forbidden"
+    assert wrong.status == 403 and (await wrong.json())["error"] == {
+        "code": "forbidden", "message": "this key is not one of the service's keys"}
     ok = await client.request(method, path, json=body, headers=AUTH_WRITE)
     assert ok.status in (200, 202)
+    # the scheme's case does not matter (RFC 9110 11.1)
+    lower = await client.request(method, path, json=body, headers={"Authorization": AUTH_WRITE["Authorization"]
+                                                                   .replace("Bearer", "bearer")})
+    assert lower.status in (200, 202)
 
 
 async def test_retrain_needs_an_admin_key(client):
     assert (await client.post("/v1/model/retrain")).status == 401
-    assert (await client.post("/v1/model/retrain", headers=AUTH_WRITE)).status == 403
+    not_admin = await client.post("/v1/model/retrain", headers=AUTH_WRITE)
+    assert not_admin.status == 403 and (await not_admin.json())["error"]["message"] == (
+        "this key may not use admin routes")  # a key of the service, not of this scope
     assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
 
 
