@@ -45,6 +45,9 @@ BASKET_ALGORITHMS: tuple[str, ...] = ("personal", "repeat")
 CONFIDENCE_SCALINGS: tuple[str, ...] = ("linear", "log")
 #: Collaborative models the repeat model can use for never-bought items (they fold in new customers).
 REPEAT_BASES: tuple[str, ...] = ("als", "cosine", "bm25")
+#: Largest ALS regularisation: far past any useful value (about 1 to 30 on small stores), and past it the
+#: solver's factors overflow to NaN.
+MAX_REGULARIZATION = 1e6
 #: Largest value of each count parameter: beyond these a training runs out of memory or time (factors and
 #: neighbours size the model, iterations its training time) long before it helps.
 MAX_COUNTS: dict[str, int] = {"factors": 1024, "iterations": 1000, "bpr_iterations": 10_000, "neighbours": 10_000,
@@ -149,6 +152,8 @@ class ModelParams:
         for name, most in MAX_COUNTS.items():
             if not 1 <= getattr(self, name) <= most:
                 raise InputError(f"{name} must be from 1 to {most:,}")
+        if not 0 < self.regularization <= MAX_REGULARIZATION:
+            raise InputError(f"regularization must be above 0 and at most {MAX_REGULARIZATION:g}")
         if not self.ease_regularization > 0:
             raise InputError("ease_regularization must be positive")
         if not self.dan_regularization > 0:

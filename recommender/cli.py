@@ -10,7 +10,10 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -31,26 +34,55 @@ from recommender.matrix import (
 from recommender.times import EARLIEST_TIMESTAMP, latest_timestamp, plausible_range
 
 EXIT_INPUT = 2
+#: Customers `demo-data` makes at most (a million makes about 12 million events).
+MAX_DEMO_USERS = 1_000_000
+T = TypeVar("T")
+
+
+#: Largest list length and evaluation cut-off the command line takes (the service's own bound, MAX_N, is lower).
+MAX_LIST = 10_000
 
 
 def _params(args: argparse.Namespace, algorithm: str) -> ModelParams:
-    return ModelParams.from_dict({**ModelParams().to_dict(), "algorithm": algorithm,
-                                  **({"factors": args.factors} if args.factors else {}),
-                                  **({"regularization": args.regularization} if args.regularization else {}),
-                                  **({"iterations": args.iterations} if args.iterations else {})})
+    """ModelParams' defaults for `algorithm` with the options given on top (a value given is used as given:
+    ModelParams refuses what it cannot train with)."""
+    given = {name: getattr(args, name) for name in ("factors", "regularization", "iterations")
+             if getattr(args, name) is not None}
+    return ModelParams.from_dict({**ModelParams().to_dict(), "algorithm": algorithm, **given})
 
 
 def _weights(args: argparse.Namespace, algorithm: str) -> EventWeights:
     """The library's defaults for `algorithm` with the weight options given on top."""
     weights = default_weights(algorithm)
-    if args.half_life_days:
+    if args.half_life_days is not None:
         weights = dataclasses.replace(weights, half_life_days=args.half_life_days)
     if args.history_half_life is not None:  # 0 turns per-user recency off
         weights = dataclasses.replace(weights, history_half_life=args.history_half_life or None)
     return weights
 
 
+def _save(write: Callable[[], T], path: object) -> T:
+    """`write()`, with an OSError (a directory, no permission, a missing drive) as an InputError naming `path`."""
+    try:
+        return write()
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _algorithms(text: str) -> list[str]:
+    """A comma-separated list of algorithm names; InputError for an empty list or an unknown name."""
+    names = [name.strip() for name in text.split(",")]
+    if not any(names):
+        raise InputError(f"--algorithms must name at least one of {', '.join(ALGORITHMS)}")
+    unknown = [name or "''" for name in names if name not in ALGORITHMS]
+    if unknown:
+        raise InputError(f"unknown algorithm(s): {', '.join(unknown)}; known: {', '.join(ALGORITHMS)}")
+    return names
+
+
 def cmd_train(args: argparse.Namespace) -> None:
+    if Path(args.out).is_dir():  # found before training, not after
+        raise InputError(f"cannot write {args.out}: it is a directory")
     started = time.perf_counter()
     events = read_events(args.events)
     catalog = read_catalog(args.catalog) if args.catalog else Catalog()
@@ -58,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from recommender.models import Recommender
 
     model = Recommender(_params(args, args.algorithm)).fit(matrix, catalog, show_progress=True, events=events)
-    info = save_model(model, args.out)
+    info = _save(lambda: save_model(model, args.out), args.out)
     print(f"trained {info.algorithm} on {len(events):,} events: {info.users:,} users x {info.items:,} items, "
           f"{info.interactions:,} interactions in {model.fit_seconds:.1f}s "
           f"(total {time.perf_counter() - started:.1f}s); saved version {info.version} to {args.out}")
@@ -66,12 +98,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     events = read_events(args.events)
-    algorithms = args.algorithms.split(",") if args.algorithms else list(ALGORITHMS)
+    algorithms = _algorithms(args.algorithms) if args.algorithms is not None else list(ALGORITHMS)
     base = _params(args, "als")
     with tqdm(total=len(algorithms), desc=f"evaluating ({args.split} split)", unit="model") as bar:
-        given = args.half_life_days or args.history_half_life is not None  # else each algorithm's defaults
-        rows = compare_algorithms(events, args.split, args.k, algorithms, base,
-                                  _weights(args, "als") if given else None,
+        rows = compare_algorithms(events, args.split, args.k, algorithms, base, lambda name: _weights(args, name),
                                   on_done=lambda name: (bar.set_postfix_str(name), bar.update()))
     print(f"\n{len(events):,} events, {args.split} split, k={args.k}\n")
     print(metrics_table(rows))
@@ -89,8 +119,12 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 def cmd_demo_data(args: argparse.Namespace) -> None:
     from recommender.demo import generate_storefront, write_storefront
 
+    if not 1 <= args.users <= MAX_DEMO_USERS:
+        raise InputError(f"--users must be from 1 to {MAX_DEMO_USERS:,}; got {args.users}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be 0 or more; got {args.seed}")
     data = generate_storefront(n_users=args.users, seed=args.seed)
-    events_path, catalog_path = write_storefront(data, args.out)
+    events_path, catalog_path = _save(lambda: write_storefront(data, args.out), args.out)
     print(f"wrote {len(data.events):,} events to {events_path} and {len(data.catalog):,} items to {catalog_path}")
 
 
@@ -113,10 +147,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> None:
     purchases = read_purchases(args.events)
     model, summary = fit_lifecycle(purchases, as_of)
     table = customer_table(summary, model.predict(summary))
-    try:
-        table.to_csv(args.out, index=False)
-    except OSError as exc:
-        raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    _save(lambda: table.to_csv(args.out, index=False), args.out)
     print(json.dumps({
         "as_of": as_of_date, "customers": len(summary), "repeat_buyers": int((summary.frequency > 0).sum()),
         "bgnbd": model.bgnbd.to_dict(),
@@ -184,15 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "k", 1) < 1 or getattr(args, "n", 1) < 1:
-        print("error: k and n must be at least 1", file=sys.stderr)
-        return EXIT_INPUT
-    if getattr(args, "algorithms", None):
-        unknown = set(args.algorithms.split(",")) - set(ALGORITHMS)
-        if unknown:
-            print(f"error: unknown algorithm(s): {', '.join(sorted(unknown))}", file=sys.stderr)
-            return EXIT_INPUT
     try:
+        for name in ("k", "n"):
+            value = getattr(args, name, None)
+            if value is not None and not 1 <= value <= MAX_LIST:
+                raise InputError(f"{'--k' if name == 'k' else '-n'} must be from 1 to {MAX_LIST:,}; got {value}")
+        if getattr(args, "algorithms", None) is not None:
+            _algorithms(args.algorithms)
         args.func(args)
     except (InputError, ArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -210,7 +210,7 @@ def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights 
 
 def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
                        algorithms: Sequence[str] = ("popular", "als", "bpr", "cosine", "bm25"),
-                       base: ModelParams | None = None, weights: EventWeights | None = None,
+                       base: ModelParams | None = None, weights: Callable[[str], EventWeights] | None = None,
                        on_done: Callable[[str], None] | None = None) -> list[tuple[str, Metrics, float]]:
     """Each algorithm on the same split, with the same base parameters.
 
@@ -218,15 +218,16 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
     ----------
     events : EventTable
     split : str
-        "random" or "temporal" (`split_events`, default fraction and seed).
+        One of recommender.splits.SPLITS (`split_events`, default fraction and seed).
     k : int
         Cut-off.
     algorithms : sequence of str
         Names in recommender.algorithms.ALGORITHMS.
     base : ModelParams, optional
         Parameters shared by every algorithm (its `algorithm` is replaced).
-    weights : EventWeights, optional
-        Default: each algorithm's `default_weights`.
+    weights : callable, optional
+        An algorithm's name to the event weights it trains with (default: `default_weights`, each
+        algorithm's own).
     on_done : callable, optional
         Called with each algorithm's name once it is scored.
 
@@ -245,7 +246,7 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
     rows = []
     for name in algorithms:
         params = ModelParams.from_dict({**base.to_dict(), "algorithm": name})
-        model, metrics = train_and_evaluate(halves, params, weights, k=k)
+        model, metrics = train_and_evaluate(halves, params, weights(name) if weights else None, k=k)
         rows.append((name, metrics, model.fit_seconds or 0.0))
         if on_done:
             on_done(name)

@@ -23,6 +23,9 @@ from recommender.events import EVENT_TYPES, EventTable
 from recommender.ids import IdMap
 from recommender.units import SECONDS_PER_DAY
 
+#: The shortest clock half-life: a shorter one decays all but the newest hour of a store's events to nothing.
+MIN_HALF_LIFE_DAYS = 1 / 24
+
 
 @dataclass(frozen=True)
 class EventWeights:
@@ -58,6 +61,21 @@ class EventWeights:
     notify_me: float = 0.0  # a back-in-stock request: a campaign trigger, not a training signal
     half_life_days: float | None = None  # None: no time decay
     history_half_life: float | None = None
+
+    def __post_init__(self) -> None:
+        """Raises InputError for a negative or non-finite type weight, a `half_life_days` under
+        MIN_HALF_LIFE_DAYS or not finite, or a `history_half_life` that is not a positive finite share."""
+        for name in EVENT_TYPES:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < np.inf:
+                raise InputError(f"the weight of {name} must be a finite number of 0 or more, got {value!r}")
+        days = self.half_life_days
+        if days is not None and not MIN_HALF_LIFE_DAYS <= days < np.inf:
+            raise InputError(f"half_life_days must be a finite number of days of at least {MIN_HALF_LIFE_DAYS:g} "
+                             f"(an hour), got {days!r}")
+        share = self.history_half_life
+        if share is not None and not 0 < share < np.inf:
+            raise InputError(f"history_half_life must be a positive share of the user's history, got {share!r}")
 
     def by_type_code(self) -> np.ndarray:
         """float32, shape (len(EVENT_TYPES),): the weight of each event type code (recommender.events)."""

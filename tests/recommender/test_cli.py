@@ -176,9 +176,73 @@ def test_missing_model(tmp_path, capsys):
 
 def test_bad_numbers_and_algorithm_names(store, capsys):
     code, _, err = run(capsys, "recommend", "--model", str(store / "model.npz"), "--user", "u1", "-n", "0")
-    assert_input_error(code, err, "at least 1")
+    assert_input_error(code, err, "-n must be from 1 to 10,000")
+    code, _, err = run(capsys, "recommend", "--model", str(store / "model.npz"), "--user", "u1", "-n", "1000000000")
+    assert_input_error(code, err, "-n must be from 1 to 10,000")  # it used to hang allocating 7 GiB
+    code, _, err = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--k", "1000000000")
+    assert_input_error(code, err, "--k must be from 1 to 10,000")
     code, _, err = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--algorithms", "als,svd")
-    assert_input_error(code, err, "unknown algorithm(s): svd")
+    assert_input_error(code, err, "unknown algorithm(s): svd;")
+    code, _, err = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--algorithms", "als,,svd")
+    assert_input_error(code, err, "unknown algorithm(s): '', svd;")
+    code, _, err = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--algorithms", "")
+    assert_input_error(code, err, "--algorithms must name at least one")
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--factors", "0", "factors must be from 1 to 1,024"),  # 0 used to train with the default, 64
+    ("--iterations", "0", "iterations must be from 1 to 1,000"),
+    ("--regularization", "0", "regularization must be above 0"),
+    ("--regularization", "-1", "regularization must be above 0"),  # a NaN in the factors, a traceback
+    ("--regularization", "1e300", "at most 1e+06"),
+    ("--half-life-days", "-1", "half_life_days must be a finite number of days of at least"),
+    ("--half-life-days", "1e-300", "of at least"),  # all but one event decayed to nothing
+    ("--history-half-life", "nan", "history_half_life must be a positive share"),
+])
+def test_model_and_weight_options_the_model_cannot_use_are_refused(store, tmp_path, capsys, option, value, words):
+    code, _, err = run(capsys, "train", "--events", str(store / "events.csv"), "--out", str(tmp_path / "m.npz"),
+                       option, value)
+    assert_input_error(code, err, words)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_outputs_that_cannot_be_written_are_input_errors(store, tmp_path, capsys):
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    code, _, err = run(capsys, "train", "--events", str(store / "events.csv"), "--out", str(directory),
+                       "--factors", "4", "--iterations", "1")
+    assert_input_error(code, err, f"cannot write {directory}")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = run(capsys, "demo-data", "--out", str(blocker / "demo"), "--users", "5")
+    assert_input_error(code, err, "cannot write")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--users", "0"], "--users must be from 1 to 1,000,000"),
+    (["--users", "-5"], "--users must be from 1"),
+    (["--seed", "-1"], "--seed must be 0 or more"),
+])
+def test_demo_data_options_out_of_range(tmp_path, capsys, argv, words):
+    code, _, err = run(capsys, "demo-data", "--out", str(tmp_path / "demo"), *argv)
+    assert_input_error(code, err, words)
+
+
+def test_evaluate_puts_weight_options_on_each_algorithms_own_defaults(store, capsys, monkeypatch):
+    """--half-life-days used to give every algorithm ALS's weights (its per-user recency included)."""
+    seen = {}
+
+    def compare(events, split, k, algorithms, base, weights, on_done):
+        seen.update({name: weights(name) for name in algorithms})
+        return []
+
+    monkeypatch.setattr("recommender.cli.compare_algorithms", compare)
+    monkeypatch.setattr("recommender.cli.metrics_table", lambda rows: "")
+    code, _, _ = run(capsys, "evaluate", "--events", str(store / "events.csv"), "--algorithms", "als,cosine",
+                     "--half-life-days", "30")
+    assert code == 0
+    assert seen["als"] == EventWeights(half_life_days=30.0, history_half_life=default_weights("als").history_half_life)
+    assert seen["cosine"] == EventWeights(half_life_days=30.0)  # cosine's own: no per-user recency
 
 
 def test_usage_errors_exit_2_through_argparse(capsys):
