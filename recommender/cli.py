@@ -103,6 +103,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     with tqdm(total=len(algorithms), desc=f"evaluating ({args.split} split)", unit="model") as bar:
         rows = compare_algorithms(events, args.split, args.k, algorithms, base, lambda name: _weights(args, name),
                                   on_done=lambda name: (bar.set_postfix_str(name), bar.update()))
+    if rows and all(metrics.users == 0 for _, metrics, _ in rows):
+        raise InputError(f"nothing to evaluate: no user of the {args.split} split's test part could be scored "
+                         "(too few events?)")
     print(f"\n{len(events):,} events, {args.split} split, k={args.k}\n")
     print(metrics_table(rows))
 

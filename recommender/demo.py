@@ -30,6 +30,9 @@ CATEGORIES = (
 #: Categories whose products run out and are bought again (coffee beans, pet food, ...).
 REPLENISHABLE = ("coffee", "tea", "pets", "skincare")
 _TYPE = {name: code for code, name in enumerate(EVENT_TYPES)}
+#: Steps after a session's first view (cart, purchase, review), each at most this many seconds after the last.
+SESSION_STEPS = 3
+MAX_STEP_SECONDS = 600
 BRANDS = ("Northwind", "Acme", "Lumen", "Fernhill", "Kestrel", "Bramble", "Orbit", "Juniper")
 #: Typical price per category (USD); items vary around it.
 BASE_PRICE = {"coffee": 14, "tea": 9, "kitchen": 35, "outdoor": 60, "running": 90, "yoga": 30, "books": 18,
@@ -88,7 +91,8 @@ def _shop_fields(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: int = 80,
                         n_categories: int = 12, seed: int = 0, now: float | None = None) -> DemoData:
-    """Generate events and a catalog; the same seed always gives the same store."""
+    """Generate events and a catalog; the same seed and `now` always give the same store (`now` defaults to
+    the clock, epoch seconds: no event lies after it)."""
     rng = np.random.default_rng(seed)
     now = float(now if now is not None else time.time())
     n_categories = min(n_categories, len(CATEGORIES))
@@ -120,7 +124,7 @@ def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: i
     item = np.array([by_cat[c][r] if len(by_cat[c]) else products[0] for c, r in zip(cat, rank)])
     t0 = rng.uniform(start[user], end[user])
     t0 = np.maximum(t0, created[item] + SECONDS_PER_DAY)  # nobody views an item before it exists
-    t0 = np.minimum(t0, now - 60)
+    t0 = np.minimum(t0, now - 60 - SESSION_STEPS * MAX_STEP_SECONDS)  # a whole session ends before `now`
 
     # session depth: 0 view, 1 view+cart (abandoned), 2 +purchase, 3 +purchase+review
     depth = np.searchsorted(np.cumsum([0.66, 0.14, 0.15, 0.05]), rng.random(len(user)))
@@ -129,7 +133,7 @@ def generate_storefront(n_users: int = 2000, n_products: int = 800, n_content: i
     ev_item = np.repeat(item, steps)
     step = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)
     ev_type = np.array([_TYPE["view"], _TYPE["add_to_cart"], _TYPE["purchase"], _TYPE["review"]])[step]
-    ev_time = np.repeat(t0, steps) + step * rng.uniform(30, 600, len(step))
+    ev_time = np.repeat(t0, steps) + step * rng.uniform(30, MAX_STEP_SECONDS, len(step))
     ev_value = np.where(ev_type == _TYPE["review"], rng.choice([3, 4, 4, 5, 5, 5], len(step)), 1).astype(np.float32)
 
     parts = [(ev_user, ev_item, ev_type, ev_time, ev_value)]

@@ -307,7 +307,7 @@ def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndar
         bad = given & ~(np.abs(numeric) <= MAX_VALUE)  # NaN, infinite, or beyond what float32 stores
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"value {column.iloc[row]!r} at row {row} is not a number", row, "value")
+            raise InputError(f"value {str(column.iloc[row])!r} at row {row} is not a number", row, "value")
         values = np.where(given, numeric, 1.0).astype(np.float32)
     review = types == EVENT_TYPES.index("review")
     bad = review & ((values < 0) | (values > MAX_REVIEW_VALUE))

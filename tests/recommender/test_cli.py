@@ -290,3 +290,10 @@ def test_lifecycle_as_of_outside_the_plausible_range(tmp_path, capsys):
     code, _, err = run(capsys, "lifecycle", "--events", str(path), "--as-of", "9999-12-31",
                        "--out", str(tmp_path / "c.csv"))
     assert_input_error(code, err, "--as-of must be a date from 1990-01-01T00:00:00Z")
+
+
+def test_evaluating_nobody_is_an_input_error_not_a_table_of_zeros(tmp_path, capsys):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,type,timestamp\nu1,a,view,1700000000\nu2,b,view,1700000100\n")
+    code, out, err = run(capsys, "evaluate", "--events", str(path), "--split", "random", "--algorithms", "popular")
+    assert code == EXIT_INPUT and "nothing to evaluate" in err.splitlines()[-1] and "|" not in out

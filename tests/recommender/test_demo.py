@@ -45,6 +45,12 @@ def test_every_event_is_valid_and_in_the_past(storefront, frame):
     assert storefront.now == NOW
 
 
+def test_no_session_runs_past_now_in_a_store_of_the_demo_size():
+    """A session that began in the last minutes used to end up to 29 minutes after `now`."""
+    store = generate_storefront(n_users=2000, seed=0, now=NOW)
+    assert store.events.timestamps.max() < NOW
+
+
 def test_user_activity_follows_a_power_law(frame):
     per_user = frame.groupby("user_id").size().sort_values(ascending=False)
     top = per_user.iloc[: len(per_user) // 10].sum() / per_user.sum()
