@@ -100,10 +100,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     events = read_events(args.events)
     algorithms = _algorithms(args.algorithms) if args.algorithms is not None else list(ALGORITHMS)
     base = _params(args, "als")
+    skipped: list[str] = []
     with tqdm(total=len(algorithms), desc=f"evaluating ({args.split} split)", unit="model") as bar:
         rows = compare_algorithms(events, args.split, args.k, algorithms, base, lambda name: _weights(args, name),
-                                  on_done=lambda name: (bar.set_postfix_str(name), bar.update()))
-    if rows and all(metrics.users == 0 for _, metrics, _ in rows):
+                                  on_done=lambda name: (bar.set_postfix_str(name), bar.update()),
+                                  on_error=lambda name, exc: skipped.append(f"{name}: {exc}"))
+    for reason in skipped:  # an algorithm these data cannot train (the rest are still compared)
+        print(f"skipped {reason}", file=sys.stderr)
+    if not rows:
+        raise InputError(f"no algorithm could be evaluated on these events ({'; '.join(skipped)})")
+    if all(metrics.users == 0 for _, metrics, _ in rows):
         raise InputError(f"nothing to evaluate: no user of the {args.split} split's test part could be scored "
                          "(too few events?)")
     print(f"\n{len(events):,} events, {args.split} split, k={args.k}\n")
@@ -162,18 +168,23 @@ def cmd_lifecycle(args: argparse.Namespace) -> None:
           file=sys.stderr)
 
 
+def _by_algorithm(values: dict[str, float]) -> str:
+    return ", ".join(f"{value:g} for {name}" for name, value in values.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recommender", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--factors", type=int, help="latent factors (ALS, BPR)")
-        p.add_argument("--regularization", type=float, help="ALS regularisation")
-        p.add_argument("--iterations", type=int, help="ALS iterations")
+        p.add_argument("--factors", type=int, help=f"latent factors (ALS, BPR; default {ModelParams.factors})")
+        p.add_argument("--regularization", type=float,
+                       help=f"ALS regularisation (default {ModelParams.regularization:g})")
+        p.add_argument("--iterations", type=int, help=f"ALS iterations (default {ModelParams.iterations})")
         p.add_argument("--half-life-days", type=float, help="time decay half-life; default none")
         p.add_argument("--history-half-life", type=float,
                        help="per-user recency: weight halves per this share of the user's newer events; "
-                            f"default {DEFAULT_HISTORY_HALF_LIFE} by algorithm, else off; 0 for off")
+                            f"by default {_by_algorithm(DEFAULT_HISTORY_HALF_LIFE)}, off for the others; 0 for off")
 
     train = sub.add_parser("train", help="train a model and save it as an artifact")
     train.add_argument("--events", required=True, help="events CSV or JSON lines")
@@ -184,26 +195,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="compare every algorithm on a held-out split")
-    evaluate.add_argument("--events", required=True)
-    evaluate.add_argument("--split", choices=SPLITS, default="temporal")
-    evaluate.add_argument("--k", type=int, default=10)
+    evaluate.add_argument("--events", required=True, help="events CSV or JSON lines")
+    evaluate.add_argument("--split", choices=SPLITS, default="temporal",
+                          help="random: 20%% of each user's items held out; temporal (default): each user's "
+                               "newest 20%% of events; time_cut: the events after one moment, for everyone")
+    evaluate.add_argument("--k", type=int, default=10,
+                          help=f"list length the metrics are at (1 to {MAX_LIST:,}; default 10)")
     evaluate.add_argument("--algorithms", help=f"comma-separated subset of {','.join(ALGORITHMS)}")
     model_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     recommend = sub.add_parser("recommend", help="print one user's recommendations from an artifact")
-    recommend.add_argument("--model", required=True)
-    recommend.add_argument("--user", required=True)
-    recommend.add_argument("-n", type=int, default=10)
-    recommend.add_argument("--kind", choices=("product", "content"))
-    recommend.add_argument("--category")
-    recommend.add_argument("--in-stock", action="store_true")
+    recommend.add_argument("--model", required=True, help="artifact written by train (.npz)")
+    recommend.add_argument("--user", required=True, help="user id (unknown users get the popular items)")
+    recommend.add_argument("-n", type=int, default=10, help=f"items in the list (1 to {MAX_LIST:,}; default 10)")
+    recommend.add_argument("--kind", choices=("product", "content"), help="only items of this kind")
+    recommend.add_argument("--category", help="only items of this category")
+    recommend.add_argument("--in-stock", action="store_true", help="only items in stock")
     recommend.set_defaults(func=cmd_recommend)
 
     demo = sub.add_parser("demo-data", help="write a synthetic storefront (events.csv, catalog.csv)")
-    demo.add_argument("--out", default="data/demo")
-    demo.add_argument("--users", type=int, default=2000)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="data/demo", help="directory for events.csv and catalog.csv (default data/demo)")
+    demo.add_argument("--users", type=int, default=2000, help=f"customers (1 to {MAX_DEMO_USERS:,}; default 2,000)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (0 or more; default 0)")
     demo.set_defaults(func=cmd_demo_data)
 
     lifecycle = sub.add_parser("lifecycle", help="fit BG/NBD and Gamma-Gamma; write per-customer predictions")

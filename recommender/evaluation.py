@@ -17,6 +17,7 @@ from scipy.sparse import csr_matrix
 
 from recommender.algorithms import ModelParams
 from recommender.catalog import Catalog
+from recommender.errors import InputError
 from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import EventWeights, build_matrix, default_weights
 from recommender.models import Recommender
@@ -211,7 +212,8 @@ def train_and_evaluate(split: Split, params: ModelParams, weights: EventWeights 
 def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
                        algorithms: Sequence[str] = ("popular", "als", "bpr", "cosine", "bm25"),
                        base: ModelParams | None = None, weights: Callable[[str], EventWeights] | None = None,
-                       on_done: Callable[[str], None] | None = None) -> list[tuple[str, Metrics, float]]:
+                       on_done: Callable[[str], None] | None = None,
+                       on_error: Callable[[str, InputError], None] | None = None) -> list[tuple[str, Metrics, float]]:
     """Each algorithm on the same split, with the same base parameters.
 
     Parameters
@@ -229,7 +231,11 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
         An algorithm's name to the event weights it trains with (default: `default_weights`, each
         algorithm's own).
     on_done : callable, optional
-        Called with each algorithm's name once it is scored.
+        Called with each algorithm's name once it is scored (or skipped).
+    on_error : callable, optional
+        Called with an algorithm's name and the InputError it raised on these data (the repeat model
+        with too few repeat buyers, for one); the algorithm is then left out of the rows. Without it
+        the error is raised.
 
     Returns
     -------
@@ -239,15 +245,22 @@ def compare_algorithms(events: EventTable, split: str = "temporal", k: int = 10,
     Raises
     ------
     InputError
-        An unknown split or algorithm, or bad parameters.
+        An unknown split or algorithm, bad parameters, or (without `on_error`) an algorithm that cannot
+        train on these data.
     """
     halves = split_events(events, split)
     base = base or ModelParams()
     rows = []
     for name in algorithms:
         params = ModelParams.from_dict({**base.to_dict(), "algorithm": name})
-        model, metrics = train_and_evaluate(halves, params, weights(name) if weights else None, k=k)
-        rows.append((name, metrics, model.fit_seconds or 0.0))
+        try:
+            model, metrics = train_and_evaluate(halves, params, weights(name) if weights else None, k=k)
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(name, exc)
+        else:
+            rows.append((name, metrics, model.fit_seconds or 0.0))
         if on_done:
             on_done(name)
     return rows

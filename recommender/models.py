@@ -206,7 +206,14 @@ class Recommender(SimilarItems):
         -------
         list of Recommendation
             One per user id, in order.
+
+        Raises
+        ------
+        InputError
+            `n` is below 1.
         """
+        if n < 1:
+            raise InputError(f"n must be at least 1, got {n}")
         item_filter = item_filter or ItemFilter()
         codes = self.user_ids.lookup(list(user_ids))
         known = codes >= 0

@@ -10,6 +10,7 @@ import pytest
 from recommender.algorithms import ALGORITHMS
 from recommender.catalog import read_catalog
 from recommender.cli import EXIT_INPUT, _weights, main
+from recommender.evaluation import Metrics
 from recommender.events import read_events
 from recommender.matrix import EventWeights, default_weights
 
@@ -232,9 +233,9 @@ def test_evaluate_puts_weight_options_on_each_algorithms_own_defaults(store, cap
     """--half-life-days used to give every algorithm ALS's weights (its per-user recency included)."""
     seen = {}
 
-    def compare(events, split, k, algorithms, base, weights, on_done):
+    def compare(events, split, k, algorithms, base, weights, on_done, on_error):
         seen.update({name: weights(name) for name in algorithms})
-        return []
+        return [(name, Metrics(k, 0.0, 0.0, 0.0, 0.0, 0.0, 1), 0.0) for name in algorithms]
 
     monkeypatch.setattr("recommender.cli.compare_algorithms", compare)
     monkeypatch.setattr("recommender.cli.metrics_table", lambda rows: "")
@@ -297,3 +298,17 @@ def test_evaluating_nobody_is_an_input_error_not_a_table_of_zeros(tmp_path, caps
     path.write_text("user_id,item_id,type,timestamp\nu1,a,view,1700000000\nu2,b,view,1700000100\n")
     code, out, err = run(capsys, "evaluate", "--events", str(path), "--split", "random", "--algorithms", "popular")
     assert code == EXIT_INPUT and "nothing to evaluate" in err.splitlines()[-1] and "|" not in out
+
+
+def test_evaluate_skips_an_algorithm_these_data_cannot_train_and_compares_the_rest(store, capsys):
+    """The repeat model needs customers with purchases on two days or more; 12 users have too few."""
+    events = read_events(store / "events.csv")
+    few = sorted(set(events.user_ids.tolist()))[:12]
+    small = store / "few.csv"
+    frame = events.to_frame()
+    frame[frame["user_id"].isin(few)].to_csv(small, index=False)
+    code, out, err = run(capsys, "evaluate", "--events", str(small), "--split", "random",
+                         "--algorithms", "popular,repeat")
+    assert code == 0, err
+    assert [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("|")][2:] == ["popular"]
+    assert "skipped repeat: " in err
