@@ -197,7 +197,7 @@ class Recommender(SimilarItems):
         ----------
         user_ids : sequence of str
         n : int
-            Items per list (short only when the filter allows fewer items).
+            Items per list, at least 1 (InputError otherwise); short only when the filter allows fewer.
         item_filter : ItemFilter, optional
         filter_interacted : bool
             Leave out what the user interacted with in training (not for the basket models).
@@ -206,11 +206,6 @@ class Recommender(SimilarItems):
         -------
         list of Recommendation
             One per user id, in order.
-
-        Raises
-        ------
-        InputError
-            `n` is below 1.
         """
         if n < 1:
             raise InputError(f"n must be at least 1, got {n}")
