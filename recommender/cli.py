@@ -117,6 +117,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
+    if not args.user.strip():
+        raise InputError("--user must be a user id, not empty")
     model, info = load_model(args.model)
     item_filter = ItemFilter(kind=args.kind, category=args.category, in_stock_only=args.in_stock)
     result = model.recommend(args.user, args.n, item_filter)

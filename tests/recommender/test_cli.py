@@ -312,3 +312,15 @@ def test_evaluate_skips_an_algorithm_these_data_cannot_train_and_compares_the_re
     assert code == 0, err
     assert [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("|")][2:] == ["popular"]
     assert "skipped repeat: " in err
+
+
+def test_a_directory_a_bad_json_line_and_an_empty_user_are_named(store, tmp_path, capsys):
+    code, _, err = run(capsys, "evaluate", "--events", str(tmp_path))
+    assert_input_error(code, err, f"events file {tmp_path} is a directory")
+    lines = tmp_path / "events.jsonl"
+    lines.write_text('{"user_id": "u1", "item_id": "a", "type": "view", "timestamp": 1700000000}\n'
+                     '{"user_id": "u2", "item_id": "b", "type": "view", "timestamp": 1700000100\n')
+    code, _, err = run(capsys, "train", "--events", str(lines), "--out", str(tmp_path / "m.npz"))
+    assert_input_error(code, err, "line 2: not JSON")
+    code, _, err = run(capsys, "recommend", "--model", str(store / "model.npz"), "--user", "")
+    assert_input_error(code, err, "--user must be a user id")
