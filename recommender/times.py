@@ -62,9 +62,14 @@ def check_timestamps(seconds: np.ndarray, field: str = "timestamp", now: float |
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         value = float(seconds[row])
-        hint = " (milliseconds are 1,000 times too large)" if value > 1000 * EARLIEST_TIMESTAMP else ""
         raise InputError(f"{field} {value!r} at row {row} is not a plausible time: epoch seconds from "
-                         f"{plausible_range(now)} are accepted{hint}", row, field)
+                         f"{plausible_range(now)} are accepted{milliseconds_hint(value)}", row, field)
+
+
+def milliseconds_hint(value: float) -> str:
+    """What an error about a refused time adds when `value` (epoch seconds) could be a time in milliseconds:
+    " (milliseconds are 1,000 times too large)", else ""."""
+    return " (milliseconds are 1,000 times too large)" if value > 1000 * EARLIEST_TIMESTAMP else ""
 
 
 def _iso(seconds: float) -> str:

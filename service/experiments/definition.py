@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from recommender.algorithms import ALGORITHMS, BASKET_ALGORITHMS, ModelParams
 from recommender.errors import InputError
-from recommender.times import EARLIEST_TIMESTAMP
+from recommender.times import EARLIEST_TIMESTAMP, milliseconds_hint
 from recommender.units import SECONDS_PER_DAY
 from service.errors import bad_input
 
@@ -193,7 +193,7 @@ def _time(raw: object, field_name: str, now: float) -> float:
     latest = now + MAX_DAYS_AHEAD * SECONDS_PER_DAY
     if (isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw)
             or not EARLIEST_TIMESTAMP <= raw <= latest):
-        hint = " (milliseconds are 1,000 times too large)" if isinstance(raw, (int, float)) and raw > latest else ""
+        hint = milliseconds_hint(raw) if isinstance(raw, (int, float)) and math.isfinite(raw) else ""
         raise bad_input(f"{field_name} must be epoch seconds from 1990-01-01 to {MAX_DAYS_AHEAD:,} days ahead{hint}",
                         "invalid_parameter", field=field_name)
     return float(raw)

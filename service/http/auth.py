@@ -25,7 +25,12 @@ def allowed_keys(settings: Settings, scope: str) -> tuple[str, ...]:
         return settings.admin_keys
     if scope == WRITE:
         return settings.write_keys + settings.admin_keys
-    return settings.read_keys + settings.write_keys + settings.admin_keys if settings.read_keys else ()
+    return service_keys(settings) if settings.read_keys else ()
+
+
+def service_keys(settings: Settings) -> tuple[str, ...]:
+    """Every key of the service, of any scope."""
+    return settings.read_keys + settings.write_keys + settings.admin_keys
 
 
 def bearer_key(header: str | None) -> str:
@@ -54,7 +59,7 @@ def check_key(header: str | None, settings: Settings, scope: str) -> str | None:
         return None
     given = bearer_key(header)
     if not is_one_of(given, keys):
-        if not is_one_of(given, settings.read_keys + settings.write_keys + settings.admin_keys):
+        if not is_one_of(given, service_keys(settings)):
             raise ApiError(403, "forbidden", UNKNOWN_KEY)
         raise ApiError(403, "forbidden", f"this key may not use {scope} routes")
     return given
@@ -64,8 +69,7 @@ def key_scopes(settings: Settings, header: str | None) -> list[str]:
     """The scopes (read, write, admin) the caller's key may use; 401 without a key, 403 when it is
     none of the service's keys, even where reads are open (a sign-in must not accept a typo)."""
     given = bearer_key(header)
-    every = settings.read_keys + settings.write_keys + settings.admin_keys
-    if not is_one_of(given, every):
+    if not is_one_of(given, service_keys(settings)):
         raise ApiError(403, "forbidden", UNKNOWN_KEY)
     return [READ] + [scope for scope in (WRITE, ADMIN) if is_one_of(given, allowed_keys(settings, scope))]
 
