@@ -21,8 +21,8 @@ probabilities, and sends the events with the list's recommendation_id. Then GET 
   sample-ratio chi-square p-value;
 * the hot path: two identical services (each with its own redis-server, trained on the same store and sent the
   same events) are driven at once by two wrk processes on the user route (known customers, n=10), in
-  `2 * --rounds` time windows; in
-  each window an experiment of the same three variants runs on one of them, on the other in the next window.
+  `2 * --rounds` time windows; in each window an experiment of the same three variants runs on one of them, on
+  the other in the next window.
   Both sides of a comparison share the machine's moment (on this shared machine CPU per request moves by 10%
   and more between windows seconds apart); alternating the sides cancels any difference between the two
   services. The overhead is the geometric mean over window pairs of CPU per request with the experiment over

@@ -36,11 +36,9 @@ from recommender.times import EARLIEST_TIMESTAMP, latest_timestamp, plausible_ra
 EXIT_INPUT = 2
 #: Customers `demo-data` makes at most (a million makes about 12 million events).
 MAX_DEMO_USERS = 1_000_000
-T = TypeVar("T")
-
-
 #: Largest list length and evaluation cut-off the command line takes (the service's own bound, MAX_N, is lower).
 MAX_LIST = 10_000
+T = TypeVar("T")
 
 
 def _params(args: argparse.Namespace, algorithm: str) -> ModelParams:
