@@ -248,7 +248,8 @@ class Serving:
 
         if hot is None or hits < n or model.recommends_bought_items:  # the last: their purchases are by code
             codes = lookup(model.user_ids, user_ids)
-            codes[masked] = -1
+            if masked:
+                codes[masked] = -1
         list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
         state_reads = [pos for pos in range(n) if states[pos] is None]
         degraded = False  # Redis could not be read: the lists then say they came from the model alone
