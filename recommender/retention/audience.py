@@ -13,7 +13,7 @@ purchase that is due for them: the item's median repurchase interval across cust
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +65,10 @@ def category_scores(history: History, attrs: ItemAttributes, category: str) -> n
 
 def item_audience(model: Recommender, history: History, attrs: ItemAttributes, intervals: RepurchaseIntervals,
                   item_id: str, category: str | None, now: float, exclude_bought_days: float, n: int,
-                  chunk: int = CHUNK, leave_out: LeaveOut = ()) -> tuple[str, CampaignRows]:
-    """The `n` customers most likely to want `item_id`, best first, `chunk` per list.
+                  chunk: int = CHUNK, leave_out: LeaveOut = (), unknown: Collection[str] = ()
+                  ) -> tuple[str, CampaignRows]:
+    """The `n` customers most likely to want `item_id`, best first (equal scores in user id order, whatever
+    `n`), `chunk` per list.
 
     Parameters
     ----------
@@ -74,6 +76,10 @@ def item_audience(model: Recommender, history: History, attrs: ItemAttributes, i
         The item's catalog category (the ranking for an item without a model vector; None or "": nobody).
     now, exclude_bought_days : float
         Epoch seconds and days: buyers since `now - exclude_bought_days` are left out unless it is due.
+    leave_out : collection of str or callable
+        Customers not to list (the contact cap); counted in `left_out` when they would have ranked.
+    unknown : collection of str
+        Customers the model still holds but must not serve (erased): never listed, not counted.
 
     Returns
     -------
@@ -97,14 +103,26 @@ def item_audience(model: Recommender, history: History, attrs: ItemAttributes, i
         scores[scores <= 0] = -np.inf
         scores[buyers] = -np.inf
         names = history.users.ids
+    if unknown:
+        scores[left_out_mask(names, unknown)] = -np.inf
     candidates = np.flatnonzero(np.isfinite(scores))
     skip = left_out_mask(names[candidates], leave_out)
     candidates = candidates[~skip]
     if len(candidates) > n:
-        candidates = candidates[np.argpartition(-scores[candidates], n - 1)[:n]]
+        candidates = _top(candidates, scores[candidates], names, n)
     candidates = candidates[np.argsort(names[candidates], kind="stable")]  # ties: user id order
     candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
     return ranking, CampaignRows(_rows(names, scores, candidates, chunk), int(skip.sum()))
+
+
+def _top(candidates: np.ndarray, values: np.ndarray, names: np.ndarray, n: int) -> np.ndarray:
+    """The `n` of `candidates` (int64, shape (m,), m > n) with the highest `values`; among those tied with the
+    n-th, the first by user id (`names[candidate]`), so a longer list always starts with a shorter one."""
+    kth = -np.partition(-values, n - 1)[n - 1]
+    above = candidates[values > kth]
+    tied = candidates[values == kth]
+    tied = tied[np.argsort(names[tied], kind="stable")][:n - len(above)]
+    return np.concatenate([above, tied])
 
 
 def _rows(names: np.ndarray, scores: np.ndarray, order: np.ndarray, chunk: int) -> Iterator[list[AudienceMember]]:

@@ -181,7 +181,7 @@ def _top_up_with_similar(history: History, model: Recommender, seed_codes: np.nd
 
 # -- new for you ---------------------------------------------------------------------------
 def new_for_you(model: Recommender, history: History, attrs: ItemAttributes, user_id: str, now: float,
-                days: int, n: int, item_filter: ItemFilter | None = None) -> Block:
+                days: int, n: int, item_filter: ItemFilter | None = None, use_vector: bool = True) -> Block:
     """Catalog items created in the last `days` before `now` (epoch seconds), ranked by the user's taste.
 
     * a user the model knows: items with a vector get the model's score, as a rank score
@@ -207,6 +207,9 @@ def new_for_you(model: Recommender, history: History, attrs: ItemAttributes, use
         The window, in days.
     n : int
     item_filter : ItemFilter, optional
+    use_vector : bool
+        False: the model's vector for the user is not used (an erased customer the model still holds), as
+        for a user who arrived after training.
 
     Returns
     -------
@@ -239,7 +242,7 @@ def new_for_you(model: Recommender, history: History, attrs: ItemAttributes, use
     recency = (cand_created - horizon) / max(days * SECONDS_PER_DAY, 1.0)  # 0 oldest .. 1 newest
     share = category_share(events.items, attrs.category)
     affinity = np.array([share.get(str(c), 0.0) for c in cand_cat], dtype=np.float64)
-    user_code = model.user_ids.get(user_id)
+    user_code = model.user_ids.get(user_id) if use_vector else None
     vector = np.zeros(len(cand), dtype=bool)
     if user_code is not None:
         source = PERSONALIZED

@@ -261,7 +261,7 @@ async def item_audience_route(request: web.Request) -> web.StreamResponse:
         raise UnknownItem(item_id)
     ranking, rows = await asyncio.to_thread(
         item_audience, model, index.history, index.attrs, index.intervals, item_id, item.category if item else None,
-        now, exclude_days, n, leave_out=contacted)
+        now, exclude_days, n, leave_out=contacted, unknown=request.app[SERVING].erased)
     return await _stream_campaign(request, "audience", rows, lambda r: {
         "user_id": r.user_id, "score": round(r.score, 6), "scored_by": ranking})
 
@@ -308,7 +308,7 @@ async def user_new_items(request: web.Request) -> web.Response:
     now = now_param(params)
     current, index = await _index(request)
     block = await asyncio.to_thread(new_for_you, current.model, index.history, index.attrs, user_id, now, days,
-                                    req.n, full_filter(current, req))
+                                    req.n, full_filter(current, req), user_id not in request.app[SERVING].erased)
     return json_response({"user_id": user_id, "model_version": current.version, "source": block.source,
                               "items": _dicts(current, block.items, req.fields)})
 

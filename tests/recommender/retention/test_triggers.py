@@ -7,7 +7,10 @@ import pandas as pd
 
 from recommender.catalog import Catalog
 from recommender.events import EVENT_TYPES, EventTable
-from recommender.retention.audience import recent_buyers
+from recommender.matrix import build_matrix
+from recommender.models import Recommender
+from recommender.algorithms import ModelParams
+from recommender.retention.audience import item_audience, recent_buyers
 from recommender.retention.back_in_stock import back_in_stock, out_of_stock_periods
 from recommender.retention.blocks import RepurchaseIntervals
 from recommender.retention.browse import browse_abandonment
@@ -132,6 +135,25 @@ def test_recent_buyers_are_left_out_of_an_audience_unless_the_repeat_purchase_is
     never_again = History.build(events(("x", "b", "purchase", T), ("y", "b", "purchase", T + 50 * DAY)))
     assert history_ids(never_again, recent_buyers(never_again, never_again.items.get("b"), T + 60 * DAY, 30,
                                                   RepurchaseIntervals.build(never_again))) == ["y"]
+
+
+def test_an_audience_of_equal_scores_is_in_user_id_order_whatever_its_length():
+    users = [f"u{k:03d}" for k in np.random.default_rng(0).permutation(300)]
+    table = events(*[(u, "a", "view", T) for u in users])  # every customer: all of category c (share 1.0)
+    history = History.build(table)
+    attrs = catalog(a=True).align(history.items)
+    model = Recommender(ModelParams(algorithm="popular")).fit(build_matrix(table))
+    intervals = RepurchaseIntervals.build(history)
+
+    def audience(n: int, **kwargs) -> list[str]:
+        ranking, result = item_audience(model, history, attrs, intervals, "b", "c", T + DAY, 90, n, **kwargs)
+        assert ranking == "category"
+        return [r.user_id for chunk in result for r in chunk]
+
+    ordered = sorted(users)
+    for n in (1, 3, 10, 100, 299, 300, 301):
+        assert audience(n) == ordered[:n]
+    assert audience(3, leave_out={"u000"}, unknown={"u002"}) == ["u001", "u003", "u004"]
 
 
 def history_ids(history: History, codes: np.ndarray) -> list[str]:

@@ -83,6 +83,12 @@ async def test_an_erased_customer_leaves_nothing_in_redis_or_the_model_directory
     assert (await client.post(f"/v1/users/{ERASED}/contacted", json={"campaign": "win_back"},
                               headers=AUTH_WRITE)).status == 202
     version = (await (await client.get("/v1/model")).json())["version"]
+    for unseen in (f"p{k:05d}" for k in range(1, 40)):  # an item whose audience the model's scores put them in
+        if ERASED in await _audience(client, unseen):
+            break
+    else:
+        raise AssertionError(f"{ERASED} is in no audience")
+    assert await _new_for_you_sources(client, ERASED) == ["personalized", "personalized"]
     await client.app[SERVING].flush_writes()
     with redis.Redis.from_url(settings.redis_url) as r:
         assert r.exists(KEYS.since_training(ERASED), KEYS.shown(ERASED), KEYS.user_recs(version, ERASED)) == 3
@@ -106,6 +112,10 @@ async def test_an_erased_customer_leaves_nothing_in_redis_or_the_model_directory
     assert (await (await client.get(f"/v1/users/{ERASED}/events")).json())["total"] == 0  # nor in retention routes
     assert (await (await client.get(f"/v1/users/{KEPT}/events")).json())["total"] > 0
     assert [r["source"] for r in batch["results"]] == ["fallback", "personalized"]
+    # the model still holds their vector until the next training: no route may use it
+    audience = await _audience(client, unseen)
+    assert ERASED not in audience and len(audience) > 100
+    assert await _new_for_you_sources(client, ERASED) == ["fallback", "fallback"]
     await client.app[SERVING].flush_writes()
     with redis.Redis.from_url(settings.redis_url) as r:
         assert not r.exists(KEYS.user_recs(version, ERASED))
@@ -128,6 +138,19 @@ async def test_an_erased_customer_leaves_nothing_in_redis_or_the_model_directory
     assert sum(clicks_before.values()) >= 1 and _clicks(online_after) == clicks_before
     answer = await (await client.get(f"/v1/users/{ERASED}/recommendations?n=5")).json()
     assert answer["source"] == "fallback" and answer["model_version"] == new_version
+
+
+async def _audience(client, item: str) -> list[str]:
+    response = await client.get(f"/v1/items/{item}/audience?n=100000&exclude_bought_days=0&cap_hours=0")
+    assert response.status == 200
+    return [json.loads(line)["user_id"] for line in (await response.text()).splitlines()]
+
+
+async def _new_for_you_sources(client, user: str) -> list[str]:
+    """The source of the user's new-for-you route and of that block of their email."""
+    route = await (await client.get(f"/v1/users/{user}/new?days=3650")).json()
+    email = await (await client.get(f"/v1/users/{user}/email-block?blocks=new_for_you")).json()
+    return [route["source"], email["blocks"]["new_for_you"]["source"]]
 
 
 def _clicks(online: dict[bytes, dict[bytes, bytes]]) -> dict[tuple[bytes, bytes], int]:
