@@ -11,6 +11,8 @@ as HTML: service.serving.email_html.
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,9 +63,12 @@ async def recommended_lists(serving: Serving, current: ServingModel, running: Sp
 
 
 def user_blocks(current: ServingModel, index: RetentionIndex, user_id: str, recommended: ListResult | None,
-                request: BlockRequest, ids: BlockIds) -> dict[str, dict]:
+                request: BlockRequest, ids: BlockIds, erased: frozenset[str] = frozenset()) -> dict[str, dict]:
     """Every requested block of one recipient, in request order (CPU work: call it in a worker thread);
-    `current` is the model the recipient's variant serves (service.serving.variants.models_for).
+    `current` is the model the recipient's variant serves (service.serving.variants.models_for). An item
+    appears in one block of the email only: the first asked for that holds it (later retention blocks fill up
+    with their next items; the `recommended` list, read before, only loses the item). `erased` customers are
+    unknown to the model here too (`new_for_you` uses no vector of theirs).
 
     Returns
     -------
@@ -73,18 +78,21 @@ def user_blocks(current: ServingModel, index: RetentionIndex, user_id: str, reco
     """
     req = request.req
     now = time.time() if request.now is None else request.now
-    item_filter = full_filter(current, req)
+    base_filter = full_filter(current, req)
+    shown: set[str] = set()  # items of the blocks so far
     out: dict[str, dict] = {}
     for block in request.blocks:
         extra: dict = {}
+        item_filter = dataclasses.replace(base_filter, exclude=base_filter.exclude | shown) if shown else base_filter
         if block == "recommended":
             assert recommended is not None
-            source, items = recommended.source, recommended.items
+            source, items = recommended.source, [i for i in recommended.items if i["item_id"] not in shown]
         elif block == "buy_again":
             found = buy_again(index.history, index.intervals, index.attrs, user_id, now, req.n, item_filter)
             source, items = found.source, [i.to_dict() for i in found.items]
         elif block == "new_for_you":
-            found = new_for_you(current.model, index.history, index.attrs, user_id, now, NEW_DAYS, req.n, item_filter)
+            found = new_for_you(current.model, index.history, index.attrs, user_id, now, NEW_DAYS, req.n, item_filter,
+                                use_vector=user_id not in erased)
             source, items = found.source, [i.to_dict() for i in found.items]
         else:
             found = follow_up(index.history, index.complements, index.attrs, user_id, req.n, 0, item_filter,
@@ -94,6 +102,7 @@ def user_blocks(current: ServingModel, index: RetentionIndex, user_id: str, reco
             current.display_by_id(extra["purchased"], req.fields)
         if block != "recommended":
             current.display_by_id(items, req.fields)
+        shown.update(i["item_id"] for i in items)
         out[block] = {"recommendation_id": ids.ids[block], "source": source, "items": items, **extra}
     return out
 

@@ -79,6 +79,7 @@ async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: 
     models = models_for(running, current, user_ids)
     recommended = await recommended_lists(serving, current, running, user_ids, block_request)
     settings = request.app[SETTINGS]
+    erased = serving.erased
     for _, tag in models:
         label = version_label(current, tag)
         if label not in ids:
@@ -90,7 +91,7 @@ async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: 
             model, tag = models[k]
             block_ids = ids[version_label(current, tag)]
             blocks = user_blocks(model, index, user, None if recommended is None else recommended[k],
-                                 block_request, block_ids)
+                                 block_request, block_ids, erased)
             page = render(blocks, user, settings.link_param, settings.template_dir) if html else None
             out.append(Recipient(user, blocks, page, block_ids, tag))
         return out

@@ -47,6 +47,43 @@ async def test_one_recipient_gets_every_block_with_its_own_recommendation_id(cli
     assert [i["item_id"] for i in body["blocks"]["recommended"]["items"]] == [i["item_id"] for i in mine]
 
 
+async def test_an_item_appears_in_one_block_of_an_email_only(client, demo):
+    users = _buyers(demo, 60)
+    orders = [list(BLOCKS), ["buy_again", "follow_up", "recommended", "new_for_you"]]
+    alone = {}  # block -> user -> the block's items asked for on its own
+    for block in BLOCKS:
+        lines = await _batch(client, users, [block])
+        alone[block] = {line["user_id"]: _ids(line["blocks"][block]) for line in lines}
+    overlapping = 0
+    for blocks in orders:
+        for line in await _batch(client, users, blocks):
+            seen: list[str] = []
+            for block in blocks:
+                items = _ids(line["blocks"][block])
+                assert not set(items) & set(seen), (line["user_id"], block)
+                earlier = set(seen)
+                own = alone[block][line["user_id"]]
+                if block == "recommended":  # read before the others: it only loses what they hold
+                    assert items == [i for i in own if i not in earlier]
+                else:  # the block's next items, up to n
+                    assert items[:len([i for i in own if i not in earlier])] == [i for i in own if i not in earlier][
+                        :len(items)]
+                overlapping += len(set(own) & earlier)
+                seen += items
+    assert overlapping > 0  # the store's blocks do overlap, so the rule was exercised
+
+
+async def _batch(client, users: list[str], blocks: list[str]) -> list[dict]:
+    response = await client.post("/v1/email-blocks/batch", json={"user_ids": users, "blocks": blocks, "n": 4,
+                                                                 "now": int(NOW)})
+    assert response.status == 200, await response.text()
+    return [json.loads(line) for line in (await response.text()).splitlines()]
+
+
+def _ids(block: dict) -> list[str]:
+    return [i["item_id"] for i in block["items"]]
+
+
 async def test_an_unknown_recipient_gets_the_fallback_blocks(client):
     body = await (await client.get("/v1/users/never-seen/email-block?n=2")).json()
     sources = {name: block["source"] for name, block in body["blocks"].items()}
