@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
 
 from service.errors import (
     BadInput, Conflict, LifecycleUnavailable, NoErasure, NoModel, NotFound, ServiceError, UnknownItem, UnknownUser,
@@ -19,6 +20,8 @@ from service.store.client import REDIS_ERRORS
 from service.store.server import refusal_message, write_refusal
 
 log = logging.getLogger(__name__)
+#: The status a request whose client left mid-answer is counted under (nginx's "client closed request").
+CLIENT_CLOSED = 499
 #: Seconds a client waits before retrying a write Redis refused (out of memory, a full disk): longer than
 #: for Redis away, as an operator usually has to act.
 WRITE_REFUSED_RETRY_AFTER = 5
@@ -73,6 +76,9 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, message, headers)
+    except ClientConnectionResetError:  # the client left while a streamed answer was written: not Redis
+        log.debug("client went away during %s %s", request.method, route_label(request))
+        return web.Response(status=CLIENT_CLOSED)  # never sent; the request metrics count it
     except REDIS_ERRORS as exc:  # Redis away or refusing writes: a retryable 503, never a 500
         refusal = write_refusal(exc)
         if refusal is not None:  # nothing was written: scripts and transactions are refused whole
