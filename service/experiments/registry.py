@@ -1,10 +1,10 @@
 """Defining, stopping and promoting experiments against the stored definitions: the rules (a started
 experiment is not redefined, one running experiment per route family, promote only after a stop) checked
-on a read and written by compare-and-set, retried when another writer got there first."""
+on a read of every definition and written by compare-and-set on their version, retried when another writer got
+there first."""
 
 from __future__ import annotations
 
-import orjson
 import redis.asyncio as aioredis
 
 from service.errors import Conflict, NotFound
@@ -18,26 +18,30 @@ ATTEMPTS = 10
 
 async def all_experiments(redis: aioredis.Redis, keys: Keys) -> list[Experiment]:
     """Every stored experiment, oldest definition first."""
-    records = await store.read_all(redis, keys)
+    records, _ = await store.read_all(redis, keys)
     return sorted((Experiment.from_dict(r) for r in records.values()), key=lambda e: (e.created_at, e.name))
 
 
 async def get_experiment(redis: aioredis.Redis, keys: Keys, name: str) -> Experiment:
     """The experiment called `name`; NotFound when there is none."""
-    raw = await store.read_raw(redis, keys, name)
-    if raw is None:
+    return (await _read(redis, keys, name))[0]
+
+
+async def _read(redis: aioredis.Redis, keys: Keys, name: str) -> tuple[Experiment, str]:
+    """The experiment called `name` and the version it was read at; NotFound when there is none."""
+    record, version = await store.read_one(redis, keys, name)
+    if record is None:
         raise NotFound("experiment", name)
-    return Experiment.from_dict(orjson.loads(raw))
+    return Experiment.from_dict(record), version
 
 
 async def define(redis: aioredis.Redis, keys: Keys, experiment: Experiment, now: float) -> Experiment:
     """Store a new definition, or replace one that has not started; Conflict when it has, or when another
     experiment would split one of its route families at the same time."""
     for _ in range(ATTEMPTS):
-        records = await store.read_all(redis, keys)
-        raw = await store.read_raw(redis, keys, experiment.name)
-        if raw is not None:
-            old = Experiment.from_dict(orjson.loads(raw))
+        records, version = await store.read_all(redis, keys)
+        if experiment.name in records:
+            old = Experiment.from_dict(records[experiment.name])
             if old.status(now) != SCHEDULED:
                 raise Conflict("experiment_started", f"experiment {experiment.name!r} {_no_longer(old, now)}: it "
                                "cannot be changed (define a new one under another name)", field="name")
@@ -45,7 +49,7 @@ async def define(redis: aioredis.Redis, keys: Keys, experiment: Experiment, now:
         if clash is not None:
             raise Conflict("route_family_busy", f"experiment {clash.name!r} splits {', '.join(clash.routes)} at the "
                            "same time; stop it first or choose other times", field="routes", experiment=clash.name)
-        if await store.compare_and_set(redis, keys, experiment.name, raw, experiment.as_dict(now)):
+        if await store.compare_and_set(redis, keys, experiment.name, version, experiment.as_dict(now)):
             return experiment
     raise Conflict("concurrent_change", "experiments changed while this one was written; retry")
 
@@ -61,14 +65,11 @@ def _no_longer(experiment: Experiment, now: float) -> str:
 async def stop(redis: aioredis.Redis, keys: Keys, name: str, now: float) -> Experiment:
     """End an experiment now (it stops splitting at once); an ended one is returned as it is."""
     for _ in range(ATTEMPTS):
-        raw = await store.read_raw(redis, keys, name)
-        if raw is None:
-            raise NotFound("experiment", name)
-        experiment = Experiment.from_dict(orjson.loads(raw))
+        experiment, version = await _read(redis, keys, name)
         if experiment.stopped_at is not None:
             return experiment
         stopped = experiment.stopped(now)
-        if await store.compare_and_set(redis, keys, name, raw, stopped.as_dict(now)):
+        if await store.compare_and_set(redis, keys, name, version, stopped.as_dict(now)):
             return stopped
     raise Conflict("concurrent_change", "the experiment changed while it was stopped; retry")
 
@@ -77,10 +78,7 @@ async def promote(redis: aioredis.Redis, keys: Keys, name: str, variant_name: st
     """Make an ended experiment's variant configuration the default that every training uses ("serving":
     back to model choice as configured). Conflict while it still runs."""
     for _ in range(ATTEMPTS):
-        raw = await store.read_raw(redis, keys, name)
-        if raw is None:
-            raise NotFound("experiment", name)
-        experiment = Experiment.from_dict(orjson.loads(raw))
+        experiment, version = await _read(redis, keys, name)
         variant = experiment.variant(variant_name)
         if variant is None:
             raise NotFound("variant", variant_name, field="variant")
@@ -88,7 +86,7 @@ async def promote(redis: aioredis.Redis, keys: Keys, name: str, variant_name: st
             raise Conflict("experiment_not_ended", f"experiment {name!r} has not ended: stop it before promoting "
                            "a variant", field="name")
         promoted = Experiment.from_dict({**experiment.as_dict(now), "promoted": variant_name})
-        if await store.compare_and_set(redis, keys, name, raw, promoted.as_dict(now)):
+        if await store.compare_and_set(redis, keys, name, version, promoted.as_dict(now)):
             model = variant.model.as_dict()
             await store.set_promoted(redis, keys, None if model == SERVING else {
                 "experiment": name, "variant": variant_name, "model": model, "at": now})

@@ -43,13 +43,17 @@ async def experiment_results(redis: aioredis.Redis, keys: Keys, experiment: Expe
                 tallies[variant].add(counter, value)
     exposed = dict(zip(names, await store.exposure_counts(redis, keys, experiment.name, names)))
     bought = await store.buyers(redis, keys, experiment.name)
-    buyers = {name: len({u for per_user in bought.get(name, {}).values() for u in per_user}) for name in names}
+    attributed = {name: sorted({u for per_user in bought.get(name, {}).values() for u in per_user}) for name in names}
+    # the unit of analysis is the exposed customer: a purchase attributed to a variant by someone it never served
+    # (a shared link, a sign-in under another id) is reported apart, not counted as a conversion
+    counted = await store.exposed_among(redis, keys, experiment.name, attributed)
+    buyers = {name: len(counted[name]) for name in names}
     currencies = sorted({c for per_variant in bought.values() for c in per_variant})
-    units = {name: max(exposed[name], buyers[name]) for name in names}  # a buyer was exposed (a lost record aside)
 
     def revenue(name: str, currency: str) -> Sample:
-        values = np.fromiter(bought.get(name, {}).get(currency, {}).values(), dtype=np.float64) / MICROS
-        return Sample.of(values, units[name])
+        per_user = bought.get(name, {}).get(currency, {})
+        values = np.array([v for u, v in per_user.items() if u in counted[name]], dtype=np.float64) / MICROS
+        return Sample.of(values, exposed[name])
 
     control = experiment.control
     rows = []
@@ -60,11 +64,12 @@ async def experiment_results(redis: aioredis.Redis, keys: Keys, experiment: Expe
             "variant": name, "share": variant.share, "control": is_control, "model": variant.model.as_dict(),
             "exposed_customers": exposed[name], "impressions": tally.impressions, "clicks": tally.clicks,
             "purchases": tally.purchases, "buyers": buyers[name],
+            "buyers_not_exposed": len(attributed[name]) - buyers[name],
             "revenue": {c: round(m / MICROS, 6) for c, m in sorted(tally.revenue.items())},
             "click_through_rate": proportion(tally.clicks, tally.impressions, None if is_control else (
                 tallies[control].clicks, tallies[control].impressions)).as_dict(),
-            "conversion": proportion(buyers[name], units[name], None if is_control else (
-                buyers[control], units[control])).as_dict(),
+            "conversion": proportion(buyers[name], exposed[name], None if is_control else (
+                buyers[control], exposed[control])).as_dict(),
             "revenue_per_customer": {c: mean(revenue(name, c), None if is_control else revenue(control, c)).as_dict()
                                      for c in currencies},
         })

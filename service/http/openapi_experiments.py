@@ -60,7 +60,10 @@ RESULTS = {"type": "object", "properties": {
         "variant": NAME, "share": {"type": "number"}, "control": {"type": "boolean"},
         "exposed_customers": {"type": "integer", "description": "distinct customers served one of its lists"},
         "impressions": {"type": "integer"}, "clicks": {"type": "integer"}, "purchases": {"type": "integer"},
-        "buyers": {"type": "integer", "description": "customers with an attributed purchase"},
+        "buyers": {"type": "integer", "description": "exposed customers with an attributed purchase"},
+        "buyers_not_exposed": {"type": "integer", "description": "customers with a purchase attributed to the "
+                               "variant who it never served (a shared link, a sign-in under another id): not "
+                               "counted in conversion or revenue per customer"},
         "revenue": {"type": "object", "additionalProperties": {"type": "number"}, "description": "per currency"},
         "click_through_rate": ESTIMATE,
         "conversion": {**ESTIMATE, "description": "buyers / exposed customers"},

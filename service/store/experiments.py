@@ -1,7 +1,8 @@
-"""Experiments in Redis: the definitions (one hash, name -> JSON, changed by compare-and-set so two
-admins cannot both start an experiment on one route family), the promoted configuration, and each
-variant's exposed customers (a set per variant, added to by the serving side's online recorder).
-Who bought what in a variant is written by the event script (service.store.events.write)."""
+"""Experiments in Redis: the definitions (one hash, name -> JSON, with a version counter that every write
+bumps: a write is a compare-and-set on the version of the whole hash, so two admins defining experiments on one
+route family at once cannot both succeed), the promoted configuration, and each variant's exposed customers (a
+set per variant, added to by the serving side's online recorder). Who bought what in a variant is written by
+the event script (service.store.events.write)."""
 
 from __future__ import annotations
 
@@ -10,31 +11,47 @@ import redis.asyncio as aioredis
 
 from service.store.keys import Keys
 
-# Set field ARGV[1] of hash KEYS[1] to ARGV[3] only while it still holds ARGV[2] ("" = absent).
+# KEYS: the hash, its version counter. Set field ARGV[1] to ARGV[3] only while the version is still ARGV[2] ("0"
+# for never written), and bump it.
 _COMPARE_AND_SET = """
-local now = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if now ~= ARGV[2] then
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then
   return 0
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('INCR', KEYS[2])
 return 1
 """
 
 
-async def read_all(redis: aioredis.Redis, keys: Keys) -> dict[str, dict]:
-    """Every stored experiment record, name -> decoded JSON (one command)."""
-    raw = await redis.hgetall(keys.experiments)
-    return {(k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in raw.items()}
+async def read_all(redis: aioredis.Redis, keys: Keys) -> tuple[dict[str, dict], str]:
+    """Every stored experiment record, name -> decoded JSON, and the version they were read at (what
+    compare_and_set expects); one transaction."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.hgetall(keys.experiments)
+    pipe.get(keys.experiments_version)
+    raw, version = await pipe.execute()
+    return ({(k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in raw.items()},
+            _version(version))
 
 
-async def read_raw(redis: aioredis.Redis, keys: Keys, name: str) -> bytes | None:
-    """One experiment's stored JSON as it is (what compare_and_set expects), None when absent."""
-    return await redis.hget(keys.experiments, name)
+async def read_one(redis: aioredis.Redis, keys: Keys, name: str) -> tuple[dict | None, str]:
+    """One experiment's stored record (None when absent) and the version it was read at; one transaction."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.hget(keys.experiments, name)
+    pipe.get(keys.experiments_version)
+    raw, version = await pipe.execute()
+    return (None if raw is None else orjson.loads(raw)), _version(version)
 
 
-async def compare_and_set(redis: aioredis.Redis, keys: Keys, name: str, expected: bytes | None, record: dict) -> bool:
-    """Store `record` for `name` if its stored JSON is still `expected` (None: absent); False if it moved."""
-    done = await redis.eval(_COMPARE_AND_SET, 1, keys.experiments, name, expected or b"", orjson.dumps(record))
+def _version(raw: bytes | None) -> str:
+    return "0" if raw is None else raw.decode()
+
+
+async def compare_and_set(redis: aioredis.Redis, keys: Keys, name: str, version: str, record: dict) -> bool:
+    """Store `record` for `name` if no experiment was written since `version` (from read_all or read_one);
+    False if one was (the caller reads again and re-checks its rules)."""
+    done = await redis.eval(_COMPARE_AND_SET, 2, keys.experiments, keys.experiments_version, name, version,
+                            orjson.dumps(record))
     return bool(done)
 
 
@@ -66,6 +83,20 @@ async def exposure_counts(redis: aioredis.Redis, keys: Keys, experiment: str, va
     for variant in variants:
         pipe.scard(keys.experiment_exposed(experiment, variant))
     return [int(n) for n in await pipe.execute()]
+
+
+async def exposed_among(redis: aioredis.Redis, keys: Keys, experiment: str, customers: dict[str, list[str]]
+                        ) -> dict[str, set[str]]:
+    """Of each variant's `customers` (variant -> user ids), those in its exposed set (one round trip)."""
+    asked = [(variant, users) for variant, users in customers.items() if users]
+    pipe = redis.pipeline(transaction=False)
+    for variant, users in asked:
+        pipe.smismember(keys.experiment_exposed(experiment, variant), users)
+    found = await pipe.execute() if asked else []
+    out = {variant: set() for variant in customers}
+    for (variant, users), flags in zip(asked, found):
+        out[variant] = {u for u, flag in zip(users, flags) if flag}
+    return out
 
 
 async def buyers(redis: aioredis.Redis, keys: Keys, experiment: str) -> dict[str, dict[str, dict[str, int]]]:

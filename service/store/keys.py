@@ -232,6 +232,11 @@ class Keys:
         return f"{self.shared}:experiments"
 
     @property
+    def experiments_version(self) -> str:
+        """Counter bumped by every write of the experiments hash: the version its compare-and-set checks."""
+        return f"{self.shared}:experiments:version"
+
+    @property
     def promoted_model(self) -> str:
         """JSON of the model configuration an experiment's variant made the default (POST
         /v1/experiments/{name}/promote/{variant}); training reads it. Absent: model choice as configured."""

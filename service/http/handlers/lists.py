@@ -124,9 +124,16 @@ def _encode(user_ids: list[str], results: list[ListResult], version: str, rids: 
     """One chunk of a batch's answer: NDJSON lines, or array elements (after a comma when `more`); `rids`
     is the response's id, or each result's (an experiment splits the batch)."""
     ids = [rids] * len(results) if isinstance(rids, str) else rids
+    head = {"model_version": version} if ndjson else {}
+    encoded = (dumps({"user_id": u, **head, "source": r.source, "recommendation_id": i, **_experiment(r),
+                      "items": r.payload}) for u, r, i in zip(user_ids, results, ids))
     if ndjson:
-        return b"".join(dumps({"user_id": u, "model_version": version, "source": r.source, "recommendation_id": i,
-                               "items": r.payload}) + b"\n" for u, r, i in zip(user_ids, results, ids))
-    body = b",".join(dumps({"user_id": u, "source": r.source, "recommendation_id": i, "items": r.payload})
-                     for u, r, i in zip(user_ids, results, ids))
+        return b"".join(line + b"\n" for line in encoded)
+    body = b",".join(encoded)
     return (b"," + body) if more else body
+
+
+def _experiment(result: ListResult) -> dict:
+    """The `experiment` field of a result its variant served (nothing outside experiments)."""
+    return {} if result.variant is None else {"experiment": {"name": result.variant[1],
+                                                             "variant": result.variant[2]}}

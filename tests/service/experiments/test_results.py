@@ -48,13 +48,17 @@ async def test_results_count_each_variant_and_compare_it_with_the_control(redis_
     events += [{"user_id": u, "item_id": "p", "type": "purchase", "price": price, "recommendation_id": rid["holdout"]}
                for u, price in zip(held, (5, 5, 20))]
     events += [{"user_id": "h0", "item_id": "p", "type": "purchase", "price": 0, "recommendation_id": rid["holdout"]}]
+    # bought through a treatment list it was never served (a shared link): reported, not a conversion
+    events += [{"user_id": "ghost", "item_id": "p", "type": "purchase", "price": 1000,
+                "recommendation_id": rid["treatment"]}]
     await store_events(client, keys, parse_batch(events, now=NOW), EventWeights(), LIMITS, now=NOW)
 
     results = await experiment_results(client, keys, experiment, now=NOW)
     assert (results["from"], results["to"]) == (utc_day(NOW - 86400), utc_day(NOW))
     treatment, holdout = results["variants"]
     assert (treatment["exposed_customers"], treatment["impressions"], treatment["clicks"], treatment["purchases"],
-            treatment["buyers"], treatment["revenue"]) == (8, 80, 1, 5, 5, {"USD": 100.0})
+            treatment["buyers"], treatment["revenue"]) == (8, 80, 1, 6, 5, {"USD": 1100.0})
+    assert (treatment["buyers_not_exposed"], holdout["buyers_not_exposed"]) == (1, 0)
     assert (holdout["exposed_customers"], holdout["impressions"], holdout["purchases"], holdout["buyers"],
             holdout["revenue"]) == (6, 60, 4, 3, {"USD": 30.0})
     assert holdout["control"] and holdout["conversion"]["p_value"] is None

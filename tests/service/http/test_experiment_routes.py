@@ -3,6 +3,7 @@ promote and a customer's variant."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -111,6 +112,15 @@ async def test_one_running_experiment_per_route_family_and_a_started_one_cannot_
     assert scheduled["status"] == "scheduled"  # not started: it may still be redefined
     assert (await admin_client.put("/v1/experiments/second", json={**later, "salt": "s2"},
                                    headers=AUTH_ADMIN)).status == 200
+
+
+async def test_of_concurrent_definitions_on_one_route_family_one_is_stored(admin_client):
+    window = {"start": time.time() + 3600, "end": time.time() + 7200}
+    answers = await asyncio.gather(*(admin_client.put(f"/v1/experiments/race{k}", json={**HOLDOUT, **window},
+                                                      headers=AUTH_ADMIN) for k in range(6)))
+    assert sorted(a.status for a in answers) == [200] + [409] * 5
+    stored = (await (await admin_client.get("/v1/experiments")).json())["experiments"]
+    assert len(stored) == 1
 
 
 async def test_promote_needs_an_ended_experiment_and_a_known_variant(admin_client):

@@ -4,6 +4,8 @@ no experiment running, the read path is as before."""
 
 from __future__ import annotations
 
+import json
+
 import re
 import time
 
@@ -97,6 +99,12 @@ async def test_a_batch_gives_each_customer_the_id_of_their_variant(client, demo)
     ids = {r["user_id"]: r["recommendation_id"] for r in body["results"]}
     assert len({ids[u] for u in control}) == 1 and "@spring/control." in ids[control[0]]
     assert len({ids[u] for u in holdout}) == 1 and "@spring/holdout." in ids[holdout[0]]
+    variants = {r["user_id"]: r["experiment"] for r in body["results"]}
+    assert all(variants[u] == {"name": "spring", "variant": "control"} for u in control)
+    assert all(variants[u] == {"name": "spring", "variant": "holdout"} for u in holdout)
+    lines = (await (await client.post("/v1/recommendations/batch", json={"user_ids": holdout, "n": 3},
+                                      headers={"Accept": "application/x-ndjson"})).text()).splitlines()
+    assert [json.loads(line)["experiment"]["variant"] for line in lines] == ["holdout", "holdout"]
     await client.app[ONLINE].flush()
     results = (await (await client.get("/v1/experiments/spring")).json())["results"]
     assert sum(v["exposed_customers"] for v in results["variants"]) == 5  # the new customer was assigned too
