@@ -183,6 +183,9 @@ def parse_definition(name: str, body: object, now: float) -> Experiment:
         raise bad_input("salt must be a string of 1 to 256 characters", "invalid_parameter", field="salt")
     start = now if body.get("start") is None else _time(body["start"], "start", now)
     end = None if body.get("end") is None else _time(body["end"], "end", now)
+    if end is not None and end <= now:  # an experiment that never splits anything could still be promoted
+        raise bad_input("end must be in the future: this experiment would never run", "invalid_parameter",
+                        field="end")
     if end is not None and end <= start:
         raise bad_input("end must be after start", "invalid_parameter", field="end")
     return Experiment(name, variants, control, tuple(routes), salt, start, end, created_at=now)
@@ -230,9 +233,16 @@ def _model(raw: object, where: str) -> VariantModel:
         raise bad_input("params must be an object of the algorithm's parameters", "invalid_parameter",
                         field=f"{where}.params")
     repeat = raw.get("repeat", algorithm in BASKET_ALGORITHMS)
-    if not isinstance(repeat, bool) or (algorithm in BASKET_ALGORITHMS and not repeat):
-        raise bad_input("repeat must be true or false (true for personal and repeat)", "invalid_parameter",
-                        field=f"{where}.repeat")
+    if not isinstance(repeat, bool):
+        raise bad_input("repeat must be true or false", "invalid_parameter", field=f"{where}.repeat")
+    if algorithm in BASKET_ALGORITHMS and not repeat:
+        raise bad_input(f"{algorithm} always serves bought items: repeat must be true (or left out)",
+                        "invalid_parameter", field=f"{where}.repeat")
+    known = {f.name for f in dataclasses.fields(ModelParams)} - {"algorithm"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise bad_input(f"unknown parameter {unknown[0]!r}; parameters are {', '.join(sorted(known))}",
+                        "invalid_parameter", field=f"{where}.params.{unknown[0]}")
     model = VariantModel("trained", algorithm, params, repeat)
     try:
         model.model_params()

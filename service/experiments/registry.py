@@ -5,6 +5,8 @@ there first."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import redis.asyncio as aioredis
 
 from service.errors import Conflict, NotFound
@@ -47,11 +49,22 @@ async def define(redis: aioredis.Redis, keys: Keys, experiment: Experiment, now:
                                "cannot be changed (define a new one under another name)", field="name")
         clash = overlapping(experiment, [Experiment.from_dict(r) for r in records.values()])
         if clash is not None:
-            raise Conflict("route_family_busy", f"experiment {clash.name!r} splits {', '.join(clash.routes)} at the "
-                           "same time; stop it first or choose other times", field="routes", experiment=clash.name)
+            raise Conflict("route_family_busy", _clash_message(experiment, clash, now), field="routes",
+                           experiment=clash.name)
         if await store.compare_and_set(redis, keys, experiment.name, version, experiment.as_dict(now)):
             return experiment
     raise Conflict("concurrent_change", "experiments changed while this one was written; retry")
+
+
+def _clash_message(new: Experiment, clash: Experiment, now: float) -> str:
+    """Why `new` cannot split its route families when `clash` does: at the same time, or (an ended one) during
+    part of `new`'s window, which then starts too early."""
+    shared = ", ".join(r for r in new.routes if r in clash.routes)
+    if clash.status(now) == ENDED:
+        until = datetime.fromtimestamp(clash.ended_at(), timezone.utc).isoformat(timespec="seconds")  # type: ignore[arg-type]
+        return (f"experiment {clash.name!r} split {shared} during part of this window (until {until}): start this "
+                "one after it")
+    return f"experiment {clash.name!r} splits {shared} at the same time; stop it first or choose other times"
 
 
 def _no_longer(experiment: Experiment, now: float) -> str:
@@ -63,7 +76,7 @@ def _no_longer(experiment: Experiment, now: float) -> str:
 
 
 async def stop(redis: aioredis.Redis, keys: Keys, name: str, now: float) -> Experiment:
-    """End an experiment now (it stops splitting at once); an ended one is returned as it is."""
+    """End an experiment now (every replica stops splitting at its next poll); an ended one is returned as it is."""
     for _ in range(ATTEMPTS):
         experiment, version = await _read(redis, keys, name)
         if experiment.stopped_at is not None:

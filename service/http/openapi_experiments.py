@@ -101,7 +101,7 @@ def experiment_paths() -> dict[str, Any]:
                 "responses": {**_ok("The experiment", {**EXPERIMENT, "properties": {
                     **EXPERIMENT["properties"], "results": RESULTS}}), **_errors(400, 401, 403, 404, 503)}}},
         "/v1/experiments/{name}/stop": {"post": {
-            "summary": "End an experiment now: it stops splitting at once (admin key)",
+            "summary": "End an experiment now: every replica stops splitting at its next poll (admin key)",
             "security": SECURED, "parameters": [PATH_NAME],
             "responses": {**_ok("Stopped", EXPERIMENT), **_errors(400, 401, 403, 404, 503)}}},
         "/v1/experiments/{name}/promote/{variant}": {"post": {

@@ -75,7 +75,7 @@ async def test_results_count_each_variant_and_compare_it_with_the_control(redis_
 
 
 def test_the_days_counted_run_from_the_start_to_the_end_or_now():
-    experiment = parse_definition("x", {**DEFINITION, "start": NOW - 3 * 86400, "end": NOW - 86400}, NOW)
+    experiment = parse_definition("x", {**DEFINITION, "start": NOW - 3 * 86400, "end": NOW - 86400}, NOW - 4 * 86400)
     assert experiment_days(experiment, NOW) == [utc_day(NOW - k * 86400) for k in (3, 2, 1)]
     long = parse_definition("x", {**DEFINITION, "start": NOW - 400 * 86400}, NOW)
     assert len(experiment_days(long, NOW)) == 92 and experiment_days(long, NOW)[-1] == utc_day(NOW)

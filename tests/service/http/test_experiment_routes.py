@@ -66,8 +66,8 @@ def _with(change) -> dict:
     (_with(lambda b: b["variants"][1].update(model={"algorithm": "svd"})), "variants[1].model.algorithm"),
     (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"factors": 0}})),
      "variants[1].model.params"),
-    (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"colour": 1}})),
-     "variants[1].model.params"),
+    (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"fctors": 64}})),
+     "variants[1].model.params.fctors"),
     (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"factors": 1.5}})),
      "variants[1].model.params"),  # accepted once, then every training failed
     (_with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"factors": 100_000_000}})),
@@ -81,6 +81,8 @@ def _with(change) -> dict:
     (_with(lambda b: b.update(routes=["emails"])), "routes"),
     (_with(lambda b: b.update(start=-5)), "start"),
     (_with(lambda b: b.update(start=2_000_000_000, end=1_900_000_000)), "end"),
+    (_with(lambda b: b.update(start=time.time() - 86400, end=time.time() - 3600)), "end"),  # would never run
+    (_with(lambda b: b.update(end=time.time() - 60)), "end"),
     (_with(lambda b: b.update(salt="")), "salt"),
     (_with(lambda b: b.update(colour="blue")), "colour"),
 ])
@@ -89,6 +91,30 @@ async def test_a_bad_definition_is_a_400_naming_the_field_and_stores_nothing(adm
     assert response.status == 400
     assert (await response.json())["error"]["field"] == field
     assert (await (await admin_client.get("/v1/experiments")).json())["experiments"] == []
+
+
+async def test_bad_definition_messages_say_what_to_change(admin_client):
+    async def message(body) -> str:
+        response = await admin_client.put("/v1/experiments/spring", json=body, headers=AUTH_ADMIN)
+        assert response.status == 400
+        return (await response.json())["error"]["message"]
+
+    assert "unknown parameter 'fctors'" in await message(
+        _with(lambda b: b["variants"][1].update(model={"algorithm": "als", "params": {"fctors": 64}})))
+    assert "personal always serves bought items" in await message(
+        _with(lambda b: b["variants"][1].update(model={"algorithm": "personal", "repeat": False})))
+    assert "never run" in await message(_with(lambda b: b.update(end=time.time() - 60)))
+
+
+async def test_a_clash_with_an_ended_experiment_names_the_shared_family_and_when_it_ended(admin_client):
+    assert (await admin_client.put("/v1/experiments/first", json={**HOLDOUT, "routes": ["email", "lists"]},
+                                   headers=AUTH_ADMIN)).status == 200
+    assert (await admin_client.post("/v1/experiments/first/stop", headers=AUTH_ADMIN)).status == 200
+    clash = await admin_client.put("/v1/experiments/second", json={
+        **HOLDOUT, "routes": ["lists"], "start": time.time() - 86400}, headers=AUTH_ADMIN)
+    assert clash.status == 409
+    message = (await clash.json())["error"]["message"]
+    assert "'first' split lists during part of this window (until " in message and "email" not in message
 
 
 async def test_a_bad_experiment_name_is_a_400(admin_client):
