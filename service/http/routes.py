@@ -57,5 +57,10 @@ ROUTES: list[tuple[str, str, object]] = [
 
 
 def setup_routes(app: web.Application) -> None:
+    """Every route of ROUTES; each GET route also answers HEAD (RFC 9110: the GET's status and headers, no
+    body), which load balancers' health checks send."""
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+        if method == "GET":
+            app.router.add_get(path, handler)  # allow_head=True
+        else:
+            app.router.add_route(method, path, handler)

@@ -53,6 +53,15 @@ async def test_known_user_gets_a_personal_list_with_or_without_their_own_items(m
     assert scores == sorted(scores, reverse=True)
 
 
+async def test_get_routes_answer_head_with_the_gets_status_and_no_body(client):
+    for path in ("/healthz", "/readyz", "/openapi.json", "/v1/users/u000001/recommendations?n=2"):
+        get, head = await client.get(path), await client.head(path)
+        assert head.status == get.status == 200 and await head.read() == b""
+        assert head.headers["Content-Type"] == get.headers["Content-Type"]
+    assert (await client.head("/v1/users/u000001/recommendations?n=0")).status == 400
+    assert (await client.head("/v1/events")).status == 405  # POST only
+
+
 async def test_unknown_user_gets_popularity_fallback(client):
     body = await (await client.get("/v1/users/never-seen/recommendations?n=5")).json()
     assert body["source"] == "fallback" and len(body["items"]) == 5
