@@ -65,6 +65,8 @@ from service.store.snapshot import Snapshot, load_snapshot, save_snapshot
 
 log = logging.getLogger(__name__)
 PRECOMPUTE_CHUNK = 5_000
+#: Experiments starting within this many refresh intervals get their trained variants fitted at a training.
+VARIANT_HORIZON_TRAININGS = 2
 
 
 @dataclass
@@ -194,11 +196,12 @@ async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, mode
 
 async def train_variants(redis: aioredis.Redis, keys: Keys, settings: Settings, snapshot: Snapshot,
                          catalog: Catalog) -> tuple[dict[str, str], float]:
-    """Fit, save and precompute every trained variant of the experiments not yet ended (service.training.variants);
-    `{experiment}/{variant}` -> its artifact's version, and the seconds it took (wall clock)."""
+    """Fit, save and precompute every trained variant of the experiments not yet ended that start before two
+    more scheduled trainings (service.training.variants); `{experiment}/{variant}` -> its artifact's version, and
+    the seconds it took (wall clock). One further ahead is fitted by a later training, not at every one."""
     started = time.perf_counter()
     versions: dict[str, str] = {}
-    for candidate in await variant_candidates(redis, keys):
+    for candidate in await variant_candidates(redis, keys, horizon=VARIANT_HORIZON_TRAININGS * settings.refresh_interval):
         model = train(snapshot.events, catalog, candidate)
         experiment, _, variant = candidate.name.partition("/")
         info = save_artifact(settings, model, {}, {FOLDED_THROUGH: snapshot.cursor.last_id, "experiment": experiment,

@@ -1,5 +1,5 @@
-"""Experiments' trained variants at every training: each variant of an experiment not yet ended that has a
-model configuration of its own is fitted on the same events as the serving model (service.training.job
+"""Experiments' trained variants at every training: each variant of an experiment not yet ended, starting
+before the next two trainings are due, that has a model configuration of its own is fitted on the same events as the serving model (service.training.job
 saves and precomputes it like the serving model); the serving model's artifact names their artifacts
 (VARIANTS), so every replica loads them with it (service.training.refresh) and maps each once."""
 
@@ -34,11 +34,14 @@ async def promoted_candidate(redis: aioredis.Redis, keys: Keys) -> Candidate | N
     return Candidate(name, model.model_params(), filter_interacted=not model.repeat)
 
 
-async def variant_candidates(redis: aioredis.Redis, keys: Keys, now: float | None = None) -> list[Candidate]:
-    """The trained variants of every experiment not yet ended, as candidates named `{experiment}/{variant}`
+async def variant_candidates(redis: aioredis.Redis, keys: Keys, now: float | None = None,
+                             horizon: float = float("inf")) -> list[Candidate]:
+    """The trained variants of every experiment not yet ended that starts within `horizon` seconds of `now`
+    (epoch seconds; the trainings in between fit the later ones), as candidates named `{experiment}/{variant}`
     (a variant with `repeat` serves bought items: filter_interacted False)."""
     now = time.time() if now is None else now
     return [Candidate(f"{experiment.name}/{variant.name}", variant.model.model_params(),
                       filter_interacted=not variant.model.repeat)
-            for experiment in await all_experiments(redis, keys) if experiment.status(now) != ENDED
+            for experiment in await all_experiments(redis, keys)
+            if experiment.status(now) != ENDED and experiment.start <= now + horizon
             for variant in experiment.variants if variant.model.kind == "trained"]

@@ -3,6 +3,8 @@ them, and the customers of such a variant are served from its model."""
 
 from __future__ import annotations
 
+import time
+
 
 
 from recommender.selection import Candidate
@@ -55,6 +57,11 @@ async def test_only_experiments_not_ended_give_candidates(client):
     assert candidate.params.algorithm == "bm25" and candidate.params.neighbours == 20
     await client.post("/v1/experiments/spring/stop", headers=AUTH_ADMIN)
     assert await variant_candidates(redis, keys) == []
+    later = {**SPLIT, "start": time.time() + 90 * 86400}  # a quarter ahead: fitted by a training nearer its start
+    await client.put("/v1/experiments/autumn", json=later, headers=AUTH_ADMIN)
+    assert await variant_candidates(redis, keys, horizon=2 * 3600) == []
+    assert [c.name for c in await variant_candidates(redis, keys, now=time.time() + 90 * 86400 - 3600,
+                                                     horizon=2 * 3600)] == ["autumn/bm25"]
 
 
 async def test_a_promoted_variant_is_what_the_next_training_serves(client):
