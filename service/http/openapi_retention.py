@@ -66,11 +66,24 @@ def _n(default: int, what: str) -> dict:
     return _query("n", {"type": "integer", "minimum": 1, "maximum": MAX_N, "default": default}, what)
 
 
+DRY_RUN = _query("dry_run", {"type": "boolean", "default": False},
+                 "count the campaign without sending it: no impressions, experiment exposures or contact-cap "
+                 "metric are counted, and lines carry no recommendation_id (the dashboard counts this way)")
+CAMPAIGN_ID = {"type": "string", "description": "the response's id for the route campaign_{name} (one per "
+               "experiment variant); send it with click and purchase events to attribute them. Listing a "
+               "customer counts their items as impressions: fetch without dry_run only what is sent"}
+
+
+def _with_id(line: dict) -> dict:
+    """A campaign line's schema with the recommendation_id every line carries (but with dry_run)."""
+    return {**line, "properties": {**line["properties"], "recommendation_id": CAMPAIGN_ID}}
+
+
 def _campaign(summary: str, window: list[dict], description: str, line: dict, errors: tuple = ()) -> dict:
     """A streaming campaign route: its window and n, then the filters every campaign takes."""
     return {"get": {
-        "summary": summary, "security": SECURED, "parameters": [*window, KIND, *FILTERS, NOW, CAP_HOURS],
-        "responses": {"200": {"description": description, "content": {NDJSON: {"schema": line}}},
+        "summary": summary, "security": SECURED, "parameters": [*window, KIND, *FILTERS, NOW, CAP_HOURS, DRY_RUN],
+        "responses": {"200": {"description": description, "content": {NDJSON: {"schema": _with_id(line)}}},
                       **_errors(400, 401, 403, *errors, 503)}}}
 
 
@@ -173,11 +186,11 @@ def _trigger_paths() -> dict[str, Any]:
                                                           "default": 90},
                                   "leave out customers who bought the item this many days before now, unless the "
                                   "item's median repurchase interval has passed since (0: keep buyers)"),
-                           NOW, CAP_HOURS],
+                           NOW, CAP_HOURS, DRY_RUN],
             "responses": {"200": {"description": "One line per customer, best first", "content": {NDJSON: {
-                "schema": {"type": "object", "required": ["user_id", "score", "scored_by"], "properties": {
+                "schema": _with_id({"type": "object", "required": ["user_id", "score", "scored_by"], "properties": {
                     "user_id": {"type": "string"}, "score": {"type": "number"},
-                    "scored_by": {"type": "string", "enum": ["model", "category"]}}}}}},
+                    "scored_by": {"type": "string", "enum": ["model", "category"]}}})}}},
                 **_errors(400, 401, 403, 404, 503)}}},
     }
 

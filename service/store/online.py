@@ -33,9 +33,18 @@ COUNTERS = ("impressions", "clicks", "purchases")
 #: a float would drift), and orders (distinct order ids, or purchases without one).
 MONEY_COUNTERS = ("revenue", "orders")
 MICROS = 1_000_000
-#: Routes whose responses carry a recommendation id: the list routes and each email block.
+#: Routes whose responses carry a recommendation id: the list routes, each email block and each campaign.
 EMAIL_BLOCKS = ("recommended", "buy_again", "new_for_you", "follow_up")
-ROUTES = ("recommendations", "batch", *(f"email_{block}" for block in EMAIL_BLOCKS))
+CAMPAIGN_NAMES = ("lapsed", "abandoned_carts", "back_in_stock", "price_drop", "browse_abandonment", "audience")
+
+
+def campaign_route(name: str) -> str:
+    """The online-statistics route of a campaign (one of CAMPAIGN_NAMES): what its recommendation ids name."""
+    return f"campaign_{name}"
+
+
+ROUTES = ("recommendations", "batch", *(f"email_{block}" for block in EMAIL_BLOCKS),
+          *(campaign_route(name) for name in CAMPAIGN_NAMES))
 # Adds counts to the days' hashes and keeps them ONLINE_KEEP_SECONDS, atomically (a script, not
 # MULTI: see service.store.catalog). KEYS: the days' hashes (one slot). ARGV: the TTL, then per
 # counter the KEYS index of its day, the field and the count.

@@ -22,6 +22,7 @@ value at risk.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter as Tally
 
 import numpy as np
 from aiohttp import web
@@ -50,7 +51,7 @@ from service.http.app_keys import HISTORY, METRICS, ONLINE, REDIS, REDIS_KEYS, S
 from service.http.auth import READ, requires
 from service.http.handlers.customers import lifecycle_index
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS
-from service.http.params import check_id, int_param, lifecycle_filters, list_request, now_param, query
+from service.http.params import bool_param, check_id, int_param, lifecycle_filters, list_request, now_param, query
 from service.http.responses import json_response, stream_ndjson
 from service.serving.campaign_split import OrderKeys, SplitCampaign, split_campaign
 from service.serving.model_state import ServingModel
@@ -60,6 +61,7 @@ from service.serving.requests import ListRequest
 from service.serving.retention_index import RetentionIndex
 from service.settings import MAX_TRENDING_HOURS
 from service.store.contacts import MAX_CAP_HOURS, contacted_since
+from service.store.online import campaign_route, new_recommendation_id
 from service.store.prices import price_histories, repriced_since
 from service.store.stock import restocked_since, stock_histories
 
@@ -101,26 +103,40 @@ async def _campaign_inputs(request: web.Request, params: dict
     return req, now, contacted, current, index
 
 
-async def _stream_campaign(request: web.Request, name: str, rows: CampaignRows | SplitCampaign, line
-                           ) -> web.StreamResponse:
-    """Stream a campaign's rows (recommender.retention CampaignRows: lists of customers) as NDJSON,
-    one `line(row)` dict per customer, after counting the customers the contact cap left out. Rows of a split
-    campaign (service.serving.campaign_split) also name the customer's experiment and variant, and the customer
-    counts as exposed to it."""
+async def _stream_campaign(request: web.Request, name: str, version: str, rows: CampaignRows | SplitCampaign,
+                           line) -> web.StreamResponse:
+    """Stream a campaign's rows (recommender.retention CampaignRows: lists of customers) as NDJSON, one
+    `line(row)` dict per customer. Each line carries the response's `recommendation_id` for the route
+    `campaign_{name}` (one per variant: rows of a split campaign, service.serving.campaign_split, also name
+    the customer's experiment and variant, and the customer counts as exposed to it), and its items count as
+    impressions: listing is sending. With `dry_run=true` (counting a campaign, as the dashboard does) nothing
+    is counted (no impressions, exposures or contact-cap metric) and lines carry no id."""
+    dry_run = bool_param(query(request).get("dry_run"), "dry_run")
     split = rows if isinstance(rows, SplitCampaign) else SplitCampaign(rows)
-    request.app[METRICS].campaign_left_out.labels(name, CONTACT_CAP).inc(split.rows.left_out)
+    if not dry_run:
+        request.app[METRICS].campaign_left_out.labels(name, CONTACT_CAP).inc(split.rows.left_out)
     loop, online = asyncio.get_running_loop(), request.app[ONLINE]
+    route = campaign_route(name)
+    ids: dict[str, str] = {}  # version label -> this response's id
 
-    def lines():  # runs in worker threads (stream_ndjson): exposures go to the event loop's thread
+    def lines():  # runs in worker threads (stream_ndjson): counting goes to the event loop's thread
         for chunk in split.rows:
-            out = []
+            out, shown = [], Tally()
             for r in chunk:
                 tag = split.tag(r.user_id)
-                if tag is None:
-                    out.append(dumps(line(r)))
-                else:
-                    out.append(dumps({**line(r), "experiment": {"name": tag[1], "variant": tag[2]}}))
-                    loop.call_soon_threadsafe(online.exposed, tag[1], tag[2], [r.user_id])
+                body = line(r)
+                if not dry_run:
+                    label = version if tag is None else tag[0]
+                    body["recommendation_id"] = ids.get(label) or ids.setdefault(label, new_recommendation_id(
+                        label, route))
+                    shown[label] += len(body.get("items", ())) or 1  # an audience line shows its one item
+                if tag is not None:
+                    body["experiment"] = {"name": tag[1], "variant": tag[2]}
+                    if not dry_run:
+                        loop.call_soon_threadsafe(online.exposed, tag[1], tag[2], [r.user_id])
+                out.append(dumps(body))
+            for label, items in shown.items():
+                loop.call_soon_threadsafe(online.served, label, route, items)
             yield out
 
     return await stream_ndjson(request, lines())
@@ -173,7 +189,7 @@ async def lapsed_campaign(request: web.Request) -> web.StreamResponse:
         def risk(user_id: str) -> dict:
             return {}
     version = current.version
-    return await _stream_campaign(request, "lapsed", rows, lambda r: {
+    return await _stream_campaign(request, "lapsed", current.version, rows, lambda r: {
         "user_id": r.user_id, "last_active": r.last_active, "model_version": version, "source": r.source,
         "items": _dicts(current, r.items, req.fields), **risk(r.user_id)})
 
@@ -189,7 +205,7 @@ async def abandoned_carts_campaign(request: web.Request) -> web.StreamResponse:
     req, now, contacted, current, index = await _campaign_inputs(request, params)
     rows = abandoned_carts(index.history, index.complements, index.attrs, now, older, within, req.n,
                            full_filter(current, req), leave_out=contacted)
-    return await _stream_campaign(request, "abandoned_carts", rows, lambda r: {
+    return await _stream_campaign(request, "abandoned_carts", current.version, rows, lambda r: {
         "user_id": r.user_id, "abandoned": _dicts(current, r.abandoned, req.fields),
         "items": _dicts(current, r.items, req.fields)})
 
@@ -204,7 +220,7 @@ async def back_in_stock_campaign(request: web.Request) -> web.StreamResponse:
     rows = split_campaign(request.app[SERVING].running_split(CAMPAIGNS), current, contacted, lambda model, skip: (
         back_in_stock(index.history, index.attrs, changes, model.model, now, within, req.n, full_filter(model, req),
                       leave_out=skip)), _user_order(index))
-    return await _stream_campaign(request, "back_in_stock", rows, lambda r: {
+    return await _stream_campaign(request, "back_in_stock", current.version, rows, lambda r: {
         "user_id": r.user_id, "items": _dicts(current, r.items, req.fields),
         "recommended": _dicts(current, r.recommended, req.fields)})
 
@@ -221,7 +237,7 @@ async def price_drop_campaign(request: web.Request) -> web.StreamResponse:
                for item, steps in (await price_histories(redis, keys, list(repriced))).items()}
     rows = price_drop(index.history, index.attrs, changes, now, within, min_drop, req.n, full_filter(current, req),
                       leave_out=contacted)
-    return await _stream_campaign(request, "price_drop", rows, lambda r: {
+    return await _stream_campaign(request, "price_drop", current.version, rows, lambda r: {
         "user_id": r.user_id, "items": _dicts(current, r.items, req.fields)})
 
 
@@ -241,7 +257,7 @@ async def browse_abandonment_campaign(request: web.Request) -> web.StreamRespons
     rows = split_campaign(request.app[SERVING].running_split(CAMPAIGNS), current, contacted, lambda model, skip: (
         browse_abandonment(index.history, index.attrs, model.model, now, older, within, min_views, req.n, by,
                            full_filter(model, req), leave_out=skip)), _user_order(index))
-    return await _stream_campaign(request, "browse_abandonment", rows, lambda r: {
+    return await _stream_campaign(request, "browse_abandonment", current.version, rows, lambda r: {
         "user_id": r.user_id, "items": _dicts(current, r.items, req.fields)})
 
 
@@ -262,7 +278,7 @@ async def item_audience_route(request: web.Request) -> web.StreamResponse:
     ranking, rows = await asyncio.to_thread(
         item_audience, model, index.history, index.attrs, index.intervals, item_id, item.category if item else None,
         now, exclude_days, n, leave_out=contacted, unknown=request.app[SERVING].erased)
-    return await _stream_campaign(request, "audience", rows, lambda r: {
+    return await _stream_campaign(request, "audience", current.version, rows, lambda r: {
         "user_id": r.user_id, "score": round(r.score, 6), "scored_by": ranking})
 
 

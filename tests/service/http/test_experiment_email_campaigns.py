@@ -88,22 +88,46 @@ async def test_win_back_lists_the_same_customers_each_with_their_variants_items(
             assert after["items"] == before["items"]
     assert any(after["items"] != before["items"] for before, after in zip(plain, split)
                if variants[after["user_id"]] == "holdout")
+    ids = {variants[r["user_id"]]: r["recommendation_id"] for r in split}  # one id per variant per response
+    assert all(r["recommendation_id"] == ids[variants[r["user_id"]]] for r in split)
+    assert ids["holdout"].startswith("campaign_lapsed.") and "@spring/holdout." in ids["holdout"]
     await client.app[ONLINE].flush()
     results = (await (await client.get("/v1/experiments/spring")).json())["results"]
     assert sum(v["exposed_customers"] for v in results["variants"]) == len(split)
+    # a purchase through the holdout's email is the holdout's
+    buyer = holdout[0]
+    await send(client, buyer["user_id"], buyer["items"][0]["item_id"], "purchase", price=12.5,
+               recommendation_id=ids["holdout"])
+    results = (await (await client.get("/v1/experiments/spring")).json())["results"]
+    by_name = {v["variant"]: v for v in results["variants"]}
+    assert (by_name["holdout"]["buyers"], by_name["holdout"]["revenue"], by_name["control"]["buyers"]) == (
+        1, {"USD": 12.5}, 0)
+    assert by_name["holdout"]["impressions"] == sum(len(r["items"]) for r in holdout)
+
+
+async def test_a_dry_run_counts_nothing_and_names_no_id(client):
+    await _start(client, "campaigns")
+    online = client.app[ONLINE]
+    dry = await _lines(await client.get(LAPSED + "&dry_run=true"))
+    assert dry and all("recommendation_id" not in r and "experiment" in r for r in dry)
+    await online.flush()
+    results = (await (await client.get("/v1/experiments/spring")).json())["results"]
+    assert [v["exposed_customers"] for v in results["variants"]] == [0, 0]
+    assert [v["impressions"] for v in results["variants"]] == [0, 0]
+    assert (await client.get(LAPSED + "&dry_run=maybe")).status == 400
 
 
 async def test_an_experiment_on_the_list_routes_leaves_email_and_campaigns_alone(client, demo):
     user = _users(demo, 1, 1)[0]
     block = await (await client.get(f"/v1/users/{user}/email-block?n=4")).json()
-    plain = await _lines(await client.get(LAPSED))
+    plain = await _lines(await client.get(LAPSED + "&dry_run=true"))  # each response has ids of its own
     await _start(client, "lists", {**SPLIT, "routes": ["lists"]})
     assert (await (await client.get(f"/v1/users/{user}/recommendations?n=4")).json())["experiment"]["variant"] == \
         "holdout"
     again = await (await client.get(f"/v1/users/{user}/email-block?n=4")).json()
     assert "experiment" not in again and again["blocks"]["recommended"]["items"] == block["blocks"]["recommended"][
         "items"]
-    assert await _lines(await client.get(LAPSED)) == plain
+    assert await _lines(await client.get(LAPSED + "&dry_run=true")) == plain
 
 
 async def test_back_in_stock_recommends_from_each_customers_variant(client, demo):

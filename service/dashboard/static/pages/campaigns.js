@@ -32,7 +32,9 @@ export async function render(page, { params, signal }) {
 
 async function campaign(body, route, hashParams, signal) {
   const op = await api.operation("GET", route);
-  const parameters = op.parameters.filter((p) => p.in === "query" && p.name !== "fields");
+  const parameters = op.parameters.filter((p) => p.in === "query" && p.name !== "fields" && p.name !== "dry_run");
+  // counting is not sending: with dry_run the service counts no impressions or experiment exposures
+  const dryRun = op.parameters.some((p) => p.name === "dry_run") ? { dry_run: "true" } : {};
   const slug = route.split("/").pop();
   const inputs = parameters.map((p) => field(slug, p, hashParams.get(p.name)));
   const main = inputs.filter((f) => f.param.schema?.default !== undefined && f.param.name !== "cap_hours");
@@ -70,7 +72,7 @@ async function campaign(body, route, hashParams, signal) {
     let drawn;
     const firstShown = new Promise((resolve) => { drawn = resolve; });
     const counted = (async () => {
-      const { count, first } = await api.readLines(route, query, { keep: PREVIEW, signal,
+      const { count, first } = await api.readLines(route, { ...query, ...dryRun }, { keep: PREVIEW, signal,
         onFirst: (lines) => {
           shown.replaceChildren(lines.length ? preview(lines) : note("No customer matches these parameters now."));
           drawn();
@@ -81,7 +83,7 @@ async function campaign(body, route, hashParams, signal) {
       status.textContent = `customers reached now (${api.url(route, query)})`;
       if (first.length) shown.replaceChildren(preview(first, count));
       if (capParam) {
-        const all = (await api.readLines(route, { ...query, cap_hours: 0 }, { keep: 0, signal })).count;
+        const all = (await api.readLines(route, { ...query, cap_hours: 0, ...dryRun }, { keep: 0, signal })).count;
         cap.replaceChildren(h("p", { dataset: { capped: String(all - count) } },
           `The contact cap leaves out ${fmt.int(all - count)} customer${all - count === 1 ? "" : "s"} contacted in the `,
           `last ${query.cap_hours ?? capParam.schema?.default ?? "?"} hours.`));

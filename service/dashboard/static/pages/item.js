@@ -50,7 +50,8 @@ export async function render(page, { arg, params, signal }) {
       body.append(missing("the audience: how many customers are likely to want this item.", `GET ${route}`));
       return;
     }
-    const { count, first } = await api.readLines(api.fill(route, item), {}, { keep: 10, signal });
+    // counting, not sending: no impressions or experiment exposures (dry_run)
+    const { count, first } = await api.readLines(api.fill(route, item), { dry_run: "true" }, { keep: 10, signal });
     body.append(h("p", { class: "big-number", dataset: { count: String(count) } }, fmt.int(count)),
       h("p", { class: "muted" }, "customers in its audience with the route's default parameters"));
     if (first.length) {
