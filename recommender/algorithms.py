@@ -36,6 +36,7 @@ from recommender.basket_models import BasketRecommender, PersonalFrequencyRecomm
 from recommender.ease import EASE
 from recommender.ease_dan import EASEDAN
 from recommender.errors import ArtifactError, InputError
+from recommender.item_neighbours import WITHOUT_ITEM_SIMILARITY, similar_or_popular
 from recommender.repeat_model import RepeatRecommender, RepeatSettings
 
 ALGORITHMS: tuple[str, ...] = ("als", "bpr", "cosine", "bm25", "popular", "ease", "ease_dan", "personal",
@@ -53,6 +54,8 @@ MAX_REGULARIZATION = 1e6
 MAX_COUNTS: dict[str, int] = {"factors": 1024, "iterations": 1000, "bpr_iterations": 10_000, "neighbours": 10_000,
                               "repeat_neighbours": 10_000, "group_size": 1000, "mix_customers": 10_000_000}
 _BASE_PREFIX = "base_"
+#: The prefix of a baseline's item neighbours' arrays in its state (recommender.item_neighbours).
+_NEIGHBOURS_PREFIX = "nn_"
 #: What Recommender holds: an implicit model or a basket model (same `recommend` and `similar_items`).
 Algorithm = RecommenderBase | BasketRecommender
 
@@ -214,15 +217,21 @@ class PopularityRecommender(MatrixFactorizationBase):
         users = 1 if np.isscalar(userid) else len(userid)
         return np.ones((users, 1), dtype=np.float32) if users > 1 else np.ones(1, dtype=np.float32)
 
+    #: item-kNN neighbours for similar items when this model serves (recommender.item_neighbours); None: bestsellers
+    neighbours: CosineRecommender | None = None
+
     def similar_items(self, itemid, N=10, recalculate_item=False, item_users=None, filter_items=None, items=None):
-        """The most popular items, which is all a popularity model knows about similarity.
+        """The item's neighbours topped up with the bestsellers when the model has them
+        (recommender.item_neighbours), else the most popular items, which is all a popularity model knows.
 
         Returns
         -------
         (ids, scores) : tuple of numpy.ndarray
-            Shape (N,) for one item id, (len(itemid), N) for several; scores are user counts
-            (float32). `items` restricts the candidates; the other arguments are ignored.
+            Shape (N,) for one item id, (len(itemid), N) for several; scores are cosine similarities (0 for the
+            top-up), or user counts (float32). `items` restricts the candidates; the other arguments are ignored.
         """
+        if self.neighbours is not None:
+            return similar_or_popular(self.neighbours, self.item_factors[:, 0], itemid, N, items)
         single = np.isscalar(itemid)
         ids = np.atleast_1d(itemid)
         candidates = np.asarray(items) if items is not None else np.arange(self.item_factors.shape[0])
@@ -305,9 +314,14 @@ def algorithm_state(model: Algorithm) -> dict[str, np.ndarray]:
         the similarity matrix's CSR arrays and shape; basket models: their own state, and the
         repeat model's collaborative model's arrays prefixed "base_".
     """
+    neighbours = getattr(model, "neighbours", None)  # the baselines' item neighbours (recommender.item_neighbours)
+    own = {_NEIGHBOURS_PREFIX + k: v for k, v in algorithm_state(neighbours).items()} if neighbours is not None else {}
     if isinstance(model, BasketRecommender):
         base = algorithm_state(model.base) if isinstance(model, RepeatRecommender) else {}
-        return {**model.state(), **{_BASE_PREFIX + k: v for k, v in base.items()}}
+        return {**model.state(), **{_BASE_PREFIX + k: v for k, v in base.items()}, **own}
+    if isinstance(model, PopularityRecommender):
+        return {"user_factors": np.ascontiguousarray(model.user_factors),
+                "item_factors": np.ascontiguousarray(model.item_factors), **own}
     if isinstance(model, ItemItemRecommender):
         sim = model.similarity.tocsr()
         return {"sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr,
@@ -331,6 +345,8 @@ def writable_state(algorithm: str) -> frozenset[str]:
         return frozenset({"item_factors"})
     if algorithm in ("cosine", "bm25"):
         return frozenset({"sim_indptr", "sim_indices"})
+    if algorithm in WITHOUT_ITEM_SIMILARITY:  # their item neighbours, when they have them
+        return frozenset(_NEIGHBOURS_PREFIX + name for name in writable_state("cosine"))
     if algorithm == "repeat":  # whichever collaborative model it holds
         return frozenset(_BASE_PREFIX + name for base in REPEAT_BASES for name in writable_state(base))
     return frozenset()
@@ -345,6 +361,10 @@ def restore_algorithm(params: ModelParams, state: dict[str, np.ndarray]) -> Algo
         An array the algorithm needs is missing.
     """
     model = make_algorithm(params)
+    if params.algorithm in WITHOUT_ITEM_SIMILARITY and _NEIGHBOURS_PREFIX + "sim_data" in state:
+        model.neighbours = restore_algorithm(ModelParams(algorithm="cosine", neighbours=params.neighbours), {
+            k.removeprefix(_NEIGHBOURS_PREFIX): v for k, v in state.items() if k.startswith(_NEIGHBOURS_PREFIX)})
+        state = {k: v for k, v in state.items() if not k.startswith(_NEIGHBOURS_PREFIX)}
     if isinstance(model, BasketRecommender):
         if isinstance(model, RepeatRecommender):
             model.base = restore_algorithm(params.base_params(), {k.removeprefix(_BASE_PREFIX): v for k, v in

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from implicit.nearest_neighbours import CosineRecommender
 from scipy.sparse import csr_matrix
 
 from recommender.baskets import Baskets, baskets_from_codes, baskets_from_events
 from recommender.errors import ArtifactError, InputError
 from recommender.events import EventTable
+from recommender.item_neighbours import similar_or_popular
 from recommender.matrix import InteractionMatrix
 from recommender.pairs import contains, csr_keys, distinct, lookup, pair_keys, ranked_lists
 from recommender.repeat import PurchaseProfile, purchase_profile
@@ -178,8 +180,14 @@ class BasketRecommender:
                 rank(start)
         return (ids[0], scores[0]) if single else (ids, scores)
 
+    #: item-kNN neighbours for similar items when this model serves (recommender.item_neighbours); None: bestsellers
+    neighbours: CosineRecommender | None = None
+
     def similar_items(self, itemid, N=10, recalculate_item=False, item_users=None, filter_items=None, items=None):
-        """Bestsellers (by baskets), which is what a frequency model knows about similarity."""
+        """The item's neighbours topped up with the bestsellers (by baskets) when the model has them
+        (recommender.item_neighbours), else the bestsellers, which is what a frequency model knows."""
+        if self.neighbours is not None:
+            return similar_or_popular(self.neighbours, self.popularity, itemid, N, items)
         single = np.isscalar(itemid)
         item_codes = np.atleast_1d(itemid)
         candidates = np.asarray(items) if items is not None else np.arange(self.n_items)

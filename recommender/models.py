@@ -1,8 +1,7 @@
 """Recommender: one interface over every algorithm, speaking external ids.
 
-It adds what a store needs around implicit: the popularity fallback for unknown users,
-catalog filters, per-category caps, popularity back-fill when a model has too few
-candidates, and fold-in of users who arrived after training.
+It adds what a store needs around implicit: the popularity fallback for unknown users, catalog filters,
+per-category caps, popularity back-fill when a model has too few candidates, and fold-in of new users.
 
 Lists leave out what the user interacted with, except for the basket models (`personal`,
 `repeat`), whose point is to say which bought items come back, and a model configured to serve
@@ -41,6 +40,7 @@ from recommender.catalog import Catalog, ItemAttributes
 from recommender.errors import InputError
 from recommender.events import EventTable, parse_types
 from recommender.filters import CAP_OVERSAMPLE, ItemFilter, allowed_mask, filter_ranked
+from recommender.item_neighbours import WITHOUT_ITEM_SIMILARITY, fit_neighbours
 from recommender.matrix import InteractionMatrix
 from recommender.pairs import fill_with_popular
 from recommender.repurchase import PurchaseIndex
@@ -104,10 +104,10 @@ class Recommender(SimilarItems):
         self.fit_seconds: float | None = None
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, interactions: InteractionMatrix, catalog: Catalog | None = None,
-            show_progress: bool = False, events: EventTable | None = None) -> Recommender:
-        """Train on `interactions`; the basket models also need the `events` it was built from
-        (their timestamps make the baskets), which other algorithms ignore.
+    def fit(self, interactions: InteractionMatrix, catalog: Catalog | None = None, show_progress: bool = False,
+            events: EventTable | None = None, item_neighbours: bool = True) -> Recommender:
+        """Train on `interactions` (basket models also need its `events`: their timestamps make the baskets);
+        a baseline also gets item neighbours for its similar items (recommender.item_neighbours).
 
         Parameters
         ----------
@@ -119,6 +119,8 @@ class Recommender(SimilarItems):
             implicit's progress bar.
         events : EventTable, optional
             Required by the basket models.
+        item_neighbours : bool
+            False: a baseline's fit that never serves (model choice's holdout) gets no item neighbours.
 
         Returns
         -------
@@ -134,13 +136,15 @@ class Recommender(SimilarItems):
             raise InputError("cannot train on an empty interaction matrix")
         if self.uses_baskets and events is None:
             raise InputError(f"the {self.params.algorithm} algorithm trains on timestamped purchases: pass events")
-        started = time.perf_counter()
+        started, scaled = time.perf_counter(), scale_confidence(interactions.matrix, self.params)
         with warnings.catch_warnings():  # implicit's item-kNN converts its own COO input and says so
             warnings.simplefilter("ignore", ParameterWarning)
             if self.uses_baskets:
                 self.algorithm.fit_events(interactions, events, show_progress=show_progress)
             else:
-                self.algorithm.fit(scale_confidence(interactions.matrix, self.params), show_progress=show_progress)
+                self.algorithm.fit(scaled, show_progress=show_progress)
+        if item_neighbours and self.params.algorithm in WITHOUT_ITEM_SIMILARITY:
+            self.algorithm.neighbours = fit_neighbours(scaled, self.params.neighbours)
         self.fit_seconds = time.perf_counter() - started
         self.trained_at = time.time()
         self.attach(interactions, catalog or self.catalog)
@@ -152,8 +156,7 @@ class Recommender(SimilarItems):
         """Bind the training data and catalog (also used when loading an artifact); computes the
         popularity counts (users per item) and their order."""
         self.interactions = interactions
-        self.popularity = np.bincount(interactions.matrix.indices,
-                                      minlength=interactions.shape[1]).astype(np.float32)
+        self.popularity = np.bincount(interactions.matrix.indices, minlength=interactions.shape[1]).astype(np.float32)
         self.popular_order = np.argsort(-self.popularity, kind="stable")
         self.set_catalog(catalog)
 
@@ -442,7 +445,6 @@ class Recommender(SimilarItems):
 
     @property
     def recommends_bought_items(self) -> bool:
-        """Whether lists may hold items the user interacted with (the basket models, and any model
-        made with filter_interacted=False)."""
+        """Whether lists may hold items the user interacted with (basket models; filter_interacted=False)."""
         return not self.filter_interacted or bool(getattr(self.algorithm, "recommends_bought_items", False))
 

@@ -348,7 +348,8 @@ def _score_candidate(candidate: Candidate, split: TimeCut, reference: Interactio
             if weights not in matrices:
                 matrices[weights] = build_matrix(split.train, weights, reference.reference_time, reference.users,
                                                  reference.items)
-            model = Recommender(candidate.params).fit(matrices[weights], catalog, events=split.train)
+            model = Recommender(candidate.params).fit(matrices[weights], catalog, events=split.train,
+                                                          item_neighbours=False)
             fitted[key] = (model, time.perf_counter() - started, None)
         except InputError as exc:  # e.g. EASE above its catalog limit: reported, not fatal
             fitted[key] = (None, time.perf_counter() - started, str(exc))
@@ -366,7 +367,7 @@ def _popularity(reference: InteractionMatrix, catalog: Catalog | None, relevant:
     """The popularity baseline: the better of its list with and without the customer's own items
     (only the one `repeats` allows, when it is not None)."""
     started = time.perf_counter()
-    model = Recommender(ModelParams(algorithm="popular")).fit(reference, catalog)
+    model = Recommender(ModelParams(algorithm="popular")).fit(reference, catalog, item_neighbours=False)
     fit_seconds = time.perf_counter() - started
     best = None
     for filter_interacted in (True, False) if repeats is None else (not repeats,):
