@@ -202,6 +202,24 @@ def test_the_experiments_page_lists_the_experiments_and_compares_model_versions(
     assert demo_store.json("/v1/model")["version"] in versions.first.inner_text()
 
 
+def test_an_admin_stops_and_promotes_an_experiment_from_its_card(page, console, demo_store):
+    later = time.time() + 3600  # scheduled, so nothing is split while the other tests run
+    definition = {"variants": [{"name": "control", "share": 0.8, "model": "serving"},
+                               {"name": "holdout", "share": 0.2, "model": "popularity"}], "start": later}
+    assert demo_store.call("/v1/experiments/dash", "admin", "PUT", definition)[0] == 200
+    sign_in(page, demo_store.dashboard, demo_store.keys["admin"])
+    page.goto(f"{demo_store.dashboard}#/experiments")
+    page.wait_for_selector("main[data-ready='experiments']")
+    card = page.locator("section[aria-label='Experiment dash']")
+    card.get_by_role("button", name="Stop experiment").click()
+    card.get_by_role("button", name="Promote variant").wait_for()
+    assert demo_store.json("/v1/experiments/dash")["status"] == "ended"
+    card.get_by_label("variant to promote").select_option("control")  # "serving": model choice, as before
+    card.get_by_role("button", name="Promote variant").click()
+    page.wait_for_selector("section[aria-label='Experiment dash'] >> text=Promoted: control")
+    assert demo_store.json("/v1/experiments/dash")["promoted"] == "control"
+
+
 # -- keyboard -------------------------------------------------------------------------------------
 def test_the_dashboard_works_from_the_keyboard_alone(page, console, demo_store):
     page.goto(demo_store.dashboard)

@@ -14,7 +14,11 @@ export async function render(page, { signal, admin }) {
     const experiments = Array.isArray(listed) ? listed : listed.experiments ?? [];
     if (!experiments.length) grid.append(note("No experiment has been defined."));
     await Promise.all(experiments.map((e) => card(grid, `Experiment ${e.name}`, async (body) => {
-      drawExperiment(body, await api.get(api.fill("/v1/experiments/{name}", e), {}, { signal }), admin);
+      const draw = async () => {
+        body.replaceChildren();
+        drawExperiment(body, await api.get(api.fill("/v1/experiments/{name}", e), {}, { signal }), admin, draw);
+      };
+      await draw();
     }, { wide: true })));
   } else {
     grid.append(h("section", { class: "card wide", "aria-label": "Experiments" }, h("h2", {}, "Experiments"),
@@ -38,7 +42,7 @@ function metric(m, format = (v) => fmt.num(v, 4)) {
     m.p_value !== undefined ? ` p=${fmt.num(m.p_value, 3)}` : ""].join("");
 }
 
-function drawExperiment(body, experiment, admin) {
+function drawExperiment(body, experiment, admin, redraw) {
   const results = experiment.results ?? {};
   const variants = results.variants ?? experiment.variants ?? [];
   const srm = results.sample_ratio ?? experiment.sample_ratio ?? experiment.srm;
@@ -54,7 +58,37 @@ function drawExperiment(body, experiment, admin) {
     body.append(h("p", {}, "Sample-ratio check: ", p !== undefined ? `p = ${fmt.num(p, 4)} ` : "",
       (srm.flag ?? srm.mismatch ?? p < 0.001) ? badge("mismatch: do not trust the lifts", "bad") : badge("ok", "good")));
   }
-  if (!admin) body.append(h("p", { class: "muted" }, "Stopping or promoting an experiment needs an admin key."));
+  if (experiment.promoted) {
+    body.append(h("p", {}, "Promoted: ", h("code", {}, experiment.promoted),
+      " (its configuration is what later trainings fit, until another promotion)."));
+  }
+  if (!admin) {
+    body.append(h("p", { class: "muted" }, "Stopping or promoting an experiment needs an admin key."));
+  } else {
+    body.append(controls(experiment, variants, redraw));
+  }
+}
+
+/** An admin's controls: stop a running or scheduled experiment; promote a variant of an ended one. */
+function controls(experiment, variants, redraw) {
+  const status = h("span", { class: "muted", role: "status" });
+  const act = async (path, done) => {
+    try {
+      await api.post(api.fill(path, { name: experiment.name, variant: choice?.value }));
+      await redraw();
+    } catch (error) {
+      status.textContent = `${done} refused: ${error.message}`;
+    }
+  };
+  let choice = null;
+  if (experiment.status !== "ended") {
+    return h("p", { class: "actions" }, h("button", { type: "button", onclick: () => act(
+      "/v1/experiments/{name}/stop", "Stop") }, "Stop experiment"), " ", status);
+  }
+  choice = h("select", { "aria-label": "variant to promote" },
+    variants.map((v) => h("option", { value: v.variant ?? v.name }, v.variant ?? v.name)));
+  return h("p", { class: "actions" }, choice, " ", h("button", { type: "button", onclick: () => act(
+    "/v1/experiments/{name}/promote/{variant}", "Promote") }, "Promote variant"), " ", status);
 }
 
 async function drawVersions(body, signal) {
