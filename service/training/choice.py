@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from recommender.algorithms import ModelParams
+from recommender.artifacts import ArtifactInfo
 from recommender.catalog import Catalog
 from recommender.errors import InputError
 from recommender.events import EventTable
+from recommender.matrix import EventWeights
 from recommender.models import Recommender
 from recommender.repurchase import PurchaseIndex
-from recommender.selection import Candidate, SelectionReport, candidates_for, select_model
+from recommender.selection import BASELINES, Candidate, SelectionReport, candidates_for, select_model
 from recommender.trainers import Fit, fit_implicit
 from service.settings import AUTO, Settings
 
@@ -64,8 +67,26 @@ def gate(metrics: dict, serving: dict | None, max_drop: float) -> str:
     return ""
 
 
+def serving_candidate(info: ArtifactInfo) -> Candidate:
+    """The configuration a serving model was trained with (its artifact's params, event weights and whether it
+    serves bought items), named as model choice named it: what a training without model choice carries on."""
+    return Candidate(str(info.metrics.get("chosen") or info.algorithm), ModelParams.from_dict(info.params),
+                     EventWeights(**info.weights), info.filter_interacted)
+
+
+def _carried(previous: Candidate | None, candidates: list[Candidate], settings: Settings) -> Candidate:
+    """What trains when model choice cannot score: the serving model's configuration while the settings still
+    allow it (a store that chose once keeps its choice through a burst or a quiet week), else the first."""
+    allowed = previous is not None and (previous.name in BASELINES or any(
+        c.params.algorithm == previous.params.algorithm for c in candidates))
+    if allowed and (settings.repeats is None or settings.repeats != previous.filter_interacted):  # type: ignore[union-attr]
+        return previous  # type: ignore[return-value]
+    return candidates[0]
+
+
 def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, serving: dict | None,
-                     fit: Fit = fit_implicit, promoted: Candidate | None = None) -> Trained:
+                     fit: Fit = fit_implicit, promoted: Candidate | None = None,
+                     previous: Candidate | None = None) -> Trained:
     """Score the allowed candidates, gate the best, and fit it on every event.
 
     Parameters
@@ -80,6 +101,10 @@ def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, s
     promoted : Candidate, optional
         An experiment's variant made the default (POST /v1/experiments/{name}/promote/{variant}): it
         trains unscored instead of model choice, as the experiment measured it online.
+    previous : Candidate, optional
+        The serving model's configuration (`serving_candidate`): what trains, unscored, when model choice
+        cannot score this store's events (too few customers on both sides of the cut); the figures then
+        say so (`no_choice`).
 
     Raises
     ------
@@ -92,9 +117,10 @@ def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, s
     candidates = allowed_candidates(settings)
     try:
         report = select_model(events, candidates, catalog, repeats=settings.repeats)
-    except InputError as exc:  # too few customers on both sides of the cut: train the first, unscored
-        log.warning("no model choice (%s); training %s without holdout figures", exc, candidates[0].name)
-        return Trained(train(events, catalog, candidates[0], fit))
+    except InputError as exc:  # too few customers on both sides of the cut: carry on unscored
+        carried = _carried(previous, candidates, settings)
+        log.warning("no model choice (%s); training %s without holdout figures", exc, carried.name)
+        return Trained(train(events, catalog, carried, fit), {"chosen": carried.name, "no_choice": str(exc)})
     metrics = holdout_metrics(report)
     refused = gate(metrics, serving, settings.max_quality_drop)
     if refused:

@@ -36,6 +36,7 @@ from recommender.artifacts import ArtifactInfo, save_model
 from recommender.catalog import Catalog
 from recommender.events import EventTable, active_users, read_events
 from recommender.models import Recommender
+from recommender.selection import Candidate
 from recommender.trainers import open_trainer
 from service.parent_death import signal_on_parent_death
 from service.serving.model_state import FOLDED_THROUGH
@@ -85,6 +86,7 @@ class TrainingJob:
     settings: Settings
     serving_metrics: dict | None  # the serving model's holdout figures, for the quality gate
     reason: str
+    serving_choice: Candidate | None = None  # its configuration, carried on when model choice cannot score
 
 
 def snapshot_path(settings: Settings) -> Path:
@@ -225,7 +227,7 @@ async def run_job(job: TrainingJob) -> TrainingReport:
         catalog, _, _ = await load_catalog(redis, keys)
         with open_trainer(settings.trainer, settings.models_path) as fit:
             trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit,
-                                       await promoted_candidate(redis, keys))
+                                       await promoted_candidate(redis, keys), job.serving_choice)
         if trained.model is None:
             return TrainingReport("rejected", trained.rejected, metrics=trained.metrics)
         extra: dict = {FOLDED_THROUGH: snapshot.cursor.last_id,

@@ -23,6 +23,7 @@ from service.periodic import pause
 from service.serving.model_state import ServingModel, return_free_memory
 from service.serving.read_path import Serving
 from service.serving.variants import Splits
+from service.training.choice import serving_candidate
 from service.training.variants import VARIANTS
 from service.experiments.registry import all_experiments
 from service.settings import Settings
@@ -188,7 +189,8 @@ class Refresher:
         """Train in a child process (service.training.job), then serve the result: move the pointer and
         write the training record in one step, swap, and forget what the replaced model already held."""
         current = self.serving.current
-        job = TrainingJob(self.redis_url, self.settings, current.info.metrics if current else None, reason)
+        job = TrainingJob(self.redis_url, self.settings, current.info.metrics if current else None, reason,
+                          serving_candidate(current.info) if current else None)
         report = await train_in_child(job)
         if report.outcome != "trained" or report.version is None:
             return report

@@ -65,6 +65,23 @@ async def test_customers_who_rebuy_are_served_a_repeat_aware_model(make_client, 
         assert all(i.get("repeat", False) == (i["item_id"] in bought[user]) for i in items)
 
 
+async def test_a_burst_that_leaves_model_choice_nothing_to_score_keeps_the_chosen_configuration(
+        make_client, settings, tmp_path):
+    events = rebuying_store()
+    client = await make_client(store_settings(settings, tmp_path, events))
+    before = await (await client.get("/v1/model")).json()
+    burst = [{"user_id": "bot-1", "item_id": str(events.item_ids[0]), "type": "view"}] * 5000
+    for _ in range(len(events) // 5000 // 2 + 1):  # one customer's views: over a third of every event
+        assert (await client.post("/v1/events", json=burst, headers=AUTH_WRITE)).status == 202
+    report = await client.app[REFRESHER].train("test")
+    assert report.outcome == "trained", report.message
+    after = await (await client.get("/v1/model")).json()
+    assert (after["algorithm"], after["serves_bought_items"]) == (before["algorithm"], before["serves_bought_items"])
+    assert after["metrics"]["chosen"] == before["metrics"]["chosen"]
+    assert "customers" in after["metrics"]["no_choice"]  # why there are no holdout figures
+    assert after["version"] != before["version"]
+
+
 async def test_customers_who_never_rebuy_are_served_a_collaborative_model(make_client, settings, tmp_path):
     events = discovering_store()
     client = await make_client(store_settings(settings, tmp_path, events))
