@@ -140,7 +140,23 @@ def _optional_ids(events: list[dict], field: str) -> list[str | None] | None:
         if value is not None and not (isinstance(value, str) and _valid_id(value)):
             raise bad_input(f"events[{index}].{field} must be a non-empty string of at most {MAX_ID_BYTES} "
                               "bytes without control characters", "invalid_event", index=index, field=field)
+    if field == "event_id":
+        _one_event_each(events, ids)
     return ids
+
+
+def _one_event_each(events: list[dict], event_ids: list[str | None]) -> None:
+    """400 when a request gives one event_id to two different events: the second would be taken for a retry of
+    the first and dropped (an event id is the store's idempotency key for one event). An exact copy is a retry,
+    counted as a duplicate."""
+    first: dict[str, int] = {}
+    for index, value in enumerate(event_ids):
+        if value is None:
+            continue
+        earlier = first.setdefault(value, index)
+        if earlier != index and events[index] != events[earlier]:
+            raise bad_input(f"events[{index}].event_id {value!r} is also events[{earlier}]'s, a different event: "
+                            "each event needs an id of its own", "invalid_event", index=index, field="event_id")
 
 
 def _valid_id(value: str) -> bool:

@@ -217,6 +217,14 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
         assert 0 < r.ttl(KEYS.event_seen("order-0")) <= settings.event_id_ttl
     bad = await client.post("/v1/events", json=[events[0], {**events[1], "event_id": "a\nb"}], headers=AUTH_WRITE)
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "event_id"
+    # one id for two different events: the second would be dropped as a retry of the first
+    reused = [{"user_id": "reuser", "item_id": "p00032", "type": "view", "event_id": "evt-1"},
+              {"user_id": "reuser", "item_id": "p00033", "type": "purchase", "event_id": "evt-1"}]
+    refused = await client.post("/v1/events", json=reused, headers=AUTH_WRITE)
+    error = (await refused.json())["error"]
+    assert refused.status == 400 and (error["index"], error["field"]) == (1, "event_id") and "events[0]" in error["message"]
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert not r.exists(KEYS.event_seen("evt-1")) and not r.exists(KEYS.since_training("reuser"))
 
 
 @pytest.mark.parametrize("event, field", [
