@@ -184,6 +184,7 @@ def spec() -> dict[str, Any]:
                 "responses": {"200": {"description": "Similar items", "content": _json({
                     "type": "object", "required": ["item_id", "source", "items"], "properties": {
                         "item_id": {"type": "string"}, "model_version": {"type": "string"},
+                        "recommendation_id": RECOMMENDATION_ID,
                         "source": {"type": "string", "enum": [SIMILAR, IN_MEMORY_MODEL]}, "items": items_list}})},
                     **_errors(400, 401, 403, 404, 503)}}},
             "/v1/recommendations/batch": {"post": {

@@ -393,8 +393,8 @@ class Serving:
         return [ListResult(FALLBACK, [{**item, **reasons} for item in top.items]) for _ in range(n)]
 
     # -- items ------------------------------------------------------------------------------
-    async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment]:
-        """(model version, source, items): source is IN_MEMORY_MODEL when Redis could not be read."""
+    async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment, int]:
+        """(model version, source, items, how many): source is IN_MEMORY_MODEL when Redis could not be read."""
         current = self.require()
         key = self.keys.similar(current.version, item_id)
         hot = self._hot_for(current)
@@ -404,7 +404,7 @@ class Serving:
             if answer is not None:
                 self._hot_hits["similar"].inc()
                 self._hits["similar"].inc()
-                return current.version, SIMILAR, answer.items
+                return current.version, SIMILAR, answer.items, answer.count
         model = current.model
         code = int(lookup(model.item_ids, [item_id])[0])
         if code < 0:
@@ -439,6 +439,6 @@ class Serving:
             items = items_of(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0], req.fields)
         if hot is not None:
             self.served.put((key, req), None, generation, FOREVER, items)
-        return current.version, source, items
+        return current.version, source, items, len(items)
 
     # -- shared pieces ----------------------------------------------------------------------

@@ -33,7 +33,8 @@ COUNTERS = ("impressions", "clicks", "purchases")
 #: a float would drift), and orders (distinct order ids, or purchases without one).
 MONEY_COUNTERS = ("revenue", "orders")
 MICROS = 1_000_000
-#: Routes whose responses carry a recommendation id: the list routes, each email block and each campaign.
+#: Routes whose responses carry a recommendation id: the list routes, similar items, each email block and each
+#: campaign.
 EMAIL_BLOCKS = ("recommended", "buy_again", "new_for_you", "follow_up")
 CAMPAIGN_NAMES = ("lapsed", "abandoned_carts", "back_in_stock", "price_drop", "browse_abandonment", "audience")
 
@@ -43,7 +44,9 @@ def campaign_route(name: str) -> str:
     return f"campaign_{name}"
 
 
-ROUTES = ("recommendations", "batch", *(f"email_{block}" for block in EMAIL_BLOCKS),
+#: The similar-items route ("customers who bought this also bought" on product pages).
+SIMILAR_ROUTE = "similar"
+ROUTES = ("recommendations", "batch", SIMILAR_ROUTE, *(f"email_{block}" for block in EMAIL_BLOCKS),
           *(campaign_route(name) for name in CAMPAIGN_NAMES))
 # Adds counts to the days' hashes and keeps them ONLINE_KEEP_SECONDS, atomically (a script, not
 # MULTI: see service.store.catalog). KEYS: the days' hashes (one slot). ARGV: the TTL, then per

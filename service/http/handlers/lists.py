@@ -18,7 +18,7 @@ from service.http.params import (
 )
 from service.http.responses import NDJSON, json_response
 from service.serving.requests import ListRequest, ListResult
-from service.store.online import new_recommendation_id
+from service.store.online import SIMILAR_ROUTE, new_recommendation_id
 
 
 def served(request: web.Request, version: str, route: str, results: list[ListResult],
@@ -50,8 +50,10 @@ async def user_recommendations(request: web.Request) -> web.Response:
 async def similar_items(request: web.Request) -> web.Response:
     item_id = check_id(request.match_info["item_id"], "item_id")
     req = parsed_query(request, list_request)
-    version, source, items = await request.app[SERVING].similar(item_id, req)
-    return json_response({"item_id": item_id, "model_version": version, "source": source, "items": items})
+    version, source, items, count = await request.app[SERVING].similar(item_id, req)
+    request.app[ONLINE].served(version, SIMILAR_ROUTE, count)
+    return json_response({"item_id": item_id, "model_version": version, "source": source,
+                          "recommendation_id": new_recommendation_id(version, SIMILAR_ROUTE), "items": items})
 
 
 @requires(READ)

@@ -10,7 +10,7 @@ import redis
 
 from recommender.events import EVENT_TYPES
 from service.store.keys import Keys
-from service.http.app_keys import SERVING
+from service.http.app_keys import ONLINE, SERVING
 from service.http.routes import ROUTES
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, NOW
 
@@ -122,6 +122,16 @@ async def test_similar_items(client, demo):
     assert content["items"] and all(i["kind"] == "content" for i in content["items"])
     missing = await client.get("/v1/items/no-such-item/similar")
     assert missing.status == 404 and (await missing.json())["error"]["code"] == "unknown_item"
+    # product pages' clicks are attributed: the answer (remembered or not) has an id of its own each time
+    again = await (await client.get(f"/v1/items/{item}/similar?n=5")).json()
+    assert body["recommendation_id"].startswith("similar.") and again["recommendation_id"] != body["recommendation_id"]
+    click = {"user_id": "shopper", "item_id": again["items"][0]["item_id"], "type": "click",
+             "recommendation_id": again["recommendation_id"]}
+    assert (await client.post("/v1/events", json=click, headers=AUTH_WRITE)).status == 202
+    await client.app[ONLINE].flush()
+    stats = await (await client.get("/v1/stats/online?days=1")).json()
+    similar = next(r for r in stats["by_route"] if r["route"] == "similar")
+    assert similar["clicks"] == 1 and similar["impressions"] == 5 + 3 + 5
 
 
 async def test_batch_json_keeps_input_order(client, demo):
