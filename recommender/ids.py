@@ -16,8 +16,27 @@ import pandas as pd
 from recommender.errors import InputError
 
 MAX_ID_BYTES = 256
-_CONTROL_CHARS = r"[\x00-\x1f\x7f]"
+#: What no id may hold: C0 controls, DEL and C1 controls (U+0080 to U+009F); they break storage, logs and CSV.
+CONTROL_CHARS = r"[\x00-\x1f\x7f-\x9f]"
+_CONTROL = re.compile(CONTROL_CHARS)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def id_problem(value: str) -> str | None:
+    """What is wrong with one id (a user, item or event id), or None when it is a good one: empty, only
+    whitespace, a control character (CONTROL_CHARS), longer than MAX_ID_BYTES bytes in UTF-8, or a lone
+    surrogate (not valid Unicode text). The same rule as `validate_ids`, for one value."""
+    if not value or value.isspace():
+        return "is empty or only whitespace"
+    if _CONTROL.search(value):
+        return "contains control characters"
+    if value.isascii():
+        return None if len(value) <= MAX_ID_BYTES else f"is longer than {MAX_ID_BYTES} bytes"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (a lone surrogate)"
+    return None if size <= MAX_ID_BYTES else f"is longer than {MAX_ID_BYTES} bytes"
 
 
 def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) -> None:
@@ -37,9 +56,9 @@ def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) 
     Raises
     ------
     InputError
-        The first bad row: a missing or empty id, one longer than MAX_ID_BYTES bytes in UTF-8, one
-        holding a control character (U+0000 to U+001F, U+007F) or a lone surrogate; `row` and
-        `field` name it.
+        The first bad row: a missing, empty or whitespace-only id, one longer than MAX_ID_BYTES bytes in
+        UTF-8, one holding a control character (CONTROL_CHARS) or a lone surrogate; `row` and `field`
+        name it.
     """
     surrogate = _lone_surrogates(values)  # before astype(str): Arrow-backed strings cannot hold one
     if surrogate.any():
@@ -52,15 +71,15 @@ def validate_ids(values: pd.Series, field: str, rows: np.ndarray | None = None) 
         position = int(np.flatnonzero(bad.to_numpy())[0])
         return position if rows is None else int(rows[position])
 
-    bad = as_str.eq("") | values.isna()
+    bad = as_str.str.strip().eq("") | values.isna()
     if bad.any():
         row = first(bad)
-        raise InputError(f"{field} is empty at row {row}", row, field)
+        raise InputError(f"{field} is empty or only whitespace at row {row}", row, field)
     too_long = as_str.str.encode("utf-8").str.len() > MAX_ID_BYTES
     if too_long.any():
         row = first(too_long)
         raise InputError(f"{field} at row {row} is longer than {MAX_ID_BYTES} bytes", row, field)
-    control = as_str.str.contains(_CONTROL_CHARS, regex=True)
+    control = as_str.str.contains(CONTROL_CHARS, regex=True)
     if control.any():
         row = first(control)
         raise InputError(f"{field} at row {row} contains control characters", row, field)

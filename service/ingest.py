@@ -8,7 +8,6 @@ index and field (service.errors; the HTTP layer makes it a 400).
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 
@@ -27,13 +26,12 @@ from recommender.events import (
     ORDER_TYPES,
     EventTable,
 )
-from recommender.ids import MAX_ID_BYTES
+from recommender.ids import MAX_ID_BYTES, id_problem
 from recommender.times import check_timestamps
 from service.errors import BadInput, bad_input
 
 MAX_EVENTS = 10_000
 MAX_ITEMS = 10_000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what recommender.ids.validate_ids refuses
 _TYPE_CODES = {name: code for code, name in enumerate(EVENT_TYPES)}
 _REVIEW = EVENT_TYPES.index("review")
 _EXACT = 2 ** 53  # integers beyond this do not convert to float64 the same way everywhere
@@ -160,14 +158,7 @@ def _one_event_each(events: list[dict], event_ids: list[str | None]) -> None:
 
 
 def _valid_id(value: str) -> bool:
-    if not value or _CONTROL.search(value):
-        return False
-    if value.isascii():
-        return len(value) <= MAX_ID_BYTES
-    try:
-        return len(value.encode("utf-8")) <= MAX_ID_BYTES
-    except UnicodeEncodeError:
-        return False
+    return id_problem(value) is None
 
 
 def _number(value: object) -> float | None:

@@ -16,7 +16,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from recommender.catalog import KINDS
 from recommender.item_fields import DISPLAY_FIELDS
-from recommender.ids import MAX_ID_BYTES
+from recommender.ids import id_problem
 from service.errors import bad_input
 from service.http.app_keys import SETTINGS
 from service.http.errors import ApiError
@@ -85,18 +85,13 @@ def bool_param(raw: object, name: str) -> bool:
 
 
 def check_id(value: object, name: str) -> str:
-    """A user or item id: a non-empty string of at most MAX_ID_BYTES bytes without control characters."""
-    if not isinstance(value, str) or not value:
+    """A user or item id: a string recommender.ids.id_problem finds nothing wrong with (not empty or only
+    whitespace, at most MAX_ID_BYTES bytes, no control characters, valid Unicode)."""
+    if not isinstance(value, str):
         raise bad_input(f"{name} must be a non-empty string", "invalid_parameter", field=name)
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can carry
-        raise bad_input(f"{name} is not valid Unicode text (a lone surrogate)", "invalid_parameter",
-                        field=name) from None
-    if size > MAX_ID_BYTES:
-        raise bad_input(f"{name} is longer than {MAX_ID_BYTES} bytes", "invalid_parameter", field=name)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise bad_input(f"{name} contains control characters", "invalid_parameter", field=name)
+    problem = id_problem(value)
+    if problem is not None:
+        raise bad_input(f"{name} {problem}", "invalid_parameter", field=name)
     return value
 
 

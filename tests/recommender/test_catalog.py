@@ -111,7 +111,7 @@ def test_bad_in_stock_in_csv_file(tmp_path):
 def test_bad_item_ids_and_missing_column():
     with pytest.raises(InputError, match="missing column.*item_id"):
         Catalog.from_frame(pd.DataFrame({"id": ["a"]}))
-    with pytest.raises(InputError, match="item_id is empty at row 1"):
+    with pytest.raises(InputError, match="item_id is empty or only whitespace at row 1"):
         Catalog.from_frame(pd.DataFrame({"item_id": ["a", ""]}))
     with pytest.raises(InputError, match="control characters"):
         Catalog.from_frame(pd.DataFrame({"item_id": ["a\tb"]}))

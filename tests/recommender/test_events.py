@@ -145,8 +145,8 @@ def test_good_frame_is_accepted():
 @pytest.mark.parametrize("column, value, words", [
     ("type", "like", "unknown event type 'like' at row 1"),
     ("type", "Purchase", "unknown event type"),
-    ("user_id", "", "user_id is empty at row 1"),
-    ("user_id", None, "user_id is empty at row 1"),
+    ("user_id", "", "user_id is empty or only whitespace at row 1"),
+    ("user_id", None, "user_id is empty or only whitespace at row 1"),
     ("item_id", "x" * 257, "item_id at row 1 is longer than 256 bytes"),
     ("item_id", "bad\nid", "item_id at row 1 contains control characters"),
     ("user_id", "bad\x01id", "user_id at row 1 contains control characters"),

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from recommender.errors import InputError
-from recommender.ids import MAX_ID_BYTES, IdMap, validate_ids
+from recommender.ids import MAX_ID_BYTES, IdMap, id_problem, validate_ids
 
 
 def test_from_values_sorts_distinct_ids_and_codes_every_value():
@@ -79,3 +79,16 @@ def test_validate_ids_rejects_bad_ids_naming_field_and_row(value, words):
     message = str(info.value)
     assert words in message
     assert "item_id" in message and "row 2" in message
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("u000001", None), ("é" * 128, None), ("a b", None),
+    ("", "empty"), ("   ", "empty"), ("\t", "empty"), ("a\nb", "control"), ("a\x7fb", "control"),
+    ("a\u0085b", "control"), ("u" * 257, "longer"), ("é" * 129, "longer"), ("a\ud800", "Unicode"),
+])
+def test_one_rule_for_an_id(value, problem):
+    found = id_problem(value)
+    assert (found is None) if problem is None else (problem in found)
+    if problem is not None and problem != "Unicode":  # validate_ids gives the same verdict for a column
+        with pytest.raises(InputError):
+            validate_ids(pd.Series(["fine", value], dtype=object), "user_id")
