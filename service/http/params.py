@@ -75,9 +75,16 @@ def now_param(params: dict) -> float:
     return time.time() if now is None else now
 
 
+def _too_large(limit: int) -> str:
+    return (f"request body is larger than {limit} bytes (RECS_MAX_BODY_BYTES; a compressed body counts as "
+            "decompressed): send it in smaller requests")
+
+
 def bool_param(raw: object, name: str) -> bool:
     """true/1/yes or false/0/no (any case), or a JSON boolean; False when absent."""
     if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    if type(raw) is int and raw in (0, 1):  # a JSON body's 1 or 0, as the message offers
         return bool(raw)
     if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "false", "0", "no", ""):
         return raw.lower() in ("true", "1", "yes")
@@ -146,13 +153,13 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> objec
     and Infinity included)."""
     limit = max_bytes or request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+        raise ApiError(413, "payload_too_large", _too_large(limit))
     chunks, size = [], 0
     try:
         while chunk := await request.content.read(64 * 1024):
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+                raise ApiError(413, "payload_too_large", _too_large(limit))
             chunks.append(chunk)
     except RequestPayloadError as exc:  # e.g. a body marked Content-Encoding: gzip that is not gzip
         # the rest of the body cannot be read past either: the connection ends with this answer

@@ -95,7 +95,10 @@ async def retrain(request: web.Request) -> web.Response:
     app = request.app
     await training_state.request_retrain(app[REDIS], app[REDIS_KEYS], time.time())
     started = app[REFRESHER].start_training("requested")
-    return json_response({"status": "started" if started else "already_running"}, status=202)
+    if started:
+        return json_response({"status": "started"}, status=202)
+    return json_response({"status": "already_running", "message": "a training is running: one more starts when it "
+                          "ends, with the events accepted by then (requests meanwhile share it)"}, status=202)
 
 
 @requires(READ)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import json
 
 import numpy as np
@@ -132,6 +134,17 @@ async def test_similar_items(client, demo):
     stats = await (await client.get("/v1/stats/online?days=1")).json()
     similar = next(r for r in stats["by_route"] if r["route"] == "similar")
     assert similar["clicks"] == 1 and similar["impressions"] == 5 + 3 + 5
+
+
+async def test_a_json_bodys_in_stock_takes_the_spellings_its_message_names(client):
+    body = {"user_ids": ["u000001"], "n": 3}
+    for value in (True, 1, "1", "yes", "true", False, 0, "0", "no"):
+        response = await client.post("/v1/recommendations/batch", json={**body, "in_stock": value})
+        assert response.status == 200, value
+    for value in (2, 1.0, "maybe", [True]):
+        response = await client.post("/v1/recommendations/batch", json={**body, "in_stock": value})
+        error = (await response.json())["error"]
+        assert response.status == 400 and error["field"] == "in_stock" and "1/0" in error["message"], value
 
 
 async def test_batch_json_keeps_input_order(client, demo):
@@ -273,6 +286,10 @@ async def test_event_request_limits(client):
     assert response.status == 400 and (await response.json())["error"]["code"] == "too_many_events"
     oversized = await client.post("/v1/events", data=b"[" + b" " * (1024 * 1024 + 10) + b"]", headers=AUTH_WRITE)
     assert oversized.status == 413 and (await oversized.json())["error"]["code"] == "payload_too_large"
+    assert "RECS_MAX_BODY_BYTES" in (await oversized.json())["error"]["message"]
+    zipped = gzip.compress(b"[" + b" " * (1024 * 1024 + 10) + b"]")  # small on the wire, not once read
+    compressed = await client.post("/v1/events", data=zipped, headers={**AUTH_WRITE, "Content-Encoding": "gzip"})
+    assert compressed.status == 413 and "decompressed" in (await compressed.json())["error"]["message"]
     for body in (b"\xff\xfe not utf8", b"{broken", b"42", b"[]"):
         response = await client.post("/v1/events", data=body, headers=AUTH_WRITE)
         assert response.status == 400, body
@@ -302,7 +319,10 @@ async def test_retrain_needs_an_admin_key(client):
     not_admin = await client.post("/v1/model/retrain", headers=AUTH_WRITE)
     assert not_admin.status == 403 and (await not_admin.json())["error"]["message"] == (
         "this key may not use admin routes")  # a key of the service, not of this scope
-    assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
+    first = await client.post("/v1/model/retrain", headers=AUTH_ADMIN)
+    assert first.status == 202 and (await first.json())["status"] == "started"
+    again = await (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).json()  # while it runs
+    assert again["status"] == "already_running" and "one more starts when it ends" in again["message"]
 
 
 async def test_read_keys_guard_reads_when_set(make_client, settings):
@@ -390,4 +410,7 @@ async def test_rate_limit_answers_429_with_retry_after(make_client, settings):
     assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
     assert (await limited.json())["error"]["code"] == "rate_limited"
     # another key has its own bucket
-    assert (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).status == 202
+    first = await client.post("/v1/model/retrain", headers=AUTH_ADMIN)
+    assert first.status == 202 and (await first.json())["status"] == "started"
+    again = await (await client.post("/v1/model/retrain", headers=AUTH_ADMIN)).json()  # while it runs
+    assert again["status"] == "already_running" and "one more starts when it ends" in again["message"]

@@ -60,7 +60,8 @@ function retrainButton(onTrained) {
       const before = (await api.get("/v1/model/history", { n: 1 })).trainings[0]?.finished_at ?? 0;
       try {
         const started = await api.post("/v1/model/retrain");
-        status.textContent = started.status === "started" ? "Training…" : "A training is already running…";
+        status.textContent = started.status === "started" ? "Training…"
+          : "A training is already running; another follows it…";
         for (let k = 0; k < 600; k += 1) {  // up to 10 minutes
           await new Promise((resolve) => setTimeout(resolve, 1000));
           const latest = (await api.get("/v1/model/history", { n: 1 })).trainings[0];
