@@ -22,10 +22,11 @@ class BadInput(ServiceError):
 
 
 class UnknownItem(ServiceError):
-    """An item id the serving model has never seen."""
+    """An item id the route cannot answer for: by default one the serving model has never seen (`known`
+    says what would have known it)."""
 
-    def __init__(self, item_id: str) -> None:
-        super().__init__("unknown_item", f"item {item_id!r} is not known to the model")
+    def __init__(self, item_id: str, known: str = "the model") -> None:
+        super().__init__("unknown_item", f"item {item_id!r} is not known to {known}")
 
 
 class UnknownUser(ServiceError):

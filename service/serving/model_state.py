@@ -100,6 +100,10 @@ class ServingModel:
             model.set_catalog(catalog)
         return cls(model, info, removed, default_currency=default_currency)
 
+    def knows_item(self, item_id: str) -> bool:
+        """Whether the catalog or the model knows `item_id` (events since training aside)."""
+        return item_id in self.model.catalog or self.model.item_ids.get(item_id) is not None
+
     def update_catalog(self, catalog: Catalog, removed: frozenset[str]) -> None:
         """Apply catalog changes (stock, new categories, removals) without reloading the model."""
         with self._lock:

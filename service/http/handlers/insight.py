@@ -37,8 +37,8 @@ def _item_code(current: ServingModel, index: RetentionIndex, item_id: str) -> in
     """The item's code in the index; None for an item with no events that the catalog or model knows;
     UnknownItem (404) for an item nobody knows."""
     code = index.history.items.get(item_id)
-    if code is None and item_id not in current.model.catalog and lookup(current.model.item_ids, [item_id])[0] < 0:
-        raise UnknownItem(item_id)
+    if code is None and not current.knows_item(item_id):
+        raise UnknownItem(item_id, "the catalog, the model or any event")
     return code
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.http.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SETTINGS
+from service.errors import UnknownItem
+from service.http.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
 from service.http.auth import WRITE, requires
 from service.http.params import check_id, read_json
 from service.http.responses import json_response
@@ -40,7 +41,12 @@ async def put_items(request: web.Request) -> web.Response:
 
 @requires(WRITE)
 async def delete_item(request: web.Request) -> web.Response:
+    """Take an item out of every list until a catalog write adds it again; 404 for an item the catalog and the
+    model have never known (a typo would otherwise answer "removed")."""
     item_id = check_id(request.match_info["item_id"], "item_id")
+    current = request.app[SERVING].current
+    if current is not None and not current.knows_item(item_id):
+        raise UnknownItem(item_id, "the catalog or the model")
     await remove_item(request.app[REDIS], request.app[REDIS_KEYS], item_id)
     await request.app[REFRESHER].sync()
     return json_response({"item_id": item_id, "removed": True})
