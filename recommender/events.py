@@ -262,7 +262,11 @@ def parse_timestamps(column: pd.Series, default: float | None = None) -> np.ndar
     result = numeric.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     needs_parse = np.isnan(result) & column.notna().to_numpy()
     if needs_parse.any():
-        parsed = pd.to_datetime(column[needs_parse], utc=True, errors="coerce", format="ISO8601")
+        # ISO 8601's extended form starts YYYY-MM; pandas would also take "now" and "today". Upper case, as
+        # RFC 3339 allows a lower-case t and z.
+        text = column[needs_parse].astype(str).str.strip().str.upper()
+        parsed = pd.to_datetime(text.where(text.str.match(r"\d{4}-\d{2}")), utc=True, errors="coerce",
+                                format="ISO8601")
         bad = parsed.isna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(needs_parse)[np.flatnonzero(bad)[0]])

@@ -24,6 +24,7 @@ from tests.recommender.event_rows import ISO_NOW, cell, events
 @pytest.mark.parametrize("stamp", [
     ISO_NOW, "2023-11-14T22:13:20+00:00", "2023-11-14T23:13:20+01:00", "2023-11-14T22:13:20",
     "2023-11-14 22:13:20Z", 1_700_000_000, 1_700_000_000.0, "1700000000",
+    "2023-11-14t22:13:20z", " 2023-11-14T22:13:20Z ",  # RFC 3339 allows lower case; spaces around are dropped
 ])
 def test_iso_8601_and_epoch_timestamps(stamp):
     table = EventTable.from_frame(pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "type": ["view"],

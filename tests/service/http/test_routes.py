@@ -254,6 +254,8 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
     ({"item_id": "p1", "type": "view"}, "user_id"),
     ({"user_id": "u", "item_id": "p1", "type": "teleport"}, "type"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "yesterday-ish"}, "timestamp"),
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "now"}, "timestamp"),  # pandas would take it
+    ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": "Today"}, "timestamp"),
     ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": NOW * 1000}, "timestamp"),  # milliseconds
     ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 253_402_214_400}, "timestamp"),  # year 9999
     ({"user_id": "u", "item_id": "p1", "type": "view", "timestamp": 20_240_101}, "timestamp"),
