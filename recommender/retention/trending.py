@@ -8,7 +8,8 @@ against those seven, the trending-topics score of the Stack Overflow answer
 https://stackoverflow.com/a/826509 (the score the fazscore gem implements, here without its floating
 average: the seven windows weigh the same):
 
-    x      weighted events of the item in (now - hours, now]           (type weights: EventWeights)
+    x      the item's customers in (now - hours, now], each weighted by their strongest event with it there
+           (type weights: EventWeights), so one customer's burst of views counts as one view
     x_k    the same in (now - (k+1) hours, now - k hours], k = 1..7
     mu     mean of x_1..x_7;   sigma  their (population) standard deviation
     score  (x - mu) / max(sigma, 1)
@@ -42,8 +43,8 @@ class TrendScores:
     """Per history item code (arrays of length history items): the score, and what it rests on."""
 
     scores: np.ndarray  # float64; -inf for items with no rise
-    current: np.ndarray  # float64 weighted events in the last window
-    baseline: np.ndarray  # float64 mean weighted events of the BASELINE_WINDOWS before it
+    current: np.ndarray  # float64 customers in the last window, each at their strongest event's weight
+    baseline: np.ndarray  # float64 the same, averaged over the BASELINE_WINDOWS before it
 
 
 def trend_scores(history: History, now: float, hours: float, weights: EventWeights | None = None) -> TrendScores:
@@ -63,8 +64,14 @@ def trend_scores(history: History, now: float, hours: float, weights: EventWeigh
     keep = np.flatnonzero((stamps <= now) & (stamps > now - (BASELINE_WINDOWS + 1) * width))
     window = np.minimum(((now - stamps[keep]) // width).astype(np.int64), BASELINE_WINDOWS)  # 0: the current one
     weight = weights.by_type_code().astype(np.float64)[history.types[keep]]
-    counts = np.bincount(history.item_codes[keep].astype(np.int64) * (BASELINE_WINDOWS + 1) + window,
-                         weights=weight, minlength=history.n_items * (BASELINE_WINDOWS + 1))
+    cell = history.item_codes[keep].astype(np.int64) * (BASELINE_WINDOWS + 1) + window  # (item, window)
+    # each customer counts once per cell, at their strongest event's weight: the first of each (customer, cell)
+    # once sorted by customer, cell and weight, strongest first
+    order = np.lexsort((-weight, cell, history.user_codes[keep]))
+    customer, cell, weight = history.user_codes[keep][order], cell[order], weight[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (customer[1:] != customer[:-1]) | (cell[1:] != cell[:-1])
+    counts = np.bincount(cell[first], weights=weight[first], minlength=history.n_items * (BASELINE_WINDOWS + 1))
     counts = counts.reshape(history.n_items, BASELINE_WINDOWS + 1)
     current, past = counts[:, 0], counts[:, 1:]
     mu, sigma = past.mean(axis=1), past.std(axis=1)
@@ -75,7 +82,7 @@ def trend_scores(history: History, now: float, hours: float, weights: EventWeigh
 def trending(history: History, attrs: ItemAttributes, now: float, hours: float, n: int,
              item_filter: ItemFilter | None = None, weights: EventWeights | None = None) -> list[BlockItem]:
     """The `n` items whose score (`trend_scores`) is highest, best first, through the filter (and its category
-    cap); each says `current` (weighted events in the last window) and `baseline` (the windows' mean).
+    cap); each says `current` (customers in the last window, each at their strongest event's weight) and `baseline` (the windows' mean).
 
     Raises
     ------

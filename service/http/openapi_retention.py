@@ -170,8 +170,9 @@ def _trigger_paths() -> dict[str, Any]:
                 "type": "object", "required": ["hours", "now", "source", "items"], "properties": {
                     "hours": {"type": "integer"}, "now": {"type": "number"},
                     "source": {"type": "string", "enum": [TRENDING]},
-                    "items": _items({"current": {"type": "number", "description": "weighted events in the window"},
-                                     "baseline": {"type": "number", "description": "mean weighted events of the "
+                    "items": _items({"current": {"type": "number", "description": "customers in the window, each "
+                                                 "weighted by their strongest event with the item there"},
+                                     "baseline": {"type": "number", "description": "the same, averaged over the "
                                                   "seven windows before"}})}}}}},
                 **_errors(400, 401, 403, 503)}}},
         "/v1/items/{item_id}/audience": {"get": {

@@ -170,13 +170,16 @@ def test_trending_scores_the_current_window_against_the_seven_before_with_a_floo
         at = now - (window * 24 + 1) * hour
         rows += [(f"s{k}", "steady", "view", at) for k in range(10)]
         rows += [(f"f{k}", "falling", "view", at) for k in range(10 if window else 2)]
-        rows += [(f"b{k}", "bought", "view", at) for k in range(4)] if window else [("b", "bought", "purchase", at)] * 3
+        rows += [(f"b{k}", "bought", "view", at) for k in range(4)] if window else [
+            (f"b{k}", "bought", "purchase", at) for k in range(3)] + [("b0", "bought", "view", at)]  # b0's best: 5
     rows += [(f"r{k}", "rising", "view", now - 2 * hour) for k in range(25)]
+    rows += [("bot", "burst", "view", now - hour)] * 50  # one customer's burst counts as one view
     rows += [("old", "rising", "view", now - 9 * 24 * hour)] * 50  # before the eight windows: no weight
     history = History.build(events(*rows))
     attrs = catalog(steady=True, falling=True, rising=True, bought=True).align(history.items)
     top = trending(history, attrs, now, 24, 10)
-    assert [(i.item_id, round(i.score, 3)) for i in top] == [("rising", 25.0), ("bought", 11.0)]  # 3 x 5 - 4
+    assert [(i.item_id, round(i.score, 3)) for i in top] == [("rising", 25.0), ("bought", 11.0),  # 3 x 5 - 4
+                                                               ("burst", 1.0)]
     assert (top[0].extra, top[1].extra) == ({"current": 25.0, "baseline": 0.0}, {"current": 15.0, "baseline": 4.0})
     scores = trend_scores(history, now, 24)
     assert scores.scores[history.items.get("steady")] == -np.inf and scores.current[history.items.get("steady")] == 10
