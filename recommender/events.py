@@ -281,7 +281,7 @@ def parse_timestamps(column: pd.Series, default: float | None = None) -> np.ndar
 
 
 def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndarray:
-    """Event values: missing ones default to 1; a review needs a rating between 0 and 5 stars.
+    """Event values: missing ones default to 1, but a review needs its rating, between 0 and 5 stars.
 
     Parameters
     ----------
@@ -300,20 +300,26 @@ def parse_values(column: pd.Series | None, types: np.ndarray, n: int) -> np.ndar
     Raises
     ------
     InputError
-        The first row whose value is not a finite number float32 can hold, or a review whose
-        rating is outside 0 to MAX_REVIEW_VALUE.
+        The first row whose value is not a finite number float32 can hold, a review without one, or a
+        review whose rating is outside 0 to MAX_REVIEW_VALUE.
     """
+    review = types == EVENT_TYPES.index("review")
+    given = np.zeros(n, dtype=bool) if column is None else column.notna().to_numpy()
+    unrated = review & ~given
+    if unrated.any():
+        row = int(np.flatnonzero(unrated)[0])
+        raise InputError(f"review at row {row} has no rating: its value must be 0 to {MAX_REVIEW_VALUE:g} stars",
+                         row, "value")
     if column is None:
         values = np.ones(n, dtype=np.float32)
     else:
         numeric = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-        given = column.notna().to_numpy()
         bad = given & ~(np.abs(numeric) <= MAX_VALUE)  # NaN, infinite, or beyond what float32 stores
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"value {str(column.iloc[row])!r} at row {row} is not a number", row, "value")
+            raise InputError(f"value {str(column.iloc[row])!r} at row {row} is not a finite number within "
+                             f"+/-{MAX_VALUE:.3g}", row, "value")
         values = np.where(given, numeric, 1.0).astype(np.float32)
-    review = types == EVENT_TYPES.index("review")
     bad = review & ((values < 0) | (values > MAX_REVIEW_VALUE))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

@@ -189,7 +189,7 @@ def _plain_table(events: list[dict], default_timestamp: float) -> EventTable | N
             return None
         stamp, value = event.get("timestamp"), event.get("value")
         stamp = default_timestamp if stamp is None else _number(stamp)
-        value = 1.0 if value is None else _number(value)
+        value = (None if code == _REVIEW else 1.0) if value is None else _number(value)  # a review needs a rating
         if stamp is None or value is None:
             return None
         users[k], items[k], types[k], stamps[k], values[k] = user, item, code, stamp, value

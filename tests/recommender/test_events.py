@@ -151,8 +151,8 @@ def test_good_frame_is_accepted():
     ("item_id", "x" * 257, "item_id at row 1 is longer than 256 bytes"),
     ("item_id", "bad\nid", "item_id at row 1 contains control characters"),
     ("user_id", "bad\x01id", "user_id at row 1 contains control characters"),
-    ("value", "lots", "value 'lots' at row 1 is not a number"),
-    ("value", 1e300, "at row 1 is not a number"),  # beyond float32: stored it would be inf and poison training
+    ("value", "lots", "value 'lots' at row 1 is not a finite number"),
+    ("value", 1e300, "at row 1 is not a finite number within +/-3.4e+38"),  # float32 would make it inf
     ("timestamp", "yesterday", "timestamp 'yesterday' at row 1"),
     ("timestamp", "2023-13-45T99:00:00Z", "at row 1"),
 ])
@@ -162,6 +162,14 @@ def test_bad_values_raise_input_error_naming_the_row(column, value, words):
     with pytest.raises(InputError) as info:
         EventTable.from_frame(frame)
     assert words in str(info.value)
+
+
+def test_a_review_without_its_rating_names_the_row():
+    frame = good_frame().astype(object)
+    review = int(np.flatnonzero(frame["type"].to_numpy() == "review")[0])
+    frame.loc[review, "value"] = None
+    with pytest.raises(InputError, match=f"review at row {review} has no rating"):
+        EventTable.from_frame(frame)
 
 
 @pytest.mark.parametrize("stars", [5.5, -1, 100])

@@ -267,6 +267,7 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
     ({"user_id": "u" * 300, "item_id": "p1", "type": "view"}, "user_id"),
     ({"user_id": "u\n1", "item_id": "p1", "type": "view"}, "user_id"),
     ({"user_id": "a\u0085b", "item_id": "p1", "type": "view"}, "user_id"),  # a C1 control (NEL)
+    ({"user_id": "u", "item_id": "p1", "type": "review"}, "value"),  # a review without its rating
     ({"user_id": "   ", "item_id": "p1", "type": "view"}, "user_id"),  # only whitespace
     ({"user_id": "u", "item_id": "\t", "type": "view"}, "item_id"),
     ({"user_id": 12, "item_id": "p1", "type": "view"}, "user_id"),

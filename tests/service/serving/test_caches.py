@@ -194,7 +194,7 @@ def test_plain_event_parsing_matches_the_pandas_path() -> None:
     for k, event in enumerate(events):
         if k % 3 == 0:
             event["timestamp"] = [1_700_000_000, 1.7e9 + 0.25, 0, None][k % 4]
-        if k % 5 == 0:
+        if k % 5 == 0 or event["type"] == "review":  # a review always has its rating
             event["value"] = 4 if event["type"] == "review" else 2.5
     plain = _plain_table(events, 123.0)
     frame = pd.DataFrame({c: [e.get(c) for e in events] for c in EVENT_COLUMNS}, dtype=object)
@@ -204,6 +204,7 @@ def test_plain_event_parsing_matches_the_pandas_path() -> None:
         assert getattr(plain, name).dtype == getattr(slow, name).dtype
         assert np.array_equal(getattr(plain, name), getattr(slow, name)), name
     # anything unusual goes the pandas way, which still parses dates and names the bad event
+    assert _plain_table([{"user_id": "u", "item_id": "p", "type": "review"}], 1.0) is None  # no rating
     assert _plain_table([{"user_id": "u", "item_id": "p", "type": "view", "timestamp": "2026-01-01T00:00:00Z"}],
                         1.0) is None
     assert parse_batch([{"user_id": "u", "item_id": "p", "type": "view",
