@@ -22,7 +22,7 @@ from service.http.app_keys import (
     SETTINGS,
 )
 from service.http.dashboard import setup_dashboard
-from service.http.errors import error_middleware
+from service.http.errors import error_middleware, quiet_client_errors
 from service.http.limits import MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES
 from service.http.metrics import metrics_middleware
 from service.http.routes import setup_routes
@@ -108,6 +108,7 @@ async def history_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     metrics = Metrics()
+    quiet_client_errors()
     app = web.Application(client_max_size=max(settings.max_body_bytes, settings.max_batch_body_bytes),
                           middlewares=[metrics_middleware(metrics), error_middleware],
                           handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES, "max_field_size": MAX_HEADER_BYTES})

@@ -11,6 +11,8 @@ import logging
 
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestPayloadError
 
 from service.errors import (
     BadInput, Conflict, LifecycleUnavailable, NoErasure, NoModel, NotFound, ServiceError, UnknownItem, UnknownUser,
@@ -58,6 +60,31 @@ def domain_response(exc: ServiceError) -> web.Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, NoModel) else None
     status = next(s for kind, s in DOMAIN_STATUS.items() if isinstance(exc, kind))
     return error_response(status, exc.code, exc.message, headers, **exc.details)
+
+
+class ClientErrorLogs(logging.Filter):
+    """aiohttp.server logs a request the client got wrong (a body that is not the gzip it claims, a request
+    line over the limit) as an ERROR with a traceback, after answering it with a 400: a client could page
+    whoever watches the errors. Such a record becomes one WARNING line; every other record passes as it is."""
+
+    CLIENT_ERRORS = (RequestPayloadError, BadHttpMessage)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.CLIENT_ERRORS):
+            lines = str(exc).strip().splitlines()
+            record.msg, record.args = "bad request from a client, answered 400: %s", (
+                lines[-1].strip() if lines else type(exc).__name__,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_client_errors() -> None:
+    """Install ClientErrorLogs on aiohttp.server's logger (once per process)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientErrorLogs) for f in logger.filters):
+        logger.addFilter(ClientErrorLogs())
 
 
 @web.middleware
