@@ -6,6 +6,7 @@ from typing import Any
 
 from recommender.sources import FALLBACK, IN_MEMORY_MODEL, PERSONALIZED, SIMILAR
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_SHOWN_ITEMS, MAX_STATS_DAYS
+from service.ingest import MAX_ITEMS
 from service.http.openapi_insight import insight_paths, item_record_get
 from service.http.openapi_experiments import experiment_paths
 from service.http.openapi_email import (
@@ -20,7 +21,9 @@ from service.http.openapi_lifecycle import LIFECYCLE_MODEL, lifecycle_paths
 from service.http.openapi_users import users_paths
 from service.http.openapi_retention import retention_paths
 
-ID = {"type": "string", "minLength": 1, "maxLength": 256}
+ID = {"type": "string", "minLength": 1, "maxLength": 256,
+      "description": "at most 256 bytes in UTF-8 (so fewer characters outside ASCII), not empty or only whitespace, "
+                     "no control characters"}
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -120,7 +123,10 @@ def spec() -> dict[str, Any]:
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                   "field": {"type": "string", "description": "the parameter or field at fault"},
+                                   "index": {"type": "integer", "description": "the record at fault in a list "
+                                             "(an event, an item), counted from 0"}}}}},
                 "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {
                     "item_id": {"type": "string"}, "score": {"type": "number"},
                     "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
@@ -136,7 +142,8 @@ def spec() -> dict[str, Any]:
                              "told when the (out-of-stock) item is back (weight 0 in training; "
                              "/v1/campaigns/back-in-stock)"},
                     "timestamp": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
-                    "value": {"type": "number", "nullable": True},
+                    "value": {"type": "number", "nullable": True, "description": "review: the star rating, 0 to 5, "
+                              "required; other types: a weight, default 1"},
                     "event_id": {**ID, "description": "optional client id: an event whose id was stored in the "
                                  "last RECS_EVENT_ID_TTL seconds is not stored again, so retries are safe"},
                     "recommendation_id": {**ID, "description": "the recommendation_id of the response the event "
@@ -260,17 +267,19 @@ def spec() -> dict[str, Any]:
                     **_errors(400, 401, 403, 413), **WRITE_503}}},
             "/v1/items": {"put": {
                 "summary": "Upsert catalog items", "security": SECURED,
-                "requestBody": {"required": True, "content": _json({
-                    "type": "array", "items": {"$ref": "#/components/schemas/Item"}, "minItems": 1})},
+                "requestBody": {"required": True, "content": _json({"oneOf": [
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Item"}, "minItems": 1,
+                     "maxItems": MAX_ITEMS}, {"$ref": "#/components/schemas/Item"}]})},
                 "responses": {"200": {"description": "Upserted", "content": _json({
                     "type": "object", "properties": {"upserted": {"type": "integer"}}})},
                     **_errors(400, 401, 403, 413), **WRITE_503}}},
             "/v1/items/{item_id}": {"get": item_record_get(), "delete": {
-                "summary": "Mark an item gone: it is never recommended again", "security": SECURED,
+                "summary": "Take an item out of every list, until a catalog upsert of it adds it back",
+                "security": SECURED,
                 "parameters": [{"name": "item_id", "in": "path", "required": True, "schema": ID}],
                 "responses": {"200": {"description": "Removed", "content": _json({
                     "type": "object", "properties": {"item_id": {"type": "string"}, "removed": {"type": "boolean"}}})},
-                    **_errors(400, 401, 403), **WRITE_503}}},
+                    **_errors(400, 401, 403, 404), **WRITE_503}}},
             "/v1/model": {"get": {
                 "summary": "The served model, its offline metrics and the last training's outcome",
                 "description": "The model the answering process serves and the training record, read together "
