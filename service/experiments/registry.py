@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import redis.asyncio as aioredis
 
 from service.errors import Conflict, NotFound
-from service.experiments.definition import ENDED, SCHEDULED, SERVING, Experiment, overlapping
+from service.experiments.definition import ENDED, SCHEDULED, Experiment, overlapping
 from service.store import experiments as store
 from service.store.keys import Keys
 
@@ -89,7 +89,7 @@ async def stop(redis: aioredis.Redis, keys: Keys, name: str, now: float) -> Expe
 
 async def promote(redis: aioredis.Redis, keys: Keys, name: str, variant_name: str, now: float) -> Experiment:
     """Make an ended experiment's variant configuration the default that every training uses ("serving":
-    back to model choice as configured). Conflict while it still runs."""
+    back to model choice as configured), replacing any earlier promotion. Conflict while it still runs."""
     for _ in range(ATTEMPTS):
         experiment, version = await _read(redis, keys, name)
         variant = experiment.variant(variant_name)
@@ -100,8 +100,7 @@ async def promote(redis: aioredis.Redis, keys: Keys, name: str, variant_name: st
                            "a variant", field="name")
         promoted = Experiment.from_dict({**experiment.as_dict(now), "promoted": variant_name})
         if await store.compare_and_set(redis, keys, name, version, promoted.as_dict(now)):
-            model = variant.model.as_dict()
-            await store.set_promoted(redis, keys, None if model == SERVING else {
-                "experiment": name, "variant": variant_name, "model": model, "at": now})
+            await store.set_promoted(redis, keys, {"experiment": name, "variant": variant_name,
+                                                   "model": variant.model.as_dict(), "at": now})
             return promoted
     raise Conflict("concurrent_change", "the experiment changed while it was promoted; retry")

@@ -113,7 +113,7 @@ def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, s
     """
     if promoted is not None:
         log.info("training %s, promoted from an experiment, instead of model choice", promoted.name)
-        return Trained(train(events, catalog, promoted, fit))
+        return Trained(train(events, catalog, promoted, fit), {"chosen": promoted.name, "promoted": True})
     candidates = allowed_candidates(settings)
     try:
         report = select_model(events, candidates, catalog, repeats=settings.repeats)

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from recommender.algorithms import ModelParams
 from recommender.selection import Candidate
-from service.experiments.definition import ENDED, POPULARITY, stored_model
+from service.experiments.definition import ENDED, POPULARITY, SERVING, stored_model
 from service.experiments.registry import all_experiments
 from service.store.experiments import read_promoted
 from service.store.keys import Keys
@@ -25,7 +25,7 @@ VARIANTS_SECONDS = "variants_seconds"
 async def promoted_candidate(redis: aioredis.Redis, keys: Keys) -> Candidate | None:
     """The configuration an experiment's variant made the default, as a candidate; None: model choice."""
     record = await read_promoted(redis, keys)
-    if record is None:
+    if record is None or record["model"] == SERVING:  # "serving": model choice as configured
         return None
     name = f"{record['experiment']}/{record['variant']}"
     if record["model"] == POPULARITY:

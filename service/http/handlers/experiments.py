@@ -8,12 +8,13 @@ from aiohttp import web
 
 from service.experiments import registry
 from service.experiments.assignment import assign, bounds
-from service.experiments.definition import RUNNING, check_name, parse_definition
+from service.experiments.definition import RUNNING, Experiment, check_name, parse_definition
 from service.experiments.results import experiment_results
 from service.http.app_keys import REDIS, REDIS_KEYS
 from service.http.auth import ADMIN, READ, requires
 from service.http.params import check_id, read_json
 from service.http.responses import json_response
+from service.store.experiments import read_promoted
 
 
 @requires(ADMIN)
@@ -29,7 +30,8 @@ async def put_experiment(request: web.Request) -> web.Response:
 async def list_experiments(request: web.Request) -> web.Response:
     now = time.time()
     found = await registry.all_experiments(request.app[REDIS], request.app[REDIS_KEYS])
-    return json_response({"experiments": [e.as_dict(now) for e in found]})
+    promoted = await read_promoted(request.app[REDIS], request.app[REDIS_KEYS])
+    return json_response({"experiments": [_view(e, now, promoted) for e in found]})
 
 
 @requires(READ)
@@ -38,7 +40,15 @@ async def get_experiment(request: web.Request) -> web.Response:
     name = check_name(request.match_info["name"], "name")
     redis, keys = request.app[REDIS], request.app[REDIS_KEYS]
     experiment = await registry.get_experiment(redis, keys, name)
-    return json_response({**experiment.as_dict(now), "results": await experiment_results(redis, keys, experiment, now)})
+    return json_response({**_view(experiment, now, await read_promoted(redis, keys)),
+                          "results": await experiment_results(redis, keys, experiment, now)})
+
+
+def _view(experiment: Experiment, now: float, promoted: dict | None) -> dict:
+    """An experiment as the API shows it: `promoted` names its variant only while that promotion is the default
+    (a later promotion of any experiment replaces it)."""
+    current = promoted is not None and promoted.get("experiment") == experiment.name
+    return {**experiment.as_dict(now), "promoted": experiment.promoted if current else None}
 
 
 @requires(ADMIN)

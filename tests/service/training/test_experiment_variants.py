@@ -76,4 +76,13 @@ async def test_a_promoted_variant_is_what_the_next_training_serves(client):
     await wait_for(trained, timeout=120)
     model = await (await client.get("/v1/model")).json()
     assert model["algorithm"] == "bm25" and model["params"]["neighbours"] == 20
+    assert model["metrics"] == {"chosen": "spring/bm25", "promoted": True}  # why no model choice ran
     assert client.app[SERVING].current.variants == {}  # the experiment has ended: no variant trains
+    # a later promotion replaces this one, and only the current one says promoted
+    await client.put("/v1/experiments/autumn", json=SPLIT, headers=AUTH_ADMIN)
+    await client.post("/v1/experiments/autumn/stop", headers=AUTH_ADMIN)
+    back = SPLIT["variants"][0]["name"]
+    assert (await client.post(f"/v1/experiments/autumn/promote/{back}", headers=AUTH_ADMIN)).status == 200
+    listed = {e["name"]: e["promoted"] for e in (await (await client.get("/v1/experiments")).json())["experiments"]}
+    assert listed == {"spring": None, "autumn": back}
+    assert (await (await client.get("/v1/experiments/spring")).json())["promoted"] is None
