@@ -77,6 +77,9 @@ def parse_batch(payload: object, now: float | None = None) -> EventBatch:
         check_timestamps(table.timestamps, now=default_timestamp)
     except InputError as exc:
         raise located(exc, "event") from None
+    # a time after the clock (a store's clock ahead of ours, by up to the day check_timestamps allows) is stored as
+    # the time received: the event cannot have happened later, and would stay out of every "until now" count
+    np.minimum(table.timestamps, default_timestamp, out=table.timestamps)
     table.prices, table.quantities, table.order_ids = order_data
     return EventBatch(table, event_ids, recommendation_ids)
 

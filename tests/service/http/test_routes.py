@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -281,6 +282,14 @@ async def test_a_bad_event_rejects_the_whole_request(client, settings, event, fi
     assert f"events[2].{field}" in error["message"]
     with redis.Redis.from_url(settings.redis_url) as r:
         assert r.xlen(KEYS.events) == 0  # nothing partial was written
+
+
+async def test_an_event_stamped_after_the_clock_is_stored_at_the_time_received(client):
+    before = time.time()
+    ahead = {"user_id": "skewed", "item_id": "p00001", "type": "purchase", "timestamp": before + 3600}
+    assert (await client.post("/v1/events", json=ahead, headers=AUTH_WRITE)).status == 202
+    (stored,) = (await (await client.get("/v1/users/skewed/events")).json())["events"]
+    assert before <= stored["timestamp"] <= time.time()  # counted now, not in an hour
 
 
 async def test_event_request_limits(client):
