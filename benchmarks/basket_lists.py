@@ -39,6 +39,7 @@ from recommender.demo import generate_storefront
 from recommender.events import EVENT_TYPES
 from recommender.matrix import build_matrix, default_weights
 from recommender.models import Recommender
+from benchmarks.harness.report import description
 
 MODELS = ("repeat", "personal")
 DEMO_NOW = 1_750_000_000.0
@@ -127,7 +128,7 @@ def compare(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--save", type=Path, help="write this run's lists to this .npz file")
     group.add_argument("--compare", type=Path, help="compare this run's lists with a saved .npz file")

@@ -29,7 +29,7 @@ import numpy as np
 from benchmarks.harness.machine import load_averages
 from benchmarks.harness.proc import MIB, rss_bytes
 from benchmarks.harness.redis_server import running_redis
-from benchmarks.harness.report import RESULTS, md_table, results_dir
+from benchmarks.harness.report import RESULTS, description, md_table, results_dir
 from benchmarks.harness.service_child import start_service
 from benchmarks.synthetic import generate_events
 from recommender.events import write_events
@@ -161,7 +161,7 @@ def report(out: Path, runs: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--label", required=True, help="name of this run in the table (before, after, ...)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

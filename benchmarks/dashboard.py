@@ -44,7 +44,7 @@ from benchmarks.harness.browser import PAGES, first_render, launch_options, sign
 from benchmarks.harness.machine import machine  # noqa: E402
 from benchmarks.harness.processes import BenchError  # noqa: E402
 from benchmarks.harness.redis_server import running_redis  # noqa: E402
-from benchmarks.harness.report import RESULTS, md_table, results_dir, run_record, save_run  # noqa: E402
+from benchmarks.harness.report import RESULTS, description, md_table, results_dir, run_record, save_run  # noqa: E402
 from benchmarks.harness.service_child import start_service  # noqa: E402
 from benchmarks.synthetic import NOW, SyntheticSpec, generate, size_label  # noqa: E402
 from recommender.catalog import Catalog  # noqa: E402
@@ -151,7 +151,7 @@ def markdown(run: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--events", type=int, default=EVENTS, help="synthetic store size (0: the demo store only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--workdir", type=Path, help="keep the stores and logs here (default: a temporary directory)")

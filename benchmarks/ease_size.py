@@ -39,6 +39,7 @@ from recommender.algorithms import ModelParams  # noqa: E402
 from recommender.ease import MAX_ITEMS, MEMORY_BUDGET  # noqa: E402
 from recommender.matrix import build_matrix, default_weights  # noqa: E402
 from recommender.models import Recommender  # noqa: E402
+from benchmarks.harness.report import description
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES: tuple[int, ...] = (1_000, 2_000, 4_000, 8_000, 12_000, MAX_ITEMS, 20_000, 23_170)
@@ -116,7 +117,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--items", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--out", type=Path, default=RESULTS)

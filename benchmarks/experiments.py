@@ -55,7 +55,7 @@ from benchmarks.harness.machine import machine  # noqa: E402
 from benchmarks.harness.proc import process_memory, profiling, tree_cpu_seconds  # noqa: E402
 from benchmarks.harness.processes import BenchError, http  # noqa: E402
 from benchmarks.harness.redis_server import running_redis  # noqa: E402
-from benchmarks.harness.report import RESULTS, md_table, results_dir  # noqa: E402
+from benchmarks.harness.report import RESULTS, description, md_table, results_dir  # noqa: E402
 from benchmarks.harness.service_child import start_service  # noqa: E402
 from benchmarks.harness.wrk import require_wrk, run_wrk, write_lua  # noqa: E402
 
@@ -357,7 +357,7 @@ def _seconds(value: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--users", type=int, default=4000)
     parser.add_argument("--wrk-seconds", type=float, default=3, help="each hot-path measurement")
     parser.add_argument("--seed", type=int, default=0)

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ from recommender.lifecycle import (
 from recommender.lifecycle.bgnbd import log_likelihood
 from recommender.lifecycle.holdout import auc
 from recommender.lifecycle.summary import SECONDS_PER_DAY, day_of
+from benchmarks.harness.report import description
 
 RESULTS_DIR = Path("benchmarks/results")
 DAYS_PER_WEEK = 7.0
@@ -339,13 +341,12 @@ def run_all(cache_dir: Path, datasets: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--datasets", nargs="*", default=["ta-feng", "demo"], choices=["ta-feng", "demo"])
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         run = run_all(args.cache_dir, args.datasets)
     except DatasetError as exc:

@@ -52,6 +52,7 @@ from recommender.evaluation import Metrics# noqa: E402
 from recommender.splits import Split# noqa: E402
 from recommender.events import EVENT_TYPES, EventTable  # noqa: E402
 from recommender.matrix import build_matrix, default_weights  # noqa: E402
+from benchmarks.harness.report import description
 
 K = 10
 MIN_RATING = 3.0
@@ -320,7 +321,7 @@ def as_json(protocol: Protocol, results: list[PeerResult], check: dict | None, i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--models", nargs="+", choices=sorted(LABELS), default=list(MODELS))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)

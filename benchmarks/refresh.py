@@ -52,7 +52,7 @@ import numpy as np
 from benchmarks.harness.machine import load_average, load_averages
 from benchmarks.harness.processes import BenchError, run_worker_process
 from benchmarks.harness.redis_server import running_redis
-from benchmarks.harness.report import GIB, RESULTS, gib, load_run, md_table, run_record, save_run
+from benchmarks.harness.report import GIB, RESULTS, description, gib, load_run, md_table, run_record, save_run
 from benchmarks.harness.steps import Steps
 from benchmarks.synthetic import parse_size, size_label
 
@@ -307,7 +307,7 @@ def report_text(run: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--sizes", default="1M,20M", help="comma-separated event counts: 1M,20M or any like 300k")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     parser.add_argument("--seed", type=int, default=0)

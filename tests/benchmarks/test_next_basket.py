@@ -108,3 +108,22 @@ def test_a_whole_run_and_its_report(tmp_path):
     assert "| GP-TopFreq |" in report and "target 1.05x" in report
     next_basket.plot(result, tmp_path / "nb.png")
     assert (tmp_path / "nb.png").stat().st_size > 0
+
+
+def test_what_would_fail_at_the_end_fails_at_the_start(tmp_path, capsys, monkeypatch):
+    def no_data(cache):
+        raise AssertionError("the data must not be read before the outputs are checked")
+
+    monkeypatch.setattr(next_basket, "ta_feng_frame", no_data)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert next_basket.main(["--out", str(a_file)]) == 1
+    assert next_basket.main(["--out", str(tmp_path / "out"), "--reference-json", str(tmp_path / "nowhere")]) == 1
+    assert "--reference-json" in capsys.readouterr().err
+
+    def offline(cache):
+        raise next_basket.DatasetError("downloading Ta-Feng failed")
+
+    monkeypatch.setattr(next_basket, "ta_feng_frame", offline)
+    assert next_basket.main(["--out", str(tmp_path / "out")]) == 1  # an error line, not a traceback
+    assert capsys.readouterr().err.strip() == "error: downloading Ta-Feng failed"
