@@ -312,16 +312,19 @@ def algorithm_state(model: Algorithm) -> dict[str, np.ndarray]:
     dict of str to numpy.ndarray
         Factor models: user_factors (users x factors) and item_factors (items x factors); item-kNN:
         the similarity matrix's CSR arrays and shape; basket models: their own state, and the
-        repeat model's collaborative model's arrays prefixed "base_".
+        repeat model's collaborative model's arrays prefixed "base_"; a baseline's item neighbours
+        (recommender.item_neighbours): their item-kNN arrays prefixed "nn_".
     """
-    neighbours = getattr(model, "neighbours", None)  # the baselines' item neighbours (recommender.item_neighbours)
-    own = {_NEIGHBOURS_PREFIX + k: v for k, v in algorithm_state(neighbours).items()} if neighbours is not None else {}
+    neighbours = getattr(model, "neighbours", None)
+    own = {} if neighbours is None else {_NEIGHBOURS_PREFIX + k: v for k, v in _state(neighbours).items()}
+    return {**_state(model), **own}
+
+
+def _state(model: Algorithm) -> dict[str, np.ndarray]:
+    """`algorithm_state` of the model itself, its item neighbours aside."""
     if isinstance(model, BasketRecommender):
         base = algorithm_state(model.base) if isinstance(model, RepeatRecommender) else {}
-        return {**model.state(), **{_BASE_PREFIX + k: v for k, v in base.items()}, **own}
-    if isinstance(model, PopularityRecommender):
-        return {"user_factors": np.ascontiguousarray(model.user_factors),
-                "item_factors": np.ascontiguousarray(model.item_factors), **own}
+        return {**model.state(), **{_BASE_PREFIX + k: v for k, v in base.items()}}
     if isinstance(model, ItemItemRecommender):
         sim = model.similarity.tocsr()
         return {"sim_data": sim.data, "sim_indices": sim.indices, "sim_indptr": sim.indptr,

@@ -93,8 +93,8 @@ def item_audience(model: Recommender, history: History, attrs: ItemAttributes, i
     if code is not None and not model.is_popularity:
         ranking = MODEL
         scores = model.item_user_scores(code).astype(np.float64)
-        names = model.user_ids.ids
-        drop = model.user_ids.lookup(history.users.ids[buyers]) if len(buyers) else np.zeros(0, np.int64)
+        users = model.user_ids
+        drop = users.lookup(history.users.ids[buyers]) if len(buyers) else np.zeros(0, np.int64)
         scores[drop[drop >= 0]] = -np.inf
     else:
         ranking = CATEGORY
@@ -102,9 +102,11 @@ def item_audience(model: Recommender, history: History, attrs: ItemAttributes, i
                   else np.zeros(history.n_users))
         scores[scores <= 0] = -np.inf
         scores[buyers] = -np.inf
-        names = history.users.ids
-    if unknown:
-        scores[left_out_mask(names, unknown)] = -np.inf
+        users = history.users
+    if unknown:  # a few ids: looked up, not every customer compared with them
+        codes = users.lookup(list(unknown))
+        scores[codes[codes >= 0]] = -np.inf
+    names = users.ids
     candidates = np.flatnonzero(np.isfinite(scores))
     skip = left_out_mask(names[candidates], leave_out)
     candidates = candidates[~skip]

@@ -82,7 +82,8 @@ def trend_scores(history: History, now: float, hours: float, weights: EventWeigh
 def trending(history: History, attrs: ItemAttributes, now: float, hours: float, n: int,
              item_filter: ItemFilter | None = None, weights: EventWeights | None = None) -> list[BlockItem]:
     """The `n` items whose score (`trend_scores`) is highest, best first, through the filter (and its category
-    cap); each says `current` (customers in the last window, each at their strongest event's weight) and `baseline` (the windows' mean).
+    cap); each says `current` (customers in the last window, each at their strongest event's weight) and
+    `baseline` (the windows' mean).
 
     Raises
     ------

@@ -60,8 +60,9 @@ def _clash_message(new: Experiment, clash: Experiment, now: float) -> str:
     """Why `new` cannot split its route families when `clash` does: at the same time, or (an ended one) during
     part of `new`'s window, which then starts too early."""
     shared = ", ".join(r for r in new.routes if r in clash.routes)
-    if clash.status(now) == ENDED:
-        until = datetime.fromtimestamp(clash.ended_at(), timezone.utc).isoformat(timespec="seconds")  # type: ignore[arg-type]
+    ended = clash.ended_at()
+    if clash.status(now) == ENDED and ended is not None:
+        until = datetime.fromtimestamp(ended, timezone.utc).isoformat(timespec="seconds")
         return (f"experiment {clash.name!r} split {shared} during part of this window (until {until}): start this "
                 "one after it")
     return f"experiment {clash.name!r} splits {shared} at the same time; stop it first or choose other times"

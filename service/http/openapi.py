@@ -312,8 +312,9 @@ def spec() -> dict[str, Any]:
                 "summary": "Start a training now", "security": SECURED,
                 "responses": {"202": {"description": "Started; or already running, and then one more training "
                                       "follows it (requests meanwhile share that one)", "content": _json({
-                    "type": "object", "properties": {"status": {"type": "string", "enum": ["started", "already_running"]},
-                                                     "message": {"type": "string"}}})}, **_errors(401, 403),
+                    "type": "object", "properties": {
+                        "status": {"type": "string", "enum": ["started", "already_running"]},
+                        "message": {"type": "string"}}})}, **_errors(401, 403),
                     **WRITE_503}}},
             "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {
                 "description": "Alive; which process answered (`--workers N`) and the model version it serves",

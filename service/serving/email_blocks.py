@@ -12,7 +12,6 @@ as HTML: service.serving.email_html.
 from __future__ import annotations
 
 import dataclasses
-
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ act differently on a cluster (a script may touch only one slot there) asks `is_c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -24,22 +25,20 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
 _PACKER = HiredisRespSerializer()
-_PACKING: dict[type, type] = {}
 
 
+@functools.cache
 def hiredis_packing(base: type[AbstractConnection]) -> type[AbstractConnection]:
     """`base` (redis.asyncio's TCP, TLS or Unix socket connection) with commands packed by hiredis's C
     packer, as redis-py's synchronous client already does (`HiredisRespSerializer`); redis.asyncio packs in
     Python, one bytes join per argument. The bytes sent are the same; a script call with a few users'
-    keys packs about eight times faster. Invalid arguments raise redis.exceptions.DataError, as before."""
-    packing = _PACKING.get(base)
-    if packing is None:
+    keys packs about eight times faster. Invalid arguments raise redis.exceptions.DataError, as before. One class
+    per `base`, made once."""
 
-        def pack_command(self: AbstractConnection, *args: Any) -> list[bytes]:
-            return _PACKER.pack(*args)
+    def pack_command(self: AbstractConnection, *args: Any) -> list[bytes]:
+        return _PACKER.pack(*args)
 
-        packing = _PACKING[base] = type(f"HiredisPacking{base.__name__}", (base,), {"pack_command": pack_command})
-    return packing
+    return type(f"HiredisPacking{base.__name__}", (base,), {"pack_command": pack_command})
 
 
 def names_cluster(url: str) -> bool:

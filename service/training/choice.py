@@ -77,11 +77,11 @@ def serving_candidate(info: ArtifactInfo) -> Candidate:
 def _carried(previous: Candidate | None, candidates: list[Candidate], settings: Settings) -> Candidate:
     """What trains when model choice cannot score: the serving model's configuration while the settings still
     allow it (a store that chose once keeps its choice through a burst or a quiet week), else the first."""
-    allowed = previous is not None and (previous.name in BASELINES or any(
-        c.params.algorithm == previous.params.algorithm for c in candidates))
-    if allowed and (settings.repeats is None or settings.repeats != previous.filter_interacted):  # type: ignore[union-attr]
-        return previous  # type: ignore[return-value]
-    return candidates[0]
+    if previous is None:
+        return candidates[0]
+    allowed = previous.name in BASELINES or any(c.params.algorithm == previous.params.algorithm for c in candidates)
+    serves_as_asked = settings.repeats is None or settings.repeats != previous.filter_interacted
+    return previous if allowed and serves_as_asked else candidates[0]
 
 
 def choose_and_train(events: EventTable, catalog: Catalog, settings: Settings, serving: dict | None,

@@ -23,9 +23,15 @@ from service.store.online import SIMILAR_ROUTE, new_recommendation_id
 
 def served(request: web.Request, version: str, route: str, results: list[ListResult],
            recommendation_id: str | None = None) -> str:
-    """Give a response its recommendation_id and count what it shows (service.serving.online: tallied
+    """Give a response of lists its recommendation_id and count the items they show (`counted`)."""
+    return counted(request, version, route, sum(r.count for r in results), recommendation_id)
+
+
+def counted(request: web.Request, version: str, route: str, impressions: int,
+            recommendation_id: str | None = None) -> str:
+    """Give a response its recommendation_id and count the items it shows (service.serving.online: tallied
     in process, never waits for Redis, never fails the response)."""
-    request.app[ONLINE].served(version, route, sum(r.count for r in results))
+    request.app[ONLINE].served(version, route, impressions)
     return recommendation_id or new_recommendation_id(version, route)
 
 
@@ -51,9 +57,8 @@ async def similar_items(request: web.Request) -> web.Response:
     item_id = check_id(request.match_info["item_id"], "item_id")
     req = parsed_query(request, list_request)
     version, source, items, count = await request.app[SERVING].similar(item_id, req)
-    request.app[ONLINE].served(version, SIMILAR_ROUTE, count)
     return json_response({"item_id": item_id, "model_version": version, "source": source,
-                          "recommendation_id": new_recommendation_id(version, SIMILAR_ROUTE), "items": items})
+                          "recommendation_id": counted(request, version, SIMILAR_ROUTE, count), "items": items})
 
 
 @requires(READ)

@@ -127,8 +127,9 @@ async def _stream_campaign(request: web.Request, name: str, version: str, rows: 
                 body = line(r)
                 if not dry_run:
                     label = version if tag is None else tag[0]
-                    body["recommendation_id"] = ids.get(label) or ids.setdefault(label, new_recommendation_id(
-                        label, route))
+                    if label not in ids:
+                        ids[label] = new_recommendation_id(label, route)
+                    body["recommendation_id"] = ids[label]
                     shown[label] += len(body.get("items", ())) or 1  # an audience line shows its one item
                 if tag is not None:
                     body["experiment"] = {"name": tag[1], "variant": tag[2]}
@@ -273,7 +274,7 @@ async def item_audience_route(request: web.Request) -> web.StreamResponse:
     current, index = await _index(request)
     model = current.model
     item = model.catalog.get(item_id)
-    if item is None and model.item_ids.get(item_id) is None and index.history.items.get(item_id) is None:
+    if not current.knows_item(item_id) and index.history.items.get(item_id) is None:
         raise UnknownItem(item_id)
     ranking, rows = await asyncio.to_thread(
         item_audience, model, index.history, index.attrs, index.intervals, item_id, item.category if item else None,
