@@ -130,7 +130,7 @@ async def _stream_campaign(request: web.Request, name: str, version: str, rows: 
                     if label not in ids:
                         ids[label] = new_recommendation_id(label, route)
                     body["recommendation_id"] = ids[label]
-                    shown[label] += len(body.get("items", ())) or 1  # an audience line shows its one item
+                    shown[label] += len(body["items"]) if "items" in body else 1  # an audience line: its item
                 if tag is not None:
                     body["experiment"] = {"name": tag[1], "variant": tag[2]}
                     if not dry_run:

@@ -105,6 +105,16 @@ async def test_win_back_lists_the_same_customers_each_with_their_variants_items(
     assert by_name["holdout"]["impressions"] == sum(len(r["items"]) for r in holdout)
 
 
+async def test_a_campaigns_impressions_are_the_items_its_lines_list(client):
+    empty = await _lines(await client.get(LAPSED + "&category=no-such-category"))
+    full = await _lines(await client.get(LAPSED))
+    assert empty and not any(r["items"] for r in empty) and any(r["items"] for r in full)
+    await client.app[ONLINE].flush()
+    stats = await (await client.get("/v1/stats/online?days=1")).json()
+    lapsed = next(r for r in stats["by_route"] if r["route"] == "campaign_lapsed")
+    assert lapsed["impressions"] == sum(len(r["items"]) for r in full)  # a line with no items shows nothing
+
+
 async def test_a_dry_run_counts_nothing_and_names_no_id(client):
     await _start(client, "campaigns")
     online = client.app[ONLINE]
