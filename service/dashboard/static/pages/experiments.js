@@ -74,21 +74,22 @@ function controls(experiment, variants, redraw) {
   const status = h("span", { class: "muted", role: "status" });
   const act = async (path, done) => {
     try {
-      await api.post(api.fill(path, { name: experiment.name, variant: choice?.value }));
+      await api.post(path);
       await redraw();
     } catch (error) {
       status.textContent = `${done} refused: ${error.message}`;
     }
   };
-  let choice = null;
+  const name = { name: experiment.name };
   if (experiment.status !== "ended") {
     return h("p", { class: "actions" }, h("button", { type: "button", onclick: () => act(
-      "/v1/experiments/{name}/stop", "Stop") }, "Stop experiment"), " ", status);
+      api.fill("/v1/experiments/{name}/stop", name), "Stop") }, "Stop experiment"), " ", status);
   }
-  choice = h("select", { "aria-label": "variant to promote" },
+  const choice = h("select", { "aria-label": "variant to promote" },
     variants.map((v) => h("option", { value: v.variant ?? v.name }, v.variant ?? v.name)));
   return h("p", { class: "actions" }, choice, " ", h("button", { type: "button", onclick: () => act(
-    "/v1/experiments/{name}/promote/{variant}", "Promote") }, "Promote variant"), " ", status);
+    api.fill("/v1/experiments/{name}/promote/{variant}", { ...name, variant: choice.value }), "Promote") },
+  "Promote variant"), " ", status);
 }
 
 async function drawVersions(body, signal) {
