@@ -12,6 +12,9 @@ from recommender.catalog import ItemAttributes
 from recommender.filters import ItemFilter, allowed_mask, filter_ranked
 from recommender.retention.history import History
 
+#: Decimals of a score in an API response (RankedItem.to_dict; the read path rounds the same way).
+SCORE_DECIMALS = 6
+
 
 @dataclass(frozen=True)
 class BlockItem:
@@ -35,8 +38,8 @@ class BlockItem:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """The JSON object of an API response: the fields, score rounded to 6 decimals, `extra` merged in."""
-        return {"item_id": self.item_id, "score": round(float(self.score), 6), "kind": self.kind,
+        """The JSON object of an API response: the fields, score rounded to SCORE_DECIMALS, `extra` merged in."""
+        return {"item_id": self.item_id, "score": round(float(self.score), SCORE_DECIMALS), "kind": self.kind,
                 "category": self.category, **self.extra}
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from recommender.explain import because
 from recommender.filters import ItemFilter, filter_ranked
 from recommender.retention.fatigue import demote
+from recommender.retention.ranking import SCORE_DECIMALS
 from recommender.sources import FALLBACK
 from service.serving.model_state import ServingModel
 from service.serving.requests import ListRequest, ListResult, lookup
@@ -52,7 +53,7 @@ def pick(current: ServingModel, ids: np.ndarray, scores: np.ndarray, req: ListRe
         # the checks filter_ranked makes: a real index, a finite score, allowed, not excluded
         if i < 0 or not allowed[i] or not -1e30 < s < _INF or i in skip:
             continue
-        item = {"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
+        item = {"item_id": names[i], "score": round(s, SCORE_DECIMALS), "kind": kinds[i], "category": categories[i]}
         if bought and i in bought:
             item["repeat"] = True
         if display:
@@ -112,7 +113,7 @@ def items_of(current: ServingModel, ids: np.ndarray, scores: np.ndarray, fields:
     display = current.display_columns(fields) if fields else ()
     for i, s in zip(ids.tolist(), scores.tolist()):
         if i >= 0:
-            item = {"item_id": names[i], "score": round(s, 6), "kind": kinds[i], "category": categories[i]}
+            item = {"item_id": names[i], "score": round(s, SCORE_DECIMALS), "kind": kinds[i], "category": categories[i]}
             if bought and i in bought:
                 item["repeat"] = True
             for name, values in display:

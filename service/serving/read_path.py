@@ -293,10 +293,10 @@ class Serving:
                 hits += 1
                 results[pos] = await self._personal(current, None if codes is None else int(codes[pos]),
                                                     found[0], found[1], req, own, user_id=user_ids[pos], shown=shown)
-                if remember:
+                if remember:  # the answer as the response embeds it: its items are encoded once
                     until = min(fatigue_until(state.shown, wall, fatigue), own.until)
-                    self.served.put((list_keys[pos], req), state, generation, until,
-                                    results[pos].items)  # type: ignore[union-attr]
+                    results[pos] = ListResult(PERSONALIZED, [], self.served.put(
+                        (list_keys[pos], req), state, generation, until, results[pos].items))  # type: ignore[union-attr]
             elif codes[pos] >= 0:  # type: ignore[index]
                 misses.append(pos)
             elif since and max(since.values()) > 0:  # only weight-0 events (notify_me): nothing to fold in
@@ -438,7 +438,7 @@ class Serving:
                 model.similar_indices, np.array([code]), req.n, full_filter(current, req))
             items = items_of(current, more_ids[0][more_ids[0] >= 0], more_scores[0][more_ids[0] >= 0], req.fields)
         if hot is not None:
-            self.served.put((key, req), None, generation, FOREVER, items)
+            return current.version, source, self.served.put((key, req), None, generation, FOREVER, items).items, len(items)
         return current.version, source, items, len(items)
 
     # -- shared pieces ----------------------------------------------------------------------

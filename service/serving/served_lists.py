@@ -65,13 +65,15 @@ class ServedLists:
         self._entries.move_to_end(key)
         return entry.answer
 
-    def put(self, key: Hashable, state: object, generation: int, until: float, items: list[dict]) -> None:
+    def put(self, key: Hashable, state: object, generation: int, until: float, items: list[dict]) -> Remembered:
+        """Remember `items` as the answer to `key` and return it encoded (the response can embed it as it is)."""
         # a copy: orjson's own bytes object keeps its 4 KiB working buffer (783 bytes for ten items)
         answer = Remembered(orjson.Fragment(memoryview(dumps(items)).tobytes()), len(items))
         self._entries[key] = _Entry(answer, state, generation, until)
         self._entries.move_to_end(key)
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        return answer
 
     def clear(self) -> None:
         self._entries.clear()
