@@ -4,6 +4,8 @@ this origin only, no framing, no referrer. Not API routes, so not in routes.py o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from service.dashboard import STATIC_DIR
@@ -23,17 +25,24 @@ async def _redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(PREFIX)
 
 
-async def _file(request: web.Request) -> web.StreamResponse:
-    """A file under STATIC_DIR (index.html for the directory); 404 for anything else, `..` included."""
-    name = request.match_info.get("path") or "index.html"
-    path = (STATIC_DIR / name).resolve()
-    if not path.is_relative_to(STATIC_DIR.resolve()) or not path.is_file() or path.suffix not in TYPES:
-        raise web.HTTPNotFound()
-    response = web.FileResponse(path, headers={**HEADERS, "Content-Type": TYPES[path.suffix]})
-    return response
+def static_files() -> dict[str, Path]:
+    """The files a request may name: every file under STATIC_DIR of a type in TYPES, by its path relative to
+    it. Requests are looked up here, so no request path ever reaches the file system (`..`, NUL bytes and
+    names too long for it are simply not found)."""
+    return {path.relative_to(STATIC_DIR).as_posix(): path for path in sorted(STATIC_DIR.rglob("*"))
+            if path.is_file() and path.suffix in TYPES}
 
 
 def setup_dashboard(app: web.Application) -> None:
+    files = static_files()
+
+    async def file(request: web.Request) -> web.StreamResponse:
+        """A dashboard file (index.html for the directory); 404 for anything else."""
+        path = files.get(request.match_info.get("path") or "index.html")
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={**HEADERS, "Content-Type": TYPES[path.suffix]})
+
     app.router.add_get(PREFIX.rstrip("/"), _redirect)
-    app.router.add_get(PREFIX, _file)
-    app.router.add_get(PREFIX + "{path:.+}", _file)
+    app.router.add_get(PREFIX, file)
+    app.router.add_get(PREFIX + "{path:.+}", file)

@@ -28,8 +28,10 @@ async def test_the_dashboard_is_served_with_its_security_headers(client):
 
 @pytest.mark.parametrize("path", ["/dashboard/nothing.js", "/dashboard/%2e%2e/__init__.py",
                                   "/dashboard/..%2f..%2fsettings.py", "/dashboard/vendor/uplot/LICENSE",
-                                  "/dashboard/pages/"])
+                                  "/dashboard/pages/", "/dashboard/app.js%00.html", "/dashboard/%00",
+                                  "/dashboard/" + "a" * 5000 + ".js"])
 async def test_anything_else_under_the_prefix_is_404(client, path):
+    """Names the file system would refuse (a NUL byte, too long) are not found either, not a 500 or a 503."""
     response = await client.get(path)
     assert response.status == 404 and (await response.json())["error"]["code"] == "not_found"
 
