@@ -21,7 +21,7 @@ from service.errors import bad_input
 from service.http.app_keys import HISTORY, ONLINE, REDIS, REDIS_KEYS, SERVING, SETTINGS
 from service.http.auth import READ, WRITE, requires
 from service.http.params import check_id, list_request, optional_now, query, read_batch, read_json
-from service.http.responses import NDJSON, json_response
+from service.http.responses import NDJSON, json_response, shown
 from service.serving.email_blocks import BlockIds, BlockRequest, block_route, parse_blocks, recommended_lists, user_blocks
 from service.serving.email_html import HTML_FIELDS, render
 from service.serving.variants import VariantTag, models_for, version_label
@@ -97,15 +97,17 @@ async def _blocks(request: web.Request, user_ids: Sequence[str], block_request: 
         return out
 
     results = await asyncio.to_thread(work)
+    if not shown(request):
+        return results
     online = request.app[ONLINE]
-    shown: Counter[tuple[str, str]] = Counter()  # (version label, block) -> items
+    tally: Counter[tuple[str, str]] = Counter()  # (version label, block) -> items
     for recipient in results:
         label = version_label(current, recipient.tag)
         for block in block_request.blocks:
-            shown[(label, block)] += len(recipient.blocks[block]["items"])
+            tally[(label, block)] += len(recipient.blocks[block]["items"])
         if recipient.tag is not None:
             online.exposed(recipient.tag[1], recipient.tag[2], [recipient.user_id])
-    for (label, block), items in shown.items():
+    for (label, block), items in tally.items():
         online.served(label, block_route(block), items)
     return results
 

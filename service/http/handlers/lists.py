@@ -16,7 +16,7 @@ from service.http.params import (
     personal_request,
     read_batch,
 )
-from service.http.responses import NDJSON, json_response
+from service.http.responses import NDJSON, json_response, shown
 from service.serving.requests import ListRequest, ListResult
 from service.store.online import SIMILAR_ROUTE, new_recommendation_id
 
@@ -30,8 +30,9 @@ def served(request: web.Request, version: str, route: str, results: list[ListRes
 def counted(request: web.Request, version: str, route: str, impressions: int,
             recommendation_id: str | None = None) -> str:
     """Give a response its recommendation_id and count the items it shows (service.serving.online: tallied
-    in process, never waits for Redis, never fails the response)."""
-    request.app[ONLINE].served(version, route, impressions)
+    in process, never waits for Redis, never fails the response; none for HEAD)."""
+    if shown(request):
+        request.app[ONLINE].served(version, route, impressions)
     return recommendation_id or new_recommendation_id(version, route)
 
 
@@ -46,7 +47,8 @@ async def user_recommendations(request: web.Request) -> web.Response:
                               "recommendation_id": rid, "items": result.payload})
     label, experiment, variant = result.variant
     rid = served(request, label, "recommendations", [result])
-    request.app[ONLINE].exposed(experiment, variant, [user_id])
+    if shown(request):
+        request.app[ONLINE].exposed(experiment, variant, [user_id])
     return json_response({"user_id": user_id, "model_version": version, "source": result.source,
                           "recommendation_id": rid, "experiment": {"name": experiment, "variant": variant},
                           "items": result.payload})

@@ -52,7 +52,7 @@ from service.http.auth import READ, requires
 from service.http.handlers.customers import lifecycle_index
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS
 from service.http.params import bool_param, check_id, int_param, lifecycle_filters, list_request, now_param, query
-from service.http.responses import json_response, stream_ndjson
+from service.http.responses import json_response, shown, stream_ndjson
 from service.serving.campaign_split import OrderKeys, SplitCampaign, split_campaign
 from service.serving.model_state import ServingModel
 from service.serving.picking import full_filter
@@ -111,7 +111,7 @@ async def _stream_campaign(request: web.Request, name: str, version: str, rows: 
     the customer's experiment and variant, and the customer counts as exposed to it), and its items count as
     impressions: listing is sending. With `dry_run=true` (counting a campaign, as the dashboard does) nothing
     is counted (no impressions, exposures or contact-cap metric) and lines carry no id."""
-    dry_run = bool_param(query(request).get("dry_run"), "dry_run")
+    dry_run = bool_param(query(request).get("dry_run"), "dry_run") or not shown(request)
     split = rows if isinstance(rows, SplitCampaign) else SplitCampaign(rows)
     if not dry_run:
         request.app[METRICS].campaign_left_out.labels(name, CONTACT_CAP).inc(split.rows.left_out)

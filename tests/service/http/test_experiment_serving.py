@@ -65,6 +65,8 @@ async def test_each_customer_gets_their_variant_and_events_count_for_it_until_th
         assert body["experiment"] == {"name": "spring", "variant": "control"}
         assert body["items"] == plain[user]["items"]  # the serving model's list, as before
         assert "@spring/control." in body["recommendation_id"]
+    prober = _users(demo, 0, len(control) + 1)[-1]  # a HEAD request (a probe) neither counts nor exposes
+    assert (await client.head(f"/v1/users/{prober}/recommendations?n=5")).status == 200
     for _ in range(2):  # the same variant every time
         for user in holdout:
             body = await (await client.get(f"/v1/users/{user}/recommendations?n=5")).json()

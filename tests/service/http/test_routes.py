@@ -65,6 +65,23 @@ async def test_get_routes_answer_head_with_the_gets_status_and_no_body(client):
     assert (await client.head("/v1/events")).status == 405  # POST only
 
 
+async def test_head_requests_count_no_impressions_and_compute_no_campaign(client):
+    """A HEAD request's body reaches no one: nothing it would have shown counts as an impression."""
+    async def impressions() -> int:
+        await client.app[ONLINE].flush()
+        return (await (await client.get("/v1/stats/online?days=1")).json())["total"]["impressions"]
+
+    before = await impressions()
+    for path in ("/v1/users/u000001/recommendations?n=3", "/v1/items/p00001/similar?n=3",
+                 "/v1/users/u000001/email-block?blocks=recommended&n=2",
+                 "/v1/campaigns/lapsed?min_days=0&max_days=3650&n=2"):
+        head = await client.head(path)
+        assert head.status == 200 and await head.read() == b"", path
+    assert await impressions() == before
+    assert (await client.get("/v1/users/u000001/recommendations?n=3")).status == 200
+    assert await impressions() == before + 3
+
+
 async def test_unknown_user_gets_popularity_fallback(client):
     body = await (await client.get("/v1/users/never-seen/recommendations?n=5")).json()
     assert body["source"] == "fallback" and len(body["items"]) == 5
