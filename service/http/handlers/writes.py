@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.errors import UnknownItem
+from service.errors import Conflict, UnknownItem
 from service.http.app_keys import METRICS, REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
 from service.http.auth import WRITE, requires
 from service.http.params import check_id, read_json
 from service.http.responses import json_response
 from service.ingest import EventBatch, parse_batch, parse_items
 from service.store.catalog import remove_item, upsert_items
-from service.store.events.write import StoreLimits, store_events
+from service.store.events.write import EventIdReused, StoreLimits, store_events
 
 
 @requires(WRITE)
@@ -24,9 +24,15 @@ async def post_events(request: web.Request) -> web.Response:
 
 
 async def store(app: web.Application, batch: EventBatch, now: float | None = None) -> int:
-    """Write a validated batch (service.store.events) and count it; how many were stored."""
-    stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
-                                StoreLimits.from_settings(app[SETTINGS]), now=now)
+    """Write a validated batch (service.store.events) and count it; how many were stored. 409 when an event
+    reuses the id of a different event stored before (nothing is written)."""
+    try:
+        stored = await store_events(app[REDIS], app[REDIS_KEYS], batch, app[REFRESHER].weights,
+                                    StoreLimits.from_settings(app[SETTINGS]), now=now)
+    except EventIdReused as exc:
+        raise Conflict("event_id_reused", f"events[{exc.index}].event_id {exc.event_id!r} was already used for a "
+                       "different event (another customer, item or type): each event needs an id of its own; "
+                       "nothing was stored", index=exc.index, field="event_id") from None
     app[METRICS].events.inc(stored)
     return stored
 

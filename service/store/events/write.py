@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from recommender.baskets import BOUGHT_TYPES
 from recommender.matrix import EventWeights
@@ -111,20 +112,45 @@ async def store_events(redis: aioredis.Redis, keys: Keys, batch: EventBatch, wei
 
     Raises
     ------
+    EventIdReused
+        An event's id was stored by an earlier request for a different event; nothing was written.
     redis.exceptions.RedisError, OSError
         Redis refused or could not be reached; on a single Redis nothing was written then.
     """
     now = time.time() if now is None else now
     rows = event_rows(batch, weights, now, limits.online_days, keys)
-    if is_cluster(redis) if sharded is None else sharded:
-        return await _store_sharded(redis, keys, rows, limits, now)
-    return await _store_atomic(redis, keys, rows, limits, now)
+    try:
+        if is_cluster(redis) if sharded is None else sharded:
+            return await _store_sharded(redis, keys, rows, limits, now)
+        return await _store_atomic(redis, keys, rows, limits, now)
+    except ResponseError as exc:
+        reused = str(exc).split(" ")
+        if reused[0] != _REUSED:
+            raise
+        index = int(reused[1])
+        raise EventIdReused(index, rows[index].event_id) from None
+
+
+class EventIdReused(Exception):
+    """An event whose client id an earlier request stored for a different event (another customer, item or
+    type); nothing of its request was written."""
+
+    def __init__(self, index: int, event_id: str | None) -> None:
+        super().__init__(f"event {index}'s id {event_id!r} was stored for a different event")
+        self.index, self.event_id = index, event_id
+
+
+_REUSED = "REUSEDEVENTID"
 
 
 # -- the Lua both ways share ------------------------------------------------------------------
 # An event whose seen key already exists was stored by an earlier request (a client retrying
 # after a lost 202) and is skipped: SET NX in the same script as the XADD, so "stored" and
-# "remembered as stored" can never disagree, even if Redis dies mid-request. An impression goes
+# "remembered as stored" can never disagree, even if Redis dies mid-request. The seen key holds a
+# fingerprint of the event's customer, item and type (not its time: a retried event without one is
+# stamped anew), and a request with an id already stored for a different event is refused before
+# anything is written (REUSEDEVENTID, its index: EventIdReused); a key from before fingerprints holds "1"
+# and matches any event. An impression goes
 # to the shown set (ZADD GT: a late-arriving older impression never moves an item back in time),
 # not to the since-training hash, so it is never taken for an interaction. The since-training hash's companion
 # holds the stream id of each item's newest event, so training drops exactly what it folded
@@ -139,8 +165,23 @@ local function fields(packed)
   end
   return f
 end
-local function is_new(seen_key, ttl)
-  return seen_key == nil or redis.call('SET', seen_key, '1', 'NX', 'EX', ttl)
+local function fingerprint(user, item, kind)
+  return string.sub(redis.sha1hex(user .. '\031' .. item .. '\031' .. kind), 1, 12)
+end
+local function is_new(seen_key, ttl, user, item, kind)
+  return seen_key == nil or redis.call('SET', seen_key, fingerprint(user, item, kind), 'NX', 'EX', ttl)
+end
+local function reused_id(f, stride, seen_at)
+  for j = 1, #f, stride do
+    local s = tonumber(f[j + seen_at])
+    if s > 0 then
+      local was = redis.call('GET', KEYS[s])
+      if was and was ~= '1' and was ~= fingerprint(f[j], f[j + 1], f[j + 2]) then
+        return redis.error_reply('REUSEDEVENTID ' .. ((j - 1) / stride))
+      end
+    end
+  end
+  return nil
 end
 local function order_data(packed)
   if packed == '\002' then
@@ -271,14 +312,18 @@ end
 # the default currency and the order keys' TTL. A handful of arguments instead of thousands: redis-py packs
 # every argument in Python, which cost more than everything else in the request.
 _STORE = _LUA_FUNCTIONS + GENERATION_LUA + r"""
-ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[12])
 local f = fields(ARGV[1])
+local reused = reused_id(f, 11, 7)
+if reused then
+  return reused
+end
+ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[12])
 local touched, shown = {}, {}
 local stored, attributed = 0, 0
 for j = 1, #f, 11 do
   local s = tonumber(f[j + 7])
   local seen_key = s > 0 and KEYS[s] or nil
-  if is_new(seen_key, ARGV[5]) then
+  if is_new(seen_key, ARGV[5], f[j], f[j + 1], f[j + 2]) then
     local p, q, order, o = order_data(f[j + 10])
     local price, currency = nil, nil
     if p ~= '\002' or f[j + 2] == 'purchase' then
@@ -355,14 +400,18 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
 # event-id TTL, the seen keys' prefix length, the online hash's TTL, a new stream generation, the default
 # currency, the order keys' TTL. Returns each event's stream id, or "" when it was a retried copy.
 _STORE_STREAM = _LUA_FUNCTIONS + GENERATION_LUA + r"""
-ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[5])
 local f = fields(ARGV[1])
+local reused = reused_id(f, 9, 5)
+if reused then
+  return reused
+end
+ensure_generation(KEYS[1], KEYS[#KEYS], ARGV[5])
 local ids = {}
 local attributed = 0
 for j = 1, #f, 9 do
   local s = tonumber(f[j + 5])
   local seen_key = s > 0 and KEYS[s] or nil
-  if is_new(seen_key, ARGV[2]) then
+  if is_new(seen_key, ARGV[2], f[j], f[j + 1], f[j + 2]) then
     local p, q, order, o = order_data(f[j + 8])
     local price, currency = nil, nil
     if p ~= '\002' or f[j + 2] == 'purchase' then

@@ -266,6 +266,15 @@ async def test_events_with_client_ids_are_stored_once_however_often_they_are_sen
     assert refused.status == 400 and (error["index"], error["field"]) == (1, "event_id") and "events[0]" in error["message"]
     with redis.Redis.from_url(settings.redis_url) as r:
         assert not r.exists(KEYS.event_seen("evt-1")) and not r.exists(KEYS.since_training("reuser"))
+    # ... or in a later request, even another customer's: a 409 naming it, and nothing of the request stored
+    later = [{"user_id": "reuser-2", "item_id": "p00034", "type": "view"},
+             {"user_id": "reuser-2", "item_id": "p00035", "type": "purchase", "event_id": "order-0"}]
+    conflict = await client.post("/v1/events", json=later, headers=AUTH_WRITE)
+    error = (await conflict.json())["error"]
+    assert conflict.status == 409 and (error["code"], error["index"], error["field"]) == ("event_id_reused", 1,
+                                                                                           "event_id")
+    with redis.Redis.from_url(settings.redis_url) as r:
+        assert not r.exists(KEYS.since_training("reuser-2")) and len(r.xrange(KEYS.events)) == len(entries)
 
 
 @pytest.mark.parametrize("event, field", [

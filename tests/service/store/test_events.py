@@ -11,7 +11,7 @@ from recommender.events import EVENT_TYPES, EventTable
 from recommender.matrix import EventWeights
 from service.ingest import EventBatch
 from service.store.events.format import STREAM_FIELDS
-from service.store.events.write import StoreLimits, store_events
+from service.store.events.write import EventIdReused, StoreLimits, store_events
 from service.store.keys import Keys
 from service.store.online import new_recommendation_id, utc_day
 
@@ -50,6 +50,31 @@ async def _state(client: aioredis.Redis, keys: Keys) -> dict:
         "announced": sorted({u for _, f in await client.xrange(keys.change_log) for u in f[b"u"].decode().split("\n")}),
         "generation": await client.exists(keys.events_generation),
     }
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+async def test_an_id_stored_for_another_event_refuses_the_whole_request(redis_url, sharded):
+    """A retry (same customer, item and type, even stamped anew) is a duplicate; the same id on a different event
+    is refused with its index before anything of the request is written, on both paths."""
+    client = aioredis.from_url(redis_url)
+    keys = Keys("t")
+    assert await store_events(client, keys, _batch(), EventWeights(), LIMITS, now=NOW, sharded=sharded) == 6
+    before = await _state(client, keys)
+    retry = _batch()
+    retry.events.timestamps[:] += 5  # no timestamp sent: the retry is stamped when it arrives
+    assert await store_events(client, keys, retry, EventWeights(), LIMITS, now=NOW + 5, sharded=sharded) == 3
+    reused = _batch()
+    reused.events.types[3] = EVENT_TYPES.index("purchase")  # e3 was u2's review of p3
+    with pytest.raises(EventIdReused) as refused:
+        await store_events(client, keys, reused, EventWeights(), LIMITS, now=NOW, sharded=sharded)
+    assert (refused.value.index, refused.value.event_id) == (3, "e3")
+    after = await _state(client, keys)
+    assert len(after["stream"]) == len(before["stream"]) + 3  # the retry's three events without ids, nothing more
+    await client.set(keys.event_seen("e1"), "1")  # stored before fingerprints: matches any event
+    other = _batch()
+    other.events.item_ids[0] = "p9"
+    assert await store_events(client, keys, other, EventWeights(), LIMITS, now=NOW, sharded=sharded) == 3
+    await client.aclose()
 
 
 @pytest.mark.parametrize("sharded", [False, True])
