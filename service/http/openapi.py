@@ -33,7 +33,7 @@ def _json(schema: dict) -> dict:
 
 def _errors(*codes: int) -> dict:
     texts = {400: "Bad input", 401: "Missing key", 403: "Wrong key", 404: "Not found",
-             413: "Body too large", 503: "No model yet"}
+             409: "Conflicts with what is stored", 413: "Body too large", 503: "No model yet"}
     return {str(c): {"description": texts[c], "content": _json(ERROR)} for c in codes}
 
 
@@ -113,7 +113,23 @@ ONLINE_COUNTS = {"impressions": {"type": "integer", "description": "items served
                                        "served"}}
 
 
+#: What every keyed operation may answer when RECS_RATE_LIMIT is set (service.http.auth).
+RATE_LIMITED = {"429": {"description": "Too many requests for this key (RECS_RATE_LIMIT, RECS_RATE_LIMIT_BURST; "
+                                       "code rate_limited); retry after Retry-After seconds",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": _json(ERROR)}}
+
+
 def spec() -> dict[str, Any]:
+    """The OpenAPI 3 document of every route; each keyed operation also documents the rate limit's 429."""
+    document = _document()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if operation.get("security"):
+                operation["responses"].update(RATE_LIMITED)
+    return document
+
+
+def _document() -> dict[str, Any]:
     items_list = {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}
     return {
         "openapi": "3.0.3",
@@ -264,7 +280,11 @@ def spec() -> dict[str, Any]:
                         "accepted": {"type": "integer"},
                         "duplicates": {"type": "integer", "description": "events whose event_id was stored "
                                        "before (a retry); skipped, not stored twice"}}})},
-                    **_errors(400, 401, 403, 413), **WRITE_503}}},
+                    **_errors(400, 401, 403, 413), "409": {
+                        "description": "An event_id an earlier request stored for a different event (another "
+                                       "customer, item or type; code event_id_reused, with the event's index); "
+                                       "nothing of the request was stored", "content": _json(ERROR)},
+                    **WRITE_503}}},
             "/v1/items": {"put": {
                 "summary": "Upsert catalog items", "security": SECURED,
                 "requestBody": {"required": True, "content": _json({"oneOf": [
@@ -295,9 +315,27 @@ def spec() -> dict[str, Any]:
                     "next_version": {"type": "string", "nullable": True,
                                      "description": "the version the pointer names, while this process has not "
                                                     "loaded it yet (within a poll interval); null otherwise"},
-                    "training": {"type": "object", "properties": {
+                    "training": {"type": "object", "description": "the training record (times in epoch seconds)",
+                                 "properties": {
+                        "running": {"type": "boolean", "description": "a training holds the lock now"},
+                        "last_outcome": {"type": "string", "nullable": True,
+                                         "enum": ["trained", "rejected", "failed", "skipped", None],
+                                         "description": "how the last training ended (rejected: the quality gate "
+                                                        "kept the serving model; skipped: another replica trains)"},
+                        "last_message": {"type": "string", "nullable": True},
+                        "last_attempt_at": {"type": "number", "nullable": True},
+                        "last_success_at": {"type": "number", "nullable": True},
                         "last_version": {"type": "string", "nullable": True,
-                                         "description": "the version the last successful training produced"}}},
+                                         "description": "the version the last successful training produced"},
+                        "last_error": {"type": "string", "nullable": True,
+                                       "description": "why the last training that did not train failed or was "
+                                                      "rejected"},
+                        "last_error_at": {"type": "number", "nullable": True},
+                        "last_metrics": {"type": "object", "nullable": True,
+                                         "description": "the last training's holdout figures and model choice"},
+                        "load_error": {"type": "string", "nullable": True,
+                                       "description": "why this replica could not load the model the pointer "
+                                                      "names, if it could not"}}},
                     "serves_bought_items": {"type": "boolean", "description": "lists may hold items the customer "
                                             "had before (flagged repeat); else they are removed"},
                     "selection": SELECTION, "lifecycle": LIFECYCLE_MODEL,

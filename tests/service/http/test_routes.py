@@ -430,6 +430,11 @@ async def test_model_health_metrics_and_openapi(client):
     doc = await (await client.get("/openapi.json")).json()
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == {(m, p) for m, p, _ in ROUTES}
+    schema = doc["paths"]["/v1/model"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(model["training"]) == set(schema["properties"]["training"]["properties"])
+    keyed = [op for ops in doc["paths"].values() for op in ops.values() if op.get("security")]
+    assert len(keyed) > 30 and all("429" in op["responses"] for op in keyed)
+    assert "409" in doc["paths"]["/v1/events"]["post"]["responses"]
 
 
 async def test_keys_never_reach_logs_or_metrics(client, caplog):
