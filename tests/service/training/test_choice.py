@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -148,6 +149,23 @@ async def test_the_quality_gate_compares_the_chosen_entrys_holdout_ndcg(client):
     current.info.metrics = {**metrics, "ndcg": 0.99}
     report = await client.app[REFRESHER].train("test")
     assert report.outcome == "rejected" and "below the serving model" in report.message
+
+
+def test_the_gate_never_compares_figures_of_two_holdouts():
+    """A serving model scored on an older cut is compared through its configuration's score on the new holdout:
+    a store whose new customers lower every score (2,000 one-view visitors) still trains, and erasures finish."""
+    serving = {"holdout": "time_cut", "ndcg": 0.1176, "users": 849, "cut_time": 1792301574.0,
+               "chosen": "personal_frequency"}
+    new = {"holdout": "time_cut", "ndcg": 0.0325, "users": 2007, "cut_time": 1793344359.0, "chosen": "personal_frequency"}
+    assert gate(new, serving, 0.2) == ""  # no figure on this holdout to compare with
+    scored = SimpleNamespace(results=[SimpleNamespace(name="personal_frequency", ndcg=0.0325),
+                                      SimpleNamespace(name="als", ndcg=0.0301)])
+    assert gate(new, serving, 0.2, scored) == ""  # before: rejected against its own configuration's older figure
+    worse = SimpleNamespace(results=[SimpleNamespace(name="personal_frequency", ndcg=0.06)])
+    refused = gate({**new, "chosen": "als"}, serving, 0.2, worse)
+    assert "below the serving configuration's (personal_frequency) on this holdout 0.0600" in refused
+    assert gate(new, {**serving, "ndcg": 0.2, "users": 2007, "cut_time": new["cut_time"]}, 0.2, scored).startswith(
+        "nDCG@10")  # the same holdout: its own figure, as before
 
 
 @pytest.mark.parametrize("repeat", ["on", "off"])
