@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 import sys
 
 from aiohttp import web
 
 from service.http.app import create_app
+from service.http.app_keys import FAILURE
 from service.settings import Settings, SettingsError
 from service.store.client import REDIS_ERRORS
 from service.store.embedded import RedisServerError
@@ -64,10 +67,25 @@ def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = 
     except (RedisServerError, UnsafeRedisError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if _cannot_listen(exc):
+            print(f"error: cannot listen on {host}:{port} (RECS_HOST, RECS_PORT): {exc}", file=sys.stderr)
+            return 2
+        print(f"error: cannot use Redis (REDIS_URL): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     except REDIS_ERRORS as exc:  # at start-up: wrong password, nothing listening, ...
         print(f"error: cannot use Redis (REDIS_URL): {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    if FAILURE in app:  # it stopped itself: its embedded redis-server died
+        print(f"error: {app[FAILURE]}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _cannot_listen(exc: OSError) -> bool:
+    """The HTTP site could not bind (address in use or not this machine's, a privileged port) or its host
+    name does not resolve; Redis's own connection errors reach here as redis-py's."""
+    return isinstance(exc, socket.gaierror) or exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
 
 
 if __name__ == "__main__":

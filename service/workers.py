@@ -122,7 +122,7 @@ def run_workers(settings: Settings, host: str, port: int, count: int) -> int:
     code = 2
     try:
         workers = [start_worker(host, port, env) for _ in range(count)]
-        code = supervise(workers, signals, host, port)
+        code = supervise(workers, signals, host, port, embedded)
     finally:
         clean = stop_workers(workers)
         if embedded is not None:
@@ -141,8 +141,10 @@ def start_worker(host: str, port: int, env: dict[str, str]) -> Worker:
     return Worker(process, read_fd)
 
 
-def supervise(workers: list[Worker], signals: Signals, host: str, port: int) -> int:
-    """Wait for a signal (0) or a worker exiting: before all listen (2) or after (1)."""
+def supervise(workers: list[Worker], signals: Signals, host: str, port: int,
+              embedded: EmbeddedRedis | None = None) -> int:
+    """Wait for a signal (0), a worker exiting (before all listen: 2, after: 1) or the embedded redis-server
+    exiting (1: nothing restarts it here, a process manager restarts the service)."""
     all_ready = False
     while signals.received is None:
         waiting = [w.ready_fd for w in workers if not w.ready]
@@ -153,6 +155,9 @@ def supervise(workers: list[Worker], signals: Signals, host: str, port: int) -> 
             all_ready = True
             log.info("%d workers listening on %s:%d (pids %s)", len(workers), host, port,
                      ", ".join(str(w.process.pid) for w in workers))
+        if embedded is not None and (code := embedded.exit_code()) is not None:
+            log.error("the embedded redis-server exited with code %s; stopping the workers", code)
+            return 1
         exited = [w for w in workers if w.process.poll() is not None]
         if exited:
             worker = exited[0]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from service.http.app_keys import (
+    FAILURE,
     HISTORY,
     METRICS,
     ONLINE,
@@ -54,14 +56,35 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
                      retry_on_timeout=True)
     app[REDIS] = client
     app[REDIS_URL] = url
+    watch = None
     try:
         await client.ping()
         await check_server(client, settings.allow_eviction)  # refuses a server that can evict the event stream
+        if embedded is not None:
+            watch = asyncio.create_task(_watch_embedded(app, embedded), name="encore-embedded-redis-watch")
         yield
     finally:
+        if watch is not None:
+            watch.cancel()
         await client.aclose()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+#: Seconds between two checks that the embedded redis-server still runs.
+EMBEDDED_CHECK_SECONDS = 1.0
+
+
+async def _watch_embedded(app: web.Application, embedded: EmbeddedRedis) -> None:
+    """Stop the service when its embedded redis-server exits: nothing restarts the server in process, and a
+    service left running without it answers /healthz while every write fails, so a process manager would never
+    restart it. SIGTERM to itself: the usual graceful stop, then `python -m service` exits 1 (FAILURE)."""
+    while (code := embedded.exit_code()) is None:
+        await asyncio.sleep(EMBEDDED_CHECK_SECONDS)
+    app[FAILURE] = f"the embedded redis-server exited with code {code}"
+    log.error("%s; stopping the service (a process manager restarts it, and it starts the server again)",
+              app[FAILURE])
+    signal.raise_signal(signal.SIGTERM)
 
 
 async def serving_ctx(app: web.Application) -> AsyncIterator[None]:

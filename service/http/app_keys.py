@@ -16,6 +16,8 @@ from service.training.refresh import Refresher
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", aioredis.Redis)
 REDIS_URL = web.AppKey("redis_url", str)  # what the training child connects to
+#: Why the service stopped itself (the embedded redis-server died): `python -m service` then exits 1.
+FAILURE = web.AppKey("failure", str)
 REDIS_KEYS = web.AppKey("redis_keys", Keys)
 METRICS = web.AppKey("metrics", Metrics)
 SERVING = web.AppKey("serving", Serving)

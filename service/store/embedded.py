@@ -161,6 +161,10 @@ class EmbeddedRedis:
                                        "starting the service (two servers must not share one AOF directory)")
             time.sleep(0.05)
 
+    def exit_code(self) -> int | None:
+        """The server's exit code once it has exited (killed, crashed), None while it runs or before `start`."""
+        return None if self.process is None else self.process.poll()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server: SIGTERM makes it flush its AOF and exit; SIGKILL after `timeout` seconds.
         Does nothing when it is not running."""

@@ -97,6 +97,19 @@ def test_the_parent_runs_the_embedded_redis_for_its_workers(service_env, service
     assert list((tmp_path / "data" / "redis").glob("appendonly*"))
 
 
+def test_the_parent_stops_the_workers_when_its_embedded_redis_dies(service_env, services, tmp_path):
+    env = {k: v for k, v in service_env.items() if k != "REDIS_URL"}
+    service = ServiceProcess({**env, "RECS_WORKERS": "2"}, tmp_path / "service.log").start()
+    services.append(service)
+    service.wait_ready()
+    started = children(service.process.pid)
+    redis = [pid for pid in started if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(redis[0], 9)
+    assert service.process.wait(90) == 1
+    assert "the embedded redis-server exited" in (tmp_path / "service.log").read_text()
+    assert len(started) == 3 and not any(Path(f"/proc/{pid}").exists() for pid in started)  # the workers too
+
+
 def test_a_worker_that_cannot_start_makes_the_parent_fail(service_env, tmp_path):
     env = {**os.environ, **service_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
            "RECS_PORT": str(free_port())}

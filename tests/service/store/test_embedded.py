@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
 from service.http.app_keys import REDIS
-from service.store.embedded import EmbeddedRedis, RedisServerError
+from service.store.embedded import EmbeddedRedis, RedisServerError, free_port
 from service.settings import Settings
 from tests.service.conftest import wait_ready
 
@@ -66,3 +70,44 @@ def test_a_second_server_is_refused_a_directory_a_live_one_still_uses(tmp_path):
     (tmp_path / "redis.sock").touch()
     second.start()
     second.stop()
+
+
+def test_the_service_stops_when_its_embedded_redis_server_dies(tmp_path):
+    """Left running, it would answer /healthz while every write failed, so no process manager restarts it."""
+    port = free_port()
+    env = {**os.environ, "RECS_DATA_DIR": str(tmp_path), "RECS_PORT": str(port), "RECS_TRAIN_ON_START": "0"}
+    env.pop("REDIS_URL", None)
+    service = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert service.poll() is None and time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.2)
+        server = subprocess.run(["pgrep", "-f", str(tmp_path / "redis" / "redis.sock")], capture_output=True, text=True)
+        os.kill(int(server.stdout.split()[0]), signal.SIGKILL)
+        _, stderr = service.communicate(timeout=60)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+    assert service.returncode == 1 and "the embedded redis-server exited" in stderr and "Traceback" not in stderr
+
+
+def test_a_port_in_use_is_reported_as_such_not_as_a_redis_error(redis_url, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**os.environ, "RECS_DATA_DIR": str(tmp_path), "RECS_PORT": str(taken.getsockname()[1]),
+               "REDIS_URL": redis_url, "RECS_TRAIN_ON_START": "0"}
+        result = subprocess.run([sys.executable, "-m", "service"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "cannot listen on 127.0.0.1:" in result.stderr
+    assert "REDIS_URL" not in result.stderr and "Traceback" not in result.stderr
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
