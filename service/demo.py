@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import secrets
 import sys
@@ -19,7 +20,7 @@ from recommender.demo_triggers import with_trigger_stories
 from service.__main__ import configure_logging, serve
 from service.http.app import create_app
 from service.http.app_keys import SERVING
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 
 
 KEY_NAMES = ("read", "write", "admin")
@@ -41,8 +42,10 @@ def load_or_make_keys(path: Path) -> dict[str, str]:
     if all(name in keys for name in KEY_NAMES):
         return keys
     keys = {name: keys.get(name) or secrets.token_urlsafe(18) for name in KEY_NAMES}
-    path.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
-    path.chmod(0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # written anew, readable by its owner only from the start
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write("".join(f"{k}={v}\n" for k, v in keys.items()))
     return keys
 
 
@@ -127,24 +130,31 @@ async def _announce(app: web.Application, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="data/demo")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RECS_PORT", 8080)))
+    parser.add_argument("--port", type=int, help="default: RECS_PORT, else 8080")
     parser.add_argument("--users", type=int, default=DEMO_USERS)
     args = parser.parse_args(argv)
 
     data_dir = Path(args.data_dir)
     events_path, catalog_path = data_dir / "events.csv", data_dir / "catalog.csv"
+    keys = load_or_make_keys(data_dir / "keys.env")
+    changes = data_dir / CATALOG_CHANGES_FILE
+    try:  # before the demo store is made: a bad setting is a one-line error, not a traceback after the work
+        settings = Settings.from_env({
+            "RECS_BOOTSTRAP_CATALOG_CHANGES": str(changes),
+            **os.environ, "RECS_DATA_DIR": str(data_dir / "service"),
+            **({"RECS_PORT": str(args.port)} if args.port is not None else {}),
+            "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
+            "RECS_READ_KEYS": keys["read"], "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],
+        })
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not events_path.exists():
         data = demo_storefront(args.users)
         write_storefront(data, data_dir)
         print(f"generated {len(data.events):,} demo events and {len(data.catalog):,} items in {data_dir}")
-    keys = load_or_make_keys(data_dir / "keys.env")
-    changes = data_dir / CATALOG_CHANGES_FILE
-    settings = Settings.from_env({
-        **({"RECS_BOOTSTRAP_CATALOG_CHANGES": str(changes)} if changes.exists() else {}),
-        **os.environ, "RECS_DATA_DIR": str(data_dir / "service"), "RECS_PORT": str(args.port),
-        "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
-        "RECS_READ_KEYS": keys["read"], "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],
-    })
+    if not changes.exists() and settings.bootstrap_catalog_changes == changes:  # a store made before them
+        settings = dataclasses.replace(settings, bootstrap_catalog_changes=None)
     configure_logging(settings)
     app = create_app(settings)
     base = f"http://{settings.host}:{settings.port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -121,10 +122,34 @@ class Settings:
             raise SettingsError("RECS_KEY_PREFIX must not contain braces (Redis Cluster hash tags)")
         self.validate_email()
         self.validate_lifecycle()
-        for name in ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes",
-                     "online_days", "workers", "redis_read_timeout"):
+        self.validate_numbers()
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"RECS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if self.redis_url is not None:
+            from service.store.client import CLUSTER_SCHEMES
+
+            schemes = (*REDIS_SCHEMES, *CLUSTER_SCHEMES)
+            if self.redis_url.split("://", 1)[0] not in schemes:
+                raise SettingsError(f"REDIS_URL must start with one of {', '.join(s + '://' for s in schemes)}")
+
+    def validate_numbers(self) -> None:
+        """Every number finite, and within what the service can use (a Redis TTL is whole seconds, at least 1)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{ENV_NAMES[f.name]} must be a finite number")
+        for name in POSITIVE:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_NAMES[name]} must be positive")
+        for name in WHOLE_SECONDS:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_NAMES[name]} must be at least 1 (seconds; Redis keeps keys for whole seconds)")
+        if not 1 <= self.port <= 65535:
+            raise SettingsError("RECS_PORT must be from 1 to 65535")
+        if self.rate_limit < 0:
+            raise SettingsError("RECS_RATE_LIMIT must be 0 (off) or more")
+        if self.rate_limit > 0 and self.rate_limit_burst < 1:
+            raise SettingsError("RECS_RATE_LIMIT_BURST must be at least 1 (one request) when RECS_RATE_LIMIT is on")
 
     def validate_email(self) -> None:
         """The money and email settings: a real currency, a usable link parameter, a sane cap."""
@@ -193,6 +218,13 @@ class Settings:
             raise SettingsError("RECS_TRAINER=spark needs pyspark and Java: pip install 'encore[spark]'")
 
 
+#: Settings that must be above 0, and TTLs that must be at least one second.
+POSITIVE = ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes", "max_batch_body_bytes",
+            "online_days", "active_days", "workers", "redis_read_timeout")
+WHOLE_SECONDS = ("cache_ttl", "since_training_ttl", "event_id_ttl", "lock_ttl")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: What REDIS_URL may start with besides the cluster schemes (service.store.client.CLUSTER_SCHEMES): redis-py's.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 #: RECS_FALLBACK's values, and the longest trending window (hours: eight windows of 30 days).
 FALLBACKS = ("popular", "trending")
 MAX_TRENDING_HOURS = 720

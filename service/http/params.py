@@ -23,6 +23,7 @@ from service.http.errors import ApiError
 from recommender.times import latest_timestamp
 from service.http.limits import MAX_BATCH_USERS, MAX_N, MAX_VALUE, MIN_NOW, PARSED_QUERIES
 from service.serving.requests import ListRequest
+from service.settings import ENV_NAMES
 
 
 def int_param(raw: object, name: str, low: int, high: int, default: int) -> int:
@@ -75,8 +76,8 @@ def now_param(params: dict) -> float:
     return time.time() if now is None else now
 
 
-def _too_large(limit: int) -> str:
-    return (f"request body is larger than {limit} bytes (RECS_MAX_BODY_BYTES; a compressed body counts as "
+def _too_large(limit: int, setting: str) -> str:
+    return (f"request body is larger than {limit} bytes ({ENV_NAMES[setting]}; a compressed body counts as "
             "decompressed): send it in smaller requests")
 
 
@@ -148,18 +149,18 @@ def personal_request(params: dict, default_n: int = 10) -> ListRequest:
     return dataclasses.replace(req, explain=True) if explain else req
 
 
-async def read_json(request: web.Request, max_bytes: int | None = None) -> object:
-    """The body as JSON; 413 past `max_bytes` (default RECS_MAX_BODY_BYTES), 400 if not UTF-8 JSON (NaN
-    and Infinity included)."""
-    limit = max_bytes or request.app[SETTINGS].max_body_bytes
+async def read_json(request: web.Request, limit_setting: str = "max_body_bytes") -> object:
+    """The body as JSON; 413 past the size the setting `limit_setting` allows (bytes; default RECS_MAX_BODY_BYTES,
+    named in the message), 400 if not UTF-8 JSON (NaN and Infinity included)."""
+    limit = getattr(request.app[SETTINGS], limit_setting)
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", _too_large(limit))
+        raise ApiError(413, "payload_too_large", _too_large(limit, limit_setting))
     chunks, size = [], 0
     try:
         while chunk := await request.content.read(64 * 1024):
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, "payload_too_large", _too_large(limit))
+                raise ApiError(413, "payload_too_large", _too_large(limit, limit_setting))
             chunks.append(chunk)
     except RequestPayloadError as exc:  # e.g. a body marked Content-Encoding: gzip that is not gzip
         # the rest of the body cannot be read past either: the connection ends with this answer
@@ -179,7 +180,7 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> objec
 async def read_batch(request: web.Request) -> tuple[dict, list[str]]:
     """A batch route's JSON body (at most RECS_MAX_BATCH_BODY_BYTES) and its `user_ids`: a non-empty
     list of at most MAX_BATCH_USERS valid ids. Raises ApiError (400, naming the field) otherwise."""
-    body = await read_json(request, request.app[SETTINGS].max_batch_body_bytes)
+    body = await read_json(request, "max_batch_body_bytes")
     if not isinstance(body, dict):
         raise bad_input("body must be an object with user_ids", "invalid_body")
     user_ids = body.get("user_ids")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
-from service.demo import examples
+from service.demo import examples, load_or_make_keys, main
 from service.http.routes import ROUTES
 
 
@@ -40,3 +42,19 @@ async def test_the_demo_store_gives_customers_on_every_trigger_route(make_client
     assert all(count > 0 for count in counts.values()), counts
     trending = await (await client.get("/v1/items/trending?hours=24&n=5")).json()
     assert len(trending["items"]) == 5
+
+
+def test_a_bad_setting_stops_the_demo_with_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RECS_REPEAT", "maybe")
+    assert main(["--data-dir", str(tmp_path / "demo")]) == 2
+    assert capsys.readouterr().err.startswith("error: RECS_REPEAT must be one of")
+    assert not (tmp_path / "demo" / "events.csv").exists()  # no demo store was made first
+    monkeypatch.delenv("RECS_REPEAT")
+    monkeypatch.setenv("RECS_PORT", "abc")  # read as a setting, not by argparse
+    assert main(["--data-dir", str(tmp_path / "demo")]) == 2 and "RECS_PORT" in capsys.readouterr().err
+
+
+def test_the_demo_keys_file_is_its_owners_alone(tmp_path):
+    keys = load_or_make_keys(tmp_path / "demo" / "keys.env")
+    assert stat.S_IMODE(os.stat(tmp_path / "demo" / "keys.env").st_mode) == 0o600
+    assert load_or_make_keys(tmp_path / "demo" / "keys.env") == keys

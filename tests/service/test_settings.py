@@ -33,6 +33,32 @@ def test_bad_values_are_refused(env):
         Settings.from_env(env)
 
 
+@pytest.mark.parametrize("env, words", [  # each passed start-up once and broke the running service
+    ({"RECS_LOCK_TTL": "0"}, "RECS_LOCK_TTL must be at least 1"),
+    ({"RECS_EVENT_ID_TTL": "0"}, "RECS_EVENT_ID_TTL must be at least 1"),
+    ({"RECS_CACHE_TTL": "-1"}, "RECS_CACHE_TTL must be at least 1"),
+    ({"RECS_SINCE_TRAINING_TTL": "-5"}, "RECS_SINCE_TRAINING_TTL must be at least 1"),
+    ({"RECS_RATE_LIMIT_BURST": "0"}, "RECS_RATE_LIMIT_BURST must be at least 1"),
+    ({"RECS_RATE_LIMIT": "-1"}, "RECS_RATE_LIMIT must be 0 (off) or more"),
+    ({"RECS_REFRESH_INTERVAL": "nan"}, "RECS_REFRESH_INTERVAL must be a finite number"),
+    ({"RECS_POLL_INTERVAL": "inf"}, "RECS_POLL_INTERVAL must be a finite number"),
+    ({"RECS_REDIS_READ_TIMEOUT": "nan"}, "RECS_REDIS_READ_TIMEOUT must be a finite number"),
+    ({"RECS_MAX_BATCH_BODY_BYTES": "-1"}, "RECS_MAX_BATCH_BODY_BYTES must be positive"),
+    ({"RECS_ACTIVE_DAYS": "-1"}, "RECS_ACTIVE_DAYS must be positive"),
+    ({"RECS_PORT": "99999"}, "RECS_PORT must be from 1 to 65535"),
+    ({"RECS_LOG_LEVEL": "LOUD"}, "RECS_LOG_LEVEL must be one of DEBUG"),
+    ({"REDIS_URL": "notaurl"}, "REDIS_URL must start with one of redis://"),
+])
+def test_values_the_service_cannot_run_with_are_start_up_errors(env, words):
+    with pytest.raises(SettingsError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env(env)
+
+
+def test_a_rate_limit_off_needs_no_burst_and_log_levels_ignore_case():
+    assert Settings.from_env({"RECS_RATE_LIMIT": "0", "RECS_RATE_LIMIT_BURST": "0"}).rate_limit == 0
+    assert Settings.from_env({"RECS_LOG_LEVEL": "debug", "REDIS_URL": "rediss+cluster://h:1"}).log_level == "debug"
+
+
 def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in readme]

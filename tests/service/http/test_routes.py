@@ -325,6 +325,8 @@ async def test_event_request_limits(client):
     oversized = await client.post("/v1/events", data=b"[" + b" " * (1024 * 1024 + 10) + b"]", headers=AUTH_WRITE)
     assert oversized.status == 413 and (await oversized.json())["error"]["code"] == "payload_too_large"
     assert "RECS_MAX_BODY_BYTES" in (await oversized.json())["error"]["message"]
+    batch = await client.post("/v1/recommendations/batch", data=b"[" + b" " * (16 * 1024 * 1024 + 10) + b"]")
+    assert batch.status == 413 and "(RECS_MAX_BATCH_BODY_BYTES;" in (await batch.json())["error"]["message"]
     zipped = gzip.compress(b"[" + b" " * (1024 * 1024 + 10) + b"]")  # small on the wire, not once read
     compressed = await client.post("/v1/events", data=zipped, headers={**AUTH_WRITE, "Content-Encoding": "gzip"})
     assert compressed.status == 413 and "decompressed" in (await compressed.json())["error"]["message"]
