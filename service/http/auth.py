@@ -15,6 +15,12 @@ from service.settings import Settings
 from service.store.ratelimit import take_token
 
 READ, WRITE, ADMIN = "read", "write", "admin"
+#: Requests refused for their key (401, 403) that one client address may send: FAILED_AUTH_BURST at once, then
+#: FAILED_AUTH_PER_SECOND, while RECS_RATE_LIMIT is on; beyond, 429. A NUL starts the bucket's name, so no
+#: API key can share it.
+FAILED_AUTH_PER_SECOND = 1.0
+FAILED_AUTH_BURST = 20.0
+FAILED_AUTH_BUCKET = "\0refused:"
 UNKNOWN_KEY = "this key is not one of the service's keys"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -81,16 +87,25 @@ def requires(scope: str) -> Callable[[Handler], Handler]:
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             settings = request.app[SETTINGS]
-            key = check_key(request.headers.get("Authorization"), settings, scope)
+            try:
+                key = check_key(request.headers.get("Authorization"), settings, scope)
+            except ApiError:
+                if settings.rate_limit > 0:  # key guessing: refused requests are limited per client address
+                    await _limit(request, FAILED_AUTH_BUCKET + (request.remote or ""), FAILED_AUTH_PER_SECOND,
+                                 FAILED_AUTH_BURST, "refused requests from this address")
+                raise
             if key is not None and settings.rate_limit > 0:
-                wait = await take_token(request.app[REDIS], request.app[REDIS_KEYS], key, settings.rate_limit,
-                                        settings.rate_limit_burst)
-                if wait is not None:
-                    raise ApiError(429, "rate_limited", f"too many requests for this key; retry in {wait}s",
-                                   headers={"Retry-After": str(wait)})
+                await _limit(request, key, settings.rate_limit, settings.rate_limit_burst, "requests for this key")
             return await handler(request)
 
         guarded.scope = scope  # type: ignore[attr-defined]
         return guarded
 
     return decorate
+
+
+async def _limit(request: web.Request, bucket: str, rate: float, burst: float, what: str) -> None:
+    """429 with Retry-After when `bucket` (an API key, or FAILED_AUTH_BUCKET and an address) has no token left."""
+    wait = await take_token(request.app[REDIS], request.app[REDIS_KEYS], bucket, rate, burst)
+    if wait is not None:
+        raise ApiError(429, "rate_limited", f"too many {what}; retry in {wait}s", headers={"Retry-After": str(wait)})

@@ -14,6 +14,7 @@ import redis
 from recommender.events import EVENT_TYPES
 from service.store.keys import Keys
 from service.http.app_keys import ONLINE, SERVING
+from service.http.auth import FAILED_AUTH_BURST
 from service.http.routes import ROUTES
 from tests.service.conftest import AUTH_ADMIN, AUTH_WRITE, NOW
 
@@ -447,6 +448,17 @@ async def test_keys_never_reach_logs_or_metrics(client, caplog):
     metrics = await (await client.get("/metrics")).text()
     for secret in ("write-key", "wrong-secret"):
         assert secret not in caplog.text and secret not in metrics
+
+
+async def test_refused_keys_are_limited_per_address_so_keys_cannot_be_guessed_fast(make_client, settings):
+    client = await make_client(settings, rate_limit=100.0, rate_limit_burst=100.0, ready=False)
+    event = {"user_id": "u", "item_id": "p", "type": "view"}
+    guesses = [(await client.post("/v1/events", json=event, headers={"Authorization": f"Bearer guess-{k}"})).status
+               for k in range(int(FAILED_AUTH_BURST) + 3)]
+    assert set(guesses[:int(FAILED_AUTH_BURST)]) == {403} and guesses[-1] == 429
+    no_key = await client.post("/v1/events", json=event)
+    assert no_key.status == 429 and int(no_key.headers["Retry-After"]) >= 1  # a missing key counts too
+    assert (await client.post("/v1/events", json=event, headers=AUTH_WRITE)).status == 202  # a real key is not held
 
 
 async def test_rate_limit_answers_429_with_retry_after(make_client, settings):
