@@ -58,6 +58,14 @@ class ServerSettings:
     appendfsync: str | None = None
     aof_write_failing: bool = False  # the last AOF write failed: writes are refused (MISCONF)
     nodes: int = 1
+    memory_full: bool = False  # a node under noeviction holds more than its maxmemory: writes are refused (OOM)
+
+    @property
+    def writes_refused(self) -> str | None:
+        """Why the server refuses writes now, as write_refusal names it (PING still answers then), or None."""
+        if self.memory_full:
+            return "out_of_memory"
+        return "persistence_error" if self.aof_write_failing else None
 
     @property
     def evicts_any_key(self) -> bool:
@@ -98,6 +106,7 @@ class _Merged:
     policies: list[str] = field(default_factory=list)
     appendonly: list[bool] = field(default_factory=list)
     failing: bool = False
+    full: bool = False
 
 
 async def read_server_settings(redis: aioredis.Redis) -> ServerSettings:
@@ -115,11 +124,14 @@ async def read_server_settings(redis: aioredis.Redis) -> ServerSettings:
         if "aof_enabled" in info:
             merged.appendonly.append(bool(int(info["aof_enabled"])))
         merged.failing |= str(info.get("aof_last_write_status", "ok")) == "err"
+        limit = int(info.get("maxmemory", 0) or 0)
+        merged.full |= (str(info.get("maxmemory_policy")) == "noeviction" and limit > 0
+                        and int(info.get("used_memory", 0) or 0) > limit)
     policy = next((p for p in merged.policies if p.startswith("allkeys-")), None) or \
         next((p for p in merged.policies if p.startswith("volatile-")), None) or \
         (merged.policies[0] if merged.policies else None)
     return ServerSettings(policy, all(merged.appendonly) if merged.appendonly else None,
-                          await _appendfsync(redis), merged.failing, max(len(merged.policies), 1))
+                          await _appendfsync(redis), merged.failing, max(len(merged.policies), 1), merged.full)
 
 
 async def _infos(redis: aioredis.Redis) -> list[dict]:

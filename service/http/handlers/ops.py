@@ -37,6 +37,8 @@ async def readyz(request: web.Request) -> web.Response:
             server = await read_server_settings(app[REDIS])
         except REDIS_ERRORS:
             server = None
+    if refused is None and server is not None:  # PING answers while Redis refuses writes when out of memory
+        refused = server.writes_refused
     ready = model_ok and redis_ok
     return json_response({"ready": ready, "model": model_ok, "redis": redis_ok, "writes_refused": refused,
                           "events_durable": server.events_durable if server else None,

@@ -177,8 +177,11 @@ async def test_out_of_memory_under_noeviction_refuses_every_write_with_503(make_
     with redis.Redis.from_url(server.url) as r:  # well past the limit, so even the smallest write is refused
         r.config_set("maxmemory", int(r.info("memory")["used_memory"]) - 1024 * 1024)
     await assert_every_write_is_refused(client, server.url, "out_of_memory")
+    ready = await client.get("/readyz")  # PING still answers: the memory figures say writes are refused
+    assert ready.status == 200 and (await ready.json())["writes_refused"] == "out_of_memory"
     with redis.Redis.from_url(server.url) as r:
         r.config_set("maxmemory", 0)
+    assert (await (await client.get("/readyz")).json())["writes_refused"] is None
     retried = await client.post("/v1/events", json={"user_id": "w-user", "item_id": "p00003", "type": "view"},
                                 headers=AUTH_WRITE)
     assert retried.status == 202
