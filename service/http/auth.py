@@ -106,6 +106,7 @@ def requires(scope: str) -> Callable[[Handler], Handler]:
 
 async def _limit(request: web.Request, bucket: str, rate: float, burst: float, what: str) -> None:
     """429 with Retry-After when `bucket` (an API key, or FAILED_AUTH_BUCKET and an address) has no token left."""
-    wait = await take_token(request.app[REDIS], request.app[REDIS_KEYS], bucket, rate, burst)
+    wait = await take_token(request.app[REDIS], request.app[REDIS_KEYS], bucket, rate, burst,
+                            request.app[SETTINGS].redis_read_timeout)
     if wait is not None:
         raise ApiError(429, "rate_limited", f"too many {what}; retry in {wait}s", headers={"Retry-After": str(wait)})

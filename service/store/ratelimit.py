@@ -5,6 +5,7 @@ The bucket is named by a hash of the key: the key itself never reaches Redis, lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import redis.asyncio as aioredis
@@ -34,7 +35,8 @@ return {allowed, tostring(wait)}
 """
 
 
-async def take_token(redis: aioredis.Redis, keys: Keys, key: str, rate: float, burst: float) -> int | None:
+async def take_token(redis: aioredis.Redis, keys: Keys, key: str, rate: float, burst: float,
+                     timeout: float) -> int | None:
     """Take one token from the bucket of API key `key`: the token bucket algorithm, run in one
     script on Redis's clock so every replica shares the bucket.
 
@@ -49,6 +51,8 @@ async def take_token(redis: aioredis.Redis, keys: Keys, key: str, rate: float, b
         Tokens added per second.
     burst : float
         Most tokens the bucket holds (the requests a key may send at once).
+    timeout : float
+        Seconds to wait for Redis (RECS_REDIS_READ_TIMEOUT): a hung Redis must not hold every request up.
 
     Returns
     -------
@@ -57,8 +61,9 @@ async def take_token(redis: aioredis.Redis, keys: Keys, key: str, rate: float, b
         seconds to wait before a token is there (at least 1).
     """
     try:
-        allowed, wait = await redis.eval(_BUCKET, 1, keys.rate_limit(key), rate, burst)
-    except REDIS_ERRORS as exc:
+        async with asyncio.timeout(timeout):
+            allowed, wait = await redis.eval(_BUCKET, 1, keys.rate_limit(key), rate, burst)
+    except REDIS_ERRORS as exc:  # TimeoutError is an OSError
         log.warning("rate limiter unavailable, allowing the request: %s", type(exc).__name__)
         return None
     return None if int(allowed) else max(1, int(float(wait) + 0.999))

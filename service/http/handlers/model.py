@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 from aiohttp import web
 
-from service.http.app_keys import REDIS, REDIS_KEYS, REFRESHER, SERVING
+from service.http.app_keys import REDIS, REDIS_KEYS, REFRESHER, SERVING, SETTINGS
 from service.http.auth import ADMIN, READ, requires
 from service.http.params import int_param, query
 from service.http.responses import json_response
@@ -25,8 +26,9 @@ async def get_model(request: web.Request) -> web.Response:
     current = request.app[SERVING].current
     next_version = None
     try:
-        status, next_version = await request.app[REFRESHER].model_record(current)
-    except REDIS_ERRORS:  # the model is in memory; only the training record is out of reach
+        async with asyncio.timeout(request.app[SETTINGS].redis_read_timeout):  # a hung Redis must not hang it
+            status, next_version = await request.app[REFRESHER].model_record(current)
+    except REDIS_ERRORS:  # the model is in memory; only the training record is out of reach (TimeoutError too)
         status = {"last_message": "training status unavailable: redis is not answering"}
     training = {
         "running": status.get("running") == "1",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from aiohttp import web
 
-from service.http.app_keys import METRICS, REDIS, SERVING
+from service.http.app_keys import METRICS, REDIS, SERVING, SETTINGS
 from service.http.openapi import spec
 from service.http.responses import json_response
 from service.store.client import REDIS_ERRORS
@@ -26,15 +27,18 @@ async def readyz(request: web.Request) -> web.Response:
     app = request.app
     model_ok = app[SERVING].current is not None
     refused = None  # why Redis refuses writes, when it says so
+    timeout = app[SETTINGS].redis_read_timeout  # a hung Redis is not ready, said at once
     try:
-        redis_ok = bool(await app[REDIS].ping())
+        async with asyncio.timeout(timeout):
+            redis_ok = bool(await app[REDIS].ping())
     except Exception as exc:  # any failure to answer means not ready
         refused = write_refusal(exc)  # but Redis answers PING with MISCONF while its disk is full: reads work
         redis_ok = refused is not None
     server = None
     if redis_ok:
         try:
-            server = await read_server_settings(app[REDIS])
+            async with asyncio.timeout(timeout):
+                server = await read_server_settings(app[REDIS])
         except REDIS_ERRORS:
             server = None
     if refused is None and server is not None:  # PING answers while Redis refuses writes when out of memory

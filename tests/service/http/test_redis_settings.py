@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -228,3 +230,23 @@ async def test_a_full_disk_under_appendfsync_always_stops_redis_and_writes_answe
     assert server.process.wait(10) != 0
     assert (await client.get("/readyz")).status == 503
     assert (await client.get("/v1/users/u000001/recommendations?n=5")).status == 200  # from the in-memory model
+
+
+async def test_a_hung_redis_holds_readiness_and_the_model_record_up_only_for_the_read_timeout(
+        make_client, settings, start_redis):
+    """A stopped Redis (SIGSTOP: connected, never answering): /readyz says 503 and /v1/model answers from memory
+    after RECS_REDIS_READ_TIMEOUT, the rate limiter letting the keyed request through after as long; each of the
+    three waited for the socket timeout, twice (10 s, retried), before."""
+    server = start_redis()
+    client = await make_client(settings, redis_url=server.url, read_keys=("read-key",))
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        ready = await client.get("/readyz")
+        model = await client.get("/v1/model", headers={"Authorization": "Bearer read-key"})
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert ready.status == 503 and model.status == 200
+    assert "redis is not answering" in (await model.json())["training"]["last_message"]
+    assert elapsed < 12, elapsed  # three waits of 1 s here, against 20 s or more each before
