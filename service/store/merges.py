@@ -26,7 +26,8 @@ import redis.asyncio as aioredis
 
 from service.store.erasures import POSITION_LUA, SEP, IdentityChange, scrub_stream
 from service.store.events.format import CHANGE_LOG_MAXLEN, change_log_entry
-from service.store.events.write import MAX_BOUGHT_TIMES, StoreLimits
+from service.store.events.write import StoreLimits
+from service.store.events.write_lua import MAX_BOUGHT_TIMES
 from service.store.keys import Keys
 
 #: Contact-log entries read per page when moving a visitor's.

@@ -141,7 +141,7 @@ class UserState(NamedTuple):
         Item id -> epoch seconds it was last shown, inside the fatigue window.
     bought : mapping of str to tuple of float
         Item id -> epoch seconds of the user's purchases of it since that model (at most
-        write.MAX_BOUGHT_TIMES).
+        write_lua.MAX_BOUGHT_TIMES).
     """
 
     since_training: Mapping[str, float]

@@ -20,7 +20,8 @@ from service.store.events.since_training import (
     forget_folded,
     read_lists_and_states,
 )
-from service.store.events.write import MAX_BOUGHT_TIMES, StoreLimits, store_events
+from service.store.events.write import StoreLimits, store_events
+from service.store.events.write_lua import MAX_BOUGHT_TIMES
 from service.store.keys import Keys
 from service.store.lists import pack
 
