@@ -20,8 +20,10 @@ from service.errors import (
 from service.http.metrics import route_label
 from service.store.client import REDIS_ERRORS
 from service.store.server import refusal_message, write_refusal
+from service.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
+outage = OutageLog(log)
 #: The status a request whose client left mid-answer is counted under (nginx's "client closed request").
 CLIENT_CLOSED = 499
 #: Seconds a client waits before retrying a write Redis refused (out of memory, a full disk): longer than
@@ -112,7 +114,7 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             log.warning("redis refused a write on %s %s: %s", request.method, route_label(request), exc)
             return error_response(503, "write_refused", refusal_message(refusal),
                                   {"Retry-After": str(WRITE_REFUSED_RETRY_AFTER)}, reason=refusal)
-        log.warning("redis unavailable on %s %s: %s", request.method, route_label(request), exc)
+        outage.warning("redis unavailable on %s %s: %s", request.method, route_label(request), exc)
         return error_response(503, "unavailable", "storage is temporarily unavailable; retry shortly",
                               {"Retry-After": "1"})
     except Exception:

@@ -23,8 +23,10 @@ from service.store.client import REDIS_ERRORS
 from service.store.events.since_training import UserState, read_lists_and_states
 from service.store.keys import Keys
 from service.store.lists import write_blobs
+from service.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
+outage = OutageLog(log)
 
 
 class ReadOrder(NamedTuple):
@@ -65,7 +67,7 @@ class SharedReads:
                 return await read_lists_and_states(self.redis, self.keys, list_keys, users, self.settings.fatigue_days,
                                                    folded_through)
         except REDIS_ERRORS as exc:  # TimeoutError is an OSError
-            log.warning("redis read failed, serving from the in-memory model: %r", exc)
+            outage.warning("redis read failed, serving from the in-memory model: %r", exc)
             return None, None
 
     async def _together(self, orders: list[ReadOrder]) -> list[ReadReply]:

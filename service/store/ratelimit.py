@@ -12,8 +12,10 @@ import redis.asyncio as aioredis
 
 from service.store.client import REDIS_ERRORS
 from service.store.keys import Keys
+from service.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
+outage = OutageLog(log)
 
 # Refill by elapsed time (Redis' clock, shared by all replicas), then take one token if there is one.
 _BUCKET = """
@@ -64,6 +66,6 @@ async def take_token(redis: aioredis.Redis, keys: Keys, key: str, rate: float, b
         async with asyncio.timeout(timeout):
             allowed, wait = await redis.eval(_BUCKET, 1, keys.rate_limit(key), rate, burst)
     except REDIS_ERRORS as exc:  # TimeoutError is an OSError
-        log.warning("rate limiter unavailable, allowing the request: %s", type(exc).__name__)
+        outage.warning("rate limiter unavailable, allowing the request: %s", type(exc).__name__)
         return None
     return None if int(allowed) else max(1, int(float(wait) + 0.999))
