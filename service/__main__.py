@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     if workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
-    host, port = args.host or settings.host, args.port or settings.port
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        print("error: --port must be from 0 (any free port) to 65535", file=sys.stderr)
+        return 2
     link = WorkerLink.from_env()
     configure_logging(settings, with_pid=workers > 1 or link is not None)
     if workers > 1:

@@ -144,8 +144,8 @@ class Settings:
         for name in WHOLE_SECONDS:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_NAMES[name]} must be at least 1 (seconds; Redis keeps keys for whole seconds)")
-        if not 1 <= self.port <= 65535:
-            raise SettingsError("RECS_PORT must be from 1 to 65535")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError("RECS_PORT must be from 0 (any free port) to 65535")
         if self.rate_limit < 0:
             raise SettingsError("RECS_RATE_LIMIT must be 0 (off) or more")
         if self.rate_limit > 0 and self.rate_limit_burst < 1:

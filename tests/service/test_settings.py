@@ -45,7 +45,8 @@ def test_bad_values_are_refused(env):
     ({"RECS_REDIS_READ_TIMEOUT": "nan"}, "RECS_REDIS_READ_TIMEOUT must be a finite number"),
     ({"RECS_MAX_BATCH_BODY_BYTES": "-1"}, "RECS_MAX_BATCH_BODY_BYTES must be positive"),
     ({"RECS_ACTIVE_DAYS": "-1"}, "RECS_ACTIVE_DAYS must be positive"),
-    ({"RECS_PORT": "99999"}, "RECS_PORT must be from 1 to 65535"),
+    ({"RECS_PORT": "99999"}, "RECS_PORT must be from 0 (any free port) to 65535"),
+    ({"RECS_PORT": "-1"}, "RECS_PORT must be from 0 (any free port) to 65535"),
     ({"RECS_LOG_LEVEL": "LOUD"}, "RECS_LOG_LEVEL must be one of DEBUG"),
     ({"REDIS_URL": "notaurl"}, "REDIS_URL must start with one of redis://"),
 ])
