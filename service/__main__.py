@@ -11,7 +11,7 @@ import sys
 
 from aiohttp import web
 
-from service.http.app import create_app
+from service.http.app import SHUTDOWN_SECONDS, create_app
 from service.http.app_keys import FAILURE
 from service.settings import Settings, SettingsError
 from service.store.client import REDIS_ERRORS
@@ -56,7 +56,7 @@ def configure_logging(settings: Settings, with_pid: bool = False) -> None:
 
 
 def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = None) -> int:
-    """Run until SIGINT/SIGTERM: stop accepting, let in-flight requests finish (up to 30 s), clean up.
+    """Run until SIGINT/SIGTERM: stop accepting, let in-flight requests finish (up to SHUTDOWN_SECONDS), clean up.
 
     A worker of `--workers N` (`link`) listens with SO_REUSEPORT and tells its parent once it does.
     """
@@ -66,7 +66,7 @@ def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = 
             link.listening()
 
     try:
-        web.run_app(app, host=host, port=port, shutdown_timeout=30, reuse_port=True if link else None,
+        web.run_app(app, host=host, port=port, shutdown_timeout=SHUTDOWN_SECONDS, reuse_port=True if link else None,
                     print=listening)
     except (RedisServerError, UnsafeRedisError) as exc:
         print(f"error: {exc}", file=sys.stderr)

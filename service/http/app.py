@@ -41,6 +41,8 @@ from service.store.server import check_server
 from service.training.refresh import Refresher
 
 log = logging.getLogger(__name__)
+#: Seconds a stop waits for the requests in flight (service.__main__.serve).
+SHUTDOWN_SECONDS = 30
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -143,4 +145,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(serving_ctx)
     app.cleanup_ctx.append(online_ctx)
     app.cleanup_ctx.append(history_ctx)
+    app.on_shutdown.append(_stopping)
+    app.on_cleanup.append(_stopped)  # after every cleanup context above
     return app
+
+
+async def _stopping(app: web.Application) -> None:
+    log.info("stopping: no new connections; finishing the requests in flight (up to %d s)", SHUTDOWN_SECONDS)
+
+
+async def _stopped(app: web.Application) -> None:
+    log.info("stopped: in-flight requests answered, tallies written, Redis closed")

@@ -92,6 +92,7 @@ def test_the_service_stops_when_its_embedded_redis_server_dies(tmp_path):
             service.kill()
             service.wait()
     assert service.returncode == 1 and "the embedded redis-server exited" in stderr and "Traceback" not in stderr
+    assert "stopping: no new connections" in stderr and "stopped: in-flight requests answered" in stderr
 
 
 def test_a_port_in_use_is_reported_as_such_not_as_a_redis_error(redis_url, tmp_path):
