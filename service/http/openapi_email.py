@@ -35,6 +35,19 @@ DISPLAY_PROPERTIES = {
     **{name: {**schema, "nullable": True, "description": f"with fields={name}"}
        for name, schema in SHOP_FIELDS.items()},
 }
+#: What the items of each email block carry beyond the common fields; the block's own route says the same
+#: (service.http.openapi_retention). PURCHASED_FIELDS: the follow-up's purchases.
+BLOCK_ITEM_FIELDS = {
+    "recommended": {"repeat": {"type": "boolean", "enum": [True],
+                               "description": "the customer bought the item before (a model that serves bought "
+                                              "items only)"}},
+    "buy_again": {"purchases": {"type": "integer"}, "last_purchase": {"type": "number"},
+                  "interval_days": {"type": "number"}, "interval_source": {"type": "string", "enum": ["own", "item"]}},
+    "new_for_you": {"created_at": {"type": "number"},
+                    "scored_by": {"type": "string", "enum": ["model", "category", "recency"]}},
+    "follow_up": {"via": {"type": "string", "enum": ["co_purchase", "similar"]}},
+}
+PURCHASED_FIELDS = {"purchased_at": {"type": "number"}}
 FIELDS_PARAM = {"name": "fields", "in": "query", "required": False, "schema": {"type": "string"},
                 "description": f"comma-separated catalog fields to embed in each item: {', '.join(DISPLAY_FIELDS)} "
                                "(an unknown name is a 400; without it responses are unchanged)"}
@@ -65,17 +78,21 @@ def experiment_tag(family: str) -> dict:
 
 
 def email_paths() -> dict[str, Any]:
-    item = {"type": "object", "required": ["item_id", "score"], "properties": {
-        "item_id": {"type": "string"}, "score": {"type": "number"}, "kind": {"type": "string", "nullable": True},
-        "category": {"type": "string", "nullable": True}, **DISPLAY_PROPERTIES}}
-    block = {"type": "object", "required": ["recommendation_id", "source", "items"], "properties": {
-        "recommendation_id": {"type": "string", "description": "this block's id (route email_<block>): send it with "
-                              "click and purchase events; links in format=html carry it as RECS_LINK_PARAM"},
-        "source": {"type": "string", "description": "what the block is based on, as the block's own route says "
-                   "(fallback and unknown_user for customers the model does not know)"},
-        "items": {"type": "array", "items": item},
-        "purchased": {"type": "array", "items": item, "description": "follow_up only: the purchases it follows"}}}
-    blocks = {"type": "object", "properties": {name: block for name in EMAIL_BLOCKS}}
+    def items(extra: dict) -> dict:
+        return {"type": "array", "items": {"type": "object", "required": ["item_id", "score"], "properties": {
+            "item_id": {"type": "string"}, "score": {"type": "number"}, "kind": {"type": "string", "nullable": True},
+            "category": {"type": "string", "nullable": True}, **extra, **DISPLAY_PROPERTIES}}}
+
+    def block(name: str) -> dict:
+        purchased = {"purchased": {**items(PURCHASED_FIELDS), "description": "the purchases it follows"}}
+        return {"type": "object", "required": ["recommendation_id", "source", "items"], "properties": {
+            "recommendation_id": {"type": "string", "description": "this block's id (route email_<block>): send it "
+                                  "with click and purchase events; links in format=html carry it as RECS_LINK_PARAM"},
+            "source": {"type": "string", "description": "what the block is based on, as the block's own route says "
+                       "(fallback and unknown_user for customers the model does not know)"},
+            "items": items(BLOCK_ITEM_FIELDS[name]), **(purchased if name == "follow_up" else {})}}
+
+    blocks = {"type": "object", "properties": {name: block(name) for name in EMAIL_BLOCKS}}
     line = {"type": "object", "required": ["user_id", "model_version"], "properties": {
         "user_id": {"type": "string"}, "model_version": {"type": "string"}, "experiment": experiment_tag("email"),
         "blocks": blocks,

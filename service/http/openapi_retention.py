@@ -15,7 +15,7 @@ from recommender.sources import (
     UNKNOWN_USER,
 )
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
-from service.http.openapi_email import CAP_HOURS, FIELDS_PARAM, experiment_tag
+from service.http.openapi_email import BLOCK_ITEM_FIELDS, CAP_HOURS, FIELDS_PARAM, PURCHASED_FIELDS, experiment_tag
 from service.http.openapi_lifecycle import LAPSED_FIELDS, LAPSED_PARAMS
 from service.settings import MAX_TRENDING_HOURS
 
@@ -237,8 +237,8 @@ def _block_paths() -> dict[str, Any]:
                     "user_id": {"type": "string"}, "model_version": {"type": "string"},
                     "source": {"type": "string", "enum": [PURCHASES, NO_PURCHASES, UNKNOWN_USER],
                                "description": "no_purchases / unknown_user: the lists are empty"},
-                    "purchased": _items({"purchased_at": {"type": "number"}}),
-                    "items": _items({"via": {"type": "string", "enum": ["co_purchase", "similar"]}}),
+                    "purchased": _items(PURCHASED_FIELDS),
+                    "items": _items(BLOCK_ITEM_FIELDS["follow_up"]),
                     "content": _items()}}}}},
                 **_errors(400, 401, 403, 503)}}},
         "/v1/users/{user_id}/new": {"get": {
@@ -254,8 +254,7 @@ def _block_paths() -> dict[str, Any]:
                     "source": {"type": "string", "enum": [PERSONALIZED, CATEGORY_AFFINITY, FALLBACK],
                                "description": "category_affinity: the customer has events but no model vector "
                                               "yet; fallback: no events at all, newest first"},
-                    "items": _items({"created_at": {"type": "number"},
-                                     "scored_by": {"type": "string", "enum": ["model", "category", "recency"]}})}}}}},
+                    "items": _items(BLOCK_ITEM_FIELDS["new_for_you"])}}}}},
                 **_errors(400, 401, 403, 503)}}},
         "/v1/users/{user_id}/buy-again": {"get": {
             "summary": "Items the customer bought at least twice, most overdue first (days since the last "
@@ -267,8 +266,6 @@ def _block_paths() -> dict[str, Any]:
                     "user_id": {"type": "string"},
                     "source": {"type": "string", "enum": [PURCHASES, NO_REPEAT_PURCHASES, UNKNOWN_USER],
                                "description": "no_repeat_purchases / unknown_user: the list is empty"},
-                    "items": _items({"purchases": {"type": "integer"}, "last_purchase": {"type": "number"},
-                                     "interval_days": {"type": "number"},
-                                     "interval_source": {"type": "string", "enum": ["own", "item"]}})}}}}},
+                    "items": _items(BLOCK_ITEM_FIELDS["buy_again"])}}}}},
                 **_errors(400, 401, 403, 503)}}},
     }

@@ -216,3 +216,22 @@ async def test_a_campaign_label_that_cannot_be_encoded_is_a_400(client):
     response = await client.post("/v1/users/u1/contacted", data='{"campaign": "\\ud800"}',
                                  headers={**AUTH_WRITE, "Content-Type": "application/json"})
     assert response.status == 400 and (await response.json())["error"]["field"] == "campaign"
+
+
+async def test_every_field_of_a_block_is_in_the_openapi_schema(client, demo):
+    doc = await (await client.get("/openapi.json")).json()
+    line = doc["paths"]["/v1/users/{user_id}/email-block"]["get"]["responses"]["200"]["content"]["application/json"]
+    schema = line["schema"]["properties"]["blocks"]["properties"]
+    seen: dict[tuple[str, str], set[str]] = {}
+    for user in _buyers(demo, 30) + ["stranger-1"]:
+        body = await (await client.get(f"/v1/users/{user}/email-block?blocks={','.join(BLOCKS)}&n=4"
+                                       f"&fields=title,price&now={int(NOW)}")).json()
+        for name, block in body["blocks"].items():
+            assert set(block) <= set(schema[name]["properties"]), name
+            for part in ("items", "purchased"):
+                for item in block.get(part, []):
+                    seen.setdefault((name, part), set()).update(item)
+    assert ("follow_up", "purchased") in seen and ("new_for_you", "items") in seen
+    undocumented = {(name, part): keys - set(schema[name]["properties"][part]["items"]["properties"])
+                    for (name, part), keys in seen.items()}
+    assert not any(undocumented.values()), undocumented
