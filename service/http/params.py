@@ -191,7 +191,20 @@ async def read_batch(request: web.Request) -> tuple[dict, list[str]]:
                         field="user_ids")
     for index, user_id in enumerate(user_ids):
         check_id(user_id, f"user_ids[{index}]")
+    for name, kind in BODY_OPTION_TYPES.items():
+        value = body.get(name)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise bad_input(f"{name} must be a JSON {_JSON_TYPE_NAMES[kind]} in a request body, not "
+                            f"{json.dumps(value)[:64]}", "invalid_parameter", field=name)
     return body, user_ids
+
+
+#: The JSON type of each option a batch body may carry (null means absent): the text forms a query string
+#: takes ("5", "true", "a,b") are for query strings only.
+BODY_OPTION_TYPES: dict[str, type] = {"n": int, "max_per_category": int, "now": int, "in_stock": bool,
+                                      "explain": bool, "kind": str, "category": str, "format": str,
+                                      "fields": list, "exclude": list, "blocks": list}
+_JSON_TYPE_NAMES = {int: "integer", bool: "boolean", str: "string", list: "array"}
 
 
 def _not_json(name: str) -> float:

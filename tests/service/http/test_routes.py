@@ -83,6 +83,16 @@ async def test_head_requests_count_no_impressions_and_compute_no_campaign(client
     assert await impressions() == before + 3
 
 
+@pytest.mark.parametrize("path", ["/v1/recommendations/batch", "/v1/email-blocks/batch"])
+@pytest.mark.parametrize("option, value", [("n", "5 "), ("n", True), ("in_stock", "false"), ("fields", "title,price"),
+                                           ("exclude", "p00001,p00002"), ("max_per_category", "2"),
+                                           ("blocks", "recommended"), ("now", "1790000000")])
+async def test_a_batch_body_takes_json_types_not_query_string_text(client, path, option, value):
+    response = await client.post(path, json={"user_ids": ["u000001"], option: value})
+    error = (await response.json())["error"]
+    assert response.status == 400 and error["field"] == option and "in a request body" in error["message"]
+
+
 async def test_unknown_user_gets_popularity_fallback(client):
     body = await (await client.get("/v1/users/never-seen/recommendations?n=5")).json()
     assert body["source"] == "fallback" and len(body["items"]) == 5
