@@ -182,7 +182,9 @@ async def check_server(redis: aioredis.Redis, allow_eviction: bool) -> ServerSet
             "lose accepted events. Set maxmemory-policy noeviction (Encore answers 503 when memory is full), "
             "or set RECS_ALLOW_EVICTION=1 to run anyway.")
     for warning in server.warnings():
-        log.warning("redis: %s%s", warning, " (RECS_ALLOW_EVICTION=1)" if server.evicts_any_key else "")
+        log.warning("redis: %s", warning)
+    if server.evicts_any_key:
+        log.warning("redis: running on a server that can evict the event stream, as RECS_ALLOW_EVICTION=1 allows")
     return server
 
 

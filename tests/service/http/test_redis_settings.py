@@ -123,6 +123,7 @@ async def test_a_server_that_can_evict_the_event_stream_stops_the_start(make_cli
     with caplog.at_level(logging.WARNING, logger="service.store.server"):
         client = await make_client(settings, redis_url=server.url, allow_eviction=True)
     assert any("allkeys-lru may evict the event stream" in r.getMessage() for r in caplog.records)
+    assert sum("RECS_ALLOW_EVICTION=1" in r.getMessage() for r in caplog.records) == 1  # said once, on its own line
     ready = await (await client.get("/readyz")).json()
     assert ready["ready"] and ready["redis_settings"]["maxmemory_policy"] == "allkeys-lru"
     assert any("allkeys-lru" in w for w in ready["warnings"])
