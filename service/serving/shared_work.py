@@ -175,4 +175,6 @@ class SharedWrites:
             async with asyncio.timeout(self.settings.redis_read_timeout):
                 await write_blobs(self.redis, keys, blobs, int(self.settings.cache_ttl))
         except REDIS_ERRORS as exc:
-            log.warning("could not cache %d computed lists: %s", len(keys), exc)
+            # not the whole message: redis-py puts a failed pipeline command's arguments in it, packed lists included
+            outage.warning("could not cache %d computed lists: %s: %s", len(keys), type(exc).__name__,
+                           str(exc).rsplit("caused error: ", 1)[-1][:200])

@@ -5,6 +5,7 @@ computed as the training's precompute would have stored it, and written back beh
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import numpy as np
 import orjson
@@ -219,4 +220,16 @@ async def test_a_flush_waits_for_the_lists_handed_in_before_it_not_for_those_aft
     await writes.flush()
     with redis.Redis.from_url(redis_url) as r:
         assert r.get("wb:after") == blob
+    await writes.redis.aclose()
+
+
+async def test_a_refused_write_behind_logs_redis_reason_without_the_packed_lists(redis_url, settings, caplog):
+    """redis-py puts a failed pipeline command's arguments in its message: a packed list is binary."""
+    writes = SharedWrites(aioredis.Redis.from_url(redis_url), dataclasses.replace(settings, cache_ttl=0.5))  # EX 0
+    blob = pack(np.array([7, 255]), np.array([0.5, -1.0], dtype=np.float32))
+    writes.later(["wb:binary"], [blob])
+    await writes.flush()
+    line = next(r.getMessage() for r in caplog.records if "could not cache" in r.getMessage())
+    assert line.startswith("could not cache 1 computed lists: ResponseError: ") and "invalid expire time" in line
+    assert "wb:binary" not in line and "\\x" not in line
     await writes.redis.aclose()
