@@ -13,14 +13,25 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from recommender.demo import generate_storefront, write_storefront
+from service.http import errors as http_errors
 from service.http.app import create_app
 from service.http.app_keys import ONLINE, REFRESHER
+from service.outage_log import OutageLog
+from service.serving import shared_work
 from service.settings import Settings
+from service.store import ratelimit
 
 WRITE, ADMIN = "write-key", "admin-key"
 AUTH_WRITE = {"Authorization": f"Bearer {WRITE}"}
 AUTH_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 NOW = 1_790_000_000.0
+
+
+@pytest.fixture(autouse=True)
+def fresh_outage_logs(monkeypatch):
+    """Each test's Redis warnings are logged from scratch: service.outage_log's throttle is per process."""
+    for module in (shared_work, http_errors, ratelimit):
+        monkeypatch.setattr(module, "outage", OutageLog(module.log))
 
 
 @pytest.fixture(scope="session")
