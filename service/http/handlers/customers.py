@@ -42,7 +42,8 @@ async def user_profile(request: web.Request) -> web.Response:
     user_id = check_id(request.match_info["user_id"], "user_id")
     now = now_param(query(request))
     current, index, lifecycle = await lifecycle_index(request)
-    if index.history.user_code(user_id) is None and lookup(current.model.user_ids, [user_id])[0] < 0:
+    erased = user_id in request.app[SERVING].erased  # the model may hold them until the next training
+    if erased or (index.history.user_code(user_id) is None and lookup(current.model.user_ids, [user_id])[0] < 0):
         raise UnknownUser(user_id)
     profile = await asyncio.to_thread(customer_profile, index.purchases, lifecycle, user_id, now)
     return json_response({**profile, "model_version": current.version})

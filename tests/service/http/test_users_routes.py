@@ -111,6 +111,8 @@ async def test_an_erased_customer_leaves_nothing_in_redis_or_the_model_directory
     batch = await (await client.post("/v1/recommendations/batch", json={"user_ids": [ERASED, KEPT], "n": 5})).json()
     assert (await (await client.get(f"/v1/users/{ERASED}/events")).json())["total"] == 0  # nor in retention routes
     assert (await (await client.get(f"/v1/users/{KEPT}/events")).json())["total"] > 0
+    profiles = [await client.get(f"/v1/users/{u}/profile") for u in (ERASED, KEPT, "never-seen")]
+    assert [p.status for p in profiles] == [404, 200, 404]  # an erased id looks like one never seen
     assert [r["source"] for r in batch["results"]] == ["fallback", "personalized"]
     # the model still holds their vector until the next training: no route may use it
     audience = await _audience(client, unseen)
