@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from recommender.splits import time_cut_split
 from service.http.app_keys import REFRESHER, SERVING
 from service.store.keys import Keys
 from service.training.job import fold_stream
@@ -75,12 +76,16 @@ async def test_events_since_training_count_during_a_training_and_after_it(client
     assert client.app[SERVING].current.model.user_ids.get(NEW) is not None  # a precomputed list, not fold-in
 
 
-async def test_events_since_training_count_after_the_quality_gate_refused_the_model(client):
+async def test_events_since_training_count_after_the_quality_gate_refused_the_model(client, settings):
     bought = await _setup(client)
     serving, refresher = client.app[SERVING], client.app[REFRESHER]
     before = serving.current.version
     metrics = serving.current.info.metrics
-    serving.current.info.metrics = {**metrics, "ndcg": 0.99}  # a serving model no candidate can match
+    # the gate compares figures of one holdout: the serving model claims one it cannot be matched on, on the cut
+    # the coming trainings take (the events as they will read them: the stream folded, as a training does first)
+    snapshot = await fold_stream(refresher.redis, refresher.keys, settings)
+    cut = time_cut_split(snapshot.events).cut_time
+    serving.current.info.metrics = {**metrics, "ndcg": 0.99, "cut_time": cut}
     report = await refresher.train("refused")
     assert report.outcome == "rejected" and serving.current.version == before
     assert await refresher.redis.xlen(KEYS.events) == 0  # the refused training folded the stream all the same
