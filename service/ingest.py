@@ -249,6 +249,8 @@ def json_records(payload: object, noun: str, limit: int) -> list[dict]:
 
 
 def located(exc: InputError, noun: str) -> BadInput:
-    """The library's validation error as BadInput naming the record and field, e.g. events[3].type."""
+    """The library's validation error as BadInput naming the record and field, e.g. events[3].type (the file
+    reader's "at row N" left out: the prefix says where, in the request's terms)."""
     where = f"{noun}s" if exc.row is None else f"{noun}s[{exc.row}]" + (f".{exc.field}" if exc.field else "")
-    return bad_input(f"{where}: {exc}", f"invalid_{noun}", index=exc.row, field=exc.field)
+    message = str(exc) if exc.row is None else str(exc).replace(f" at row {exc.row}", "")
+    return bad_input(f"{where}: {message}", f"invalid_{noun}", index=exc.row, field=exc.field)
