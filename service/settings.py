@@ -131,6 +131,14 @@ class Settings:
             schemes = (*REDIS_SCHEMES, *CLUSTER_SCHEMES)
             if self.redis_url.split("://", 1)[0] not in schemes:
                 raise SettingsError(f"REDIS_URL must start with one of {', '.join(s + '://' for s in schemes)}")
+            from redis.connection import parse_url
+
+            from service.store.client import plain_url
+
+            try:  # a bad port, host or option, as redis-py would find at the first connection
+                parse_url(plain_url(self.redis_url))
+            except ValueError as exc:
+                raise SettingsError(f"REDIS_URL is not a valid Redis URL: {exc}") from None
 
     def validate_numbers(self) -> None:
         """Every number finite, and within what the service can use (a Redis TTL is whole seconds, at least 1)."""
@@ -142,8 +150,12 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_NAMES[name]} must be positive")
         for name in WHOLE_SECONDS:
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{ENV_NAMES[name]} must be at least 1 (seconds; Redis keeps keys for whole seconds)")
+            if not 1 <= getattr(self, name) <= MAX_TTL_SECONDS:
+                raise SettingsError(f"{ENV_NAMES[name]} must be from 1 to {MAX_TTL_SECONDS} (seconds, ten years; "
+                                    "Redis keeps keys for whole seconds)")
+        for name in ("precompute_n", "similar_n"):
+            if getattr(self, name) > MAX_LIST_LENGTH:
+                raise SettingsError(f"{ENV_NAMES[name]} must be at most {MAX_LIST_LENGTH}")
         if not 0 <= self.port <= 65535:
             raise SettingsError("RECS_PORT must be from 0 (any free port) to 65535")
         if self.rate_limit < 0:
@@ -222,6 +234,9 @@ class Settings:
 POSITIVE = ("refresh_interval", "poll_interval", "precompute_n", "similar_n", "max_body_bytes", "max_batch_body_bytes",
             "online_days", "active_days", "workers", "redis_read_timeout")
 WHOLE_SECONDS = ("cache_ttl", "since_training_ttl", "event_id_ttl", "lock_ttl")
+#: The longest TTL (ten years: Redis takes far more, but a larger value is a typo) and precomputed list.
+MAX_TTL_SECONDS = 10 * 365 * 86400
+MAX_LIST_LENGTH = 10_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: What REDIS_URL may start with besides the cluster schemes (service.store.client.CLUSTER_SCHEMES): redis-py's.
 REDIS_SCHEMES = ("redis", "rediss", "unix")

@@ -34,10 +34,10 @@ def test_bad_values_are_refused(env):
 
 
 @pytest.mark.parametrize("env, words", [  # each passed start-up once and broke the running service
-    ({"RECS_LOCK_TTL": "0"}, "RECS_LOCK_TTL must be at least 1"),
-    ({"RECS_EVENT_ID_TTL": "0"}, "RECS_EVENT_ID_TTL must be at least 1"),
-    ({"RECS_CACHE_TTL": "-1"}, "RECS_CACHE_TTL must be at least 1"),
-    ({"RECS_SINCE_TRAINING_TTL": "-5"}, "RECS_SINCE_TRAINING_TTL must be at least 1"),
+    ({"RECS_LOCK_TTL": "0"}, "RECS_LOCK_TTL must be from 1"),
+    ({"RECS_EVENT_ID_TTL": "0"}, "RECS_EVENT_ID_TTL must be from 1"),
+    ({"RECS_CACHE_TTL": "-1"}, "RECS_CACHE_TTL must be from 1"),
+    ({"RECS_SINCE_TRAINING_TTL": "-5"}, "RECS_SINCE_TRAINING_TTL must be from 1"),
     ({"RECS_RATE_LIMIT_BURST": "0"}, "RECS_RATE_LIMIT_BURST must be at least 1"),
     ({"RECS_RATE_LIMIT": "-1"}, "RECS_RATE_LIMIT must be 0 (off) or more"),
     ({"RECS_REFRESH_INTERVAL": "nan"}, "RECS_REFRESH_INTERVAL must be a finite number"),
@@ -49,6 +49,11 @@ def test_bad_values_are_refused(env):
     ({"RECS_PORT": "-1"}, "RECS_PORT must be from 0 (any free port) to 65535"),
     ({"RECS_LOG_LEVEL": "LOUD"}, "RECS_LOG_LEVEL must be one of DEBUG"),
     ({"REDIS_URL": "notaurl"}, "REDIS_URL must start with one of redis://"),
+    ({"REDIS_URL": "redis://127.0.0.1:99999/0"}, "REDIS_URL is not a valid Redis URL"),
+    ({"REDIS_URL": "redis://127.0.0.1:6379/0?socket_timeout=abc"}, "REDIS_URL is not a valid Redis URL"),
+    ({"RECS_SINCE_TRAINING_TTL": "1e20"}, "RECS_SINCE_TRAINING_TTL must be from 1 to 315360000"),
+    ({"RECS_LOCK_TTL": "1e300"}, "RECS_LOCK_TTL must be from 1 to 315360000"),
+    ({"RECS_PRECOMPUTE_N": "99999999999"}, "RECS_PRECOMPUTE_N must be at most 10000"),
 ])
 def test_values_the_service_cannot_run_with_are_start_up_errors(env, words):
     with pytest.raises(SettingsError, match=words.replace("(", r"\(").replace(")", r"\)")):
