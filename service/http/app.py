@@ -155,4 +155,4 @@ async def _stopping(app: web.Application) -> None:
 
 
 async def _stopped(app: web.Application) -> None:
-    log.info("stopped: in-flight requests answered, tallies written, Redis closed")
+    log.info("stopped: in-flight requests answered, Redis closed")

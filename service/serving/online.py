@@ -25,8 +25,10 @@ from service.store.client import REDIS_ERRORS
 from service.store.experiments import add_exposures
 from service.store.keys import Keys
 from service.store.online import COUNTERS, MICROS, MONEY_COUNTERS, add_counts, read_days, split_field, utc_day
+from service.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
+outage = OutageLog(log)
 FLUSH_SECONDS = 1.0
 #: Customers per variant a process remembers having written as exposed (about 100 bytes each).
 RECORDED_EXPOSURES = 200_000
@@ -91,7 +93,7 @@ class OnlineRecorder:
                 self._totals.update(totals)  # all or nothing (one script): safe to add again later
                 self._keep_exposed(exposed)
                 self._failures.inc()
-                log.warning("could not record impressions of %d version/route pairs: %s", len(totals), exc)
+                outage.warning("could not record impressions of %d version/route pairs: %s", len(totals), exc)
                 return False
             try:
                 if exposed:

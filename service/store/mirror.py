@@ -10,8 +10,10 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from service.store.client import REDIS_ERRORS, Script, script_entries
+from service.outage_log import OutageLog
 
 log = logging.getLogger(__name__)
+outage = OutageLog(log)
 CHANGE_LOG_PAGE = 1000
 
 # KEYS: the change log. ARGV: the id and nonce ("" for none) of the last entry applied, the most entries to
@@ -209,7 +211,7 @@ class SinceTrainingMirror:
                 await self._apply()
             ok = True
         except REDIS_ERRORS as exc:  # TimeoutError is an OSError
-            log.warning("could not read the change log, dropping the since-training mirror: %s", exc)
+            outage.warning("could not read the change log, dropping the since-training mirror: %s", exc)
             self._started = False
             self._position = None
             self.clear()

@@ -17,9 +17,9 @@ from service.http import errors as http_errors
 from service.http.app import create_app
 from service.http.app_keys import ONLINE, REFRESHER
 from service.outage_log import OutageLog
-from service.serving import shared_work
+from service.serving import online, shared_work
 from service.settings import Settings
-from service.store import ratelimit
+from service.store import mirror, ratelimit
 
 WRITE, ADMIN = "write-key", "admin-key"
 AUTH_WRITE = {"Authorization": f"Bearer {WRITE}"}
@@ -30,7 +30,7 @@ NOW = 1_790_000_000.0
 @pytest.fixture(autouse=True)
 def fresh_outage_logs(monkeypatch):
     """Each test's Redis warnings are logged from scratch: service.outage_log's throttle is per process."""
-    for module in (shared_work, http_errors, ratelimit):
+    for module in (shared_work, http_errors, ratelimit, mirror, online):
         monkeypatch.setattr(module, "outage", OutageLog(module.log))
 
 
