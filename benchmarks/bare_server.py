@@ -33,7 +33,7 @@ def hello_app() -> web.Application:
 def redis_get_app(url: str, key: str) -> web.Application:
     async def client_ctx(app: web.Application):
         app["redis"] = aioredis.from_url(url, health_check_interval=30, socket_timeout=10,
-                                         socket_connect_timeout=5, retry_on_timeout=True)
+                                         socket_connect_timeout=5, retry_on_timeout=False)
         await app["redis"].ping()
         yield
         await app["redis"].aclose()

@@ -136,19 +136,20 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = Path(args.data_dir)
     events_path, catalog_path = data_dir / "events.csv", data_dir / "catalog.csv"
-    keys = load_or_make_keys(data_dir / "keys.env")
     changes = data_dir / CATALOG_CHANGES_FILE
-    try:  # before the demo store is made: a bad setting is a one-line error, not a traceback after the work
+    try:  # before anything is written: a bad setting is a one-line error, not a traceback after the work
         settings = Settings.from_env({
             "RECS_BOOTSTRAP_CATALOG_CHANGES": str(changes),
             **os.environ, "RECS_DATA_DIR": str(data_dir / "service"),
             **({"RECS_PORT": str(args.port)} if args.port is not None else {}),
             "RECS_BOOTSTRAP_EVENTS": str(events_path), "RECS_BOOTSTRAP_CATALOG": str(catalog_path),
-            "RECS_READ_KEYS": keys["read"], "RECS_WRITE_KEYS": keys["write"], "RECS_ADMIN_KEYS": keys["admin"],
         })
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    keys = load_or_make_keys(data_dir / "keys.env")
+    settings = dataclasses.replace(settings, read_keys=(keys["read"],), write_keys=(keys["write"],),
+                                   admin_keys=(keys["admin"],))
     if not events_path.exists():
         data = demo_storefront(args.users)
         write_storefront(data, data_dir)

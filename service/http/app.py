@@ -43,6 +43,9 @@ from service.training.refresh import Refresher
 log = logging.getLogger(__name__)
 #: Seconds a stop waits for the requests in flight (service.__main__.serve).
 SHUTDOWN_SECONDS = 30
+#: Seconds any Redis command may take before the request gets a 503 (list reads give up sooner:
+#: RECS_REDIS_READ_TIMEOUT).
+REDIS_SOCKET_TIMEOUT = 10.0
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -54,8 +57,10 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     if not url:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
         url = embedded.start()  # in the main thread: the server is told to exit when its starting thread dies
-    client = connect(url, settings.cluster, health_check_interval=30, socket_timeout=10, socket_connect_timeout=5,
-                     retry_on_timeout=True)
+    # a command that timed out is not sent again: a write script may have run (events without an id would be
+    # stored twice), and a hung Redis would hold the request twice as long; a lost connection is still retried
+    client = connect(url, settings.cluster, health_check_interval=30, socket_timeout=REDIS_SOCKET_TIMEOUT,
+                     socket_connect_timeout=5, retry_on_timeout=False)
     app[REDIS] = client
     app[REDIS_URL] = url
     watch = None

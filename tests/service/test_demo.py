@@ -48,7 +48,7 @@ def test_a_bad_setting_stops_the_demo_with_one_line_before_any_work(tmp_path, mo
     monkeypatch.setenv("RECS_REPEAT", "maybe")
     assert main(["--data-dir", str(tmp_path / "demo")]) == 2
     assert capsys.readouterr().err.startswith("error: RECS_REPEAT must be one of")
-    assert not (tmp_path / "demo" / "events.csv").exists()  # no demo store was made first
+    assert not (tmp_path / "demo").exists()  # nothing was written first: no demo store, no keys
     monkeypatch.delenv("RECS_REPEAT")
     monkeypatch.setenv("RECS_PORT", "abc")  # read as a setting, not by argparse
     assert main(["--data-dir", str(tmp_path / "demo")]) == 2 and "RECS_PORT" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from service.http import app as app_module
 from service.store.embedded import free_port
 from service.store.keys import Keys
 from service.store.server import UnsafeRedisError
@@ -251,3 +252,23 @@ async def test_a_hung_redis_holds_readiness_and_the_model_record_up_only_for_the
     assert ready.status == 503 and model.status == 200
     assert "redis is not answering" in (await model.json())["training"]["last_message"]
     assert elapsed < 12, elapsed  # three waits of 1 s here, against 20 s or more each before
+
+
+async def test_a_write_to_a_hung_redis_is_a_503_after_one_socket_timeout(make_client, settings, start_redis,
+                                                                         monkeypatch):
+    """Not sent again after the timeout: the script may have run (events without an id stored twice), and the
+    client would wait twice as long."""
+    monkeypatch.setattr(app_module, "REDIS_SOCKET_TIMEOUT", 2.0)
+    server = start_redis()
+    client = await make_client(settings, redis_url=server.url)
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        response = await client.post("/v1/events", json={"user_id": "h", "item_id": "p00001", "type": "view"},
+                                     headers=AUTH_WRITE)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert response.status == 503 and (await response.json())["error"]["code"] == "unavailable"
+    assert elapsed < 4.5, elapsed  # the rate limiter's 1 s, then one socket timeout of 2 s (5 s with a retry)
+
