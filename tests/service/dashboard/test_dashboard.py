@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import time
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,7 @@ def test_a_customers_page_shows_their_events_and_what_each_route_gives_them(sign
     assert profile["orders"] > 1 and f"{profile['orders']:,} ({profile['purchases']:,} purchases)" in drawn
     assert " · ".join(f"{v:.2f} {c}" for c, v in profile["revenue"].items()) in drawn
     prediction = profile["prediction"]  # the demo store's training fits the lifecycle models
-    assert prediction is not None and f"{100 * prediction['p_alive']:.1f}%" in drawn
+    assert prediction is not None and f"{js_fixed(100 * prediction['p_alive'], 1)}%" in drawn
     assert f"{prediction['churn_risk']} churn risk" in drawn and prediction["segment"].replace("_", " ") in drawn
     email = page.frame_locator("iframe.email")  # the email block (issue 16), rendered as the customer sees it
     assert email.locator("body").inner_text().strip()
@@ -290,3 +291,10 @@ def test_every_page_renders_at_1280_and_390_px_with_times_reported_and_screensho
     (Path(out) if out else tmp_path / "dashboard-times.md").write_text(report + "\n")
     record_property("first_render_ms", {f"{w}:{r.route}": round(r.render_ms) for w, r in times})
     print("\n" + report)
+
+
+def js_fixed(x: float, digits: int) -> str:
+    """JavaScript's Number.prototype.toFixed: the exact value rounded half up (Python's format rounds half to
+    even: 99.25 is '99.2' there and '99.3' in the page)."""
+    return str(Decimal(x).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+

@@ -165,15 +165,15 @@ async def test_similar_items(client, demo):
     assert similar["clicks"] == 1 and similar["impressions"] == 5 + 3 + 5
 
 
-async def test_a_json_bodys_in_stock_takes_the_spellings_its_message_names(client):
+async def test_a_json_bodys_in_stock_is_a_json_boolean(client):
     body = {"user_ids": ["u000001"], "n": 3}
-    for value in (True, 1, "1", "yes", "true", False, 0, "0", "no"):
+    for value in (True, False, None):
         response = await client.post("/v1/recommendations/batch", json={**body, "in_stock": value})
         assert response.status == 200, value
-    for value in (2, 1.0, "maybe", [True]):
+    for value in (1, 0, "1", "yes", "true", 2, 1.0, "maybe", [True]):  # a query string's forms are not JSON's
         response = await client.post("/v1/recommendations/batch", json={**body, "in_stock": value})
         error = (await response.json())["error"]
-        assert response.status == 400 and error["field"] == "in_stock" and "1/0" in error["message"], value
+        assert response.status == 400 and error["field"] == "in_stock" and "JSON boolean" in error["message"], value
 
 
 async def test_batch_json_keeps_input_order(client, demo):

@@ -61,8 +61,10 @@ async def test_repeat_items_are_flagged_and_honour_the_filters(shop_client, quer
     assert all(i.get("repeat") is True or "repeat" not in i for i in listed)
     expected = [s for s in staples if holds({"because": []}, catalog[s])]
     assert set(ids(listed)[:len(expected)]) == set(expected)  # their own items lead a personal-frequency list
-    batch = await (await client.post("/v1/recommendations/batch", json={
-        "user_ids": [user], "n": ALL, **dict(p.split("=") for p in query.split("&") if p)})).json()
+    options = {name: value == "true" if value in ("true", "false") else value
+               for name, value in (p.split("=") for p in query.split("&") if p)}  # as JSON: "true" -> true
+    batch = await (await client.post("/v1/recommendations/batch", json={"user_ids": [user], "n": ALL,
+                                                                       **options})).json()
     assert [(i["item_id"], i.get("repeat")) for i in batch["results"][0]["items"]] == \
         [(i["item_id"], i.get("repeat")) for i in listed]
 
