@@ -154,7 +154,7 @@ class EventIdReused(Exception):
 # every argument in Python, which cost more than everything else in the request.
 _STORE = SHARED_LUA + GENERATION_LUA + r"""
 local f = fields(ARGV[1])
-local reused = reused_id(f, 11, 7)
+local prints, reused = fingerprints(f, 11, 7)
 if reused then
   return reused
 end
@@ -164,7 +164,7 @@ local stored, attributed = 0, 0
 for j = 1, #f, 11 do
   local s = tonumber(f[j + 7])
   local seen_key = s > 0 and KEYS[s] or nil
-  if is_new(seen_key, ARGV[5], f[j], f[j + 1], f[j + 2]) then
+  if is_new(seen_key, ARGV[5], prints[j]) then
     local p, q, order, o = order_data(f[j + 10])
     local price, currency = nil, nil
     if p ~= '\002' or f[j + 2] == 'purchase' then
@@ -242,7 +242,7 @@ async def _store_atomic(redis: aioredis.Redis, keys: Keys, rows: list[EventRow],
 # currency, the order keys' TTL. Returns each event's stream id, or "" when it was a retried copy.
 _STORE_STREAM = SHARED_LUA + GENERATION_LUA + r"""
 local f = fields(ARGV[1])
-local reused = reused_id(f, 9, 5)
+local prints, reused = fingerprints(f, 9, 5)
 if reused then
   return reused
 end
@@ -252,7 +252,7 @@ local attributed = 0
 for j = 1, #f, 9 do
   local s = tonumber(f[j + 5])
   local seen_key = s > 0 and KEYS[s] or nil
-  if is_new(seen_key, ARGV[2], f[j], f[j + 1], f[j + 2]) then
+  if is_new(seen_key, ARGV[2], prints[j]) then
     local p, q, order, o = order_data(f[j + 8])
     local price, currency = nil, nil
     if p ~= '\002' or f[j + 2] == 'purchase' then

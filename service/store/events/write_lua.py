@@ -36,20 +36,25 @@ end
 local function fingerprint(user, item, kind)
   return string.sub(redis.sha1hex(user .. '\031' .. item .. '\031' .. kind), 1, 12)
 end
-local function is_new(seen_key, ttl, user, item, kind)
-  return seen_key == nil or redis.call('SET', seen_key, fingerprint(user, item, kind), 'NX', 'EX', ttl)
+local function is_new(seen_key, ttl, fp)
+  return seen_key == nil or redis.call('SET', seen_key, fp, 'NX', 'EX', ttl)
 end
-local function reused_id(f, stride, seen_at)
+-- the fingerprint of each event with an id, by the index of its first field; or, as the second value, the error
+-- reply naming the first event whose id was stored before for a different event
+local function fingerprints(f, stride, seen_at)
+  local prints = {}
   for j = 1, #f, stride do
     local s = tonumber(f[j + seen_at])
     if s > 0 then
+      local fp = fingerprint(f[j], f[j + 1], f[j + 2])
       local was = redis.call('GET', KEYS[s])
-      if was and was ~= '1' and was ~= fingerprint(f[j], f[j + 1], f[j + 2]) then
-        return redis.error_reply(REUSED_ID_ERROR .. ' ' .. ((j - 1) / stride))
+      if was and was ~= '1' and was ~= fp then
+        return nil, redis.error_reply(REUSED_ID_ERROR .. ' ' .. ((j - 1) / stride))
       end
+      prints[j] = fp
     end
   end
-  return nil
+  return prints, nil
 end
 local function order_data(packed)
   if packed == '\002' then
