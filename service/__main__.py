@@ -71,14 +71,11 @@ def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = 
     except (RedisServerError, UnsafeRedisError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        if _cannot_listen(exc):
+    except REDIS_ERRORS as exc:  # at start-up: wrong password, nothing listening, ... or the HTTP port (OSError)
+        if isinstance(exc, OSError) and _cannot_listen(exc):
             print(f"error: cannot listen on {host}:{port} (RECS_HOST, RECS_PORT): {exc}", file=sys.stderr)
-            return 2
-        print(f"error: cannot use Redis (REDIS_URL): {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    except REDIS_ERRORS as exc:  # at start-up: wrong password, nothing listening, ...
-        print(f"error: cannot use Redis (REDIS_URL): {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            print(f"error: cannot use Redis (REDIS_URL): {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if FAILURE in app:  # it stopped itself: its embedded redis-server died
         print(f"error: {app[FAILURE]}", file=sys.stderr)
