@@ -387,8 +387,9 @@ class Serving:
         if answer is not None:
             return [ListResult(FALLBACK, [], answer) for _ in range(n)]
         top = await self._popular(current, req)
-        if remember:
-            self.served.put(key, None, generation, FOREVER, top.items)
+        if remember:  # answered as it is remembered: its items encoded once
+            answer = self.served.put(key, None, generation, FOREVER, top.items)
+            return [ListResult(FALLBACK, [], answer) for _ in range(n)]
         reasons = {"because": []} if req.explain else {}  # popularity has no reasons
         return [ListResult(FALLBACK, [{**item, **reasons} for item in top.items]) for _ in range(n)]
 
