@@ -126,15 +126,13 @@ class Settings:
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError(f"RECS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.redis_url is not None:
-            from service.store.client import CLUSTER_SCHEMES
+            from redis.connection import parse_url
+
+            from service.store.client import CLUSTER_SCHEMES, plain_url
 
             schemes = (*REDIS_SCHEMES, *CLUSTER_SCHEMES)
             if self.redis_url.split("://", 1)[0] not in schemes:
                 raise SettingsError(f"REDIS_URL must start with one of {', '.join(s + '://' for s in schemes)}")
-            from redis.connection import parse_url
-
-            from service.store.client import plain_url
-
             try:  # a bad port, host or option, as redis-py would find at the first connection
                 parse_url(plain_url(self.redis_url))
             except ValueError as exc:

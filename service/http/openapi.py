@@ -114,8 +114,9 @@ ONLINE_COUNTS = {"impressions": {"type": "integer", "description": "items served
 
 
 #: What every keyed operation may answer when RECS_RATE_LIMIT is set (service.http.auth).
-RATE_LIMITED = {"429": {"description": "Too many requests for this key (RECS_RATE_LIMIT, RECS_RATE_LIMIT_BURST; "
-                                       "code rate_limited); retry after Retry-After seconds",
+RATE_LIMITED = {"429": {"description": "Too many requests for this key (RECS_RATE_LIMIT, RECS_RATE_LIMIT_BURST), "
+                                       "or too many refused for their key from this address (code rate_limited); "
+                                       "retry after Retry-After seconds",
                         "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": _json(ERROR)}}
 
 
