@@ -13,6 +13,7 @@ from aiohttp import web
 
 from service.http.app import SHUTDOWN_SECONDS, create_app
 from service.http.app_keys import FAILURE
+from service.serving.model_state import tune_collector
 from service.settings import Settings, SettingsError
 from service.store.client import REDIS_ERRORS
 from service.store.embedded import RedisServerError
@@ -65,6 +66,7 @@ def serve(app: web.Application, host: str, port: int, link: WorkerLink | None = 
         if link is not None:
             link.listening()
 
+    tune_collector()
     try:
         web.run_app(app, host=host, port=port, shutdown_timeout=SHUTDOWN_SECONDS, reuse_port=True if link else None,
                     print=listening)
