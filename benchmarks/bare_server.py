@@ -3,6 +3,9 @@
 * `hello`: `GET /` answers a fixed JSON body; what aiohttp itself costs per request.
 * `redis-get`: `GET /` does one redis.asyncio GET of a fixed key and returns the bytes; what one
   Redis round trip through redis-py costs on top. The client is configured like the service's.
+  `GET /get/{key}` does the same for the key its path names (a precomputed list's key, a different
+  one per request, under a path with a variable part like the service's routes): what a first read
+  costs before the service does anything of its own.
 
     python -m benchmarks.bare_server hello --port 8001
     python -m benchmarks.bare_server redis-get --port 8002 --redis-url redis://127.0.0.1:6379/0 --key k
@@ -30,16 +33,19 @@ def hello_app() -> web.Application:
     return app
 
 
+REDIS = web.AppKey("redis", aioredis.Redis)
+
+
 def redis_get_app(url: str, key: str) -> web.Application:
     async def client_ctx(app: web.Application):
-        app["redis"] = aioredis.from_url(url, health_check_interval=30, socket_timeout=10,
+        app[REDIS] = aioredis.from_url(url, health_check_interval=30, socket_timeout=10,
                                          socket_connect_timeout=5, retry_on_timeout=False)
-        await app["redis"].ping()
+        await app[REDIS].ping()
         yield
-        await app["redis"].aclose()
+        await app[REDIS].aclose()
 
     async def get(request: web.Request) -> web.Response:
-        value = await request.app["redis"].get(key)
+        value = await request.app[REDIS].get(request.match_info.get("key", key))
         if value is None:
             raise web.HTTPNotFound()
         return web.Response(body=value, content_type="application/octet-stream")
@@ -47,6 +53,7 @@ def redis_get_app(url: str, key: str) -> web.Application:
     app = web.Application()
     app.cleanup_ctx.append(client_ctx)
     app.router.add_get("/", get)
+    app.router.add_get("/get/{key:.+}", get)  # keys hold braces (hash tags)
     return app
 
 

@@ -63,8 +63,10 @@ from recommender.events import active_users
 from service.store.embedded import free_port
 
 #: Routes in the order they are measured; the two bare apps always come first.
-ORDER = ("hello", "bare_get", "cached", "cached_fields", "first_read", "miss", "similar", "similar_first", "batch",
-         "events", "events_priced")
+ORDER = ("hello", "bare_get", "bare_get_user", "cached", "cached_fields", "first_read", "miss", "similar",
+         "similar_first", "batch", "events", "events_priced")
+#: Routes that read what no request read before; the bare per-user GET is measured with them (their floor).
+FIRST_READS = ("first_read", "miss")
 
 
 @dataclass
@@ -148,7 +150,8 @@ def cache_note(key: str, round_number: int, seconds: float, before: dict, after:
 def run_routes(wrk: str, args: argparse.Namespace, routes: dict[str, Route], servers: Servers, workdir: Path,
                children: list[Child]) -> dict[str, RouteResult]:
     """Every selected route, `args.rounds` times, each run after its warm-up."""
-    selected = [k for k in ORDER if k in ("hello", "bare_get") or k in args.routes]
+    wanted = {"hello", "bare_get", *args.routes} | ({"bare_get_user"} if set(args.routes) & set(FIRST_READS) else set())
+    selected = [k for k in ORDER if k in wanted]
     scripts = workdir / "lua"
     scripts.mkdir(exist_ok=True)
     results = {k: RouteResult(routes[k]) for k in selected}
@@ -231,13 +234,17 @@ def run(args: argparse.Namespace) -> int:
         items, counts = np.unique(events.item_ids, return_counts=True)
         popular_items = items[np.argsort(-counts, kind="stable")]
         reset_state(servers.redis_url, version, pool)
-        routes = build_routes(rng, precomputed, pool, items, popular_items)
+        routes = build_routes(rng, precomputed, pool, items, popular_items, version)
         empty = [k for k in args.routes if not routes[k].paths]
         if empty:
             raise BenchError(f"no requests to make for {', '.join(empty)}: {len(precomputed):,} users precomputed "
                              f"(the first {HOT_USERS:,} are the hot set), {len(pool):,} not; use more --interactions "
                              "or leave these out of --routes")
         check_routes(servers.base, routes, servers.redis_url, version, pool, precomputed)
+        status, _ = http("GET", servers.urls["bare_get"] + routes["bare_get_user"].paths[0])
+        if status != 200:
+            raise BenchError(f"the bare per-user GET answered {status}: the precomputed lists' keys are not where "
+                             "service.store.keys says")
         steps.update()
         steps.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import quote
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class Route:
     key: str
     name: str
     label: str
-    target: str  # "service" | "hello" | "bare_get"
+    target: str  # "service" | "hello" | "bare_get" (the bare_get_user route runs against the bare_get app too)
     method: str
     paths: list[str]
     bodies: list[str] = field(default_factory=list)
@@ -90,8 +91,9 @@ def prepare_catalog(workdir: Path, items: np.ndarray, seed: int) -> Path:
 
 
 def build_routes(rng: np.random.Generator, precomputed: np.ndarray, pool: np.ndarray, items: np.ndarray,
-                 popular_items: np.ndarray) -> dict[str, Route]:
-    """Request mixes; every list is shuffled so consecutive requests touch different keys."""
+                 popular_items: np.ndarray, version: str) -> dict[str, Route]:
+    """Request mixes; every list is shuffled so consecutive requests touch different keys. `version`: the
+    served model's, whose precomputed lists the bare per-user GET reads."""
     order = rng.permutation(precomputed)
     hot_users, first_users = order[:HOT_USERS], order[HOT_USERS:]
     hot_items = rng.permutation(popular_items[:HOT_ITEMS])
@@ -124,6 +126,12 @@ def build_routes(rng: np.random.Generator, precomputed: np.ndarray, pool: np.nda
         "hello": Route("hello", "bare hello", "bare aiohttp app answering a fixed JSON body", "hello", "GET", ["/"]),
         "bare_get": Route("bare_get", "bare Redis GET", "bare aiohttp app doing one redis.asyncio GET of an "
                           "800-byte value (a precomputed list's size) per request", "bare_get", "GET", ["/"]),
+        "bare_get_user": Route("bare_get_user", "bare per-user GET",
+                               "the bare app's `GET /get/{key}`: one redis.asyncio GET of a first-read user's "
+                               "precomputed list, returned as it is (a different key per request, the first-read "
+                               "users in reverse order)", "bare_get", "GET",
+                               [f"/get/{quote(KEYS.user_recs(version, u), safe='')}" for u in first_users[::-1]],
+                               unique=True),
         "cached_fields": Route("cached_fields", "user recs, cached, with fields",
                                f"the cached route with `&fields={LIST_FIELDS}` (the catalog's fields embedded in "
                                "each item; remembered answers include them)", "service", "GET",

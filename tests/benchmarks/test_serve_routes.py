@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote
 
 import numpy as np
 
-from benchmarks.serve_routes import BATCH_USERS, EVENTS_PER_REQUEST, HOT_ITEMS, HOT_USERS, LIST_N, build_routes
+from benchmarks.serve_routes import BATCH_USERS, EVENTS_PER_REQUEST, HOT_ITEMS, HOT_USERS, KEYS, LIST_N, build_routes
 
 
 def test_routes_split_users_and_items_into_hot_and_once_only() -> None:
@@ -15,7 +16,7 @@ def test_routes_split_users_and_items_into_hot_and_once_only() -> None:
     pool = np.array([f"m{k}" for k in range(300)], dtype=object)
     items = np.array([f"i{k:05d}" for k in range(HOT_ITEMS + 400)], dtype=object)
     popular = items[::-1].copy()
-    routes = build_routes(rng, precomputed, pool, items, popular)
+    routes = build_routes(rng, precomputed, pool, items, popular, "v1")
 
     hot, first = routes["cached"].paths, routes["first_read"].paths
     assert len(hot) == HOT_USERS and len(first) == 700 and not set(hot) & set(first)
@@ -25,6 +26,11 @@ def test_routes_split_users_and_items_into_hot_and_once_only() -> None:
     assert hot != sorted(hot)  # shuffled: consecutive requests touch different keys
     assert {p.split("/")[3] for p in routes["miss"].paths} == set(pool)
     assert routes["first_read"].warm_paths == hot and routes["miss"].warm_paths == hot
+    # the bare per-user GET reads the first-read users' own lists, one key per request
+    bare = routes["bare_get_user"]
+    assert bare.target == "bare_get" and bare.unique
+    assert [unquote(p.removeprefix("/get/")) for p in bare.paths] == [
+        KEYS.user_recs("v1", p.split("/")[3]) for p in reversed(first)]
 
     similar = {p.split("/")[3] for p in routes["similar"].paths}
     assert similar == set(popular[:HOT_ITEMS])
@@ -46,7 +52,7 @@ def test_the_priced_events_and_the_fields_route_differ_from_their_base_only_by_w
     rng = np.random.default_rng(0)
     precomputed = np.array([f"u{k}" for k in range(HOT_USERS + 10)], dtype=object)
     items = np.array([f"i{k:05d}" for k in range(HOT_ITEMS + 10)], dtype=object)
-    routes = build_routes(rng, precomputed, precomputed[:5], items, items)
+    routes = build_routes(rng, precomputed, precomputed[:5], items, items, "v1")
     assert routes["cached_fields"].paths == [f"{p}&fields={LIST_FIELDS}" for p in routes["cached"].paths]
     for plain_body, priced_body in zip(routes["events"].bodies, routes["events_priced"].bodies):
         plain, priced = json.loads(plain_body), json.loads(priced_body)
