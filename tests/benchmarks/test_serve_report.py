@@ -17,28 +17,34 @@ def route_result(key: str, target: str, rps: list[float], p99_ms: float, per_req
 
 
 def results() -> dict[str, RouteResult]:
+    """Three rounds; the machine slows down in the bare GET's second and third rounds and in the similar route's
+    third (rates per round, in round order)."""
     return {
-        "hello": route_result("hello", "hello", [9000], 2.0),
-        "bare_get": route_result("bare_get", "bare_get", [4000, 5000, 6000], 3.0),
-        "cached": route_result("cached", "service", [5500, 4800, 5200], 5.0),  # median 5200 >= 5000
-        "similar": route_result("similar", "service", [3000], 7.0),  # slower, p99 over 2x
-        "events": route_result("events", "service", [30, 50], 9.0, per_request=500),
-        "first_read": route_result("first_read", "service", [3600], 6.0),  # 0.72x, p99 at exactly 2x
-        "miss": route_result("miss", "service", [1200], 6.5),  # 0.24x, p99 over 2x
+        "hello": route_result("hello", "hello", [9000, 9000, 9000], 2.0),
+        "bare_get": route_result("bare_get", "bare_get", [5000, 2500, 2500], 3.0),
+        "cached": route_result("cached", "service", [5200, 2600, 2400], 5.0),  # 1.04x, 1.04x, 0.96x
+        "similar": route_result("similar", "service", [3000, 1500, 1000], 7.0),  # slower, p99 over 2x
+        "events": route_result("events", "service", [30, 40, 50], 9.0, per_request=500),
+        "first_read": route_result("first_read", "service", [3600, 1800, 5000], 6.0),  # 0.72x, 0.72x, 2x; p99 2x
+        "miss": route_result("miss", "service", [1200, 600, 600], 6.5),  # 0.24x each, p99 over 2x
     }
 
 
-def test_targets_compare_medians_with_the_bare_get_of_the_same_run() -> None:
-    targets = {t.name: t for t in verdicts(results(), implicit=None)}
+def test_targets_compare_each_route_with_the_bare_get_of_its_own_round() -> None:
+    data = results()
+    targets = {t.name: t for t in verdicts(data, implicit=None)}
     assert targets["cached user recommendations: throughput"].met
+    assert targets["cached user recommendations: throughput"].measured == "2,600 req/s (1.04x)"
     assert targets["cached user recommendations: p99"].met  # 5.0 <= 2 x 3.0
     assert not targets["similar items: throughput"].met
     assert not targets["similar items: p99"].met  # 7.0 > 6.0
     assert targets["event ingestion"].met  # median 40 req/s x 500 events
     assert "batch route" not in targets  # not measured, not judged
     # issue 14: a first read at 0.7x the bare GET's requests/s or more, a cache miss at 0.25x or more
-    assert targets["user recommendations, first read: throughput"].met
-    assert targets["user recommendations, first read: throughput"].wanted == ">= 0.7x bare Redis GET (3,500 req/s)"
+    first_read = targets["user recommendations, first read: throughput"]
+    assert first_read.met and first_read.wanted == ">= 0.7x the bare Redis GET's req/s"
+    assert first_read.measured == "3,600 req/s (0.72x)"  # medians of the rates alone would say 1.44x
+    assert data["first_read"].rps / data["bare_get"].rps == 1.44
     assert targets["user recommendations, first read: p99"].met
     assert not targets["user recommendations, cache miss: throughput"].met
     assert not targets["user recommendations, cache miss: p99"].met
@@ -55,9 +61,9 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
     memory = [ProcessMemory(123, "single process", 300.0, 250.0, 40.0, 40.0)]
     text = markdown(data, targets, None, setup, info, "python -m benchmarks.serve", memory)
     rows = table(data).splitlines()
-    assert len(rows) == 2 + len(data) and rows[3].startswith("| bare get | 5,000 |  | 1.00x |")
-    assert "| cached | 5,200 |  | 1.04x |" in text and "| events | 40 | 20,000 |" in text
-    assert "| similar items: throughput | >= bare Redis GET (5,000 req/s) | 3,000 req/s (0.60x) | **missed** |" in text
+    assert len(rows) == 2 + len(data) and rows[3].startswith("| bare get | 2,500 |  | 1.00x |")
+    assert "| cached | 2,600 |  | 1.04x |" in text and "| events | 40 | 20,000 |" in text
+    assert "| similar items: throughput | >= 1x the bare Redis GET's req/s | 1,500 req/s (0.60x) | **missed** |" in text
     assert "| single process | 123 | 300.0 | 250.0 | 40.0 | 40.0 |" in text
     assert "load average at start 0.50 0.40 0.30, at end 1.00 0.90 0.80" in text
     plot(data, tmp_path / "serve_latency.png", "title")
