@@ -56,7 +56,7 @@ from benchmarks.harness.service_child import start_service
 from benchmarks.harness.wrk import WrkResult, require_wrk, run_wrk, write_lua
 from benchmarks.harness.proc import profiling
 from benchmarks.serve_probes import drain, implicit_rate, service_counters, service_memory, wait_workers
-from benchmarks.serve_report import RouteResult, markdown, memory_table, plot, table, verdicts
+from benchmarks.serve_report import RouteResult, markdown, memory_table, plot, table, unsteady, verdicts
 from benchmarks.serve_routes import (BARE_KEY, HOT_USERS, KEY_PREFIX, LIST_N, ROUTE_NAMES, WRITE_KEY, Route,
                                      build_routes, check_routes, prepare_catalog, prepare_events, reset_state)
 from recommender.events import active_users
@@ -286,6 +286,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"\nimplicit batched recommend on the same model: {implicit['users_per_s']:,.0f} users/s")
         for t in targets:
             print(f"{'met   ' if t.met else 'MISSED'}  {t.name}: {t.measured} (wanted {t.wanted})")
+        warning = unsteady(results)
+        if warning:
+            print(f"\nwarning: {warning}")
         print(f"\nwrote {out / 'serve.md'}, {out / 'serve.json'} and {out / 'serve_latency.png'}")
         return 0
     finally:

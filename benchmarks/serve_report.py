@@ -57,6 +57,21 @@ READ_TARGETS = (("cached", "cached user recommendations", 1.0), ("first_read", "
                 ("miss", "user recommendations, cache miss", 0.25), ("similar", "similar items", 1.0))
 
 
+#: The bare Redis GET's fastest round over its slowest beyond which a run's verdicts are not evidence: the machine's
+#: speed moved under the run by more than any change a target tells apart.
+STEADY_SPREAD = 1.5
+
+
+def unsteady(results: dict[str, RouteResult]) -> str | None:
+    """Why this run's verdicts cannot be trusted (the bare GET's rounds too far apart), or None."""
+    rates = [r.rps for r in results["bare_get"].runs]
+    if len(rates) < 2 or max(rates) <= STEADY_SPREAD * min(rates):
+        return None
+    return (f"the machine's speed moved during this run: the bare Redis GET's rounds ran at {min(rates):,.0f} to "
+            f"{max(rates):,.0f} req/s (more than {STEADY_SPREAD:g}x apart), so the verdicts below are not evidence "
+            "either way; run it again on a quieter machine")
+
+
 def verdicts(results: dict[str, RouteResult], implicit: dict | None) -> list[Target]:
     """The serving targets, each against a rate measured in the same run (the bare GET, implicit's own)."""
     bare = results["bare_get"]
@@ -183,10 +198,12 @@ def markdown(results: dict[str, RouteResult], targets: list[Target], implicit: d
             f"the batch route's 1,000-user batches, num_threads={implicit['threads']} (0: all cores), "
             f"{implicit['seconds']:.1f} s).",
         ]
+    warning = unsteady(results)
     lines += [
         "",
         "## Targets",
         "",
+        *([f"**Unsteady run:** {warning}.", ""] if warning else []),
         md_table(("target", "wanted", "measured", ""), "llll",
                  [(t.name, t.wanted, t.measured, "met" if t.met else "**missed**") for t in targets]),
         "",

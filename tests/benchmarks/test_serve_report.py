@@ -6,7 +6,7 @@ from pathlib import Path
 
 from benchmarks.harness.proc import ProcessMemory
 from benchmarks.harness.wrk import WrkResult
-from benchmarks.serve_report import RouteResult, markdown, plot, table, verdicts
+from benchmarks.serve_report import RouteResult, markdown, plot, table, unsteady, verdicts
 from benchmarks.serve_routes import Route
 
 
@@ -50,6 +50,15 @@ def test_targets_compare_each_route_with_the_bare_get_of_its_own_round() -> None
     assert not targets["user recommendations, cache miss: p99"].met
 
 
+def test_a_run_whose_bare_get_rounds_are_far_apart_says_its_verdicts_are_not_evidence() -> None:
+    data = results()  # the bare GET's rounds at 5,000, 2,500 and 2,500 req/s: 2x apart
+    assert "2,500 to 5,000 req/s" in unsteady(data)
+    data["bare_get"] = route_result("bare_get", "bare_get", [5000, 4000, 3400], 3.0)  # 1.47x apart
+    assert unsteady(data) is None
+    data["bare_get"] = route_result("bare_get", "bare_get", [5000], 3.0)  # one round: nothing to compare
+    assert unsteady(data) is None
+
+
 def test_markdown_and_plot(tmp_path: Path) -> None:
     data = results()
     targets = verdicts(data, None)
@@ -66,5 +75,6 @@ def test_markdown_and_plot(tmp_path: Path) -> None:
     assert "| similar items: throughput | >= 1x the bare Redis GET's req/s | 1,500 req/s (0.60x) | **missed** |" in text
     assert "| single process | 123 | 300.0 | 250.0 | 40.0 | 40.0 |" in text
     assert "load average at start 0.50 0.40 0.30, at end 1.00 0.90 0.80" in text
+    assert "**Unsteady run:** the machine's speed moved during this run" in text
     plot(data, tmp_path / "serve_latency.png", "title")
     assert (tmp_path / "serve_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
