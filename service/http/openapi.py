@@ -16,6 +16,7 @@ from service.http.openapi_email import (
     SHOP_FIELDS,
     email_paths,
     experiment_tag,
+    item_schema,
 )
 from service.http.openapi_lifecycle import LIFECYCLE_MODEL, lifecycle_paths
 from service.http.openapi_users import users_paths
@@ -144,12 +145,10 @@ def _document() -> dict[str, Any]:
                                    "field": {"type": "string", "description": "the parameter or field at fault"},
                                    "index": {"type": "integer", "description": "the record at fault in a list "
                                              "(an event, an item), counted from 0"}}}}},
-                "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {
-                    "item_id": {"type": "string"}, "score": {"type": "number"},
-                    "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
+                "ScoredItem": item_schema({
                     "because": {"type": "array", "items": {"type": "string"}, "description": "with explain=true: "
                                 "the user's items behind this one, most first"},
-                    "repeat": {"type": "boolean", "enum": [True], "description": REPEAT}, **DISPLAY_PROPERTIES}},
+                    "repeat": {"type": "boolean", "enum": [True], "description": REPEAT}, **DISPLAY_PROPERTIES}),
                 "Event": {"type": "object", "required": ["user_id", "item_id", "type"], "properties": {
                     "user_id": ID, "item_id": ID,
                     "type": {"type": "string", "enum": ["view", "click", "add_to_cart", "purchase", "review",

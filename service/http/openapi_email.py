@@ -48,6 +48,19 @@ BLOCK_ITEM_FIELDS = {
     "follow_up": {"via": {"type": "string", "enum": ["co_purchase", "similar"]}},
 }
 PURCHASED_FIELDS = {"purchased_at": {"type": "number"}}
+def item_schema(extra: dict | None = None) -> dict:
+    """An item of a list in a response: its id, score, kind and category, then the `extra` properties."""
+    return {"type": "object", "required": ["item_id", "score"], "properties": {
+        "item_id": {"type": "string"}, "score": {"type": "number"},
+        "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
+        **(extra or {})}}
+
+
+def items_schema(extra: dict | None = None) -> dict:
+    """An array of `item_schema(extra)`."""
+    return {"type": "array", "items": item_schema(extra)}
+
+
 FIELDS_PARAM = {"name": "fields", "in": "query", "required": False, "schema": {"type": "string"},
                 "description": f"comma-separated catalog fields to embed in each item: {', '.join(DISPLAY_FIELDS)} "
                                "(an unknown name is a 400; without it responses are unchanged)"}
@@ -79,9 +92,7 @@ def experiment_tag(family: str) -> dict:
 
 def email_paths() -> dict[str, Any]:
     def items(extra: dict) -> dict:
-        return {"type": "array", "items": {"type": "object", "required": ["item_id", "score"], "properties": {
-            "item_id": {"type": "string"}, "score": {"type": "number"}, "kind": {"type": "string", "nullable": True},
-            "category": {"type": "string", "nullable": True}, **extra, **DISPLAY_PROPERTIES}}}
+        return items_schema({**extra, **DISPLAY_PROPERTIES})
 
     def block(name: str) -> dict:
         purchased = {"purchased": {**items(PURCHASED_FIELDS), "description": "the purchases it follows"}}

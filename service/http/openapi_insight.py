@@ -8,6 +8,7 @@ from typing import Any
 
 from recommender.events import EVENT_TYPES
 from service.http.limits import EVENT_BUCKETS, MAX_N, MAX_STATS_DAYS, MAX_USER_EVENTS
+from service.http.openapi_email import items_schema
 from service.http.openapi_retention import FILTERS, ID, NOW, SECURED, USER
 from service.store.training_history import TRAININGS_KEPT
 
@@ -33,13 +34,6 @@ def _ok(description: str, schema: dict) -> dict:
 
 def _per_type(schema: dict) -> dict:
     return {"type": "object", "properties": {name: schema for name in EVENT_TYPES}}
-
-
-def _items(extra: dict | None = None) -> dict:
-    return {"type": "array", "items": {"type": "object", "required": ["item_id", "score"], "properties": {
-        "item_id": {"type": "string"}, "score": {"type": "number"},
-        "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
-        **(extra or {})}}}
 
 
 def item_record_get() -> dict:
@@ -119,7 +113,7 @@ def insight_paths() -> dict[str, Any]:
             "responses": {**_ok("Complements", {"type": "object", "required": ["item_id", "items", "content"],
                                                 "properties": {
                 "item_id": {"type": "string"}, "model_version": {"type": "string"},
-                "items": _items({"via": {"type": "string", "enum": ["co_purchase"]}}), "content": _items()}}),
+                "items": items_schema({"via": {"type": "string", "enum": ["co_purchase"]}}), "content": items_schema()}}),
                 **_errors(400, 401, 403, 404, 503)}}},
         "/v1/stats/events": {"get": {
             "summary": "Events per type and UTC hour or day over the last `days` days (the current bucket "

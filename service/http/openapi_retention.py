@@ -15,7 +15,14 @@ from recommender.sources import (
     UNKNOWN_USER,
 )
 from service.http.limits import MAX_AUDIENCE, MAX_DAYS, MAX_HOURS, MAX_N, MAX_VIEWS, MIN_NOW
-from service.http.openapi_email import BLOCK_ITEM_FIELDS, CAP_HOURS, FIELDS_PARAM, PURCHASED_FIELDS, experiment_tag
+from service.http.openapi_email import (
+    BLOCK_ITEM_FIELDS,
+    CAP_HOURS,
+    FIELDS_PARAM,
+    PURCHASED_FIELDS,
+    experiment_tag,
+    items_schema,
+)
 from service.http.openapi_lifecycle import LAPSED_FIELDS, LAPSED_PARAMS
 from service.settings import MAX_TRENDING_HOURS
 
@@ -35,17 +42,6 @@ def _errors(*codes: int) -> dict:
              409: "Win-back by lifecycle (max_p_alive, min_value) when the serving model has no lifecycle fit (code "
                   "lifecycle_unavailable, with its reason)"}
     return {str(c): {"description": texts[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
-
-
-def _item(extra: dict | None = None) -> dict:
-    return {"type": "object", "required": ["item_id", "score"], "properties": {
-        "item_id": {"type": "string"}, "score": {"type": "number"},
-        "kind": {"type": "string", "nullable": True}, "category": {"type": "string", "nullable": True},
-        **(extra or {})}}
-
-
-def _items(extra: dict | None = None) -> dict:
-    return {"type": "array", "items": _item(extra)}
 
 
 NOW = _query("now", {"type": "integer", "minimum": MIN_NOW},
@@ -93,15 +89,15 @@ def retention_paths() -> dict[str, Any]:
         "model_version": {"type": "string"}, "experiment": experiment_tag("campaign"),
         "source": {"type": "string", "enum": [PERSONALIZED, FALLBACK],
                    "description": "fallback: the model does not know the customer; popular items"},
-        "items": _items({"new": {"type": "boolean", "description": "created after the customer's last visit"},
+        "items": items_schema({"new": {"type": "boolean", "description": "created after the customer's last visit"},
                          "repeat": {"type": "boolean", "enum": [True], "description": "present (true) when the "
                                     "customer bought the item before (models that serve bought items only)"}}),
         **{name: {**schema, "description": "selection by lifecycle only: " + schema.get("description", name)}
            for name, schema in LAPSED_FIELDS.items()}}}
     cart_line = {"type": "object", "required": ["user_id", "abandoned", "items"], "properties": {
         "user_id": {"type": "string"},
-        "abandoned": _items({"carted_at": {"type": "number"}}),
-        "items": _items()}}
+        "abandoned": items_schema({"carted_at": {"type": "number"}}),
+        "items": items_schema()}}
     return {**_campaign_paths(lapsed_line, cart_line), **_trigger_paths(), **_block_paths()}
 
 
@@ -109,20 +105,20 @@ def _trigger_paths() -> dict[str, Any]:
     """Back in stock, price drop and browse abandonment."""
     restock_line = {"type": "object", "required": ["user_id", "items", "recommended"], "properties": {
         "user_id": {"type": "string"}, "experiment": experiment_tag("campaign"),
-        "items": _items({"interested_at": {"type": "number", "description": "epoch seconds of the customer's "
+        "items": items_schema({"interested_at": {"type": "number", "description": "epoch seconds of the customer's "
                                            "newest interest while the item was out of stock"},
                          "event": {"type": "string", "enum": ["view", "add_to_cart", "notify_me"]}}),
-        "recommended": _items()}}
+        "recommended": items_schema()}}
     drop_line = {"type": "object", "required": ["user_id", "items"], "properties": {
         "user_id": {"type": "string"},
-        "items": _items({"old_price": {"type": "number", "description": "unit price at the last view or cart"},
+        "items": items_schema({"old_price": {"type": "number", "description": "unit price at the last view or cart"},
                          "price": {"type": "number", "description": "current unit price"},
                          "drop_pct": {"type": "number", "description": "100 (old_price - price) / old_price; "
                                       "score is drop_pct / 100"},
                          "looked_at": {"type": "number", "description": "epoch seconds of the last view or cart"}})}}
     browse_line = {"type": "object", "required": ["user_id", "items"], "properties": {
         "user_id": {"type": "string"}, "experiment": experiment_tag("campaign"),
-        "items": _items({"via": {"type": "string", "enum": ["viewed", "similar"]},
+        "items": items_schema({"via": {"type": "string", "enum": ["viewed", "similar"]},
                          "views": {"type": "integer", "description": "viewed items: views in the window"},
                          "last_viewed": {"type": "number", "description": "viewed items: epoch seconds"}})}}
     return {
@@ -170,7 +166,7 @@ def _trigger_paths() -> dict[str, Any]:
                 "type": "object", "required": ["hours", "now", "source", "items"], "properties": {
                     "hours": {"type": "integer"}, "now": {"type": "number"},
                     "source": {"type": "string", "enum": [TRENDING]},
-                    "items": _items({"current": {"type": "number", "description": "customers in the window, each "
+                    "items": items_schema({"current": {"type": "number", "description": "customers in the window, each "
                                                  "weighted by their strongest event with the item there"},
                                      "baseline": {"type": "number", "description": "the same, averaged over the "
                                                   "seven windows before"}})}}}}},
@@ -237,9 +233,9 @@ def _block_paths() -> dict[str, Any]:
                     "user_id": {"type": "string"}, "model_version": {"type": "string"},
                     "source": {"type": "string", "enum": [PURCHASES, NO_PURCHASES, UNKNOWN_USER],
                                "description": "no_purchases / unknown_user: the lists are empty"},
-                    "purchased": _items(PURCHASED_FIELDS),
-                    "items": _items(BLOCK_ITEM_FIELDS["follow_up"]),
-                    "content": _items()}}}}},
+                    "purchased": items_schema(PURCHASED_FIELDS),
+                    "items": items_schema(BLOCK_ITEM_FIELDS["follow_up"]),
+                    "content": items_schema()}}}}},
                 **_errors(400, 401, 403, 503)}}},
         "/v1/users/{user_id}/new": {"get": {
             "summary": "Items created in the last `days`, ranked by the customer's taste (model vectors; "
@@ -254,7 +250,7 @@ def _block_paths() -> dict[str, Any]:
                     "source": {"type": "string", "enum": [PERSONALIZED, CATEGORY_AFFINITY, FALLBACK],
                                "description": "category_affinity: the customer has events but no model vector "
                                               "yet; fallback: no events at all, newest first"},
-                    "items": _items(BLOCK_ITEM_FIELDS["new_for_you"])}}}}},
+                    "items": items_schema(BLOCK_ITEM_FIELDS["new_for_you"])}}}}},
                 **_errors(400, 401, 403, 503)}}},
         "/v1/users/{user_id}/buy-again": {"get": {
             "summary": "Items the customer bought at least twice, most overdue first (days since the last "
@@ -266,6 +262,6 @@ def _block_paths() -> dict[str, Any]:
                     "user_id": {"type": "string"},
                     "source": {"type": "string", "enum": [PURCHASES, NO_REPEAT_PURCHASES, UNKNOWN_USER],
                                "description": "no_repeat_purchases / unknown_user: the list is empty"},
-                    "items": _items(BLOCK_ITEM_FIELDS["buy_again"])}}}}},
+                    "items": items_schema(BLOCK_ITEM_FIELDS["buy_again"])}}}}},
                 **_errors(400, 401, 403, 503)}}},
     }
