@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -214,9 +214,10 @@ def reset_state(redis_url: str, version: str, pool: np.ndarray) -> None:
 
 
 def check_routes(base: str, routes: dict[str, Route], redis_url: str, version: str, pool: np.ndarray,
-                 precomputed: np.ndarray) -> None:
-    """Before timing anything: precomputed lists where expected, none for the miss pool, and one
-    request per read route with the right status and source."""
+                 precomputed: np.ndarray, bare_get: str) -> None:
+    """Before timing anything: precomputed lists where expected, none for the miss pool, one
+    request per read route with the right status and source, and the bare per-user GET (at `bare_get`,
+    the bare app's URL) finding a list."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -226,6 +227,10 @@ def check_routes(base: str, routes: dict[str, Route], redis_url: str, version: s
     if any(client.exists(KEYS.user_recs(version, u)) for u in pool[:200]):
         raise BenchError("users meant to miss the cache have a cached list")
     client.close()
+    status, _ = http("GET", bare_get + routes["bare_get_user"].paths[0])
+    if status != 200:
+        raise BenchError(f"the bare per-user GET answered {status}: the precomputed lists' keys are not where "
+                         "service.store.keys says")
     status, body = http("GET", base + routes["cached"].paths[0])
     reply = json.loads(body)
     if status != 200 or reply.get("source") != "personalized" or len(reply.get("items", [])) != LIST_N:
