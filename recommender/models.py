@@ -46,7 +46,7 @@ from recommender.pairs import fill_with_popular
 from recommender.repurchase import PurchaseIndex
 from recommender.similar import SimilarItems
 from recommender.sources import FALLBACK, PERSONALIZED
-from recommender.topn import ItemScorer
+from recommender.topn import ItemScorer, Rows
 
 log = logging.getLogger(__name__)
 #: Threads that precompute lists (the machine's two cores; recommender.topn for factor models).
@@ -310,7 +310,7 @@ class Recommender(SimilarItems):
             return self.recommend_indices(user_codes, n)
         if self._scorer is None:
             self._scorer = ItemScorer(self.algorithm.item_factors)
-        liked = None if self.recommends_bought_items else self.user_items[user_codes]
+        liked = None if self.recommends_bought_items else Rows.of(self.user_items, user_codes)
         ids, scores = self._scorer.top_n(self.algorithm.user_factors[user_codes], liked, n,
                                          threads=PRECOMPUTE_THREADS)
         short = (ids < 0).any(axis=1)

@@ -26,6 +26,7 @@ and -inf scores in the free places.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -43,6 +44,57 @@ BOUND_SLACK = 1.0 + 1e-4
 FEW_USERS = 16
 #: The sample `_few` reads a threshold from: about this many scores per list place (every k-th item).
 SAMPLE_PER_PLACE = 8
+#: `_few` scores at most this many times the items scored so far before it tightens each user's threshold
+#: from what it has scored (so the bound leaves fewer items in play).
+GROWTH = 8
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Some rows of a CSR matrix, as its `indptr` and `indices` (no values): the items each user has
+    already interacted with, without the checks and copies of scipy's row indexing.
+
+    Attributes
+    ----------
+    indptr : numpy.ndarray
+        int, shape (rows + 1,), starting at 0.
+    indices : numpy.ndarray
+        int, shape (indptr[-1],): column indices of row r at indptr[r]:indptr[r + 1].
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    @classmethod
+    def of(cls, matrix: csr_matrix, rows: np.ndarray | None = None) -> "Rows":
+        """`matrix`'s rows (int, shape (k,); all of them when None), in that order.
+
+        Raises
+        ------
+        IndexError
+            A row is out of range.
+        """
+        if rows is None:
+            return cls(matrix.indptr, matrix.indices)
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= matrix.shape[0]):
+            raise IndexError("row out of range")
+        starts, stops = matrix.indptr[rows], matrix.indptr[rows + 1]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(stops - starts, out=indptr[1:])
+        if len(rows) == 1:
+            return cls(indptr, matrix.indices[starts[0]:stops[0]])
+        take = np.repeat(starts - indptr[:-1], stops - starts) + np.arange(indptr[-1])
+        return cls(indptr, matrix.indices[take])
+
+    @property
+    def count(self) -> int:
+        return len(self.indptr) - 1
+
+    def slice(self, start: int, stop: int) -> "Rows":
+        """Rows start to stop (exclusive)."""
+        low, high = self.indptr[start], self.indptr[stop]
+        return Rows(self.indptr[start:stop + 1] - low, self.indices[low:high])
 
 
 class ItemScorer:
@@ -72,12 +124,13 @@ class ItemScorer:
         self.position[self.order] = np.arange(len(self.order))
         self.factors = np.ascontiguousarray(factors[self.order])
         self.norms = norms[order].astype(np.float32)
+        self._descending = -self.norms  # ascending, for searchsorted
         self.chunk, self.first_chunk = chunk, first_chunk
 
     def __len__(self) -> int:
         return len(self.order)
 
-    def top_n(self, user_factors: np.ndarray, liked: csr_matrix | None, n: int,
+    def top_n(self, user_factors: np.ndarray, liked: csr_matrix | Rows | None, n: int,
               block: int = USER_BLOCK, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Best n items per user (rows of `user_factors`), best first; `liked` items are left out.
 
@@ -85,8 +138,9 @@ class ItemScorer:
         ----------
         user_factors : numpy.ndarray
             shape (users, factors) or (factors,) for one user.
-        liked : scipy.sparse.csr_matrix or None
-            One row per user (the training rows, ``user_items[userids]``): its items are left out.
+        liked : scipy.sparse.csr_matrix or Rows or None
+            One row per user (the training rows, ``user_items[userids]`` or, cheaper for a few users,
+            ``Rows.of(user_items, userids)``): its items are left out.
         n : int
         block : int
             Users scored together (blocks of at most FEW_USERS take `_few`).
@@ -107,20 +161,20 @@ class ItemScorer:
         users = np.asarray(user_factors, dtype=np.float32)
         if users.ndim == 1:
             users = users[None, :]
-        if liked is not None and liked.shape[0] != users.shape[0]:
+        if liked is not None and not isinstance(liked, Rows):
+            liked = Rows.of(csr_matrix(liked))
+        if liked is not None and liked.count != users.shape[0]:
             raise ValueError("liked must have one row per user")
         n_users = users.shape[0]
         ids = np.full((n_users, n), -1, dtype=np.int64)
         scores = np.full((n_users, n), -np.inf, dtype=np.float32)
         if n_users == 0 or n <= 0 or len(self) == 0:
             return ids, scores
-        if liked is not None and not isinstance(liked, csr_matrix):
-            liked = csr_matrix(liked)
         starts = range(0, n_users, block)
 
         def run(start: int) -> None:
             stop = min(start + block, n_users)
-            rows = liked[start:stop] if liked is not None else None
+            rows = liked.slice(start, stop) if liked is not None else None
             ids[start:stop], scores[start:stop] = self._block(users[start:stop], rows, n)
 
         if threads > 1 and len(starts) > 1:
@@ -132,7 +186,7 @@ class ItemScorer:
         return ids, scores
 
     # -- one block of users ----------------------------------------------------------------------
-    def _block(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _block(self, users: np.ndarray, liked: Rows | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         n_users, n_ranked = users.shape[0], len(self)
         if n_users <= FEW_USERS:
             return self._few(users, liked, n)
@@ -171,46 +225,63 @@ class ItemScorer:
         ids = np.where(found, self.order[np.maximum(top_pos, 0)], -1)
         return ids, np.where(found, top_scores, -np.inf).astype(np.float32)
 
-    def _few(self, users: np.ndarray, liked: csr_matrix | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """A few users (a pass's cache misses): the first chunk scored, then every item that the
-        Cauchy-Schwarz bound leaves in play for some user in one more product, then each user's top n
-        by `best_positions`. For so few users the chunked merge costs more in numpy calls than the
-        scores its finer early stop saves. The products are taken as items x users: with a few
-        users, OpenBLAS runs that shape faster than users x items (benchmarks/README.md, Serving)."""
+    def _few(self, users: np.ndarray, liked: Rows | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A few users (a pass's cache misses): the first chunk scored, then only items that the
+        Cauchy-Schwarz bound leaves in play for some user, then each user's top n by `best_positions`.
+        Each user's threshold (the n-th best score so far) is tightened after every product, and the
+        next product covers at most GROWTH times the items scored so far, so the bound is applied with
+        a threshold close to the final one: about 12,000 items scored for one user of 55,000 where the
+        first chunk's threshold alone leaves 21,000 in play. For so few users the chunked merge of
+        `_block` costs more in numpy calls than the scores its finer early stop saves. The products are
+        taken as items x users: with a few users, OpenBLAS runs that shape faster than users x items
+        (benchmarks/README.md, Serving)."""
         n_users, n_ranked = users.shape[0], len(self)
         first = min(max(self.first_chunk, 4 * n), n_ranked)
         rows, positions = self._liked(liked, n_users)
-        head = np.ascontiguousarray((self.factors[:first] @ users.T).T)
-        inside = positions < first
-        head[rows[inside], positions[inside]] = -np.inf
-        keep = min(n, first)
-        threshold = np.partition(head, first - keep, axis=1)[:, first - keep]  # each user's n-th best so far
-        # items whose norm is below threshold / |u| cannot beat it (norms are sorted, largest first)
         reach = np.linalg.norm(users, axis=1) * BOUND_SLACK
-        with np.errstate(divide="ignore", invalid="ignore"):
-            least = np.where(threshold > 0, threshold / reach, -np.inf)
-        cut = np.maximum(np.searchsorted(-self.norms, -least, side="right"), first)
-        stop = int(cut.max())
-        block = head
-        if stop > first:
-            tail = np.ascontiguousarray((self.factors[first:stop] @ users.T).T)
-            later = ~inside & (positions < stop)
-            tail[rows[later], positions[later] - first] = -np.inf
-            block = np.concatenate([head, tail], axis=1)
+        block = self._scored(users, 0, first, rows, positions)
+        keep = min(n, first)
+        threshold = np.partition(block, first - keep, axis=1)[:, first - keep]  # each user's n-th best so far
+        with np.errstate(divide="ignore", invalid="ignore"):  # a user of zero factors: reach 0
+            while True:
+                # items whose norm is below threshold / |u| cannot beat it (norms are sorted, largest first)
+                least = np.where(threshold > 0, threshold / reach, -np.inf)
+                cut = np.maximum(np.searchsorted(self._descending, -least, side="right"), first)
+                scored = block.shape[1]
+                limit = int(cut.max())
+                if limit <= scored:
+                    break
+                more = self._scored(users, scored, min(limit, GROWTH * scored), rows, positions)
+                block = np.concatenate([block, more], axis=1)
+                for row in range(n_users):  # the n-th best of all scored: among the scores at or above the old one
+                    above = block[row][block[row] >= threshold[row]]
+                    threshold[row] = np.partition(above, len(above) - keep)[len(above) - keep]
+        # each threshold is now its user's n-th best score over every item in play: the top n are the
+        # scores at or above it, ties by position as in best_positions
         ids = np.full((n_users, n), -1, dtype=np.int64)
         scores = np.full((n_users, n), -np.inf, dtype=np.float32)
         for row in range(n_users):
-            best = best_positions(block[row, :cut[row]], n)
+            candidates = np.flatnonzero(block[row, :cut[row]] >= threshold[row])
+            best = candidates[np.argsort(-block[row, candidates], kind="stable")[:n]]
             found = best[np.isfinite(block[row, best])]
             ids[row, :len(found)] = self.order[found]
             scores[row, :len(found)] = block[row, found]
         return ids, scores
 
-    def _liked(self, liked: csr_matrix | None, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    def _scored(self, users: np.ndarray, start: int, stop: int, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """users x (stop - start) float32 scores of the items at sorted positions start to stop, liked ones -inf
+        (`rows`, `positions`: `_liked`'s)."""
+        block = np.ascontiguousarray((self.factors[start:stop] @ users.T).T)
+        inside = (positions >= start) & (positions < stop)
+        block[rows[inside], positions[inside] - start] = -np.inf
+        return block
+
+    def _liked(self, liked: Rows | None, n_users: int) -> tuple[np.ndarray, np.ndarray]:
         """(row, sorted position) of every liked, ranked item in the block, by position."""
-        if liked is None or liked.nnz == 0:
+        if liked is None or len(liked.indices) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        rows = np.repeat(np.arange(n_users), np.diff(liked.indptr))
+        counts = np.diff(liked.indptr)
+        rows = np.zeros(len(liked.indices), dtype=np.int64) if n_users == 1 else np.repeat(np.arange(n_users), counts)
         positions = self.position[liked.indices]
         ranked = positions >= 0
         rows, positions = rows[ranked], positions[ranked]

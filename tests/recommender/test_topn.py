@@ -8,7 +8,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from scipy.sparse import csr_matrix
 from scipy.sparse import random as sparse_random
 
-from recommender.topn import FEW_USERS, ItemScorer, best_positions, top_n
+from recommender.topn import FEW_USERS, ItemScorer, Rows, best_positions, top_n
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +152,60 @@ def test_a_few_users_scored_past_the_bound_match_a_full_sort(first_chunk: int, u
             assert not liked[rows][np.arange(users)[:, None], ids].toarray().any()
             untied = rows != 3  # the zero user's ties are broken by norm order, not by index
             np.testing.assert_array_equal(ids[untied], expected[untied])
+
+
+def test_rows_are_scipys_rows() -> None:
+    """Rows.of holds the same column indices, row by row, as scipy's row indexing (repeats, empty rows)."""
+    dense = sparse_random(50, 30, density=0.2, random_state=6, dtype=np.float32).toarray()
+    dense[7] = 0
+    matrix = csr_matrix(dense)
+    for picked in ([3], [7], [0, 7, 7, 49, 12], [], list(range(50))):
+        rows = Rows.of(matrix, np.array(picked, dtype=np.int64))
+        expected = matrix[np.array(picked, dtype=np.int64)]
+        assert rows.count == len(picked)
+        np.testing.assert_array_equal(rows.indptr, expected.indptr)
+        np.testing.assert_array_equal(rows.indices, expected.indices)
+        if len(picked) >= 3:
+            part = rows.slice(1, 3)
+            np.testing.assert_array_equal(part.indptr, expected[1:3].indptr)
+            np.testing.assert_array_equal(part.indices, expected[1:3].indices)
+    with pytest.raises(IndexError):
+        Rows.of(matrix, np.array([50]))
+    with pytest.raises(IndexError):
+        Rows.of(matrix, np.array([-1]))
+
+
+def test_rows_and_a_csr_matrix_give_the_same_lists(model) -> None:
+    als, user_items = model
+    scorer = ItemScorer(als.item_factors)
+    for users in (np.array([5]), np.arange(3, 12), np.arange(0, 400, 7)):
+        by_csr = scorer.top_n(als.user_factors[users], user_items[users], 25)
+        by_rows = scorer.top_n(als.user_factors[users], Rows.of(user_items, users), 25)
+        np.testing.assert_array_equal(by_csr[0], by_rows[0])
+        np.testing.assert_array_equal(by_csr[1], by_rows[1])
+    with pytest.raises(ValueError):
+        scorer.top_n(als.user_factors[:3], Rows.of(user_items, np.arange(4)), 5)
+
+
+def test_a_user_alone_scores_fewer_items_than_the_first_chunk_leaves_in_play(monkeypatch) -> None:
+    """`_few` tightens each threshold as it scores, so it scores fewer items than the bound of the first
+    chunk's n-th best leaves in play, and still returns a full sort's list."""
+    rng = np.random.default_rng(12)
+    item_factors = (rng.standard_normal((20_000, 8)) * rng.lognormal(0, 0.2, (20_000, 1))).astype(np.float32)
+    user = rng.standard_normal(8).astype(np.float32)
+    scorer = ItemScorer(item_factors, first_chunk=200)
+    scored = []
+    original = scorer._scored
+
+    def counting(users, start, stop, rows, positions):
+        scored.append(stop - start)
+        return original(users, start, stop, rows, positions)
+
+    monkeypatch.setattr(scorer, "_scored", counting)
+    ids, scores = scorer._few(user[None, :], None, 20)
+    full = item_factors @ user
+    np.testing.assert_array_equal(ids[0], np.argsort(-full, kind="stable")[:20])
+    first_threshold = np.sort(scorer.factors[:200] @ user)[-20]
+    in_play = int(np.sum(scorer.norms * np.linalg.norm(user) * 1.0001 >= first_threshold))
+    assert len(scored) == 3  # the first chunk, then two products each after a tighter threshold
+    assert sum(scored) < in_play / 2
