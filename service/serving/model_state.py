@@ -6,17 +6,20 @@ import ctypes
 import ctypes.util
 import dataclasses
 import gc
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from recommender.algorithms import ModelParams
 from recommender.artifacts import ArtifactInfo, load_model
 from recommender.catalog import Catalog
 from recommender.filters import ItemFilter, allowed_mask
 from recommender.models import Recommender
+from service.store.lists import DIGEST_BYTES
 
 POPULAR_CANDIDATES = 1000
 #: The field of an artifact's extra information (ArtifactInfo.extra) holding the event stream id its
@@ -94,6 +97,7 @@ class ServingModel:
     _display: dict[str, list] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _popularity: ServingModel | None = None
+    _view_digest: tuple[int, bytes] | None = None  # (catalog_generation, view_digest())
 
     def __post_init__(self) -> None:
         freeze_heap()
@@ -195,6 +199,19 @@ class ServingModel:
                           [c or None for c in attrs.category.tolist()])
                 self._fields = fields
         return fields
+
+    def view_digest(self) -> bytes:
+        """DIGEST_BYTES (service.store.lists) summing up the catalog as an unfiltered list shows it: each item's
+        id, kind and category, and which items it may hold. Two models of the same version with the same digest
+        give the same unfiltered answers (service.serving.rendered). Computed once per catalog change."""
+        cached = self._view_digest
+        generation = self.catalog_generation  # before reading the catalog, as the read path does
+        if cached is None or cached[0] != generation:
+            h = hashlib.blake2b(digest_size=DIGEST_BYTES)
+            h.update(self.allowed_bytes(None, None, False))
+            h.update(orjson.dumps(self.item_fields()))
+            cached = self._view_digest = (generation, h.digest())
+        return cached[1]
 
     def display_columns(self, names: tuple[str, ...]) -> list[tuple[str, list]]:
         """(name, values per item index) of catalog display fields, built once per catalog change (what

@@ -1,30 +1,29 @@
-"""The read path: precomputed lists from Redis, filtered at request time, with the in-memory
-model behind them for cache misses, short lists, fold-in of new users and Redis outages.
+"""The read path: precomputed lists from Redis, filtered at request time, with the in-memory model behind them for
+cache misses, short lists, fold-in of new users and Redis outages.
 
-Single-user and similar-item requests keep the lists they read in a bounded in-process cache
-keyed like Redis (so by model version: hot_lists), and users' since-training state in a mirror kept
-exact by the change log ingestion writes (service.store.mirror): a hot request reads no Redis key at
-all, and one asked the same way as last time reuses that answer (served_lists) unless the user's
-state, the catalog, the fatigue window or a waiting purchase's due time has moved since. Batch
-requests go to Redis in two commands per chunk (MGET and one script for the since-training state)
+Single-user and similar-item requests keep the lists they read in a bounded in-process cache keyed like Redis (so by
+model version: hot_lists), and users' since-training state in a mirror kept exact by the change log ingestion writes
+(service.store.mirror): a hot request reads no Redis key at all, and one asked the same way as last time reuses that
+answer (served_lists) unless the user's state, the catalog, the fatigue window or a waiting purchase's due time has
+moved since. Batch requests go to Redis in two commands per chunk (MGET and one script for the since-training state)
 and leave the in-process caches alone, so a sweep over every user cannot push the hot lists out.
 
-Single-user and similar-item requests that arrive together (in one pass of the event loop) share
-their Redis read and their cache-miss computation (service.serving.coalescing): one round trip and one
-worker-thread call for all of them. The read keeps one round trip in flight, so requests that arrive
-while it is out share the next one. Computed lists are written back behind the answers, one pipeline
-in flight carrying every list computed meanwhile (shared_work.SharedWrites). A cache miss is computed
-as the training's precompute computes lists (Recommender.precompute_indices), so a user's list is
-the same whether the training or a request put it in Redis.
+Single-user and similar-item requests that arrive together (in one pass of the event loop) share their Redis read
+and their cache-miss computation (service.serving.coalescing): one round trip and one worker-thread call for all of
+them. The read keeps one round trip in flight, so requests that arrive while it is out share the next one. Computed
+lists are written back behind the answers, one pipeline in flight carrying every list computed meanwhile
+(shared_work.SharedWrites). A cache miss is computed as the training's precompute computes lists
+(Recommender.precompute_indices), so a user's list is the same whether the training or a request put it in Redis. A
+first read of the default request (no parameters) by a user with nothing since training answers with the answer the
+training rendered with their list (service.serving.rendered): nothing to decode, pick or encode.
 
-With a model that serves bought items, what the user bought since training waits behind other items
-until it is due again, and bought items say `"repeat": true` (service.serving.repeats); other
-models' lists lose every item the user touched since training. Items the store recently showed the
-user (their shown set) go behind unshown ones (recommender.retention.fatigue). The set, like the
-purchases since training, is read with the since-training events (same pipeline or script, so no
-extra round trip) and mirrored with them: ingestion logs impressions in the same
-change log, so a hot request still reads no Redis key. Reasons (`because`, recommender.explain)
-are computed only when asked, for the final n items, after the list is picked.
+With a model that serves bought items, what the user bought since training waits behind other items until it is due
+again, and bought items say `"repeat": true` (service.serving.repeats); other models' lists lose every item the user
+touched since training. Items the store recently showed the user (their shown set) go behind unshown ones
+(recommender.retention.fatigue). The set, like the purchases since training, is read with the since-training events
+(same pipeline or script, so no extra round trip) and mirrored with them: ingestion logs impressions in the same
+change log, so a hot request still reads no Redis key. Reasons (`because`, recommender.explain) are computed only
+when asked, for the final n items, after the list is picked.
 
 No HTTP here: it raises service.errors (NoModel, UnknownItem), which service.http maps to statuses.
 """
@@ -49,6 +48,7 @@ from service.serving.shared_work import ReadOrder, SharedComputes, SharedReads, 
 from service.serving.hot_lists import HotLists
 from service.serving.model_state import ServingModel
 from service.serving.picking import add_reasons, full_filter, items_of, pick, ranked
+from service.serving.rendered import DEFAULT, usable
 from service.serving.repeats import OwnItems, fold_in_history, own_items
 from service.serving.requests import ListRequest, ListResult, lookup
 from service.serving.served_lists import FOREVER, ServedLists, fatigue_until
@@ -56,12 +56,9 @@ from service.serving.trending import TrendingFallback
 from service.serving.variants import Choice, Split, Splits
 from service.experiments.definition import LISTS
 from service.settings import Settings
-from service.store.events.since_training import (
-    NO_STATE,
-    UserState,
-)
+from service.store.events.since_training import NO_STATE, UserState
 from service.store.keys import Keys
-from service.store.lists import pack, unpack
+from service.store.lists import Rendered, pack, rendered_of, unpack
 from service.store.mirror import SinceTrainingMirror
 
 log = logging.getLogger(__name__)
@@ -119,10 +116,9 @@ class Serving:
         return current
 
     def _hot_for(self, current: ServingModel) -> HotLists | None:
-        """The in-process list cache, emptied when a new model is served; None for a request that
-        began before a swap (its keys would only crowd out the new model's). An experiment's trained
-        variant of the serving model shares it (its keys carry its own version; its folded position is
-        the serving model's)."""
+        """The in-process list cache, emptied when a new model is served; None for a request that began before a swap
+        (its keys would only crowd out the new model's). An experiment's trained variant of the serving model shares
+        it (its keys carry its own version; its folded position is the serving model's)."""
         serving = self.current
         if current is not serving and (serving is None or current not in serving.variants.values()):
             return None
@@ -143,10 +139,10 @@ class Serving:
 
     async def for_users(self, user_ids: Sequence[str], req: ListRequest, remember: bool = True,
                         family: str = LISTS) -> tuple[str, list[ListResult]]:
-        """Lists for users in input order, one Redis round trip per chunk of users (none when hot).
-        `remember=False`: every result holds its items as dicts (the batch path, even for one user).
-        While an experiment splits the route `family` (service.experiments.definition), each customer's list
-        comes from their variant (service.serving.variants) and says so (ListResult.variant)."""
+        """Lists for users in input order, one Redis round trip per chunk of users (none when hot). `remember=False`:
+        every result holds its items as dicts (the batch path, even for one user). While an experiment splits the
+        route `family` (service.experiments.definition), each customer's list comes from their variant
+        (service.serving.variants) and says so (ListResult.variant)."""
         current = self.require()
         return current.version, await self.lists_for(current, self.running_split(family), user_ids, req, remember)
 
@@ -160,8 +156,8 @@ class Serving:
             return await self._chosen_lists(current, running.choice(current, user_ids[0]), user_ids, req, remember)
         return await self._split_users(current, running, user_ids, req, remember)
 
-    async def _plain_users(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest, remember: bool
-                           ) -> list[ListResult]:
+    async def _plain_users(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest,
+                           remember: bool) -> list[ListResult]:
         if len(user_ids) == 1 and remember:
             remembered = await self._remembered(current, user_ids[0], req)
             if remembered is not None:
@@ -174,9 +170,9 @@ class Serving:
 
     async def user_chunks(self, current: ServingModel, user_ids: Sequence[str], req: ListRequest
                           ) -> AsyncIterator[list[ListResult]]:
-        """Lists for many users from one model (`current`, from `require()`), READ_CHUNK users at a time
-        in input order: a caller streams them out without holding every list (the batch route). The
-        experiment splitting the list routes when the batch began splits all of it."""
+        """Lists for many users from one model (`current`, from `require()`), READ_CHUNK users at a time in input
+        order: a caller streams them out without holding every list (the batch route). The experiment splitting the
+        list routes when the batch began splits all of it."""
         running = self.running_split()
         for start in range(0, len(user_ids), READ_CHUNK):
             yield await self.lists_for(current, running, user_ids[start:start + READ_CHUNK], req)
@@ -253,6 +249,10 @@ class Serving:
         list_reads = [pos for pos in range(n) if lists[pos] is None and codes[pos] >= 0]  # type: ignore[index]
         state_reads = [pos for pos in range(n) if states[pos] is None]
         degraded = False  # Redis could not be read: the lists then say they came from the model alone
+        remember = hot is not None and not req.explain  # explain adds `because` to the items it gets
+        rendered: dict[int, Rendered] = {}  # users answered as the training rendered it
+        may_render = remember and req == DEFAULT
+        generation = current.catalog_generation  # before building anything from the catalog
         if list_reads or state_reads:
             readers = [user_ids[pos] for pos in state_reads]
             mirrored = hot is not None  # states read for another model must not fill this model's mirror
@@ -265,26 +265,33 @@ class Serving:
                 if mirrored:
                     self.mirror.finish(token, readers, read_states, time.monotonic())  # type: ignore[arg-type]
             degraded = blobs is None
-            for pos, blob in zip(list_reads, blobs or ()):
-                if blob is not None:
-                    lists[pos] = hot.put(list_keys[pos], blob) if hot is not None else unpack(blob)
             for pos, state in zip(state_reads, read_states or [NO_STATE] * len(state_reads)):
                 states[pos] = state
+            for pos, blob in zip(list_reads, blobs or ()):
+                answer = rendered_of(blob) if may_render and blob is not None else None
+                if answer is not None and usable(current, answer, req, states[pos] or NO_STATE):
+                    hot.keep(list_keys[pos], blob)  # type: ignore[union-attr]
+                    rendered[pos] = answer  # nothing to decode, pick or encode
+                elif blob is not None:
+                    lists[pos] = hot.put(list_keys[pos], blob) if hot is not None else unpack(blob)
 
         wall = time.time()
         fatigue = self.settings.fatigue_days
-        generation = current.catalog_generation  # before building anything from the catalog
-        remember = hot is not None and not req.explain  # explain adds `because` to the items it gets
         results: list[ListResult | None] = [None] * n
         shown_sets: list[frozenset[str]] = [frozenset()] * n
         histories: dict[int, dict[str, float]] = {}  # folded-in users' events, for explain
         misses: list[int] = []
-        hits = 0
+        hits = len(rendered)
         own_sets: list[OwnItems] = [OwnItems()] * n
         for pos in range(n):
             if pos % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # a batch's picking is CPU in the loop: let other requests in between
             state = states[pos] or NO_STATE
+            answer = rendered.get(pos) if rendered else None
+            if answer is not None:  # counted as a hit with the others below
+                results[pos] = ListResult(PERSONALIZED, [], self.served.put_encoded(
+                    (list_keys[pos], req), state, generation, FOREVER, answer.items, answer.count))
+                continue
             since = state.since_training
             shown = shown_sets[pos] = recently_shown(state.shown, wall, fatigue) if state.shown else frozenset()
             own = own_sets[pos] = own_items(current, -1 if codes is None else int(codes[pos]), state, wall)
@@ -441,5 +448,3 @@ class Serving:
         if hot is not None:
             return current.version, source, self.served.put((key, req), None, generation, FOREVER, items).items, len(items)
         return current.version, source, items, len(items)
-
-    # -- shared pieces ----------------------------------------------------------------------

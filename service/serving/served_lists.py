@@ -68,7 +68,12 @@ class ServedLists:
     def put(self, key: Hashable, state: object, generation: int, until: float, items: list[dict]) -> Remembered:
         """Remember `items` as the answer to `key` and return it encoded (the response can embed it as it is)."""
         # a copy: orjson's own bytes object keeps its 4 KiB working buffer (783 bytes for ten items)
-        answer = Remembered(orjson.Fragment(memoryview(dumps(items)).tobytes()), len(items))
+        return self.put_encoded(key, state, generation, until, memoryview(dumps(items)).tobytes(), len(items))
+
+    def put_encoded(self, key: Hashable, state: object, generation: int, until: float, items: bytes,
+                    count: int) -> Remembered:
+        """Remember `items`, `count` items already encoded as a JSON array, as the answer to `key`."""
+        answer = Remembered(orjson.Fragment(items), count)
         self._entries[key] = _Entry(answer, state, generation, until)
         self._entries.move_to_end(key)
         if len(self._entries) > self.max_entries:

@@ -39,8 +39,9 @@ from recommender.models import Recommender
 from recommender.selection import Candidate
 from recommender.trainers import open_trainer
 from service.parent_death import signal_on_parent_death
-from service.serving.model_state import FOLDED_THROUGH
+from service.serving.model_state import FOLDED_THROUGH, ServingModel
 from service.serving.profiles import LIFECYCLE
+from service.serving.rendered import render
 from service.settings import Settings
 from service.store import erasures, merges
 from service.training.choice import choose_and_train, train
@@ -175,10 +176,15 @@ def save_artifact(settings: Settings, model: Recommender, metrics: dict, extra: 
     return info
 
 
-async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, model: Recommender, version: str,
-                     events: EventTable) -> None:
-    """Top lists for users active in the window and similar items for every item, into Redis."""
+async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, model: Recommender, info: ArtifactInfo,
+                     events: EventTable, removed: frozenset[str]) -> None:
+    """Top lists for users active in the window, each with its rendered default answer
+    (service.serving.rendered) against the catalog the model was trained with and the items `removed` from
+    it, and similar items for every item, into Redis."""
     ttl = settings.version_ttl
+    version = info.version
+    view = ServingModel(model, info, removed, default_currency=settings.currency)
+    digest = view.view_digest()
     active = active_users(events, settings.active_days)
     user_codes = model.user_ids.lookup(active)
     known = user_codes >= 0  # a customer with only impressions is not in the model
@@ -186,8 +192,9 @@ async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, mode
     for start in range(0, len(active), PRECOMPUTE_CHUNK):
         codes = user_codes[start:start + PRECOMPUTE_CHUNK]
         ids, scores = model.precompute_indices(codes, settings.precompute_n)
+        answers = [render(view, int(code), ids[row], scores[row], digest) for row, code in enumerate(codes.tolist())]
         await write_lists(redis, [keys.user_recs(version, u) for u in active[start:start + len(codes)]],
-                          ids, scores, ttl)
+                          ids, scores, ttl, answers)
     item_ids = model.item_ids.ids
     for start in range(0, len(item_ids), PRECOMPUTE_CHUNK):
         codes = np.arange(start, min(start + PRECOMPUTE_CHUNK, len(item_ids)))
@@ -197,7 +204,7 @@ async def precompute(redis: aioredis.Redis, keys: Keys, settings: Settings, mode
 
 
 async def train_variants(redis: aioredis.Redis, keys: Keys, settings: Settings, snapshot: Snapshot,
-                         catalog: Catalog) -> tuple[dict[str, str], float]:
+                         catalog: Catalog, removed: frozenset[str]) -> tuple[dict[str, str], float]:
     """Fit, save and precompute every trained variant of the experiments not yet ended that start before two
     more scheduled trainings (service.training.variants); `{experiment}/{variant}` -> its artifact's version, and
     the seconds it took (wall clock). One further ahead is fitted by a later training, not at every one."""
@@ -208,7 +215,7 @@ async def train_variants(redis: aioredis.Redis, keys: Keys, settings: Settings, 
         experiment, _, variant = candidate.name.partition("/")
         info = save_artifact(settings, model, {}, {FOLDED_THROUGH: snapshot.cursor.last_id, "experiment": experiment,
                                                   "variant": variant})
-        await precompute(redis, keys, settings, model, info.version, snapshot.events)
+        await precompute(redis, keys, settings, model, info, snapshot.events, removed)
         versions[candidate.name] = info.version
         log.info("trained experiment variant %s (%s) as %s", candidate.name, candidate.params.algorithm, info.version)
     return versions, time.perf_counter() - started
@@ -224,7 +231,7 @@ async def run_job(job: TrainingJob) -> TrainingReport:
         snapshot = await fold_stream(redis, keys, settings)
         if len(snapshot.events) == 0:
             return TrainingReport("failed", "no events to train on")
-        catalog, _, _ = await load_catalog(redis, keys)
+        catalog, removed, _ = await load_catalog(redis, keys)
         with open_trainer(settings.trainer, settings.models_path) as fit:
             trained = choose_and_train(snapshot.events, catalog, settings, job.serving_metrics, fit,
                                        await promoted_candidate(redis, keys), job.serving_choice)
@@ -234,12 +241,12 @@ async def run_job(job: TrainingJob) -> TrainingReport:
                        LIFECYCLE: lifecycle_record(snapshot.events, started, settings.lifecycle_config)}
         if trained.selection:
             extra["selection"] = trained.selection.as_dict()
-        variants, seconds = await train_variants(redis, keys, settings, snapshot, catalog)
+        variants, seconds = await train_variants(redis, keys, settings, snapshot, catalog, removed)
         if variants:  # saved and precomputed before the serving artifact that names them
             extra[VARIANTS] = variants
             extra[VARIANTS_SECONDS] = round(seconds, 3)
         info = save_artifact(settings, trained.model, trained.metrics, extra)
-        await precompute(redis, keys, settings, trained.model, info.version, snapshot.events)
+        await precompute(redis, keys, settings, trained.model, info, snapshot.events, removed)
         chosen = f" ({trained.selection.chosen})" if trained.selection else ""
         return TrainingReport("trained", f"{job.reason}: version {info.version}{chosen}", info.version,
                               trained.metrics)

@@ -49,6 +49,19 @@ def test_hot_lists_are_bounded_in_bytes_and_evict_the_least_recently_used() -> N
     assert ids.tolist() == list(range(100)) and scores[0] == 1.0
 
 
+def test_a_kept_list_is_unpacked_when_first_read_and_counted_like_any_other() -> None:
+    blob = pack(np.arange(100), np.linspace(1, 0, 100, dtype=np.float32))
+    hot = HotLists(max_bytes=2 * (len(blob) + len("k00") + 320))
+    hot.keep("k00", blob)
+    hot.put("k01", blob)
+    assert hot.bytes == 2 * (len(blob) + len("k00") + 320)
+    ids, scores = hot.get("k00")
+    assert ids.tolist() == list(range(100)) and scores[-1] == 0.0
+    assert hot.get("k00")[0] is ids  # unpacked once
+    hot.keep("k02", blob)  # the least recently used (k01) goes
+    assert hot.get("k01") is None and len(hot) == 2
+
+
 async def test_hot_lists_follow_the_served_model_version(client):
     serving = client.app[SERVING]
     await _items(client, USER)
