@@ -141,10 +141,12 @@ def measure(wrk: str, args: argparse.Namespace, route: Route, url: str, script: 
 def cache_note(key: str, round_number: int, seconds: float, before: dict, after: dict) -> str:
     """Where a read route's lists came from in one run: the in-process cache, Redis, or computed."""
     kind = "similar" if key.startswith("similar") else "user"
-    delta = {x: after[f"{kind}_{x}"] - before[f"{kind}_{x}"] for x in ("hits", "misses", "hot")}
+    delta = {x: after[f"{kind}_{x}"] - before[f"{kind}_{x}"] for x in ("hits", "misses", "hot", "rendered")}
     total = max(delta["hits"] + delta["misses"], 1)
+    rendered = f" ({delta['rendered'] / total:.0%} answered as rendered at training)" if delta["rendered"] else ""
     return (f"Round {round_number}: {seconds:g} s, {delta['hot'] / total:.0%} of lists from the in-process cache, "
-            f"{(delta['hits'] - delta['hot']) / total:.0%} from Redis, {delta['misses'] / total:.0%} computed.")
+            f"{(delta['hits'] - delta['hot']) / total:.0%} from Redis{rendered}, {delta['misses'] / total:.0%} "
+            "computed.")
 
 
 def run_routes(wrk: str, args: argparse.Namespace, routes: dict[str, Route], servers: Servers, workdir: Path,

@@ -33,6 +33,8 @@ def service_counters(base: str) -> dict[str, float]:
         out[f"{kind}_hits"] = metric_value(text, "encore_cache_hits_total", f'kind="{kind}"')
         out[f"{kind}_misses"] = metric_value(text, "encore_cache_misses_total", f'kind="{kind}"')
         out[f"{kind}_hot"] = metric_value(text, "encore_hot_cache_hits_total", f'kind="{kind}"')
+    out["user_rendered"] = metric_value(text, "encore_rendered_answers_total")
+    out["similar_rendered"] = 0.0  # only users' lists are rendered at training
     return out
 
 

@@ -31,7 +31,6 @@ No HTTP here: it raises service.errors (NoModel, UnknownItem), which service.htt
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -61,7 +60,6 @@ from service.store.keys import Keys
 from service.store.lists import Rendered, pack, rendered_of, unpack
 from service.store.mirror import SinceTrainingMirror
 
-log = logging.getLogger(__name__)
 READ_CHUNK = 1000
 #: Lists picked between two yields to the event loop (about 10 ms of CPU at n=100), so a batch of 100,000
 #: users never holds up a health check or a page's request for long.
@@ -100,6 +98,7 @@ class Serving:
         self._hits = {kind: metrics.cache_hits.labels(kind) for kind in ("user", "similar")}
         self._misses = {kind: metrics.cache_misses.labels(kind) for kind in ("user", "similar")}
         self._hot_hits = {kind: hot_hits.labels(kind) for kind in ("user", "similar")}
+        self._rendered = metrics.counter("encore_rendered_answers", "First reads answered as their training rendered")
         # single-user and similar-item requests of one event-loop pass share these (service.serving.coalescing)
         self._reads = SharedReads(redis, keys, settings)
         self._computes = SharedComputes(settings.precompute_n)
@@ -272,6 +271,7 @@ class Serving:
                 if answer is not None and usable(current, answer, req, states[pos] or NO_STATE):
                     hot.keep(list_keys[pos], blob)  # type: ignore[union-attr]
                     rendered[pos] = answer  # nothing to decode, pick or encode
+                    self._rendered.inc()
                 elif blob is not None:
                     lists[pos] = hot.put(list_keys[pos], blob) if hot is not None else unpack(blob)
 

@@ -23,3 +23,14 @@ def test_metric_value_by_name_and_labels() -> None:
 
 def test_an_absent_metric_counts_zero() -> None:
     assert metric_value(METRICS, "encore_cache_misses_total", 'kind="user"') == 0.0
+
+
+def test_a_read_routes_note_says_how_many_answers_were_rendered_at_training() -> None:
+    from benchmarks.serve import cache_note
+
+    before = {"user_hits": 0, "user_misses": 0, "user_hot": 0, "user_rendered": 0}
+    after = {"user_hits": 100, "user_misses": 0, "user_hot": 0, "user_rendered": 80}
+    assert cache_note("first_read", 1, 5, before, after) == (
+        "Round 1: 5 s, 0% of lists from the in-process cache, 100% from Redis (80% answered as rendered at "
+        "training), 0% computed.")
+    assert "rendered" not in cache_note("first_read", 1, 5, before, {**after, "user_rendered": 0})

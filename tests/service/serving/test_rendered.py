@@ -76,6 +76,8 @@ async def test_a_first_read_answers_with_the_rendered_answer_the_usual_path_woul
     _forget(serving)
     rendered = await _items(client, user)
     assert picks == [] and orjson.loads(answer.items) == rendered
+    metrics = await (await client.get("/metrics")).text()
+    assert "encore_rendered_answers_total 1.0" in metrics
     kept = serving.hot.get(key)  # the list is kept in process all the same, for the user's other requests
     assert kept is not None and [a.tolist() for a in kept] == [a.tolist() for a in unpack(blob)]
     assert (await _items(client, user, "?n=10")) == rendered and picks == []  # remembered, as any answer
