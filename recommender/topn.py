@@ -14,9 +14,9 @@ cache), masks each user's liked items in a Python loop and selects with a heap. 
 * already-liked items are masked for the whole block at once from the CSR rows.
 
 Blocks of at most FEW_USERS users (the cache misses of one pass of the service's event loop) skip the
-chunks: one product scores the first chunk, which gives each user a threshold, and one more scores
-every item the bound leaves in play for any of them; each user's top n is then selected above a
-threshold read off a sample of their scores (`best_positions`).
+chunks: one product scores the first chunk, which gives each user a threshold (their n-th best score so
+far), and each further product scores items the bound leaves in play for any of them, tightening the
+thresholds as it goes; each user's top n are then the scores at or above their final threshold.
 
 The result is exact: the same items as implicit's `recommend(..., N=n)` with
 `filter_already_liked_items=True`, ties aside. Users with fewer than n candidate items get -1 ids
@@ -42,8 +42,6 @@ BOUND_SLACK = 1.0 + 1e-4
 #: Blocks of at most this many users (a request's cache misses) score the items in play in two products and
 #: select each user's top n above a threshold read off a sample of their scores (`_few`).
 FEW_USERS = 16
-#: The sample `_few` reads a threshold from: about this many scores per list place (every k-th item).
-SAMPLE_PER_PLACE = 8
 #: `_few` scores at most this many times the items scored so far before it tightens each user's threshold
 #: from what it has scored (so the bound leaves fewer items in play).
 GROWTH = 8
@@ -227,7 +225,7 @@ class ItemScorer:
 
     def _few(self, users: np.ndarray, liked: Rows | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         """A few users (a pass's cache misses): the first chunk scored, then only items that the
-        Cauchy-Schwarz bound leaves in play for some user, then each user's top n by `best_positions`.
+        Cauchy-Schwarz bound leaves in play for some user, then each user's top n above their threshold.
         Each user's threshold (the n-th best score so far) is tightened after every product, and the
         next product covers at most GROWTH times the items scored so far, so the bound is applied with
         a threshold close to the final one: about 12,000 items scored for one user of 55,000 where the
@@ -257,7 +255,7 @@ class ItemScorer:
                     above = block[row][block[row] >= threshold[row]]
                     threshold[row] = np.partition(above, len(above) - keep)[len(above) - keep]
         # each threshold is now its user's n-th best score over every item in play: the top n are the
-        # scores at or above it, ties by position as in best_positions
+        # scores at or above it, ties by lower position first (a stable sort)
         ids = np.full((n_users, n), -1, dtype=np.int64)
         scores = np.full((n_users, n), -np.inf, dtype=np.float32)
         for row in range(n_users):
@@ -280,8 +278,10 @@ class ItemScorer:
         """(row, sorted position) of every liked, ranked item in the block, by position."""
         if liked is None or len(liked.indices) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        counts = np.diff(liked.indptr)
-        rows = np.zeros(len(liked.indices), dtype=np.int64) if n_users == 1 else np.repeat(np.arange(n_users), counts)
+        if n_users == 1:
+            rows = np.zeros(len(liked.indices), dtype=np.int64)
+        else:
+            rows = np.repeat(np.arange(n_users), np.diff(liked.indptr))
         positions = self.position[liked.indices]
         ranked = positions >= 0
         rows, positions = rows[ranked], positions[ranked]
@@ -323,43 +323,6 @@ class ItemScorer:
         top_scores[users] = cand_scores
         top_pos[users] = np.take_along_axis(cand_pos, best, axis=1)
         threshold[users] = cand_scores.min(axis=1)
-
-
-def best_positions(scores: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the n largest `scores`, largest first, ties by lower position first: exactly
-    ``np.argsort(-scores, kind="stable")[:n]``, without sorting every score.
-
-    A full selection over tens of thousands of scores costs far more than the list needs. So a
-    threshold is read off a strided sample (its q-th largest value, q chosen so that about 2n
-    scores should pass) and only the scores at or above it are sorted. If at least n pass, they
-    hold the top n (every score left out is below the threshold, which n kept scores reach); if
-    fewer pass, the threshold is the n-th largest score itself (one partition of all of them).
-
-    Parameters
-    ----------
-    scores : numpy.ndarray
-        float, shape (m,), no NaN (-inf allowed: masked items, ranked last).
-    n : int
-
-    Returns
-    -------
-    numpy.ndarray
-        int64, shape (min(n, m),).
-    """
-    size = len(scores)
-    keep = min(n, size)
-    if keep <= 0:
-        return np.zeros(0, dtype=np.int64)
-    step = size // (SAMPLE_PER_PLACE * keep)
-    if step >= 2:
-        sample = scores[::step]
-        q = -(-2 * keep // step) + 4
-        if q < len(sample):
-            candidates = np.flatnonzero(scores >= np.partition(sample, len(sample) - q)[len(sample) - q])
-            if len(candidates) >= keep:
-                return candidates[np.argsort(-scores[candidates], kind="stable")[:keep]]
-    candidates = np.flatnonzero(scores >= np.partition(scores, size - keep)[size - keep])
-    return candidates[np.argsort(-scores[candidates], kind="stable")[:keep]]
 
 
 def top_n(user_factors: np.ndarray, item_factors: np.ndarray, liked_rows: csr_matrix | None, n: int,
