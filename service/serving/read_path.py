@@ -268,7 +268,7 @@ class Serving:
                 states[pos] = state
             for pos, blob in zip(list_reads, blobs or ()):
                 answer = rendered_of(blob) if may_render and blob is not None else None
-                if answer is not None and usable(current, answer, req, states[pos] or NO_STATE):
+                if answer is not None and usable(current, answer, states[pos] or NO_STATE):
                     hot.keep(list_keys[pos], blob)  # type: ignore[union-attr]
                     rendered[pos] = answer  # nothing to decode, pick or encode
                     self._rendered.inc()

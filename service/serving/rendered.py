@@ -48,16 +48,14 @@ def render(current: ServingModel, code: int, ids: np.ndarray, scores: np.ndarray
         None when the list holds fewer than DEFAULT.n items the default request allows: the read path
         then ranks the allowed items directly, which a rendered answer cannot stand for.
     """
-    keep = ids >= 0
-    ids, scores = ids[keep], scores[keep]
     items = pick(current, ids, scores, DEFAULT, set(), bought=own_items(current, code, NO_STATE, 0.0).bought)
     if len(items) < DEFAULT.n:
         return None
     return Rendered(digest, len(items), dumps(items))
 
 
-def usable(current: ServingModel, rendered: Rendered | None, req: ListRequest, state: UserState) -> bool:
-    """Whether `rendered` is the answer to `req` for a user in `state` now: the default request, nothing
-    since training, and the catalog view it was rendered with."""
-    return (rendered is not None and req == DEFAULT and not state.since_training and not state.shown
-            and not state.bought and rendered.digest == current.view_digest())
+def usable(current: ServingModel, rendered: Rendered, state: UserState) -> bool:
+    """Whether `rendered` is the answer to the default request (the caller's to check) for a user in `state`
+    now: nothing since training, and the catalog view it was rendered with."""
+    return (not state.since_training and not state.shown and not state.bought
+            and rendered.digest == current.view_digest())
