@@ -1,9 +1,9 @@
 """Work that concurrent requests share: what the requests of one event-loop pass hand in is done by
-one call (one Redis round trip, one worker-thread call), and each request gets its own part back.
+one call (one Redis round trip, one scoring of cache misses), and each request gets its own part back.
 
 Under load many requests reach the same step in the same pass of the loop (their connections were
 ready in the same `epoll` wake-up). Done one by one, each pays the fixed costs of a Redis round trip
-(a command through redis-py, a socket send and receive) or of a worker-thread hand-off on its own;
+(a command through redis-py, a socket send and receive) or of a scoring call on its own;
 done together, those costs are shared, and a small batch of users is also scored faster per user
 than one (recommender.topn). A request alone in its pass waits for nothing: its batch is itself.
 With `one_in_flight`, a batch waits for the one before it, so under load every request that arrives

@@ -1,8 +1,8 @@
 """The read path's work that requests of one event-loop pass share (service.serving.coalescing): the
 Redis read of precomputed lists and users' since-training state (one round trip,
 service.store.events.since_training, under a deadline, so a hung Redis cannot hang the page), the
-computation of cache misses (one worker-thread call), and their write-back, which the answers do not wait
-for (one pipeline in flight, carrying what was computed meanwhile).
+computation of cache misses (in the event loop, a slice of users at a time), and their write-back, which
+the answers do not wait for (one pipeline in flight, carrying what was computed meanwhile).
 """
 
 from __future__ import annotations
@@ -101,9 +101,21 @@ Lists = tuple[np.ndarray, np.ndarray]
 WRITE_BEHIND_LISTS = 20_000
 
 
+#: Cache misses scored in one go at most; a pass with more scores them in slices, letting the event loop run what
+#: became ready in between, so a pass full of misses holds up other requests for a few milliseconds at most.
+COMPUTE_SLICE = 16
+
+
 class SharedComputes:
     """Cache misses computed as the training's precompute computes them (Recommender.precompute_indices,
-    top `n`), the misses of one loop pass in one worker-thread call."""
+    top `n`), the misses of one loop pass together, in the event loop itself, COMPUTE_SLICE users at a time.
+
+    Not in a worker thread: a miss's scoring is a few hundred microseconds of numpy calls, most too small to
+    release the GIL, so a worker thread holds the GIL while the event loop comes back from each of its system
+    calls (every socket send and receive, every epoll wait) and must wait for it. On two cores that waiting,
+    and the hand-off itself, cost more than the scoring: the loop idles with requests ready (benchmarks/README.md,
+    Serving). A batch request's misses, a chunk of up to a thousand users at once, still go to a worker thread
+    (`Serving._user_chunk`)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -115,22 +127,27 @@ class SharedComputes:
         return await self._coalescer.submit(order)
 
     async def _together(self, orders: list[tuple[Recommender, np.ndarray]]) -> list[Lists]:
-        """One worker-thread call, per model (a swap may fall between two requests of a pass)."""
-        n = self.n
+        """One `precompute_indices` call per model and slice (a swap may fall between two requests of a pass)."""
+        out: list[Lists | None] = [None] * len(orders)
+        for model in {id(m): m for m, _ in orders}.values():
+            mine = [k for k, (m, _) in enumerate(orders) if m is model]
+            ids, scores = await self._sliced(model, np.concatenate([orders[k][1] for k in mine]))
+            start = 0
+            for k in mine:
+                stop = start + len(orders[k][1])
+                out[k] = (ids[start:stop], scores[start:stop])
+                start = stop
+        return out  # type: ignore[return-value]
 
-        def compute() -> list[Lists]:
-            out: list[Lists | None] = [None] * len(orders)
-            for model in {id(m): m for m, _ in orders}.values():
-                mine = [k for k, (m, _) in enumerate(orders) if m is model]
-                ids, scores = model.precompute_indices(np.concatenate([orders[k][1] for k in mine]), n)
-                start = 0
-                for k in mine:
-                    stop = start + len(orders[k][1])
-                    out[k] = (ids[start:stop], scores[start:stop])
-                    start = stop
-            return out  # type: ignore[return-value]
-
-        return await asyncio.to_thread(compute)
+    async def _sliced(self, model: Recommender, codes: np.ndarray) -> Lists:
+        parts: list[Lists] = []
+        for start in range(0, len(codes), COMPUTE_SLICE):
+            if start:
+                await asyncio.sleep(0)  # what became ready during the slice before runs now
+            parts.append(model.precompute_indices(codes[start:start + COMPUTE_SLICE], self.n))
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([ids for ids, _ in parts]), np.concatenate([scores for _, scores in parts])
 
 
 class SharedWrites:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 
 import numpy as np
 import orjson
@@ -16,7 +17,7 @@ import redis.asyncio as aioredis
 from service.http.app_keys import REDIS_KEYS, SERVING
 from service.serving import shared_work
 from service.serving.requests import ListRequest, lookup
-from service.serving.shared_work import SharedWrites
+from service.serving.shared_work import COMPUTE_SLICE, SharedComputes, SharedWrites
 from service.store.embedded import free_port
 from service.store.lists import pack, unpack, write_blobs
 from tests.service.conftest import AUTH_WRITE
@@ -115,6 +116,47 @@ async def test_cache_misses_computed_together_match_the_general_ranking_for_ever
             alone = [(await serving.for_users([u], req))[1][0] for u in users]
             assert_same_lists(answers(together), answers(alone))
             assert all(len(row) == req.n for row in answers(together)), name
+
+
+class _Scorer:
+    """A model's precompute_indices that records where and how many users it was called with: user u's list is
+    [u, u + 1, ...] with scores -u."""
+
+    def __init__(self, trace: list) -> None:
+        self.trace = trace
+
+    def precompute_indices(self, codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        self.trace.append(("slice", len(codes), threading.get_ident()))
+        ids = codes[:, None] + np.arange(n)[None, :]
+        return ids.astype(np.int64), np.repeat(-codes[:, None], n, axis=1).astype(np.float32)
+
+
+async def test_a_pass_of_misses_is_scored_in_the_event_loop_a_slice_at_a_time_with_other_work_in_between() -> None:
+    """No worker thread (its GIL would keep the loop waiting after each socket call), and a pass with more than
+    COMPUTE_SLICE misses lets the loop run other work between slices; every order gets its own users' lists."""
+    trace: list = []
+    computes, model = SharedComputes(3), _Scorer(trace)
+    orders = [np.arange(k * 10, k * 10 + 10) for k in range(4)]  # 40 users from four requests of one pass
+    running = True
+
+    async def other_request() -> None:
+        while running:
+            trace.append(("other",))
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_request())
+    got = await asyncio.gather(*(computes.submit((model, codes)) for codes in orders))
+    running = False
+    await other
+    slices = [(k, entry) for k, entry in enumerate(trace) if entry[0] == "slice"]
+    assert [entry[1] for _, entry in slices] == [min(COMPUTE_SLICE, 40 - start) for start in range(0, 40, COMPUTE_SLICE)]
+    assert len(slices) > 1
+    assert {entry[2] for _, entry in slices} == {threading.get_ident()}
+    for (before, _), (after, _) in zip(slices, slices[1:]):
+        assert ("other",) in trace[before + 1:after]
+    for codes, (ids, scores) in zip(orders, got):
+        assert ids.tolist() == [[u, u + 1, u + 2] for u in codes.tolist()]
+        assert scores.tolist() == [[-u] * 3 for u in codes.tolist()]
 
 
 # -- write-behind of computed lists (SharedWrites) ----------------------------------------------------------------
