@@ -147,7 +147,7 @@ def build_routes(rng: np.random.Generator, precomputed: np.ndarray, pool: np.nda
                             [user_path(u) for u in first_users], warm_paths=hot_user_paths, unique=True),
         "miss": Route("miss", "user recs, cache miss",
                       "the same route for known users who were not precomputed: the list is computed from the "
-                      "model in a worker thread and written back", "service", "GET", [user_path(u) for u in pool],
+                      "model (in the event loop) and written back", "service", "GET", [user_path(u) for u in pool],
                       warm_paths=hot_user_paths, unique=True),
         "similar": Route("similar", "similar items (hot)",
                          f"`GET /v1/items/{{id}}/similar?n={LIST_N}` over the {len(hot_items):,} most popular items in "
