@@ -10,8 +10,8 @@ and leave the in-process caches alone, so a sweep over every user cannot push th
 
 Single-user and similar-item requests that arrive together (in one pass of the event loop) share their Redis read
 and their cache-miss computation (service.serving.coalescing): one round trip and one scoring, in the event loop, for
-all of them. The read keeps one round trip in flight, so requests that arrive while it is out share the next one. Computed
-lists are written back behind the answers, one pipeline in flight carrying every list computed meanwhile
+all of them. The read keeps one round trip in flight, so requests that arrive while it is out share the next one.
+Computed lists are written back behind the answers, one pipeline in flight carrying every list computed meanwhile
 (shared_work.SharedWrites). A cache miss is computed as the training's precompute computes lists
 (Recommender.precompute_indices), so a user's list is the same whether the training or a request put it in Redis. A
 first read of the default request (no parameters) by a user with nothing since training answers with the answer the

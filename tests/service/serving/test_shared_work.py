@@ -149,7 +149,8 @@ async def test_a_pass_of_misses_is_scored_in_the_event_loop_a_slice_at_a_time_wi
     running = False
     await other
     slices = [(k, entry) for k, entry in enumerate(trace) if entry[0] == "slice"]
-    assert [entry[1] for _, entry in slices] == [min(COMPUTE_SLICE, 40 - start) for start in range(0, 40, COMPUTE_SLICE)]
+    sizes = [min(COMPUTE_SLICE, 40 - start) for start in range(0, 40, COMPUTE_SLICE)]
+    assert [entry[1] for _, entry in slices] == sizes
     assert len(slices) > 1
     assert {entry[2] for _, entry in slices} == {threading.get_ident()}
     for (before, _), (after, _) in zip(slices, slices[1:]):
