@@ -20,9 +20,9 @@ probabilities, and sends the events with the list's recommendation_id. Then GET 
 * the split: each variant's share of exposed customers against its configured share, and the
   sample-ratio chi-square p-value;
 * the hot path: two identical services (each with its own redis-server, trained on the same store and sent the
-  same events) are driven at once by two wrk processes on the user route (known customers, n=10), in
-  `2 * --rounds` time windows; in each window an experiment of the same three variants runs on one of them, on
-  the other in the next window.
+  same events) are driven at once by two wrk processes (CONNECTIONS each, --connections) on the user route
+  (known customers, n=10), in `2 * --rounds` time windows; in each window an experiment of the same three
+  variants runs on one of them, on the other in the next window.
   Both sides of a comparison share the machine's moment (on this shared machine CPU per request moves by 10%
   and more between windows seconds apart); alternating the sides cancels any difference between the two
   services. The overhead is the geometric mean over window pairs of CPU per request with the experiment over
@@ -76,6 +76,9 @@ SLOT_MARGIN = 1
 WINDOW_GAP = 0.1
 #: Customers the hot-path measurement asks for, in turn (the first by id).
 HOT_USERS = 1000
+#: wrk connections per service on the hot path (--connections): each sends its next request as soon as the last
+#: is answered, so how many are open sets how requests meet in the service's event-loop passes.
+CONNECTIONS = 8
 
 
 def favourites(events: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, set[str]]:
@@ -137,19 +140,21 @@ def _send(events: list[dict], *bases: str | None) -> None:
 
 
 def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int,
-               profile: Path | None = None) -> dict:
-    """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine);
-    with `profile`, py-spy's collapsed stacks of the service during the measurement go to that directory."""
+               profile: Path | None = None, connections: int = CONNECTIONS) -> dict:
+    """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine),
+    with wrk at `connections`; with `profile`, py-spy's collapsed stacks of the service during the measurement go
+    to that directory."""
     script = write_lua(work / f"{label}.lua", "GET", [f"/v1/users/{u}/recommendations?n=10" for u in users],
                        headers={"Authorization": f"Bearer {ADMIN}"})
-    run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=8)  # every customer's answer remembered
+    run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=connections)  # every answer remembered
     cpu = tree_cpu_seconds(pid)
     with profiling(profile, pid, f"experiments-{label}", seconds, fmt="raw"):
-        result = run_wrk(wrk, base, script, seconds, threads=1, connections=8)
+        result = run_wrk(wrk, base, script, seconds, threads=1, connections=connections)
     return {"rps": result.rps, "cpu_us": 1e6 * (tree_cpu_seconds(pid) - cpu) / result.requests}
 
 
-def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None) -> dict:
+def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None,
+        connections: int = CONNECTIONS) -> dict:
     wrk = require_wrk()
     with tempfile.TemporaryDirectory(prefix="encore-experiments-") as tmp:
         work = Path(tmp)
@@ -182,15 +187,17 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
                 twins = [(base, service.pid), (other_base, other.pid)]
-                hot = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, profile)
-                control = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, None, experiment=False)
+                hot = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, profile,
+                               connections=connections)
+                control = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, None, experiment=False,
+                                   connections=connections)
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
                 service.stop()
                 if other is not None:
                     other.stop()
     return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "control": control,
-            "wrk_seconds": wrk_seconds,
+            "wrk_seconds": wrk_seconds, "connections": connections,
             "retrain_seconds": retrain_seconds, "first_training": first["training"],
             "history": history, "events": len(events), "memory": memory,
             "variants_seconds": (served.get("variants") or {}).get("seconds")}
@@ -208,7 +215,7 @@ def retrain(base: str, version: str) -> tuple[float, dict]:
 
 
 def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Path, seconds: float, rounds: int,
-             profile: Path | None, experiment: bool = True) -> dict:
+             profile: Path | None, experiment: bool = True, connections: int = CONNECTIONS) -> dict:
     """The user route's requests/s and CPU per request of the two services `twins` ((base URL, pid) each),
     measured at once by two wrk processes in each of `2 * rounds` windows. In window k an experiment of the same
     three variants runs on service k % 2 (one experiment per window, defined a day ahead, trained, then moved to
@@ -235,7 +242,7 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
             time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
             label = f"{'ab' if experiment else 'aa'}-{k}"
             measured = [pool.submit(throughput, wrk, base, users, work, seconds, f"{label}-{side}", pid,
-                                    profile if k < 2 and experiment and side == k % 2 else None)
+                                    profile if k < 2 and experiment and side == k % 2 else None, connections)
                         for side, (base, pid) in enumerate(twins)]
             got = [m.result() for m in measured]
             runs.append({"with": got[k % 2], "without": got[1 - k % 2]})
@@ -289,7 +296,8 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
         f"Hot path: two identical services (a and b, each with its own redis-server, trained on the same store and "
         f"sent the same events), "
-        f"driven at once by two wrk processes (1 thread, 8 connections each) on the user route for {HOT_USERS:,} "
+        f"driven at once by two wrk processes (1 thread, {run_['connections']} connections each) "
+        f"on the user route for {HOT_USERS:,} "
         f"customers in turn, answers remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured "
         f"per window; {len(hot['windows'])} windows, in each an experiment of the same three variants runs on one "
         "service (a in odd windows, b in even ones; the trained variant fitted beforehand), so each window compares "
@@ -362,12 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk-seconds", type=float, default=3, help="each hot-path measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=10, help="hot-path windows with and without an experiment")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS,
+                        help="wrk connections per service on the hot path (each waits for its answer)")
     parser.add_argument("--profile", type=Path, help="py-spy record the service on each hot-path run into this "
                         "directory (collapsed stacks)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
     command = "python -m benchmarks.experiments " + " ".join(argv if argv is not None else sys.argv[1:])
-    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile)
+    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile, args.connections)
     info = machine()
     text = markdown(run_, info, command.strip())
     out = results_dir(args.out)

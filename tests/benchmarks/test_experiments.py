@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmarks.experiments import favourites, paired_change
+from benchmarks.experiments import favourites, main, paired_change
 
 
 def test_favourites_are_each_customers_two_most_frequent_categories():
@@ -34,3 +34,9 @@ def test_the_paired_change_averages_each_window_pair_so_a_difference_between_the
     assert 0 < low < estimate < high < 0.06  # without the pairing, b's 10% would swamp a 2-3% cost
     one = {"windows": windows[:2]}
     assert paired_change(one, "cpu")[0] == pytest.approx(np.expm1(pairs[0])) and np.isnan(paired_change(one, "cpu")[1])
+
+
+def test_the_hot_path_needs_at_least_one_connection(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--connections", "0"])
+    assert exit_.value.code == 2 and "--connections must be at least 1" in capsys.readouterr().err
