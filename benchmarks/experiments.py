@@ -217,9 +217,10 @@ def retrain(base: str, version: str) -> tuple[float, dict]:
 def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Path, seconds: float, rounds: int,
              profile: Path | None, experiment: bool = True, connections: int = CONNECTIONS) -> dict:
     """The user route's requests/s and CPU per request of the two services `twins` ((base URL, pid) each),
-    measured at once by two wrk processes in each of `2 * rounds` windows. In window k an experiment of the same
-    three variants runs on service k % 2 (one experiment per window, defined a day ahead, trained, then moved to
-    its window), so each window compares a service with an experiment to one without at the same moment.
+    measured at once by two wrk processes (`connections` each) in each of `2 * rounds` windows. In window k an
+    experiment of the same three variants runs on service k % 2 (one experiment per window, defined a day ahead,
+    trained, then moved to its window), so each window compares a service with an experiment to one without at
+    the same moment.
     `experiment=False` is the A/A control: the same windows with no experiment on either, service k % 2 taken
     as the "with" side. Medians per side, and the windows in order."""
     slot = WARM_SECONDS + seconds + SLOT_MARGIN
@@ -296,7 +297,8 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
         f"Hot path: two identical services (a and b, each with its own redis-server, trained on the same store and "
         f"sent the same events), "
-        f"driven at once by two wrk processes (1 thread, {run_['connections']} connections each) "
+        f"driven at once by two wrk processes (1 thread, {run_['connections']} "
+        f"connection{'s' if run_['connections'] != 1 else ''} each) "
         f"on the user route for {HOT_USERS:,} "
         f"customers in turn, answers remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured "
         f"per window; {len(hot['windows'])} windows, in each an experiment of the same three variants runs on one "
