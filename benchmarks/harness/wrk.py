@@ -2,7 +2,9 @@
 
 The Lua script cycles through prebuilt requests (so consecutive requests touch different keys) and
 its `done()` hook prints one `ENCORE_DONE` line with the p95 and error counts that `--latency`
-does not show.
+does not show. With a think time, each connection waits an exponentially distributed time before each
+request (wrk's `delay()` hook), so many connections approximate independent (Poisson) arrivals at a fixed
+offered rate instead of sending the next request the moment an answer comes back.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ function init(args)
   i = offset or 0
 end
 
+%(delay)s
 function request()
   i = i + 1
   if i > #prepared then i = 1 end
@@ -54,6 +57,13 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(95), latency:percentile(99), latency.max,
     e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+DELAY = r"""
+math.randomseed(%(seed)d)
+function delay()
+  return -math.log(1 - math.random()) * %(think_ms)r
 end
 """
 
@@ -94,11 +104,23 @@ def lua_string(text: str) -> str:
 
 
 def write_lua(path: Path, method: str, paths: Sequence[str], bodies: Sequence[str] = (),
-              headers: dict[str, str] | None = None, offset: int = 0) -> Path:
+              headers: dict[str, str] | None = None, offset: int = 0, think_ms: float = 0.0,
+              seed: int = 0) -> Path:
     """Write a wrk script sending `method` to each of `paths` in turn, starting after `offset`.
 
-    Bodies are reused in turn when there are fewer of them than paths. Returns `path`.
+    Bodies are reused in turn when there are fewer of them than paths. With `think_ms` > 0 each connection
+    waits an exponentially distributed time of that mean (milliseconds; wrk truncates it to whole
+    milliseconds) before each request, drawn from Lua's generator seeded with `seed`: `c` connections then
+    offer about `1000 * c / think_ms` requests/s, Poisson-like when answers take much less than `think_ms`
+    (a closed system with think time; cf. wrk2 for exact open-loop rates). Returns `path`.
+
+    Raises
+    ------
+    ValueError
+        If `think_ms` is negative.
     """
+    if think_ms < 0:
+        raise ValueError(f"think_ms must be at least 0, not {think_ms}")
     header_lines = "\n".join(f"wrk.headers[ {lua_string(k)} ] = {lua_string(v)}" for k, v in (headers or {}).items())
     path.write_text(LUA % {
         "method": method,
@@ -106,6 +128,7 @@ def write_lua(path: Path, method: str, paths: Sequence[str], bodies: Sequence[st
         "bodies": ",\n".join(lua_string(b) for b in bodies),
         "headers": header_lines,
         "offset": offset,
+        "delay": DELAY % {"seed": seed, "think_ms": float(think_ms)} if think_ms > 0 else "",
     })
     return path
 
