@@ -20,9 +20,13 @@ probabilities, and sends the events with the list's recommendation_id. Then GET 
 * the split: each variant's share of exposed customers against its configured share, and the
   sample-ratio chi-square p-value;
 * the hot path: two identical services (each with its own redis-server, trained on the same store and sent the
-  same events) are driven at once by two wrk processes (CONNECTIONS each, --connections) on the user route
-  (known customers, n=10), in `2 * --rounds` time windows; in each window an experiment of the same three
-  variants runs on one of them, on the other in the next window.
+  same events) are driven at once by two wrk processes on the user route (known customers, n=10), in
+  `2 * --rounds` time windows; in each window an experiment of the same three variants runs on one of them, on
+  the other in the next window. Each wrk offers --rate requests/s (RATE) as independent arrivals, the way a
+  storefront's visitors send them: OPEN_CONNECTIONS connections, each waiting an exponentially distributed
+  think time before each request. `--rate 0` drives closed-loop connections instead (--connections,
+  CONNECTIONS), each sending its next request the moment its answer arrives: the service then runs saturated,
+  and how requests meet in its event-loop passes follows the generator's rhythm.
   Both sides of a comparison share the machine's moment (on this shared machine CPU per request moves by 10%
   and more between windows seconds apart); alternating the sides cancels any difference between the two
   services. The overhead is the geometric mean over window pairs of CPU per request with the experiment over
@@ -40,8 +44,10 @@ import math
 import sys
 import tempfile
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from recommender.demo import generate_storefront, write_storefront  # first: it sets OPENBLAS_NUM_THREADS=1
@@ -76,9 +82,37 @@ SLOT_MARGIN = 1
 WINDOW_GAP = 0.1
 #: Customers the hot-path measurement asks for, in turn (the first by id).
 HOT_USERS = 1000
-#: wrk connections per service on the hot path (--connections): each sends its next request as soon as the last
+#: Requests/s offered to each service on the hot path (--rate), about half of what one saturated service
+#: answers here beside its twin: independent arrivals, so the service's passes are not paced by the generator.
+RATE = 2000.0
+#: wrk connections per service with a rate: each waits an exponential think time of mean
+#: 1000 * OPEN_CONNECTIONS / rate ms before each request (32 ms at RATE, against answers in 1 to 2 ms).
+OPEN_CONNECTIONS = 64
+#: wrk connections per service with `--rate 0` (closed loop): each sends its next request as soon as the last
 #: is answered, so how many are open sets how requests meet in the service's event-loop passes.
 CONNECTIONS = 8
+
+
+@dataclass(frozen=True)
+class Load:
+    """How wrk drives each service on the hot path: `connections` connections; with `rate` > 0 (requests/s per
+    service) each waits an exponential think time before each request (Poisson-like arrivals at about `rate`),
+    with 0 each sends its next request the moment its answer arrives (closed loop)."""
+
+    connections: int = OPEN_CONNECTIONS
+    rate: float = RATE
+
+    @property
+    def think_ms(self) -> float:
+        """Mean think time per connection in milliseconds (0 in a closed loop)."""
+        return 1000.0 * self.connections / self.rate if self.rate > 0 else 0.0
+
+    def describe(self) -> str:
+        plural = "s" if self.connections != 1 else ""
+        if self.rate > 0:
+            return (f"{self.rate:,.0f} requests/s offered as independent arrivals: {self.connections} connection"
+                    f"{plural} each waiting an exponential think time of mean {self.think_ms:.0f} ms")
+        return f"closed loop: {self.connections} connection{plural} each sending on as soon as answered"
 
 
 def favourites(events: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, set[str]]:
@@ -140,21 +174,23 @@ def _send(events: list[dict], *bases: str | None) -> None:
 
 
 def throughput(wrk: str, base: str, users: list[str], work: Path, seconds: float, label: str, pid: int,
-               profile: Path | None = None, connections: int = CONNECTIONS) -> dict:
-    """Requests/s, and the service's CPU microseconds per request (steadier than requests/s on a shared machine),
-    with wrk at `connections`; with `profile`, py-spy's collapsed stacks of the service during the measurement go
-    to that directory."""
+               profile: Path | None = None, load: Load = Load()) -> dict:
+    """Requests/s, the service's CPU microseconds per request (steadier than requests/s on a shared machine) and
+    wrk's median and 99th-percentile latency (ms), with wrk driving `load`; with `profile`, py-spy's collapsed
+    stacks of the service during the measurement go to that directory."""
     script = write_lua(work / f"{label}.lua", "GET", [f"/v1/users/{u}/recommendations?n=10" for u in users],
-                       headers={"Authorization": f"Bearer {ADMIN}"})
-    run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=connections)  # every answer remembered
+                       headers={"Authorization": f"Bearer {ADMIN}"}, think_ms=load.think_ms,
+                       seed=zlib.crc32(label.encode()))
+    run_wrk(wrk, base, script, WARM_SECONDS, threads=1, connections=load.connections)  # every answer remembered
     cpu = tree_cpu_seconds(pid)
     with profiling(profile, pid, f"experiments-{label}", seconds, fmt="raw"):
-        result = run_wrk(wrk, base, script, seconds, threads=1, connections=connections)
-    return {"rps": result.rps, "cpu_us": 1e6 * (tree_cpu_seconds(pid) - cpu) / result.requests}
+        result = run_wrk(wrk, base, script, seconds, threads=1, connections=load.connections)
+    return {"rps": result.rps, "cpu_us": 1e6 * (tree_cpu_seconds(pid) - cpu) / result.requests,
+            "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}
 
 
 def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path | None = None,
-        connections: int = CONNECTIONS) -> dict:
+        load: Load = Load()) -> dict:
     wrk = require_wrk()
     with tempfile.TemporaryDirectory(prefix="encore-experiments-") as tmp:
         work = Path(tmp)
@@ -187,17 +223,16 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
                 twins = [(base, service.pid), (other_base, other.pid)]
-                hot = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, profile,
-                               connections=connections)
+                hot = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, profile, load=load)
                 control = hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, None, experiment=False,
-                                   connections=connections)
+                                   load=load)
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
                 service.stop()
                 if other is not None:
                     other.stop()
     return {"users": len(users), "truth": truth, "results": results, "hot_path": hot, "control": control,
-            "wrk_seconds": wrk_seconds, "connections": connections,
+            "wrk_seconds": wrk_seconds, "load": asdict(load),
             "retrain_seconds": retrain_seconds, "first_training": first["training"],
             "history": history, "events": len(events), "memory": memory,
             "variants_seconds": (served.get("variants") or {}).get("seconds")}
@@ -215,9 +250,9 @@ def retrain(base: str, version: str) -> tuple[float, dict]:
 
 
 def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Path, seconds: float, rounds: int,
-             profile: Path | None, experiment: bool = True, connections: int = CONNECTIONS) -> dict:
-    """The user route's requests/s and CPU per request of the two services `twins` ((base URL, pid) each),
-    measured at once by two wrk processes (`connections` each) in each of `2 * rounds` windows. In window k an
+             profile: Path | None, experiment: bool = True, load: Load = Load()) -> dict:
+    """The user route's requests/s, CPU per request and latency of the two services `twins` ((base URL, pid)
+    each), measured at once by two wrk processes (each driving `load`) in each of `2 * rounds` windows. In window k an
     experiment of the same three variants runs on service k % 2 (one experiment per window, defined a day ahead,
     trained, then moved to its window), so each window compares a service with an experiment to one without at
     the same moment.
@@ -243,14 +278,18 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
             time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
             label = f"{'ab' if experiment else 'aa'}-{k}"
             measured = [pool.submit(throughput, wrk, base, users, work, seconds, f"{label}-{side}", pid,
-                                    profile if k < 2 and experiment and side == k % 2 else None, connections)
+                                    profile if k < 2 and experiment and side == k % 2 else None, load)
                         for side, (base, pid) in enumerate(twins)]
             got = [m.result() for m in measured]
             runs.append({"with": got[k % 2], "without": got[1 - k % 2]})
-    median = {side: {key: float(np.median([r[side][key] for r in runs])) for key in ("rps", "cpu_us")}
+    median = {side: {key: float(np.median([r[side][key] for r in runs])) for key in WINDOW_KEYS}
               for side in ("with", "without")}
     return {"windows": runs, "median": median,
             "variants": sorted((served.get("variants") or {}).get("versions", {}))}
+
+
+#: What each hot-path window records per side (see `throughput`).
+WINDOW_KEYS = ("rps", "cpu_us", "p50_ms", "p99_ms")
 
 
 def markdown(run_: dict, info: dict, command: str) -> str:
@@ -297,22 +336,27 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         f"({'mismatch' if srm['mismatch'] else 'no mismatch'}).", "",
         f"Hot path: two identical services (a and b, each with its own redis-server, trained on the same store and "
         f"sent the same events), "
-        f"driven at once by two wrk processes (1 thread, {run_['connections']} "
-        f"connection{'s' if run_['connections'] != 1 else ''} each) "
+        f"driven at once by two wrk processes (1 thread each; {Load(**run_['load']).describe()}) "
         f"on the user route for {HOT_USERS:,} "
         f"customers in turn, answers remembered, {WARM_SECONDS} s of warm-up and {run_['wrk_seconds']:g} s measured "
         f"per window; {len(hot['windows'])} windows, in each an experiment of the same three variants runs on one "
         "service (a in odd windows, b in even ones; the trained variant fitted beforehand), so each window compares "
         "a service with the experiment to one without at the same moment. Medians: "
-        f"{without['rps']:,.0f} requests/s and {without['cpu_us']:,.0f} us of a service's CPU per request "
-        f"without, {with_['rps']:,.0f} and {with_['cpu_us']:,.0f} us with: requests/s {rps_change:+.1%}, CPU per "
-        f"request {cpu_overhead:+.1%}. A/A control, the same windows with no experiment on either: CPU per "
-        f"request {_change(control, 'cpu_us'):+.1%}, requests/s {_change(control, 'rps'):+.1%}.", "",
+        f"{without['rps']:,.0f} requests/s, {without['cpu_us']:,.0f} us of a service's CPU per request and "
+        f"latency p50 {without['p50_ms']:.2f} ms, p99 {without['p99_ms']:.2f} ms without; {with_['rps']:,.0f}, "
+        f"{with_['cpu_us']:,.0f} us, {with_['p50_ms']:.2f} ms and {with_['p99_ms']:.2f} ms with: requests/s "
+        f"{rps_change:+.1%}, CPU per request {cpu_overhead:+.1%}. A/A control, the same windows with no experiment "
+        f"on either: CPU per request {_change(control, 'cpu_us'):+.1%}, requests/s {_change(control, 'rps'):+.1%}.",
+        "",
+        "With an offered rate, requests/s is the generator's; a service's single event loop answers at most 1 / (CPU "
+        "per request) requests/s, so CPU per request carries the overhead on requests/s." if run_["load"]["rate"]
+        else "In a closed loop the services run saturated, so requests/s and CPU per request both show the overhead.",
+        "",
         "Paired (the geometric mean of the windows' with/without ratios, minus 1, and its 95% confidence interval "
         "over window pairs, each holding the experiment once on each service; target: CPU per request under +5% "
         "overhead, met when the interval's upper end is under +5%):", "",
-        md_table(["", "CPU per request", "requests/s"], "lrr",
-                 [[name, *(_interval(paired_change(h, key)) for key in ("cpu_us", "rps"))]
+        md_table(["", "CPU per request", "requests/s", "latency p50", "latency p99"], "lrrrr",
+                 [[name, *(_interval(paired_change(h, key)) for key in ("cpu_us", "rps", "p50_ms", "p99_ms"))]
                   for name, h in (("A/B", hot), ("A/A", control))]), "",
         md_table(["window", "experiment on", "A/B with: requests/s", "CPU us/request", "A/B without: requests/s",
                   "CPU us/request", "A/A with: requests/s", "CPU us/request", "A/A without: requests/s",
@@ -372,16 +416,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk-seconds", type=float, default=3, help="each hot-path measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=10, help="hot-path windows with and without an experiment")
-    parser.add_argument("--connections", type=int, default=CONNECTIONS,
-                        help="wrk connections per service on the hot path (each waits for its answer)")
+    parser.add_argument("--rate", type=float, default=RATE,
+                        help="requests/s offered to each service on the hot path as independent arrivals; 0 for "
+                        "closed-loop connections")
+    parser.add_argument("--connections", type=int, help="wrk connections per service on the hot path (default "
+                        f"{OPEN_CONNECTIONS} with a rate, {CONNECTIONS} with --rate 0)")
     parser.add_argument("--profile", type=Path, help="py-spy record the service on each hot-path run into this "
                         "directory (collapsed stacks)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    if args.connections < 1:
+    if args.rate < 0:
+        parser.error("--rate must be at least 0")
+    if args.connections is not None and args.connections < 1:
         parser.error("--connections must be at least 1")
+    connections = args.connections or (OPEN_CONNECTIONS if args.rate > 0 else CONNECTIONS)
     command = "python -m benchmarks.experiments " + " ".join(argv if argv is not None else sys.argv[1:])
-    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile, args.connections)
+    run_ = run(args.users, args.wrk_seconds, args.seed, args.rounds, args.profile, Load(connections, args.rate))
     info = machine()
     text = markdown(run_, info, command.strip())
     out = results_dir(args.out)

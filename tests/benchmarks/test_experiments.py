@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmarks.experiments import favourites, main, paired_change
+from benchmarks.experiments import OPEN_CONNECTIONS, RATE, Load, favourites, main, paired_change
 
 
 def test_favourites_are_each_customers_two_most_frequent_categories():
@@ -36,7 +36,17 @@ def test_the_paired_change_averages_each_window_pair_so_a_difference_between_the
     assert paired_change(one, "cpu")[0] == pytest.approx(np.expm1(pairs[0])) and np.isnan(paired_change(one, "cpu")[1])
 
 
-def test_the_hot_path_needs_at_least_one_connection(capsys):
+@pytest.mark.parametrize(("argv", "message"), [(["--connections", "0"], "--connections must be at least 1"),
+                                               (["--rate", "-1"], "--rate must be at least 0")])
+def test_the_hot_path_needs_a_connection_and_a_rate_of_at_least_0(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
-        main(["--connections", "0"])
-    assert exit_.value.code == 2 and "--connections must be at least 1" in capsys.readouterr().err
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_rate_is_spread_over_the_connections_as_think_time_and_0_is_a_closed_loop():
+    assert Load().think_ms == pytest.approx(1000 * OPEN_CONNECTIONS / RATE)
+    assert Load(connections=10, rate=500).think_ms == pytest.approx(20.0)  # 10 connections x 50 requests/s each
+    assert "500 requests/s offered" in Load(connections=10, rate=500).describe()
+    closed = Load(connections=1, rate=0)
+    assert closed.think_ms == 0 and closed.describe().startswith("closed loop: 1 connection each")
