@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmarks.experiments import OPEN_CONNECTIONS, RATE, Load, favourites, main, paired_change
+from benchmarks.experiments import (OPEN_CONNECTIONS, RATE, Load, favourites, main, paired_change,
+                                    target_met)
 
 
 def test_favourites_are_each_customers_two_most_frequent_categories():
@@ -50,3 +51,16 @@ def test_a_rate_is_spread_over_the_connections_as_think_time_and_0_is_a_closed_l
     assert "500 requests/s offered" in Load(connections=10, rate=500).describe()
     closed = Load(connections=1, rate=0)
     assert closed.think_ms == 0 and closed.describe().startswith("closed loop: 1 connection each")
+
+
+def _windows(ratios: list[tuple[float, float]]) -> dict:
+    """A/B windows whose with/without ratios of CPU per request and requests/s are `ratios`."""
+    return {"windows": [{"with": {"cpu_us": 100 * cpu, "rps": 1000 * rps}, "without": {"cpu_us": 100, "rps": 1000}}
+                        for cpu, rps in ratios]}
+
+
+def test_the_target_is_met_only_when_both_intervals_stay_inside_5_percent():
+    assert target_met(_windows([(1.01, 0.99), (1.02, 0.98), (1.00, 1.00), (1.01, 0.99)] * 2))
+    assert not target_met(_windows([(1.06, 0.99), (1.07, 0.98), (1.05, 1.00), (1.06, 0.99)]))  # CPU past +5%
+    assert not target_met(_windows([(1.00, 0.93), (1.01, 0.94), (1.00, 0.95), (1.00, 0.94)]))  # requests/s lost
+    assert not target_met(_windows([(1.0, 1.0), (1.0, 1.0)]))  # one pair: no interval, so not shown
