@@ -91,6 +91,10 @@ OPEN_CONNECTIONS = 64
 #: wrk connections per service with `--rate 0` (closed loop): each sends its next request as soon as the last
 #: is answered, so how many are open sets how requests meet in the service's event-loop passes.
 CONNECTIONS = 8
+#: The issue's bound on an experiment's hot-path overhead (0.05: 5%).
+TARGET = 0.05
+#: What each hot-path window records per side (see `throughput`).
+WINDOW_KEYS = ("rps", "cpu_us", "p50_ms", "p99_ms")
 
 
 @dataclass(frozen=True)
@@ -295,12 +299,6 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
             "variants": sorted((served.get("variants") or {}).get("versions", {}))}
 
 
-#: The issue's bound on an experiment's hot-path overhead (0.05: 5%).
-TARGET = 0.05
-#: What each hot-path window records per side (see `throughput`).
-WINDOW_KEYS = ("rps", "cpu_us", "p50_ms", "p99_ms")
-
-
 def markdown(run_: dict, info: dict, command: str) -> str:
     results, truth = run_["results"]["results"], run_["truth"]
     rows = []
@@ -349,8 +347,8 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         f"Target: under {TARGET:.0%} overhead on serving requests/s. At an offered rate below saturation every "
         "request is answered, so the cost shows as CPU per request (taken from the machine's spare capacity) and "
         "latency; saturated (closed loop), as requests/s lost and CPU per request. Met at a load when the A/B "
-        "interval of "
-        f"CPU per request ends under {TARGET:+.0%} and that of requests/s starts above {-TARGET:+.0%}.", "",
+        f"interval of CPU per request ends under {TARGET:+.0%} and that of requests/s starts above "
+        f"{-TARGET:+.0%}.", "",
         *(line for measured in run_["loads"] for line in _load_markdown(measured)),
         f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
         f"took {run_['retrain_seconds']:.1f} s from the request to the new model served; the trainings "
