@@ -64,6 +64,7 @@ from benchmarks.harness.redis_server import running_redis  # noqa: E402
 from benchmarks.harness.report import RESULTS, description, md_table, results_dir  # noqa: E402
 from benchmarks.harness.service_child import start_service  # noqa: E402
 from benchmarks.harness.wrk import require_wrk, run_wrk, write_lua  # noqa: E402
+from service.training.job import VARIANT_HORIZON_TRAININGS  # noqa: E402
 
 CLICK_FAVOURITE = 0.12
 CLICK_OTHER = 0.02
@@ -73,6 +74,13 @@ NAME = "bench"
 VARIANTS = [{"name": "holdout", "share": 0.2, "model": "popularity"},
             {"name": "als", "share": 0.4, "model": "serving"},
             {"name": "als_16", "share": 0.4, "model": {"algorithm": "als", "params": {"factors": 16}}}]
+#: The variants with a model of their own, fitted at each training (the others serve the serving model or popularity).
+TRAINED = tuple(v["name"] for v in VARIANTS if isinstance(v["model"], dict))
+#: The services' training interval (RECS_REFRESH_INTERVAL, seconds; no scheduled training falls in a run).
+REFRESH_INTERVAL = 3600.0
+#: How far ahead of now the hot path's windows are first defined (seconds), to be trained before they are moved
+#: to their times: within the trainings' horizon for trained variants (service.training.job), so each is fitted.
+DEFINE_AHEAD = VARIANT_HORIZON_TRAININGS * REFRESH_INTERVAL / 2
 EVENT_BATCH = 1000
 #: wrk seconds before each measurement: several passes over every hot-path customer, so each answer is remembered.
 WARM_SECONDS = 2
@@ -209,7 +217,7 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
         users = sorted(events["user_id"].unique().tolist())
         settings = {"RECS_ALGORITHM": "als", "RECS_REPEAT": "off", "RECS_BOOTSTRAP_EVENTS": str(events_path),
                     "RECS_BOOTSTRAP_CATALOG": str(catalog_path), "RECS_ADMIN_KEYS": ADMIN, "RECS_WRITE_KEYS": WRITE,
-                    "RECS_POLL_INTERVAL": "0.5", "RECS_RATE_LIMIT": "0", "RECS_ACTIVE_DAYS": "3650",
+                    "RECS_POLL_INTERVAL": "0.5", "RECS_REFRESH_INTERVAL": str(REFRESH_INTERVAL), "RECS_RATE_LIMIT": "0", "RECS_ACTIVE_DAYS": "3650",
                     "RECS_LOG_LEVEL": "WARNING"}
         twin = work / "twin"  # the second service of the hot-path measurement
         twin.mkdir()
@@ -263,7 +271,7 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
              profile: Path | None, experiment: bool = True, load: Load = Load(), tag: str = "0") -> dict:
     """The user route's requests/s, CPU per request and latency of the two services `twins` ((base URL, pid)
     each), measured at once by two wrk processes (each driving `load`) in each of `2 * rounds` windows. In window k an
-    experiment of the same three variants runs on service k % 2 (one experiment per window, defined a day ahead,
+    experiment of the same three variants runs on service k % 2 (one experiment per window, defined DEFINE_AHEAD ahead,
     trained, then moved to its window), so each window compares a service with an experiment to one without at
     the same moment.
     `experiment=False` is the A/A control: the same windows with no experiment on either, service k % 2 taken
@@ -272,11 +280,12 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
     slot = WARM_SECONDS + seconds + SLOT_MARGIN
     windows = 2 * rounds
     served: dict = {}
-    if experiment:  # defined a day ahead, trained, then moved to their windows (a scheduled one may be)
+    if experiment:  # defined ahead, trained, then moved to their windows (a scheduled one may be)
         for side, (base, _) in enumerate(twins):
-            _define_windows(base, tag, range(side, windows, 2), time.time() + 86_400, slot)
-        for base, _ in twins:
+            _define_windows(base, tag, range(side, windows, 2), time.time() + DEFINE_AHEAD, slot)
+        for side, (base, _) in enumerate(twins):
             _, model = retrain(base, _json("GET", f"{base}/v1/model")["version"])
+            require_trained(model, [f"{NAME}-{tag}-{k}" for k in range(side, windows, 2)])
             served = served or model
         start = time.time() + SLOT_MARGIN
         for side, (base, _) in enumerate(twins):
@@ -408,6 +417,16 @@ def paired_change(hot: dict, key: str) -> tuple[float, float, float]:
 def _interval(change: tuple[float, float, float]) -> str:
     estimate, low, high = change
     return f"{estimate:+.1%} [{low:+.1%}, {high:+.1%}]"
+
+
+def require_trained(model: dict, experiments: Iterable[str]) -> None:
+    """Raise BenchError unless the served model (`GET /v1/model`) has every TRAINED variant of `experiments`: a
+    window whose variant no training fitted would serve the serving model in its place, uncounted."""
+    versions = (model.get("variants") or {}).get("versions") or {}
+    missing = [name for e in experiments for v in TRAINED if (name := f"{e}/{v}") not in versions]
+    if missing:
+        raise BenchError(f"model {model['version']} has no trained variant {', '.join(missing[:3])}"
+                         f"{' and more' if len(missing) > 3 else ''} ({len(versions)} trained)")
 
 
 def _define_windows(base: str, tag: str, windows: Iterable[int], start: float, slot: float) -> None:

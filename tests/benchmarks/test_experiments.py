@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmarks.experiments import (OPEN_CONNECTIONS, RATE, Load, favourites, main, paired_change,
-                                    target_met)
+from benchmarks.experiments import (DEFINE_AHEAD, OPEN_CONNECTIONS, RATE, REFRESH_INTERVAL, TRAINED, Load, favourites,
+                                    main, paired_change, require_trained, target_met)
+from benchmarks.harness.processes import BenchError
+from service.training.job import VARIANT_HORIZON_TRAININGS
 
 
 def test_favourites_are_each_customers_two_most_frequent_categories():
@@ -64,3 +66,17 @@ def test_the_target_is_met_only_when_both_intervals_stay_inside_5_percent():
     assert not target_met(_windows([(1.06, 0.99), (1.07, 0.98), (1.05, 1.00), (1.06, 0.99)]))  # CPU past +5%
     assert not target_met(_windows([(1.00, 0.93), (1.01, 0.94), (1.00, 0.95), (1.00, 0.94)]))  # requests/s lost
     assert not target_met(_windows([(1.0, 1.0), (1.0, 1.0)]))  # one pair: no interval, so not shown
+
+
+def test_the_hot_path_refuses_a_model_without_every_windows_trained_variant():
+    model = {"version": "v2", "variants": {"versions": {"bench-0-0/als_16": "v3", "bench-0-2/als_16": "v4"}}}
+    require_trained(model, ["bench-0-0", "bench-0-2"])
+    with pytest.raises(BenchError, match="no trained variant bench-0-4/als_16 \\(2 trained\\)"):
+        require_trained(model, ["bench-0-0", "bench-0-4"])
+    with pytest.raises(BenchError, match="bench-0-0/als_16 \\(0 trained\\)"):
+        require_trained({"version": "v1", "variants": None}, ["bench-0-0"])
+
+
+def test_the_hot_path_windows_are_defined_within_the_horizon_their_variants_are_trained_for():
+    assert TRAINED == ("als_16",)
+    assert 0 < DEFINE_AHEAD < VARIANT_HORIZON_TRAININGS * REFRESH_INTERVAL
