@@ -360,9 +360,10 @@ def markdown(run_: dict, info: dict, command: str) -> str:
         f"{-TARGET:+.0%}.", "",
         *(line for measured in run_["loads"] for line in _load_markdown(measured)),
         f"The retrain with the trained variant (ALS with 16 factors fitted and precomputed beside the serving ALS) "
-        f"took {run_['retrain_seconds']:.1f} s from the request to the new model served; the trainings "
-        f"(seconds, newest first): {', '.join(str(t['seconds']) for t in run_['history'])}; of the newest, the "
-        f"variant's fit and precompute: {_seconds(run_['variants_seconds'])}.", "",
+        f"took {run_['retrain_seconds']:.1f} s from the request to the new model served, of which the variant's fit "
+        f"and precompute {_seconds(run_['variants_seconds'])}; the trainings (seconds, newest first; the hot path's "
+        f"each fit one variant per window's experiment): {', '.join(str(t['seconds']) for t in run_['history'])}.",
+        "",
         "Memory of the service process (`/proc/PID/smaps_rollup`; artifact: its mappings of model .npz files) "
         "before the experiment and with the trained variant's model loaded beside the serving model:", "",
         md_table(["", "RSS MiB", "PSS MiB", "artifact RSS MiB", "artifact PSS MiB"], "lrrrr",
@@ -380,7 +381,7 @@ def _load_markdown(measured: dict) -> list[str]:
             for k, (ab, aa) in enumerate(zip(hot["windows"], control["windows"]))]
     return [
         f"### {load.describe().capitalize()}", "",
-        f"{len(hot['windows'])} windows. Medians: {without['rps']:,.0f} requests/s, {without['cpu_us']:,.0f} us of a "
+        f"{len(hot['windows'])} windows, {len(hot['variants'])} trained variants. Medians: {without['rps']:,.0f} requests/s, {without['cpu_us']:,.0f} us of a "
         f"service's CPU per request and latency p50 {without['p50_ms']:.2f} ms, p99 {without['p99_ms']:.2f} ms "
         f"without the experiment; {with_['rps']:,.0f}, {with_['cpu_us']:,.0f} us, {with_['p50_ms']:.2f} ms and "
         f"{with_['p99_ms']:.2f} ms with. Target {met} at this load.", "",
