@@ -217,8 +217,8 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
         users = sorted(events["user_id"].unique().tolist())
         settings = {"RECS_ALGORITHM": "als", "RECS_REPEAT": "off", "RECS_BOOTSTRAP_EVENTS": str(events_path),
                     "RECS_BOOTSTRAP_CATALOG": str(catalog_path), "RECS_ADMIN_KEYS": ADMIN, "RECS_WRITE_KEYS": WRITE,
-                    "RECS_POLL_INTERVAL": "0.5", "RECS_REFRESH_INTERVAL": str(REFRESH_INTERVAL), "RECS_RATE_LIMIT": "0", "RECS_ACTIVE_DAYS": "3650",
-                    "RECS_LOG_LEVEL": "WARNING"}
+                    "RECS_POLL_INTERVAL": "0.5", "RECS_REFRESH_INTERVAL": str(REFRESH_INTERVAL), "RECS_RATE_LIMIT": "0",
+                    "RECS_ACTIVE_DAYS": "3650", "RECS_LOG_LEVEL": "WARNING"}
         twin = work / "twin"  # the second service of the hot-path measurement
         twin.mkdir()
         with running_redis(work / "redis", durable=False) as redis, \
@@ -381,8 +381,8 @@ def _load_markdown(measured: dict) -> list[str]:
             for k, (ab, aa) in enumerate(zip(hot["windows"], control["windows"]))]
     return [
         f"### {load.describe().capitalize()}", "",
-        f"{len(hot['windows'])} windows, {len(hot['variants'])} trained variants. Medians: {without['rps']:,.0f} requests/s, {without['cpu_us']:,.0f} us of a "
-        f"service's CPU per request and latency p50 {without['p50_ms']:.2f} ms, p99 {without['p99_ms']:.2f} ms "
+        f"{len(hot['windows'])} windows, {len(hot['variants'])} trained variants. Medians: {without['rps']:,.0f} "
+        f"requests/s, {without['cpu_us']:,.0f} us of a service's CPU per request and latency p50 {without['p50_ms']:.2f} ms, p99 {without['p99_ms']:.2f} ms "
         f"without the experiment; {with_['rps']:,.0f}, {with_['cpu_us']:,.0f} us, {with_['p50_ms']:.2f} ms and "
         f"{with_['p99_ms']:.2f} ms with. Target {met} at this load.", "",
         md_table(["", "CPU per request", "requests/s", "latency p50", "latency p99"], "lrrrr",
