@@ -382,7 +382,8 @@ def _load_markdown(measured: dict) -> list[str]:
     return [
         f"### {load.describe().capitalize()}", "",
         f"{len(hot['windows'])} windows, {len(hot['variants'])} trained variants. Medians: {without['rps']:,.0f} "
-        f"requests/s, {without['cpu_us']:,.0f} us of a service's CPU per request and latency p50 {without['p50_ms']:.2f} ms, p99 {without['p99_ms']:.2f} ms "
+        f"requests/s, {without['cpu_us']:,.0f} us of a service's CPU per request and latency p50 "
+        f"{without['p50_ms']:.2f} ms, p99 {without['p99_ms']:.2f} ms "
         f"without the experiment; {with_['rps']:,.0f}, {with_['cpu_us']:,.0f} us, {with_['p50_ms']:.2f} ms and "
         f"{with_['p99_ms']:.2f} ms with. Target {met} at this load.", "",
         md_table(["", "CPU per request", "requests/s", "latency p50", "latency p99"], "lrrrr",
