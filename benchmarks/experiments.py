@@ -26,7 +26,10 @@ probabilities, and sends the events with the list's recommendation_id. Then GET 
   requests/s to each service as independent arrivals, the way a storefront's visitors send them
   (OPEN_CONNECTIONS connections, each waiting an exponentially distributed think time before each request);
   0 (also measured by default) drives closed-loop connections (--connections, CONNECTIONS), each sending its
-  next request the moment its answer arrives, so the services run saturated: their capacity.
+  next request the moment its answer arrives, so the services run saturated: their capacity. Saturated, the two
+  services run on CPUs of their own, apart from wrk, the redis-servers and this script
+  (benchmarks.harness.placement): sharing them, each service was preempted by its own clients about once per
+  request.
   Both sides of a comparison share the machine's moment (on this shared machine CPU per request moves by 10%
   and more between windows seconds apart); alternating the sides cancels any difference between the two
   services. The overhead is the geometric mean over window pairs of CPU per request with the experiment over
@@ -39,6 +42,7 @@ Writes benchmarks/results/experiments.md and experiments.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -58,6 +62,7 @@ from scipy import stats  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.harness.machine import machine  # noqa: E402
+from benchmarks.harness.placement import servers_apart  # noqa: E402
 from benchmarks.harness.proc import process_memory, profiling, tree_cpu_seconds  # noqa: E402
 from benchmarks.harness.processes import BenchError, http  # noqa: E402
 from benchmarks.harness.redis_server import running_redis  # noqa: E402
@@ -109,7 +114,8 @@ WINDOW_KEYS = ("rps", "cpu_us", "p50_ms", "p99_ms")
 class Load:
     """How wrk drives each service on the hot path: `connections` connections; with `rate` > 0 (requests/s per
     service) each waits an exponential think time before each request (Poisson-like arrivals at about `rate`),
-    with 0 each sends its next request the moment its answer arrives (closed loop)."""
+    with 0 each sends its next request the moment its answer arrives (closed loop), the two services then running
+    apart from their clients (`apart`)."""
 
     connections: int = OPEN_CONNECTIONS
     rate: float = RATE
@@ -118,6 +124,13 @@ class Load:
     def think_ms(self) -> float:
         """Mean think time per connection in milliseconds (0 in a closed loop)."""
         return 1000.0 * self.connections / self.rate if self.rate > 0 else 0.0
+
+    @property
+    def apart(self) -> bool:
+        """Whether the services run on CPUs of their own, wrk, redis-server and this script on the others
+        (benchmarks.harness.placement): in a closed loop, whose services use all the CPU they get. At an offered
+        rate they share every CPU, as the rate is chosen below what each answers beside the other."""
+        return self.rate == 0
 
     def describe(self) -> str:
         plural = "s" if self.connections != 1 else ""
@@ -239,11 +252,12 @@ def run(n_users: int, wrk_seconds: float, seed: int, rounds: int, profile: Path 
                 memory["during"] = process_memory(service.pid, "during").__dict__  # the variant's model mapped too
                 _json("POST", f"{base}/v1/experiments/{NAME}/stop")
                 twins = [(base, service.pid), (other_base, other.pid)]
+                clients = [redis.child.pid, twin_redis.child.pid]
                 hot = [{"load": asdict(load),
                         "hot_path": hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds,
-                                             profile if i == 0 else None, load=load, tag=f"{i}"),
+                                             profile if i == 0 else None, load=load, tag=f"{i}", clients=clients),
                         "control": hot_path(wrk, twins, users[:HOT_USERS], work, wrk_seconds, rounds, None,
-                                            experiment=False, load=load, tag=f"{i}")}
+                                            experiment=False, load=load, tag=f"{i}", clients=clients)}
                        for i, load in enumerate(loads)]
                 history = _json("GET", f"{base}/v1/model/history?n=5")["trainings"]
             finally:
@@ -268,7 +282,8 @@ def retrain(base: str, version: str) -> tuple[float, dict]:
 
 
 def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Path, seconds: float, rounds: int,
-             profile: Path | None, experiment: bool = True, load: Load = Load(), tag: str = "0") -> dict:
+             profile: Path | None, experiment: bool = True, load: Load = Load(), tag: str = "0",
+             clients: Sequence[int] = ()) -> dict:
     """The user route's requests/s, CPU per request and latency of the two services `twins` ((base URL, pid)
     each), measured at once by two wrk processes (each driving `load`) in each of `2 * rounds` windows. In window k an
     experiment of the same three variants runs on service k % 2 (one experiment per window, defined DEFINE_AHEAD ahead,
@@ -276,7 +291,8 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
     the same moment.
     `experiment=False` is the A/A control: the same windows with no experiment on either, service k % 2 taken
     as the "with" side. `tag` names this measurement's experiments and wrk scripts apart from another load's.
-    Medians per side, and the windows in order."""
+    With `load.apart` the windows run with the services on CPUs of their own and the process trees `clients`
+    (pids: the redis-servers) with wrk on the others. Medians per side, the windows in order and the placement."""
     slot = WARM_SECONDS + seconds + SLOT_MARGIN
     windows = 2 * rounds
     served: dict = {}
@@ -293,7 +309,8 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
     else:
         start = time.time() + SLOT_MARGIN
     runs: list[dict[str, dict]] = []
-    with ThreadPoolExecutor(len(twins)) as pool:
+    placing = servers_apart([pid for _, pid in twins], clients) if load.apart else contextlib.nullcontext()
+    with placing as placement, ThreadPoolExecutor(len(twins)) as pool:
         for k in range(windows):
             time.sleep(max(0.0, start + k * slot + SLOT_MARGIN / 2 - time.time()))
             label = f"{tag}-{'ab' if experiment else 'aa'}-{k}"
@@ -304,7 +321,7 @@ def hot_path(wrk: str, twins: list[tuple[str, int]], users: list[str], work: Pat
             runs.append({"with": got[k % 2], "without": got[1 - k % 2]})
     median = {side: {key: float(np.median([r[side][key] for r in runs])) for key in WINDOW_KEYS}
               for side in ("with", "without")}
-    return {"windows": runs, "median": median,
+    return {"windows": runs, "median": median, "placement": None if placement is None else asdict(placement),
             "variants": sorted((served.get("variants") or {}).get("versions", {}))}
 
 
@@ -385,7 +402,7 @@ def _load_markdown(measured: dict) -> list[str]:
         f"requests/s, {without['cpu_us']:,.0f} us of a service's CPU per request and latency p50 "
         f"{without['p50_ms']:.2f} ms, p99 {without['p99_ms']:.2f} ms "
         f"without the experiment; {with_['rps']:,.0f}, {with_['cpu_us']:,.0f} us, {with_['p50_ms']:.2f} ms and "
-        f"{with_['p99_ms']:.2f} ms with. Target {met} at this load.", "",
+        f"{with_['p99_ms']:.2f} ms with. {_placement_text(hot.get('placement'))}Target {met} at this load.", "",
         md_table(["", "CPU per request", "requests/s", "latency p50", "latency p99"], "lrrrr",
                  [[name, *(_interval(paired_change(h, key)) for key in ("cpu_us", "rps", "p50_ms", "p99_ms"))]
                   for name, h in (("A/B", hot), ("A/A", control))]), "",
@@ -393,6 +410,16 @@ def _load_markdown(measured: dict) -> list[str]:
                                                for side in ("with", "without")
                                                for column in ("requests/s", "CPU us/request", "p99 ms"))],
                  "ll" + "r" * 12, runs), ""]
+
+
+def _placement_text(placement: dict | None) -> str:
+    """Where the services ran, for a load's summary (nothing when they shared every CPU)."""
+    if placement is None:
+        return ""
+    def cpus(ids: list[int]) -> str:
+        return f"CPU{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}"
+    return (f"The services ran on {cpus(placement['servers'])}, wrk, the redis-servers and this script on "
+            f"{cpus(placement['clients'])}. ")
 
 
 def target_met(hot: dict) -> bool:

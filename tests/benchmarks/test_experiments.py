@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from benchmarks.experiments import (DEFINE_AHEAD, OPEN_CONNECTIONS, RATE, REFRESH_INTERVAL, TRAINED, Load, favourites,
-                                    main, paired_change, require_trained, target_met)
+                                    _placement_text, main, paired_change, require_trained,
+                                    target_met)
 from benchmarks.harness.processes import BenchError
 from service.training.job import VARIANT_HORIZON_TRAININGS
 
@@ -80,3 +81,11 @@ def test_the_hot_path_refuses_a_model_without_every_windows_trained_variant():
 def test_the_hot_path_windows_are_defined_within_the_horizon_their_variants_are_trained_for():
     assert TRAINED == ("als_16",)
     assert 0 < DEFINE_AHEAD < VARIANT_HORIZON_TRAININGS * REFRESH_INTERVAL
+
+
+def test_only_a_closed_loop_runs_the_services_apart_and_its_results_say_where():
+    assert Load(8, 0.0).apart and not Load(OPEN_CONNECTIONS, RATE).apart
+    assert _placement_text({"servers": [1], "clients": [0]}) == (
+        "The services ran on CPU 1, wrk, the redis-servers and this script on CPU 0. ")
+    assert _placement_text({"servers": [2, 3], "clients": [0, 1]}).startswith("The services ran on CPUs 2, 3,")
+    assert _placement_text(None) == ""
