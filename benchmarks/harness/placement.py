@@ -48,8 +48,9 @@ def place_tree(pid: int, cpus: Sequence[int]) -> None:
 
 @contextlib.contextmanager
 def servers_apart(servers: Sequence[int], clients: Sequence[int]) -> Iterator[Placement | None]:
-    """Within the block, the process trees `servers` (pids) run on the upper half of this process's CPUs and the
-    trees `clients`, this process and what it starts (wrk) on the rest; on exit all of them run on every CPU
+    """Within the block, the process trees `servers` (pids) run on the upper half of the calling thread's CPUs,
+    and the trees `clients`, the calling thread and the threads and processes it starts meanwhile (those that run
+    wrk) on the rest; the process's other threads stay where they were. On exit all of them run on every CPU
     again. Yields the Placement, or None (and places nothing) with fewer than two CPUs."""
     everywhere = sorted(os.sched_getaffinity(0))
     placement = split_cpus(everywhere)
