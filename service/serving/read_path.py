@@ -89,8 +89,9 @@ class Serving:
         self.splits: dict[str, Splits] = {}
         self.hot = HotLists(HOT_LIST_BYTES)
         self.served = ServedLists(SERVED_LISTS)
-        # the model the in-process caches were filled for (weak: a replaced model must not be kept alive)
+        # the model the in-process caches were filled for, and the id() of its trained variants: neither kept alive
         self._hot_model: weakref.ref[ServingModel] | None = None
+        self._hot_variants: frozenset[int] = frozenset()
         self.mirror = SinceTrainingMirror(redis, keys.change_log, MIRRORED_USERS, MIRROR_MAX_AGE,
                                           settings.redis_read_timeout)
         hot_hits = metrics.counter("encore_hot_cache_hits", "Precomputed lists served from the in-process "
@@ -119,7 +120,7 @@ class Serving:
         (its keys would only crowd out the new model's). An experiment's trained variant of the serving model shares
         it (its keys carry its own version; its folded position is the serving model's)."""
         serving = self.current
-        if current is not serving and (serving is None or current not in serving.variants.values()):
+        if serving is None:
             return None
         # a new model object, even of the same version (its catalog_generation starts over), starts afresh;
         # so does the mirror: a user's since-training state is read relative to the model's folded position
@@ -127,8 +128,9 @@ class Serving:
             self.hot.clear()
             self.served.clear()
             self.mirror.clear()
-            self._hot_model = weakref.ref(serving)  # type: ignore[arg-type]
-        return self.hot
+            self._hot_model = weakref.ref(serving)
+            self._hot_variants = frozenset(map(id, serving.variants.values()))  # live: the serving model holds them
+        return self.hot if current is serving or id(current) in self._hot_variants else None
 
     # -- users ------------------------------------------------------------------------------
     def running_split(self, family: str = LISTS) -> Split | None:
@@ -378,8 +380,7 @@ class Serving:
         ids, scores = current.popular_candidates() if self.trending is None else await self.trending.fallback(current)
         items = pick(current, ids, scores, req, set(), shown)
         if len(items) < req.n and len(ids) < len(current.model.item_ids):
-            popular = await asyncio.to_thread(current.model.popular, req.n + len(shown),
-                                              full_filter(current, req))
+            popular = await asyncio.to_thread(current.model.popular, req.n + len(shown), full_filter(current, req))
             items = ranked(current, lookup(current.model.item_ids, [i.item_id for i in popular]),
                                  np.array([i.score for i in popular], dtype=np.float32), shown, req.n, req.fields)
         return ListResult(FALLBACK, items)
@@ -391,14 +392,13 @@ class Serving:
         key, generation = (("holdout", current.version), req), current.catalog_generation
         remember = remember and not req.explain and self._hot_for(current) is not None
         answer = self.served.get(key, None, generation, 0.0) if remember else None
-        if answer is not None:
-            return [ListResult(FALLBACK, [], answer) for _ in range(n)]
-        top = await self._popular(current, req)
-        if remember:  # answered as it is remembered: its items encoded once
-            answer = self.served.put(key, None, generation, FOREVER, top.items)
-            return [ListResult(FALLBACK, [], answer) for _ in range(n)]
-        reasons = {"because": []} if req.explain else {}  # popularity has no reasons
-        return [ListResult(FALLBACK, [{**item, **reasons} for item in top.items]) for _ in range(n)]
+        if answer is None:
+            top = await self._popular(current, req)
+            if not remember:
+                reasons = {"because": []} if req.explain else {}  # popularity has no reasons
+                return [ListResult(FALLBACK, [{**item, **reasons} for item in top.items]) for _ in range(n)]
+            answer = self.served.put(key, None, generation, FOREVER, top.items)  # its items encoded once
+        return [ListResult(FALLBACK, [], answer) for _ in range(n)]
 
     # -- items ------------------------------------------------------------------------------
     async def similar(self, item_id: str, req: ListRequest) -> tuple[str, str, list[dict] | orjson.Fragment, int]:

@@ -48,7 +48,7 @@ async def user_recommendations(request: web.Request) -> web.Response:
     label, experiment, variant = result.variant
     rid = served(request, label, "recommendations", [result])
     if shown(request):
-        request.app[ONLINE].exposed(experiment, variant, [user_id])
+        request.app[ONLINE].exposed(experiment, variant, (user_id,))
     return json_response({"user_id": user_id, "model_version": version, "source": result.source,
                           "recommendation_id": rid, "experiment": {"name": experiment, "variant": variant},
                           "items": result.payload})

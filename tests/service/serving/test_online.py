@@ -43,3 +43,29 @@ async def test_stop_ends_the_loop_even_when_a_flush_in_progress_swallows_a_cance
     (day,) = [k.decode() for k in await client.keys(Keys().online("*"))]
     assert await client.hgetall(day) == {f"{VERSION}|recommendations|impressions".encode(): b"3"}
     await client.aclose()
+
+
+async def test_a_customer_already_written_as_exposed_is_not_written_again(redis_url, monkeypatch):
+    written: list[dict] = []
+    add = online.add_exposures
+
+    async def recording(client, keys, exposed):
+        written.append({pair: set(users) for pair, users in exposed.items()})
+        await add(client, keys, exposed)
+
+    monkeypatch.setattr(online, "add_exposures", recording)
+    client = aioredis.Redis.from_url(redis_url)
+    recorder = OnlineRecorder(client, Keys(), Metrics())
+    recorder.exposed("spring", "treatment", ["a", "b"])
+    recorder.exposed("spring", "holdout", ("h",))
+    assert await recorder.flush()
+    recorder.exposed("spring", "treatment", ["a"])  # written: nothing to do
+    recorder.exposed("spring", "treatment", ["b", "c", "c"])  # only c is new
+    recorder.exposed("autumn", "treatment", ["a"])  # another experiment's exposure is its own
+    assert await recorder.flush()
+    recorder.exposed("spring", "treatment", ("a", "c"))
+    assert await recorder.flush()
+    assert written == [{("spring", "treatment"): {"a", "b"}, ("spring", "holdout"): {"h"}},
+                       {("spring", "treatment"): {"c"}, ("autumn", "treatment"): {"a"}}]
+    assert await client.smembers(Keys().experiment_exposed("spring", "treatment")) == {b"a", b"b", b"c"}
+    await client.aclose()

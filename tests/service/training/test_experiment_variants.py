@@ -45,6 +45,18 @@ async def test_a_training_fits_the_variant_and_its_customers_get_its_lists(clien
         expected = [variant.model.item_ids.ids[i] for i in ids[ids >= 0][:5]]
         assert [i["item_id"] for i in body["items"]] == expected
         assert body["model_version"] == current.version and "@spring/bm25." in body["recommendation_id"]
+    hits = await _hot_hits(client)
+    for user in treated:  # asked again: answered from process memory, as the serving model's customers are
+        again = await (await client.get(f"/v1/users/{user}/recommendations?n=5")).json()
+        assert again.get("experiment") == {"name": "spring", "variant": "bm25"}
+    assert await _hot_hits(client) == hits + len(treated)
+
+
+async def _hot_hits(client) -> float:
+    """encore_hot_cache_hits_total of user lists, as /metrics gives it."""
+    metrics = await (await client.get("/metrics")).text()
+    (line,) = [m for m in metrics.splitlines() if m.startswith('encore_hot_cache_hits_total{kind="user"}')]
+    return float(line.split()[-1])
 
 
 async def test_only_experiments_not_ended_give_candidates(client):
