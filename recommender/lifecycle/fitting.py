@@ -20,6 +20,11 @@ LOG_BOUND = 20.0
 #: stores can be far less sure about a direction that barely moves predictions (a and b growing together
 #: at a fixed mean dropout), so this only rejects fits that are undetermined.
 MAX_LOG_STANDARD_ERROR = 10.0
+#: The largest Newton step (log-parameters) from a fit's optimum that it accepts: at an interior maximum the
+#: step is about 0, while a search that stopped on a ridge rising towards the bound (one customer's spend: the
+#: likelihood grows without end as the spread narrows) leaves one of order 1, though the curvature there can
+#: pass the standard-error check.
+MAX_NEWTON_STEP = 0.01
 _HESSIAN_STEP = 1e-3
 
 
@@ -37,6 +42,12 @@ class FitError(InputError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def gradient(function: Callable[[np.ndarray], float], x: np.ndarray, step: float = _HESSIAN_STEP) -> np.ndarray:
+    """The first derivatives of `function` at `x` (shape (k,)), by central differences; (k,)."""
+    shifts = np.eye(len(x)) * step
+    return np.array([(function(x + shift) - function(x - shift)) / (2 * step) for shift in shifts])
 
 
 def hessian(function: Callable[[np.ndarray], float], x: np.ndarray, step: float = _HESSIAN_STEP) -> np.ndarray:
@@ -59,7 +70,8 @@ def maximize_log_likelihood(mean_log_likelihood: Callable[[np.ndarray], float], 
     L-BFGS-B (scipy.optimize.minimize) with finite-difference gradients, from `start`, then a second run
     from its result so that a stop on a flat stretch is resumed. The observed information, `customers` times
     minus the Hessian of the mean log-likelihood in log-parameters, must be positive definite with every
-    eigenvalue at least 1 / MAX_LOG_STANDARD_ERROR^2 (the usual asymptotic standard errors).
+    eigenvalue at least 1 / MAX_LOG_STANDARD_ERROR^2 (the usual asymptotic standard errors), and the result
+    must be a maximum: the Newton step from it (information^-1 times the score) at most MAX_NEWTON_STEP.
 
     Parameters
     ----------
@@ -83,7 +95,8 @@ def maximize_log_likelihood(mean_log_likelihood: Callable[[np.ndarray], float], 
     ------
     FitError
         ``not_identified``: the likelihood is not finite at the optimum, a parameter runs to the search
-        bound, or the information is too small (the data cannot tell the parameters' values).
+        bound, the information is too small (the data cannot tell the parameters' values), or the
+        likelihood still rises from there (no interior maximum).
     """
     def objective(log_params: np.ndarray) -> float:
         value = mean_log_likelihood(log_params)
@@ -103,8 +116,11 @@ def maximize_log_likelihood(mean_log_likelihood: Callable[[np.ndarray], float], 
     else:
         information = -customers * hessian(mean_log_likelihood, x)
         smallest = float(np.linalg.eigvalsh(information).min()) if np.isfinite(information).all() else np.nan
-        ok = smallest >= MAX_LOG_STANDARD_ERROR ** -2
-        detail = None if ok else "the data leave a parameter undetermined"
+        if not smallest >= MAX_LOG_STANDARD_ERROR ** -2:
+            detail = "the data leave a parameter undetermined"
+        else:
+            newton = np.linalg.solve(information, customers * gradient(mean_log_likelihood, x))
+            detail = None if np.abs(newton).max() <= MAX_NEWTON_STEP else "the likelihood has no maximum"
     if detail:
         who = f"{customers:,} customer{'s' if customers != 1 else ''}"
         raise FitError(f"the {model} model cannot be fitted to {who} ({detail}): there are too few customers "
